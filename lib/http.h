@@ -1,0 +1,66 @@
+/* http.h — HTTP for provider calls: libcurl with one shared connection pool,
+ * timeouts, and retries with exponential backoff and full jitter on 429, 5xx
+ * and connection errors, honouring Retry-After.
+ *
+ * Thread-safe: each thread gets its own easy handle (thread-local), all
+ * sharing one connection cache, DNS cache and TLS session cache. */
+#ifndef CLONEFS_HTTP_H
+#define CLONEFS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cf_http;
+
+struct cf_http_config {
+	long connect_timeout_ms; /* default 10000 */
+	long timeout_ms;         /* whole request, default 30000 */
+	unsigned max_attempts;   /* default 6 (1 try + 5 retries) */
+	unsigned base_delay_ms;  /* default 250: delay before retry n is random in
+				  * [0, min(max_delay, base * 2^n)] */
+	unsigned max_delay_ms;   /* default 20000 */
+	unsigned max_total_ms;   /* give up retrying after this, default 60000 */
+	bool allow_insecure_loopback; /* plain http:// only to 127.0.0.0/8, ::1, localhost */
+};
+
+struct cf_http_response {
+	long status;       /* 0 when no answer arrived */
+	char *body;        /* NUL-terminated, malloc'd (may be NULL) */
+	size_t body_len;
+	unsigned attempts; /* how many tries it took */
+	char error[256];   /* transport error, or "" */
+};
+
+/* One request. method "GET", "POST", "DELETE"; body may be NULL; bearer may
+ * be NULL (no Authorization header). Retries as configured. Returns 0 when an
+ * HTTP answer arrived (any status: check resp->status), -EAGAIN / -ETIMEDOUT /
+ * -ECONNREFUSED ... when none did after every try, -EFBIG when the body
+ * exceeds max_body. */
+struct cf_http_request {
+	const char *method;
+	const char *url;
+	const char *bearer;
+	const char *body; /* JSON */
+	size_t max_body;  /* default 64 MiB */
+	bool no_retry;    /* a call that must not be repeated blindly */
+};
+int cf_http_new(const struct cf_http_config *cfg, struct cf_http **out);
+int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_http_response *resp);
+void cf_http_response_clear(struct cf_http_response *r);
+void cf_http_free(struct cf_http *h);
+
+/* Counters for status and metrics. */
+struct cf_http_stats {
+	unsigned long requests, retries, failures, bytes_in;
+};
+void cf_http_get_stats(struct cf_http *h, struct cf_http_stats *out);
+
+/* Exposed for unit tests: whether a status is retryable, the delay before
+ * retry `attempt` (1-based) given a Retry-After header value (may be NULL),
+ * and a Retry-After parser (delta-seconds or HTTP-date) returning ms or -1. */
+bool cf_http_retryable(long status);
+unsigned cf_http_backoff_ms(const struct cf_http_config *cfg, unsigned attempt,
+			    long retry_after_ms, unsigned (*rnd)(void));
+long cf_http_parse_retry_after(const char *value, long now_epoch);
+
+#endif

@@ -1,0 +1,94 @@
+/* provider.h — the one small interface every cloud implements.
+ *
+ * The sync engine and (later) the clone/prune journal talk to a cloud only
+ * through these calls; the filesystem layer never sees a provider's wire
+ * format. GCE (gce.c) is the first implementation; AWS EC2/EBS is shaped for:
+ * ids apart from names, XML answers, idempotency through a tag.
+ *
+ * Every call returns 0 or a negative errno and, on failure, fills `err` (when
+ * not NULL) with a one-line reason fit for the log (never a secret). */
+#ifndef CLONEFS_PROVIDER_H
+#define CLONEFS_PROVIDER_H
+
+#include "model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cf_http;
+struct cf_auth;
+
+/* A reason for the log, and what the API said, for one failed call. */
+struct cf_error {
+	int http_status;   /* 0 when no HTTP answer arrived */
+	char reason[64];   /* API reason ("notFound", "resourceInUseByAnotherResource") or "" */
+	char message[512]; /* one line, printable, no secrets */
+};
+
+/* One page of a listing. Resources that could not be decoded are not in
+ * `items`: they are counted in `skipped` and each got a log line. */
+struct cf_page {
+	struct cf_resource *items;
+	size_t n;
+	size_t skipped;
+	char *next_token; /* NULL on the last page */
+	/* for aggregated listings: the scopes the page named (even empty ones),
+	 * so a zone with no disks still gets its directory */
+	char **scopes;
+	size_t nscopes;
+};
+
+void cf_page_clear(struct cf_page *p);
+
+/* An asynchronous cloud operation (GCE: compute#operation). */
+struct cf_operation {
+	char *name;
+	char *scope; /* where to poll it: "global", "zones/Z", "regions/R" */
+	char *status; /* PENDING, RUNNING, DONE */
+	char *target; /* project-relative path of the resource it acts on */
+	bool done;
+	bool failed;         /* DONE with an error block */
+	struct cf_error err; /* the operation's error when failed */
+};
+
+void cf_operation_clear(struct cf_operation *op);
+
+struct cf_provider;
+
+struct cf_provider_ops {
+	const char *name; /* "gce" */
+	/* One page of a listing; token NULL for the first page. */
+	int (*list_page)(struct cf_provider *p, enum cf_listing which, const char *token,
+			 struct cf_page *out, struct cf_error *err);
+	/* One resource by path; -ENOENT when the API says it does not exist. */
+	int (*get)(struct cf_provider *p, const char *path, struct cf_resource *out,
+		   struct cf_error *err);
+	void (*destroy)(struct cf_provider *p);
+	/* Write calls (clone, delete, set labels, stop/start, poll) join here
+	 * with the write-path work; a provider that lacks one leaves it NULL. */
+	int (*set_labels)(struct cf_provider *p, const char *path, const struct cf_label *labels,
+			  size_t n, const char *fingerprint, struct cf_operation *op,
+			  struct cf_error *err);
+	int (*op_poll)(struct cf_provider *p, struct cf_operation *op, bool wait,
+		       struct cf_error *err);
+};
+
+struct cf_provider {
+	const struct cf_provider_ops *ops;
+	void *impl;
+};
+
+/* The Compute Engine provider. endpoint ends in "/compute/v1/". The provider
+ * keeps pointers to http and auth, which must outlive it. */
+struct cf_gce_config {
+	const char *endpoint;
+	const char *project;
+	struct cf_http *http;
+	struct cf_auth *auth;
+};
+int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out);
+
+/* Map an API failure to the errno the filesystem answers (errmap.c). */
+int cf_errno_from_error(const struct cf_error *e);
+
+#endif

@@ -1,0 +1,194 @@
+/* store.h — the LMDB cache: every resource, the tree the mount shows, stable
+ * inode numbers, the by-source index and sync metadata.
+ *
+ * One writer (the sync thread, later the journal), many readers (FUSE
+ * threads). Readers never block: each read call runs in a short read-only
+ * transaction (reused per thread with mdb_txn_reset / mdb_txn_renew).
+ *
+ * ## Inode numbers
+ * Every path ever seen gets a 56-bit "base" from a counter kept in LMDB
+ * (table `paths`: path -> base), so inode numbers survive remounts. A node's
+ * inode is (base << 8) | sub, where sub names the node inside a resource:
+ *
+ *   sub 0  the directory itself (resource or container)
+ *   sub 1  status         sub 2  resource.json      sub 3  source (symlink)
+ *   sub 4  snapshots/ (disks)     sub 5  clones/ (instances)
+ *   sub 6  disks/ (instances)     sub 16+i  disks/ entry i (symlink)
+ *
+ * so the files of a resource cost nothing to store. Inode 1 is the root
+ * (FUSE_ROOT_ID); base 1 (inodes 256..511) is reserved for .clonefs/, which
+ * the daemon serves itself. Real bases start at 2.
+ *
+ * ## Tables
+ *   meta    "schema" -> u32, "next_base" -> u64, "sync/<listing>" -> status
+ *   paths   path -> base (never removed: a path keeps its inode forever)
+ *   nodes   base -> { parent inode, name }                (for getattr by inode)
+ *   dirs    parent inode (u64 big-endian) ++ name -> struct cf_dirent
+ *           a directory's listing is one cursor range, attributes inline
+ *   res     base of a resource -> labels, status, source, links, ids
+ *   raw     base of a resource -> the provider's JSON (resource.json)
+ *   bysrc   source path ++ "\0" ++ resource path -> ""   (lineage, quotas)
+ *
+ * A snapshot appears twice: global/snapshots/S (its primary node) and
+ * zones/Z/disks/D/snapshots/S (an alias node with its own base, whose
+ * dirent's res_base points at the primary). Each has its own inode. */
+#ifndef CLONEFS_STORE_H
+#define CLONEFS_STORE_H
+
+#include "model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CF_STORE_SCHEMA 1
+
+enum {
+	CF_INO_ROOT = 1,
+	CF_INO_CONTROL_BASE = 1, /* .clonefs/ is base 1: inode 256 and up */
+	CF_SUB_DIR = 0,
+	CF_SUB_STATUS = 1,
+	CF_SUB_JSON = 2,
+	CF_SUB_SOURCE = 3,
+	CF_SUB_SNAPSHOTS = 4,
+	CF_SUB_CLONES = 5,
+	CF_SUB_DISKS = 6,
+	CF_SUB_DISK_LINK0 = 16,
+};
+#define CF_INO(base, sub) (((uint64_t) (base) << 8) | (uint64_t) (sub))
+#define CF_INO_BASE(ino) ((uint64_t) (ino) >> 8)
+#define CF_INO_SUB(ino) ((unsigned) ((ino) &0xff))
+
+/* What a directory entry stores, ready to copy into a struct stat. */
+enum cf_node_type { CF_NODE_CONTAINER = 1, CF_NODE_RESOURCE = 2, CF_NODE_ALIAS = 3 };
+enum { CF_DIRENT_PROTECTED = 1 << 0 /* carries the protect label */ };
+
+struct cf_dirent {
+	uint64_t base;     /* this node's base; its inode is CF_INO(base, 0) */
+	uint64_t res_base; /* base of the resource it shows (itself, or the primary) */
+	int64_t mtime;     /* creation time; a container: its newest member's */
+	int64_t ctime;     /* when clonefs last saw labels or status change */
+	uint64_t size;     /* logical bytes */
+	uint64_t blocks;   /* stored bytes / 512 */
+	uint32_t mtime_ns;
+	uint32_t json_len; /* length of resource.json */
+	uint16_t status_len; /* length of the status line without '\n' */
+	uint16_t source_len; /* length of the source path, 0 = no source link */
+	uint16_t nlinks;     /* instance: attached disks */
+	uint8_t type;        /* enum cf_node_type */
+	uint8_t kind;        /* enum cf_kind (containers: CF_KIND_NONE) */
+	uint32_t flags;      /* CF_DIRENT_* */
+	uint32_t depth;      /* path components of the directory holding it (for
+			      * relative symlink targets) */
+};
+
+/* Attributes of one node as the filesystem reports them. */
+struct cf_stat {
+	uint64_t ino;
+	uint32_t mode; /* S_IFDIR | 0755, S_IFREG | 0444, S_IFLNK | 0777 */
+	uint32_t nlink;
+	uint64_t size;
+	uint64_t blocks;
+	int64_t mtime;
+	uint32_t mtime_ns;
+	int64_t ctime;
+};
+
+struct cf_store;
+
+/* Open (creating) the environment in directory `dir` (created 0700 if
+ * missing). A cache written under another schema version, or that cannot be
+ * read, is moved aside and rebuilt empty, with a log line: never misread. */
+int cf_store_open(const char *dir, struct cf_store **out);
+void cf_store_close(struct cf_store *s);
+
+/* ---- read side: every call is safe from any thread, never blocks ---- */
+
+int cf_store_lookup(struct cf_store *s, uint64_t parent, const char *name, struct cf_stat *out);
+int cf_store_getattr(struct cf_store *s, uint64_t ino, struct cf_stat *out);
+
+/* Call fn for every entry of directory ino, in name order, from one read
+ * transaction (a consistent snapshot). fn returns nonzero to stop early.
+ * The name is not NUL-terminated. -ENOTDIR / -ENOENT as appropriate. */
+typedef int (*cf_dir_fn)(void *ctx, const char *name, size_t len, const struct cf_stat *st);
+int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx);
+
+/* The symlink target of ino into buf (NUL-terminated); returns its length. */
+int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size);
+
+/* The contents of a file node (status line with '\n', resource.json) in a
+ * malloc'd buffer the caller frees. */
+int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len);
+
+/* Labels of the resource shown by ino (any of its nodes' inode with sub 0),
+ * as "key\0value\0key\0value\0..." in a malloc'd buffer; *n = label count.
+ * -ENOENT when ino is not a resource directory. */
+int cf_store_labels(struct cf_store *s, uint64_t ino, char **blob, size_t *len, size_t *n);
+
+/* The resource a node shows, decoded back (labels, source, links, status,
+ * ids; raw left NULL). For the write path and policy decisions. */
+int cf_store_resource(struct cf_store *s, uint64_t ino, struct cf_resource *out);
+
+/* The inode of a project-relative path ("" is the root), -ENOENT if absent. */
+int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino);
+
+/* Every resource, for .clonefs/inventory.jsonl: fn gets its path and the
+ * decoded resource (raw NULL) from one read transaction. */
+typedef int (*cf_res_fn)(void *ctx, const char *path, const struct cf_resource *r);
+int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx);
+
+/* ---- sync metadata ---- */
+
+struct cf_sync_state {
+	int64_t last_complete; /* UTC seconds of the last complete listing, 0 = never */
+	int64_t last_attempt;
+	uint64_t count;      /* resources the last complete listing held */
+	char last_error[256]; /* "" when the last attempt succeeded */
+};
+int cf_store_get_sync_state(struct cf_store *s, enum cf_listing l, struct cf_sync_state *out);
+
+/* ---- write side: one writer at a time (the caller serialises) ---- */
+
+/* What a write changed, reported after commit so the daemon can invalidate
+ * the kernel's cache: an entry `name` of directory `parent` appeared or went
+ * away (inval_entry + inval_inode(parent)), or a node's attributes or
+ * contents changed (inval_inode). */
+struct cf_change_sink {
+	void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len);
+	void (*inode)(void *ctx, uint64_t ino);
+	void *ctx;
+};
+
+struct cf_wtxn;
+int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out);
+/* Commit and then report every change to sink (may be NULL). */
+int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink);
+void cf_store_wabort(struct cf_wtxn *w);
+
+/* Insert or update one resource and its alias / container nodes. Writes
+ * nothing when nothing changed. *changed (may be NULL) tells whether it did. */
+int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed);
+
+/* Make sure a zone or region directory (with its collection directories)
+ * exists. */
+int cf_store_ensure_scope(struct cf_wtxn *w, enum cf_kind kind, const char *name);
+
+/* Remove one resource (by path) with its aliases and index entries. */
+int cf_store_remove(struct cf_wtxn *w, const char *path);
+
+/* After a complete listing: remove every resource of that listing whose path
+ * is not in `seen` (a cf_pathset filled during the listing). Returns the
+ * number removed, or a negative errno. Also recomputes container mtimes. */
+struct cf_pathset;
+int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen);
+
+int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct cf_sync_state *st);
+
+/* A set of paths (open addressing, one arena): what a listing returned. */
+struct cf_pathset *cf_pathset_new(void);
+int cf_pathset_add(struct cf_pathset *ps, const char *path);
+bool cf_pathset_has(const struct cf_pathset *ps, const char *path, size_t len);
+size_t cf_pathset_count(const struct cf_pathset *ps);
+void cf_pathset_free(struct cf_pathset *ps);
+
+#endif

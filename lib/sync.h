@@ -1,0 +1,43 @@
+/* sync.h — keeps the LMDB cache true to the cloud.
+ *
+ * A background thread lists every collection (paginated, aggregated for
+ * zonal kinds), upserts each page in one write transaction, and after a
+ * complete listing removes what the listing no longer returned. A listing
+ * that fails part-way removes nothing and records the error in the sync
+ * state. Every change is reported to the change sink after commit. */
+#ifndef CLONEFS_SYNC_H
+#define CLONEFS_SYNC_H
+
+#include "provider.h"
+#include "store.h"
+
+#include <stdbool.h>
+
+struct cf_sync;
+
+struct cf_sync_config {
+	struct cf_store *store;
+	struct cf_provider *provider;
+	struct cf_change_sink sink; /* may have NULL callbacks */
+	unsigned interval;          /* seconds between full syncs */
+	/* progress of a listing, for the first sync's display (may be NULL):
+	 * listing, resources so far, and whether the listing completed */
+	void (*progress)(void *ctx, enum cf_listing l, uint64_t done, bool complete);
+	void *progress_ctx;
+};
+
+/* Start the sync thread; the first pass starts at once. */
+int cf_sync_start(const struct cf_sync_config *cfg, struct cf_sync **out);
+/* Run one full pass now, in the calling thread (tests, `sync` requests).
+ * Returns 0 when every listing completed, else the first listing's error. */
+int cf_sync_run_once(struct cf_sync *s);
+/* Ask the thread for a pass as soon as possible (e.g. after a write). */
+void cf_sync_kick(struct cf_sync *s);
+/* Whether the API answered the most recent request. */
+bool cf_sync_api_reachable(struct cf_sync *s);
+/* Stop the thread (finishing or abandoning the current page) and free. */
+void cf_sync_stop(struct cf_sync *s);
+
+const char *cf_listing_name(enum cf_listing l); /* "snapshots", "disks", ... */
+
+#endif
