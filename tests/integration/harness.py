@@ -1,0 +1,253 @@
+"""harness.py — start the GCE emulator and a real clonefs mount for a test,
+and always take both down again, even when the test fails.
+
+Nothing here synchronises with a fixed sleep: every wait polls a condition
+against a deadline. A daemon whose stderr mentions a sanitizer report fails
+the test that started it (as sshfs's tests do).
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EMULATOR = ROOT / "scripts" / "gce-emulator"
+CLONEFS = Path(os.environ.get("CLONEFS_BIN", ROOT / "build" / "test" / "clonefs"))
+TOKEN = "test-token-0123456789"
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "ThreadSanitizer", "SUMMARY: UndefinedBehavior")
+
+
+def wait_for(pred, timeout=20.0, what="condition", interval=0.02):
+    """Poll pred() until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def read_line_with_deadline(proc, timeout):
+    deadline = time.monotonic() + timeout
+    buf = b""
+    fd = proc.stdout.fileno()
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("emulator did not announce its port")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError("emulator exited: " + proc.stderr.read().decode(errors="replace"))
+            buf += chunk
+    return buf.split(b"\n", 1)[0].decode()
+
+
+class Emulator:
+    """scripts/gce-emulator on a loopback port picked by the kernel."""
+
+    def __init__(self, workdir, seed=None, project="demo-project", token=TOKEN, args=()):
+        self.workdir = Path(workdir)
+        self.project = project
+        self.token = token
+        self.seed_path = None
+        if seed is not None:
+            self.seed_path = self.workdir / "seed.json"
+            self.seed_path.write_text(json.dumps(seed))
+        self.args = list(args)
+        self.proc = None
+        self.url = None
+
+    def start(self):
+        cmd = [sys.executable, str(EMULATOR), "--port", "0", "--project", self.project]
+        if self.token:
+            cmd += ["--token", self.token]
+        if self.seed_path:
+            cmd += ["--seed", str(self.seed_path)]
+        cmd += self.args
+        self.stderr_path = self.workdir / "emulator.stderr"
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=open(self.stderr_path, "wb"))
+        line = read_line_with_deadline(self.proc, 30)
+        if "http://" not in line:
+            raise RuntimeError(f"unexpected emulator banner: {line!r}")
+        self.url = line[line.index("http://"):].strip()
+        if not self.url.endswith("/"):
+            self.url += "/"
+        self.port = int(self.url.split(":")[2].split("/")[0])
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+    # --- the emulator's API, as a client would use it ---
+    def api(self, method, path, body=None, query=None):
+        """Call /compute/v1/projects/P/<path>; returns (status, parsed JSON or None)."""
+        url = f"{self.url}projects/{self.project}/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, None
+
+    def list_all(self, path):
+        items, token = [], None
+        while True:
+            q = {"maxResults": 500}
+            if token:
+                q["pageToken"] = token
+            st, body = self.api("GET", path, query=q)
+            assert st == 200, body
+            items += body.get("items", [])
+            token = body.get("nextPageToken")
+            if not token:
+                return items
+
+    def wait_operation(self, op, timeout=30):
+        scope = "global"
+        if op.get("zone"):
+            scope = "zones/" + op["zone"].rsplit("/", 1)[1]
+        elif op.get("region"):
+            scope = "regions/" + op["region"].rsplit("/", 1)[1]
+
+        def done():
+            st, body = self.api("GET", f"{scope}/operations/{op['name']}")
+            return body if st == 200 and body.get("status") == "DONE" else None
+        return wait_for(done, timeout, f"operation {op['name']}")
+
+
+import urllib.parse  # noqa: E402  (used by Emulator.api)
+
+
+class Mount:
+    """A clonefs daemon in the foreground on a temporary mountpoint."""
+
+    def __init__(self, emulator, workdir, opts=(), cache=None, token_file=True,
+                 endpoint=None, project=None, sync_interval=1):
+        self.emu = emulator
+        self.workdir = Path(workdir)
+        self.mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=self.workdir))
+        self.cache = Path(cache) if cache else self.workdir / "cache"
+        self.opts = list(opts)
+        self.endpoint = endpoint or (emulator.url if emulator else "http://127.0.0.1:9/compute/v1/")
+        self.project = project or (emulator.project if emulator else "demo-project")
+        self.sync_interval = sync_interval
+        self.token_file = None
+        if token_file:
+            self.token_file = self.workdir / "token"
+            self.token_file.write_text((emulator.token if emulator else TOKEN) + "\n")
+            os.chmod(self.token_file, 0o600)
+        self.proc = None
+        self.log_path = self.workdir / f"clonefs-{self.mnt.name}.stderr"
+
+    def command(self):
+        o = [f"endpoint={self.endpoint}", f"cache={self.cache}",
+             f"sync_interval={self.sync_interval}"]
+        if self.token_file:
+            o.append(f"token_file={self.token_file}")
+        o += self.opts
+        return [str(CLONEFS), f"gce:{self.project}", str(self.mnt), "-f", "-o", ",".join(o)]
+
+    def start(self, wait_sync=True, timeout=60):
+        self.started_at = time.time()
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log_path, "ab"))
+
+        def mounted():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"clonefs exited with {self.proc.returncode}: {self.stderr()}")
+            return os.path.ismount(self.mnt)
+        wait_for(mounted, timeout, "the mount")
+        if wait_sync:
+            self.wait_synced(self.started_at - 1, timeout)
+        return self
+
+    def path(self, rel=""):
+        return self.mnt / rel if rel else self.mnt
+
+    def status(self):
+        return json.loads((self.mnt / ".clonefs" / "status").read_text())
+
+    def wait_synced(self, after=None, timeout=60):
+        """Wait until every collection completed a listing that started at
+        or after `after` (UTC seconds)."""
+        after = time.time() if after is None else after
+
+        def synced():
+            st = self.status()
+            for name, c in st["collections"].items():
+                lc = c.get("last_complete_epoch")
+                if lc is None or lc < int(after):
+                    return False
+            return True
+        wait_for(synced, timeout, "a complete sync")
+
+    def stderr(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, check=True):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait()
+                subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True)
+        elif os.path.ismount(self.mnt):
+            subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True)
+        self.proc = None
+        if check:
+            err = self.stderr()
+            bad = [m for m in SANITIZER_MARKS if m in err]
+            assert not bad, f"sanitizer report in clonefs stderr:\n{err[-4000:]}"
+
+    def kill(self):
+        """SIGKILL the daemon and clear the dead mount (crash tests)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True)
+        self.proc = None
+
+
+def cleanup_dir(path):
+    shutil.rmtree(path, ignore_errors=True)

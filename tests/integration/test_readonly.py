@@ -1,0 +1,243 @@
+"""test_readonly.py — the read-only mount, driven with real tools.
+
+The acceptance scenario of the read-only issue: 1,000 snapshots over 6 disks
+in 2 zones; listings, mtimes, find -mmin, labels, du, per-disk listings,
+links, sizes and statuses; and a remount with the API gone."""
+import datetime as dt
+import errno
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import seeds
+from harness import wait_for
+
+
+def run(*cmd, cwd=None, check=True):
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{cmd} exited {r.returncode}: {r.stderr}")
+    return r
+
+
+def created_epoch(s):
+    return int(dt.datetime.fromisoformat(s).timestamp())
+
+
+@pytest.fixture
+def big(emulator_factory, mount_factory):
+    seed = seeds.inventory(1000, 6)
+    emu = emulator_factory(seed)
+    m = mount_factory(emu)
+    return seed, emu, m
+
+
+def test_thousand_snapshots_layout(big):
+    seed, emu, m = big
+    snaps = seed["global/snapshots"]
+    snapdir = m.path("global/snapshots")
+
+    # The listing holds exactly 1,000, through ls.
+    names = run("ls", "-1", str(snapdir)).stdout.split()
+    assert sorted(names) == sorted(s["name"] for s in snaps)
+
+    # mtime = creation time to the second, through stat.
+    out = run("stat", "-c", "%n %Y %s %b %B", *[str(snapdir / s["name"]) for s in snaps[:200]]).stdout
+    by_name = {s["name"]: s for s in snaps}
+    for line in out.splitlines():
+        path, mtime, size, blocks, bsize = line.split()
+        s = by_name[os.path.basename(path)]
+        assert int(mtime) == created_epoch(s["creationTimestamp"]), line
+        assert int(size) == int(s["diskSizeGb"]) << 30, line
+        stored = int(s["storageBytes"])
+        assert abs(int(blocks) * int(bsize) - stored) < 512, line
+
+    # find -mmin +600 agrees with the seed (snapshot i is 7*i minutes old).
+    now = time.time()
+    found = set(os.path.basename(p) for p in run(
+        "find", str(snapdir), "-mindepth", "1", "-maxdepth", "1", "-mmin", "+600").stdout.split())
+    expect = {s["name"] for s in snaps if now - created_epoch(s["creationTimestamp"]) > 600 * 60}
+    # a snapshot within a minute of the boundary may fall either way while the test runs
+    edge = {s["name"] for s in snaps
+            if abs(now - created_epoch(s["creationTimestamp"]) - 600 * 60) < 90}
+    assert found - edge == expect - edge
+    assert len(found) > 800
+
+    # du -s is within 2 % of the summed storageBytes.
+    du = int(run("du", "-s", "--block-size=1", str(snapdir)).stdout.split()[0])
+    total = sum(int(s["storageBytes"]) for s in snaps)
+    assert abs(du - total) <= 0.02 * total, (du, total)
+
+
+def test_labels_as_xattrs(big):
+    seed, emu, m = big
+    snaps = seed["global/snapshots"]
+    snapdir = m.path("global/snapshots")
+    # getfattr reads each label of every snapshot (one getfattr -d for all).
+    out = run("getfattr", "-d", "--absolute-names", *[str(snapdir / s["name"]) for s in snaps]).stdout
+    got, cur = {}, None
+    for line in out.splitlines():
+        if line.startswith("# file: "):
+            cur = os.path.basename(line[8:])
+            got[cur] = {}
+        elif "=" in line and cur:
+            k, v = line.split("=", 1)
+            got[cur][k] = json.loads(v)
+    assert len(got) == len(snaps)
+    for s in snaps:
+        assert got[s["name"]] == {f"user.{k}": v for k, v in s["labels"].items()}, s["name"]
+    one = snapdir / snaps[0]["name"]
+    assert os.getxattr(one, "user.owner") == snaps[0]["labels"]["owner"].encode()
+    with pytest.raises(OSError) as e:
+        os.getxattr(one, "user.no-such-label")
+    assert e.value.errno == errno.ENODATA
+    with pytest.raises(OSError) as e:
+        os.getxattr(one, "security.selinux")
+    assert e.value.errno == errno.EOPNOTSUPP
+    assert sorted(os.listxattr(one)) == sorted(f"user.{k}" for k in snaps[0]["labels"])
+
+
+def test_per_disk_listing_links_and_files(big):
+    seed, emu, m = big
+    snaps = seed["global/snapshots"]
+    for zone in seeds.ZONES:
+        for d in seed[f"zones/{zone}/disks"]:
+            ddir = m.path(f"zones/{zone}/disks/{d['name']}")
+            listed = set(os.listdir(ddir / "snapshots"))
+            expect = {s["name"] for s in snaps if s["sourceDisk"].endswith(f"/zones/{zone}/disks/{d['name']}")}
+            assert listed == expect, d["name"]
+            assert (ddir / "status").read_text() == "READY\n"
+            assert os.stat(ddir).st_size == int(d["sizeGb"]) << 30
+    s0 = snaps[0]
+    sdir = m.path(f"global/snapshots/{s0['name']}")
+    src = os.readlink(sdir / "source")
+    zone_disk = s0["sourceDisk"].split("/projects/demo-project/")[1]
+    assert src == "../../../" + zone_disk
+    assert os.path.realpath(sdir / "source") == str(m.path(zone_disk))
+    assert (sdir / "status").read_text() == "READY\n"
+    doc = json.loads((sdir / "resource.json").read_text())
+    assert doc["name"] == s0["name"] and doc["storageBytes"] == s0["storageBytes"]
+    assert os.stat(sdir / "resource.json").st_size == len((sdir / "resource.json").read_bytes())
+    # the same snapshot under its disk shows the same thing
+    alias = m.path(zone_disk) / "snapshots" / s0["name"]
+    assert os.stat(alias).st_mtime == os.stat(sdir).st_mtime
+    assert os.path.realpath(alias / "source") == str(m.path(zone_disk))
+    # an instance's disks/ holds symlinks to its attached disks
+    inst = m.path(f"zones/{seeds.ZONES[0]}/instances/db-0")
+    assert (inst / "status").read_text() == "RUNNING\n"
+    links = sorted(os.listdir(inst / "disks"))
+    assert links == ["data-0", "data-2"]
+    assert os.path.realpath(inst / "disks" / "data-2") == str(m.path(f"zones/{seeds.ZONES[0]}/disks/data-2"))
+    # machine image source link and clones/ listing
+    mi = m.path("global/machineImages/db-0-mi-1")
+    assert os.path.realpath(mi / "source") == str(inst)
+    assert os.listdir(inst / "clones") == ["db-0-mi-1"]
+    img = m.path("global/images/golden-1")
+    assert os.stat(img).st_blocks * 512 == 3 << 30
+
+
+def test_remount_with_api_down_keeps_inventory_and_inodes(big, mount_factory):
+    seed, emu, m = big
+    snapdir = m.path("global/snapshots")
+    before = {e.name: e.inode() for e in os.scandir(snapdir)}
+    assert len(before) == 1000
+    m.stop()
+    emu.stop()
+    m2 = mount_factory(emu if False else None, wait_sync=False, cache=m.cache,
+                       endpoint=emu.url, project=emu.project)
+    after = {e.name: e.inode() for e in os.scandir(m2.path("global/snapshots"))}
+    assert after == before
+    st = m2.status()
+    assert st["api_reachable"] is False
+    snap = st["collections"]["snapshots"]
+    assert snap["count"] == 1000
+    assert snap["age_seconds"] >= 0
+    # a stat through the dead API still answers from the cache
+    s0 = seed["global/snapshots"][0]["name"]
+    assert os.stat(m2.path(f"global/snapshots/{s0}")).st_ino == before[s0]
+
+
+def test_same_disk_name_in_two_zones(emulator_factory, mount_factory):
+    seed = {
+        "zones/us-central1-a/disks": [{"name": "data", "sizeGb": "10", "labels": {"z": "a"}}],
+        "zones/europe-west1-b/disks": [{"name": "data", "sizeGb": "20", "labels": {"z": "b"}}],
+    }
+    m = mount_factory(emulator_factory(seed))
+    a = m.path("zones/us-central1-a/disks/data")
+    b = m.path("zones/europe-west1-b/disks/data")
+    assert os.stat(a).st_size == 10 << 30 and os.stat(b).st_size == 20 << 30
+    assert os.getxattr(a, "user.z") == b"a" and os.getxattr(b, "user.z") == b"b"
+    assert os.stat(a).st_ino != os.stat(b).st_ino
+
+
+def test_created_and_deleted_show_up_with_long_kernel_timeouts(emulator_factory, mount_factory):
+    seed = seeds.inventory(20, 2)
+    emu = emulator_factory(seed)
+    m = mount_factory(emu, opts=["timeout=3600"])
+    snapdir = m.path("global/snapshots")
+    assert len(os.listdir(snapdir)) == 20
+    victim = "snap-00003"
+    os.stat(snapdir / victim)  # the kernel now caches its entry for an hour
+    zone = seeds.ZONES[0]
+    st, op = emu.api("POST", "global/snapshots", {
+        "name": "fresh-one",
+        "sourceDisk": f"projects/{emu.project}/zones/{zone}/disks/data-0"})
+    assert st == 200, op
+    emu.wait_operation(op)
+    st, op = emu.api("DELETE", f"global/snapshots/{victim}")
+    assert st == 200, op
+    emu.wait_operation(op)
+    wait_for(lambda: "fresh-one" in os.listdir(snapdir) and victim not in os.listdir(snapdir),
+             30, "the sync to show the change")
+    assert not os.path.exists(snapdir / victim)
+    assert os.path.isdir(snapdir / "fresh-one")
+    assert "fresh-one" in os.listdir(m.path(f"zones/{zone}/disks/data-0/snapshots"))
+
+
+def test_pagination_across_pages(emulator_factory, mount_factory):
+    emu = emulator_factory(seeds.inventory(1234, 2))
+    m = mount_factory(emu)
+    assert len(os.listdir(m.path("global/snapshots"))) == 1234
+    assert m.status()["collections"]["snapshots"]["count"] == 1234
+
+
+def test_every_write_is_erofs(emulator_factory, mount_factory):
+    emu = emulator_factory(seeds.inventory(3, 1))
+    m = mount_factory(emu)
+    snap = m.path("global/snapshots/snap-00000")
+    attempts = [
+        lambda: os.mkdir(m.path("global/snapshots/new")),
+        lambda: os.rmdir(snap),
+        lambda: os.unlink(snap / "status"),
+        lambda: os.setxattr(snap, "user.owner", b"x"),
+        lambda: os.removexattr(snap, "user.owner"),
+        lambda: open(snap / "status", "w"),
+        lambda: os.rename(snap, m.path("global/snapshots/renamed")),
+    ]
+    for attempt in attempts:
+        with pytest.raises(OSError) as e:
+            attempt()
+        assert e.value.errno in (errno.EROFS, errno.EACCES), attempt
+    r = run("setfattr", "-n", "user.owner", "-v", "x", str(snap), check=False)
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    r = run("rmdir", str(snap), check=False)
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    assert snap.is_dir()
+    log = m.path(".clonefs/log").read_text()
+    assert "EROFS" in log
+
+
+def test_status_file_is_json_with_every_collection(emulator_factory, mount_factory):
+    emu = emulator_factory(seeds.inventory(10, 2))
+    m = mount_factory(emu)
+    st = m.status()
+    assert st["api_reachable"] is True
+    assert st["project"] == emu.project
+    for c in ("zones", "regions", "disks", "instances", "snapshots", "images", "machineImages"):
+        assert c in st["collections"], c
+        assert st["collections"][c]["last_error"] is None
+    assert st["collections"]["snapshots"]["count"] == 10
+    assert st["collections"]["disks"]["count"] == 2
