@@ -43,6 +43,9 @@ struct cf_http_request {
 	const char *body; /* JSON */
 	size_t max_body;  /* default 64 MiB */
 	bool no_retry;    /* a call that must not be repeated blindly */
+	/* extra headers, NULL-terminated "Name: value" strings (may be NULL),
+	 * e.g. "Metadata-Flavor: Google" for the metadata server */
+	const char *const *headers;
 };
 int cf_http_new(const struct cf_http_config *cfg, struct cf_http **out);
 int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_http_response *resp);
