@@ -1,0 +1,787 @@
+/* policy.c — the policy file (strict JSON: unknown keys and wrong types are
+ * errors that name the key) and every clone / prune decision, each with a
+ * reason an operator can act on. */
+#include "policy.h"
+
+#include "names.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void say(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t size, const char *fmt, ...)
+{
+	if (!why || !size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, size, fmt, ap);
+	va_end(ap);
+}
+
+static char **strv_dup(const char *const *v, size_t n)
+{
+	char **out = calloc(n + 1, sizeof *out);
+	for (size_t i = 0; out && i < n; i++)
+		if (!(out[i] = strdup(v[i]))) {
+			for (size_t j = 0; j < i; j++)
+				free(out[j]);
+			free(out);
+			return NULL;
+		}
+	return out;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static size_t strv_len(char **v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+void cf_labels_free(struct cf_label *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++) {
+		free(l[i].key);
+		free(l[i].value);
+	}
+	free(l);
+}
+
+void cf_policy_free(struct cf_policy *p)
+{
+	if (!p)
+		return;
+	strv_free(p->clone.health_command, strv_len(p->clone.health_command));
+	free(p->clone.allow_uids);
+	free(p->clone.allow_gids);
+	cf_labels_free(p->clone.allow_sources, p->clone.n_allow_sources);
+	strv_free(p->clone.inherit_labels, p->clone.n_inherit_labels);
+	cf_labels_free(p->clone.labels, p->clone.n_labels);
+	free(p->prune.protect_label);
+	strv_free(p->labels.required, p->labels.n_required);
+	free(p);
+}
+
+int cf_policy_defaults(struct cf_policy **out)
+{
+	static const char *const inherit[] = {"owner", "env", "app"};
+	static const char *const required[] = {"owner"};
+	struct cf_policy *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	p->clone.consistency = CF_CONS_FLUSH;
+	p->clone.require_healthy = true;
+	p->clone.health_timeout_seconds = 30;
+	p->clone.max_depth = 2;
+	p->clone.max_per_source = 50;
+	p->clone.inherit_labels = strv_dup(inherit, 3);
+	p->clone.n_inherit_labels = 3;
+	p->prune.grace_seconds = 3600;
+	p->prune.protect_label = strdup("keep");
+	p->prune.min_age_seconds = 0;
+	p->prune.keep_last = 1;
+	p->prune.max_per_minute = 30;
+	p->labels.required = strv_dup(required, 1);
+	p->labels.n_required = 1;
+	if (!p->clone.inherit_labels || !p->prune.protect_label || !p->labels.required) {
+		cf_policy_free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+const char *cf_consistency_name(enum cf_consistency c)
+{
+	switch (c) {
+	case CF_CONS_CRASH:
+		return "crash";
+	case CF_CONS_FLUSH:
+		return "flush";
+	case CF_CONS_STOP:
+		return "stop";
+	}
+	return "?";
+}
+
+int cf_consistency_from_name(const char *s, enum cf_consistency *out)
+{
+	for (int c = CF_CONS_CRASH; c <= CF_CONS_STOP; c++)
+		if (s && !strcmp(s, cf_consistency_name((enum cf_consistency) c))) {
+			*out = (enum cf_consistency) c;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* ---- parsing: each helper names the key it rejects ---- */
+
+struct perr {
+	char *buf;
+	size_t size;
+};
+
+static int bad(struct perr *e, const char *key, const char *what)
+{
+	say(e->buf, e->size, "%s: %s", key, what);
+	return -EINVAL;
+}
+
+static int get_uint(json_t *v, const char *key, unsigned *out, struct perr *e)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000000)
+		return bad(e, key, "expected an integer from 0 to 100000000");
+	*out = (unsigned) json_integer_value(v);
+	return 0;
+}
+
+static int get_bool(json_t *v, const char *key, bool *out, struct perr *e)
+{
+	if (!json_is_boolean(v))
+		return bad(e, key, "expected true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* An array of strings (each checked by ok when not NULL), or null when
+ * allow_null. *set tells whether it was non-null. */
+static int get_strv(json_t *v, const char *key, bool allow_null, bool (*ok)(const char *, size_t),
+		    char ***out, size_t *n, bool *set, struct perr *e)
+{
+	if (json_is_null(v) && allow_null) {
+		strv_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		if (set)
+			*set = false;
+		return 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) > 1024)
+		return bad(e, key,
+			   allow_null ? "expected an array of strings or null"
+				      : "expected an array of strings");
+	size_t cnt = json_array_size(v);
+	char **arr = calloc(cnt + 1, sizeof *arr);
+	if (!arr)
+		return -ENOMEM;
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *s = json_array_get(v, i);
+		if (!json_is_string(s) ||
+		    (ok && !ok(json_string_value(s), json_string_length(s)))) {
+			strv_free(arr, i);
+			return bad(e, key,
+				   ok ? "an entry is not a valid label key"
+				      : "every entry must be a string");
+		}
+		arr[i] = strdup(json_string_value(s));
+	}
+	strv_free(*out, *n);
+	*out = arr;
+	*n = cnt;
+	if (set)
+		*set = true;
+	return 0;
+}
+
+static bool key_ok(const char *s, size_t n)
+{
+	return cf_label_key_valid(s, n);
+}
+
+static int get_labels(json_t *v, const char *key, bool allow_null, struct cf_label **out, size_t *n,
+		      bool *set, struct perr *e)
+{
+	if (json_is_null(v) && allow_null) {
+		cf_labels_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		if (set)
+			*set = false;
+		return 0;
+	}
+	if (!json_is_object(v) || json_object_size(v) > CF_LABELS_MAX)
+		return bad(e, key, "expected an object of at most 64 label: value pairs");
+	struct cf_label *l = calloc(json_object_size(v) + 1, sizeof *l);
+	size_t i = 0;
+	const char *k;
+	json_t *val;
+	if (!l)
+		return -ENOMEM;
+	json_object_foreach(v, k, val)
+	{
+		if (!cf_label_key_valid(k, strlen(k)) || !json_is_string(val) ||
+		    !cf_label_value_valid(json_string_value(val), json_string_length(val))) {
+			cf_labels_free(l, i);
+			return bad(e, key,
+				   "keys and values must be valid labels "
+				   "([a-z][a-z0-9_-]{0,62} : [a-z0-9_-]{0,63})");
+		}
+		l[i].key = strdup(k);
+		l[i].value = strdup(json_string_value(val));
+		i++;
+	}
+	cf_labels_free(*out, *n);
+	*out = l;
+	*n = i;
+	if (set)
+		*set = true;
+	return 0;
+}
+
+static int get_ids(json_t *v, const char *key, unsigned **out, size_t *n, bool *set, struct perr *e)
+{
+	if (json_is_null(v)) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		*set = false;
+		return 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) > 4096)
+		return bad(e, key, "expected an array of numeric ids or null");
+	unsigned *ids = calloc(json_array_size(v) + 1, sizeof *ids);
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *x = json_array_get(v, i);
+		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+		    json_integer_value(x) > 0xfffffffeLL) {
+			free(ids);
+			return bad(e, key, "every id must be a non-negative integer");
+		}
+		ids[i] = (unsigned) json_integer_value(x);
+	}
+	free(*out);
+	*out = ids;
+	*n = json_array_size(v);
+	*set = true;
+	return 0;
+}
+
+static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
+{
+	const char *k;
+	json_t *v;
+	int rc = 0;
+	if (!json_is_object(o))
+		return bad(e, "clone", "expected an object");
+	json_object_foreach(o, k, v)
+	{
+		char key[96];
+		snprintf(key, sizeof key, "clone.%s", k);
+		if (!strcmp(k, "consistency")) {
+			if (!json_is_string(v) ||
+			    cf_consistency_from_name(json_string_value(v), &p->clone.consistency))
+				rc = bad(e, key, "expected \"crash\", \"flush\" or \"stop\"");
+		} else if (!strcmp(k, "require_healthy")) {
+			rc = get_bool(v, key, &p->clone.require_healthy, e);
+		} else if (!strcmp(k, "health_command")) {
+			size_t n = strv_len(p->clone.health_command);
+			rc = get_strv(v, key, true, NULL, &p->clone.health_command, &n, NULL, e);
+			if (!rc && p->clone.health_command && n == 0)
+				rc = bad(e, key, "an empty argv: use null for no command");
+		} else if (!strcmp(k, "health_timeout_seconds")) {
+			rc = get_uint(v, key, &p->clone.health_timeout_seconds, e);
+		} else if (!strcmp(k, "allow_uids")) {
+			rc = get_ids(v, key, (unsigned **) &p->clone.allow_uids,
+				     &p->clone.n_allow_uids, &p->clone.uids_set, e);
+		} else if (!strcmp(k, "allow_gids")) {
+			rc = get_ids(v, key, (unsigned **) &p->clone.allow_gids,
+				     &p->clone.n_allow_gids, &p->clone.gids_set, e);
+		} else if (!strcmp(k, "allow_sources")) {
+			rc = get_labels(v, key, true, &p->clone.allow_sources,
+					&p->clone.n_allow_sources, &p->clone.sources_set, e);
+		} else if (!strcmp(k, "max_depth")) {
+			rc = get_uint(v, key, &p->clone.max_depth, e);
+		} else if (!strcmp(k, "max_per_source")) {
+			rc = get_uint(v, key, &p->clone.max_per_source, e);
+		} else if (!strcmp(k, "inherit_labels")) {
+			rc = get_strv(v, key, false, key_ok, &p->clone.inherit_labels,
+				      &p->clone.n_inherit_labels, NULL, e);
+		} else if (!strcmp(k, "labels")) {
+			rc = get_labels(v, key, false, &p->clone.labels, &p->clone.n_labels, NULL,
+					e);
+		} else {
+			rc = bad(e, key, "unknown key");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_prune(json_t *o, struct cf_policy *p, struct perr *e)
+{
+	const char *k;
+	json_t *v;
+	int rc = 0;
+	if (!json_is_object(o))
+		return bad(e, "prune", "expected an object");
+	json_object_foreach(o, k, v)
+	{
+		char key[96];
+		snprintf(key, sizeof key, "prune.%s", k);
+		if (!strcmp(k, "grace_seconds"))
+			rc = get_uint(v, key, &p->prune.grace_seconds, e);
+		else if (!strcmp(k, "min_age_seconds"))
+			rc = get_uint(v, key, &p->prune.min_age_seconds, e);
+		else if (!strcmp(k, "keep_last"))
+			rc = get_uint(v, key, &p->prune.keep_last, e);
+		else if (!strcmp(k, "max_per_minute"))
+			rc = get_uint(v, key, &p->prune.max_per_minute, e);
+		else if (!strcmp(k, "protect_label")) {
+			if (!json_is_string(v) ||
+			    !cf_label_key_valid(json_string_value(v), json_string_length(v)))
+				rc = bad(e, key, "expected a valid label key");
+			else {
+				free(p->prune.protect_label);
+				p->prune.protect_label = strdup(json_string_value(v));
+			}
+		} else
+			rc = bad(e, key, "unknown key");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_labels(json_t *o, struct cf_policy *p, struct perr *e)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(o))
+		return bad(e, "labels", "expected an object");
+	json_object_foreach(o, k, v)
+	{
+		char key[96];
+		snprintf(key, sizeof key, "labels.%s", k);
+		if (strcmp(k, "required"))
+			return bad(e, key, "unknown key");
+		int rc = get_strv(v, key, false, key_ok, &p->labels.required, &p->labels.n_required,
+				  NULL, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int cf_policy_parse(const char *json, struct cf_policy **out, char *err, size_t errsize)
+{
+	struct perr e = {err, errsize};
+	json_error_t jerr;
+	struct cf_policy *p;
+	int rc = cf_policy_defaults(&p);
+	if (rc)
+		return rc;
+	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		say(err, errsize, "line %d: %s", jerr.line, jerr.text);
+		cf_policy_free(p);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		rc = bad(&e, "(top level)", "expected an object");
+		goto out;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v)
+	{
+		if (!strcmp(k, "clone"))
+			rc = parse_clone(v, p, &e);
+		else if (!strcmp(k, "prune"))
+			rc = parse_prune(v, p, &e);
+		else if (!strcmp(k, "labels"))
+			rc = parse_labels(v, p, &e);
+		else
+			rc = bad(&e, k, "unknown key");
+		if (rc)
+			goto out;
+	}
+out:
+	json_decref(root);
+	if (rc) {
+		cf_policy_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+int cf_policy_load(const char *path, struct cf_policy **out, char *err, size_t errsize)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		int rc = -errno;
+		say(err, errsize, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > (1 << 20)) {
+				free(buf);
+				fclose(f);
+				say(err, errsize, "%s: larger than 1 MiB", path);
+				return -EFBIG;
+			}
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	char inner[256] = "";
+	int rc = cf_policy_parse(buf, out, inner, sizeof inner);
+	free(buf);
+	if (rc)
+		say(err, errsize, "%s: %s", path, inner);
+	return rc;
+}
+
+static json_t *labels_json(const struct cf_label *l, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, l[i].key, json_string(l[i].value));
+	return o;
+}
+
+static json_t *strv_json(char **v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *ids_json(const unsigned *ids, size_t n, bool set)
+{
+	if (!set)
+		return json_null();
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ids[i]));
+	return a;
+}
+
+char *cf_policy_to_json(const struct cf_policy *p)
+{
+	json_t *clone = json_pack(
+	    "{s:s, s:b, s:o, s:I, s:o, s:o, s:o, s:I, s:I, s:o, s:o}", "consistency",
+	    cf_consistency_name(p->clone.consistency), "require_healthy", p->clone.require_healthy,
+	    "health_command",
+	    p->clone.health_command
+		? strv_json(p->clone.health_command, strv_len(p->clone.health_command))
+		: json_null(),
+	    "health_timeout_seconds", (json_int_t) p->clone.health_timeout_seconds, "allow_uids",
+	    ids_json((const unsigned *) p->clone.allow_uids, p->clone.n_allow_uids,
+		     p->clone.uids_set),
+	    "allow_gids",
+	    ids_json((const unsigned *) p->clone.allow_gids, p->clone.n_allow_gids,
+		     p->clone.gids_set),
+	    "allow_sources",
+	    p->clone.sources_set ? labels_json(p->clone.allow_sources, p->clone.n_allow_sources)
+				 : json_null(),
+	    "max_depth", (json_int_t) p->clone.max_depth, "max_per_source",
+	    (json_int_t) p->clone.max_per_source, "inherit_labels",
+	    strv_json(p->clone.inherit_labels, p->clone.n_inherit_labels), "labels",
+	    labels_json(p->clone.labels, p->clone.n_labels));
+	json_t *prune = json_pack(
+	    "{s:I, s:s, s:I, s:I, s:I}", "grace_seconds", (json_int_t) p->prune.grace_seconds,
+	    "protect_label", p->prune.protect_label, "min_age_seconds",
+	    (json_int_t) p->prune.min_age_seconds, "keep_last", (json_int_t) p->prune.keep_last,
+	    "max_per_minute", (json_int_t) p->prune.max_per_minute);
+	json_t *labels =
+	    json_pack("{s:o}", "required", strv_json(p->labels.required, p->labels.n_required));
+	json_t *root =
+	    json_pack("{s:o, s:o, s:o}", "clone", clone, "prune", prune, "labels", labels);
+	char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(root);
+	if (s) {
+		/* one trailing newline, as a text file has */
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2);
+		if (t) {
+			t[n] = '\n';
+			t[n + 1] = '\0';
+			s = t;
+		}
+	}
+	return s;
+}
+
+/* ---- decisions ---- */
+
+static const char *label_of(const struct cf_resource *r, const char *key)
+{
+	for (size_t i = 0; r && i < r->nlabels; i++)
+		if (!strcmp(r->labels[i].key, key))
+			return r->labels[i].value;
+	return NULL;
+}
+
+int cf_policy_may_clone_caller(const struct cf_policy *p, uid_t uid, gid_t gid, const gid_t *groups,
+			       size_t ngroups, char *why, size_t whysize)
+{
+	if (!p->clone.uids_set && !p->clone.gids_set)
+		return 0;
+	for (size_t i = 0; p->clone.uids_set && i < p->clone.n_allow_uids; i++)
+		if (p->clone.allow_uids[i] == uid)
+			return 0;
+	for (size_t i = 0; p->clone.gids_set && i < p->clone.n_allow_gids; i++) {
+		if (p->clone.allow_gids[i] == gid)
+			return 0;
+		for (size_t j = 0; j < ngroups; j++)
+			if (groups[j] == p->clone.allow_gids[i])
+				return 0;
+	}
+	say(why, whysize, "uid %u (gid %u) is not in the policy's clone.allow_uids / allow_gids",
+	    (unsigned) uid, (unsigned) gid);
+	return -EACCES;
+}
+
+int cf_policy_may_clone_source(const struct cf_policy *p, const struct cf_resource *src, char *why,
+			       size_t whysize)
+{
+	if (!p->clone.sources_set)
+		return 0;
+	for (size_t i = 0; i < p->clone.n_allow_sources; i++) {
+		const struct cf_label *want = &p->clone.allow_sources[i];
+		const char *have = label_of(src, want->key);
+		if (!have || strcmp(have, want->value)) {
+			say(why, whysize,
+			    "source is not allowed to be cloned: the policy's allow_sources wants "
+			    "label %s=%s, it has %s%s",
+			    want->key, want->value, have ? "" : "no such label", have ? have : "");
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+int cf_policy_consistency(const struct cf_policy *p, const struct cf_resource *src,
+			  enum cf_consistency *out, char *why, size_t whysize)
+{
+	const char *l = label_of(src, "clone-consistency");
+	if (!l) {
+		*out = p->clone.consistency;
+		return 0;
+	}
+	if (cf_consistency_from_name(l, out)) {
+		say(why, whysize,
+		    "the source's clone-consistency label is \"%s\"; expected crash, flush or stop",
+		    l);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cf_policy_check_depth(const struct cf_policy *p, unsigned depth, char *why, size_t whysize)
+{
+	if (depth <= p->clone.max_depth)
+		return 0;
+	say(why, whysize, "a clone here would be at depth %u; the policy's clone.max_depth is %u",
+	    depth, p->clone.max_depth);
+	return -EMLINK;
+}
+
+int cf_policy_check_quota(const struct cf_policy *p, size_t existing, char *why, size_t whysize)
+{
+	if (existing < p->clone.max_per_source)
+		return 0;
+	say(why, whysize,
+	    "the source already has %zu clones; the policy's clone.max_per_source is %u", existing,
+	    p->clone.max_per_source);
+	return -EDQUOT;
+}
+
+/* Add or replace one label in a growing array. */
+static int put_label(struct cf_label **l, size_t *n, const char *k, const char *v)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*l)[i].key, k)) {
+			char *nv = strdup(v);
+			if (!nv)
+				return -ENOMEM;
+			free((*l)[i].value);
+			(*l)[i].value = nv;
+			return 0;
+		}
+	if (*n >= CF_LABELS_MAX)
+		return -ENOSPC;
+	struct cf_label *nl = realloc(*l, (*n + 1) * sizeof **l);
+	if (!nl)
+		return -ENOMEM;
+	*l = nl;
+	nl[*n].key = strdup(k);
+	nl[*n].value = strdup(v);
+	if (!nl[*n].key || !nl[*n].value) {
+		free(nl[*n].key);
+		free(nl[*n].value);
+		return -ENOMEM;
+	}
+	(*n)++;
+	return 0;
+}
+
+int cf_policy_clone_labels(const struct cf_policy *p, const struct cf_resource *src,
+			   const char *src_path, enum cf_consistency c, unsigned depth,
+			   const char *user, int64_t now, struct cf_label **out, size_t *n,
+			   char *why, size_t whysize)
+{
+	struct cf_label *l = NULL;
+	size_t cnt = 0;
+	int rc = 0;
+	char v[64], depth_s[16], stamp[32];
+	for (size_t i = 0; !rc && i < p->clone.n_inherit_labels; i++) {
+		const char *have = label_of(src, p->clone.inherit_labels[i]);
+		if (have)
+			rc = put_label(&l, &cnt, p->clone.inherit_labels[i], have);
+	}
+	for (size_t i = 0; !rc && i < p->clone.n_labels; i++)
+		rc = put_label(&l, &cnt, p->clone.labels[i].key, p->clone.labels[i].value);
+	snprintf(depth_s, sizeof depth_s, "%u", depth);
+	cf_time_format(now, stamp, sizeof stamp);
+	const char *prov[][2] = {
+	    {"clonefs-source", src_path},
+	    {"clonefs-depth", depth_s},
+	    {"clonefs-consistency", cf_consistency_name(c)},
+	    {"clonefs-created-by", user ? user : "unknown"},
+	    {"clonefs-created", stamp},
+	};
+	for (size_t i = 0; !rc && i < sizeof prov / sizeof prov[0]; i++) {
+		cf_label_value_map(prov[i][1], v);
+		rc = put_label(&l, &cnt, prov[i][0], v);
+	}
+	if (rc) {
+		cf_labels_free(l, cnt);
+		if (rc == -ENOSPC)
+			say(why, whysize,
+			    "the clone would carry more than %d labels (inherited, policy and "
+			    "provenance labels together)",
+			    CF_LABELS_MAX);
+		return rc;
+	}
+	*out = l;
+	*n = cnt;
+	return 0;
+}
+
+int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, int64_t now,
+			size_t newer_siblings, size_t siblings, char *why, size_t whysize)
+{
+	const char *keep = label_of(r, p->prune.protect_label);
+	if (keep) {
+		say(why, whysize, "protected by its label %s=%s; remove the label to prune it",
+		    p->prune.protect_label, keep);
+		return -EPERM;
+	}
+	if (p->prune.min_age_seconds && r->created > 0 &&
+	    now - r->created < (int64_t) p->prune.min_age_seconds) {
+		say(why, whysize, "only %lld s old; the policy's prune.min_age_seconds is %u",
+		    (long long) (now - r->created), p->prune.min_age_seconds);
+		return -EPERM;
+	}
+	if (r->source && p->prune.keep_last && newer_siblings < p->prune.keep_last) {
+		say(why, whysize,
+		    "one of the newest %u of its source %s (%zu in all); the policy's "
+		    "prune.keep_last keeps them",
+		    p->prune.keep_last, r->source, siblings);
+		return -EPERM;
+	}
+	return 0;
+}
+
+int cf_policy_missing_labels(const struct cf_policy *p, const struct cf_resource *r, char *buf,
+			     size_t size)
+{
+	int missing = 0;
+	size_t used = 0;
+	if (size)
+		buf[0] = '\0';
+	for (size_t i = 0; i < p->labels.n_required; i++) {
+		if (label_of(r, p->labels.required[i]))
+			continue;
+		int n = snprintf(buf + used, size > used ? size - used : 0, "%s%s",
+				 missing ? "," : "", p->labels.required[i]);
+		if (n > 0 && used + (size_t) n < size)
+			used += (size_t) n;
+		missing++;
+	}
+	return missing;
+}
+
+/* ---- the deletion rate breaker: a ring of the last max_per_minute times ---- */
+
+struct cf_breaker {
+	pthread_mutex_t lock;
+	unsigned max, head, count;
+	int64_t times[];
+};
+
+struct cf_breaker *cf_breaker_new(unsigned max_per_minute)
+{
+	struct cf_breaker *b = calloc(1, sizeof *b + (max_per_minute + 1) * sizeof(int64_t));
+	if (!b)
+		return NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	b->max = max_per_minute;
+	return b;
+}
+
+int cf_breaker_take(struct cf_breaker *b, int64_t now_ms)
+{
+	int rc = 0;
+	pthread_mutex_lock(&b->lock);
+	/* drop what is older than a minute (the oldest are at the tail) */
+	while (b->count) {
+		unsigned tail = (b->head + b->max + 1 - b->count) % (b->max + 1);
+		if (now_ms - b->times[tail] < 60000)
+			break;
+		b->count--;
+	}
+	if (b->count >= b->max) {
+		rc = -EAGAIN;
+	} else {
+		b->times[b->head] = now_ms;
+		b->head = (b->head + 1) % (b->max + 1);
+		b->count++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+void cf_breaker_free(struct cf_breaker *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}

@@ -1,0 +1,251 @@
+/* test_policy.c — the policy file's strictness and every decision it makes,
+ * plus the label and name rules they rest on. */
+#include "names.h"
+#include "policy.h"
+
+#include "check.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_names(void)
+{
+	CHECK(cf_gce_name_valid("snap-1", 6));
+	CHECK(!cf_gce_name_valid("Snap", 4));
+	CHECK(!cf_gce_name_valid("1snap", 5));
+	CHECK(!cf_gce_name_valid("snap-", 5));
+	CHECK(!cf_gce_name_valid("", 0));
+	char n64[65];
+	memset(n64, 'a', 64);
+	CHECK(cf_gce_name_valid(n64, 63));
+	CHECK(!cf_gce_name_valid(n64, 64));
+	CHECK(cf_label_key_valid("owner", 5));
+	CHECK(cf_label_key_valid("a_b-1", 5));
+	CHECK(!cf_label_key_valid("Owner", 5));
+	CHECK(!cf_label_key_valid("1a", 2));
+	CHECK(!cf_label_key_valid("", 0));
+	CHECK(!cf_label_key_valid(n64, 64));
+	CHECK(cf_label_value_valid("", 0));
+	CHECK(cf_label_value_valid("team-1_x", 8));
+	CHECK(!cf_label_value_valid("a b", 3));
+	CHECK(!cf_label_value_valid("caf\xc3\xa9", 5));
+
+	char out[64];
+	cf_label_value_map("zones/us-central1-a/disks/DB_data", out);
+	CHECK_EQ_STR(out, "zones-us-central1-a-disks-db_data");
+	cf_label_value_map("2026-11-25T13:45:00Z", out);
+	CHECK_EQ_STR(out, "2026-11-25t13-45-00z");
+	cf_label_value_map("", out);
+	CHECK_EQ_STR(out, "");
+	char longin[200], out2[64];
+	memset(longin, 'x', sizeof longin - 1);
+	longin[sizeof longin - 1] = '\0';
+	cf_label_value_map(longin, out);
+	CHECK_EQ_INT(strlen(out), 63);
+	CHECK(cf_label_value_valid(out, strlen(out)));
+	longin[150] = 'y';
+	cf_label_value_map(longin, out2);
+	CHECK(strcmp(out, out2) != 0); /* same prefix, different input: different value */
+}
+
+static void test_parse(void)
+{
+	struct cf_policy *p = NULL;
+	char err[256];
+	CHECK_EQ_INT(cf_policy_defaults(&p), 0);
+	CHECK_EQ_INT(p->clone.consistency, CF_CONS_FLUSH);
+	CHECK_EQ_INT(p->clone.max_depth, 2);
+	CHECK_EQ_INT(p->prune.grace_seconds, 3600);
+	CHECK_EQ_STR(p->prune.protect_label, "keep");
+	cf_policy_free(p);
+
+	const char *full =
+	    "{\"clone\": {\"consistency\": \"stop\", \"require_healthy\": false,"
+	    " \"health_command\": [\"/bin/true\", \"x\"], \"allow_uids\": [0, 1000],"
+	    " \"allow_gids\": null, \"allow_sources\": {\"clone-allowed\": \"true\"},"
+	    " \"max_depth\": 1, \"max_per_source\": 3, \"inherit_labels\": [\"owner\"],"
+	    " \"labels\": {\"made-by\": \"clonefs\"}},"
+	    " \"prune\": {\"grace_seconds\": 0, \"protect_label\": \"hold\","
+	    " \"min_age_seconds\": 60, \"keep_last\": 2, \"max_per_minute\": 5},"
+	    " \"labels\": {\"required\": [\"owner\", \"env\"]}}";
+	CHECK_EQ_INT(cf_policy_parse(full, &p, err, sizeof err), 0);
+	CHECK_EQ_INT(p->clone.consistency, CF_CONS_STOP);
+	CHECK(!p->clone.require_healthy);
+	CHECK_EQ_STR(p->clone.health_command[1], "x");
+	CHECK(p->clone.health_command[2] == NULL);
+	CHECK_EQ_INT(p->clone.n_allow_uids, 2);
+	CHECK(!p->clone.gids_set);
+	CHECK_EQ_INT(p->clone.max_per_source, 3);
+	CHECK_EQ_STR(p->prune.protect_label, "hold");
+	CHECK_EQ_INT(p->labels.n_required, 2);
+	char *js = cf_policy_to_json(p);
+	CHECK(js && strstr(js, "\"consistency\": \"stop\""));
+	CHECK(js && strstr(js, "\"allow_gids\": null"));
+	/* what it prints parses back to the same policy */
+	struct cf_policy *q = NULL;
+	CHECK_EQ_INT(cf_policy_parse(js, &q, err, sizeof err), 0);
+	char *js2 = q ? cf_policy_to_json(q) : NULL;
+	CHECK(js2 && !strcmp(js, js2));
+	free(js);
+	free(js2);
+	cf_policy_free(q);
+	cf_policy_free(p);
+
+	struct {
+		const char *json, *key;
+	} bad[] = {
+	    {"{\"clone\": {\"max_depht\": 1}}", "clone.max_depht: unknown key"},
+	    {"{\"clone\": {\"max_depth\": \"2\"}}", "clone.max_depth: expected an integer"},
+	    {"{\"clone\": {\"max_depth\": -1}}", "clone.max_depth"},
+	    {"{\"clone\": {\"consistency\": \"fast\"}}", "clone.consistency"},
+	    {"{\"clone\": {\"health_command\": \"true\"}}", "clone.health_command"},
+	    {"{\"clone\": {\"health_command\": []}}", "clone.health_command"},
+	    {"{\"clone\": {\"allow_uids\": [\"root\"]}}", "clone.allow_uids"},
+	    {"{\"clone\": {\"labels\": {\"Bad\": \"x\"}}}", "clone.labels"},
+	    {"{\"prune\": {\"protect_label\": 3}}", "prune.protect_label"},
+	    {"{\"prune\": {\"keep_last\": true}}", "prune.keep_last"},
+	    {"{\"labels\": {\"required\": \"owner\"}}", "labels.required"},
+	    {"{\"cloen\": {}}", "cloen: unknown key"},
+	    {"[1]", "(top level)"},
+	    {"{\"clone\": {", "line"},
+	    {"{\"clone\": {}, \"clone\": {}}", "line"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p = NULL;
+		err[0] = '\0';
+		CHECK_EQ_INT(cf_policy_parse(bad[i].json, &p, err, sizeof err), -EINVAL);
+		CHECK(p == NULL);
+		if (!strstr(err, bad[i].key))
+			fprintf(stderr, "  error for %s was \"%s\"\n", bad[i].json, err);
+		CHECK(strstr(err, bad[i].key) != NULL);
+	}
+	CHECK_EQ_INT(cf_policy_load("/nonexistent/policy.json", &p, err, sizeof err), -ENOENT);
+	CHECK(strstr(err, "/nonexistent/policy.json") != NULL);
+}
+
+/* label strings the tests may point at (the struct holds char *) */
+#define S(x) ((char[]){x})
+
+static struct cf_label L[3];
+
+static void test_decisions(void)
+{
+	struct cf_policy *p = NULL;
+	char why[256], err[256];
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_uids\": [1000], \"allow_gids\": [50],"
+				     " \"allow_sources\": {\"clone-allowed\": \"true\"},"
+				     " \"max_depth\": 1, \"max_per_source\": 2},"
+				     " \"prune\": {\"min_age_seconds\": 600, \"keep_last\": 2}}",
+				     &p, err, sizeof err),
+		     0);
+	gid_t groups[] = {7, 50};
+	CHECK_EQ_INT(cf_policy_may_clone_caller(p, 1000, 1000, NULL, 0, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_clone_caller(p, 1001, 1001, groups, 2, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_clone_caller(p, 1001, 1001, groups, 1, why, sizeof why),
+		     -EACCES);
+	CHECK(strstr(why, "uid 1001") != NULL);
+
+	struct cf_resource src = {0};
+	L[0].key = S("clone-allowed");
+	L[0].value = S("true");
+	L[1].key = S("owner");
+	L[1].value = S("team-a");
+	L[2].key = S("clone-consistency");
+	L[2].value = S("stop");
+	src.labels = L;
+	src.nlabels = 2;
+	CHECK_EQ_INT(cf_policy_may_clone_source(p, &src, why, sizeof why), 0);
+	L[0].value = S("false");
+	CHECK_EQ_INT(cf_policy_may_clone_source(p, &src, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "clone-allowed=true") != NULL);
+	L[0].value = S("true");
+
+	enum cf_consistency c;
+	CHECK_EQ_INT(cf_policy_consistency(p, &src, &c, why, sizeof why), 0);
+	CHECK_EQ_INT(c, CF_CONS_FLUSH);
+	src.nlabels = 3;
+	CHECK_EQ_INT(cf_policy_consistency(p, &src, &c, why, sizeof why), 0);
+	CHECK_EQ_INT(c, CF_CONS_STOP);
+	L[2].value = S("yolo");
+	CHECK_EQ_INT(cf_policy_consistency(p, &src, &c, why, sizeof why), -EINVAL);
+	L[2].value = S("stop");
+
+	CHECK_EQ_INT(cf_policy_check_depth(p, 1, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_check_depth(p, 2, why, sizeof why), -EMLINK);
+	CHECK_EQ_INT(cf_policy_check_quota(p, 1, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_check_quota(p, 2, why, sizeof why), -EDQUOT);
+
+	struct cf_label *out = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(cf_policy_clone_labels(p, &src, "zones/z/disks/db-data", CF_CONS_STOP, 1,
+					    "alice", 1764078300, &out, &n, why, sizeof why),
+		     0);
+	int seen = 0;
+	for (size_t i = 0; i < n; i++) {
+		CHECK(cf_label_key_valid(out[i].key, strlen(out[i].key)));
+		CHECK(cf_label_value_valid(out[i].value, strlen(out[i].value)));
+		if (!strcmp(out[i].key, "owner"))
+			seen += !strcmp(out[i].value, "team-a");
+		if (!strcmp(out[i].key, "clonefs-source"))
+			seen += !strcmp(out[i].value, "zones-z-disks-db-data");
+		if (!strcmp(out[i].key, "clonefs-depth"))
+			seen += !strcmp(out[i].value, "1");
+		if (!strcmp(out[i].key, "clonefs-created-by"))
+			seen += !strcmp(out[i].value, "alice");
+		if (!strcmp(out[i].key, "clonefs-consistency"))
+			seen += !strcmp(out[i].value, "stop");
+		if (!strcmp(out[i].key, "clonefs-created"))
+			seen += !strcmp(out[i].value, "2025-11-25t13-45-00z");
+	}
+	CHECK_EQ_INT(seen, 6);
+	CHECK_EQ_INT(n, 6); /* owner inherited; clone-allowed not in inherit_labels */
+	cf_labels_free(out, n);
+
+	/* prune */
+	struct cf_resource r = {0};
+	struct cf_label keep = {S("keep"), S("yes")};
+	r.created = 1000;
+	r.source = S("zones/z/disks/d");
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 5, 10, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 100, 5, 10, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "min_age_seconds") != NULL);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 1, 10, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "keep_last") != NULL);
+	r.labels = &keep;
+	r.nlabels = 1;
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 5, 10, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "keep=yes") != NULL);
+
+	char miss[64];
+	CHECK_EQ_INT(cf_policy_missing_labels(p, &r, miss, sizeof miss), 1);
+	CHECK_EQ_STR(miss, "owner");
+	CHECK_EQ_INT(cf_policy_missing_labels(p, &src, miss, sizeof miss), 0);
+	cf_policy_free(p);
+}
+
+static void test_breaker(void)
+{
+	struct cf_breaker *b = cf_breaker_new(3);
+	CHECK_EQ_INT(cf_breaker_take(b, 0), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 1000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 2000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 3000), -EAGAIN);
+	CHECK_EQ_INT(cf_breaker_take(b, 59999), -EAGAIN);
+	CHECK_EQ_INT(cf_breaker_take(b, 60000), 0); /* the first one left the window */
+	CHECK_EQ_INT(cf_breaker_take(b, 60001), -EAGAIN);
+	CHECK_EQ_INT(cf_breaker_take(b, 200000), 0);
+	cf_breaker_free(b);
+	struct cf_breaker *z = cf_breaker_new(0);
+	CHECK_EQ_INT(cf_breaker_take(z, 0), -EAGAIN);
+	cf_breaker_free(z);
+}
+
+int main(void)
+{
+	test_names();
+	test_parse();
+	test_decisions();
+	test_breaker();
+	return check_summary();
+}
