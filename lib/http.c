@@ -1,0 +1,675 @@
+/* http.c — the one way clonefs talks HTTP: libcurl easy handles, one per
+ * (thread, cf_http), kept for keep-alive; a CURLSH share for the DNS cache,
+ * TLS sessions and the PSL; timeouts; TLS verification always on; retries
+ * with full-jitter exponential backoff that honour Retry-After.
+ *
+ * Why the connection cache is not in the share: libcurl documents that
+ * sharing connections (CURL_LOCK_DATA_CONNECT) between concurrent threads is
+ * not supported. Each thread's easy handle keeps its own connections alive
+ * instead, which is all the reuse a thread can use anyway.
+ *
+ * Plain http:// is refused unless the host is a loopback address and the
+ * config allows it (the emulator), or the request carries no bearer and goes
+ * to the link-local metadata server, which only speaks http. */
+#include "http.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#ifndef CLONEFS_VERSION
+#define CLONEFS_VERSION "0"
+#endif
+
+enum { DEFAULT_MAX_BODY = 64 << 20, RETRY_AFTER_LEN = 64 };
+
+struct easy_slot {
+	CURL *curl;
+	struct cf_http *h;
+	struct easy_slot *prev, *next;
+};
+
+struct cf_http {
+	struct cf_http_config cfg;
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	pthread_key_t key;
+	pthread_mutex_t slots_lock; /* guards slots */
+	struct easy_slot *slots;    /* every thread's easy handle, for cf_http_free */
+	atomic_ulong requests, retries, failures, bytes_in;
+};
+
+/* What one attempt collects. */
+struct xfer {
+	char *body;
+	size_t len, cap, max;
+	bool too_big, oom;
+	char retry_after[RETRY_AFTER_LEN];
+};
+
+/* ---- retry policy (exposed for tests) ---- */
+
+bool cf_http_retryable(long status)
+{
+	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+static bool curl_retryable(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR: /* a kept-alive connection the server had closed */
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int curl_errno(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return -EAGAIN;
+	case CURLE_FILESIZE_EXCEEDED:
+		return -EFBIG;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return -EPERM;
+	case CURLE_URL_MALFORMAT:
+		return -EINVAL;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+		return -EPROTO;
+	default:
+		return -EIO;
+	}
+}
+
+/* Thread-local xorshift, seeded per thread: jitter needs spread, not secrecy. */
+static unsigned default_rnd(void)
+{
+	static __thread uint64_t s;
+	if (!s) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = ((uint64_t) ts.tv_nsec << 20) ^ (uint64_t) ts.tv_sec ^ (uintptr_t) &s;
+		s |= 1;
+	}
+	s ^= s << 13;
+	s ^= s >> 7;
+	s ^= s << 17;
+	return (unsigned) (s >> 32);
+}
+
+unsigned cf_http_backoff_ms(const struct cf_http_config *cfg, unsigned attempt, long retry_after_ms,
+			    unsigned (*rnd)(void))
+{
+	unsigned max_delay = cfg->max_delay_ms;
+	if (retry_after_ms >= 0)
+		return retry_after_ms > (long) max_delay ? max_delay : (unsigned) retry_after_ms;
+	/* Full jitter: uniform in [0, min(max_delay, base * 2^attempt)]. */
+	uint64_t cap = cfg->base_delay_ms;
+	for (unsigned i = 0; i < attempt && cap < max_delay; i++)
+		cap <<= 1;
+	if (cap > max_delay)
+		cap = max_delay;
+	return (unsigned) ((rnd ? rnd : default_rnd)() % (cap + 1));
+}
+
+long cf_http_parse_retry_after(const char *value, long now_epoch)
+{
+	if (!value)
+		return -1;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	size_t n = strlen(value);
+	while (n && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' ||
+		     value[n - 1] == '\n'))
+		n--;
+	if (n == 0 || n >= RETRY_AFTER_LEN)
+		return -1;
+	char v[RETRY_AFTER_LEN];
+	memcpy(v, value, n);
+	v[n] = '\0';
+
+	if (v[0] >= '0' && v[0] <= '9') {
+		/* delta-seconds: digits only; a huge value saturates (the caller
+		 * caps it at max_delay_ms anyway). */
+		long secs = 0;
+		for (const char *p = v; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			if (secs < 100000000)
+				secs = secs * 10 + (*p - '0');
+		}
+		return secs >= 100000000 ? 100000000L * 1000 : secs * 1000;
+	}
+	/* HTTP-date (IMF-fixdate, RFC 850, asctime): libcurl's parser is
+	 * locale- and TZ-free. A date in the past means "now". */
+	time_t t = curl_getdate(v, NULL);
+	if (t == (time_t) -1)
+		return -1;
+	if ((long) t <= now_epoch)
+		return 0;
+	long d = (long) t - now_epoch;
+	return d >= 100000000 ? 100000000L * 1000 : d * 1000;
+}
+
+/* ---- the shared state ---- */
+
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *ptr)
+{
+	(void) c;
+	(void) access;
+	struct cf_http *h = ptr;
+	pthread_mutex_lock(&h->locks[(unsigned) data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *ptr)
+{
+	(void) c;
+	struct cf_http *h = ptr;
+	pthread_mutex_unlock(&h->locks[(unsigned) data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+/* A thread that exits gives its easy handle back. */
+static void slot_destroy(void *p)
+{
+	struct easy_slot *s = p;
+	struct cf_http *h = s->h;
+	pthread_mutex_lock(&h->slots_lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->slots = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&h->slots_lock);
+	curl_easy_cleanup(s->curl);
+	free(s);
+}
+
+static CURLcode global_init_rc = CURLE_FAILED_INIT;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static void global_init(void)
+{
+	global_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int cf_http_new(const struct cf_http_config *cfg, struct cf_http **out)
+{
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_init_rc != CURLE_OK) {
+		cf_err("http: libcurl initialisation failed: %s",
+		       curl_easy_strerror(global_init_rc));
+		return -EIO;
+	}
+	struct cf_http *h = calloc(1, sizeof *h);
+	if (!h)
+		return -ENOMEM;
+	if (cfg)
+		h->cfg = *cfg;
+	if (h->cfg.connect_timeout_ms <= 0)
+		h->cfg.connect_timeout_ms = 10000;
+	if (h->cfg.timeout_ms <= 0)
+		h->cfg.timeout_ms = 30000;
+	if (!h->cfg.max_attempts)
+		h->cfg.max_attempts = 6;
+	if (!h->cfg.base_delay_ms)
+		h->cfg.base_delay_ms = 250;
+	if (!h->cfg.max_delay_ms)
+		h->cfg.max_delay_ms = 20000;
+	if (!h->cfg.max_total_ms)
+		h->cfg.max_total_ms = 60000;
+
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->locks[i], NULL);
+	pthread_mutex_init(&h->slots_lock, NULL);
+	if (pthread_key_create(&h->key, slot_destroy)) {
+		free(h);
+		return -EAGAIN;
+	}
+	h->share = curl_share_init();
+	if (!h->share || curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock) ||
+	    curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+	    curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) ||
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) ||
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_PSL)) {
+		cf_err("http: cannot set up the libcurl share");
+		cf_http_free(h);
+		return -ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+void cf_http_free(struct cf_http *h)
+{
+	if (!h)
+		return;
+	/* No destructor runs after this, so the handles of threads still alive
+	 * (or never exited) are cleaned here. The caller guarantees no thread
+	 * is inside cf_http_do. */
+	pthread_key_delete(h->key);
+	struct easy_slot *s = h->slots;
+	while (s) {
+		struct easy_slot *next = s->next;
+		curl_easy_cleanup(s->curl);
+		free(s);
+		s = next;
+	}
+	if (h->share)
+		curl_share_cleanup(h->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->locks[i]);
+	pthread_mutex_destroy(&h->slots_lock);
+	free(h);
+}
+
+static CURL *thread_handle(struct cf_http *h)
+{
+	struct easy_slot *s = pthread_getspecific(h->key);
+	if (s)
+		return s->curl;
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->curl = curl_easy_init();
+	if (!s->curl) {
+		free(s);
+		return NULL;
+	}
+	s->h = h;
+	curl_easy_setopt(s->curl, CURLOPT_SHARE, h->share);
+	pthread_mutex_lock(&h->slots_lock);
+	s->next = h->slots;
+	if (h->slots)
+		h->slots->prev = s;
+	h->slots = s;
+	pthread_mutex_unlock(&h->slots_lock);
+	if (pthread_setspecific(h->key, s)) {
+		slot_destroy(s);
+		return NULL;
+	}
+	return s->curl;
+}
+
+void cf_http_get_stats(struct cf_http *h, struct cf_http_stats *out)
+{
+	out->requests = atomic_load(&h->requests);
+	out->retries = atomic_load(&h->retries);
+	out->failures = atomic_load(&h->failures);
+	out->bytes_in = atomic_load(&h->bytes_in);
+}
+
+void cf_http_response_clear(struct cf_http_response *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- one request ---- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ptr)
+{
+	struct xfer *x = ptr;
+	size_t n = size * nmemb;
+	if (n > x->max - x->len) {
+		x->too_big = true;
+		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	if (x->len + n + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap : 16384;
+		while (cap < x->len + n + 1)
+			cap *= 2;
+		char *b = realloc(x->body, cap);
+		if (!b) {
+			x->oom = true;
+			return 0;
+		}
+		x->body = b;
+		x->cap = cap;
+	}
+	memcpy(x->body + x->len, data, n);
+	x->len += n;
+	x->body[x->len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nitems, void *ptr)
+{
+	struct xfer *x = ptr;
+	size_t n = size * nitems;
+	static const char name[] = "retry-after:";
+	if (n > sizeof name - 1 && !strncasecmp(data, name, sizeof name - 1)) {
+		size_t vl = n - (sizeof name - 1);
+		if (vl >= sizeof x->retry_after)
+			vl = sizeof x->retry_after - 1;
+		memcpy(x->retry_after, data + sizeof name - 1, vl);
+		x->retry_after[vl] = '\0';
+	} else if (n >= 5 && !strncmp(data, "HTTP/", 5)) {
+		/* a new response (after a 100 Continue): forget the last one's */
+		x->retry_after[0] = '\0';
+	}
+	return n;
+}
+
+static bool is_loopback(const char *host)
+{
+	unsigned char a[16];
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (!strcmp(host, "[::1]") || !strcmp(host, "::1"))
+		return true;
+	return false;
+}
+
+static bool is_metadata(const char *host)
+{
+	return !strcmp(host, "169.254.169.254") || !strcasecmp(host, "metadata.google.internal");
+}
+
+/* May this URL be fetched? Fills why on refusal. The plain-http hosts get
+ * no proxy: they are on this machine or its virtual NIC. */
+static int check_url(const struct cf_http *h, const struct cf_http_request *req, bool *direct,
+		     char *why, size_t why_size)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int rc = 0;
+	*direct = false;
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, req->url, 0) ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0)) {
+		snprintf(why, why_size, "not a valid URL");
+		rc = -EINVAL;
+	} else if (strcasecmp(scheme, "https") && strcasecmp(scheme, "http")) {
+		snprintf(why, why_size, "scheme %.16s refused: only https", scheme);
+		rc = -EPERM;
+	} else if (curl_url_get(u, CURLUPART_HOST, &host, 0)) {
+		snprintf(why, why_size, "URL without a host");
+		rc = -EINVAL;
+	} else if (!strcasecmp(scheme, "https")) {
+		*direct = is_loopback(host);
+	} else if (is_loopback(host)) {
+		*direct = true;
+		if (!h->cfg.allow_insecure_loopback) {
+			snprintf(why, why_size,
+				 "plain http to %.64s refused: insecure loopback not allowed",
+				 host);
+			rc = -EPERM;
+		}
+	} else if (is_metadata(host) && !req->bearer) {
+		*direct = true;
+	} else {
+		snprintf(why, why_size,
+			 "plain http to %.64s refused: only https (http only to loopback)", host);
+		rc = -EPERM;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* A header value may not smuggle a second header in. */
+static bool header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static int build_headers(const struct cf_http_request *req, struct curl_slist **out)
+{
+	struct curl_slist *l = NULL, *t;
+	char auth[8192];
+	*out = NULL;
+
+#define ADD(str)                                                                                   \
+	do {                                                                                       \
+		t = curl_slist_append(l, (str));                                                   \
+		if (!t) {                                                                          \
+			curl_slist_free_all(l);                                                    \
+			return -ENOMEM;                                                            \
+		}                                                                                  \
+		l = t;                                                                             \
+	} while (0)
+
+	ADD("Accept: application/json");
+	ADD("Expect:"); /* no 100-continue round trip for small JSON bodies */
+	if (req->body)
+		ADD("Content-Type: application/json");
+	if (req->bearer) {
+		int n = snprintf(auth, sizeof auth, "Authorization: Bearer %s", req->bearer);
+		if (n < 0 || (size_t) n >= sizeof auth || !header_safe(req->bearer)) {
+			curl_slist_free_all(l);
+			return -EINVAL;
+		}
+		ADD(auth);
+		explicit_bzero(auth, sizeof auth);
+	}
+	for (const char *const *hd = req->headers; hd && *hd; hd++) {
+		if (!header_safe(*hd) || !strchr(*hd, ':')) {
+			curl_slist_free_all(l);
+			return -EINVAL;
+		}
+		ADD(*hd);
+	}
+#undef ADD
+	*out = l;
+	return 0;
+}
+
+static void setup(struct cf_http *h, CURL *c, const struct cf_http_request *req,
+		  struct curl_slist *hdrs, bool direct, struct xfer *x, char *errbuf)
+{
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->cfg.connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->cfg.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "clonefs/" CLONEFS_VERSION);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_PROXY, direct ? "" : NULL);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) x->max);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+	/* The method, set from scratch each time: the handle is reused. */
+	const char *m = req->method ? req->method : "GET";
+	if (req->body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(req->body));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+	} else if (!strcmp(m, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) 0);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+			 !strcmp(m, "GET") || !strcmp(m, "POST") ? NULL : m);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static bool method_ok(const char *m)
+{
+	static const char *const ok[] = {"GET", "POST", "DELETE", "PATCH", "PUT"};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (!strcmp(m, ok[i]))
+			return true;
+	return false;
+}
+
+int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_http_response *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	if (!h || !req || !req->url || (req->method && !method_ok(req->method))) {
+		snprintf(resp->error, sizeof resp->error, "invalid request");
+		return -EINVAL;
+	}
+	atomic_fetch_add(&h->requests, 1);
+
+	bool direct;
+	int rc = check_url(h, req, &direct, resp->error, sizeof resp->error);
+	if (rc) {
+		cf_warn("http: %s", resp->error);
+		atomic_fetch_add(&h->failures, 1);
+		return rc;
+	}
+	struct curl_slist *hdrs;
+	rc = build_headers(req, &hdrs);
+	if (rc) {
+		snprintf(resp->error, sizeof resp->error,
+			 rc == -EINVAL ? "a header value is not fit to send" : "out of memory");
+		atomic_fetch_add(&h->failures, 1);
+		return rc;
+	}
+	CURL *c = thread_handle(h);
+	if (!c) {
+		curl_slist_free_all(hdrs);
+		snprintf(resp->error, sizeof resp->error, "cannot create a libcurl handle");
+		atomic_fetch_add(&h->failures, 1);
+		return -ENOMEM;
+	}
+
+	unsigned max_attempts = req->no_retry ? 1 : h->cfg.max_attempts;
+	uint64_t start = now_ms();
+	char errbuf[CURL_ERROR_SIZE];
+	struct xfer x = {.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY};
+	const char *m = req->method ? req->method : "GET";
+
+	for (unsigned attempt = 1;; attempt++) {
+		x.len = 0;
+		x.too_big = x.oom = false;
+		x.retry_after[0] = '\0';
+		errbuf[0] = '\0';
+		setup(h, c, req, hdrs, direct, &x, errbuf);
+		CURLcode cc = curl_easy_perform(c);
+		long status = 0;
+		resp->attempts = attempt;
+		atomic_fetch_add(&h->bytes_in, x.len);
+
+		bool retry = false;
+		long retry_after = -1;
+		if (x.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+			snprintf(resp->error, sizeof resp->error,
+				 "response body larger than %zu bytes", x.max);
+			rc = -EFBIG;
+			break;
+		} else if (x.oom) {
+			snprintf(resp->error, sizeof resp->error, "out of memory");
+			rc = -ENOMEM;
+			break;
+		} else if (cc != CURLE_OK) {
+			snprintf(resp->error, sizeof resp->error, "%s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			rc = curl_errno(cc);
+			retry = curl_retryable(cc);
+		} else {
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+			resp->error[0] = '\0';
+			rc = 0;
+			retry = cf_http_retryable(status);
+			if (retry && x.retry_after[0])
+				retry_after =
+				    cf_http_parse_retry_after(x.retry_after, (long) time(NULL));
+		}
+		resp->status = status;
+		if (!retry || attempt >= max_attempts)
+			break;
+		unsigned delay = cf_http_backoff_ms(&h->cfg, attempt, retry_after, NULL);
+		uint64_t spent = now_ms() - start;
+		if (spent + delay > h->cfg.max_total_ms)
+			break;
+		cf_debug("http: %s %s: %s, try %u of %u in %u ms", m, req->url,
+			 status ? "retryable status" : resp->error, attempt + 1, max_attempts,
+			 delay);
+		atomic_fetch_add(&h->retries, 1);
+		sleep_ms(delay);
+	}
+	/* The handle outlives this call: leave it no pointer into this frame,
+	 * the caller's body or the freed header list. */
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	curl_slist_free_all(hdrs);
+
+	if (rc == 0) {
+		/* hand the body over; always NUL-terminated, even when empty */
+		if (!x.body) {
+			x.body = calloc(1, 1);
+			if (!x.body) {
+				snprintf(resp->error, sizeof resp->error, "out of memory");
+				atomic_fetch_add(&h->failures, 1);
+				return -ENOMEM;
+			}
+		}
+		resp->body = x.body;
+		resp->body_len = x.len;
+		if (cf_http_retryable(resp->status))
+			atomic_fetch_add(&h->failures, 1);
+		return 0;
+	}
+	free(x.body);
+	resp->status = 0;
+	atomic_fetch_add(&h->failures, 1);
+	return rc;
+}

@@ -1,0 +1,565 @@
+/* test_http.c — the retry policy (which statuses, how long, Retry-After) and
+ * real requests against a tiny HTTP server on 127.0.0.1 run by a thread in
+ * this test: retries, keep-alive, headers, body limits, refusals. */
+#include "check.h"
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the server: answers each request with the next canned response ---- */
+
+struct canned {
+	int status;
+	const char *headers; /* extra header lines, each ending "\r\n" */
+	const char *body;    /* NULL: none */
+	bool close;	     /* Connection: close */
+};
+
+enum { MAX_CONNS = 16, MAX_CANNED = 16 };
+
+struct server {
+	int lfd, port, stop_pipe[2];
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct canned canned[MAX_CANNED];
+	int ncanned, next;
+	int requests, connections;
+	char last_head[4096];
+};
+
+static struct server S;
+
+static void server_script(const struct canned *c, int n)
+{
+	pthread_mutex_lock(&S.lock);
+	memcpy(S.canned, c, sizeof *c * (size_t) n);
+	S.ncanned = n;
+	S.next = 0;
+	S.requests = 0;
+	S.connections = 0;
+	S.last_head[0] = '\0';
+	pthread_mutex_unlock(&S.lock);
+}
+
+static const char *reason(int status)
+{
+	return status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Whatever";
+}
+
+/* Answer every complete request in buf; returns false when the connection
+ * should close. */
+static bool serve(int fd, char *buf, size_t *len)
+{
+	for (;;) {
+		buf[*len] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (!end)
+			return true;
+		size_t head = (size_t) (end + 4 - buf), body = 0;
+		char *cl = strcasestr(buf, "\r\nContent-Length:");
+		if (cl && cl < end)
+			body = strtoul(cl + 17, NULL, 10);
+		if (*len < head + body)
+			return true;
+
+		pthread_mutex_lock(&S.lock);
+		snprintf(S.last_head, sizeof S.last_head, "%.*s", (int) head, buf);
+		S.requests++;
+		struct canned c = S.next < S.ncanned
+				      ? S.canned[S.next++]
+				      : (struct canned){500, NULL, "script ran out", true};
+		pthread_mutex_unlock(&S.lock);
+
+		const char *b = c.body ? c.body : "";
+		char out[65536];
+		int n =
+		    snprintf(out, sizeof out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s\r\n%s",
+			     c.status, reason(c.status), strlen(b), c.headers ? c.headers : "",
+			     c.close ? "Connection: close\r\n" : "", b);
+		if (n > 0 && write(fd, out, (size_t) n) < 0)
+			return false;
+		memmove(buf, buf + head + body, *len - head - body);
+		*len -= head + body;
+		if (c.close)
+			return false;
+	}
+}
+
+static void *server_main(void *arg)
+{
+	(void) arg;
+	struct pollfd pf[2 + MAX_CONNS];
+	static char bufs[MAX_CONNS][16384];
+	size_t lens[MAX_CONNS];
+	int fds[MAX_CONNS], nconn = 0;
+
+	for (;;) {
+		pf[0] = (struct pollfd){.fd = S.stop_pipe[0], .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = S.lfd, .events = POLLIN};
+		for (int i = 0; i < nconn; i++)
+			pf[2 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		if (poll(pf, (nfds_t) (2 + nconn), -1) < 0)
+			continue;
+		if (pf[0].revents)
+			break;
+		if ((pf[1].revents & POLLIN) && nconn < MAX_CONNS) {
+			int fd = accept(S.lfd, NULL, NULL);
+			if (fd >= 0) {
+				pthread_mutex_lock(&S.lock);
+				S.connections++;
+				pthread_mutex_unlock(&S.lock);
+				lens[nconn] = 0;
+				fds[nconn++] = fd;
+			}
+		}
+		for (int i = 0; i < nconn; i++) {
+			if (!pf[2 + i].revents || pf[2 + i].fd != fds[i])
+				continue;
+			ssize_t r = read(fds[i], bufs[i] + lens[i], sizeof bufs[i] - 1 - lens[i]);
+			bool keep = r > 0;
+			if (keep) {
+				lens[i] += (size_t) r;
+				keep = serve(fds[i], bufs[i], &lens[i]);
+			}
+			if (!keep) {
+				close(fds[i]);
+				fds[i] = fds[nconn - 1];
+				lens[i] = lens[nconn - 1];
+				memcpy(bufs[i], bufs[nconn - 1], lens[i]);
+				nconn--;
+				i--;
+			}
+		}
+	}
+	for (int i = 0; i < nconn; i++)
+		close(fds[i]);
+	return NULL;
+}
+
+/* A loopback port nobody listens on (bound, then released). */
+static int closed_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) ||
+	    getsockname(fd, (struct sockaddr *) &a, &al))
+		return 9;
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int server_start(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	pthread_mutex_init(&S.lock, NULL);
+	S.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (S.lfd < 0 || bind(S.lfd, (struct sockaddr *) &a, sizeof a) || listen(S.lfd, 16) ||
+	    getsockname(S.lfd, (struct sockaddr *) &a, &al) || pipe(S.stop_pipe))
+		return -1;
+	S.port = ntohs(a.sin_port);
+	return pthread_create(&S.thread, NULL, server_main, NULL) ? -1 : 0;
+}
+
+static void server_stop(void)
+{
+	if (write(S.stop_pipe[1], "x", 1) != 1)
+		return;
+	pthread_join(S.thread, NULL);
+	close(S.lfd);
+	close(S.stop_pipe[0]);
+	close(S.stop_pipe[1]);
+}
+
+static char url[128];
+static const char *server_url(const char *path)
+{
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", S.port, path);
+	return url;
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* ---- policy ---- */
+
+static unsigned rnd_value;
+static unsigned fixed_rnd(void)
+{
+	return rnd_value;
+}
+
+static void test_retryable(void)
+{
+	long yes[] = {429, 500, 502, 503, 504};
+	long no[] = {0, 200, 201, 204, 301, 400, 401, 403, 404, 409, 412, 501, 505};
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		CHECK(cf_http_retryable(yes[i]));
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		CHECK(!cf_http_retryable(no[i]));
+}
+
+static void test_backoff(void)
+{
+	struct cf_http_config cfg = {.base_delay_ms = 250, .max_delay_ms = 20000};
+	/* Retry n waits at most min(max, base * 2^n); the draw picks within. */
+	rnd_value = UINT_MAX;
+	for (unsigned n = 1; n < 200; n++) {
+		uint64_t cap = n < 7 ? 250u << n : 20000;
+		if (cap > 20000)
+			cap = 20000;
+		for (unsigned r = 0; r < 3000; r += 7) {
+			rnd_value = r * 2654435761u;
+			unsigned d = cf_http_backoff_ms(&cfg, n, -1, fixed_rnd);
+			if (d > cap) {
+				CHECK(d <= cap);
+				break;
+			}
+		}
+	}
+	rnd_value = 500;
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 1, -1, fixed_rnd), 500); /* top of [0, 500] */
+	rnd_value = 501;
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 1, -1, fixed_rnd), 0);
+	rnd_value = 1000;
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 2, -1, fixed_rnd), 1000);
+	rnd_value = 20000;
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 100, -1, fixed_rnd), 20000);
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, UINT_MAX, -1, fixed_rnd), 20000);
+	/* Retry-After wins over the draw, capped at max_delay. */
+	rnd_value = 12345;
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 1, 0, fixed_rnd), 0);
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 1, 7000, fixed_rnd), 7000);
+	CHECK_EQ_INT(cf_http_backoff_ms(&cfg, 1, 3600000, fixed_rnd), 20000);
+	/* The built-in draw stays in range too. */
+	unsigned worst = 0;
+	for (int i = 0; i < 10000; i++) {
+		unsigned d = cf_http_backoff_ms(&cfg, 3, -1, NULL);
+		worst = d > worst ? d : worst;
+	}
+	CHECK(worst <= 2000);
+	CHECK(worst > 0);
+}
+
+static void test_retry_after(void)
+{
+	const long date = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+	CHECK_EQ_INT(cf_http_parse_retry_after("0", 0), 0);
+	CHECK_EQ_INT(cf_http_parse_retry_after("120", 0), 120000);
+	CHECK_EQ_INT(cf_http_parse_retry_after(" 7\r\n", 0), 7000);
+	CHECK(cf_http_parse_retry_after("99999999999999999999999", 0) > 0);
+	CHECK_EQ_INT(cf_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date - 30), 30000);
+	CHECK_EQ_INT(cf_http_parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", date - 2), 2000);
+	CHECK_EQ_INT(cf_http_parse_retry_after("Sun Nov  6 08:49:37 1994", date - 1), 1000);
+	CHECK_EQ_INT(cf_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date + 99), 0);
+	CHECK_EQ_INT(cf_http_parse_retry_after(NULL, 0), -1);
+	CHECK_EQ_INT(cf_http_parse_retry_after("", 0), -1);
+	CHECK_EQ_INT(cf_http_parse_retry_after("  ", 0), -1);
+	CHECK_EQ_INT(cf_http_parse_retry_after("-1", 0), -1);
+	CHECK_EQ_INT(cf_http_parse_retry_after("1.5", 0), -1);
+	CHECK_EQ_INT(cf_http_parse_retry_after("12abc", 0), -1);
+	CHECK_EQ_INT(cf_http_parse_retry_after("soon", 0), -1);
+	char longv[200];
+	memset(longv, '1', sizeof longv - 1);
+	longv[sizeof longv - 1] = '\0';
+	CHECK_EQ_INT(cf_http_parse_retry_after(longv, 0), -1);
+}
+
+/* ---- against the server ---- */
+
+static struct cf_http *new_http(unsigned max_attempts, unsigned base_delay)
+{
+	struct cf_http_config cfg = {.max_attempts = max_attempts,
+				     .base_delay_ms = base_delay,
+				     .max_delay_ms = 30000,
+				     .max_total_ms = 60000,
+				     .timeout_ms = 10000,
+				     .allow_insecure_loopback = true};
+	struct cf_http *h = NULL;
+	CHECK_EQ_INT(cf_http_new(&cfg, &h), 0);
+	return h;
+}
+
+static void test_retry_sequence(void)
+{
+	/* base_delay 10 s: had Retry-After: 0 been ignored, this would take
+	 * seconds; honoured, it is immediate. */
+	struct cf_http *h = new_http(6, 10000);
+	struct canned script[] = {
+	    {503, "Retry-After: 0\r\n", "busy", false},
+	    {503, "Retry-After: 0\r\n", "busy", false},
+	    {200, "Content-Type: application/json\r\n", "{\"ok\":true}", false},
+	};
+	server_script(script, 3);
+	struct cf_http_request req = {.method = "GET", .url = server_url("/x"), .bearer = "tok-1"};
+	struct cf_http_response resp;
+	uint64_t t0 = ms_now();
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK(ms_now() - t0 < 5000);
+	CHECK_EQ_INT(resp.status, 200);
+	CHECK_EQ_INT(resp.attempts, 3);
+	CHECK_EQ_STR(resp.body, "{\"ok\":true}");
+	CHECK_EQ_INT(resp.body_len, 11);
+	CHECK_EQ_STR(resp.error, "");
+	CHECK_EQ_INT(S.requests, 3);
+	CHECK(strstr(S.last_head, "Authorization: Bearer tok-1\r\n") != NULL);
+	CHECK(strstr(S.last_head, "Accept-Encoding: ") != NULL);
+	CHECK(strstr(S.last_head, "GET /x HTTP/1.1\r\n") == S.last_head);
+	cf_http_response_clear(&resp);
+
+	/* Keep-alive: the three answers came on one connection, and the next
+	 * request from this thread reuses it. */
+	CHECK_EQ_INT(S.connections, 1);
+	struct canned one[] = {{200, NULL, "again", false}};
+	server_script(one, 1);
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_STR(resp.body, "again");
+	CHECK_EQ_INT(S.connections, 0); /* reset by server_script: no new one */
+	cf_http_response_clear(&resp);
+
+	struct cf_http_stats st;
+	cf_http_get_stats(h, &st);
+	CHECK_EQ_INT(st.requests, 2);
+	CHECK_EQ_INT(st.retries, 2);
+	CHECK_EQ_INT(st.failures, 0);
+	CHECK_EQ_INT(st.bytes_in, 4 + 4 + 11 + 5);
+	cf_http_free(h);
+}
+
+static void test_bounds(void)
+{
+	struct cf_http *h = new_http(3, 1);
+	struct canned busy[] = {
+	    {503, NULL, "1", true}, {503, NULL, "2", true}, {503, NULL, "3", true},
+	    {503, NULL, "4", true}, {200, NULL, "5", true},
+	};
+	struct cf_http_request req = {.method = "GET", .url = server_url("/b")};
+	struct cf_http_response resp;
+
+	/* max_attempts: the last answer is returned, status and all. */
+	server_script(busy, 5);
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_INT(resp.status, 503);
+	CHECK_EQ_INT(resp.attempts, 3);
+	CHECK_EQ_STR(resp.body, "3");
+	cf_http_response_clear(&resp);
+
+	/* no_retry: exactly one try. */
+	server_script(busy, 5);
+	req.no_retry = true;
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_INT(resp.status, 503);
+	CHECK_EQ_INT(resp.attempts, 1);
+	CHECK_EQ_INT(S.requests, 1);
+	cf_http_response_clear(&resp);
+	req.no_retry = false;
+
+	/* A 4xx is an answer, not a reason to retry. */
+	struct canned nf[] = {{404, NULL, "{\"error\":{}}", false}, {200, NULL, "x", false}};
+	server_script(nf, 2);
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_INT(resp.status, 404);
+	CHECK_EQ_INT(resp.attempts, 1);
+	cf_http_response_clear(&resp);
+
+	/* 429 with a Retry-After beyond max_total_ms: give up at once rather
+	 * than sleep past the budget. */
+	struct cf_http_config cfg = {.max_attempts = 5,
+				     .base_delay_ms = 1,
+				     .max_delay_ms = 60000,
+				     .max_total_ms = 1000,
+				     .allow_insecure_loopback = true};
+	struct cf_http *h2;
+	CHECK_EQ_INT(cf_http_new(&cfg, &h2), 0);
+	struct canned slow[] = {{429, "Retry-After: 30\r\n", "later", false}};
+	server_script(slow, 1);
+	uint64_t t0 = ms_now();
+	CHECK_EQ_INT(cf_http_do(h2, &req, &resp), 0);
+	CHECK(ms_now() - t0 < 5000);
+	CHECK_EQ_INT(resp.status, 429);
+	CHECK_EQ_INT(resp.attempts, 1);
+	cf_http_response_clear(&resp);
+	cf_http_free(h2);
+
+	/* Body limit: Content-Length over the limit, and the limit exact. */
+	struct canned big[] = {{200, NULL, "0123456789abcdef", false},
+			       {200, NULL, "0123456789", false}};
+	server_script(big, 2);
+	req.max_body = 10;
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EFBIG);
+	CHECK(resp.body == NULL);
+	CHECK(strstr(resp.error, "larger") != NULL);
+	CHECK_EQ_INT(resp.attempts, 1);
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_INT(resp.body_len, 10);
+	cf_http_response_clear(&resp);
+	req.max_body = 0;
+
+	/* An empty body is "" not NULL. */
+	struct canned empty[] = {{204, NULL, NULL, false}};
+	server_script(empty, 1);
+	req.method = "DELETE";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_INT(resp.status, 204);
+	CHECK(resp.body && resp.body[0] == '\0' && resp.body_len == 0);
+	CHECK(strstr(S.last_head, "DELETE /b HTTP/1.1\r\n") == S.last_head);
+	cf_http_response_clear(&resp);
+
+	/* A POST carries its JSON body and extra headers. */
+	const char *hdrs[] = {"Metadata-Flavor: Google", NULL};
+	struct canned ok[] = {{200, NULL, "{}", false}};
+	server_script(ok, 1);
+	req = (struct cf_http_request){
+	    .method = "POST", .url = server_url("/p"), .body = "{\"a\":1}", .headers = hdrs};
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK(strstr(S.last_head, "POST /p HTTP/1.1\r\n") == S.last_head);
+	CHECK(strstr(S.last_head, "Metadata-Flavor: Google\r\n") != NULL);
+	CHECK(strstr(S.last_head, "Content-Type: application/json\r\n") != NULL);
+	CHECK(strstr(S.last_head, "Content-Length: 7\r\n") != NULL);
+	CHECK(strstr(S.last_head, "Authorization") == NULL);
+	cf_http_response_clear(&resp);
+	cf_http_free(h);
+}
+
+static void test_refusals(void)
+{
+	struct cf_http *h = new_http(3, 1);
+	struct cf_http_response resp;
+	struct cf_http_request req = {.method = "GET"};
+
+	/* Plain http off loopback: refused before any packet leaves. */
+	req.url = "http://example.com/compute/v1/";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	CHECK(strstr(resp.error, "refused") != NULL);
+	req.url = "http://10.1.2.3:8080/";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	req.url = "ftp://127.0.0.1/";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	req.url = "file:///etc/passwd";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	req.url = "not a url";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
+	/* The metadata server may be reached in plain http, never with a bearer. */
+	req.url = "http://169.254.169.254/computeMetadata/v1/";
+	req.bearer = "secret";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	req.bearer = NULL;
+	req.method = "BREW";
+	req.url = server_url("/");
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
+	req.method = "GET";
+
+	/* A header value with a line break would smuggle a header in. */
+	const char *evil[] = {"X-A: 1\r\nX-B: 2", NULL};
+	req.headers = evil;
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
+	req.headers = NULL;
+	req.bearer = "tok\nX-Evil: 1";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
+	req.bearer = NULL;
+	cf_http_free(h);
+
+	/* Loopback http needs the switch. */
+	struct cf_http_config strict = {.max_attempts = 1};
+	CHECK_EQ_INT(cf_http_new(&strict, &h), 0);
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	CHECK(strstr(resp.error, "loopback") != NULL);
+	req.url = "http://localhost:1/";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	req.url = "http://[::1]:1/";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	struct cf_http_stats st;
+	cf_http_get_stats(h, &st);
+	CHECK_EQ_INT(st.failures, 3);
+	cf_http_free(h);
+}
+
+static void test_transport_errors(void)
+{
+	/* Nobody listening: every try fails to connect, each is retried. */
+	struct cf_http *h = new_http(4, 1);
+	char u[64];
+	snprintf(u, sizeof u, "http://127.0.0.1:%d/", closed_port());
+	struct cf_http_request req = {.method = "GET", .url = u};
+	struct cf_http_response resp;
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -ECONNREFUSED);
+	CHECK_EQ_INT(resp.attempts, 4);
+	CHECK_EQ_INT(resp.status, 0);
+	CHECK(resp.body == NULL);
+	CHECK(resp.error[0] != '\0');
+	struct cf_http_stats st;
+	cf_http_get_stats(h, &st);
+	CHECK_EQ_INT(st.retries, 3);
+	CHECK_EQ_INT(st.failures, 1);
+	cf_http_free(h);
+}
+
+/* Several threads, each with its own handle, through one cf_http. */
+static struct cf_http *shared_h;
+static int thread_ok[4];
+static void *worker(void *arg)
+{
+	int i = (int) (intptr_t) arg;
+	for (int k = 0; k < 5; k++) {
+		struct cf_http_request req = {.method = "GET", .url = url};
+		struct cf_http_response resp;
+		if (cf_http_do(shared_h, &req, &resp) == 0 && resp.status == 200)
+			thread_ok[i]++;
+		cf_http_response_clear(&resp);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct canned c[MAX_CANNED];
+	for (int i = 0; i < MAX_CANNED; i++)
+		c[i] = (struct canned){200, NULL, "t", false};
+	server_script(c, MAX_CANNED);
+	shared_h = new_http(2, 1);
+	server_url("/t");
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, worker, (void *) (intptr_t) i);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ_INT(thread_ok[0] + thread_ok[1] + thread_ok[2], 15);
+	CHECK(S.connections <= 3);
+	/* one more from this thread, whose handle outlives the others' */
+	worker((void *) (intptr_t) 3);
+	CHECK_EQ_INT(thread_ok[3], 1); /* the script ran out: 16 canned, 20 asked */
+	cf_http_free(shared_h);
+}
+
+int main(void)
+{
+	test_retryable();
+	test_backoff();
+	test_retry_after();
+	if (server_start()) {
+		fprintf(stderr, "cannot start the test server\n");
+		return 1;
+	}
+	test_retry_sequence();
+	test_bounds();
+	test_refusals();
+	test_transport_errors();
+	test_threads();
+	server_stop();
+	return check_summary();
+}
