@@ -1,0 +1,176 @@
+"""Command line of scripts/gce-emulator."""
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from .api import Api
+from .server import Emulator, Faults, Server
+from .store import SeedError, State, generate, load_seed
+
+DESCRIPTION = """\
+A local emulator of the Compute Engine REST API v1 subset clonefs uses:
+snapshots, images, machine images, zonal and regional disks, instances,
+zones, regions, aggregated lists and operations, with the API's paths, JSON,
+pagination, filters, label fingerprints, requestId idempotency and error
+envelopes.  It binds 127.0.0.1 only and prints, as its first line,
+  listening on http://127.0.0.1:PORT/compute/v1/
+"""
+
+EPILOG = """\
+served (under /compute/v1/projects/PROJECT/):
+  GET    global/{snapshots,images,machineImages}[/NAME]
+  GET    zones/Z/{disks,instances}[/NAME], regions/R/disks[/NAME]
+  GET    zones[/Z], regions[/R], aggregated/{disks,instances,operations}
+  POST   zones/Z/disks/D/createSnapshot, regions/R/disks/D/createSnapshot
+         (?guestFlush=true|false, body Snapshot)
+  POST   global/snapshots, global/images (?forceCreate), global/machineImages
+         (?sourceInstance=...)
+  DELETE global/{snapshots,images,machineImages}/NAME
+  POST   zones/Z/instances/I/{stop,start}
+  POST   .../setLabels on snapshots, images, machineImages, zonal and
+         regional disks, instances (labelFingerprint checked: 412)
+  GET    {global,zones/Z,regions/R}/operations[/OP], POST .../OP/wait
+  Every mutation takes ?requestId=UUID (same id -> same operation).
+  List parameters: maxResults (0-500), pageToken, filter, orderBy (name |
+  creationTimestamp desc), returnPartialSuccess; fields= partial responses.
+
+seed file (--seed): a JSON object mapping a collection path to a list of
+  resources in the API's own JSON, e.g.
+    {"global/snapshots": [{"name": "s1", "sourceDisk": "zones/us-central1-a/disks/d1",
+                           "labels": {"owner": "alice"}, "storageBytes": "1024"}],
+     "zones/us-central1-a/disks": [{"name": "d1", "sizeGb": "10"}],
+     "zones/us-central1-a/instances": [{"name": "vm1", "disks": [{"source":
+         "zones/us-central1-a/disks/d1", "boot": true}]}],
+     "regions/us-central1/disks": [], "global/images": [], "global/machineImages": []}
+  Keys may be prefixed projects/OTHER/ to seed another project; "zones" and
+  "regions" may be given explicitly.  Zones and regions that appear become
+  zone/region resources (a zone's region = its name minus the last "-x").
+  Missing fields the API always sets are filled in (kind, id, selfLink,
+  creationTimestamp, labelFingerprint, status, zone/region, sourceDiskId,
+  disk users); everything else is kept verbatim, malformed entries included.
+
+guest flush failures: a snapshot or machine image with guestFlush=true fails
+  (the operation ends DONE with an error, code GUEST_FLUSH_FAILED, and the
+  new resource is removed) when an instance using the disk carries the label
+  "emulator-flush-fails" (any value), or always with --flush-fails.
+
+test control endpoints (no auth; not part of the API):
+  GET    /emulator/v1/health
+  GET    /emulator/v1/requests      counts and bytes by "METHOD /path"
+  DELETE /emulator/v1/requests      reset the counters
+  POST   /emulator/v1/resources/COLLECTION   body: a resource or a list of
+         them (API JSON; filled like the seed); replaces one of the same name
+         COLLECTION like global/snapshots or projects/P/zones/Z/disks
+  DELETE /emulator/v1/resources/COLLECTION/NAME
+  POST   /emulator/v1/raw-override  {"path": "global/snapshots" (or a full
+         /compute/v1/... path), "method": "GET" (optional), "status": 200,
+         "body": "raw text", "headers": {...}, "times": N (optional)}: that
+         path answers the raw body (malformed-response tests)
+  DELETE /emulator/v1/raw-override  remove all overrides
+  GET|POST /emulator/v1/faults      read / set {"failRate", "slowRate",
+         "slowSeconds", "dropRate", "garbageRate", "opErrorRate",
+         "conflictRate", "flushFails", "pageTokenTtl", "opSeconds"}
+  POST   /emulator/v1/clock         {"advanceSeconds": S}: move the emulator's
+         clock forward (finishes operations without waiting)
+
+not implemented: resource deletion of disks/instances, disk/instance insert,
+  images from Cloud Storage (rawDisk), getFromFamily, IAM methods, the
+  aggregated `unreachables`, operation delete, regex/AIP mixing nuances.
+"""
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="gce-emulator", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = pick a free one)")
+    p.add_argument("--project", default="demo-project", help="project id (default demo-project)")
+    p.add_argument("--seed", metavar="FILE", help="seed file (JSON, see below)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: any non-empty bearer)")
+    p.add_argument("--generate-snapshots", type=int, default=None, metavar="N",
+                   help="generate disks and instances in 2 zones and N snapshots snap-%%06d")
+    p.add_argument("--generate-epoch", type=float, default=None, metavar="SECONDS",
+                   help="newest generated snapshot's creation time (default: now)")
+    p.add_argument("--op-seconds", type=float, default=0.2, metavar="S",
+                   help="how long an operation runs before DONE (default 0.2)")
+    p.add_argument("--user", help="the operations' user field")
+    p.add_argument("--fail-rate", type=float, default=0.0, metavar="R",
+                   help="answer this fraction of API requests 503 backendError or 429 "
+                        "rateLimitExceeded with Retry-After: 1")
+    p.add_argument("--random-seed", type=int, default=None, help="seed for every random choice")
+    p.add_argument("--slow-rate", type=float, default=0.0, metavar="R",
+                   help="delay this fraction of requests by --slow-seconds")
+    p.add_argument("--slow-seconds", type=float, default=2.0, metavar="S")
+    p.add_argument("--drop-rate", type=float, default=0.0, metavar="R",
+                   help="send half of this fraction of responses, then close the connection "
+                        "(the request itself took effect)")
+    p.add_argument("--garbage-rate", type=float, default=0.0, metavar="R",
+                   help="answer this fraction of successful requests 200 with a truncated or "
+                        "non-JSON body")
+    p.add_argument("--op-error-rate", type=float, default=0.0, metavar="R",
+                   help="this fraction of operations ends DONE with an error (change undone)")
+    p.add_argument("--conflict-rate", type=float, default=0.0, metavar="R",
+                   help="this fraction of setLabels calls fails 412 conditionNotMet")
+    p.add_argument("--page-token-ttl", type=float, default=None, metavar="S",
+                   help="page tokens older than S seconds are refused (400 invalid)")
+    p.add_argument("--flush-fails", action="store_true",
+                   help="every guestFlush snapshot / machine image fails")
+    p.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    for name in ("fail_rate", "slow_rate", "drop_rate", "garbage_rate", "op_error_rate",
+                 "conflict_rate"):
+        v = getattr(args, name)
+        if not 0.0 <= v <= 1.0:
+            print("gce-emulator: --%s must be between 0 and 1" % name.replace("_", "-"),
+                  file=sys.stderr)
+            return 2
+    state = State(default_project=args.project, op_seconds=args.op_seconds,
+                  random_seed=args.random_seed, user=args.user)
+    state.flush_fails = args.flush_fails
+    state.op_error_rate = args.op_error_rate
+    try:
+        if args.seed:
+            with open(args.seed, encoding="utf-8") as f:
+                data = json.load(f)
+            load_seed(state, data)
+        if args.generate_snapshots is not None:
+            generate(state, args.generate_snapshots, epoch=args.generate_epoch)
+    except (OSError, ValueError, SeedError) as e:
+        print("gce-emulator: %s" % e, file=sys.stderr)
+        return 2
+    state.warm()
+    api = Api(state, token=args.token, conflict_rate=args.conflict_rate,
+              page_token_ttl=args.page_token_ttl)
+    faults = Faults()
+    faults.fail_rate = args.fail_rate
+    faults.slow_rate = args.slow_rate
+    faults.slow_seconds = args.slow_seconds
+    faults.drop_rate = args.drop_rate
+    faults.garbage_rate = args.garbage_rate
+    em = Emulator(state, api, faults, verbose=args.verbose)
+    try:
+        srv = Server(("127.0.0.1", args.port), em)
+    except OSError as e:
+        print("gce-emulator: cannot listen on 127.0.0.1:%d: %s" % (args.port, e), file=sys.stderr)
+        return 1
+    port = srv.server_address[1]
+    sys.stdout.write("listening on http://127.0.0.1:%d/compute/v1/\n" % port)
+    sys.stdout.flush()
+
+    def stop(signum, frame):
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+    return 0
