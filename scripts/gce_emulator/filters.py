@@ -190,6 +190,8 @@ class Filter:
     def matches(self, doc):
         if self.tree is None:
             return True
+        if not isinstance(doc, dict):
+            return False    # an entry that is not an object has no fields to match
         return _eval(self.tree, doc)
 
 
