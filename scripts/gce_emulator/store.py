@@ -150,7 +150,7 @@ class Project:
         self.created = created
         self.colls = {}
         self.request_ids = {}       # requestId -> (ops collection path, op name)
-        self.auto_regions = set()   # regions derived from zones (their `zones` is ours)
+        self.fixed_regions = set()  # regions seeded with their own `zones` list
 
     def coll(self, path, create=True):
         c = self.colls.get(path)
@@ -229,14 +229,12 @@ class State:
         zc = proj.coll("zones")
         if zone not in zc.entries:
             self.add_resource(proj, "zones", {"name": zone}, link=False)
-        self.ensure_region(proj, region_of_zone(zone), auto=True)
+        self.ensure_region(proj, region_of_zone(zone))
 
-    def ensure_region(self, proj, region, auto=False):
+    def ensure_region(self, proj, region):
         rc = proj.coll("regions")
         if region not in rc.entries:
             self.add_resource(proj, "regions", {"name": region}, link=False)
-            if auto:
-                proj.auto_regions.add(region)
 
     def ensure_scopes(self, proj, path):
         st, sn, _ = split_collection_path(path)
@@ -287,6 +285,11 @@ class State:
         """Add (or replace) a resource given in the API's JSON; returns the Entry."""
         self.ensure_scopes(proj, path)
         coll = proj.coll(path)
+        if path == "zones" and isinstance(doc, dict) and isinstance(doc.get("name"), str) \
+                and doc["name"]:
+            self.ensure_region(proj, region_of_zone(doc["name"]))
+        if path == "regions" and isinstance(doc, dict) and "zones" in doc:
+            proj.fixed_regions.add(doc.get("name"))
         doc = self.fill(proj, coll, doc)
         name = doc.get("name") if isinstance(doc, dict) else None
         if replace and isinstance(name, str) and name in coll.entries:
@@ -356,7 +359,7 @@ class State:
                         if r and "id" in r[2].doc:
                             d[id_field] = r[2].doc["id"]
                             changed = True
-                if rt == "regions" and e.key in proj.auto_regions:
+                if rt == "regions" and e.key not in proj.fixed_regions:
                     zl = [PROJECTS_ROOT + proj.name + "/zones/" + z
                           for z in proj.zone_names() if region_of_zone(z) == e.key]
                     if d.get("zones") != zl:

@@ -385,6 +385,26 @@ def test_seed_filling(emu):
     assert emu.ok("GET", "regions")["kind"] == "compute#regionList"
 
 
+def test_seed_explicit_zones_and_other_projects(tmp_path):
+    seed = {"zones": [{"name": "us-west1-b", "status": "DOWN"}],
+            "regions/us-west1/disks": [{"name": "rd", "sizeGb": "30"}],
+            "projects/other-proj/global/snapshots": [{"name": "o1"}]}
+    e = start(tmp=tmp_path, seed=seed)
+    try:
+        z = e.ok("GET", "zones/us-west1-b")
+        assert z["status"] == "DOWN" and z["region"] == WWW + "regions/us-west1"
+        assert e.ok("GET", "regions/us-west1")["zones"] == [WWW + "zones/us-west1-b"]
+        o1 = e.ok("GET", "/compute/v1/projects/other-proj/global/snapshots/o1")
+        assert o1["selfLink"] == "https://www.googleapis.com/compute/v1/projects/other-proj/global/snapshots/o1"
+        assert e.call("GET", "global/snapshots/o1")[0] == 404
+    finally:
+        stop(e)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"global/frobs": []}))
+    r = subprocess.run([sys.executable, EMULATOR, "--seed", str(path)], capture_output=True, timeout=30)
+    assert r.returncode == 2 and b"unknown collection" in r.stderr
+
+
 def test_fields_partial_response(emu):
     d = emu.ok("GET", "zones/us-central1-a/disks",
                query={"fields": "items(name,labels),nextPageToken"})
