@@ -739,6 +739,22 @@ def test_op_error_rate_and_conflict_rate(fresh):
     assert st == 412
 
 
+def test_stale_page_token_and_slow_responses(fresh):
+    fresh.control("POST", "faults", {"pageTokenTtl": 5})
+    d = fresh.ok("GET", "global/snapshots", query={"maxResults": 1})
+    assert fresh.call("GET", "global/snapshots",
+                      query={"maxResults": 1, "pageToken": d["nextPageToken"]})[0] == 200
+    fresh.control("POST", "clock", {"advanceSeconds": 10})
+    st, _, e = fresh.call("GET", "global/snapshots", query={"maxResults": 1, "pageToken": d["nextPageToken"]})
+    assert st == 400 and e["error"]["errors"][0]["reason"] == "invalid"
+    fresh.control("POST", "faults", {"pageTokenTtl": None, "slowRate": 1, "slowSeconds": 0.3})
+    t = time.monotonic()
+    assert fresh.call("GET", "zones")[0] == 200
+    assert time.monotonic() - t >= 0.3
+    st, _, f = fresh.control("GET", "faults")
+    assert f["slowRate"] == 1 and f["pageTokenTtl"] is None
+
+
 def test_raw_override_and_resources(fresh):
     fresh.control("POST", "raw-override", {"path": "global/snapshots", "body": '{"items": [', "times": 1})
     st, _, raw = fresh.call("GET", "global/snapshots", raw=True)
