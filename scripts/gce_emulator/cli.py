@@ -33,9 +33,25 @@ served (under /compute/v1/projects/PROJECT/):
   POST   .../setLabels on snapshots, images, machineImages, zonal and
          regional disks, instances (labelFingerprint checked: 412)
   GET    {global,zones/Z,regions/R}/operations[/OP], POST .../OP/wait
-  Every mutation takes ?requestId=UUID (same id -> same operation).
-  List parameters: maxResults (0-500), pageToken, filter, orderBy (name |
+  Every mutation takes ?requestId=UUID (same id in the project -> the same
+  operation, nothing done twice) and returns an Operation that is PENDING,
+  RUNNING after 0.1 x --op-seconds, DONE after --op-seconds.  Meanwhile:
+  snapshot CREATING -> UPLOADING -> READY, image PENDING -> READY, machine
+  image CREATING -> READY, a deleted resource DELETING then gone, instance
+  stop STOPPING -> TERMINATED, start STAGING -> RUNNING; setLabels applies
+  (and changes labelFingerprint) at once.  Refusals: 409 alreadyExists, 400
+  invalid (names, labels, requestId), 400 resourceNotReady (deleting a
+  resource still being created), 400 resourceInUseByAnotherResource
+  (deleting a snapshot an image was made from; an image of a disk attached
+  to a running instance without forceCreate=true), 412 conditionNotMet.
+  List parameters: maxResults (0-500, 0 = 500), pageToken (opaque, bound to
+  the filter and orderBy), filter (AIP-160 = != > < >= <= :, AND, OR, NOT,
+  juxtaposed (terms); or `field eq|ne regexp`), orderBy (name |
   creationTimestamp desc), returnPartialSuccess; fields= partial responses.
+  Aggregated lists carry every known zone (and, for disks, region) scope;
+  an empty one has the NO_RESULTS_ON_PAGE warning.  A zone or region the
+  project does not have is 400 invalid ("Unknown zone.").
+  Fault switches apply to /compute/ requests only.
 
 seed file (--seed): a JSON object mapping a collection path to a list of
   resources in the API's own JSON, e.g.
@@ -50,7 +66,9 @@ seed file (--seed): a JSON object mapping a collection path to a list of
   zone/region resources (a zone's region = its name minus the last "-x").
   Missing fields the API always sets are filled in (kind, id, selfLink,
   creationTimestamp, labelFingerprint, status, zone/region, sourceDiskId,
-  disk users); everything else is kept verbatim, malformed entries included.
+  images' source*Id, disk users, region zones); everything else is kept
+  verbatim, malformed entries included (a non-object entry is listed as is
+  and matches no filter).
 
 guest flush failures: a snapshot or machine image with guestFlush=true fails
   (the operation ends DONE with an error, code GUEST_FLUSH_FAILED, and the
@@ -68,7 +86,8 @@ test control endpoints (no auth; not part of the API):
   POST   /emulator/v1/raw-override  {"path": "global/snapshots" (or a full
          /compute/v1/... path), "method": "GET" (optional), "status": 200,
          "body": "raw text", "headers": {...}, "times": N (optional)}: that
-         path answers the raw body (malformed-response tests)
+         path answers the raw body, before auth and faults
+         (malformed-response tests)
   DELETE /emulator/v1/raw-override  remove all overrides
   GET|POST /emulator/v1/faults      read / set {"failRate", "slowRate",
          "slowSeconds", "dropRate", "garbageRate", "opErrorRate",
@@ -76,9 +95,10 @@ test control endpoints (no auth; not part of the API):
   POST   /emulator/v1/clock         {"advanceSeconds": S}: move the emulator's
          clock forward (finishes operations without waiting)
 
-not implemented: resource deletion of disks/instances, disk/instance insert,
-  images from Cloud Storage (rawDisk), getFromFamily, IAM methods, the
-  aggregated `unreachables`, operation delete, regex/AIP mixing nuances.
+not implemented: insert/delete of disks and instances, images from Cloud
+  Storage (rawDisk), images.getFromFamily, IAM methods, operation delete,
+  aggregated `unreachables`, instance suspend/resume; `=` in filters has no
+  wildcards and regexps run on Python's re, not RE2.
 """
 
 
