@@ -1,0 +1,50 @@
+/* gce.h — the Compute Engine pieces below the provider interface that are
+ * worth calling on their own: resource URLs to paths, and the decoders from
+ * the API's JSON to the model. The unit tests drive them directly; the rest
+ * of clonefs uses cf_gce_new (provider.h). */
+#ifndef CLONEFS_GCE_H
+#define CLONEFS_GCE_H
+
+#include "model.h"
+#include "provider.h"
+
+#include <stddef.h>
+
+struct json_t; /* jansson's json_t */
+
+/* A resource URL as the API writes it (selfLink, sourceDisk, users[], ...)
+ * to the project-relative path ("zones/Z/disks/D"), validated with
+ * cf_path_parse. Accepted: "https://ANY-HOST/compute/{v1,beta,alpha}/projects/
+ * P/PATH" (http too) and a bare "projects/P/PATH". The project P is not
+ * compared with ours: a disk made from another project's image names that
+ * image's path. 0, -EINVAL for anything else, -ENAMETOOLONG when buf is too
+ * small. */
+int cf_gce_path_from_url(const char *url, char *buf, size_t size);
+
+/* The same for a scope URL (a disk's `zone` / `region` field): "zones/Z" or
+ * "regions/R", Z and R valid GCE names. */
+int cf_gce_scope_from_url(const char *url, char *buf, size_t size);
+
+/* One API document into out (zeroed first; cleared again on failure). kind
+ * CF_KIND_NONE takes the kind from the item's `kind` field; otherwise a
+ * `kind` field naming another kind is refused. scope_hint: the aggregated
+ * listing's scope key, or the scope of the path asked for; a disk's or
+ * instance's own zone/region must agree with it. 0, or -EINVAL with a
+ * one-line reason in why (the item is skipped), or -ENOMEM. */
+int cf_gce_decode_resource(struct json_t *item, enum cf_kind kind, const char *scope_hint,
+			   struct cf_resource *out, char *why, size_t why_size);
+
+/* One page of listing l from a 200 answer's body into out (zeroed first).
+ * Items that cannot be decoded are counted in out->skipped and logged.
+ * -EPROTO with err filled when the body is not a JSON object, `items` or a
+ * scope's list has the wrong type, or the page token is unusable; -EAGAIN
+ * when an aggregated page says scopes were unreachable (a partial listing
+ * must not look complete). On failure out is left empty. */
+int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct cf_page *out,
+		       struct cf_error *err);
+
+/* A non-2xx answer's body ({"error":{"code","message","errors":[{"reason"}]}})
+ * into err; a body that is not such an envelope still gives a message. */
+void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_error *err);
+
+#endif
