@@ -32,6 +32,9 @@ enum {
 	SKIP_LOG_MAX = 20, /* skip warnings per page; the rest are counted */
 	PAGE_SIZE = 500,
 };
+/* Every request asks for compact JSON (a Google API system parameter): the
+ * default pretty-printing is a third of a listing's bytes. Items are kept
+ * whole (no `fields=`), since each one's JSON is its resource.json. */
 
 /* ---- the kinds and listings ---- */
 
@@ -1027,8 +1030,8 @@ static int gce_list_page(struct cf_provider *p, enum cf_listing which, const cha
 		return -EINVAL;
 	}
 	const struct listing_spec *ls = &listings[which];
-	int n = snprintf(url, sizeof url, "%s%s?maxResults=%d%s", g->base, ls->url, PAGE_SIZE,
-			 token && *token ? "&pageToken=" : "");
+	int n = snprintf(url, sizeof url, "%s%s?maxResults=%d&prettyPrint=false%s", g->base,
+			 ls->url, PAGE_SIZE, token && *token ? "&pageToken=" : "");
 	pos = (size_t) n;
 	if (n < 0 || (size_t) n >= sizeof url ||
 	    (token && append_escaped(url, sizeof url, &pos, token, false))) {
@@ -1064,10 +1067,12 @@ static int gce_get(struct cf_provider *p, const char *path, struct cf_resource *
 	}
 	size_t pos = strlen(g->base);
 	memcpy(url, g->base, pos + 1);
-	if (append_escaped(url, sizeof url, &pos, path, true)) {
+	if (append_escaped(url, sizeof url, &pos, path, true) ||
+	    pos + sizeof "?prettyPrint=false" > sizeof url) {
 		seterr(err, 0, "%s: URL too long", path);
 		return -ENAMETOOLONG;
 	}
+	memcpy(url + pos, "?prettyPrint=false", sizeof "?prettyPrint=false");
 	rc = call(g, "GET", url, path, NULL, false, &resp, err);
 	if (rc)
 		return rc;

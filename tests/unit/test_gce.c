@@ -1021,8 +1021,8 @@ static void test_provider(void)
 	};
 	server_script(list, 2);
 	CHECK_EQ_INT(p->ops->list_page(p, CF_LIST_SNAPSHOTS, NULL, &pg, &err), 0);
-	CHECK(head_has("GET /compute/v1/projects/demo-project/global/snapshots?maxResults=500 "
-		       "HTTP/1.1\r\n") == S.last_head);
+	CHECK(head_has("GET /compute/v1/projects/demo-project/global/snapshots?maxResults=500"
+		       "&prettyPrint=false HTTP/1.1\r\n") == S.last_head);
 	CHECK(head_has("Authorization: Bearer tok-p\r\n"));
 	CHECK_EQ_INT(pg.n, 2);
 	CHECK_EQ_STR(pg.next_token, "a b/c+=");
@@ -1030,7 +1030,9 @@ static void test_provider(void)
 	snprintf(token, sizeof token, "%s", pg.next_token);
 	cf_page_clear(&pg);
 	CHECK_EQ_INT(p->ops->list_page(p, CF_LIST_SNAPSHOTS, token, &pg, &err), 0);
-	CHECK(head_has("/global/snapshots?maxResults=500&pageToken=a%20b%2Fc%2B%3D HTTP/1.1"));
+	CHECK(
+	    head_has("/global/snapshots?maxResults=500&prettyPrint=false&pageToken=a%20b%2Fc%2B%3D "
+		     "HTTP/1.1"));
 	CHECK_EQ_INT(pg.n, 1);
 	CHECK(pg.next_token == NULL);
 	cf_page_clear(&pg);
@@ -1111,8 +1113,8 @@ static void test_provider(void)
 	};
 	server_script(one, 4);
 	CHECK_EQ_INT(p->ops->get(p, "zones/us-central1-a/disks/data-0", &r, &err), 0);
-	CHECK(head_has("GET /compute/v1/projects/demo-project/zones/us-central1-a/disks/data-0 "
-		       "HTTP/1.1\r\n") == S.last_head);
+	CHECK(head_has("GET /compute/v1/projects/demo-project/zones/us-central1-a/disks/data-0"
+		       "?prettyPrint=false HTTP/1.1\r\n") == S.last_head);
 	CHECK_EQ_STR(r.scope, "zones/us-central1-a");
 	CHECK_EQ_INT(r.size_bytes, 10ULL << 30);
 	cf_resource_clear(&r);
@@ -1123,6 +1125,12 @@ static void test_provider(void)
 	CHECK_EQ_INT(p->ops->get(p, "zones/us-central1-a/disks/data-0", &r, &err), -ENOENT);
 	CHECK_EQ_STR(err.reason, "notFound");
 	CHECK(r.name == NULL);
+	/* a name that is a safe entry but no GCE name is escaped, not spliced */
+	struct canned gone[] = {{404, NULL, "{}"}};
+	server_script(gone, 1);
+	CHECK_EQ_INT(p->ops->get(p, "global/snapshots/a b?c#%", &r, &err), -ENOENT);
+	CHECK(head_has("GET /compute/v1/projects/demo-project/global/snapshots/a%20b%3Fc%23%25"
+		       "?prettyPrint=false HTTP/1.1\r\n"));
 	int before = S.requests;
 	CHECK_EQ_INT(p->ops->get(p, "zones/../disks/x", &r, &err), -EINVAL);
 	CHECK_EQ_INT(p->ops->get(p, "global/snapshots", &r, &err), -EINVAL);
