@@ -32,9 +32,6 @@ enum {
 	SKIP_LOG_MAX = 20, /* skip warnings per page; the rest are counted */
 	PAGE_SIZE = 500,
 };
-/* Every request asks for compact JSON (a Google API system parameter): the
- * default pretty-printing is a third of a listing's bytes. Items are kept
- * whole (no `fields=`), since each one's JSON is its resource.json. */
 
 /* ---- the kinds and listings ---- */
 
@@ -1030,6 +1027,8 @@ static int gce_list_page(struct cf_provider *p, enum cf_listing which, const cha
 		return -EINVAL;
 	}
 	const struct listing_spec *ls = &listings[which];
+	/* prettyPrint=false (a Google API system parameter) drops the default
+	 * indentation; items stay whole (no `fields=`): each is a resource.json. */
 	int n = snprintf(url, sizeof url, "%s%s?maxResults=%d&prettyPrint=false%s", g->base,
 			 ls->url, PAGE_SIZE, token && *token ? "&pageToken=" : "");
 	pos = (size_t) n;
