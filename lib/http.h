@@ -13,19 +13,19 @@
 struct cf_http;
 
 struct cf_http_config {
-	long connect_timeout_ms; /* default 10000 */
-	long timeout_ms;         /* whole request, default 30000 */
-	unsigned max_attempts;   /* default 6 (1 try + 5 retries) */
-	unsigned base_delay_ms;  /* default 250: delay before retry n is random in
-				  * [0, min(max_delay, base * 2^n)] */
-	unsigned max_delay_ms;   /* default 20000 */
-	unsigned max_total_ms;   /* give up retrying after this, default 60000 */
+	long connect_timeout_ms;      /* default 10000 */
+	long timeout_ms;	      /* whole request, default 30000 */
+	unsigned max_attempts;	      /* default 6 (1 try + 5 retries) */
+	unsigned base_delay_ms;	      /* default 250: delay before retry n is random in
+				       * [0, min(max_delay, base * 2^n)] */
+	unsigned max_delay_ms;	      /* default 20000 */
+	unsigned max_total_ms;	      /* give up retrying after this, default 60000 */
 	bool allow_insecure_loopback; /* plain http:// only to 127.0.0.0/8, ::1, localhost */
 };
 
 struct cf_http_response {
-	long status;       /* 0 when no answer arrived */
-	char *body;        /* NUL-terminated, malloc'd (may be NULL) */
+	long status; /* 0 when no answer arrived */
+	char *body;  /* NUL-terminated, malloc'd (may be NULL) */
 	size_t body_len;
 	unsigned attempts; /* how many tries it took */
 	char error[256];   /* transport error, or "" */
@@ -42,7 +42,7 @@ struct cf_http_request {
 	const char *bearer;
 	const char *body; /* JSON */
 	size_t max_body;  /* default 64 MiB */
-	bool no_retry;    /* a call that must not be repeated blindly */
+	bool no_retry;	  /* a call that must not be repeated blindly */
 	/* extra headers, NULL-terminated "Name: value" strings (may be NULL),
 	 * e.g. "Metadata-Flavor: Google" for the metadata server */
 	const char *const *headers;
@@ -62,8 +62,8 @@ void cf_http_get_stats(struct cf_http *h, struct cf_http_stats *out);
  * retry `attempt` (1-based) given a Retry-After header value (may be NULL),
  * and a Retry-After parser (delta-seconds or HTTP-date) returning ms or -1. */
 bool cf_http_retryable(long status);
-unsigned cf_http_backoff_ms(const struct cf_http_config *cfg, unsigned attempt,
-			    long retry_after_ms, unsigned (*rnd)(void));
+unsigned cf_http_backoff_ms(const struct cf_http_config *cfg, unsigned attempt, long retry_after_ms,
+			    unsigned (*rnd)(void));
 long cf_http_parse_retry_after(const char *value, long now_epoch);
 
 #endif
