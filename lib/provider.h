@@ -43,15 +43,29 @@ void cf_page_clear(struct cf_page *p);
 /* An asynchronous cloud operation (GCE: compute#operation). */
 struct cf_operation {
 	char *name;
-	char *scope; /* where to poll it: "global", "zones/Z", "regions/R" */
+	char *scope;  /* where to poll it: "global", "zones/Z", "regions/R" */
 	char *status; /* PENDING, RUNNING, DONE */
 	char *target; /* project-relative path of the resource it acts on */
 	bool done;
-	bool failed;         /* DONE with an error block */
+	bool failed;	     /* DONE with an error block */
 	struct cf_error err; /* the operation's error when failed */
 };
 
 void cf_operation_clear(struct cf_operation *op);
+
+/* What to create: see cf_provider_ops.create. */
+struct cf_create_req {
+	enum cf_kind kind; /* CF_KIND_SNAPSHOT or CF_KIND_MACHINE_IMAGE */
+	const char *name;
+	const char *source; /* disk path or instance path */
+	bool guest_flush;   /* application-consistent (GCE guestFlush) */
+	const struct cf_label *labels;
+	size_t nlabels;
+	const char *request_id;
+};
+
+/* A fresh random UUID (version 4) for request ids, into buf[37]. */
+int cf_uuid4(char buf[37]);
 
 struct cf_provider;
 
@@ -64,11 +78,32 @@ struct cf_provider_ops {
 	int (*get)(struct cf_provider *p, const char *path, struct cf_resource *out,
 		   struct cf_error *err);
 	void (*destroy)(struct cf_provider *p);
-	/* Write calls (clone, delete, set labels, stop/start, poll) join here
-	 * with the write-path work; a provider that lacks one leaves it NULL. */
+	/* ---- write calls. Each returns once the API accepted the request,
+	 * with the operation to poll in *op; request_id is the idempotency key
+	 * (GCE requestId, a UUID): the same id returns the same operation, so a
+	 * call repeated after a crash or a lost answer never acts twice. ---- */
+
+	/* A clone: a snapshot of a disk (req->kind CF_KIND_SNAPSHOT, source =
+	 * disk path) or a machine image of an instance (CF_KIND_MACHINE_IMAGE,
+	 * source = instance path), labels set atomically in the create call. */
+	int (*create)(struct cf_provider *p, const struct cf_create_req *req,
+		      struct cf_operation *op, struct cf_error *err);
+	/* Delete a snapshot, image or machine image by path. */
+	int (*remove)(struct cf_provider *p, const char *path, const char *request_id,
+		      struct cf_operation *op, struct cf_error *err);
+	/* Stop (start = false) or start an instance. */
+	int (*power)(struct cf_provider *p, const char *instance_path, bool start,
+		     const char *request_id, struct cf_operation *op, struct cf_error *err);
+	/* Replace the labels of any resource, guarded by its label fingerprint:
+	 * a stale fingerprint is -ESTALE (HTTP 412 conditionNotMet) so the
+	 * caller re-reads, merges and retries. */
 	int (*set_labels)(struct cf_provider *p, const char *path, const struct cf_label *labels,
-			  size_t n, const char *fingerprint, struct cf_operation *op,
-			  struct cf_error *err);
+			  size_t n, const char *fingerprint, const char *request_id,
+			  struct cf_operation *op, struct cf_error *err);
+	/* Refresh op (name and scope set) from the API; wait = use the API's
+	 * bounded server-side wait (GCE operations.wait) instead of a plain get.
+	 * When the operation is DONE with an error, op->failed is set and op->err
+	 * holds the API's message. */
 	int (*op_poll)(struct cf_provider *p, struct cf_operation *op, bool wait,
 		       struct cf_error *err);
 };
