@@ -28,6 +28,7 @@
  *   res     base of a resource -> labels, status, source, links, ids
  *   raw     base of a resource -> the provider's JSON (resource.json)
  *   bysrc   source path ++ "\0" ++ resource path -> ""   (lineage, quotas)
+ *   subtimes inode of a disk's snapshots/ or an instance's clones/ -> mtime
  *
  * A snapshot appears twice: global/snapshots/S (its primary node) and
  * zones/Z/disks/D/snapshots/S (an alias node with its own base, whose
@@ -166,7 +167,9 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink);
 void cf_store_wabort(struct cf_wtxn *w);
 
 /* Insert or update one resource and its alias / container nodes. Writes
- * nothing when nothing changed. *changed (may be NULL) tells whether it did. */
+ * nothing when nothing changed. *changed (may be NULL) tells whether it did.
+ * -EINVAL / -ENAMETOOLONG refuse the resource before anything is written
+ * (the transaction stays usable); after any other error, abort it. */
 int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed);
 
 /* Make sure a zone or region directory (with its collection directories)
@@ -177,8 +180,10 @@ int cf_store_ensure_scope(struct cf_wtxn *w, enum cf_kind kind, const char *name
 int cf_store_remove(struct cf_wtxn *w, const char *path);
 
 /* After a complete listing: remove every resource of that listing whose path
- * is not in `seen` (a cf_pathset filled during the listing). Returns the
- * number removed, or a negative errno. Also recomputes container mtimes. */
+ * is not in `seen` (a cf_pathset filled during the listing with the paths
+ * cf_resource_path builds; for zones and regions "zones/Z", "regions/R": an
+ * unseen one goes only when it is empty). Returns the number removed, or a
+ * negative errno. Container mtimes are recomputed at commit. */
 struct cf_pathset;
 int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen);
 

@@ -1,0 +1,2696 @@
+/* store.c — the LMDB cache behind every listing: environment and schema,
+ * per-thread read transactions, the tree (paths / nodes / dirs), resource
+ * records, aliases, the by-source index, sweep and change reporting.
+ *
+ * The tables and the inode scheme are described in store.h. Choices made
+ * here, and why:
+ *
+ *  - MDB_NOSYNC | MDB_NOMETASYNC: commits are not fsync'ed. Everything here
+ *    can be rebuilt from the API, and a crash of the process loses nothing
+ *    (committed pages are in the page cache). Only a crash of the OS can
+ *    lose pages, and then LMDB's meta page may point at pages that never
+ *    reached the disk. So open marks the environment "in use" together with
+ *    the kernel's boot id and syncs that mark; close clears it and syncs. A
+ *    mark left by another boot means the system went down while we were
+ *    open, and the cache is moved aside and rebuilt instead of being
+ *    trusted. (The journal, which needs durability, must mdb_env_sync.)
+ *  - The map is 64 GiB of address space: sparse, the file only grows as
+ *    needed. Growing it at run time would need every reader thread stopped,
+ *    so a full map is -ENOSPC with a log line rather than a silent stall.
+ *  - MDB_NOTLS: FUSE worker threads each keep one read transaction that is
+ *    reset after every call and renewed by the next one (no allocation, no
+ *    lock), found through a pthread key of the store.
+ *  - Resource files (status, resource.json, source, snapshots/, ...) are
+ *    never stored: they are synthesised from the resource's directory entry.
+ *  - Container mtimes are raised incrementally by upserts, and recomputed by
+ *    a scan only for containers that lost a member (at commit).
+ *  - An alias (a snapshot under its disk's snapshots/) carries the same
+ *    st_blocks as its primary, so `du -s zones/Z/disks/D/snapshots` tells
+ *    what that disk's snapshots cost; `du` over the whole mount counts such
+ *    snapshots twice (the inodes differ by design).
+ *  - A new resource's ctime is its creation time, so ctimes do not all jump
+ *    to "now" when a cache is rebuilt; later label or status changes set it
+ *    to the time of the sync that saw them.
+ */
+#include "store.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 64 GiB map");
+_Static_assert(sizeof(struct cf_dirent) == 72, "cf_dirent is compared with memcmp: no padding");
+
+#define MAP_SIZE ((size_t) 64 << 30)
+enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 1, MAX_STR = CF_PATH_MAX };
+
+enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_RAW, DB_BYSRC, DB_SUBT, DB__COUNT };
+static const struct {
+	const char *name;
+	unsigned flags;
+} db_spec[DB__COUNT] = {
+    [DB_META] = {"meta", 0},
+    [DB_PATHS] = {"paths", 0},
+    [DB_NODES] = {"nodes", MDB_INTEGERKEY},
+    [DB_DIRS] = {"dirs", 0},
+    [DB_RES] = {"res", MDB_INTEGERKEY},
+    [DB_RAW] = {"raw", MDB_INTEGERKEY},
+    [DB_BYSRC] = {"bysrc", 0},
+    [DB_SUBT] = {"subtimes", MDB_INTEGERKEY},
+};
+
+/* The names of the sync-state keys ("sync/<listing>"); kept here rather than
+ * calling sync.c so the store links on its own. */
+static const char *const listing_key[CF_LIST__COUNT] = {
+    [CF_LIST_ZONES] = "zones",
+    [CF_LIST_REGIONS] = "regions",
+    [CF_LIST_DISKS] = "disks",
+    [CF_LIST_INSTANCES] = "instances",
+    [CF_LIST_SNAPSHOTS] = "snapshots",
+    [CF_LIST_IMAGES] = "images",
+    [CF_LIST_MACHINE_IMAGES] = "machineImages",
+};
+
+/* The writer's memory of path -> base for short paths (collections, source
+ * disks): a page of snapshots names the same few disks again and again. A
+ * base never changes once committed; the cache is cleared when a write
+ * transaction is aborted, since bases it allocated are then undone. */
+enum { BCACHE_SLOTS = 1024, BCACHE_PATH = 96 };
+struct bcache_slot {
+	uint64_t base; /* 0: empty */
+	uint32_t len;
+	char path[BCACHE_PATH];
+};
+
+struct cf_store {
+	MDB_env *env;
+	MDB_dbi dbi[DB__COUNT];
+	pthread_key_t key; /* -> struct rtx of the calling thread */
+	char *dir;
+	struct bcache_slot *bcache; /* writer only */
+};
+
+static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	if (!s->bcache || len >= BCACHE_PATH)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char) path[i]) * 0x100000001b3ull;
+	return &s->bcache[h & (BCACHE_SLOTS - 1)];
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int lmdb_err(int rc, const char *what)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		cf_err("store: %s: %s (the cache is full)", what, mdb_strerror(rc));
+		return -ENOSPC;
+	case ENOMEM:
+		return -ENOMEM;
+	default:
+		cf_err("store: %s: %s", what, mdb_strerror(rc));
+		return -EIO;
+	}
+}
+
+static bool is_lmdb_code(int rc)
+{
+	return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char) (v & 0xff);
+}
+
+static bool newer(int64_t a, uint32_t ans, int64_t b, uint32_t bns)
+{
+	return a > b || (a == b && ans > bns);
+}
+
+struct buf {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+static int buf_reserve(struct buf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more)
+		cap *= 2;
+	unsigned char *p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static int buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n))
+		return -ENOMEM;
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* A set of u64 (never 0): which inodes a transaction already reported, which
+ * containers need their mtime recomputed. */
+struct u64set {
+	uint64_t *slot;
+	size_t cap, n;
+};
+
+static size_t u64_hash(uint64_t v, size_t cap)
+{
+	return (size_t) ((v * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+/* 1 when added, 0 when already there, -ENOMEM. */
+static int u64set_add(struct u64set *s, uint64_t v)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint64_t *slot = calloc(cap, sizeof *slot);
+		if (!slot)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slot[i])
+				continue;
+			size_t j = u64_hash(s->slot[i], cap);
+			while (slot[j])
+				j = (j + 1) & (cap - 1);
+			slot[j] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = slot;
+		s->cap = cap;
+	}
+	size_t j = u64_hash(v, s->cap);
+	while (s->slot[j]) {
+		if (s->slot[j] == v)
+			return 0;
+		j = (j + 1) & (s->cap - 1);
+	}
+	s->slot[j] = v;
+	s->n++;
+	return 1;
+}
+
+/* A string view into LMDB memory or a record buffer (not NUL-terminated). */
+struct sv {
+	const char *p;
+	size_t n;
+};
+
+static bool sv_eq(struct sv a, struct sv b)
+{
+	return a.n == b.n && (a.n == 0 || !memcmp(a.p, b.p, a.n));
+}
+
+static const char *last_component(const char *p, size_t len, size_t *nlen)
+{
+	const char *slash = memrchr(p, '/', len);
+	const char *name = slash ? slash + 1 : p;
+	*nlen = len - (size_t) (name - p);
+	return name;
+}
+
+static unsigned components(const char *p, size_t len)
+{
+	if (!len)
+		return 0;
+	unsigned n = 1;
+	for (size_t i = 0; i < len; i++)
+		n += p[i] == '/';
+	return n;
+}
+
+static bool ends_with(const char *p, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return len > n && !memcmp(p + len - n, suffix, n);
+}
+
+/* Whether path[0..len) is a resource path of kind k. */
+static bool path_is_kind(const char *path, size_t len, enum cf_kind k)
+{
+	char tmp[CF_PATH_MAX];
+	enum cf_kind got;
+	if (len >= sizeof tmp)
+		return false;
+	memcpy(tmp, path, len);
+	tmp[len] = '\0';
+	return !cf_path_parse(tmp, &got, NULL, 0, NULL, 0) && got == k;
+}
+
+/* The sub-directory of a source that lists a resource of kind k made from it
+ * (a disk's snapshots/, an instance's clones/), or 0 when it has no alias. */
+static unsigned alias_sub(enum cf_kind k, struct sv source)
+{
+	if (!source.n)
+		return 0;
+	if (k == CF_KIND_SNAPSHOT && path_is_kind(source.p, source.n, CF_KIND_DISK))
+		return CF_SUB_SNAPSHOTS;
+	if (k == CF_KIND_MACHINE_IMAGE && path_is_kind(source.p, source.n, CF_KIND_INSTANCE))
+		return CF_SUB_CLONES;
+	return 0;
+}
+
+static const char *sub_dir_name(unsigned sub)
+{
+	return sub == CF_SUB_SNAPSHOTS ? "snapshots" : "clones";
+}
+
+/* ------------------------------------------------------ resource records */
+
+/* A resource record (table res), little-endian as written by this host:
+ *   u8 version, u8 kind, i64 created, u32 created_ns, u64 size, u64 stored,
+ *   8 strings (u16 length + bytes): scope name id status fingerprint source
+ *   source_id origin; u16 nlinks + (u16 length + bytes) each, sorted by the
+ *   link's last component; u16 nlabels, u32 length + "key\0value\0..."
+ *   sorted by key.
+ * Sorting makes the encoding canonical, so "unchanged" is one memcmp. */
+struct rec {
+	uint8_t kind;
+	int64_t created;
+	uint32_t created_ns;
+	uint64_t size, stored;
+	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
+	unsigned nlinks;
+	const unsigned char *links; /* validated: nlinks x (u16 len, bytes) */
+	unsigned nlabels;
+	struct sv labels; /* "key\0value\0..." */
+};
+
+struct rd {
+	const unsigned char *p, *end;
+	bool bad;
+};
+
+static const unsigned char *rd_take(struct rd *r, size_t n)
+{
+	if (r->bad || (size_t) (r->end - r->p) < n) {
+		r->bad = true;
+		return NULL;
+	}
+	const unsigned char *p = r->p;
+	r->p += n;
+	return p;
+}
+
+#define RD_NUM(name, type)                                                                         \
+	static type name(struct rd *r)                                                             \
+	{                                                                                          \
+		type v = 0;                                                                        \
+		const unsigned char *p = rd_take(r, sizeof v);                                     \
+		if (p)                                                                             \
+			memcpy(&v, p, sizeof v);                                                   \
+		return v;                                                                          \
+	}
+RD_NUM(rd_u8, uint8_t)
+RD_NUM(rd_u16, uint16_t)
+RD_NUM(rd_u32, uint32_t)
+RD_NUM(rd_u64, uint64_t)
+RD_NUM(rd_i64, int64_t)
+
+static struct sv rd_str(struct rd *r)
+{
+	struct sv s = {NULL, rd_u16(r)};
+	s.p = (const char *) rd_take(r, s.n);
+	if (!s.p)
+		s.n = 0;
+	return s;
+}
+
+/* Decode (and validate) a record; -EIO with a log line when it is damaged. */
+static int rec_decode(const void *data, size_t size, struct rec *out)
+{
+	struct rd r = {data, (const unsigned char *) data + size, false};
+	memset(out, 0, sizeof *out);
+	if (rd_u8(&r) != REC_VERSION)
+		goto bad;
+	out->kind = rd_u8(&r);
+	out->created = rd_i64(&r);
+	out->created_ns = rd_u32(&r);
+	out->size = rd_u64(&r);
+	out->stored = rd_u64(&r);
+	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
+			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+		*strs[i] = rd_str(&r);
+	out->nlinks = rd_u16(&r);
+	out->links = r.p;
+	for (unsigned i = 0; i < out->nlinks && !r.bad; i++)
+		rd_str(&r);
+	out->nlabels = rd_u16(&r);
+	out->labels.n = rd_u32(&r);
+	out->labels.p = (const char *) rd_take(&r, out->labels.n);
+	if (r.bad || r.p != r.end || out->nlinks > CF_LINKS_MAX || out->nlabels > CF_LABELS_MAX)
+		goto bad;
+	size_t nul = 0;
+	for (size_t i = 0; i < out->labels.n; i++)
+		nul += out->labels.p[i] == '\0';
+	if (nul != 2 * (size_t) out->nlabels ||
+	    (out->labels.n && out->labels.p[out->labels.n - 1] != '\0'))
+		goto bad;
+	return 0;
+bad:
+	cf_err("store: a resource record of %zu bytes is damaged", size);
+	return -EIO;
+}
+
+/* The next link of a decoded record (links were validated by rec_decode). */
+static struct sv link_next(const unsigned char **p)
+{
+	uint16_t n;
+	memcpy(&n, *p, 2);
+	struct sv s = {(const char *) *p + 2, n};
+	*p += 2 + (size_t) n;
+	return s;
+}
+
+static int put_str(struct buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	uint16_t n16 = (uint16_t) n;
+	if (n > MAX_STR)
+		return -EINVAL;
+	if (buf_add(b, &n16, 2) || buf_add(b, s, n))
+		return -ENOMEM;
+	return 0;
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static const char *link_name(const char *link)
+{
+	const char *slash = strrchr(link, '/');
+	return slash ? slash + 1 : link;
+}
+
+/* Encode r into b; *nlinks and *protected describe what was kept. */
+static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlinks, bool *protect)
+{
+	unsigned lab[CF_LABELS_MAX], lnk[CF_LINKS_MAX];
+	size_t nlab = 0, nlnk = 0;
+	int rc;
+
+	b->len = 0;
+	if (r->nlabels > CF_LABELS_MAX || r->nlinks > CF_LINKS_MAX)
+		return -EINVAL;
+	/* Insertion sorts: at most 64 labels and 128 links. */
+	for (size_t i = 0; i < r->nlabels; i++) {
+		if (!r->labels[i].key || !*r->labels[i].key)
+			continue;
+		size_t j = nlab;
+		while (j > 0 && cmp_str(r->labels[lab[j - 1]].key, r->labels[i].key) > 0) {
+			lab[j] = lab[j - 1];
+			j--;
+		}
+		if (j > 0 && !cmp_str(r->labels[lab[j - 1]].key, r->labels[i].key)) {
+			memmove(lab + j, lab + j + 1, (nlab - j) * sizeof *lab);
+			continue; /* duplicate key: the first one wins */
+		}
+		lab[j] = (unsigned) i;
+		nlab++;
+	}
+	for (size_t i = 0; i < r->nlinks; i++) {
+		if (!r->links[i] || !*r->links[i])
+			continue;
+		const char *ni = link_name(r->links[i]);
+		size_t j = nlnk;
+		while (j > 0 && strcmp(link_name(r->links[lnk[j - 1]]), ni) > 0) {
+			lnk[j] = lnk[j - 1];
+			j--;
+		}
+		if (j > 0 && !strcmp(link_name(r->links[lnk[j - 1]]), ni)) {
+			memmove(lnk + j, lnk + j + 1, (nlnk - j) * sizeof *lnk);
+			continue; /* two disks of one name: one entry */
+		}
+		lnk[j] = (unsigned) i;
+		nlnk++;
+	}
+
+	uint8_t ver = REC_VERSION, kind = (uint8_t) r->kind;
+	if (buf_add(b, &ver, 1) || buf_add(b, &kind, 1) || buf_add(b, &r->created, 8) ||
+	    buf_add(b, &r->created_ns, 4) || buf_add(b, &r->size_bytes, 8) ||
+	    buf_add(b, &r->stored_bytes, 8))
+		return -ENOMEM;
+	const char *strs[] = {r->scope,	      r->name,	 r->id,	       r->status,
+			      r->fingerprint, r->source, r->source_id, r->origin};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+		if ((rc = put_str(b, strs[i])))
+			return rc;
+	uint16_t n16 = (uint16_t) nlnk;
+	if (buf_add(b, &n16, 2))
+		return -ENOMEM;
+	for (size_t i = 0; i < nlnk; i++)
+		if ((rc = put_str(b, r->links[lnk[i]])))
+			return rc;
+	n16 = (uint16_t) nlab;
+	size_t at = b->len + 2;
+	uint32_t blen = 0;
+	if (buf_add(b, &n16, 2) || buf_add(b, &blen, 4))
+		return -ENOMEM;
+	*protect = false;
+	for (size_t i = 0; i < nlab; i++) {
+		const struct cf_label *l = &r->labels[lab[i]];
+		const char *v = l->value ? l->value : "";
+		if (strlen(l->key) > MAX_STR || strlen(v) > MAX_STR)
+			return -EINVAL;
+		if (buf_add(b, l->key, strlen(l->key) + 1) || buf_add(b, v, strlen(v) + 1))
+			return -ENOMEM;
+		if (!strcmp(l->key, "keep"))
+			*protect = true;
+	}
+	blen = (uint32_t) (b->len - at - 4);
+	memcpy(b->p + at, &blen, 4);
+	*nlinks = (unsigned) nlnk;
+	return 0;
+}
+
+static char *sv_dup(struct sv s)
+{
+	return s.n ? strndup(s.p, s.n) : NULL;
+}
+
+/* Decode a record into a heap cf_resource (raw left NULL). */
+static int rec_to_resource(const struct rec *c, struct cf_resource *out)
+{
+	memset(out, 0, sizeof *out);
+	out->kind = (enum cf_kind) c->kind;
+	out->created = c->created;
+	out->created_ns = c->created_ns;
+	out->size_bytes = c->size;
+	out->stored_bytes = c->stored;
+	struct {
+		char **dst;
+		struct sv src;
+	} strs[] = {{&out->scope, c->scope},
+		    {&out->name, c->name},
+		    {&out->id, c->id},
+		    {&out->status, c->status},
+		    {&out->fingerprint, c->fingerprint},
+		    {&out->source, c->source},
+		    {&out->source_id, c->source_id},
+		    {&out->origin, c->origin}};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+		*strs[i].dst = sv_dup(strs[i].src);
+		if (strs[i].src.n && !*strs[i].dst)
+			goto nomem;
+	}
+	if (c->nlinks) {
+		out->links = calloc(c->nlinks, sizeof *out->links);
+		if (!out->links)
+			goto nomem;
+		const unsigned char *p = c->links;
+		for (unsigned i = 0; i < c->nlinks; i++) {
+			struct sv l = link_next(&p);
+			out->links[i] = strndup(l.p, l.n);
+			if (!out->links[i])
+				goto nomem;
+			out->nlinks++;
+		}
+	}
+	if (c->nlabels) {
+		out->labels = calloc(c->nlabels, sizeof *out->labels);
+		if (!out->labels)
+			goto nomem;
+		const char *p = c->labels.p;
+		for (unsigned i = 0; i < c->nlabels; i++) {
+			struct cf_label *l = &out->labels[i];
+			l->key = strdup(p);
+			p += strlen(p) + 1;
+			l->value = strdup(p);
+			p += strlen(p) + 1;
+			out->nlabels++;
+			if (!l->key || !l->value)
+				goto nomem;
+		}
+	}
+	return 0;
+nomem:
+	cf_resource_clear(out);
+	return -ENOMEM;
+}
+
+/* -------------------------------------------------------- table access */
+
+static int dirent_from(const MDB_val *v, struct cf_dirent *d)
+{
+	if (v->mv_size != sizeof *d) {
+		cf_err("store: a directory entry of %zu bytes, expected %zu", v->mv_size,
+		       sizeof *d);
+		return -EIO;
+	}
+	memcpy(d, v->mv_data, sizeof *d);
+	return 0;
+}
+
+static void dkey(unsigned char *kb, uint64_t parent, const char *name, size_t len, MDB_val *k)
+{
+	put_be64(kb, parent);
+	if (len)
+		memcpy(kb + 8, name, len);
+	k->mv_size = 8 + len;
+	k->mv_data = kb;
+}
+
+static int get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
+		      size_t len, struct cf_dirent *d)
+{
+	unsigned char kb[8 + CF_NAME_MAX];
+	MDB_val k, v;
+	if (len > CF_NAME_MAX)
+		return -ENOENT;
+	dkey(kb, parent, name, len, &k);
+	int rc = mdb_get(txn, s->dbi[DB_DIRS], &k, &v);
+	if (rc)
+		return lmdb_err(rc, "read a directory entry");
+	return dirent_from(&v, d);
+}
+
+/* A node's parent inode and name (the name copied into name[CF_NAME_MAX]). */
+static int get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *parent, char *name,
+		    size_t *len)
+{
+	MDB_val k = {8, &base}, v;
+	int rc = mdb_get(txn, s->dbi[DB_NODES], &k, &v);
+	if (rc)
+		return lmdb_err(rc, "read a node");
+	if (v.mv_size < 8 || v.mv_size > 8 + CF_NAME_MAX) {
+		cf_err("store: a node record of %zu bytes", v.mv_size);
+		return -EIO;
+	}
+	memcpy(parent, v.mv_data, 8);
+	*len = v.mv_size - 8;
+	memcpy(name, (const char *) v.mv_data + 8, *len);
+	return 0;
+}
+
+/* The directory entry of inode ino's node (ino 1 is the root, key (0, "")). */
+static int node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_dirent *d,
+		       uint64_t *parent, char *name, size_t *nlen)
+{
+	uint64_t p = 0;
+	size_t n = 0;
+	char tmp[CF_NAME_MAX];
+	char *nm = name ? name : tmp;
+	if (ino != CF_INO_ROOT) {
+		uint64_t base = CF_INO_BASE(ino);
+		if (base <= CF_INO_CONTROL_BASE)
+			return -ENOENT;
+		int rc = get_node(s, txn, base, &p, nm, &n);
+		if (rc)
+			return rc;
+	}
+	if (parent)
+		*parent = p;
+	if (nlen)
+		*nlen = n;
+	return get_dirent(s, txn, p, nm, n, d);
+}
+
+static int get_rec(struct cf_store *s, MDB_txn *txn, uint64_t base, struct rec *c)
+{
+	MDB_val k = {8, &base}, v;
+	int rc = mdb_get(txn, s->dbi[DB_RES], &k, &v);
+	if (rc)
+		return lmdb_err(rc, "read a resource");
+	return rec_decode(v.mv_data, v.mv_size, c);
+}
+
+struct subtime {
+	int64_t mtime;
+	uint32_t ns;
+	uint32_t pad;
+};
+
+static int get_subtime(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct subtime *t)
+{
+	MDB_val k = {8, &ino}, v;
+	memset(t, 0, sizeof *t);
+	int rc = mdb_get(txn, s->dbi[DB_SUBT], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return lmdb_err(rc, "read a directory time");
+	if (v.mv_size != sizeof *t) {
+		cf_err("store: a directory time of %zu bytes", v.mv_size);
+		return -EIO;
+	}
+	memcpy(t, v.mv_data, sizeof *t);
+	return 0;
+}
+
+static int path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base)
+{
+	MDB_val k = {len, (void *) path}, v;
+	if (!len || len > (size_t) mdb_env_get_maxkeysize(s->env))
+		return -ENOENT;
+	int rc = mdb_get(txn, s->dbi[DB_PATHS], &k, &v);
+	if (rc)
+		return lmdb_err(rc, "read a path");
+	if (v.mv_size != 8) {
+		cf_err("store: a path record of %zu bytes", v.mv_size);
+		return -EIO;
+	}
+	memcpy(base, v.mv_data, 8);
+	return 0;
+}
+
+/* ------------------------------------------------------------- read side */
+
+/* One read transaction per thread and store, reset between calls. `depth`
+ * lets a callback call back into the store on the same thread. */
+struct rtx {
+	struct rtx *next; /* registry of every live rtx, for close and exit */
+	struct cf_store *s;
+	MDB_txn *txn;
+	MDB_cursor *cur; /* on dirs, renewed lazily */
+	bool cur_live;
+	int depth;
+};
+
+/* Process-wide, so a thread-exit destructor never touches a closed store:
+ * it frees its rtx only if the registry still holds it. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rtx *reg_head;
+
+static void rtx_release(struct rtx *t)
+{
+	if (t->cur)
+		mdb_cursor_close(t->cur);
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+static void rtx_destroy(void *v)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct rtx **pp = &reg_head; *pp; pp = &(*pp)->next) {
+		if (*pp == v) {
+			struct rtx *t = *pp;
+			*pp = t->next;
+			rtx_release(t);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static int rbegin(struct cf_store *s, struct rtx **out)
+{
+	struct rtx *t = pthread_getspecific(s->key);
+	int rc;
+	if (t && t->depth > 0) {
+		t->depth++;
+		*out = t;
+		return 0;
+	}
+	if (!t) {
+		t = calloc(1, sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
+		if (rc) {
+			free(t);
+			return lmdb_err(rc, "begin a read transaction");
+		}
+		t->s = s;
+		if (pthread_setspecific(s->key, t)) {
+			mdb_txn_abort(t->txn);
+			free(t);
+			return -ENOMEM;
+		}
+		pthread_mutex_lock(&reg_lock);
+		t->next = reg_head;
+		reg_head = t;
+		pthread_mutex_unlock(&reg_lock);
+	} else {
+		rc = mdb_txn_renew(t->txn);
+		if (rc)
+			return lmdb_err(rc, "renew a read transaction");
+	}
+	t->cur_live = false;
+	t->depth = 1;
+	*out = t;
+	return 0;
+}
+
+static void rend(struct rtx *t)
+{
+	if (--t->depth == 0) {
+		mdb_txn_reset(t->txn);
+		t->cur_live = false;
+	}
+}
+
+/* A cursor on dirs: the thread's own, or a temporary one when nested (the
+ * outer call may be iterating the shared one). */
+static int rcursor(struct rtx *t, MDB_cursor **c, bool *temp)
+{
+	int rc;
+	*temp = t->depth > 1;
+	if (*temp) {
+		rc = mdb_cursor_open(t->txn, t->s->dbi[DB_DIRS], c);
+		return rc ? lmdb_err(rc, "open a cursor") : 0;
+	}
+	if (!t->cur)
+		rc = mdb_cursor_open(t->txn, t->s->dbi[DB_DIRS], &t->cur);
+	else if (!t->cur_live)
+		rc = mdb_cursor_renew(t->txn, t->cur);
+	else
+		rc = 0;
+	if (rc)
+		return lmdb_err(rc, "open a cursor");
+	t->cur_live = true;
+	*c = t->cur;
+	return 0;
+}
+
+static void stat_dirent(const struct cf_dirent *d, uint64_t ino, struct cf_stat *st)
+{
+	st->ino = ino;
+	st->mode = S_IFDIR | 0755;
+	st->nlink = 2;
+	bool res = d->type != CF_NODE_CONTAINER;
+	st->size = res ? d->size : 0;
+	st->blocks = res ? d->blocks : 0;
+	st->mtime = d->mtime;
+	st->mtime_ns = d->mtime_ns;
+	st->ctime = d->ctime;
+}
+
+static void stat_file(const struct cf_dirent *d, uint64_t ino, uint32_t mode, uint64_t size,
+		      struct cf_stat *st)
+{
+	st->ino = ino;
+	st->mode = mode;
+	st->nlink = mode == (S_IFDIR | 0755) ? 2 : 1;
+	st->size = size;
+	st->blocks = 0;
+	st->mtime = d->mtime;
+	st->mtime_ns = d->mtime_ns;
+	st->ctime = d->ctime;
+}
+
+static bool is_resource(const struct cf_dirent *d)
+{
+	return d->type == CF_NODE_RESOURCE || d->type == CF_NODE_ALIAS;
+}
+
+/* Attributes of node `sub` of the resource directory d (sub != 0). */
+static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d, unsigned sub,
+		    struct cf_stat *st)
+{
+	uint64_t ino = CF_INO(d->base, sub);
+	bool primary = d->type == CF_NODE_RESOURCE;
+	if (!is_resource(d))
+		return -ENOENT;
+	switch (sub) {
+	case CF_SUB_STATUS:
+		stat_file(d, ino, S_IFREG | 0444, (uint64_t) d->status_len + 1, st);
+		return 0;
+	case CF_SUB_JSON:
+		stat_file(d, ino, S_IFREG | 0444, d->json_len, st);
+		return 0;
+	case CF_SUB_SOURCE:
+		if (!d->source_len)
+			return -ENOENT;
+		stat_file(d, ino, S_IFLNK | 0777, 3ull * d->depth + d->source_len, st);
+		return 0;
+	case CF_SUB_SNAPSHOTS:
+	case CF_SUB_CLONES: {
+		enum cf_kind want = sub == CF_SUB_SNAPSHOTS ? CF_KIND_DISK : CF_KIND_INSTANCE;
+		if (!primary || d->kind != want)
+			return -ENOENT;
+		struct subtime t;
+		int rc = get_subtime(s, txn, ino, &t);
+		if (rc)
+			return rc;
+		stat_file(d, ino, S_IFDIR | 0755, 0, st);
+		st->mtime = st->ctime = t.mtime;
+		st->mtime_ns = t.ns;
+		return 0;
+	}
+	case CF_SUB_DISKS:
+		if (!primary || d->kind != CF_KIND_INSTANCE)
+			return -ENOENT;
+		stat_file(d, ino, S_IFDIR | 0755, 0, st);
+		return 0;
+	default:
+		break;
+	}
+	if (sub < CF_SUB_DISK_LINK0 || !primary || d->kind != CF_KIND_INSTANCE ||
+	    sub - CF_SUB_DISK_LINK0 >= d->nlinks)
+		return -ENOENT;
+	struct rec c;
+	int rc = get_rec(s, txn, d->res_base, &c);
+	if (rc)
+		return rc;
+	const unsigned char *p = c.links;
+	struct sv l = {NULL, 0};
+	unsigned i = sub - CF_SUB_DISK_LINK0;
+	if (i >= c.nlinks)
+		return -ENOENT;
+	for (unsigned j = 0; j <= i; j++)
+		l = link_next(&p);
+	stat_file(d, ino, S_IFLNK | 0777, 3ull * (d->depth + 1) + l.n, st);
+	return 0;
+}
+
+/* The synthetic entries of a resource directory, in name order. */
+static const struct {
+	const char *name;
+	unsigned sub;
+} res_entries[] = {
+    {"clones", CF_SUB_CLONES},	     {"disks", CF_SUB_DISKS},	{"resource.json", CF_SUB_JSON},
+    {"snapshots", CF_SUB_SNAPSHOTS}, {"source", CF_SUB_SOURCE}, {"status", CF_SUB_STATUS},
+};
+
+static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
+		     size_t len, struct cf_stat *out)
+{
+	struct cf_dirent d, pd;
+	unsigned sub = CF_INO_SUB(parent);
+	int rc;
+	if (!len)
+		return -ENOENT;
+	if (len > CF_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (parent == CF_INO_ROOT || sub == CF_SUB_DIR) {
+		/* The common case, a member of a container: one get. */
+		rc = get_dirent(s, txn, parent, name, len, &d);
+		if (rc == 0) {
+			stat_dirent(&d, CF_INO(d.base, 0), out);
+			return 0;
+		}
+		if (rc != -ENOENT || parent == CF_INO_ROOT)
+			return rc;
+		rc = node_dirent(s, txn, parent, &pd, NULL, NULL, NULL);
+		if (rc)
+			return rc;
+		if (!is_resource(&pd))
+			return -ENOENT;
+		for (size_t i = 0; i < sizeof res_entries / sizeof *res_entries; i++)
+			if (strlen(res_entries[i].name) == len &&
+			    !memcmp(res_entries[i].name, name, len))
+				return stat_sub(s, txn, &pd, res_entries[i].sub, out);
+		return -ENOENT;
+	}
+	rc = node_dirent(s, txn, CF_INO(CF_INO_BASE(parent), 0), &pd, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	struct cf_stat pst;
+	rc = stat_sub(s, txn, &pd, sub, &pst); /* does the parent exist? */
+	if (rc)
+		return rc;
+	if ((pst.mode & S_IFMT) != S_IFDIR)
+		return -ENOTDIR;
+	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
+		rc = get_dirent(s, txn, parent, name, len, &d);
+		if (rc)
+			return rc;
+		stat_dirent(&d, CF_INO(d.base, 0), out);
+		return 0;
+	}
+	/* disks/ of an instance */
+	struct rec c;
+	rc = get_rec(s, txn, pd.res_base, &c);
+	if (rc)
+		return rc;
+	const unsigned char *p = c.links;
+	for (unsigned i = 0; i < c.nlinks; i++) {
+		struct sv l = link_next(&p);
+		size_t nl;
+		const char *ln = last_component(l.p, l.n, &nl);
+		if (nl == len && !memcmp(ln, name, len))
+			return stat_sub(s, txn, &pd, CF_SUB_DISK_LINK0 + i, out);
+	}
+	return -ENOENT;
+}
+
+int cf_store_lookup(struct cf_store *s, uint64_t parent, const char *name, struct cf_stat *out)
+{
+	struct rtx *t;
+	if (!s || !name || !out)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = lookup_in(s, t->txn, parent, name, strlen(name), out);
+	rend(t);
+	return rc;
+}
+
+static int getattr_in(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_stat *out)
+{
+	struct cf_dirent d;
+	unsigned sub = CF_INO_SUB(ino);
+	int rc = node_dirent(s, txn, ino == CF_INO_ROOT ? ino : CF_INO(CF_INO_BASE(ino), 0), &d,
+			     NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	if (ino == CF_INO_ROOT || sub == CF_SUB_DIR) {
+		stat_dirent(&d, ino, out);
+		return 0;
+	}
+	return stat_sub(s, txn, &d, sub, out);
+}
+
+int cf_store_getattr(struct cf_store *s, uint64_t ino, struct cf_stat *out)
+{
+	struct rtx *t;
+	if (!s || !out)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = getattr_in(s, t->txn, ino, out);
+	rend(t);
+	return rc;
+}
+
+/* Every entry stored under `ino` in dirs, in name order. */
+static int readdir_range(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
+{
+	MDB_cursor *c;
+	bool temp;
+	unsigned char kb[8];
+	int rc = rcursor(t, &c, &temp);
+	if (rc)
+		return rc;
+	put_be64(kb, ino);
+	MDB_val k = {8, kb}, v;
+	struct cf_dirent d;
+	struct cf_stat st;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
+			break;
+		if ((rc = dirent_from(&v, &d)))
+			goto out;
+		stat_dirent(&d, CF_INO(d.base, 0), &st);
+		if (fn(ctx, (const char *) k.mv_data + 8, k.mv_size - 8, &st))
+			break;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else if (rc)
+		rc = lmdb_err(rc, "list a directory");
+out:
+	if (temp)
+		mdb_cursor_close(c);
+	return rc;
+}
+
+static int readdir_in(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
+{
+	struct cf_store *s = t->s;
+	struct cf_dirent d;
+	struct cf_stat st;
+	unsigned sub = CF_INO_SUB(ino);
+	int rc;
+	if (ino == CF_INO_ROOT)
+		return readdir_range(t, ino, fn, ctx);
+	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	if (sub == CF_SUB_DIR) {
+		if (d.type == CF_NODE_CONTAINER)
+			return readdir_range(t, ino, fn, ctx);
+		for (size_t i = 0; i < sizeof res_entries / sizeof *res_entries; i++) {
+			rc = stat_sub(s, t->txn, &d, res_entries[i].sub, &st);
+			if (rc == -ENOENT)
+				continue;
+			if (rc)
+				return rc;
+			if (fn(ctx, res_entries[i].name, strlen(res_entries[i].name), &st))
+				break;
+		}
+		return 0;
+	}
+	rc = stat_sub(s, t->txn, &d, sub, &st);
+	if (rc)
+		return rc;
+	if ((st.mode & S_IFMT) != S_IFDIR)
+		return -ENOTDIR;
+	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES)
+		return readdir_range(t, ino, fn, ctx);
+	struct rec c;
+	if ((rc = get_rec(s, t->txn, d.res_base, &c)))
+		return rc;
+	const unsigned char *p = c.links;
+	for (unsigned i = 0; i < c.nlinks; i++) {
+		struct sv l = link_next(&p);
+		size_t nl;
+		const char *ln = last_component(l.p, l.n, &nl);
+		stat_file(&d, CF_INO(d.base, CF_SUB_DISK_LINK0 + i), S_IFLNK | 0777,
+			  3ull * (d.depth + 1) + l.n, &st);
+		if (fn(ctx, ln, nl, &st))
+			break;
+	}
+	return 0;
+}
+
+int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx)
+{
+	struct rtx *t;
+	if (!s || !fn)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = readdir_in(t, ino, fn, ctx);
+	rend(t);
+	return rc;
+}
+
+static int fmt_link(char *buf, size_t size, unsigned ups, struct sv target)
+{
+	size_t n = 3 * (size_t) ups + target.n;
+	if (n + 1 > size)
+		return -ENAMETOOLONG;
+	for (unsigned i = 0; i < ups; i++)
+		memcpy(buf + 3 * i, "../", 3);
+	memcpy(buf + 3 * (size_t) ups, target.p, target.n);
+	buf[n] = '\0';
+	return (int) n;
+}
+
+int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
+{
+	struct rtx *t;
+	struct cf_dirent d;
+	struct rec c;
+	unsigned sub = CF_INO_SUB(ino);
+	if (!s || !buf)
+		return -EINVAL;
+	if (ino == CF_INO_ROOT || sub == CF_SUB_DIR)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	struct cf_stat st;
+	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	if (!rc)
+		rc = stat_sub(s, t->txn, &d, sub, &st);
+	if (!rc && (st.mode & S_IFMT) != S_IFLNK)
+		rc = -EINVAL;
+	if (!rc)
+		rc = get_rec(s, t->txn, d.res_base, &c);
+	if (!rc && sub == CF_SUB_SOURCE) {
+		rc = fmt_link(buf, size, d.depth, c.source);
+	} else if (!rc) {
+		const unsigned char *p = c.links;
+		struct sv l = {NULL, 0};
+		unsigned i = sub - CF_SUB_DISK_LINK0;
+		if (i >= c.nlinks)
+			rc = -ENOENT;
+		for (unsigned j = 0; !rc && j <= i; j++)
+			l = link_next(&p);
+		if (!rc)
+			rc = fmt_link(buf, size, d.depth + 1, l);
+	}
+	rend(t);
+	return rc;
+}
+
+int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
+{
+	struct rtx *t;
+	struct cf_dirent d;
+	unsigned sub = CF_INO_SUB(ino);
+	if (!s || !data || !len)
+		return -EINVAL;
+	*data = NULL;
+	*len = 0;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	struct cf_stat st;
+	if (ino == CF_INO_ROOT || sub == CF_SUB_DIR) {
+		rc = getattr_in(s, t->txn, ino, &st);
+		rend(t);
+		return rc ? rc : -EISDIR;
+	}
+	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	if (!rc)
+		rc = stat_sub(s, t->txn, &d, sub, &st);
+	if (rc)
+		goto out;
+	if ((st.mode & S_IFMT) == S_IFDIR) {
+		rc = -EISDIR;
+	} else if (sub == CF_SUB_STATUS) {
+		struct rec c;
+		if ((rc = get_rec(s, t->txn, d.res_base, &c)))
+			goto out;
+		*data = malloc(c.status.n + 1);
+		if (!*data) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (c.status.n)
+			memcpy(*data, c.status.p, c.status.n);
+		(*data)[c.status.n] = '\n';
+		*len = c.status.n + 1;
+	} else if (sub == CF_SUB_JSON) {
+		uint64_t b = d.res_base;
+		MDB_val k = {8, &b}, v = {0, NULL};
+		int mrc = mdb_get(t->txn, s->dbi[DB_RAW], &k, &v);
+		if (mrc && mrc != MDB_NOTFOUND) {
+			rc = lmdb_err(mrc, "read resource.json");
+			goto out;
+		}
+		*data = malloc(v.mv_size ? v.mv_size : 1);
+		if (!*data) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (v.mv_size)
+			memcpy(*data, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	} else {
+		rc = -EINVAL; /* a symlink */
+	}
+out:
+	rend(t);
+	return rc;
+}
+
+/* The decoded record of the resource that directory ino shows. */
+static int res_of(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct rec *c)
+{
+	struct cf_dirent d;
+	if (ino == CF_INO_ROOT)
+		return -ENOENT;
+	int rc = node_dirent(s, txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	if (!is_resource(&d))
+		return -ENOENT;
+	return get_rec(s, txn, d.res_base, c);
+}
+
+int cf_store_labels(struct cf_store *s, uint64_t ino, char **blob, size_t *len, size_t *n)
+{
+	struct rtx *t;
+	struct rec c;
+	if (!s || !blob || !len || !n)
+		return -EINVAL;
+	*blob = NULL;
+	*len = *n = 0;
+	if (CF_INO_SUB(ino) != CF_SUB_DIR)
+		return -ENOENT;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = res_of(s, t->txn, ino, &c);
+	if (!rc) {
+		*blob = malloc(c.labels.n ? c.labels.n : 1);
+		if (!*blob) {
+			rc = -ENOMEM;
+		} else {
+			if (c.labels.n)
+				memcpy(*blob, c.labels.p, c.labels.n);
+			*len = c.labels.n;
+			*n = c.nlabels;
+		}
+	}
+	rend(t);
+	return rc;
+}
+
+int cf_store_resource(struct cf_store *s, uint64_t ino, struct cf_resource *out)
+{
+	struct rtx *t;
+	struct rec c;
+	if (!s || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof *out);
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = res_of(s, t->txn, ino, &c);
+	if (!rc)
+		rc = rec_to_resource(&c, out);
+	rend(t);
+	return rc;
+}
+
+int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino)
+{
+	struct rtx *t;
+	struct cf_stat st;
+	if (!s || !path || !ino)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	uint64_t cur = CF_INO_ROOT;
+	const char *p = path;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t) (slash - p) : strlen(p);
+		if (n) {
+			rc = lookup_in(s, t->txn, cur, p, n, &st);
+			if (rc)
+				break;
+			cur = st.ino;
+		}
+		p += n + (slash ? 1 : 0);
+	}
+	rend(t);
+	if (!rc)
+		*ino = cur;
+	return rc == -ENOTDIR ? -ENOENT : rc;
+}
+
+int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx)
+{
+	struct rtx *t;
+	MDB_cursor *c;
+	if (!s || !fn)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	int mrc = mdb_cursor_open(t->txn, s->dbi[DB_RES], &c);
+	if (mrc) {
+		rend(t);
+		return lmdb_err(mrc, "open a cursor");
+	}
+	MDB_val k, v;
+	char path[CF_PATH_MAX];
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct rec rc_;
+		struct cf_resource r;
+		if (rec_decode(v.mv_data, v.mv_size, &rc_))
+			continue; /* logged; one bad record does not hide the rest */
+		if ((rc = rec_to_resource(&rc_, &r)))
+			break;
+		int stop = 0;
+		if (cf_resource_path(r.kind, r.scope, r.name, path, sizeof path) >= 0)
+			stop = fn(ctx, path, &r);
+		cf_resource_clear(&r);
+		if (stop)
+			break;
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = lmdb_err(mrc, "list resources");
+	mdb_cursor_close(c);
+	rend(t);
+	return rc;
+}
+
+static void sync_key(enum cf_listing l, char *buf, size_t size, MDB_val *k)
+{
+	int n = snprintf(buf, size, "sync/%s", listing_key[l]);
+	k->mv_size = (size_t) n;
+	k->mv_data = buf;
+}
+
+int cf_store_get_sync_state(struct cf_store *s, enum cf_listing l, struct cf_sync_state *out)
+{
+	struct rtx *t;
+	char kb[32];
+	MDB_val k, v;
+	if (!s || !out || (unsigned) l >= CF_LIST__COUNT)
+		return -EINVAL;
+	memset(out, 0, sizeof *out);
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	sync_key(l, kb, sizeof kb, &k);
+	int mrc = mdb_get(t->txn, s->dbi[DB_META], &k, &v);
+	if (mrc == MDB_NOTFOUND) {
+		rc = 0;
+	} else if (mrc) {
+		rc = lmdb_err(mrc, "read sync state");
+	} else if (v.mv_size != sizeof *out) {
+		cf_err("store: sync state of %zu bytes, expected %zu", v.mv_size, sizeof *out);
+		rc = -EIO;
+	} else {
+		memcpy(out, v.mv_data, sizeof *out);
+		out->last_error[sizeof out->last_error - 1] = '\0';
+	}
+	rend(t);
+	return rc;
+}
+
+/* ------------------------------------------------------------ write side */
+
+struct change {
+	uint64_t ino; /* entry: the parent */
+	size_t off;   /* entry: name in names */
+	uint32_t len;
+	bool entry;
+};
+
+struct cf_wtxn {
+	struct cf_store *s;
+	MDB_txn *txn;
+	uint64_t next_base;
+	bool next_base_dirty;
+	int64_t now;
+	uint64_t writes; /* puts and deletes so far: "did anything change" */
+	struct buf rec;	 /* the record being built */
+	struct buf tmp;	 /* sweep: names to remove */
+	struct change *ch;
+	size_t nch, capch;
+	struct buf names;	 /* names of entry changes */
+	struct u64set reported;	 /* inodes already in ch */
+	struct u64set recompute; /* containers that lost a member */
+	uint64_t bump_ino;	 /* the last container raised, and its mtime: */
+	int64_t bump_mtime;	 /* most upserts of a page land in one container */
+	uint32_t bump_ns;
+	char last_scope[CF_PATH_MAX]; /* the last scope ensured */
+	char coll_path[CF_PATH_MAX];  /* the last collection resolved */
+	size_t coll_len;
+	uint64_t coll_base;
+};
+
+static int wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flags, const char *what)
+{
+	int rc = mdb_put(w->txn, w->s->dbi[db], k, v, flags);
+	if (rc)
+		return lmdb_err(rc, what);
+	w->writes++;
+	return 0;
+}
+
+/* 1 when something was deleted, 0 when it was not there. */
+static int wdel(struct cf_wtxn *w, int db, MDB_val *k, const char *what)
+{
+	int rc = mdb_del(w->txn, w->s->dbi[db], k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return lmdb_err(rc, what);
+	w->writes++;
+	return 1;
+}
+
+static int note_change(struct cf_wtxn *w, uint64_t ino, const char *name, size_t len, bool entry)
+{
+	if (!entry) {
+		int rc = u64set_add(&w->reported, ino);
+		if (rc <= 0)
+			return rc;
+	}
+	if (w->nch == w->capch) {
+		size_t cap = w->capch ? w->capch * 2 : 64;
+		struct change *ch = realloc(w->ch, cap * sizeof *ch);
+		if (!ch)
+			return -ENOMEM;
+		w->ch = ch;
+		w->capch = cap;
+	}
+	struct change *c = &w->ch[w->nch];
+	c->ino = ino;
+	c->entry = entry;
+	c->off = w->names.len;
+	c->len = (uint32_t) len;
+	if (entry && buf_add(&w->names, name, len))
+		return -ENOMEM;
+	w->nch++;
+	return 0;
+}
+
+static int note_entry(struct cf_wtxn *w, uint64_t parent, const char *name, size_t len)
+{
+	return note_change(w, parent, name, len, true);
+}
+
+static int note_inode(struct cf_wtxn *w, uint64_t ino)
+{
+	return note_change(w, ino, NULL, 0, false);
+}
+
+/* Every node of a resource directory whose attributes or contents follow
+ * its record. */
+static int note_resource(struct cf_wtxn *w, uint64_t base)
+{
+	static const unsigned subs[] = {CF_SUB_DIR, CF_SUB_STATUS, CF_SUB_JSON, CF_SUB_SOURCE};
+	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+		int rc = note_inode(w, CF_INO(base, subs[i]));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int mark_recompute(struct cf_wtxn *w, uint64_t ino)
+{
+	int rc = u64set_add(&w->recompute, ino);
+	return rc < 0 ? rc : 0;
+}
+
+/* A new base for `path`, whose node is `name` in directory `parent`. */
+/* The base of path, or a new one (*created) whose node is `name` in
+ * directory `parent`. One search: a put that refuses to overwrite hands back
+ * what is there. */
+static int get_or_new_base(struct cf_wtxn *w, const char *path, size_t len, uint64_t parent,
+			   const char *name, size_t nlen, uint64_t *base, bool *created)
+{
+	unsigned char nv[8 + CF_NAME_MAX];
+	uint64_t b = w->next_base;
+	int rc;
+	*created = false;
+	if (nlen > CF_NAME_MAX || len > (size_t) mdb_env_get_maxkeysize(w->s->env))
+		return -ENAMETOOLONG;
+	MDB_val k = {len, (void *) path}, v = {8, &b};
+	rc = mdb_put(w->txn, w->s->dbi[DB_PATHS], &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		if (v.mv_size != 8) {
+			cf_err("store: a path record of %zu bytes", v.mv_size);
+			return -EIO;
+		}
+		memcpy(base, v.mv_data, 8);
+		return 0;
+	}
+	if (rc)
+		return lmdb_err(rc, "record a path");
+	w->writes++;
+	*created = true;
+	memcpy(nv, &parent, 8);
+	memcpy(nv + 8, name, nlen);
+	k = (MDB_val){8, &b};
+	v = (MDB_val){8 + nlen, nv};
+	/* Bases only grow, so a new node always goes at the end. */
+	if ((rc = wput(w, DB_NODES, &k, &v, MDB_APPEND, "record a node")))
+		return rc;
+	w->next_base = b + 1;
+	w->next_base_dirty = true;
+	*base = b;
+	return 0;
+}
+
+static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth);
+
+/* The inode of the directory holding path: the root, a container or
+ * resource (sub 0), or a disk's snapshots/ / an instance's clones/. */
+static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t *pino, int depth)
+{
+	const char *slash = memrchr(path, '/', len);
+	if (!slash) {
+		*pino = CF_INO_ROOT;
+		return 0;
+	}
+	size_t plen = (size_t) (slash - path), rlen = plen;
+	unsigned sub = CF_SUB_DIR;
+	if (ends_with(path, plen, "/snapshots") && path_is_kind(path, plen - 10, CF_KIND_DISK)) {
+		sub = CF_SUB_SNAPSHOTS;
+		rlen = plen - 10;
+	} else if (ends_with(path, plen, "/clones") &&
+		   path_is_kind(path, plen - 7, CF_KIND_INSTANCE)) {
+		sub = CF_SUB_CLONES;
+		rlen = plen - 7;
+	}
+	uint64_t b;
+	int rc = resolve(w, path, rlen, &b, depth + 1);
+	if (rc)
+		return rc;
+	*pino = CF_INO(b, sub);
+	return 0;
+}
+
+/* The base of path, allocated (with its ancestors') when new. */
+static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth)
+{
+	struct bcache_slot *c = bcache_slot(w->s, path, len);
+	bool created;
+	if (c && c->base && c->len == len && !memcmp(c->path, path, len)) {
+		*base = c->base;
+		return 0;
+	}
+	int rc = path_get(w->s, w->txn, path, len, base);
+	if (rc == -ENOENT) {
+		if (depth > 8 || !len)
+			return -EINVAL;
+		uint64_t pino;
+		if ((rc = parent_ino(w, path, len, &pino, depth)))
+			return rc;
+		size_t nlen;
+		const char *name = last_component(path, len, &nlen);
+		rc = get_or_new_base(w, path, len, pino, name, nlen, base, &created);
+	}
+	if (!rc && c) {
+		c->base = *base;
+		c->len = (uint32_t) len;
+		memcpy(c->path, path, len);
+	}
+	return rc;
+}
+
+/* The dirs key of a container inode (the root is (0, "")). */
+static int container_key(struct cf_wtxn *w, uint64_t ino, uint64_t *parent, char *name,
+			 size_t *nlen)
+{
+	if (ino == CF_INO_ROOT) {
+		*parent = 0;
+		*nlen = 0;
+		return 0;
+	}
+	return get_node(w->s, w->txn, CF_INO_BASE(ino), parent, name, nlen);
+}
+
+static int put_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
+		      const struct cf_dirent *d)
+{
+	unsigned char kb[8 + CF_NAME_MAX];
+	MDB_val k, v = {sizeof *d, (void *) d};
+	dkey(kb, parent, name, nlen, &k);
+	return wput(w, DB_DIRS, &k, &v, 0, "write a directory entry");
+}
+
+static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t ns)
+{
+	struct subtime t = {mtime, ns, 0};
+	MDB_val k = {8, &ino}, v = {sizeof t, &t};
+	return wput(w, DB_SUBT, &k, &v, 0, "write a directory time");
+}
+
+/* A member of container ino was created at (mt, ns): raise the container's
+ * mtime, and its ancestors', if that is newer. */
+static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
+{
+	char name[CF_NAME_MAX];
+	size_t nlen;
+	uint64_t parent;
+	struct cf_dirent d;
+	int rc;
+	if (ino == w->bump_ino && !newer(mt, ns, w->bump_mtime, w->bump_ns))
+		return 0;
+	uint64_t first = ino;
+	while (ino) {
+		unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
+		if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
+			struct subtime t;
+			if ((rc = get_subtime(w->s, w->txn, ino, &t)))
+				return rc;
+			if (!newer(mt, ns, t.mtime, t.ns))
+				return 0;
+			if ((rc = put_subtime(w, ino, mt, ns)) || (rc = note_inode(w, ino)))
+				return rc;
+			return 0; /* a resource's own mtime is its creation time */
+		}
+		if ((rc = container_key(w, ino, &parent, name, &nlen)) ||
+		    (rc = get_dirent(w->s, w->txn, parent, name, nlen, &d)))
+			return rc;
+		if (d.type != CF_NODE_CONTAINER)
+			return 0;
+		if (!newer(mt, ns, d.mtime, d.mtime_ns)) {
+			if (ino == first) {
+				w->bump_ino = ino;
+				w->bump_mtime = d.mtime;
+				w->bump_ns = d.mtime_ns;
+			}
+			return 0;
+		}
+		d.mtime = d.ctime = mt;
+		d.mtime_ns = ns;
+		if ((rc = put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
+			return rc;
+		if (ino == first) {
+			w->bump_ino = ino;
+			w->bump_mtime = mt;
+			w->bump_ns = ns;
+		}
+		ino = parent;
+	}
+	return 0;
+}
+
+/* Scan container ino's members and set its mtime to the newest; then its
+ * parent's, which may have changed with it. */
+static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
+{
+	MDB_cursor *c;
+	unsigned char kb[8];
+	int64_t mt = 0;
+	uint32_t ns = 0;
+	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
+	if (rc)
+		return lmdb_err(rc, "open a cursor");
+	put_be64(kb, ino);
+	MDB_val k = {8, kb}, v;
+	struct cf_dirent d;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
+			break;
+		if (dirent_from(&v, &d) == 0 && newer(d.mtime, d.mtime_ns, mt, ns)) {
+			mt = d.mtime;
+			ns = d.mtime_ns;
+		}
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return lmdb_err(rc, "scan a directory");
+	unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
+	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
+		struct subtime t;
+		if ((rc = get_subtime(w->s, w->txn, ino, &t)))
+			return rc;
+		if (t.mtime == mt && t.ns == ns)
+			return 0;
+		if ((rc = put_subtime(w, ino, mt, ns)))
+			return rc;
+		return note_inode(w, ino);
+	}
+	char name[CF_NAME_MAX];
+	size_t nlen;
+	uint64_t parent;
+	if ((rc = container_key(w, ino, &parent, name, &nlen)) ||
+	    (rc = get_dirent(w->s, w->txn, parent, name, nlen, &d)))
+		return rc == -ENOENT ? 0 : rc; /* the container itself went away */
+	if (d.type != CF_NODE_CONTAINER || (d.mtime == mt && d.mtime_ns == ns))
+		return 0;
+	d.mtime = d.ctime = mt;
+	d.mtime_ns = ns;
+	if ((rc = put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
+		return rc;
+	if (w->bump_ino == ino)
+		w->bump_ino = 0;
+	return parent && depth < 8 ? recompute(w, parent, depth + 1) : 0;
+}
+
+/* Make sure container `path` exists (its parent must). */
+static int ensure_container(struct cf_wtxn *w, const char *path, size_t len)
+{
+	uint64_t base, pino;
+	struct cf_dirent d;
+	size_t nlen;
+	const char *name = last_component(path, len, &nlen);
+	int rc;
+	if ((rc = resolve(w, path, len, &base, 0)) || (rc = parent_ino(w, path, len, &pino, 0)))
+		return rc;
+	rc = get_dirent(w->s, w->txn, pino, name, nlen, &d);
+	if (rc != -ENOENT)
+		return rc;
+	memset(&d, 0, sizeof d);
+	d.base = base;
+	d.type = CF_NODE_CONTAINER;
+	d.kind = CF_KIND_NONE;
+	d.depth = components(path, len);
+	if ((rc = put_dirent(w, pino, name, nlen, &d)))
+		return rc;
+	return note_entry(w, pino, name, nlen);
+}
+
+/* "zones/Z" or "regions/R" with its collections. */
+static int ensure_scope_path(struct cf_wtxn *w, const char *scope)
+{
+	char p[CF_PATH_MAX];
+	size_t len = strlen(scope);
+	bool zone = !strncmp(scope, "zones/", 6);
+	int rc;
+	if (!strcmp(w->last_scope, scope))
+		return 0;
+	if (!zone && strncmp(scope, "regions/", 8))
+		return -EINVAL;
+	const char *name = scope + (zone ? 6 : 8);
+	if (!cf_name_is_safe(name, strlen(name)) || len + 16 >= sizeof p)
+		return -EINVAL;
+	if ((rc = ensure_container(w, zone ? "zones" : "regions", zone ? 5 : 7)) ||
+	    (rc = ensure_container(w, scope, len)))
+		return rc;
+	const char *colls[] = {"disks", zone ? "instances" : NULL};
+	for (size_t i = 0; i < 2 && colls[i]; i++) {
+		int n = snprintf(p, sizeof p, "%s/%s", scope, colls[i]);
+		if ((rc = ensure_container(w, p, (size_t) n)))
+			return rc;
+	}
+	snprintf(w->last_scope, sizeof w->last_scope, "%s", scope);
+	return 0;
+}
+
+int cf_store_ensure_scope(struct cf_wtxn *w, enum cf_kind kind, const char *name)
+{
+	char scope[CF_PATH_MAX];
+	if (!w || !name || (kind != CF_KIND_ZONE && kind != CF_KIND_REGION))
+		return -EINVAL;
+	if (!cf_name_is_safe(name, strlen(name)))
+		return -EINVAL;
+	snprintf(scope, sizeof scope, "%s/%s", kind == CF_KIND_ZONE ? "zones" : "regions", name);
+	return ensure_scope_path(w, scope);
+}
+
+static int bysrc_key(struct cf_wtxn *w, const char *src, size_t slen, const char *path, size_t plen,
+		     unsigned char *kb, MDB_val *k)
+{
+	if (slen + 1 + plen > (size_t) mdb_env_get_maxkeysize(w->s->env))
+		return -ENAMETOOLONG;
+	memcpy(kb, src, slen);
+	kb[slen] = '\0';
+	memcpy(kb + slen + 1, path, plen);
+	k->mv_size = slen + 1 + plen;
+	k->mv_data = kb;
+	return 0;
+}
+
+/* Keep bysrc entries "X\0path" exactly for X in `want` (old ones in `had`). */
+static int update_bysrc(struct cf_wtxn *w, const char *path, size_t plen, struct sv had[2],
+			struct sv want[2])
+{
+	unsigned char kb[2 * CF_PATH_MAX + 1];
+	MDB_val k, v = {0, (void *) ""};
+	int rc;
+	for (int i = 0; i < 2; i++) {
+		if (!had[i].n || sv_eq(had[i], want[0]) || sv_eq(had[i], want[1]))
+			continue;
+		if (bysrc_key(w, had[i].p, had[i].n, path, plen, kb, &k) == 0 &&
+		    (rc = wdel(w, DB_BYSRC, &k, "update the source index")) < 0)
+			return rc;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!want[i].n || sv_eq(want[i], had[0]) || sv_eq(want[i], had[1]) ||
+		    (i == 1 && sv_eq(want[1], want[0])))
+			continue;
+		if ((rc = bysrc_key(w, want[i].p, want[i].n, path, plen, kb, &k)) ||
+		    (rc = wput(w, DB_BYSRC, &k, &v, 0, "update the source index")))
+			return rc;
+	}
+	return 0;
+}
+
+/* Remove the alias `name` under source's sub-directory, if it is there. */
+static int remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const char *name,
+			size_t nlen)
+{
+	uint64_t sbase;
+	unsigned char kb[8 + CF_NAME_MAX];
+	MDB_val k;
+	int rc = path_get(w->s, w->txn, source.p, source.n, &sbase);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	uint64_t parent = CF_INO(sbase, sub);
+	dkey(kb, parent, name, nlen, &k);
+	rc = wdel(w, DB_DIRS, &k, "remove an alias");
+	if (rc <= 0)
+		return rc;
+	if ((rc = note_entry(w, parent, name, nlen)))
+		return rc;
+	return mark_recompute(w, parent);
+}
+
+/* Create or refresh the alias of resource (primary dirent nd) under the
+ * sub-directory `sub` of its source. */
+static int upsert_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigned sub,
+			const char *name, size_t nlen, const struct cf_dirent *nd, bool raw_changed)
+{
+	char apath[CF_PATH_MAX];
+	uint64_t sbase, abase;
+	struct cf_dirent od;
+	int rc;
+	int n = snprintf(apath, sizeof apath, "%.*s/%s/%s", (int) slen, source, sub_dir_name(sub),
+			 name);
+	if (n < 0 || (size_t) n >= sizeof apath)
+		return -ENAMETOOLONG;
+	if ((rc = resolve(w, source, slen, &sbase, 0)))
+		return rc;
+	uint64_t parent = CF_INO(sbase, sub);
+	bool fresh;
+	if ((rc = get_or_new_base(w, apath, (size_t) n, parent, name, nlen, &abase, &fresh)))
+		return rc;
+	struct cf_dirent ad = *nd;
+	ad.base = abase;
+	ad.type = CF_NODE_ALIAS;
+	ad.depth = components(apath, (size_t) n);
+	rc = fresh ? -ENOENT : get_dirent(w->s, w->txn, parent, name, nlen, &od);
+	bool had = rc == 0;
+	if (rc && rc != -ENOENT && rc != -EIO)
+		return rc;
+	if (had && !memcmp(&od, &ad, sizeof ad)) {
+		return raw_changed ? note_inode(w, CF_INO(abase, CF_SUB_JSON)) : 0;
+	}
+	if ((rc = put_dirent(w, parent, name, nlen, &ad)))
+		return rc;
+	rc = had ? note_resource(w, abase) : note_entry(w, parent, name, nlen);
+	if (rc)
+		return rc;
+	if (!had || od.mtime != ad.mtime || od.mtime_ns != ad.mtime_ns)
+		rc = bump(w, parent, ad.mtime, ad.mtime_ns);
+	if (!rc && had && newer(od.mtime, od.mtime_ns, ad.mtime, ad.mtime_ns))
+		rc = mark_recompute(w, parent);
+	return rc;
+}
+
+static size_t slen0(const char *s)
+{
+	return s ? strlen(s) : 0;
+}
+
+int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed)
+{
+	char path[CF_PATH_MAX];
+	char old_src[CF_PATH_MAX], old_org[CF_PATH_MAX];
+	uint64_t cbase, base;
+	struct cf_dirent od, nd;
+	unsigned nlinks;
+	bool protect;
+	int rc;
+
+	if (changed)
+		*changed = false;
+	if (!w || !w->txn || !r)
+		return -EINVAL;
+	uint64_t writes0 = w->writes;
+	if (r->kind == CF_KIND_ZONE || r->kind == CF_KIND_REGION) {
+		rc = cf_store_ensure_scope(w, r->kind, r->name);
+		goto out;
+	}
+	int plen = cf_resource_path(r->kind, r->scope, r->name, path, sizeof path);
+	if (plen < 0)
+		return plen;
+	/* Everything that can refuse a resource is checked before the first
+	 * write, so a refused one leaves the transaction usable. */
+	size_t nlen = strlen(r->name), clen = (size_t) plen - nlen - 1;
+	size_t maxkey = (size_t) mdb_env_get_maxkeysize(w->s->env);
+	size_t ssrc = slen0(r->source), sorg = slen0(r->origin);
+	if (r->raw_len > CF_RAW_MAX || slen0(r->status) > 0xffff || ssrc >= CF_PATH_MAX ||
+	    sorg >= CF_PATH_MAX)
+		return -EINVAL;
+	if ((size_t) plen > maxkey || (ssrc && ssrc + 1 + (size_t) plen > maxkey) ||
+	    (sorg && sorg + 1 + (size_t) plen > maxkey) || (ssrc && ssrc + 11 + nlen > maxkey))
+		return -ENAMETOOLONG;
+	if ((rc = rec_encode(&w->rec, r, &nlinks, &protect)))
+		return rc;
+	struct rec nrec;
+	if ((rc = rec_decode(w->rec.p, w->rec.len, &nrec)))
+		return rc;
+	bool global = !strcmp(r->scope, "global");
+	if (!global && (rc = ensure_scope_path(w, r->scope)))
+		return rc;
+	/* Paths never go away, so the collection's base can be remembered. */
+	if (clen == w->coll_len && !memcmp(path, w->coll_path, clen)) {
+		cbase = w->coll_base;
+	} else {
+		if ((rc = resolve(w, path, clen, &cbase, 0)))
+			return rc;
+		memcpy(w->coll_path, path, clen);
+		w->coll_len = clen;
+		w->coll_base = cbase;
+	}
+	uint64_t cino = CF_INO(cbase, 0);
+	/* The entry holds the base: one search when the resource is known. A
+	 * damaged entry (-EIO, logged) is overwritten: the writer repairs. */
+	rc = get_dirent(w->s, w->txn, cino, r->name, nlen, &od);
+	bool have_old = rc == 0 && od.type == CF_NODE_RESOURCE;
+	if (rc && rc != -ENOENT && rc != -EIO)
+		return rc;
+	/* A path seen for the first time has no record or document yet: the
+	 * lookups for them are skipped (the first sync's cost). */
+	bool fresh = false;
+	if (have_old)
+		base = od.base;
+	else if ((rc = get_or_new_base(w, path, (size_t) plen, cino, r->name, nlen, &base, &fresh)))
+		return rc;
+
+	memset(&nd, 0, sizeof nd);
+	nd.base = base;
+	nd.res_base = base;
+	nd.mtime = r->created;
+	nd.mtime_ns = r->created_ns;
+	nd.size = r->size_bytes;
+	nd.blocks = r->stored_bytes / 512 + (r->stored_bytes % 512 != 0);
+	nd.json_len = r->raw ? (uint32_t) r->raw_len : 0;
+	nd.status_len = (uint16_t) slen0(r->status);
+	nd.source_len = (uint16_t) slen0(r->source);
+	nd.nlinks = (uint16_t) nlinks;
+	nd.type = CF_NODE_RESOURCE;
+	nd.kind = (uint8_t) r->kind;
+	nd.flags = protect ? CF_DIRENT_PROTECTED : 0;
+	nd.depth = global ? 3 : 4;
+
+	nd.ctime = have_old ? od.ctime : r->created;
+
+	/* The old record: equal bytes mean nothing to write. */
+	MDB_val k = {8, &base}, v;
+	bool rec_same = false, have_rec = false;
+	struct sv had[2] = {{NULL, 0}, {NULL, 0}};
+	int mrc = fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RES], &k, &v);
+	if (mrc && mrc != MDB_NOTFOUND)
+		return lmdb_err(mrc, "read a resource");
+	if (!mrc) {
+		struct rec orec;
+		rec_same = v.mv_size == w->rec.len && !memcmp(v.mv_data, w->rec.p, w->rec.len);
+		/* A damaged record (logged) is simply rewritten. */
+		have_rec = !rec_same && rec_decode(v.mv_data, v.mv_size, &orec) == 0;
+		if (have_rec) {
+			if (have_old &&
+			    (!sv_eq(orec.status, nrec.status) || orec.nlabels != nrec.nlabels ||
+			     !sv_eq(orec.labels, nrec.labels)))
+				nd.ctime = w->now;
+			/* Copied: the puts below may move the pages they point into. */
+			memcpy(old_src, orec.source.p, orec.source.n);
+			memcpy(old_org, orec.origin.p, orec.origin.n);
+			had[0] = (struct sv){old_src, orec.source.n};
+			had[1] = (struct sv){old_org, orec.origin.n};
+		}
+	}
+	bool dirent_same = have_old && !memcmp(&od, &nd, sizeof nd);
+
+	k = (MDB_val){8, &base};
+	mrc = fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RAW], &k, &v);
+	if (mrc && mrc != MDB_NOTFOUND)
+		return lmdb_err(mrc, "read resource.json");
+	bool want_raw = r->raw && r->raw_len;
+	bool raw_same =
+	    mrc ? !want_raw
+		: want_raw && v.mv_size == r->raw_len && !memcmp(v.mv_data, r->raw, r->raw_len);
+
+	if (rec_same && dirent_same && raw_same)
+		goto out;
+
+	if (!rec_same) {
+		k = (MDB_val){8, &base};
+		v = (MDB_val){w->rec.len, w->rec.p};
+		/* A fresh base is the largest key there is: append. */
+		if ((rc = wput(w, DB_RES, &k, &v, fresh ? MDB_APPEND : 0, "write a resource")))
+			return rc;
+	}
+	if (!raw_same) {
+		k = (MDB_val){8, &base};
+		v = (MDB_val){r->raw_len, r->raw};
+		rc = want_raw
+			 ? wput(w, DB_RAW, &k, &v, fresh ? MDB_APPEND : 0, "write resource.json")
+			 : wdel(w, DB_RAW, &k, "remove resource.json");
+		if (rc < 0)
+			return rc;
+	}
+	if (!dirent_same && (rc = put_dirent(w, cino, r->name, nlen, &nd)))
+		return rc;
+	if (!have_old)
+		rc = note_entry(w, cino, r->name, nlen);
+	else
+		rc = note_resource(w, base);
+	if (rc)
+		return rc;
+	if (!have_old || od.mtime != nd.mtime || od.mtime_ns != nd.mtime_ns) {
+		if ((rc = bump(w, cino, nd.mtime, nd.mtime_ns)))
+			return rc;
+		if (have_old && newer(od.mtime, od.mtime_ns, nd.mtime, nd.mtime_ns) &&
+		    (rc = mark_recompute(w, cino)))
+			return rc;
+	}
+
+	/* Lineage index and the alias under the source. */
+	struct sv want[2] = {{r->source, slen0(r->source)}, {r->origin, slen0(r->origin)}};
+	if (!rec_same && (rc = update_bysrc(w, path, (size_t) plen, had, want)))
+		return rc;
+	unsigned old_sub = alias_sub(r->kind, had[0]), new_sub = alias_sub(r->kind, want[0]);
+	if (old_sub && (!sv_eq(had[0], want[0]) || old_sub != new_sub) &&
+	    (rc = remove_alias(w, had[0], old_sub, r->name, nlen)))
+		return rc;
+	if (new_sub &&
+	    (rc = upsert_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd, !raw_same)))
+		return rc;
+	rc = 0;
+out:
+	if (!rc && changed)
+		*changed = w->writes != writes0;
+	return rc;
+}
+
+/* Remove member `name` (a resource) of container cino, whose path is path. */
+static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cino,
+			 const char *name, size_t nlen)
+{
+	struct cf_dirent d;
+	struct rec c;
+	char src[CF_PATH_MAX], org[CF_PATH_MAX];
+	struct sv had[2] = {{NULL, 0}, {NULL, 0}}, none[2] = {{NULL, 0}, {NULL, 0}};
+	unsigned char kb[8 + CF_NAME_MAX];
+	MDB_val k;
+	enum cf_kind kind = CF_KIND_NONE;
+	int rc = get_dirent(w->s, w->txn, cino, name, nlen, &d);
+	if (rc)
+		return rc;
+	if (d.type != CF_NODE_RESOURCE)
+		return -EINVAL;
+	uint64_t base = d.base;
+	if (get_rec(w->s, w->txn, base, &c) == 0) {
+		memcpy(src, c.source.p, c.source.n);
+		memcpy(org, c.origin.p, c.origin.n);
+		had[0] = (struct sv){src, c.source.n};
+		had[1] = (struct sv){org, c.origin.n};
+		kind = (enum cf_kind) c.kind;
+	}
+	if ((rc = update_bysrc(w, path, plen, had, none)))
+		return rc;
+	unsigned sub = alias_sub(kind, had[0]);
+	if (sub && (rc = remove_alias(w, had[0], sub, name, nlen)))
+		return rc;
+	k = (MDB_val){8, &base};
+	if ((rc = wdel(w, DB_RES, &k, "remove a resource")) < 0)
+		return rc;
+	k = (MDB_val){8, &base};
+	if ((rc = wdel(w, DB_RAW, &k, "remove resource.json")) < 0)
+		return rc;
+	dkey(kb, cino, name, nlen, &k);
+	if ((rc = wdel(w, DB_DIRS, &k, "remove a directory entry")) < 0)
+		return rc;
+	if ((rc = note_entry(w, cino, name, nlen)))
+		return rc;
+	return mark_recompute(w, cino);
+}
+
+int cf_store_remove(struct cf_wtxn *w, const char *path)
+{
+	char name[CF_NAME_MAX + 1];
+	uint64_t cbase;
+	if (!w || !w->txn || !path)
+		return -EINVAL;
+	if (cf_path_parse(path, NULL, NULL, 0, name, sizeof name))
+		return -EINVAL;
+	size_t plen = strlen(path), nlen = strlen(name);
+	int rc = path_get(w->s, w->txn, path, plen - nlen - 1, &cbase);
+	if (rc)
+		return rc;
+	return remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen);
+}
+
+/* Names of the entries of directory ino into b as (u16 len, bytes, u8
+ * type); returns the count. */
+static int list_names(struct cf_wtxn *w, uint64_t ino, struct buf *b, size_t *count)
+{
+	MDB_cursor *c;
+	unsigned char kb[8];
+	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
+	if (rc)
+		return lmdb_err(rc, "open a cursor");
+	b->len = 0;
+	*count = 0;
+	put_be64(kb, ino);
+	MDB_val k = {8, kb}, v;
+	struct cf_dirent d;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
+			break;
+		if (dirent_from(&v, &d))
+			continue;
+		uint16_t n = (uint16_t) (k.mv_size - 8);
+		if (buf_add(b, &n, 2) || buf_add(b, (const char *) k.mv_data + 8, n) ||
+		    buf_add(b, &d.type, 1)) {
+			mdb_cursor_close(c);
+			return -ENOMEM;
+		}
+		(*count)++;
+	}
+	mdb_cursor_close(c);
+	return rc && rc != MDB_NOTFOUND ? lmdb_err(rc, "list a directory") : 0;
+}
+
+/* Iterate the names list_names produced. */
+static const unsigned char *names_next(const unsigned char *p, struct sv *name, uint8_t *type)
+{
+	uint16_t n;
+	memcpy(&n, p, 2);
+	name->p = (const char *) p + 2;
+	name->n = n;
+	*type = p[2 + n];
+	return p + 3 + n;
+}
+
+/* Remove every resource of container `cpath` not in seen. */
+static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen)
+{
+	uint64_t cbase;
+	size_t clen = strlen(cpath), count, removed = 0;
+	char path[CF_PATH_MAX];
+	int rc = path_get(w->s, w->txn, cpath, clen, &cbase);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	uint64_t cino = CF_INO(cbase, 0);
+	if ((rc = list_names(w, cino, &w->tmp, &count)))
+		return rc;
+	const unsigned char *p = w->tmp.p;
+	for (size_t i = 0; i < count; i++) {
+		struct sv name;
+		uint8_t type;
+		p = names_next(p, &name, &type);
+		if (type != CF_NODE_RESOURCE || clen + 1 + name.n >= sizeof path)
+			continue;
+		memcpy(path, cpath, clen);
+		path[clen] = '/';
+		memcpy(path + clen + 1, name.p, name.n);
+		path[clen + 1 + name.n] = '\0';
+		if (cf_pathset_has(seen, path, clen + 1 + name.n))
+			continue;
+		if ((rc = remove_member(w, path, clen + 1 + name.n, cino, name.p, name.n)) < 0)
+			return rc;
+		removed++;
+	}
+	return (int) removed;
+}
+
+/* Whether directory ino has no entry. */
+static int dir_empty(struct cf_wtxn *w, uint64_t ino)
+{
+	MDB_cursor *c;
+	unsigned char kb[8];
+	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
+	if (rc)
+		return lmdb_err(rc, "open a cursor");
+	put_be64(kb, ino);
+	MDB_val k = {8, kb}, v;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	bool empty = rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < 8 || memcmp(k.mv_data, kb, 8)));
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return lmdb_err(rc, "scan a directory");
+	return empty;
+}
+
+/* The scope directories under "zones" or "regions". */
+static int scope_names(struct cf_wtxn *w, const char *top, struct buf *b, size_t *count)
+{
+	uint64_t base;
+	int rc = path_get(w->s, w->txn, top, strlen(top), &base);
+	if (rc) {
+		*count = 0;
+		return rc == -ENOENT ? 0 : rc;
+	}
+	return list_names(w, CF_INO(base, 0), b, count);
+}
+
+/* zones/Z (or regions/R) not seen and without members goes away. */
+static int sweep_scopes(struct cf_wtxn *w, const char *top, const struct cf_pathset *seen)
+{
+	struct buf scopes = {0}, kids = {0};
+	size_t count, nkids, removed = 0;
+	char path[CF_PATH_MAX];
+	uint64_t tbase, zbase;
+	int rc = scope_names(w, top, &scopes, &count);
+	if (rc || !count)
+		goto out;
+	if ((rc = path_get(w->s, w->txn, top, strlen(top), &tbase)))
+		goto out;
+	const unsigned char *p = scopes.p;
+	for (size_t i = 0; i < count; i++) {
+		struct sv name;
+		uint8_t type;
+		p = names_next(p, &name, &type);
+		int n = snprintf(path, sizeof path, "%s/%.*s", top, (int) name.n, name.p);
+		if (type != CF_NODE_CONTAINER || cf_pathset_has(seen, path, (size_t) n))
+			continue;
+		if ((rc = path_get(w->s, w->txn, path, (size_t) n, &zbase)) ||
+		    (rc = list_names(w, CF_INO(zbase, 0), &kids, &nkids)))
+			goto out;
+		/* Empty only when every collection in it is. */
+		bool empty = true;
+		const unsigned char *q = kids.p;
+		for (size_t j = 0; j < nkids && empty; j++) {
+			struct sv kid;
+			uint8_t ktype;
+			uint64_t kbase;
+			q = names_next(q, &kid, &ktype);
+			char kpath[CF_PATH_MAX];
+			int kn = snprintf(kpath, sizeof kpath, "%s/%.*s", path, (int) kid.n, kid.p);
+			if (ktype != CF_NODE_CONTAINER) {
+				empty = false;
+				break;
+			}
+			if ((rc = path_get(w->s, w->txn, kpath, (size_t) kn, &kbase)) ||
+			    (rc = dir_empty(w, CF_INO(kbase, 0))) < 0)
+				goto out;
+			empty = rc == 1;
+		}
+		if (!empty)
+			continue;
+		unsigned char kb[8 + CF_NAME_MAX];
+		MDB_val k;
+		q = kids.p;
+		for (size_t j = 0; j < nkids; j++) {
+			struct sv kid;
+			uint8_t ktype;
+			q = names_next(q, &kid, &ktype);
+			dkey(kb, CF_INO(zbase, 0), kid.p, kid.n, &k);
+			if ((rc = wdel(w, DB_DIRS, &k, "remove a collection")) < 0)
+				goto out;
+		}
+		dkey(kb, CF_INO(tbase, 0), name.p, name.n, &k);
+		if ((rc = wdel(w, DB_DIRS, &k, "remove a scope")) < 0 ||
+		    (rc = note_entry(w, CF_INO(tbase, 0), name.p, name.n)) ||
+		    (rc = mark_recompute(w, CF_INO(tbase, 0))))
+			goto out;
+		w->last_scope[0] = '\0';
+		removed++;
+	}
+	rc = 0;
+out:
+	free(scopes.p);
+	free(kids.p);
+	return rc < 0 ? rc : (int) removed;
+}
+
+/* Sweep collection `coll` of every scope under top ("zones" / "regions"). */
+static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
+			const struct cf_pathset *seen)
+{
+	struct buf scopes = {0};
+	size_t count;
+	int total = 0;
+	char path[CF_PATH_MAX];
+	int rc = scope_names(w, top, &scopes, &count);
+	const unsigned char *p = scopes.p;
+	for (size_t i = 0; !rc && i < count; i++) {
+		struct sv name;
+		uint8_t type;
+		p = names_next(p, &name, &type);
+		snprintf(path, sizeof path, "%s/%.*s/%s", top, (int) name.n, name.p, coll);
+		rc = sweep_coll(w, path, seen);
+		if (rc > 0) {
+			total += rc;
+			rc = 0;
+		}
+	}
+	free(scopes.p);
+	return rc < 0 ? rc : total;
+}
+
+int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen)
+{
+	int a, b;
+	if (!w || !w->txn || !seen)
+		return -EINVAL;
+	switch (l) {
+	case CF_LIST_SNAPSHOTS:
+		return sweep_coll(w, "global/snapshots", seen);
+	case CF_LIST_IMAGES:
+		return sweep_coll(w, "global/images", seen);
+	case CF_LIST_MACHINE_IMAGES:
+		return sweep_coll(w, "global/machineImages", seen);
+	case CF_LIST_DISKS:
+		a = sweep_scoped(w, "zones", "disks", seen);
+		if (a < 0)
+			return a;
+		b = sweep_scoped(w, "regions", "disks", seen);
+		return b < 0 ? b : a + b;
+	case CF_LIST_INSTANCES:
+		return sweep_scoped(w, "zones", "instances", seen);
+	case CF_LIST_ZONES:
+		return sweep_scopes(w, "zones", seen);
+	case CF_LIST_REGIONS:
+		return sweep_scopes(w, "regions", seen);
+	default:
+		return -EINVAL;
+	}
+}
+
+int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct cf_sync_state *st)
+{
+	char kb[32];
+	MDB_val k, v;
+	struct cf_sync_state copy;
+	if (!w || !w->txn || !st || (unsigned) l >= CF_LIST__COUNT)
+		return -EINVAL;
+	copy = *st;
+	copy.last_error[sizeof copy.last_error - 1] = '\0';
+	sync_key(l, kb, sizeof kb, &k);
+	v = (MDB_val){sizeof copy, &copy};
+	return wput(w, DB_META, &k, &v, 0, "write sync state");
+}
+
+static void wfree(struct cf_wtxn *w)
+{
+	free(w->rec.p);
+	free(w->tmp.p);
+	free(w->names.p);
+	free(w->ch);
+	free(w->reported.slot);
+	free(w->recompute.slot);
+	free(w);
+}
+
+static MDB_val meta_key(const char *name)
+{
+	return (MDB_val){strlen(name), (void *) name};
+}
+
+int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	struct cf_wtxn *w = calloc(1, sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	w->s = s;
+	w->now = time(NULL);
+	if (!s->bcache)
+		s->bcache = calloc(BCACHE_SLOTS, sizeof *s->bcache); /* optional */
+	int rc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
+	if (rc) {
+		free(w);
+		return lmdb_err(rc, "begin a write transaction");
+	}
+	MDB_val k = meta_key("next_base"), v;
+	rc = mdb_get(w->txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		w->next_base = 2; /* base 1 is .clonefs/ */
+		w->next_base_dirty = true;
+	} else if (rc || v.mv_size != 8) {
+		cf_err("store: next_base unreadable (%s)", rc ? mdb_strerror(rc) : "wrong size");
+		mdb_txn_abort(w->txn);
+		wfree(w);
+		return -EIO;
+	} else {
+		memcpy(&w->next_base, v.mv_data, 8);
+	}
+	*out = w;
+	return 0;
+}
+
+void cf_store_wabort(struct cf_wtxn *w)
+{
+	if (!w)
+		return;
+	if (w->txn)
+		mdb_txn_abort(w->txn);
+	if (w->s->bcache)
+		memset(w->s->bcache, 0, BCACHE_SLOTS * sizeof *w->s->bcache);
+	wfree(w);
+}
+
+int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
+{
+	int rc = 0;
+	if (!w)
+		return -EINVAL;
+	for (size_t i = 0; !rc && i < w->recompute.cap; i++)
+		if (w->recompute.slot[i])
+			rc = recompute(w, w->recompute.slot[i], 0);
+	if (!rc && w->next_base_dirty) {
+		MDB_val k = meta_key("next_base"), v = {8, &w->next_base};
+		rc = wput(w, DB_META, &k, &v, 0, "write next_base");
+	}
+	if (rc) {
+		cf_store_wabort(w);
+		return rc;
+	}
+	int mrc = mdb_txn_commit(w->txn);
+	w->txn = NULL;
+	if (mrc) {
+		cf_store_wabort(w);
+		return lmdb_err(mrc, "commit");
+	}
+	/* Only now, with the transaction visible to readers, tell the kernel. */
+	for (size_t i = 0; sink && i < w->nch; i++) {
+		const struct change *c = &w->ch[i];
+		if (c->entry && sink->entry)
+			sink->entry(sink->ctx, c->ino, (const char *) w->names.p + c->off, c->len);
+		else if (!c->entry && sink->inode)
+			sink->inode(sink->ctx, c->ino);
+	}
+	wfree(w);
+	return 0;
+}
+
+/* ------------------------------------------------------- open and close */
+
+/* The kernel's boot id, "" when unknown (then a crash is never suspected). */
+static void boot_id(char *buf, size_t size)
+{
+	buf[0] = '\0';
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return;
+	if (fgets(buf, (int) size, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+static int set_in_use(struct cf_store *s, bool in_use)
+{
+	struct cf_wtxn *w;
+	char id[64];
+	uint8_t flag = in_use;
+	int rc = cf_store_wbegin(s, &w);
+	if (rc)
+		return rc;
+	boot_id(id, sizeof id);
+	MDB_val k = meta_key("in_use"), v = {1, &flag};
+	rc = wput(w, DB_META, &k, &v, 0, "mark the cache");
+	k = meta_key("boot_id");
+	v = (MDB_val){strlen(id), id};
+	if (!rc && in_use)
+		rc = wput(w, DB_META, &k, &v, 0, "mark the cache");
+	if (rc) {
+		cf_store_wabort(w);
+		return rc;
+	}
+	if ((rc = cf_store_wcommit(w, NULL)))
+		return rc;
+	/* The one place durability matters: the mark must be on disk before
+	 * any unsynced commit can be. */
+	rc = mdb_env_sync(s->env, 1);
+	return rc ? lmdb_err(rc, "sync the cache") : 0;
+}
+
+/* Open the environment and check it. 0, a negative errno, or 1 when the
+ * cache cannot be trusted (the reason in why). */
+static int env_open(struct cf_store *s, char *why, size_t whylen)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	int rc = mdb_env_create(&s->env);
+	if (rc)
+		return lmdb_err(rc, "create the environment");
+	mdb_env_set_maxdbs(s->env, MAX_DBS);
+	mdb_env_set_mapsize(s->env, MAP_SIZE);
+	mdb_env_set_maxreaders(s->env, MAX_READERS);
+	rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC | MDB_NOMETASYNC,
+			  0600);
+	if (rc)
+		goto fail;
+	int dead = 0;
+	mdb_reader_check(s->env, &dead); /* slots of crashed processes */
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+		goto fail;
+	for (int i = 0; i < DB__COUNT; i++)
+		if ((rc = mdb_dbi_open(txn, db_spec[i].name, db_spec[i].flags | MDB_CREATE,
+				       &s->dbi[i])))
+			goto fail;
+	k = meta_key("schema");
+	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		MDB_stat st;
+		if ((rc = mdb_stat(txn, s->dbi[DB_PATHS], &st)))
+			goto fail;
+		if (st.ms_entries) {
+			snprintf(why, whylen, "it holds data but no schema version");
+			goto bad;
+		}
+	} else if (rc) {
+		goto fail;
+	} else {
+		uint32_t schema = 0;
+		if (v.mv_size == 4)
+			memcpy(&schema, v.mv_data, 4);
+		if (v.mv_size != 4 || schema != CF_STORE_SCHEMA) {
+			snprintf(why, whylen, "its schema is %u, this clonefs uses %u", schema,
+				 CF_STORE_SCHEMA);
+			goto bad;
+		}
+	}
+	k = meta_key("in_use");
+	if (mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 && v.mv_size == 1 &&
+	    *(const uint8_t *) v.mv_data) {
+		char id[64];
+		boot_id(id, sizeof id);
+		k = meta_key("boot_id");
+		bool same = mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 && v.mv_size == strlen(id) &&
+			    !memcmp(v.mv_data, id, v.mv_size);
+		if (!same) {
+			snprintf(
+			    why, whylen,
+			    "it was open when the system went down (unsynced pages may be lost)");
+			goto bad;
+		}
+	}
+	uint32_t schema = CF_STORE_SCHEMA;
+	k = meta_key("schema");
+	v = (MDB_val){4, &schema};
+	if ((rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(s->env);
+	s->env = NULL;
+	if (is_lmdb_code(rc) || rc == EINVAL) {
+		snprintf(why, whylen, "%s", mdb_strerror(rc));
+		return 1;
+	}
+	cf_err("store: cannot open the cache in %s: %s", s->dir, mdb_strerror(rc));
+	return rc > 0 ? -rc : -EIO;
+bad:
+	mdb_txn_abort(txn);
+	mdb_env_close(s->env);
+	s->env = NULL;
+	return 1;
+}
+
+/* data.mdb and lock.mdb become *.bad-<epoch>: kept for a post-mortem. */
+static int move_aside(const char *dir, const char *why)
+{
+	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	long now = (long) time(NULL);
+	for (size_t i = 0; i < 2; i++) {
+		char from[4096], to[4096 + 64];
+		if (snprintf(from, sizeof from, "%s/%s", dir, files[i]) >= (int) sizeof from)
+			return -ENAMETOOLONG;
+		if (access(from, F_OK))
+			continue;
+		for (int n = 0; n < 100; n++) {
+			if (n)
+				snprintf(to, sizeof to, "%s.bad-%ld.%d", from, now, n);
+			else
+				snprintf(to, sizeof to, "%s.bad-%ld", from, now);
+			if (access(to, F_OK))
+				break;
+		}
+		if (rename(from, to)) {
+			int e = errno;
+			cf_err("store: cannot move %s aside: %s", from, strerror(e));
+			return -e;
+		}
+	}
+	cf_warn("store: the cache in %s was moved aside and will be rebuilt: %s", dir, why);
+	return 0;
+}
+
+static int init_tree(struct cf_store *s)
+{
+	static const char *const containers[] = {"global",	  "zones",
+						 "regions",	  "global/snapshots",
+						 "global/images", "global/machineImages"};
+	struct cf_wtxn *w;
+	struct cf_dirent d;
+	int rc = cf_store_wbegin(s, &w);
+	if (rc)
+		return rc;
+	rc = get_dirent(s, w->txn, 0, "", 0, &d);
+	if (rc == -ENOENT) {
+		memset(&d, 0, sizeof d);
+		d.type = CF_NODE_CONTAINER;
+		rc = put_dirent(w, 0, "", 0, &d);
+	}
+	for (size_t i = 0; !rc && i < sizeof containers / sizeof *containers; i++)
+		rc = ensure_container(w, containers[i], strlen(containers[i]));
+	if (rc) {
+		cf_store_wabort(w);
+		return rc;
+	}
+	return cf_store_wcommit(w, NULL);
+}
+
+int cf_store_open(const char *dir, struct cf_store **out)
+{
+	char why[256];
+	int rc;
+	if (!dir || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		rc = -errno;
+		cf_err("store: cannot create %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	struct cf_store *s = calloc(1, sizeof *s);
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return -ENOMEM;
+	}
+	for (int attempt = 0;; attempt++) {
+		rc = env_open(s, why, sizeof why);
+		if (rc <= 0)
+			break;
+		if (attempt > 0) {
+			cf_err("store: a new cache in %s cannot be opened: %s", dir, why);
+			rc = -EIO;
+			break;
+		}
+		if ((rc = move_aside(dir, why)))
+			break;
+	}
+	if (rc) {
+		free(s->dir);
+		free(s);
+		return rc;
+	}
+	if (pthread_key_create(&s->key, rtx_destroy)) {
+		mdb_env_close(s->env);
+		free(s->dir);
+		free(s);
+		return -EAGAIN;
+	}
+	if ((rc = init_tree(s)) || (rc = set_in_use(s, true))) {
+		pthread_key_delete(s->key);
+		mdb_env_close(s->env);
+		free(s->dir);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void cf_store_close(struct cf_store *s)
+{
+	if (!s)
+		return;
+	/* Readers must be done; their transactions go with the store. */
+	pthread_mutex_lock(&reg_lock);
+	for (struct rtx **pp = &reg_head; *pp;) {
+		struct rtx *t = *pp;
+		if (t->s == s) {
+			*pp = t->next;
+			rtx_release(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	pthread_key_delete(s->key);
+	set_in_use(s, false);
+	mdb_env_close(s->env);
+	free(s->bcache);
+	free(s->dir);
+	free(s);
+}
