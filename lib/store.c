@@ -805,6 +805,7 @@ static void stat_dirent(const struct cf_dirent *d, uint64_t ino, struct cf_stat 
 	st->mtime = d->mtime;
 	st->mtime_ns = d->mtime_ns;
 	st->ctime = d->ctime;
+	st->flags = res ? d->flags : 0;
 }
 
 static void stat_file(const struct cf_dirent *d, uint64_t ino, uint32_t mode, uint64_t size,
@@ -818,6 +819,7 @@ static void stat_file(const struct cf_dirent *d, uint64_t ino, uint32_t mode, ui
 	st->mtime = d->mtime;
 	st->mtime_ns = d->mtime_ns;
 	st->ctime = d->ctime;
+	st->flags = d->flags;
 }
 
 static bool is_resource(const struct cf_dirent *d)

@@ -93,6 +93,8 @@ struct cf_stat {
 	int64_t mtime;
 	uint32_t mtime_ns;
 	int64_t ctime;
+	uint32_t flags; /* CF_DIRENT_* of the resource a node belongs to (0 for
+			 * containers): the daemon clears write bits when protected */
 };
 
 struct cf_store;

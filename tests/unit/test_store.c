@@ -257,7 +257,9 @@ static void test_layout_and_round_trip(void)
 	CHECK_EQ_INT(st.ctime, 1700000000); /* new: ctime = creation */
 	struct cf_stat st2;
 	CHECK_EQ_INT(cf_store_lookup(s, ino_of(s, "global/snapshots"), "snap-1", &st2), 0);
-	CHECK(!memcmp(&st, &st2, sizeof st));
+	CHECK(st.ino == st2.ino && st.mode == st2.mode && st.size == st2.size &&
+	      st.blocks == st2.blocks && st.mtime == st2.mtime && st.ctime == st2.ctime &&
+	      st.mtime_ns == st2.mtime_ns && st.nlink == st2.nlink && st.flags == st2.flags);
 
 	CHECK_EQ_INT(cf_store_lookup(s, sino, "status", &st), 0);
 	CHECK_EQ_INT(st.ino, CF_INO(CF_INO_BASE(sino), CF_SUB_STATUS));
@@ -399,10 +401,20 @@ static void test_layout_and_round_trip(void)
 	CHECK_EQ_INT(st.ctime, ctime1);
 	CHECK_EQ_INT(st.size, 20ull << 30);
 
-	/* The protected flag is in the dirent; check via resource labels. */
+	/* The keep label protects the resource, its alias and its files. */
 	CHECK_EQ_INT(cf_store_labels(s, sino, &blob, &blen, &nl), 0);
 	CHECK_EQ_INT(nl, 3);
 	free(blob);
+	CHECK_EQ_INT(cf_store_getattr(s, sino, &st), 0);
+	CHECK_EQ_INT(st.flags, CF_DIRENT_PROTECTED);
+	CHECK_EQ_INT(cf_store_getattr(s, aino, &st), 0);
+	CHECK_EQ_INT(st.flags, CF_DIRENT_PROTECTED);
+	CHECK_EQ_INT(cf_store_lookup(s, sino, "status", &st), 0);
+	CHECK_EQ_INT(st.flags, CF_DIRENT_PROTECTED);
+	CHECK_EQ_INT(cf_store_getattr(s, ino_of(s, "global/snapshots"), &st), 0);
+	CHECK_EQ_INT(st.flags, 0);
+	CHECK_EQ_INT(cf_store_getattr(s, iino, &st), 0);
+	CHECK_EQ_INT(st.flags, 0);
 
 	/* A status change reaches the status file. */
 	set_str(&snap.status, "DELETING");
