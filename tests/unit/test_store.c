@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -773,6 +774,83 @@ static void test_bad_records(void)
 	cf_store_close(s);
 }
 
+/* Readers on several threads while the writer changes the tree: every
+ * call answers consistently (no error but -ENOENT for what just went), and
+ * the threads' read transactions are freed when they exit. */
+struct race {
+	struct cf_store *s;
+	uint64_t coll;
+	int stop; /* atomic */
+	int errors, calls;
+};
+
+static int race_entry(void *ctx, const char *name, size_t len, const struct cf_stat *st)
+{
+	struct race *r = ctx;
+	struct cf_stat st2;
+	char nm[64];
+	snprintf(nm, sizeof nm, "%.*s", (int) len, name);
+	int rc = cf_store_getattr(r->s, st->ino, &st2); /* nested in the readdir's txn */
+	if (rc || st2.ino != st->ino)
+		__atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		struct cf_stat st;
+		if (cf_store_readdir(r->s, r->coll, race_entry, r))
+			__atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
+		int rc = cf_store_lookup(r->s, r->coll, "r-0007", &st);
+		if (rc && rc != -ENOENT)
+			__atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&r->calls, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_concurrent_readers(void)
+{
+	char dir[512];
+	struct race r = {0};
+	fresh_dir(dir, sizeof dir, "race");
+	CHECK_EQ_INT(cf_store_open(dir, &r.s), 0);
+	r.coll = ino_of(r.s, "global/snapshots");
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, race_reader, &r);
+	char name[32];
+	for (int round = 0; round < 30; round++) {
+		struct cf_wtxn *w;
+		struct cf_pathset *seen = cf_pathset_new();
+		CHECK_EQ_INT(cf_store_wbegin(r.s, &w), 0);
+		for (int i = 0; i < 50; i++) {
+			struct cf_resource x;
+			snprintf(name, sizeof name, "r-%04d", (i * 7 + round * 13) % 100);
+			mk(&x, CF_KIND_SNAPSHOT, "global", name, round % 2 ? "READY" : "UPLOADING",
+			   round);
+			set_str(&x.source, "zones/z/disks/d");
+			CHECK_EQ_INT(cf_store_upsert(w, &x, NULL), 0);
+			char path[64];
+			snprintf(path, sizeof path, "global/snapshots/%s", name);
+			cf_pathset_add(seen, path);
+			cf_resource_clear(&x);
+		}
+		CHECK(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen) >= 0);
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+		cf_pathset_free(seen);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL); /* their transactions go with them */
+	CHECK_EQ_INT(r.errors, 0);
+	CHECK(r.calls > 0);
+	fprintf(stderr, "concurrent readers: %d calls during 30 write transactions\n", r.calls);
+	cf_store_close(r.s);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -902,6 +980,7 @@ int main(void)
 	test_sweep_and_changes();
 	test_rebuild();
 	test_bad_records();
+	test_concurrent_readers();
 	test_scale();
 	rm_rf(tmpdir);
 	return check_summary();
