@@ -1,0 +1,442 @@
+/* control.c — the .clonefs/ directory the daemon serves itself (inode base 1, store.h):
+ *
+ *   status           JSON: project, endpoint, whether the API answers, and per listing how
+ *                    many resources it held, when it last completed (RFC 3339 and epoch
+ *                    seconds), how old that is, the last attempt and the last error
+ *   log              the recent warnings, errors and refusals (cf_log_recent)
+ *   inventory.jsonl  one JSON object per resource: the fast path for scripts and exporters
+ *
+ * Each file is generated when it is opened, so a reader sees one consistent text; the files
+ * report size 0 and are opened with direct_io, so `cat` reads until EOF and nothing is served
+ * from a stale page cache. The JSON is written by hand: it must stay fast for 100,000 lines
+ * and always parse, so every string goes through one escaper that also repairs bad UTF-8. */
+#include "fs.h"
+
+#include "http.h"
+#include "log.h"
+#include "model.h"
+#include "options.h"
+#include "store.h"
+#include "sync.h"
+#include "auth.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+	CTL_DIR = CF_INO(CF_INO_CONTROL_BASE, 0),
+	CTL_STATUS = CF_INO(CF_INO_CONTROL_BASE, 1),
+	CTL_LOG = CF_INO(CF_INO_CONTROL_BASE, 2),
+	CTL_INVENTORY = CF_INO(CF_INO_CONTROL_BASE, 3),
+};
+
+static const struct {
+	const char *name;
+	uint64_t ino;
+} ctl_files[] = {
+    {"status", CTL_STATUS},
+    {"log", CTL_LOG},
+    {"inventory.jsonl", CTL_INVENTORY},
+};
+#define N_CTL_FILES (sizeof ctl_files / sizeof ctl_files[0])
+
+/* ---- attributes and names ---- */
+
+static void dir_stat(struct cf_fs *fs, struct cf_stat *out)
+{
+	memset(out, 0, sizeof *out);
+	out->ino = CTL_DIR;
+	out->mode = S_IFDIR | 0755;
+	out->nlink = 2;
+	out->mtime = out->ctime = fs->mounted_at;
+}
+
+static void file_stat(uint64_t ino, struct cf_stat *out)
+{
+	memset(out, 0, sizeof *out);
+	out->ino = ino;
+	out->mode = S_IFREG | 0444;
+	out->nlink = 1;
+	out->size = 0; /* generated at open: unknown until then */
+	out->mtime = out->ctime = time(NULL);
+}
+
+void control_root_entry(struct cf_fs *fs, struct cf_stat *out)
+{
+	dir_stat(fs, out);
+}
+
+int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct cf_stat *out)
+{
+	if (parent == CF_INO_ROOT) {
+		if (strcmp(name, ".clonefs") != 0)
+			return -ENOENT;
+		dir_stat(fs, out);
+		return 0;
+	}
+	if (parent != CTL_DIR)
+		return -ENOTDIR;
+	for (size_t i = 0; i < N_CTL_FILES; i++) {
+		if (strcmp(name, ctl_files[i].name) == 0) {
+			file_stat(ctl_files[i].ino, out);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
+{
+	if (ino == CTL_DIR) {
+		dir_stat(fs, out);
+		return 0;
+	}
+	for (size_t i = 0; i < N_CTL_FILES; i++) {
+		if (ino == ctl_files[i].ino) {
+			file_stat(ino, out);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
+{
+	struct cf_stat st;
+	(void) fs;
+	if (ino != CTL_DIR)
+		return control_getattr(fs, ino, &st) == 0 ? -ENOTDIR : -ENOENT;
+	for (size_t i = 0; i < N_CTL_FILES; i++) {
+		file_stat(ctl_files[i].ino, &st);
+		if (fn(ctx, ctl_files[i].name, strlen(ctl_files[i].name), &st))
+			break;
+	}
+	return 0;
+}
+
+/* ---- a growable text buffer with a JSON string escaper ---- */
+
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static bool jb_reserve(struct jbuf *b, size_t more)
+{
+	size_t cap;
+	char *p;
+	if (b->oom)
+		return false;
+	if (b->len + more <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (!jb_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void jb_puts(struct jbuf *b, const char *s)
+{
+	jb_put(b, s, strlen(s));
+}
+
+static void jb_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jb_printf(struct jbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	if (!jb_reserve(b, 64))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t) n >= b->cap - b->len) {
+		if (!jb_reserve(b, (size_t) n + 1))
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t) n;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	len = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (n < len)
+		return 0;
+	cp = s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* s as a JSON string (quoted), or null when s is NULL. Control characters are escaped and
+ * bytes that are not UTF-8 become U+FFFD, so the output always parses. */
+static void jb_str(struct jbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s, *run;
+	size_t n;
+	if (!s) {
+		jb_put(b, "null", 4);
+		return;
+	}
+	n = strlen(s);
+	jb_put(b, "\"", 1);
+	run = p;
+	while (n > 0) {
+		unsigned char c = *p;
+		size_t seq;
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			p++;
+			n--;
+			continue;
+		}
+		if (c >= 0x80 && (seq = utf8_seq(p, n)) > 0) {
+			p += seq;
+			n -= seq;
+			continue;
+		}
+		jb_put(b, (const char *) run, (size_t) (p - run));
+		switch (c) {
+		case '"':
+			jb_put(b, "\\\"", 2);
+			break;
+		case '\\':
+			jb_put(b, "\\\\", 2);
+			break;
+		case '\n':
+			jb_put(b, "\\n", 2);
+			break;
+		case '\t':
+			jb_put(b, "\\t", 2);
+			break;
+		case '\r':
+			jb_put(b, "\\r", 2);
+			break;
+		default:
+			if (c < 0x20)
+				jb_printf(b, "\\u%04x", c);
+			else
+				jb_put(b, "\\ufffd", 6);
+			break;
+		}
+		p++;
+		n--;
+		run = p;
+	}
+	jb_put(b, (const char *) run, (size_t) (p - run));
+	jb_put(b, "\"", 1);
+}
+
+/* A UTC RFC 3339 timestamp as a JSON string, or null for "never" (0). */
+static void jb_time(struct jbuf *b, int64_t t)
+{
+	char buf[32];
+	if (t == 0 || cf_time_format(t, buf, sizeof buf) < 0) {
+		jb_put(b, "null", 4);
+		return;
+	}
+	jb_put(b, "\"", 1);
+	jb_puts(b, buf);
+	jb_put(b, "\"", 1);
+}
+
+/* UTC seconds as a JSON number, or null for "never" (0): for scripts that compare times. */
+static void jb_epoch(struct jbuf *b, int64_t t)
+{
+	if (t == 0)
+		jb_put(b, "null", 4);
+	else
+		jb_printf(b, "%" PRId64, t);
+}
+
+static int jb_finish(struct jbuf *b, char **data, size_t *len)
+{
+	if (b->oom) {
+		free(b->p);
+		return -ENOMEM;
+	}
+	*data = b->p;
+	*len = b->len;
+	return 0;
+}
+
+/* ---- the files ---- */
+
+static int gen_status(struct cf_fs *fs, char **data, size_t *len)
+{
+	const struct cf_options *o = fs->opt;
+	struct jbuf b = {0};
+	struct cf_http_stats hs;
+	struct cf_sync_state st[CF_LIST__COUNT];
+	int st_rc[CF_LIST__COUNT];
+	int64_t now = time(NULL);
+
+	for (int l = 0; l < CF_LIST__COUNT; l++) {
+		st_rc[l] = cf_store_get_sync_state(fs->store, (enum cf_listing) l, &st[l]);
+		if (st_rc[l] == -ENOENT) {
+			memset(&st[l], 0, sizeof st[l]); /* never listed */
+			st_rc[l] = 0;
+		}
+		st[l].last_error[sizeof st[l].last_error - 1] = '\0';
+	}
+
+	jb_puts(&b, "{\n  \"project\": ");
+	jb_str(&b, o->project);
+	jb_puts(&b, ",\n  \"endpoint\": ");
+	jb_str(&b, o->endpoint);
+	/* Reachable once a listing completed in this daemon, and as long as the sync's latest
+	 * request got an answer: the sync alone is optimistic until its first request (with
+	 * every retry) has ended, and a remount on a dead API must say false at once. */
+	jb_printf(&b, ",\n  \"api_reachable\": %s",
+		  atomic_load(&fs->listed) && fs->sync && cf_sync_api_reachable(fs->sync)
+		      ? "true"
+		      : "false");
+	jb_puts(&b, ",\n  \"cache\": ");
+	jb_str(&b, o->cache_dir);
+	jb_printf(&b, ",\n  \"schema\": %d", CF_STORE_SCHEMA);
+	jb_puts(&b, ",\n  \"version\": ");
+	jb_str(&b, CLONEFS_VERSION);
+	jb_puts(&b, ",\n  \"read_only\": true");
+	jb_puts(&b, ",\n  \"mounted_at\": ");
+	jb_time(&b, fs->mounted_at);
+	jb_printf(&b, ",\n  \"sync_interval\": %u", o->sync_interval);
+	jb_puts(&b, ",\n  \"auth\": ");
+	jb_str(&b, fs->auth ? cf_auth_source(fs->auth) : NULL);
+	if (fs->http) {
+		cf_http_get_stats(fs->http, &hs);
+		jb_printf(&b,
+			  ",\n  \"http\": {\"requests\": %lu, \"retries\": %lu, \"failures\": %lu, "
+			  "\"bytes_in\": %lu}",
+			  hs.requests, hs.retries, hs.failures, hs.bytes_in);
+	}
+	jb_puts(&b, ",\n  \"collections\": {");
+	for (int l = 0; l < CF_LIST__COUNT; l++) {
+		const struct cf_sync_state *c = &st[l];
+		jb_puts(&b, l ? ",\n    " : "\n    ");
+		jb_str(&b, cf_listing_name((enum cf_listing) l));
+		jb_puts(&b, ": {");
+		if (st_rc[l] < 0) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "reading the sync state failed: %s",
+				 strerror(-st_rc[l]));
+			jb_puts(&b, "\"error\": ");
+			jb_str(&b, msg);
+			jb_puts(&b, "}");
+			continue;
+		}
+		jb_printf(&b, "\"count\": %" PRIu64 ", \"last_complete\": ", c->count);
+		jb_time(&b, c->last_complete);
+		if (c->last_complete)
+			jb_printf(&b, ", \"age_seconds\": %" PRId64,
+				  now > c->last_complete ? now - c->last_complete : 0);
+		else
+			jb_puts(&b, ", \"age_seconds\": null");
+		jb_puts(&b, ", \"last_complete_epoch\": ");
+		jb_epoch(&b, c->last_complete);
+		jb_puts(&b, ", \"last_attempt\": ");
+		jb_time(&b, c->last_attempt);
+		jb_puts(&b, ", \"last_attempt_epoch\": ");
+		jb_epoch(&b, c->last_attempt);
+		jb_puts(&b, ", \"last_error\": ");
+		jb_str(&b, c->last_error[0] ? c->last_error : NULL);
+		jb_puts(&b, "}");
+	}
+	jb_puts(&b, "\n  }\n}\n");
+	return jb_finish(&b, data, len);
+}
+
+static int inventory_line(void *ctx, const char *path, const struct cf_resource *r)
+{
+	struct jbuf *b = ctx;
+	jb_puts(b, "{\"path\":");
+	jb_str(b, path);
+	jb_puts(b, ",\"kind\":");
+	jb_str(b, cf_kind_name(r->kind));
+	jb_puts(b, ",\"status\":");
+	jb_str(b, r->status);
+	jb_puts(b, ",\"created\":");
+	jb_time(b, r->created);
+	jb_printf(b, ",\"size_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64 ",\"labels\":{",
+		  r->size_bytes, r->stored_bytes);
+	for (size_t i = 0; i < r->nlabels; i++) {
+		if (i)
+			jb_put(b, ",", 1);
+		jb_str(b, r->labels[i].key ? r->labels[i].key : "");
+		jb_put(b, ":", 1);
+		jb_str(b, r->labels[i].value ? r->labels[i].value : "");
+	}
+	jb_puts(b, "},\"source\":");
+	jb_str(b, r->source);
+	jb_puts(b, "}\n");
+	return b->oom ? 1 : 0;
+}
+
+static int gen_inventory(struct cf_fs *fs, char **data, size_t *len)
+{
+	struct jbuf b = {0};
+	int rc = cf_store_foreach_resource(fs->store, inventory_line, &b);
+	if (rc < 0 && rc != -ENOENT && !b.oom) {
+		free(b.p);
+		return rc;
+	}
+	if (!b.p && !b.oom)
+		jb_reserve(&b, 1); /* an empty inventory is an empty file, not an error */
+	return jb_finish(&b, data, len);
+}
+
+int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	switch (ino) {
+	case CTL_DIR:
+		return -EISDIR;
+	case CTL_STATUS:
+		return gen_status(fs, data, len);
+	case CTL_LOG: {
+		int rc = cf_log_recent(data, len);
+		return rc < 0 ? rc : 0;
+	}
+	case CTL_INVENTORY:
+		return gen_inventory(fs, data, len);
+	default:
+		return -ENOENT;
+	}
+}

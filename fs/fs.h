@@ -1,0 +1,68 @@
+/* fs.h — state the daemon's parts share: the open store and sync, the FUSE session, the
+ * options, and the calls read_ops.c makes into control.c for the .clonefs/ directory.
+ *
+ * One struct cf_fs per mount, set up by main.c and handed to every FUSE callback as the
+ * session's userdata. Nothing in it changes after the session loop starts, except `stopping`. */
+#ifndef CLONEFS_FS_H
+#define CLONEFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include "store.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifndef CLONEFS_VERSION
+#define CLONEFS_VERSION "unknown"
+#endif
+
+struct cf_options;
+struct cf_sync;
+struct cf_http;
+struct cf_auth;
+struct cf_provider;
+
+struct cf_fs {
+	const struct cf_options *opt;
+	struct cf_store *store;
+	struct cf_sync *sync; /* NULL until the sync thread started */
+	struct cf_http *http;
+	struct cf_auth *auth;
+	struct cf_provider *provider;
+	struct fuse_session *se;
+	uid_t uid; /* every node belongs to the mounting user */
+	gid_t gid;
+	bool read_only;	    /* every mount of this version: no write bits, writes are EROFS */
+	double timeout;	    /* kernel entry / attribute cache, seconds */
+	double neg_timeout; /* how long the kernel may remember a missing name */
+	time_t mounted_at;
+	atomic_bool stopping; /* set when the session loop ended: no more notifications */
+	atomic_bool listed;   /* a listing completed since this daemon started */
+};
+
+/* ---- fs/read_ops.c ---- */
+extern const struct fuse_lowlevel_ops cf_read_ops;
+
+/* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
+
+/* Whether ino is .clonefs/ or one of its files. */
+static inline bool control_owns(uint64_t ino)
+{
+	return ino != CF_INO_ROOT && CF_INO_BASE(ino) == CF_INO_CONTROL_BASE;
+}
+/* The attributes of `.clonefs` itself, as the root directory lists it. */
+void control_root_entry(struct cf_fs *fs, struct cf_stat *out);
+/* lookup in the root (only ".clonefs") or in .clonefs/; -ENOENT when absent. */
+int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct cf_stat *out);
+int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out);
+/* List .clonefs/ ("." and ".." are the caller's); -ENOTDIR for its files. */
+int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx);
+/* Generate a file's contents now, into a malloc'd buffer. -EISDIR for the directory. */
+int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len);
+
+#endif

@@ -1,0 +1,283 @@
+/* main.c — the clonefs daemon: parse options, open the cache, mount, keep the cache in sync
+ * with the cloud, serve FUSE requests until unmounted or signalled, then tear down in order.
+ *
+ * The mount serves the cache at once: the first sync runs in the background, and with the API
+ * unreachable the mount still lists the last inventory.
+ *
+ * LMDB must not be used across fork(), and fuse_daemonize() forks. In the background case the
+ * cache is therefore opened once before the fork only to report problems on the terminal,
+ * closed, and opened for real in the daemon. */
+#include "fs.h"
+
+#include "auth.h"
+#include "http.h"
+#include "log.h"
+#include "options.h"
+#include "provider.h"
+#include "store.h"
+#include "sync.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- kernel cache invalidation, called by the sync thread after each commit ---- */
+
+static void note_notify(const char *what, uint64_t ino, int rc)
+{
+	/* -ENOENT: the kernel had nothing cached; -ENOTCONN: before INIT or after unmount. */
+	if (rc == 0 || rc == -ENOENT || rc == -ENOTCONN || rc == -ENODEV)
+		return;
+	cf_debug("%s(%llu) failed: %s", what, (unsigned long long) ino, strerror(-rc));
+}
+
+static void sink_entry(void *ctx, uint64_t parent, const char *name, size_t len)
+{
+	struct cf_fs *fs = ctx;
+	if (atomic_load(&fs->stopping))
+		return;
+	note_notify("inval_entry", parent,
+		    fuse_lowlevel_notify_inval_entry(fs->se, parent, name, len));
+	/* The parent's listing (cache_readdir) and attributes (nlink, mtime) changed too. */
+	note_notify("inval_inode", parent, fuse_lowlevel_notify_inval_inode(fs->se, parent, 0, 0));
+}
+
+static void sink_inode(void *ctx, uint64_t ino)
+{
+	struct cf_fs *fs = ctx;
+	if (atomic_load(&fs->stopping))
+		return;
+	note_notify("inval_inode", ino, fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0));
+	/* A resource that changed may have changed its files (status, resource.json, source),
+	 * whose pages the kernel keeps (keep_cache, cached symlinks): drop those too. */
+	if (ino != CF_INO_ROOT && CF_INO_SUB(ino) == CF_SUB_DIR) {
+		for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++) {
+			uint64_t f = ino | sub;
+			note_notify("inval_inode", f,
+				    fuse_lowlevel_notify_inval_inode(fs->se, f, 0, 0));
+		}
+	}
+}
+
+/* ---- start-up ---- */
+
+/* mkdir -p for the cache base, 0700 for every directory it creates. */
+static int make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof buf)
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int open_store(struct cf_fs *fs, const struct cf_options *o)
+{
+	int rc = cf_store_open(o->cache_dir, &fs->store);
+	if (rc < 0) {
+		cf_err("cannot open the cache in %s: %s", o->cache_dir, strerror(-rc));
+		fs->store = NULL;
+	}
+	return rc;
+}
+
+static int start_provider(struct cf_fs *fs, const struct cf_options *o)
+{
+	struct cf_http_config hc = {
+	    .connect_timeout_ms = 10000,
+	    .timeout_ms = 30000,
+	    .max_attempts = 6,
+	    .base_delay_ms = 250,
+	    .max_delay_ms = 20000,
+	    .max_total_ms = 60000,
+	    /* The http layer permits plain http only to loopback (the emulator). */
+	    .allow_insecure_loopback = true,
+	};
+	struct cf_auth_config ac = {.token_file = o->token_file};
+	struct cf_gce_config gc = {.endpoint = o->endpoint, .project = o->project};
+	int rc;
+
+	rc = cf_http_new(&hc, &fs->http);
+	if (rc < 0) {
+		cf_err("cannot set up HTTP: %s", strerror(-rc));
+		return rc;
+	}
+	ac.http = fs->http;
+	rc = cf_auth_new(&ac, &fs->auth);
+	if (rc < 0) {
+		cf_err("cannot set up authentication: %s", strerror(-rc));
+		return rc;
+	}
+	gc.http = fs->http;
+	gc.auth = fs->auth;
+	rc = cf_gce_new(&gc, &fs->provider);
+	if (rc < 0) {
+		cf_err("cannot set up the Compute Engine provider for %s: %s", o->endpoint,
+		       strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* The sync's progress: the first complete listing proves the API answers this daemon. */
+static void on_progress(void *ctx, enum cf_listing l, uint64_t done, bool complete)
+{
+	struct cf_fs *fs = ctx;
+	(void) l;
+	(void) done;
+	if (complete)
+		atomic_store(&fs->listed, true);
+}
+
+static int start_sync(struct cf_fs *fs, const struct cf_options *o)
+{
+	struct cf_sync_config sc = {
+	    .store = fs->store,
+	    .provider = fs->provider,
+	    .sink = {.entry = sink_entry, .inode = sink_inode, .ctx = fs},
+	    .interval = o->sync_interval,
+	    .progress = on_progress,
+	    .progress_ctx = fs,
+	};
+	int rc = cf_sync_start(&sc, &fs->sync);
+	if (rc < 0) {
+		cf_err("cannot start the sync thread: %s", strerror(-rc));
+		fs->sync = NULL;
+	}
+	return rc;
+}
+
+static int serve(struct cf_fs *fs, const struct cf_options *o)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+	if (o->cmd.singlethread)
+		return fuse_session_loop(fs->se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		cf_err("cannot configure the FUSE loop: out of memory");
+		return -1;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, 1); /* one /dev/fuse descriptor per worker thread */
+	fuse_loop_cfg_set_max_threads(cfg, o->cmd.max_threads);
+	if (o->cmd.max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, o->cmd.max_idle_threads);
+	rc = fuse_session_loop_mt(fs->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cf_options o;
+	struct cf_fs fs = {0};
+	bool mounted = false, signals = false;
+	int rc, status = 1;
+
+	rc = cf_options_parse(argc, argv, &o);
+	if (rc != 0) {
+		cf_options_free(&o);
+		return rc > 0 ? 0 : 2;
+	}
+	/* In the background stderr becomes /dev/null, so syslog takes over from there. */
+	cf_log_init("clonefs", !o.cmd.foreground, 1, o.cmd.debug ? CF_LOG_DEBUG : CF_LOG_INFO);
+
+	fs.opt = &o;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.read_only = true;
+	fs.timeout = o.timeout;
+	fs.neg_timeout = o.timeout < o.sync_interval ? o.timeout : o.sync_interval;
+	fs.mounted_at = time(NULL);
+	atomic_init(&fs.stopping, false);
+	atomic_init(&fs.listed, false);
+
+	/* libfuse's own options first: an unknown one is a usage error. */
+	fs.se = fuse_session_new(&o.args, &cf_read_ops, sizeof cf_read_ops, &fs);
+	if (!fs.se) {
+		fprintf(stderr, "clonefs: bad FUSE options (see the line above and clonefs "
+				"--help)\n");
+		cf_options_free(&o);
+		return 2;
+	}
+
+	rc = make_dirs(o.cache);
+	if (rc < 0) {
+		cf_err("cannot create the cache directory %s: %s", o.cache, strerror(-rc));
+		goto out;
+	}
+	if (open_store(&fs, &o) < 0)
+		goto out;
+	if (!o.cmd.foreground) {
+		cf_store_close(fs.store); /* reopened after the fork */
+		fs.store = NULL;
+	}
+	if (start_provider(&fs, &o) < 0)
+		goto out;
+
+	if (fuse_set_signal_handlers(fs.se) != 0) {
+		cf_err("cannot install signal handlers");
+		goto out;
+	}
+	signals = true;
+	if (fuse_session_mount(fs.se, o.cmd.mountpoint) != 0) {
+		cf_err("cannot mount on %s", o.cmd.mountpoint);
+		goto out;
+	}
+	mounted = true;
+	if (fuse_daemonize(o.cmd.foreground) != 0) {
+		cf_err("cannot go to the background");
+		goto out;
+	}
+	if (!fs.store && open_store(&fs, &o) < 0)
+		goto out;
+	cf_info("mounted project %s from %s on %s (cache %s, sync every %us)", o.project,
+		o.endpoint, o.cmd.mountpoint, o.cache_dir, o.sync_interval);
+
+	if (start_sync(&fs, &o) < 0)
+		goto out;
+	/* 0: unmounted; > 0: the signal that ended the loop (libfuse's handlers); < 0: an error. */
+	rc = serve(&fs, &o);
+	status = rc < 0 ? 1 : 0;
+	if (rc < 0)
+		cf_err("the FUSE session ended with an error: %s", strerror(-rc));
+	else if (rc > 0)
+		cf_info("signal %d: unmounting %s", rc, o.cmd.mountpoint);
+	else
+		cf_info("unmounted %s", o.cmd.mountpoint);
+
+out:
+	atomic_store(&fs.stopping, true);
+	if (fs.sync)
+		cf_sync_stop(fs.sync);
+	if (mounted)
+		fuse_session_unmount(fs.se);
+	if (signals)
+		fuse_remove_signal_handlers(fs.se);
+	fuse_session_destroy(fs.se);
+	if (fs.provider && fs.provider->ops && fs.provider->ops->destroy)
+		fs.provider->ops->destroy(fs.provider);
+	if (fs.auth)
+		cf_auth_free(fs.auth);
+	if (fs.http)
+		cf_http_free(fs.http);
+	if (fs.store)
+		cf_store_close(fs.store);
+	cf_options_free(&o);
+	return status;
+}

@@ -1,0 +1,390 @@
+/* options.c — clonefs's command line: our -o options through a fuse_opt table, the rest left
+ * for libfuse; every usage error is one line on stderr naming the option.
+ *
+ * The cache directory of a mount is DIR/<project>@<host[_port]>: one LMDB environment per
+ * endpoint and project, named so a person can tell them apart, with a short hash added when
+ * the endpoint holds characters a file name should not (so two endpoints never share one). */
+#include "options.h"
+
+#include "model.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_ENDPOINT      "https://compute.googleapis.com/compute/v1/"
+#define DEFAULT_SYNC_INTERVAL "60"
+#define DEFAULT_TIMEOUT	      "3600"
+#define API_SUFFIX	      "/compute/v1/"
+
+#define CF_OPT(t, field)                                                                           \
+	{                                                                                          \
+		t, offsetof(struct cf_options, field), 1                                           \
+	}
+
+static const struct fuse_opt cf_opt_table[] = {
+    CF_OPT("endpoint=%s", endpoint),
+    CF_OPT("project=%s", project),
+    CF_OPT("token_file=%s", token_file),
+    CF_OPT("cache=%s", cache),
+    CF_OPT("sync_interval=%s", sync_interval_s),
+    CF_OPT("timeout=%s", timeout_s),
+    CF_OPT("ro", ro),
+    CF_OPT("rw", rw),
+    FUSE_OPT_END,
+};
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("clonefs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see clonefs --help)\n", stderr);
+}
+
+/* Positional arguments: gce:PROJECT is ours, anything else (the mountpoint) is libfuse's. */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cf_options *o = data;
+	(void) outargs;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (strncmp(arg, "gce:", 4) != 0)
+		return 1;
+	if (o->project_arg) {
+		usage_error("more than one gce:PROJECT argument (%s)", arg);
+		return -1;
+	}
+	o->project_arg = strdup(arg + 4);
+	return o->project_arg ? 0 : -1;
+}
+
+static void print_help(const char *prog)
+{
+	printf(
+	    "usage: %s [gce:PROJECT] MOUNTPOINT [options]\n"
+	    "\n"
+	    "Mounts a Google Compute Engine project's snapshots, images, machine images, disks\n"
+	    "and instances as a read-only tree, served from a local LMDB cache that a background\n"
+	    "sync keeps true. The mount lists the cache at once, before the first sync ends.\n"
+	    "\n"
+	    "clonefs options:\n"
+	    "    -o project=ID          Compute Engine project (or give gce:PROJECT)\n"
+	    "    -o endpoint=URL        API base URL, ending in /compute/v1/\n"
+	    "                           (default: " DEFAULT_ENDPOINT ")\n"
+	    "    -o token_file=PATH     read the access token from PATH (re-read when it\n"
+	    "                           changes; default: the metadata server)\n"
+	    "    -o cache=DIR           cache directory; the LMDB environment lives in\n"
+	    "                           DIR/<project>@<host> (default: $XDG_CACHE_HOME/clonefs,\n"
+	    "                           else $HOME/.cache/clonefs)\n"
+	    "    -o sync_interval=SECS  seconds between full listings, >= 1 "
+	    "(default: " DEFAULT_SYNC_INTERVAL ")\n"
+	    "    -o timeout=SECS        kernel entry and attribute cache timeout "
+	    "(default: " DEFAULT_TIMEOUT ")\n"
+	    "    -o ro                  read-only (default, and the only mode of this version)\n"
+	    "    -f                     stay in the foreground, log to stderr\n"
+	    "    -d                     debug: log every FUSE request (implies -f)\n"
+	    "\n"
+	    "Always added: -o default_permissions,fsname=clonefs:PROJECT,subtype=clonefs\n"
+	    "\n"
+	    "libfuse options:\n",
+	    prog);
+	fflush(stdout);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+/* A whole-string unsigned decimal in [lo, hi], or -1. */
+static long parse_seconds(const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+	if (!s || !*s || !isdigit((unsigned char) *s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	return v;
+}
+
+/* GCE project ids are lower-case letters, digits and hyphens; legacy domain-scoped ids add
+ * "example.com:" in front. The id becomes part of a file name, a URL and a mount option, so
+ * nothing else gets through. */
+static bool project_is_valid(const char *p)
+{
+	size_t n = strlen(p);
+	if (n == 0 || n > 100 || !isalnum((unsigned char) p[0]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char) p[i];
+		if (!isalnum(c) && c != '-' && c != '.' && c != ':' && c != '_')
+			return false;
+	}
+	return true;
+}
+
+static bool endpoint_is_valid(const char *e)
+{
+	size_t n = strlen(e), sl = strlen(API_SUFFIX);
+	const char *host;
+	if (strncmp(e, "https://", 8) == 0)
+		host = e + 8;
+	else if (strncmp(e, "http://", 7) == 0)
+		host = e + 7;
+	else
+		return false;
+	if (n < sl || strcmp(e + n - sl, API_SUFFIX) != 0)
+		return false;
+	if (*host == '/' || *host == '\0')
+		return false;
+	for (const char *c = e; *c; c++)
+		if ((unsigned char) *c <= ' ' || *c == 0x7f || *c == ',')
+			return false;
+	return true;
+}
+
+/* An absolute copy of path (the daemon chdirs to / when it backgrounds). */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	char *out;
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof cwd))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 16777619u;
+	return h;
+}
+
+/* "<project>@<host[_port][_path]>", readable and safe as one file name. */
+static char *cache_subdir(const char *project, const char *endpoint)
+{
+	const char *host = strstr(endpoint, "://") + 3;
+	size_t hlen = strlen(host) - strlen(API_SUFFIX) + 1; /* keep a path prefix, if any */
+	char name[256];
+	size_t n;
+	bool lossy = false;
+	int w = snprintf(name, sizeof name, "%s@", project);
+	if (w < 0 || (size_t) w >= sizeof name)
+		return NULL;
+	n = (size_t) w;
+	for (size_t i = 0; i < hlen && host[i] != '\0' && n < 200; i++) {
+		unsigned char c = (unsigned char) host[i];
+		if (i + 1 == hlen && c == '/')
+			break; /* the '/' before compute/v1/ */
+		if (isalnum(c) || c == '.' || c == '-') {
+			name[n++] = (char) c;
+		} else {
+			name[n++] = '_';
+			if (c != ':')
+				lossy = true;
+		}
+		if (n >= 200 && i + 1 < hlen)
+			lossy = true;
+	}
+	name[n] = '\0';
+	if (lossy)
+		snprintf(name + n, sizeof name - n, "-%08x", fnv1a(endpoint));
+	return strdup(name);
+}
+
+static char *default_cache_base(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *out;
+	if (xdg && xdg[0] == '/') {
+		if (asprintf(&out, "%s/clonefs", xdg) < 0)
+			return NULL;
+		return out;
+	}
+	if (home && home[0] == '/') {
+		if (asprintf(&out, "%s/.cache/clonefs", home) < 0)
+			return NULL;
+		return out;
+	}
+	return NULL;
+}
+
+/* Check every option and derive the rest; one line on stderr for the first problem. */
+static int validate(struct cf_options *o)
+{
+	long v;
+	char *tmp;
+
+	if (!o->cmd.mountpoint) {
+		usage_error(
+		    "no mountpoint given: usage: clonefs [gce:PROJECT] MOUNTPOINT [-o OPT,...]");
+		return -1;
+	}
+	if (o->rw) {
+		usage_error("-o rw: this version mounts read-only only");
+		return -1;
+	}
+	if (o->project_arg && o->project && strcmp(o->project_arg, o->project) != 0) {
+		usage_error("-o project=%s contradicts gce:%s", o->project, o->project_arg);
+		return -1;
+	}
+	if (!o->project && o->project_arg) {
+		o->project = o->project_arg;
+		o->project_arg = NULL;
+	}
+	if (!o->project) {
+		usage_error("no project: give gce:PROJECT or -o project=ID");
+		return -1;
+	}
+	if (!project_is_valid(o->project)) {
+		usage_error(
+		    "project \"%s\": not a valid project id (letters, digits, '-', '.', ':')",
+		    o->project);
+		return -1;
+	}
+	if (!endpoint_is_valid(o->endpoint)) {
+		usage_error("-o endpoint=%s: must be an http(s) URL ending in " API_SUFFIX,
+			    o->endpoint);
+		return -1;
+	}
+	v = parse_seconds(o->sync_interval_s, 1, 7 * 86400);
+	if (v < 0) {
+		usage_error("-o sync_interval=%s: must be a whole number of seconds, 1 to 604800",
+			    o->sync_interval_s);
+		return -1;
+	}
+	o->sync_interval = (unsigned) v;
+	v = parse_seconds(o->timeout_s, 0, 365 * 86400);
+	if (v < 0) {
+		usage_error("-o timeout=%s: must be a whole number of seconds, 0 to 31536000",
+			    o->timeout_s);
+		return -1;
+	}
+	o->timeout = (unsigned) v;
+
+	if (o->token_file) {
+		if (!*o->token_file) {
+			usage_error("-o token_file=: empty path");
+			return -1;
+		}
+		tmp = absolute(o->token_file);
+		if (!tmp)
+			goto oom;
+		free(o->token_file);
+		o->token_file = tmp;
+	}
+	if (!o->cache) {
+		o->cache = default_cache_base();
+		if (!o->cache) {
+			usage_error("no cache directory: neither XDG_CACHE_HOME nor HOME is set; "
+				    "give -o cache=DIR");
+			return -1;
+		}
+	} else {
+		if (!*o->cache) {
+			usage_error("-o cache=: empty path");
+			return -1;
+		}
+		tmp = absolute(o->cache);
+		if (!tmp)
+			goto oom;
+		free(o->cache);
+		o->cache = tmp;
+	}
+	tmp = cache_subdir(o->project, o->endpoint);
+	if (!tmp)
+		goto oom;
+	if (asprintf(&o->cache_dir, "%s/%s", o->cache, tmp) < 0) {
+		o->cache_dir = NULL;
+		free(tmp);
+		goto oom;
+	}
+	free(tmp);
+	return 0;
+oom:
+	fprintf(stderr, "clonefs: out of memory while parsing options\n");
+	return -1;
+}
+
+/* Give libfuse the options every clonefs mount has. Ours go in front so that a user's own
+ * fsname= wins; subtype goes last, after the one fuse_parse_cmdline derives from argv[0]. */
+static int add_fixed_options(struct cf_options *o)
+{
+	char *front;
+	int rc;
+	if (asprintf(&front, "-odefault_permissions,fsname=clonefs:%s", o->project) < 0)
+		return -1;
+	rc = fuse_opt_insert_arg(&o->args, 1, front);
+	free(front);
+	if (rc != 0)
+		return -1;
+	return fuse_opt_add_arg(&o->args, "-osubtype=clonefs");
+}
+
+int cf_options_parse(int argc, char **argv, struct cf_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->args = (struct fuse_args) FUSE_ARGS_INIT(argc, argv);
+	/* Defaults, on the heap: fuse_opt frees a string option's old value. */
+	o->endpoint = strdup(DEFAULT_ENDPOINT);
+	o->sync_interval_s = strdup(DEFAULT_SYNC_INTERVAL);
+	o->timeout_s = strdup(DEFAULT_TIMEOUT);
+	o->ro = 1;
+	if (!o->endpoint || !o->sync_interval_s || !o->timeout_s)
+		return -1;
+
+	if (fuse_opt_parse(&o->args, o, cf_opt_table, opt_proc) != 0)
+		return -1;
+	/* -f, -d, -s, -h, -V, clone_fd, max_threads and the mountpoint. */
+	if (fuse_parse_cmdline(&o->args, &o->cmd) != 0)
+		return -1;
+	if (o->cmd.show_help) {
+		print_help(argv[0]);
+		return 1;
+	}
+	if (o->cmd.show_version) {
+		printf("clonefs version %s\n", CLONEFS_VERSION);
+		fflush(stdout); /* fuse_lowlevel_version runs fusermount3, which prints too */
+		fuse_lowlevel_version();
+		return 1;
+	}
+	if (validate(o) != 0)
+		return -1;
+	if (add_fixed_options(o) != 0) {
+		fprintf(stderr, "clonefs: out of memory while parsing options\n");
+		return -1;
+	}
+	return 0;
+}
+
+void cf_options_free(struct cf_options *o)
+{
+	free(o->endpoint);
+	free(o->project);
+	free(o->project_arg);
+	free(o->token_file);
+	free(o->cache);
+	free(o->cache_dir);
+	free(o->sync_interval_s);
+	free(o->timeout_s);
+	free(o->cmd.mountpoint);
+	fuse_opt_free_args(&o->args);
+	memset(o, 0, sizeof *o);
+}

@@ -1,0 +1,44 @@
+/* options.h — the daemon's command line: clonefs [gce:PROJECT] MOUNTPOINT [-f] [-d] [-o OPT,...].
+ *
+ * Our own -o options are parsed with a fuse_opt table; everything else (-f, -d, -s, allow_other,
+ * fsname=, ...) is left for libfuse. After cf_options_parse succeeds, `args` holds what
+ * fuse_session_new should see, with default_permissions, fsname=clonefs:PROJECT and
+ * subtype=clonefs added (a user's own fsname= still wins).
+ *
+ * `ro` is accepted and consumed: every mount of this version is read-only, enforced by the
+ * daemon rather than by the kernel's MS_RDONLY, so that each refused write reaches us and
+ * leaves its line in .clonefs/log. */
+#ifndef CLONEFS_FS_OPTIONS_H
+#define CLONEFS_FS_OPTIONS_H
+
+#include "fs.h"
+
+struct cf_options {
+	/* Set by fuse_opt (heap strings; the defaults are set before parsing). */
+	char *endpoint;
+	char *project;
+	char *token_file;
+	char *cache;	       /* base cache directory */
+	char *sync_interval_s; /* checked and converted below */
+	char *timeout_s;
+	int ro; /* consumed, not passed to the kernel (see above) */
+	int rw; /* refused: this version only mounts read-only */
+
+	char *project_arg; /* from a gce:PROJECT argument */
+
+	/* Derived, validated values. */
+	unsigned sync_interval; /* seconds, >= 1 */
+	unsigned timeout;	/* kernel entry / attribute timeout, seconds */
+	char *cache_dir;	/* cache/<project>@<host>: where the LMDB environment lives */
+
+	/* libfuse's own command line (-f, -d, -s, mountpoint, clone_fd, ...). */
+	struct fuse_cmdline_opts cmd;
+	struct fuse_args args; /* for fuse_session_new */
+};
+
+/* Parse argv. Returns 0 to go on, 1 when --help or --version was answered (exit 0), and -1 on
+ * a usage error, already reported on stderr in one line naming the option (exit 2). */
+int cf_options_parse(int argc, char **argv, struct cf_options *o);
+void cf_options_free(struct cf_options *o);
+
+#endif

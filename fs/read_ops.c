@@ -1,0 +1,785 @@
+/* read_ops.c — the low-level FUSE operations of a read-only clonefs mount.
+ *
+ * Every answer comes from the LMDB cache (store.h) in a short read transaction: nothing here
+ * waits for the network. The kernel is told to cache hard, as fusefloor does: hour-long entry
+ * and attribute timeouts, readdirplus, cached readdir and kept page caches; the sync's change
+ * sink (main.c) invalidates exactly what changed, so long timeouts stay correct.
+ *
+ * A directory listing is snapshotted on its first readdir into one growable array of fixed
+ * records plus one name blob (no allocation per entry), from one store transaction, and served
+ * by index: the offset the kernel hands back is the index of the next record. It is built on
+ * the first readdir rather than in opendir because, with cache_readdir, a warm `ls` opens the
+ * directory but never reads it.
+ *
+ * Writes of every kind answer EROFS with a line in the log. The kernel mount itself is not
+ * MS_RDONLY, so each refusal reaches the daemon and is recorded; a user without
+ * CAP_DAC_OVERRIDE is stopped earlier by default_permissions (no write bits) with EACCES. Only
+ * user.* extended attributes exist; every other namespace answers EOPNOTSUPP, never ENOSYS, which
+ * would switch xattrs off mount-wide. */
+#include "fs.h"
+
+#include "log.h"
+#include "model.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+static struct cf_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* A name for a node in the log: the store has no inode -> path call, so "ino N[/name]". */
+static const char *node_name(char *buf, size_t size, uint64_t ino, const char *name)
+{
+	if (ino == CF_INO_ROOT && name)
+		snprintf(buf, size, "/%s", name);
+	else if (name)
+		snprintf(buf, size, "ino %" PRIu64 "/%s", ino, name);
+	else if (ino == CF_INO_ROOT)
+		snprintf(buf, size, "/");
+	else
+		snprintf(buf, size, "ino %" PRIu64, ino);
+	return buf;
+}
+
+/* Answer a failed store or control call. Missing names and wrong types are ordinary answers;
+ * anything else is a cache failure: logged with its reason and answered EIO (ENOMEM as is). */
+static void reply_store_err(fuse_req_t req, const char *op, uint64_t ino, const char *name, int rc)
+{
+	char where[CF_NAME_MAX + 48];
+	int err = rc < 0 ? -rc : EIO;
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EISDIR:
+	case ENAMETOOLONG:
+		break;
+	case ENOMEM:
+		cf_log_refusal(node_name(where, sizeof where, ino, name), ENOMEM,
+			       "%s: out of memory", op);
+		break;
+	default:
+		cf_log_refusal(node_name(where, sizeof where, ino, name), EIO,
+			       "%s: reading the cache failed: %s (%d)", op, strerror(err), rc);
+		err = EIO;
+		break;
+	}
+	fuse_reply_err(req, err);
+}
+
+static void refuse_rofs(fuse_req_t req, const char *op, uint64_t ino, const char *name)
+{
+	char where[CF_NAME_MAX + 48];
+	cf_log_refusal(node_name(where, sizeof where, ino, name), EROFS, "%s: read-only mount", op);
+	fuse_reply_err(req, EROFS);
+}
+
+/* struct cf_stat -> struct stat. The mount belongs to whoever mounted it, and nothing on a
+ * read-only mount or of a protected resource carries a write bit (symlinks keep 0777, as
+ * every symlink has). */
+static void fill_stat(const struct cf_fs *fs, const struct cf_stat *cs, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = cs->ino;
+	st->st_mode = cs->mode;
+	if (!S_ISLNK(cs->mode) && (fs->read_only || (cs->flags & CF_DIRENT_PROTECTED)))
+		st->st_mode &= ~(mode_t) 0222;
+	st->st_nlink = cs->nlink ? cs->nlink : 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t) cs->size;
+	st->st_blocks = (blkcnt_t) cs->blocks;
+	st->st_blksize = 4096;
+	st->st_mtim.tv_sec = cs->mtime;
+	st->st_mtim.tv_nsec = cs->mtime_ns;
+	st->st_atim = st->st_mtim;
+	st->st_ctim.tv_sec = cs->ctime;
+}
+
+/* The control files change on every read: their attributes are not cached. */
+static double attr_timeout(const struct cf_fs *fs, uint64_t ino)
+{
+	return control_owns(ino) && CF_INO_SUB(ino) != 0 ? 0 : fs->timeout;
+}
+
+static void fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = cs->ino;
+	e->generation = 1;
+	e->entry_timeout = fs->timeout;
+	e->attr_timeout = attr_timeout(fs, cs->ino);
+	fill_stat(fs, cs, &e->attr);
+}
+
+/* The root exists even in a cache that has never been filled. */
+static void root_stat(const struct cf_fs *fs, struct cf_stat *cs)
+{
+	memset(cs, 0, sizeof *cs);
+	cs->ino = CF_INO_ROOT;
+	cs->mode = S_IFDIR | 0755;
+	cs->nlink = 2;
+	cs->mtime = cs->ctime = fs->mounted_at;
+}
+
+static int node_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *cs)
+{
+	int rc;
+	if (control_owns(ino))
+		return control_getattr(fs, ino, cs);
+	rc = cf_store_getattr(fs->store, ino, cs);
+	if (rc == -ENOENT && ino == CF_INO_ROOT) {
+		root_stat(fs, cs);
+		rc = 0;
+	}
+	return rc;
+}
+
+/* ---- lookup, getattr, forget ---- */
+
+static void ro_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void) userdata;
+	/* Symlink targets (source, disks/N) go into the page cache like file contents. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* Nothing here has ACLs to ask about. */
+	conn->want &= ~FUSE_CAP_POSIX_ACL;
+}
+
+static void ro_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cf_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct cf_stat cs;
+	int rc;
+
+	if (control_owns(parent) || (parent == CF_INO_ROOT && strcmp(name, ".clonefs") == 0))
+		rc = control_lookup(fs, parent, name, &cs);
+	else
+		rc = cf_store_lookup(fs->store, parent, name, &cs);
+	if (rc == -ENOENT) {
+		/* A negative entry: the kernel remembers the miss until the sync reports the
+		 * name appeared (inval_entry) or neg_timeout passes. */
+		memset(&e, 0, sizeof e);
+		e.entry_timeout = fs->neg_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc < 0) {
+		reply_store_err(req, "lookup", parent, name, rc);
+		return;
+	}
+	fill_entry(fs, &cs, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void ro_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cf_fs *fs = fs_of(req);
+	struct cf_stat cs;
+	struct stat st;
+	int rc;
+	(void) fi;
+
+	rc = node_getattr(fs, ino, &cs);
+	if (rc < 0) {
+		reply_store_err(req, "getattr", ino, NULL, rc);
+		return;
+	}
+	fill_stat(fs, &cs, &st);
+	fuse_reply_attr(req, &st, attr_timeout(fs, ino));
+}
+
+/* Inode numbers are stable and nothing is kept per inode: lookup counts need no bookkeeping. */
+static void ro_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void) ino;
+	(void) nlookup;
+	fuse_reply_none(req);
+}
+
+static void ro_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void) count;
+	(void) forgets;
+	fuse_reply_none(req);
+}
+
+/* ---- directories ---- */
+
+/* One entry of a listing snapshot: what a struct stat needs, and where the name is. */
+struct dir_rec {
+	uint64_t ino;
+	uint64_t size;
+	uint64_t blocks;
+	int64_t mtime;
+	int64_t ctime;
+	uint32_t mtime_ns;
+	uint32_t mode;
+	uint32_t nlink;
+	uint32_t name_len;
+	uint32_t name_off; /* into the name blob */
+	uint32_t flags;	   /* CF_DIRENT_* */
+};
+
+struct dir_snap {
+	uint64_t ino;
+	struct dir_rec *recs;
+	size_t n, cap;
+	char *names;
+	size_t names_len, names_cap;
+	bool built;
+	int err; /* set by the builder callback */
+};
+
+static int snap_add(void *ctx, const char *name, size_t len, const struct cf_stat *cs)
+{
+	struct dir_snap *d = ctx;
+	struct dir_rec *r;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		void *p = realloc(d->recs, cap * sizeof *d->recs);
+		if (!p)
+			goto oom;
+		d->recs = p;
+		d->cap = cap;
+	}
+	if (d->names_len + len + 1 > UINT32_MAX)
+		goto oom; /* a 4 GiB listing: name_off would not fit */
+	if (d->names_len + len + 1 > d->names_cap) {
+		size_t cap = d->names_cap ? d->names_cap : 1024;
+		while (cap < d->names_len + len + 1)
+			cap *= 2;
+		void *p = realloc(d->names, cap);
+		if (!p)
+			goto oom;
+		d->names = p;
+		d->names_cap = cap;
+	}
+	memcpy(d->names + d->names_len, name, len);
+	d->names[d->names_len + len] = '\0'; /* fuse_add_direntry wants a C string */
+	r = &d->recs[d->n++];
+	r->ino = cs->ino;
+	r->size = cs->size;
+	r->blocks = cs->blocks;
+	r->mtime = cs->mtime;
+	r->ctime = cs->ctime;
+	r->mtime_ns = cs->mtime_ns;
+	r->mode = cs->mode;
+	r->nlink = cs->nlink;
+	r->name_len = (uint32_t) len;
+	r->name_off = (uint32_t) d->names_len;
+	r->flags = cs->flags;
+	d->names_len += len + 1;
+	return 0;
+oom:
+	d->err = -ENOMEM;
+	return 1;
+}
+
+static void rec_to_cf_stat(const struct dir_rec *r, struct cf_stat *cs)
+{
+	cs->ino = r->ino;
+	cs->mode = r->mode;
+	cs->nlink = r->nlink;
+	cs->size = r->size;
+	cs->blocks = r->blocks;
+	cs->mtime = r->mtime;
+	cs->mtime_ns = r->mtime_ns;
+	cs->ctime = r->ctime;
+	cs->flags = r->flags;
+}
+
+/* (Re)build the snapshot of directory d->ino: ".", "..", the store's entries, and .clonefs in
+ * the root. ".." carries the directory's own inode: the kernel answers ".." itself, and the
+ * store has no inode -> parent call. */
+static int snap_build(struct cf_fs *fs, struct dir_snap *d)
+{
+	struct cf_stat self;
+	int rc;
+
+	d->n = 0;
+	d->names_len = 0;
+	d->err = 0;
+	rc = node_getattr(fs, d->ino, &self);
+	if (rc < 0)
+		return rc;
+	if (!S_ISDIR(self.mode))
+		return -ENOTDIR;
+	if (snap_add(d, ".", 1, &self) || snap_add(d, "..", 2, &self))
+		return d->err;
+	if (control_owns(d->ino)) {
+		rc = control_readdir(fs, d->ino, snap_add, d);
+	} else {
+		rc = cf_store_readdir(fs->store, d->ino, snap_add, d);
+		if (rc == -ENOENT && d->ino == CF_INO_ROOT)
+			rc = 0; /* an empty cache */
+		if (rc >= 0 && !d->err && d->ino == CF_INO_ROOT) {
+			struct cf_stat ctl;
+			control_root_entry(fs, &ctl);
+			snap_add(d, ".clonefs", 8, &ctl);
+		}
+	}
+	if (d->err)
+		return d->err;
+	if (rc < 0)
+		return rc;
+	d->built = true;
+	return 0;
+}
+
+static void snap_free(struct dir_snap *d)
+{
+	if (!d)
+		return;
+	free(d->recs);
+	free(d->names);
+	free(d);
+}
+
+static void ro_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_snap *d = calloc(1, sizeof *d);
+	if (!d) {
+		cf_log_refusal("opendir", ENOMEM, "out of memory");
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	d->ino = ino;
+	fi->fh = (uintptr_t) d;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) != 0)
+		snap_free(d); /* interrupted: no releasedir will come */
+}
+
+static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi, bool plus)
+{
+	struct cf_fs *fs = fs_of(req);
+	struct dir_snap *d = (struct dir_snap *) (uintptr_t) fi->fh;
+	size_t used = 0;
+	char *buf;
+	int rc;
+
+	/* Offset 0 is the first read or a rewinddir: take a fresh snapshot. */
+	if (!d->built || off == 0) {
+		rc = snap_build(fs, d);
+		if (rc < 0) {
+			reply_store_err(req, plus ? "readdirplus" : "readdir", ino, NULL, rc);
+			return;
+		}
+	}
+	buf = malloc(size);
+	if (!buf) {
+		cf_log_refusal("readdir", ENOMEM, "out of memory");
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? 0 : (size_t) off; i < d->n; i++) {
+		const struct dir_rec *r = &d->recs[i];
+		const char *name = d->names + r->name_off;
+		size_t n;
+		if (plus) {
+			struct fuse_entry_param e;
+			struct cf_stat cs;
+			rec_to_cf_stat(r, &cs);
+			fill_entry(fs, &cs, &e);
+			if (i < 2)
+				e.ino = 0; /* "." and "..": no entry, no lookup count */
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						   (off_t) i + 1);
+		} else {
+			struct stat st = {.st_ino = r->ino, .st_mode = r->mode};
+			n = fuse_add_direntry(req, buf + used, size - used, name, &st,
+					      (off_t) i + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void ro_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	serve_dir(req, ino, size, off, fi, false);
+}
+
+static void ro_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	serve_dir(req, ino, size, off, fi, true);
+}
+
+static void ro_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void) ino;
+	snap_free((struct dir_snap *) (uintptr_t) fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- files and symlinks ---- */
+
+/* An open file: its whole contents, read once at open so every read of it agrees. */
+struct file_buf {
+	char *data;
+	size_t len;
+};
+
+static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cf_fs *fs = fs_of(req);
+	struct file_buf *fb;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		refuse_rofs(req, "open for writing", ino, NULL);
+		return;
+	}
+	if (control_owns(ino)) {
+		rc = control_read(fs, ino, &data, &len);
+		fi->direct_io = 1; /* st_size is 0: read until EOF, never from the cache */
+	} else {
+		rc = cf_store_read(fs->store, ino, &data, &len);
+		fi->keep_cache = 1; /* the sync's inval_inode drops it when the file changes */
+	}
+	if (rc < 0) {
+		reply_store_err(req, "open", ino, NULL, rc);
+		return;
+	}
+	fb = malloc(sizeof *fb);
+	if (!fb) {
+		free(data);
+		cf_log_refusal("open", ENOMEM, "out of memory");
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fb->data = data;
+	fb->len = len;
+	fi->fh = (uintptr_t) fb;
+	if (fuse_reply_open(req, fi) != 0) {
+		free(fb->data);
+		free(fb);
+	}
+}
+
+static void ro_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	const struct file_buf *fb = (const struct file_buf *) (uintptr_t) fi->fh;
+	size_t start, n;
+	char *copy;
+	(void) ino;
+
+	if (off < 0 || (uint64_t) off >= fb->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	start = (size_t) off;
+	n = fb->len - start < size ? fb->len - start : size;
+	/* Reply from a private copy: once the kernel has the answer, the reader may close the
+	 * file and another thread free fb (release) while this one is still returning from
+	 * writev, which AddressSanitizer checks after the call. A read is at most max_read. */
+	copy = malloc(n ? n : 1);
+	if (!copy) {
+		cf_log_refusal("read", ENOMEM, "out of memory");
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, fb->data + start, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
+}
+
+static void ro_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct file_buf *fb = (struct file_buf *) (uintptr_t) fi->fh;
+	(void) ino;
+	if (fb) {
+		free(fb->data);
+		free(fb);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void ro_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cf_fs *fs = fs_of(req);
+	char target[PATH_MAX];
+	int rc = cf_store_readlink(fs->store, ino, target, sizeof target);
+	if (rc < 0) {
+		reply_store_err(req, "readlink", ino, NULL, rc);
+		return;
+	}
+	fuse_reply_readlink(req, target);
+}
+
+/* ---- extended attributes: user.KEY = the label KEY ---- */
+
+/* The xattr size protocol: size 0 asks for the length, a short buffer is ERANGE. */
+static void reply_xattr_value(fuse_req_t req, const char *v, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, len);
+}
+
+/* Only resource directories carry labels: the root, .clonefs/, files and symlinks never do. */
+static bool may_have_labels(uint64_t ino)
+{
+	return ino != CF_INO_ROOT && !control_owns(ino) && CF_INO_SUB(ino) == CF_SUB_DIR;
+}
+
+/* The labels of ino; *blob NULL (and 0 labels) when it has none to show. */
+static int get_labels(struct cf_fs *fs, uint64_t ino, char **blob, size_t *len, size_t *n)
+{
+	int rc;
+	*blob = NULL;
+	*len = *n = 0;
+	if (!may_have_labels(ino))
+		return 0;
+	rc = cf_store_labels(fs->store, ino, blob, len, n);
+	if (rc == -ENOENT) { /* a container directory */
+		*blob = NULL;
+		*len = *n = 0;
+		return 0;
+	}
+	return rc;
+}
+
+static void ro_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct cf_fs *fs = fs_of(req);
+	const char *key = name + 5;
+	char *blob;
+	size_t len, n;
+	int rc;
+
+	/* Only user.* is ours: EOPNOTSUPP lets ls and getfattr stop asking for
+	 * security.selinux and ACLs on this device; a missing label is ENODATA. */
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	rc = get_labels(fs, ino, &blob, &len, &n);
+	if (rc < 0) {
+		reply_store_err(req, "getxattr", ino, name, rc);
+		return;
+	}
+	for (size_t off = 0, i = 0; i < n && off < len; i++) {
+		const char *k = blob + off;
+		size_t klen = strnlen(k, len - off);
+		const char *v = k + klen + 1;
+		size_t vlen;
+		if (off + klen + 1 > len)
+			break;
+		vlen = strnlen(v, len - off - klen - 1);
+		if (strcmp(k, key) == 0) {
+			reply_xattr_value(req, v, vlen, size);
+			free(blob);
+			return;
+		}
+		off += klen + 1 + vlen + 1;
+	}
+	free(blob);
+	fuse_reply_err(req, ENODATA);
+}
+
+static void ro_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct cf_fs *fs = fs_of(req);
+	char *blob, *list;
+	size_t len, n, used = 0;
+	int rc;
+
+	rc = get_labels(fs, ino, &blob, &len, &n);
+	if (rc < 0) {
+		reply_store_err(req, "listxattr", ino, NULL, rc);
+		return;
+	}
+	if (n == 0) {
+		free(blob);
+		{
+			reply_xattr_value(req, "", 0, size);
+			return;
+		}
+	}
+	/* "user.KEY\0" per label: at most len + 5 bytes per label. */
+	list = malloc(len + 5 * n + 1);
+	if (!list) {
+		free(blob);
+		cf_log_refusal("listxattr", ENOMEM, "out of memory");
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t off = 0, i = 0; i < n && off < len; i++) {
+		const char *k = blob + off;
+		size_t klen = strnlen(k, len - off);
+		size_t vlen;
+		if (off + klen + 1 > len)
+			break;
+		vlen = strnlen(k + klen + 1, len - off - klen - 1);
+		memcpy(list + used, "user.", 5);
+		memcpy(list + used + 5, k, klen + 1);
+		used += 5 + klen + 1;
+		off += klen + 1 + vlen + 1;
+	}
+	reply_xattr_value(req, list, used, size);
+	free(list);
+	free(blob);
+}
+
+/* ---- writes: every one is EROFS on this mount ---- */
+
+static void ro_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void) value;
+	(void) size;
+	(void) flags;
+	refuse_rofs(req, "setxattr", ino, name);
+}
+
+static void ro_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	refuse_rofs(req, "removexattr", ino, name);
+}
+
+static void ro_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void) attr;
+	(void) to_set;
+	(void) fi;
+	refuse_rofs(req, "setattr", ino, NULL);
+}
+
+static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void) mode;
+	(void) rdev;
+	refuse_rofs(req, "mknod", parent, name);
+}
+
+static void ro_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void) mode;
+	refuse_rofs(req, "mkdir", parent, name);
+}
+
+static void ro_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse_rofs(req, "unlink", parent, name);
+}
+
+static void ro_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse_rofs(req, "rmdir", parent, name);
+}
+
+static void ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void) link;
+	refuse_rofs(req, "symlink", parent, name);
+}
+
+static void ro_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	(void) newparent;
+	(void) newname;
+	(void) flags;
+	refuse_rofs(req, "rename", parent, name);
+}
+
+static void ro_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void) ino;
+	refuse_rofs(req, "link", newparent, newname);
+}
+
+static void ro_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void) mode;
+	(void) fi;
+	refuse_rofs(req, "create", parent, name);
+}
+
+static void ro_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void) buf;
+	(void) size;
+	(void) off;
+	(void) fi;
+	refuse_rofs(req, "write", ino, NULL);
+}
+
+/* ---- the filesystem as a whole ---- */
+
+static void ro_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cf_fs *fs = fs_of(req);
+	struct statvfs sv;
+	struct cf_stat root;
+	(void) ino;
+
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = 4096;
+	sv.f_frsize = 512; /* st_blocks units: f_blocks is the root's stored bytes / 512 */
+	sv.f_namemax = CF_NAME_MAX;
+	sv.f_flag = ST_RDONLY;
+	if (cf_store_getattr(fs->store, CF_INO_ROOT, &root) == 0)
+		sv.f_blocks = root.blocks;
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops cf_read_ops = {
+    .init = ro_init,
+    .lookup = ro_lookup,
+    .forget = ro_forget,
+    .forget_multi = ro_forget_multi,
+    .getattr = ro_getattr,
+    .setattr = ro_setattr,
+    .readlink = ro_readlink,
+    .mknod = ro_mknod,
+    .mkdir = ro_mkdir,
+    .unlink = ro_unlink,
+    .rmdir = ro_rmdir,
+    .symlink = ro_symlink,
+    .rename = ro_rename,
+    .link = ro_link,
+    .open = ro_open,
+    .read = ro_read,
+    .write = ro_write,
+    .release = ro_release,
+    .opendir = ro_opendir,
+    .readdir = ro_readdir,
+    .readdirplus = ro_readdirplus,
+    .releasedir = ro_releasedir,
+    .statfs = ro_statfs,
+    .setxattr = ro_setxattr,
+    .getxattr = ro_getxattr,
+    .listxattr = ro_listxattr,
+    .removexattr = ro_removexattr,
+    .create = ro_create,
+};
