@@ -38,6 +38,7 @@
 enum { ROOT = 1, GLOBAL = 2, SNAPS = 3, FIRST = 16 };
 enum { K_DIR, K_STATUS, K_JSON, K_SOURCE, K_COUNT }; /* ino = FIRST + K_COUNT * i + kind */
 static const char *const child_name[K_COUNT] = { NULL, "status", "resource.json", "source" };
+static const int child_order[K_COUNT - 1] = { K_JSON, K_SOURCE, K_STATUS }; /* name order */
 static const double TTL = 3600;
 
 struct label {
@@ -92,7 +93,7 @@ static void fill(fuse_ino_t ino, struct stat *st)
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_mode = S_IFDIR | 0555; /* read-only mount: no write bits */
-	st->st_nlink = ino == SNAPS ? 2 + n_snaps : ino < FIRST ? 3 : 2;
+	st->st_nlink = 2; /* as clonefs: every directory, whatever it holds (readdir gives d_type) */
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_atim = newest;
 	st->st_ctim = started;
@@ -179,7 +180,7 @@ static fuse_ino_t nth(fuse_ino_t ino, size_t i, const char **name)
 	if (ino == SNAPS && i < n_snaps)
 		return *name = snaps[i].name, FIRST + K_COUNT * i;
 	if (is_snap_dir(ino) && i < K_COUNT - 1)
-		return *name = child_name[i + 1], ino + i + 1;
+		return *name = child_name[child_order[i]], ino + (fuse_ino_t)child_order[i];
 	return 0;
 }
 
