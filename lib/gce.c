@@ -29,6 +29,7 @@ enum {
 	PAGE_TOKEN_MAX = 8192, /* a nextPageToken */
 	STATUS_MAX = 32,
 	FINGERPRINT_MAX = 128,
+	OP_NAME_MAX = 128, /* an operation's name */
 	SKIP_LOG_MAX = 20, /* skip warnings per page; the rest are counted */
 	PAGE_SIZE = 500,
 };
@@ -894,11 +895,151 @@ void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_er
 	json_decref(root);
 }
 
+/* ---- operations ---- */
+
+/* An operation's name: it goes back into the poll URL (escaped), so
+ * printable ASCII without '/', and a safe entry name. The API's are like
+ * "operation-1715000000000-5f0c3e1a2b3c4-12345678-9abcdef0". */
+static bool op_name_valid(const char *s, size_t len)
+{
+	return len > 0 && len <= OP_NAME_MAX && printable_ascii(s, len) && !memchr(s, '/', len) &&
+	       !memchr(s, ' ', len) && cf_name_is_safe(s, len);
+}
+
+/* An API code or reason copied into err->reason: printable, no spaces or
+ * quotes, short enough; anything else leaves it empty. */
+static void set_reason(struct cf_error *err, const char *s, size_t len)
+{
+	if (s && len > 0 && len < sizeof err->reason && printable_ascii(s, len) &&
+	    !strpbrk(s, " \"\\"))
+		memcpy(err->reason, s, len + 1);
+}
+
+/* The error of a DONE operation: errors[0] {code, message}, the HTTP status
+ * and message the API puts beside them. */
+static void decode_op_error(json_t *doc, json_t *e, struct cf_error *err)
+{
+	json_t *errors = json_object_get(e, "errors"), *hsc;
+	json_t *first = json_array_get(errors, 0);
+	const char *msg;
+	size_t len, n = json_array_size(errors);
+
+	memset(err, 0, sizeof *err);
+	hsc = json_object_get(doc, "httpErrorStatusCode");
+	if (json_is_integer(hsc) && json_integer_value(hsc) >= 100 &&
+	    json_integer_value(hsc) <= 599)
+		err->http_status = (int) json_integer_value(hsc);
+	msg = jstr(first, "code", &len);
+	set_reason(err, msg, len);
+	if (!(msg = jstr(first, "message", &len)) || !len)
+		msg = jstr(doc, "httpErrorMessage", &len);
+	if (msg && len)
+		one_line(err->message, sizeof err->message, msg, len);
+	else
+		snprintf(err->message, sizeof err->message, "the operation failed (no message)");
+	if (n > 1) {
+		size_t used = strlen(err->message);
+		snprintf(err->message + used, sizeof err->message - used, " (and %zu more errors)",
+			 n - 1);
+	}
+}
+
+int cf_gce_decode_operation(json_t *doc, struct cf_operation *op, struct cf_error *err)
+{
+	struct cf_error scratch;
+	char scope[CF_PATH_MAX], path[CF_PATH_MAX], ex[80];
+	const char *s, *field;
+	size_t len;
+
+	memset(op, 0, sizeof *op);
+	if (!err)
+		err = &scratch;
+	if (!json_is_object(doc)) {
+		seterr(err, 200, "the answer is not a JSON object");
+		return -EPROTO;
+	}
+	if ((s = jstr(doc, "kind", &len)) && strcmp(s, "compute#operation")) {
+		excerpt(s, len, ex, sizeof ex);
+		seterr(err, 200, "the answer is a \"%s\", not a compute#operation", ex);
+		return -EPROTO;
+	}
+	if (json_object_get(doc, "kind") && !s) {
+		seterr(err, 200, "the answer's kind is not a string");
+		return -EPROTO;
+	}
+	s = jstr(doc, "name", &len);
+	if (!s || !op_name_valid(s, len)) {
+		seterr(err, 200, "the operation has no usable name");
+		return -EPROTO;
+	}
+	if (!(op->name = dup_n(s, len)))
+		goto oom;
+	s = jstr(doc, "status", &len);
+	if (!s || !len || len > STATUS_MAX || !printable_ascii(s, len) || strchr(s, ' ')) {
+		seterr(err, 200, "operation %s: no usable status", op->name);
+		goto proto;
+	}
+	if (!(op->status = dup_n(s, len)))
+		goto oom;
+	op->done = !strcmp(op->status, "DONE");
+
+	/* where it lives: its zone, its region, or neither (global) */
+	field = present(json_object_get(doc, "zone"))	  ? "zone"
+		: present(json_object_get(doc, "region")) ? "region"
+							  : NULL;
+	if (field) {
+		s = jstr(doc, field, NULL);
+		if (!s || cf_gce_scope_from_url(s, scope, sizeof scope) ||
+		    strncmp(scope, field, strlen(field))) {
+			seterr(err, 200, "operation %s: its %s is not a %s URL", op->name, field,
+			       field);
+			goto proto;
+		}
+	} else {
+		snprintf(scope, sizeof scope, "global");
+	}
+	if (!(op->scope = strdup(scope)))
+		goto oom;
+
+	/* what it acts on (for createSnapshot: the disk, as the API says) */
+	if (present(json_object_get(doc, "targetLink"))) {
+		s = jstr(doc, "targetLink", NULL);
+		if (s && !cf_gce_path_from_url(s, path, sizeof path)) {
+			if (!(op->target = strdup(path)))
+				goto oom;
+		} else {
+			cf_debug("gce: operation %s: targetLink unusable, ignored", op->name);
+		}
+	}
+
+	/* DONE with an error block (or an HTTP error status) is a failure; a
+	 * malformed block still is: a failed clone must never look done. */
+	json_t *e = json_object_get(doc, "error"),
+	       *hsc = json_object_get(doc, "httpErrorStatusCode");
+	bool http_failed = json_is_integer(hsc) && json_integer_value(hsc) >= 400;
+	if (op->done && (present(e) || http_failed)) {
+		op->failed = true;
+		decode_op_error(doc, e, &op->err);
+	} else if (present(e)) {
+		cf_debug("gce: operation %s: error block while %s, ignored until DONE", op->name,
+			 op->status);
+	}
+	return 0;
+proto:
+	cf_operation_clear(op);
+	return -EPROTO;
+oom:
+	cf_operation_clear(op);
+	seterr(err, 0, "out of memory");
+	return -ENOMEM;
+}
+
 /* ---- the provider ---- */
 
 struct gce {
 	struct cf_provider pub;
-	char *base; /* ENDPOINT/projects/PROJECT/ */
+	char *base;    /* ENDPOINT/projects/PROJECT/ */
+	char *project; /* for partial URLs in request bodies */
 	struct cf_http *http;
 	struct cf_auth *auth;
 };
@@ -1101,12 +1242,493 @@ static int gce_get(struct cf_provider *p, const char *path, struct cf_resource *
 	return 0;
 }
 
+/* ---- write calls ---- */
+
+/* A URL below the project, built piece by piece; the first piece that does
+ * not fit sets rc. */
+struct url {
+	char buf[URL_MAX];
+	size_t pos;
+	bool query;
+	int rc;
+};
+
+static void u_init(struct url *u, const char *base)
+{
+	u->pos = strlen(base);
+	u->query = false;
+	u->rc = u->pos < sizeof u->buf ? 0 : -ENAMETOOLONG;
+	if (!u->rc)
+		memcpy(u->buf, base, u->pos + 1);
+}
+
+/* A path (validated already; escaped all the same, '/' kept). */
+static void u_path(struct url *u, const char *path)
+{
+	if (!u->rc)
+		u->rc = append_escaped(u->buf, sizeof u->buf, &u->pos, path, true);
+}
+
+/* "&key=value" (or "?key=value" first), the value escaped. */
+static void u_param(struct url *u, const char *key, const char *value)
+{
+	if (u->rc)
+		return;
+	size_t klen = strlen(key);
+	if (u->pos + klen + 2 >= sizeof u->buf) {
+		u->rc = -ENAMETOOLONG;
+		return;
+	}
+	u->buf[u->pos++] = u->query ? '&' : '?';
+	memcpy(u->buf + u->pos, key, klen);
+	u->pos += klen;
+	u->buf[u->pos++] = '=';
+	u->buf[u->pos] = '\0';
+	u->query = true;
+	u->rc = append_escaped(u->buf, sizeof u->buf, &u->pos, value, false);
+}
+
+/* A request id: a UUID (any version), 8-4-4-4-12 hex digits, not all zero
+ * (the API refuses the nil UUID). */
+static bool request_id_valid(const char *s)
+{
+	bool nonzero = false;
+	if (!s || strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i]) {
+			return false;
+		} else if (s[i] != '0') {
+			nonzero = true;
+		}
+	}
+	return nonzero;
+}
+
+/* A resource path for a write: one of the layout's paths, of a kind in
+ * `kinds` (a bit per cf_kind; `want` names them for the message), whose
+ * scope and name are valid GCE names. */
+static int write_target(const char *path, unsigned kinds, const char *want, enum cf_kind *kind,
+			struct cf_error *err)
+{
+	char scope[CF_PATH_MAX], name[CF_NAME_MAX + 1], ex[80];
+	enum cf_kind k;
+	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name)) {
+		excerpt(path ? path : "(null)", path ? strlen(path) : 6, ex, sizeof ex);
+		seterr(err, 0, "\"%s\" is not a resource path", ex);
+		return -EINVAL;
+	}
+	if (!(kinds & (1u << k))) {
+		seterr(err, 0, "%s: not %s", path, want);
+		return -EINVAL;
+	}
+	if (!cf_gce_name_valid(name, strlen(name)) ||
+	    (strcmp(scope, "global") && !scope_valid(scope))) {
+		seterr(err, 0, "%s: not a valid Compute Engine name", path);
+		return -EINVAL;
+	}
+	*kind = k;
+	return 0;
+}
+
+/* The labels as a JSON object, each key and value checked against the
+ * provider's rules; -EINVAL with the first offender named. */
+static int labels_json(const struct cf_label *labels, size_t n, json_t **out, struct cf_error *err)
+{
+	char ex[80];
+	*out = NULL;
+	if (n && !labels) {
+		seterr(err, 0, "%zu labels missing", n);
+		return -EINVAL;
+	}
+	if (n > CF_LABELS_MAX) {
+		seterr(err, 0, "%zu labels: at most %d are allowed", n, CF_LABELS_MAX);
+		return -EINVAL;
+	}
+	json_t *o = json_object();
+	if (!o)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = labels[i].key, *v = labels[i].value;
+		if (!k || !cf_label_key_valid(k, strlen(k))) {
+			excerpt(k ? k : "(null)", k ? strlen(k) : 6, ex, sizeof ex);
+			seterr(err, 0,
+			       "label key \"%s\" is not valid (lower-case letter first, then "
+			       "[a-z0-9_-], at most 63)",
+			       ex);
+			goto inval;
+		}
+		if (!v || !cf_label_value_valid(v, strlen(v))) {
+			excerpt(v ? v : "(null)", v ? strlen(v) : 6, ex, sizeof ex);
+			seterr(err, 0,
+			       "label %s: value \"%s\" is not valid ([a-z0-9_-], at most 63)", k,
+			       ex);
+			goto inval;
+		}
+		if (json_object_get(o, k)) {
+			seterr(err, 0, "label %s given twice", k);
+			goto inval;
+		}
+		if (json_object_set_new(o, k, json_string(v)))
+			goto oom;
+	}
+	*out = o;
+	return 0;
+inval:
+	json_decref(o);
+	return -EINVAL;
+oom:
+	json_decref(o);
+	seterr(err, 0, "out of memory");
+	return -ENOMEM;
+}
+
+/* Send one write and decode the Operation it answers into op. body may be
+ * NULL; it is consumed. request_id: what was sent (NULL when none), checked
+ * against the answer's clientOperationId when the API gives one. */
+static int write_call(struct gce *g, const char *method, struct url *u, const char *what,
+		      json_t *body, const char *request_id, struct cf_operation *op,
+		      struct cf_error *err)
+{
+	struct cf_http_response resp;
+	char *text = NULL;
+	json_error_t je;
+	int rc;
+
+	if (u->rc) {
+		json_decref(body);
+		seterr(err, 0, "%s %s: URL too long", method, what);
+		return -ENAMETOOLONG;
+	}
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(body);
+		if (!text) {
+			seterr(err, 0, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	cf_debug("gce: %s %s%s%s", method, what, request_id ? " requestId=" : "",
+		 request_id ? request_id : "");
+	/* Retried by the http layer on 429, 5xx and lost answers: the request
+	 * id (or, for a global setLabels, the fingerprint) makes a repeat
+	 * harmless. */
+	rc = call(g, method, u->buf, what, text, false, &resp, err);
+	free(text);
+	if (rc)
+		return rc;
+	json_t *root =
+	    json_loadb(resp.body, resp.body_len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+	cf_http_response_clear(&resp);
+	struct cf_error why;
+	rc = root ? cf_gce_decode_operation(root, op, &why) : -EPROTO;
+	if (!root)
+		snprintf(why.message, sizeof why.message, "not valid JSON (at byte %d)",
+			 je.position);
+	const char *cid = root ? jstr(root, "clientOperationId", NULL) : NULL;
+	if (!rc && request_id && cid && strcasecmp(cid, request_id)) {
+		cf_operation_clear(op);
+		snprintf(why.message, sizeof why.message,
+			 "its clientOperationId is not the requestId sent");
+		rc = -EPROTO;
+	}
+	json_decref(root);
+	if (rc == -ENOMEM) {
+		seterr(err, 0, "out of memory");
+		return rc;
+	}
+	if (rc) {
+		/* The API answered 2xx, so it may well have acted: the outcome is
+		 * unknown, and repeating with the same request id finds out. */
+		seterr(err, 200, "%s %s: unusable answer (%.200s); outcome unknown", method, what,
+		       why.message);
+		return -EAGAIN;
+	}
+	cf_debug("gce: %s %s: operation %s %s", method, what, op->name, op->status);
+	return 0;
+}
+
+static int need_request_id(const char *request_id, const char *what, struct cf_error *err)
+{
+	char ex[80];
+	if (request_id_valid(request_id))
+		return 0;
+	if (request_id)
+		excerpt(request_id, strlen(request_id), ex, sizeof ex);
+	seterr(err, 0, "%s: request id \"%s\" is not a UUID", what, request_id ? ex : "(null)");
+	return -EINVAL;
+}
+
+static int gce_create(struct cf_provider *p, const struct cf_create_req *req,
+		      struct cf_operation *op, struct cf_error *err)
+{
+	struct gce *g = p->impl;
+	struct cf_error scratch;
+	struct url u;
+	char what[CF_PATH_MAX + 32], partial[CF_PATH_MAX + 128];
+	enum cf_kind sk;
+	json_t *body, *labels;
+	int rc;
+
+	memset(op, 0, sizeof *op);
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if (!req || (req->kind != CF_KIND_SNAPSHOT && req->kind != CF_KIND_MACHINE_IMAGE)) {
+		seterr(err, 0, "create: only snapshots and machine images are made");
+		return -EINVAL;
+	}
+	bool snap = req->kind == CF_KIND_SNAPSHOT;
+	if (!req->name || !cf_gce_name_valid(req->name, strlen(req->name))) {
+		char ex[80];
+		excerpt(req->name ? req->name : "(null)", req->name ? strlen(req->name) : 6, ex,
+			sizeof ex);
+		seterr(err, 0,
+		       "create: \"%s\" is not a valid Compute Engine name (lower-case, at most 63)",
+		       ex);
+		return -EINVAL;
+	}
+	if ((rc = write_target(req->source, 1u << (snap ? CF_KIND_DISK : CF_KIND_INSTANCE),
+			       snap ? "a disk" : "an instance", &sk, err)) ||
+	    (rc = need_request_id(req->request_id, req->name, err)) ||
+	    (rc = labels_json(req->labels, req->nlabels, &labels, err)))
+		return rc;
+
+	if (!(body = json_object())) {
+		json_decref(labels);
+		goto oom;
+	}
+	if (json_object_set_new(body, "name", json_string(req->name)) ||
+	    json_object_set_new(body, "labels", labels))
+		goto oom;
+	u_init(&u, g->base);
+	if (snap) {
+		/* disks.createSnapshot takes guestFlush as a query parameter;
+		 * regionDisks.createSnapshot does not, so there it is the
+		 * Snapshot's own (input-only) guestFlush field. */
+		snprintf(what, sizeof what, "%s/createSnapshot", req->source);
+		u_path(&u, what);
+		if (!strncmp(req->source, "zones/", 6))
+			u_param(&u, "guestFlush", req->guest_flush ? "true" : "false");
+		else if (json_object_set_new(body, "guestFlush", json_boolean(req->guest_flush)))
+			goto oom;
+	} else {
+		/* machineImages.insert: sourceInstance is a required query
+		 * parameter and a field of the MachineImage; both get the same
+		 * partial URL. */
+		snprintf(partial, sizeof partial, "projects/%s/%s", g->project, req->source);
+		u_path(&u, "global/machineImages");
+		snprintf(what, sizeof what, "global/machineImages");
+		u_param(&u, "sourceInstance", partial);
+		if (json_object_set_new(body, "sourceInstance", json_string(partial)) ||
+		    json_object_set_new(body, "guestFlush", json_boolean(req->guest_flush)))
+			goto oom;
+	}
+	u_param(&u, "requestId", req->request_id);
+	u_param(&u, "prettyPrint", "false");
+	return write_call(g, "POST", &u, what, body, req->request_id, op, err);
+oom:
+	json_decref(body);
+	seterr(err, 0, "out of memory");
+	return -ENOMEM;
+}
+
+static int gce_remove(struct cf_provider *p, const char *path, const char *request_id,
+		      struct cf_operation *op, struct cf_error *err)
+{
+	struct gce *g = p->impl;
+	struct cf_error scratch;
+	enum cf_kind k;
+	struct url u;
+	int rc;
+
+	memset(op, 0, sizeof *op);
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if ((rc = write_target(path, ~0u, "a resource", &k, err)))
+		return rc;
+	if (k != CF_KIND_SNAPSHOT && k != CF_KIND_IMAGE && k != CF_KIND_MACHINE_IMAGE) {
+		seterr(err, 0, "%s: clonefs deletes only snapshots, images and machine images",
+		       path);
+		return -EPERM;
+	}
+	if ((rc = need_request_id(request_id, path, err)))
+		return rc;
+	u_init(&u, g->base);
+	u_path(&u, path);
+	u_param(&u, "requestId", request_id);
+	u_param(&u, "prettyPrint", "false");
+	return write_call(g, "DELETE", &u, path, NULL, request_id, op, err);
+}
+
+static int gce_power(struct cf_provider *p, const char *instance_path, bool start,
+		     const char *request_id, struct cf_operation *op, struct cf_error *err)
+{
+	struct gce *g = p->impl;
+	struct cf_error scratch;
+	enum cf_kind k;
+	struct url u;
+	char what[CF_PATH_MAX + 8];
+	int rc;
+
+	memset(op, 0, sizeof *op);
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if ((rc = write_target(instance_path, 1u << CF_KIND_INSTANCE, "an instance", &k, err)) ||
+	    (rc = need_request_id(request_id, instance_path, err)))
+		return rc;
+	snprintf(what, sizeof what, "%s/%s", instance_path, start ? "start" : "stop");
+	u_init(&u, g->base);
+	u_path(&u, what);
+	u_param(&u, "requestId", request_id);
+	u_param(&u, "prettyPrint", "false");
+	return write_call(g, "POST", &u, what, NULL, request_id, op, err);
+}
+
+static int gce_set_labels(struct cf_provider *p, const char *path, const struct cf_label *labels,
+			  size_t n, const char *fingerprint, const char *request_id,
+			  struct cf_operation *op, struct cf_error *err)
+{
+	struct gce *g = p->impl;
+	struct cf_error scratch;
+	enum cf_kind k;
+	struct url u;
+	char what[CF_PATH_MAX + 16];
+	json_t *body, *lj;
+	int rc;
+
+	memset(op, 0, sizeof *op);
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if ((rc = write_target(path,
+			       1u << CF_KIND_SNAPSHOT | 1u << CF_KIND_IMAGE |
+				   1u << CF_KIND_MACHINE_IMAGE | 1u << CF_KIND_DISK |
+				   1u << CF_KIND_INSTANCE,
+			       "a labelled resource", &k, err)))
+		return rc;
+	size_t flen = fingerprint ? strlen(fingerprint) : 0;
+	if (!flen || flen > FINGERPRINT_MAX || !printable_ascii(fingerprint, flen) ||
+	    strchr(fingerprint, ' ')) {
+		seterr(err, 0, "%s: no usable label fingerprint", path);
+		return -EINVAL;
+	}
+	/* The global kinds' setLabels take no requestId (the fingerprint is
+	 * their guard); disks' and instances' do. A request id given is still
+	 * checked, so a wrong one is caught whatever the kind. */
+	bool scoped = k == CF_KIND_DISK || k == CF_KIND_INSTANCE;
+	if (request_id && (rc = need_request_id(request_id, path, err)))
+		return rc;
+	if ((rc = labels_json(labels, n, &lj, err)))
+		return rc;
+	if (!(body = json_object())) {
+		json_decref(lj);
+		seterr(err, 0, "out of memory");
+		return -ENOMEM;
+	}
+	if (json_object_set_new(body, "labels", lj) ||
+	    json_object_set_new(body, "labelFingerprint", json_string(fingerprint))) {
+		json_decref(body);
+		seterr(err, 0, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(what, sizeof what, "%s/setLabels", path);
+	u_init(&u, g->base);
+	u_path(&u, what);
+	if (scoped && request_id)
+		u_param(&u, "requestId", request_id);
+	u_param(&u, "prettyPrint", "false");
+	rc = write_call(g, "POST", &u, what, body, scoped ? request_id : NULL, op, err);
+	if (rc && err->http_status && err->http_status != 200 &&
+	    (err->http_status == 412 || !strcmp(err->reason, "conditionNotMet"))) {
+		/* conditionNotMet: the fingerprint is stale (or this very call was
+		 * applied, its answer lost and the retry refused). Re-read. */
+		return -ESTALE;
+	}
+	return rc;
+}
+
+static int gce_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait,
+		       struct cf_error *err)
+{
+	struct gce *g = p->impl;
+	struct cf_error scratch;
+	struct cf_http_response resp;
+	struct cf_operation got;
+	struct url u;
+	char what[CF_PATH_MAX + 160];
+	json_error_t je;
+	int rc;
+
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if (!op || !op->name || !op_name_valid(op->name, strlen(op->name)) || !op->scope ||
+	    (strcmp(op->scope, "global") && !scope_valid(op->scope))) {
+		seterr(err, 0, "op_poll: the operation has no valid name and scope");
+		return -EINVAL;
+	}
+	const char *method = wait ? "POST" : "GET";
+	snprintf(what, sizeof what, "%s/operations/%s%s", op->scope, op->name, wait ? "/wait" : "");
+	u_init(&u, g->base);
+	u_path(&u, op->scope);
+	u_path(&u, "/operations/");
+	u_path(&u, op->name);
+	if (wait)
+		u_path(&u, "/wait");
+	u_param(&u, "prettyPrint", "false");
+	if (u.rc) {
+		seterr(err, 0, "%s %s: URL too long", method, what);
+		return -ENAMETOOLONG;
+	}
+	/* A read (wait only waits): retried freely. operations.wait may hold
+	 * the answer up to about 2 minutes, so it needs an http timeout longer
+	 * than that (the layer's default is 30 s: a longer wait ends as a
+	 * timeout, retried, then -EAGAIN). */
+	rc = call(g, method, u.buf, what, NULL, false, &resp, err);
+	if (rc)
+		return rc;
+	json_t *root =
+	    json_loadb(resp.body, resp.body_len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+	cf_http_response_clear(&resp);
+	if (!root) {
+		seterr(err, 200, "%s %s: the answer is not valid JSON (at byte %d)", method, what,
+		       je.position);
+		return -EPROTO;
+	}
+	struct cf_error why;
+	rc = cf_gce_decode_operation(root, &got, &why);
+	json_decref(root);
+	if (rc == -ENOMEM) {
+		seterr(err, 0, "out of memory");
+		return rc;
+	}
+	if (rc) {
+		seterr(err, 200, "%s %s: unusable answer: %.300s", method, what, why.message);
+		return -EPROTO;
+	}
+	if (strcmp(got.name, op->name) || strcmp(got.scope, op->scope)) {
+		cf_operation_clear(&got);
+		seterr(err, 200, "%s %s: the answer describes another operation", method, what);
+		return -EPROTO;
+	}
+	cf_operation_clear(op);
+	*op = got;
+	return 0;
+}
+
 static void gce_destroy(struct cf_provider *p)
 {
 	if (!p)
 		return;
 	struct gce *g = p->impl;
 	free(g->base);
+	free(g->project);
 	free(g);
 }
 
@@ -1115,8 +1737,11 @@ static const struct cf_provider_ops gce_ops = {
     .list_page = gce_list_page,
     .get = gce_get,
     .destroy = gce_destroy,
-    .set_labels = NULL,
-    .op_poll = NULL,
+    .create = gce_create,
+    .remove = gce_remove,
+    .power = gce_power,
+    .set_labels = gce_set_labels,
+    .op_poll = gce_op_poll,
 };
 
 int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out)
@@ -1141,6 +1766,11 @@ int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out)
 	size_t eplen = strlen(ep);
 	bool slash = eplen && ep[eplen - 1] == '/';
 	if (!g || asprintf(&g->base, "%s%sprojects/%s/", ep, slash ? "" : "/", cfg->project) < 0) {
+		free(g);
+		return -ENOMEM;
+	}
+	if (!(g->project = strdup(cfg->project))) {
+		free(g->base);
 		free(g);
 		return -ENOMEM;
 	}

@@ -47,4 +47,15 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
  * into err; a body that is not such an envelope still gives a message. */
 void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_error *err);
 
+/* A compute#operation document (every write's answer, and op_poll's) into
+ * op (zeroed first): name, status, done, scope from `zone` / `region`
+ * ("global" when neither), target from `targetLink` (the path; for a
+ * createSnapshot the API names the disk, not the snapshot; NULL when
+ * unusable). DONE with an `error` block (or an httpErrorStatusCode >= 400)
+ * sets op->failed and op->err: reason = errors[0].code, message =
+ * errors[0].message (else httpErrorMessage), http_status =
+ * httpErrorStatusCode (0 when absent). 0; -EPROTO with err filled when the
+ * document has no usable name, status or scope (op left empty); -ENOMEM. */
+int cf_gce_decode_operation(struct json_t *doc, struct cf_operation *op, struct cf_error *err);
+
 #endif
