@@ -1,0 +1,1092 @@
+/* test_gce_write.c — the Compute Engine provider's write calls (create,
+ * remove, power, set_labels, op_poll), the Operation decoder and cf_uuid4.
+ *
+ * Every request is checked exactly: method, path and query (against the API
+ * reference, not the emulator), the body's JSON, and that nothing is sent
+ * for input refused up front. mini_httpd.h keeps only the last request's
+ * head, so this file has its own small server that records every request
+ * with its body, answering from a script of canned responses. */
+#include "check.h"
+#include "auth.h"
+#include "gce.h"
+#include "http.h"
+#include "mini_httpd.h" /* struct canned, closed_port() */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define LINK "https://www.googleapis.com/compute/v1/projects/demo-project/"
+#define BASE "/compute/v1/projects/demo-project/"
+#define RID  "0d6c1a7e-3b1f-4c52-9a4e-5f7d2b8c9e01"
+#define RID2 "8f14e45f-ceea-467e-a5a4-2b7d5a1c3e90"
+
+/* ---- a recording server ---- */
+
+enum { REC_MAX = 32, REC_CONNS = 8, REC_BUF = 32768 };
+
+struct rec_req {
+	char line[1024]; /* "POST /compute/v1/... HTTP/1.1" */
+	char head[4096];
+	char body[8192];
+};
+
+static struct {
+	int lfd, port, stop[2];
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct canned canned[REC_MAX];
+	int ncanned, next;
+	struct rec_req req[REC_MAX];
+	int n;
+} R;
+
+static void rec_script(const struct canned *c, int n)
+{
+	pthread_mutex_lock(&R.lock);
+	if (n)
+		memcpy(R.canned, c, sizeof *c * (size_t) n);
+	R.ncanned = n;
+	R.next = 0;
+	R.n = 0;
+	pthread_mutex_unlock(&R.lock);
+}
+
+static int rec_count(void)
+{
+	pthread_mutex_lock(&R.lock);
+	int n = R.n;
+	pthread_mutex_unlock(&R.lock);
+	return n;
+}
+
+/* Answer every complete request in buf; false when the connection closes. */
+static bool rec_serve(int fd, char *buf, size_t *len)
+{
+	for (;;) {
+		buf[*len] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (!end)
+			return true;
+		size_t head = (size_t) (end + 4 - buf), body = 0;
+		char *cl = strcasestr(buf, "\r\nContent-Length:");
+		if (cl && cl < end)
+			body = strtoul(cl + 17, NULL, 10);
+		if (*len < head + body)
+			return true;
+
+		pthread_mutex_lock(&R.lock);
+		if (R.n < REC_MAX) {
+			struct rec_req *q = &R.req[R.n++];
+			size_t ll = (size_t) (strstr(buf, "\r\n") - buf);
+			snprintf(q->line, sizeof q->line, "%.*s", (int) ll, buf);
+			snprintf(q->head, sizeof q->head, "%.*s", (int) head, buf);
+			snprintf(q->body, sizeof q->body, "%.*s", (int) body, buf + head);
+		}
+		struct canned c = R.next < R.ncanned
+				      ? R.canned[R.next++]
+				      : (struct canned){500, NULL, "script ran out", true};
+		pthread_mutex_unlock(&R.lock);
+
+		const char *b = c.body ? c.body : "";
+		char out[16384];
+		int n = snprintf(out, sizeof out,
+				 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\n%s%s\r\n%s",
+				 c.status, strlen(b), c.headers ? c.headers : "",
+				 c.close ? "Connection: close\r\n" : "", b);
+		if (n > 0 && write(fd, out, (size_t) n) < 0)
+			return false;
+		memmove(buf, buf + head + body, *len - head - body);
+		*len -= head + body;
+		if (c.close)
+			return false;
+	}
+}
+
+static void *rec_main(void *arg)
+{
+	(void) arg;
+	static char bufs[REC_CONNS][REC_BUF];
+	struct pollfd pf[2 + REC_CONNS];
+	size_t lens[REC_CONNS];
+	int fds[REC_CONNS], nconn = 0;
+	for (;;) {
+		pf[0] = (struct pollfd){.fd = R.stop[0], .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = R.lfd, .events = POLLIN};
+		for (int i = 0; i < nconn; i++)
+			pf[2 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		if (poll(pf, (nfds_t) (2 + nconn), -1) < 0)
+			continue;
+		if (pf[0].revents)
+			break;
+		if ((pf[1].revents & POLLIN) && nconn < REC_CONNS) {
+			int fd = accept(R.lfd, NULL, NULL);
+			if (fd >= 0) {
+				lens[nconn] = 0;
+				fds[nconn++] = fd;
+			}
+		}
+		for (int i = 0; i < nconn; i++) {
+			if (!pf[2 + i].revents || pf[2 + i].fd != fds[i])
+				continue;
+			ssize_t r = read(fds[i], bufs[i] + lens[i], REC_BUF - 1 - lens[i]);
+			bool keep = r > 0;
+			if (keep) {
+				lens[i] += (size_t) r;
+				keep = rec_serve(fds[i], bufs[i], &lens[i]);
+			}
+			if (!keep) {
+				close(fds[i]);
+				fds[i] = fds[nconn - 1];
+				lens[i] = lens[nconn - 1];
+				memcpy(bufs[i], bufs[nconn - 1], lens[i]);
+				nconn--;
+				i--;
+			}
+		}
+	}
+	for (int i = 0; i < nconn; i++)
+		close(fds[i]);
+	return NULL;
+}
+
+static int rec_start(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	pthread_mutex_init(&R.lock, NULL);
+	R.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (R.lfd < 0 || bind(R.lfd, (struct sockaddr *) &a, sizeof a) || listen(R.lfd, 16) ||
+	    getsockname(R.lfd, (struct sockaddr *) &a, &al) || pipe(R.stop))
+		return -1;
+	R.port = ntohs(a.sin_port);
+	return pthread_create(&R.thread, NULL, rec_main, NULL) ? -1 : 0;
+}
+
+static void rec_stop(void)
+{
+	if (write(R.stop[1], "x", 1) != 1)
+		return;
+	pthread_join(R.thread, NULL);
+	close(R.lfd);
+	close(R.stop[0]);
+	close(R.stop[1]);
+}
+
+/* ---- helpers ---- */
+
+/* The request line of request i is exactly "METHOD BASE<rest> HTTP/1.1". */
+static void line_is(int i, const char *method, const char *rest)
+{
+	char want[1024];
+	snprintf(want, sizeof want, "%s " BASE "%s HTTP/1.1", method, rest);
+	CHECK(i < rec_count());
+	if (i < rec_count())
+		CHECK_EQ_STR(R.req[i].line, want);
+}
+
+/* Request i's body is the JSON `want` (compared as JSON, not as text). */
+static void body_is(int i, const char *want)
+{
+	json_error_t je;
+	CHECK(i < rec_count());
+	if (i >= rec_count())
+		return;
+	json_t *got = json_loads(R.req[i].body, 0, &je);
+	json_t *exp = json_loads(want, 0, &je);
+	CHECK(exp != NULL);
+	bool same = got && exp && json_equal(got, exp);
+	if (!same)
+		fprintf(stderr, "  body %s\n  expected %s\n", R.req[i].body, want);
+	CHECK(same);
+	CHECK(strstr(R.req[i].head, "Content-Type: application/json\r\n") != NULL);
+	json_decref(got);
+	json_decref(exp);
+}
+
+/* Request i has no body. (An empty POST goes out with curl's default
+ * form Content-Type; that is the http layer's, and harmless.) */
+static void no_body(int i)
+{
+	CHECK(i < rec_count());
+	if (i < rec_count()) {
+		CHECK_EQ_STR(R.req[i].body, "");
+		CHECK(strstr(R.req[i].head, "Content-Type: application/json") == NULL);
+	}
+}
+
+static char token_path[64];
+
+static void write_token(const char *text)
+{
+	char tmp[80];
+	snprintf(tmp, sizeof tmp, "%s.new", token_path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, text, strlen(text)) == (ssize_t) strlen(text));
+	close(fd);
+	CHECK(rename(tmp, token_path) == 0);
+}
+
+static struct cf_http *H;
+static struct cf_auth *A;
+static struct cf_provider *P;
+
+static void provider_at(int port)
+{
+	char ep[96];
+	if (P)
+		P->ops->destroy(P);
+	P = NULL;
+	snprintf(ep, sizeof ep, "http://127.0.0.1:%d/compute/v1/", port);
+	struct cf_gce_config cfg = {
+	    .endpoint = ep, .project = "demo-project", .http = H, .auth = A};
+	CHECK_EQ_INT(cf_gce_new(&cfg, &P), 0);
+}
+
+/* Operation answers. */
+#define OP_ZONAL(name, status, target)                                                             \
+	"{\"kind\":\"compute#operation\",\"id\":\"123\",\"name\":\"" name "\","                    \
+	"\"operationType\":\"x\",\"status\":\"" status "\",\"progress\":0,"                        \
+	"\"targetLink\":\"" LINK target "\",\"zone\":\"" LINK "zones/us-central1-a\","             \
+	"\"selfLink\":\"" LINK "zones/us-central1-a/operations/" name "\"}"
+#define OP_REGIONAL(name, status, target)                                                          \
+	"{\"kind\":\"compute#operation\",\"name\":\"" name "\",\"status\":\"" status "\","         \
+	"\"targetLink\":\"" LINK target "\",\"region\":\"" LINK "regions/us-central1\"}"
+#define OP_GLOBAL(name, status, target)                                                            \
+	"{\"kind\":\"compute#operation\",\"name\":\"" name "\",\"status\":\"" status "\","         \
+	"\"targetLink\":\"" LINK target "\",\"selfLink\":\"" LINK "global/operations/" name "\"}"
+
+/* struct cf_label holds char *: literals go in through a cast */
+#define L(k, v)                                                                                    \
+	{                                                                                          \
+		(char *) (k), (char *) (v)                                                         \
+	}
+
+#define ERR(code, reason, msg)                                                                     \
+	"{\"error\":{\"code\":" #code ",\"message\":\"" msg "\",\"errors\":[{\"message\":\"" msg   \
+	"\",\"domain\":\"global\",\"reason\":\"" reason "\"}]}}"
+
+/* ---- cf_uuid4 ---- */
+
+static bool uuid4_shape(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!strchr("0123456789abcdef", s[i])) {
+			return false;
+		}
+	}
+	return s[14] == '4' && strchr("89ab", s[19]) != NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp((const char *) a, (const char *) b);
+}
+
+static void test_uuid4(void)
+{
+	enum { N = 2000 };
+	static char ids[N][37];
+	bool shapes = true;
+	for (int i = 0; i < N; i++) {
+		memset(ids[i], 'x', sizeof ids[i]);
+		CHECK_EQ_INT(cf_uuid4(ids[i]), 0);
+		if (!uuid4_shape(ids[i])) {
+			fprintf(stderr, "  not a lower-case v4 UUID: %.37s\n", ids[i]);
+			shapes = false;
+		}
+	}
+	CHECK(shapes);
+	qsort(ids, N, sizeof ids[0], cmp_str);
+	int dups = 0;
+	for (int i = 1; i < N; i++)
+		dups += !strcmp(ids[i - 1], ids[i]);
+	CHECK_EQ_INT(dups, 0);
+	/* every bit outside version and variant varies */
+	char a[37], b[37];
+	cf_uuid4(a);
+	cf_uuid4(b);
+	CHECK(strcmp(a, b) != 0);
+}
+
+/* ---- the Operation decoder ---- */
+
+static int dec(const char *json, struct cf_operation *op, struct cf_error *err)
+{
+	json_error_t je;
+	json_t *doc = json_loads(json, JSON_DECODE_ANY, &je);
+	if (!doc) {
+		fprintf(stderr, "test JSON does not parse: %s: %s\n", je.text, json);
+		CHECK(doc != NULL);
+		return -999;
+	}
+	int rc = cf_gce_decode_operation(doc, op, err);
+	json_decref(doc);
+	return rc;
+}
+
+static void test_decode_operation(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+
+	CHECK_EQ_INT(
+	    dec(OP_ZONAL("operation-1-a", "RUNNING", "zones/us-central1-a/disks/d1"), &op, &err),
+	    0);
+	CHECK_EQ_STR(op.name, "operation-1-a");
+	CHECK_EQ_STR(op.status, "RUNNING");
+	CHECK_EQ_STR(op.scope, "zones/us-central1-a");
+	CHECK_EQ_STR(op.target, "zones/us-central1-a/disks/d1");
+	CHECK(!op.done && !op.failed);
+	cf_operation_clear(&op);
+	CHECK(op.name == NULL && op.scope == NULL);
+
+	CHECK_EQ_INT(dec(OP_GLOBAL("operation-2", "DONE", "global/snapshots/s1"), &op, &err), 0);
+	CHECK_EQ_STR(op.scope, "global");
+	CHECK_EQ_STR(op.target, "global/snapshots/s1");
+	CHECK(op.done && !op.failed);
+	cf_operation_clear(&op);
+
+	CHECK_EQ_INT(
+	    dec(OP_REGIONAL("operation-3", "PENDING", "regions/us-central1/disks/r1"), &op, &err),
+	    0);
+	CHECK_EQ_STR(op.scope, "regions/us-central1");
+	CHECK_EQ_STR(op.status, "PENDING");
+	CHECK(!op.done);
+	cf_operation_clear(&op);
+
+	/* DONE with an error: the API's code and message, its HTTP status */
+	CHECK_EQ_INT(
+	    dec("{\"kind\":\"compute#operation\",\"name\":\"operation-4\",\"status\":\"DONE\","
+		"\"zone\":\"" LINK "zones/us-central1-a\",\"targetLink\":\"" LINK
+		"zones/us-central1-a/disks/d1\",\"error\":{\"errors\":[{\"code\":"
+		"\"GUEST_FLUSH_FAILED\",\"message\":\"Guest flush failed:\\n the guest did not "
+		"answer.\"}]},\"httpErrorStatusCode\":400,\"httpErrorMessage\":\"BAD REQUEST\"}",
+		&op, &err),
+	    0);
+	CHECK(op.done && op.failed);
+	CHECK_EQ_STR(op.err.reason, "GUEST_FLUSH_FAILED");
+	CHECK_EQ_STR(op.err.message, "Guest flush failed:  the guest did not answer.");
+	CHECK_EQ_INT(op.err.http_status, 400);
+	CHECK_EQ_INT(cf_errno_from_error(&op.err), -EINVAL);
+	cf_operation_clear(&op);
+
+	/* several errors: the first, and how many more */
+	CHECK_EQ_INT(
+	    dec("{\"name\":\"operation-5\",\"status\":\"DONE\",\"error\":{\"errors\":["
+		"{\"code\":\"QUOTA_EXCEEDED\",\"message\":\"Quota 'SNAPSHOTS' exceeded.\"},"
+		"{\"code\":\"X\",\"message\":\"y\"}]},\"httpErrorStatusCode\":403}",
+		&op, &err),
+	    0);
+	CHECK(op.failed);
+	CHECK_EQ_STR(op.err.reason, "QUOTA_EXCEEDED");
+	CHECK_EQ_STR(op.err.message, "Quota 'SNAPSHOTS' exceeded. (and 1 more errors)");
+	CHECK_EQ_INT(op.err.http_status, 403);
+	CHECK(op.target == NULL);
+	cf_operation_clear(&op);
+
+	/* fail closed: a malformed error block, or only an HTTP error status */
+	CHECK_EQ_INT(
+	    dec("{\"name\":\"operation-6\",\"status\":\"DONE\",\"error\":\"boom\"}", &op, &err), 0);
+	CHECK(op.failed);
+	CHECK_EQ_STR(op.err.message, "the operation failed (no message)");
+	CHECK_EQ_INT(op.err.http_status, 0);
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(
+	    dec("{\"name\":\"operation-7\",\"status\":\"DONE\",\"httpErrorStatusCode\":500,"
+		"\"httpErrorMessage\":\"INTERNAL SERVER ERROR\"}",
+		&op, &err),
+	    0);
+	CHECK(op.failed);
+	CHECK_EQ_STR(op.err.message, "INTERNAL SERVER ERROR");
+	CHECK_EQ_INT(cf_errno_from_error(&op.err), -EAGAIN);
+	cf_operation_clear(&op);
+	/* a hostile code is not copied as a reason */
+	CHECK_EQ_INT(dec("{\"name\":\"operation-8\",\"status\":\"DONE\",\"error\":{\"errors\":[{"
+			 "\"code\":\"a \\\"b\",\"message\":\"m\"}]}}",
+			 &op, &err),
+		     0);
+	CHECK(op.failed);
+	CHECK_EQ_STR(op.err.reason, "");
+	CHECK_EQ_STR(op.err.message, "m");
+	cf_operation_clear(&op);
+	/* an error block before DONE is not (yet) a failure */
+	CHECK_EQ_INT(dec("{\"name\":\"operation-9\",\"status\":\"RUNNING\",\"error\":{\"errors\":[{"
+			 "\"code\":\"X\"}]}}",
+			 &op, &err),
+		     0);
+	CHECK(!op.done && !op.failed);
+	cf_operation_clear(&op);
+	/* an unusable targetLink is dropped, the operation kept */
+	CHECK_EQ_INT(dec("{\"name\":\"operation-10\",\"status\":\"DONE\",\"targetLink\":\"../x\"}",
+			 &op, &err),
+		     0);
+	CHECK(op.target == NULL && op.done && !op.failed);
+	cf_operation_clear(&op);
+
+	/* refused */
+	static const char *const bad[] = {
+	    "[]",
+	    "\"operation\"",
+	    "{\"status\":\"DONE\"}",
+	    "{\"name\":\"\",\"status\":\"DONE\"}",
+	    "{\"name\":\"a/b\",\"status\":\"DONE\"}",
+	    "{\"name\":\"..\",\"status\":\"DONE\"}",
+	    "{\"name\":\"op x\",\"status\":\"DONE\"}",
+	    "{\"name\":7,\"status\":\"DONE\"}",
+	    "{\"name\":\"op\"}",
+	    "{\"name\":\"op\",\"status\":\"\"}",
+	    "{\"name\":\"op\",\"status\":\"DO NE\"}",
+	    "{\"name\":\"op\",\"status\":true}",
+	    "{\"kind\":\"compute#snapshot\",\"name\":\"op\",\"status\":\"DONE\"}",
+	    "{\"kind\":1,\"name\":\"op\",\"status\":\"DONE\"}",
+	    "{\"name\":\"op\",\"status\":\"DONE\",\"zone\":\"" LINK "regions/us-central1\"}",
+	    "{\"name\":\"op\",\"status\":\"DONE\",\"zone\":\"" LINK "zones/../x\"}",
+	    "{\"name\":\"op\",\"status\":\"DONE\",\"region\":3}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&err, 0, sizeof err);
+		int rc = dec(bad[i], &op, &err);
+		if (rc != -EPROTO)
+			fprintf(stderr, "  accepted %s\n", bad[i]);
+		CHECK_EQ_INT(rc, -EPROTO);
+		CHECK(op.name == NULL && op.status == NULL && op.scope == NULL);
+		CHECK(err.message[0] != '\0');
+	}
+	char longname[200];
+	memset(longname, 'a', sizeof longname);
+	snprintf(longname, sizeof longname, "{\"name\":\"%0150d\",\"status\":\"DONE\"}", 1);
+	CHECK_EQ_INT(dec(longname, &op, &err), -EPROTO);
+}
+
+/* ---- create ---- */
+
+static void test_create(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+	struct cf_label labels[] = {L("clonefs-source", "db-data"), L("empty", "")};
+
+	struct canned ok[] = {
+	    {200, NULL, OP_ZONAL("operation-c1", "PENDING", "zones/us-central1-a/disks/db-data")},
+	    {200, NULL, OP_ZONAL("operation-c2", "RUNNING", "zones/us-central1-a/disks/db-data")},
+	    {200, NULL, OP_REGIONAL("operation-c3", "PENDING", "regions/us-central1/disks/r1")},
+	    {200, NULL, OP_GLOBAL("operation-c4", "PENDING", "global/machineImages/mi-1")},
+	    {200, NULL, OP_GLOBAL("operation-c5", "PENDING", "global/machineImages/mi-2")},
+	};
+	rec_script(ok, 5);
+
+	/* zonal disk: disks.createSnapshot, guestFlush as a query parameter */
+	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
+				    .name = "db-data-2024-05-01",
+				    .source = "zones/us-central1-a/disks/db-data",
+				    .guest_flush = true,
+				    .labels = labels,
+				    .nlabels = 2,
+				    .request_id = RID};
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), 0);
+	line_is(0, "POST",
+		"zones/us-central1-a/disks/db-data/createSnapshot?guestFlush=true&requestId=" RID
+		"&prettyPrint=false");
+	body_is(0, "{\"name\":\"db-data-2024-05-01\","
+		   "\"labels\":{\"clonefs-source\":\"db-data\",\"empty\":\"\"}}");
+	CHECK(strstr(R.req[0].head, "Authorization: Bearer tok-w\r\n") != NULL);
+	CHECK_EQ_STR(op.name, "operation-c1");
+	CHECK_EQ_STR(op.scope, "zones/us-central1-a");
+	CHECK_EQ_STR(op.status, "PENDING");
+	CHECK_EQ_STR(op.target, "zones/us-central1-a/disks/db-data"); /* the disk, per the API */
+	CHECK(!op.done);
+	cf_operation_clear(&op);
+
+	/* crash-consistent: guestFlush=false, no labels still sends labels {} */
+	req.guest_flush = false;
+	req.labels = NULL;
+	req.nlabels = 0;
+	req.request_id = RID2;
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, NULL), 0);
+	line_is(1, "POST",
+		"zones/us-central1-a/disks/db-data/createSnapshot?guestFlush=false&requestId=" RID2
+		"&prettyPrint=false");
+	body_is(1, "{\"name\":\"db-data-2024-05-01\",\"labels\":{}}");
+	CHECK_EQ_STR(op.status, "RUNNING");
+	cf_operation_clear(&op);
+
+	/* regional disk: regionDisks.createSnapshot has no guestFlush
+	 * parameter; the Snapshot's guestFlush field carries it */
+	req.source = "regions/us-central1/disks/r1";
+	req.guest_flush = true;
+	req.name = "r1-snap";
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), 0);
+	line_is(2, "POST",
+		"regions/us-central1/disks/r1/createSnapshot?requestId=" RID2 "&prettyPrint=false");
+	body_is(2, "{\"name\":\"r1-snap\",\"labels\":{},\"guestFlush\":true}");
+	CHECK_EQ_STR(op.scope, "regions/us-central1");
+	cf_operation_clear(&op);
+
+	/* machine image: machineImages.insert, sourceInstance (required query
+	 * parameter, escaped) and the MachineImage's own fields */
+	struct cf_create_req mi = {.kind = CF_KIND_MACHINE_IMAGE,
+				   .name = "mi-1",
+				   .source = "zones/us-central1-a/instances/db-1",
+				   .guest_flush = true,
+				   .labels = labels,
+				   .nlabels = 1,
+				   .request_id = RID};
+	CHECK_EQ_INT(P->ops->create(P, &mi, &op, &err), 0);
+	line_is(3, "POST",
+		"global/machineImages?sourceInstance=projects%2Fdemo-project%2Fzones%2F"
+		"us-central1-a%2Finstances%2Fdb-1&requestId=" RID "&prettyPrint=false");
+	body_is(3,
+		"{\"name\":\"mi-1\",\"labels\":{\"clonefs-source\":\"db-data\"},"
+		"\"sourceInstance\":\"projects/demo-project/zones/us-central1-a/instances/db-1\","
+		"\"guestFlush\":true}");
+	CHECK_EQ_STR(op.scope, "global");
+	CHECK_EQ_STR(op.target, "global/machineImages/mi-1");
+	cf_operation_clear(&op);
+	mi.guest_flush = false;
+	mi.name = "mi-2";
+	CHECK_EQ_INT(P->ops->create(P, &mi, &op, &err), 0);
+	body_is(4,
+		"{\"name\":\"mi-2\",\"labels\":{\"clonefs-source\":\"db-data\"},"
+		"\"sourceInstance\":\"projects/demo-project/zones/us-central1-a/instances/db-1\","
+		"\"guestFlush\":false}");
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(rec_count(), 5);
+}
+
+/* ---- input refused before anything is sent ---- */
+
+static void refused(int rc, const struct cf_error *err, const char *msg_has)
+{
+	CHECK_EQ_INT(rc, -EINVAL);
+	if (!strstr(err->message, msg_has))
+		fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", err->message, msg_has);
+	CHECK(strstr(err->message, msg_has) != NULL);
+	CHECK_EQ_INT(err->http_status, 0);
+}
+
+static void test_invalid_input(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+	struct cf_label good[] = {L("a", "b")};
+	rec_script(NULL, 0);
+
+	struct cf_create_req base = {.kind = CF_KIND_SNAPSHOT,
+				     .name = "s1",
+				     .source = "zones/us-central1-a/disks/d1",
+				     .labels = good,
+				     .nlabels = 1,
+				     .request_id = RID};
+	struct cf_create_req r;
+#define TRY(field, value, msg)                                                                     \
+	do {                                                                                       \
+		r = base;                                                                          \
+		r.field = value;                                                                   \
+		refused(P->ops->create(P, &r, &op, &err), &err, msg);                              \
+		CHECK(op.name == NULL);                                                            \
+	} while (0)
+	TRY(name, "S1", "not a valid Compute Engine name");
+	TRY(name, "1s", "not a valid Compute Engine name");
+	TRY(name, "s-", "not a valid Compute Engine name");
+	TRY(name, "", "not a valid Compute Engine name");
+	TRY(name, NULL, "not a valid Compute Engine name");
+	TRY(name, "a234567890123456789012345678901234567890123456789012345678901234",
+	    "not a valid");
+	TRY(name, "s/x", "not a valid Compute Engine name");
+	TRY(source, "zones/us-central1-a/instances/d1", "not a disk");
+	TRY(source, "global/snapshots/d1", "not a disk");
+	TRY(source, "zones/us-central1-a/disks/D1", "not a valid Compute Engine name");
+	TRY(source, "zones/US/disks/d1", "not a valid Compute Engine name");
+	TRY(source, "zones/../disks/d1", "not a resource path");
+	TRY(source, "zones/us-central1-a/disks/d1?x=1", "not a valid");
+	TRY(source, NULL, "not a resource path");
+	TRY(request_id, NULL, "not a UUID");
+	TRY(request_id, "", "not a UUID");
+	TRY(request_id, "not-a-uuid", "not a UUID");
+	TRY(request_id, "00000000-0000-0000-0000-000000000000", "not a UUID");
+	TRY(request_id, "0d6c1a7e-3b1f-4c52-9a4e-5f7d2b8c9e0", "not a UUID");
+	TRY(request_id, "0d6c1a7e-3b1f-4c52-9a4e-5f7d2b8c9e0g", "not a UUID");
+	TRY(request_id, "0d6c1a7e3b1f-4c52-9a4e-5f7d2b8c9e01x", "not a UUID");
+	TRY(request_id, RID "&a=b", "not a UUID");
+	TRY(kind, CF_KIND_IMAGE, "only snapshots and machine images");
+	TRY(kind, CF_KIND_DISK, "only snapshots and machine images");
+	TRY(labels, NULL, "labels missing");
+	r = base;
+	r.kind = CF_KIND_MACHINE_IMAGE;
+	refused(P->ops->create(P, &r, &op, &err), &err, "not an instance");
+	refused(P->ops->create(P, NULL, &op, &err), &err, "only snapshots");
+
+	/* labels: the provider's rules, checked one by one */
+	static const struct cf_label bad[][1] = {
+	    {L("Owner", "x")},
+	    {L("1owner", "x")},
+	    {L("", "x")},
+	    {L("own er", "x")},
+	    {L("owner", "X")},
+	    {L("owner", "a b")},
+	    {L("owner", "\xc3\xa9")},
+	    {L(NULL, "x")},
+	    {L("owner", NULL)},
+	    {L("a234567890123456789012345678901234567890123456789012345678901234", "x")},
+	    {L("owner", "a234567890123456789012345678901234567890123456789012345678901234")},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r = base;
+		r.labels = bad[i];
+		int rc = P->ops->create(P, &r, &op, &err);
+		CHECK_EQ_INT(rc, -EINVAL);
+		CHECK(strstr(err.message, "label") != NULL);
+	}
+	struct cf_label dup[] = {L("a", "1"), L("a", "2")};
+	r = base;
+	r.labels = dup;
+	r.nlabels = 2;
+	refused(P->ops->create(P, &r, &op, &err), &err, "given twice");
+	struct cf_label many[65];
+	char keys[65][8];
+	for (int i = 0; i < 65; i++) {
+		snprintf(keys[i], sizeof keys[i], "k%d", i);
+		many[i] = (struct cf_label){keys[i], (char *) "v"};
+	}
+	r = base;
+	r.labels = many;
+	r.nlabels = 65;
+	refused(P->ops->create(P, &r, &op, &err), &err, "at most 64");
+	r.nlabels = 64; /* 64 is fine: this one is sent */
+	struct canned one[] = {{200, NULL, OP_ZONAL("operation-x", "PENDING", "zones/z/disks/d1")}};
+	rec_script(one, 1);
+	CHECK_EQ_INT(P->ops->create(P, &r, &op, &err), 0);
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(rec_count(), 1);
+	rec_script(NULL, 0);
+
+	/* remove: not a path, or not something clonefs prunes */
+	refused(P->ops->remove(P, "global/snapshots", RID, &op, &err), &err, "not a resource path");
+	refused(P->ops->remove(P, "global/snapshots/S1", RID, &op, &err), &err, "not a valid");
+	refused(P->ops->remove(P, "global/snapshots/s1", "x", &op, &err), &err, "not a UUID");
+	refused(P->ops->remove(P, "global/snapshots/s1", NULL, &op, &err), &err, "not a UUID");
+	CHECK_EQ_INT(P->ops->remove(P, "zones/us-central1-a/disks/d1", RID, &op, &err), -EPERM);
+	CHECK(strstr(err.message, "deletes only") != NULL);
+	CHECK_EQ_INT(P->ops->remove(P, "zones/us-central1-a/instances/i1", RID, &op, &err), -EPERM);
+	CHECK_EQ_INT(P->ops->remove(P, "regions/us-central1/disks/r1", RID, &op, &err), -EPERM);
+
+	/* power: instances only */
+	refused(P->ops->power(P, "zones/us-central1-a/disks/d1", true, RID, &op, &err), &err,
+		"not an instance");
+	refused(P->ops->power(P, "zones/us-central1-a/instances/i1", false, "", &op, &err), &err,
+		"not a UUID");
+	refused(P->ops->power(P, NULL, false, RID, &op, &err), &err, "not a resource path");
+
+	/* set_labels: path, fingerprint, labels, request id */
+	const char *fp = "42WmSpB8rSM=";
+	refused(P->ops->set_labels(P, "zones/us-central1-a/disks/d_1", good, 1, fp, RID, &op, &err),
+		&err, "not a valid");
+	refused(P->ops->set_labels(P, "global/snapshots/s1", good, 1, NULL, NULL, &op, &err), &err,
+		"fingerprint");
+	refused(P->ops->set_labels(P, "global/snapshots/s1", good, 1, "", NULL, &op, &err), &err,
+		"fingerprint");
+	refused(P->ops->set_labels(P, "global/snapshots/s1", good, 1, "a b", NULL, &op, &err), &err,
+		"fingerprint");
+	refused(P->ops->set_labels(P, "global/snapshots/s1", good, 1, "a\r\nb", NULL, &op, &err),
+		&err, "fingerprint");
+	refused(P->ops->set_labels(P, "global/snapshots/s1", dup, 2, fp, NULL, &op, &err), &err,
+		"given twice");
+	refused(P->ops->set_labels(P, "global/snapshots/s1", many, 65, fp, NULL, &op, &err), &err,
+		"at most 64");
+	refused(P->ops->set_labels(P, "zones/us-central1-a/instances/i1", good, 1, fp, "nope", &op,
+				   &err),
+		&err, "not a UUID");
+
+	/* op_poll: an operation with no valid name and scope */
+	struct cf_operation bad_op = {0};
+	refused(P->ops->op_poll(P, &bad_op, false, &err), &err, "no valid name");
+	bad_op.name = (char *) "operation-1";
+	bad_op.scope = (char *) "zones/../x";
+	refused(P->ops->op_poll(P, &bad_op, false, &err), &err, "no valid name");
+	bad_op.scope = (char *) "projects";
+	refused(P->ops->op_poll(P, &bad_op, true, &err), &err, "no valid name");
+	bad_op.scope = (char *) "global";
+	bad_op.name = (char *) "a/b";
+	refused(P->ops->op_poll(P, &bad_op, true, &err), &err, "no valid name");
+
+	CHECK_EQ_INT(rec_count(), 0); /* nothing reached the server */
+#undef TRY
+}
+
+/* ---- remove, power, set_labels ---- */
+
+static void test_remove_power(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+	struct canned ok[] = {
+	    {200, NULL, OP_GLOBAL("operation-d1", "PENDING", "global/snapshots/s1")},
+	    {200, NULL, OP_GLOBAL("operation-d2", "PENDING", "global/images/i1")},
+	    {200, NULL, OP_GLOBAL("operation-d3", "PENDING", "global/machineImages/m1")},
+	    {200, NULL, OP_ZONAL("operation-p1", "PENDING", "zones/us-central1-a/instances/db-1")},
+	    {200, NULL, OP_ZONAL("operation-p2", "DONE", "zones/us-central1-a/instances/db-1")},
+	};
+	rec_script(ok, 5);
+	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), 0);
+	line_is(0, "DELETE", "global/snapshots/s1?requestId=" RID "&prettyPrint=false");
+	no_body(0);
+	CHECK_EQ_STR(op.name, "operation-d1");
+	CHECK_EQ_STR(op.target, "global/snapshots/s1");
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(P->ops->remove(P, "global/images/i1", RID, &op, &err), 0);
+	line_is(1, "DELETE", "global/images/i1?requestId=" RID "&prettyPrint=false");
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(P->ops->remove(P, "global/machineImages/m1", RID2, &op, &err), 0);
+	line_is(2, "DELETE", "global/machineImages/m1?requestId=" RID2 "&prettyPrint=false");
+	cf_operation_clear(&op);
+
+	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/db-1", false, RID, &op, &err),
+		     0);
+	line_is(3, "POST",
+		"zones/us-central1-a/instances/db-1/stop?requestId=" RID "&prettyPrint=false");
+	no_body(3);
+	CHECK(strstr(R.req[3].head, "Content-Length: 0\r\n") != NULL);
+	CHECK_EQ_STR(op.scope, "zones/us-central1-a");
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/db-1", true, RID2, &op, &err),
+		     0);
+	line_is(4, "POST",
+		"zones/us-central1-a/instances/db-1/start?requestId=" RID2 "&prettyPrint=false");
+	CHECK(op.done && !op.failed);
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(rec_count(), 5);
+}
+
+static void test_set_labels(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+	struct cf_label l[] = {L("env", "prod"), L("owner", "alice")};
+	const char *fp = "42WmSpB8rSM=";
+	const char *want = "{\"labels\":{\"env\":\"prod\",\"owner\":\"alice\"},"
+			   "\"labelFingerprint\":\"42WmSpB8rSM=\"}";
+
+	/* global kinds: GlobalSetLabelsRequest, no requestId parameter (the
+	 * methods take none); disks and instances: with it */
+	static const struct {
+		const char *path, *rest;
+	} cases[] = {
+	    {"global/snapshots/s1", "global/snapshots/s1/setLabels?prettyPrint=false"},
+	    {"global/images/i1", "global/images/i1/setLabels?prettyPrint=false"},
+	    {"global/machineImages/m1", "global/machineImages/m1/setLabels?prettyPrint=false"},
+	    {"zones/us-central1-a/disks/d1",
+	     "zones/us-central1-a/disks/d1/setLabels?requestId=" RID "&prettyPrint=false"},
+	    {"regions/us-central1/disks/r1",
+	     "regions/us-central1/disks/r1/setLabels?requestId=" RID "&prettyPrint=false"},
+	    {"zones/us-central1-a/instances/db-1",
+	     "zones/us-central1-a/instances/db-1/setLabels?requestId=" RID "&prettyPrint=false"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct canned c[] = {
+		    {200, NULL, OP_GLOBAL("operation-l", "DONE", "global/snapshots/s1")}};
+		rec_script(c, 1);
+		CHECK_EQ_INT(P->ops->set_labels(P, cases[i].path, l, 2, fp, RID, &op, &err), 0);
+		line_is(0, "POST", cases[i].rest);
+		body_is(0, want);
+		CHECK(op.done);
+		cf_operation_clear(&op);
+	}
+	/* no request id: none sent, for any kind */
+	struct canned c[] = {{200, NULL, OP_ZONAL("operation-l", "DONE", "zones/z/disks/d1")}};
+	rec_script(c, 1);
+	CHECK_EQ_INT(
+	    P->ops->set_labels(P, "zones/us-central1-a/disks/d1", l, 2, fp, NULL, &op, &err), 0);
+	line_is(0, "POST", "zones/us-central1-a/disks/d1/setLabels?prettyPrint=false");
+	cf_operation_clear(&op);
+	/* no labels: all removed */
+	rec_script(c, 1);
+	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", NULL, 0, fp, NULL, &op, &err), 0);
+	body_is(0, "{\"labels\":{},\"labelFingerprint\":\"42WmSpB8rSM=\"}");
+	cf_operation_clear(&op);
+
+	/* a stale fingerprint: -ESTALE with the API's words */
+	struct canned stale[] = {
+	    {412, NULL,
+	     ERR(412, "conditionNotMet",
+		 "Labels fingerprint either invalid or resource labels have changed")},
+	};
+	rec_script(stale, 1);
+	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", l, 2, fp, NULL, &op, &err),
+		     -ESTALE);
+	CHECK_EQ_INT(err.http_status, 412);
+	CHECK_EQ_STR(err.reason, "conditionNotMet");
+	CHECK(strstr(err.message, "POST global/snapshots/s1/setLabels: HTTP 412 conditionNotMet: "
+				  "Labels fingerprint") == err.message);
+	CHECK(op.name == NULL);
+	CHECK_EQ_INT(rec_count(), 1); /* a 412 is not retried */
+	/* ...also when only the status says so */
+	struct canned bare412[] = {{412, NULL, "Precondition Failed"}};
+	rec_script(bare412, 1);
+	CHECK_EQ_INT(
+	    P->ops->set_labels(P, "zones/us-central1-a/instances/db-1", l, 2, fp, RID, &op, &err),
+	    -ESTALE);
+	/* errmap itself keeps EAGAIN for a 412 (other callers) */
+	CHECK_EQ_INT(cf_errno_from_error(&err), -EAGAIN);
+	/* other refusals keep their errno */
+	struct canned nf[] = {{404, NULL,
+			       ERR(404, "notFound",
+				   "The resource 'projects/demo-project/global/snapshots/s1' was "
+				   "not found")}};
+	rec_script(nf, 1);
+	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", l, 2, fp, NULL, &op, &err),
+		     -ENOENT);
+}
+
+/* ---- failures: the API's errors, retries, no answer ---- */
+
+static void test_failures(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+	int rc;
+	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
+				    .name = "s1",
+				    .source = "zones/us-central1-a/disks/d1",
+				    .request_id = RID};
+
+	struct canned exists[] = {
+	    {409, NULL,
+	     ERR(409, "alreadyExists",
+		 "The resource 'projects/demo-project/global/snapshots/s1' already exists")}};
+	rec_script(exists, 1);
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EEXIST);
+	CHECK_EQ_INT(err.http_status, 409);
+	CHECK_EQ_STR(err.reason, "alreadyExists");
+	CHECK(strstr(err.message,
+		     "POST zones/us-central1-a/disks/d1/createSnapshot: HTTP 409 alreadyExists: "
+		     "The resource") == err.message);
+	CHECK(op.name == NULL);
+
+	struct canned inuse[] = {
+	    {400, NULL,
+	     ERR(400, "resourceInUseByAnotherResource",
+		 "The snapshot resource 'projects/demo-project/global/snapshots/s1' is already "
+		 "being used by 'projects/demo-project/global/images/i1'")}};
+	rec_script(inuse, 1);
+	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), -EBUSY);
+	CHECK_EQ_STR(err.reason, "resourceInUseByAnotherResource");
+	CHECK(strstr(err.message, "is already being used by") != NULL);
+	struct canned notready[] = {{400, NULL, ERR(400, "resourceNotReady", "not ready")}};
+	rec_script(notready, 1);
+	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), -EBUSY);
+	struct canned gone[] = {{404, NULL, ERR(404, "notFound", "The resource was not found")}};
+	rec_script(gone, 1);
+	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/i1", true, RID, &op, &err),
+		     -ENOENT);
+	struct canned denied[] = {{403, NULL, ERR(403, "forbidden", "Required permission")}};
+	rec_script(denied, 1);
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EACCES);
+	struct canned inval[] = {{400, NULL, ERR(400, "invalid", "Invalid value for field")}};
+	rec_script(inval, 1);
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EINVAL);
+
+	/* 503 then the answer: the http layer retries, the same request (and
+	 * requestId) both times */
+	struct canned flaky[] = {
+	    {503, NULL, ERR(503, "backendError", "Backend Error")},
+	    {200, NULL, OP_ZONAL("operation-r", "PENDING", "zones/us-central1-a/disks/d1")},
+	};
+	rec_script(flaky, 2);
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), 0);
+	CHECK_EQ_INT(rec_count(), 2);
+	CHECK_EQ_STR(R.req[0].line, R.req[1].line);
+	CHECK_EQ_STR(R.req[0].body, R.req[1].body);
+	CHECK(strstr(R.req[1].line, "requestId=" RID) != NULL);
+	CHECK_EQ_STR(op.name, "operation-r");
+	cf_operation_clear(&op);
+	/* still 503 after every try: EAGAIN, the API's reason */
+	struct canned down[] = {
+	    {503, NULL, ERR(503, "backendError", "Backend Error")},
+	    {503, NULL, ERR(503, "backendError", "Backend Error")},
+	};
+	rec_script(down, 2);
+	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/i1", false, RID, &op, &err),
+		     -EAGAIN);
+	CHECK_EQ_INT(err.http_status, 503);
+	CHECK_EQ_INT(rec_count(), 2);
+
+	/* 401: a fresh token and one more try */
+	struct canned expired[] = {
+	    {401, NULL, ERR(401, "authError", "Invalid Credentials")},
+	    {200, NULL, OP_GLOBAL("operation-a", "PENDING", "global/snapshots/s1")},
+	};
+	rec_script(expired, 2);
+	write_token("tok-w2\n");
+	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), 0);
+	CHECK_EQ_INT(rec_count(), 2);
+	CHECK(strstr(R.req[1].head, "Authorization: Bearer tok-w2\r\n") != NULL);
+	cf_operation_clear(&op);
+
+	/* a 2xx that is not an operation: the API may have acted, so EAGAIN
+	 * (repeat with the same request id), never success */
+	static const char *const junk[] = {
+	    "<html>ok</html>",
+	    "{}",
+	    "{\"kind\":\"compute#snapshot\",\"name\":\"s1\",\"status\":\"READY\"}",
+	    "{\"name\":\"operation-1\",\"status\":\"DONE\",\"clientOperationId\":\"" RID2 "\"}",
+	};
+	for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+		struct canned j[] = {{200, NULL, junk[i]}};
+		rec_script(j, 1);
+		rc = P->ops->create(P, &req, &op, &err);
+		if (rc != -EAGAIN)
+			fprintf(stderr, "  accepted %s\n", junk[i]);
+		CHECK_EQ_INT(rc, -EAGAIN);
+		CHECK(strstr(err.message, "outcome unknown") != NULL);
+		CHECK(op.name == NULL);
+	}
+	/* the matching clientOperationId (any case) is fine */
+	struct canned cid[] = {{200, NULL,
+				"{\"name\":\"operation-1\",\"status\":\"PENDING\","
+				"\"clientOperationId\":\"0D6C1A7E-3B1F-4C52-9A4E-5F7D2B8C9E01\"}"}};
+	rec_script(cid, 1);
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), 0);
+	cf_operation_clear(&op);
+
+	/* nobody there: EAGAIN with the transport's reason */
+	provider_at(closed_port());
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EAGAIN);
+	CHECK_EQ_INT(err.http_status, 0);
+	CHECK(strstr(err.message, "POST zones/us-central1-a/disks/d1/createSnapshot: ") ==
+	      err.message);
+	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", NULL, 0, "fp", NULL, &op, &err),
+		     -EAGAIN);
+	provider_at(R.port);
+
+	/* no token: nothing sent */
+	unlink(token_path);
+	rec_script(NULL, 0);
+	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), -EACCES);
+	CHECK_EQ_INT(rec_count(), 0);
+	write_token("tok-w\n");
+}
+
+/* ---- op_poll ---- */
+
+static void test_op_poll(void)
+{
+	struct cf_operation op = {0};
+	struct cf_error err;
+
+	struct canned seq[] = {
+	    {200, NULL, OP_ZONAL("operation-z", "RUNNING", "zones/us-central1-a/disks/d1")},
+	    {200, NULL, OP_ZONAL("operation-z", "DONE", "zones/us-central1-a/disks/d1")},
+	};
+	rec_script(seq, 2);
+	op.name = strdup("operation-z");
+	op.scope = strdup("zones/us-central1-a");
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
+	line_is(0, "GET", "zones/us-central1-a/operations/operation-z?prettyPrint=false");
+	CHECK_EQ_STR(op.status, "RUNNING");
+	CHECK(!op.done);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, true, &err), 0);
+	line_is(1, "POST", "zones/us-central1-a/operations/operation-z/wait?prettyPrint=false");
+	no_body(1);
+	CHECK_EQ_STR(op.status, "DONE");
+	CHECK_EQ_STR(op.target, "zones/us-central1-a/disks/d1");
+	CHECK(op.done && !op.failed);
+	cf_operation_clear(&op);
+
+	/* global and regional scopes; DONE with the API's error */
+	struct canned g[] = {
+	    {200, NULL,
+	     "{\"kind\":\"compute#operation\",\"name\":\"operation-g\",\"status\":\"DONE\","
+	     "\"targetLink\":\"" LINK "global/machineImages/mi-1\",\"error\":{\"errors\":[{"
+	     "\"code\":\"GUEST_FLUSH_FAILED\",\"message\":\"Guest flush failed.\"}]},"
+	     "\"httpErrorStatusCode\":400,\"httpErrorMessage\":\"BAD REQUEST\"}"},
+	    {200, NULL, OP_REGIONAL("operation-r", "DONE", "regions/us-central1/disks/r1")},
+	};
+	rec_script(g, 2);
+	op.name = strdup("operation-g");
+	op.scope = strdup("global");
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, true, &err), 0);
+	line_is(0, "POST", "global/operations/operation-g/wait?prettyPrint=false");
+	CHECK(op.done && op.failed);
+	CHECK_EQ_STR(op.err.reason, "GUEST_FLUSH_FAILED");
+	CHECK_EQ_STR(op.err.message, "Guest flush failed.");
+	CHECK_EQ_INT(op.err.http_status, 400);
+	cf_operation_clear(&op);
+	op.name = strdup("operation-r");
+	op.scope = strdup("regions/us-central1");
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
+	line_is(1, "GET", "regions/us-central1/operations/operation-r?prettyPrint=false");
+	CHECK(op.done && !op.failed);
+	cf_operation_clear(&op);
+
+	/* an answer about another operation, or no operation: op untouched */
+	struct canned other[] = {
+	    {200, NULL, OP_ZONAL("operation-other", "DONE", "zones/us-central1-a/disks/d1")},
+	    {200, NULL, OP_GLOBAL("operation-z", "DONE", "global/snapshots/s1")},
+	    {200, NULL, "not json"},
+	    {200, NULL, "{\"name\":\"operation-z\"}"},
+	    {404, NULL, ERR(404, "notFound", "The resource 'operation-z' was not found")},
+	};
+	rec_script(other, 5);
+	op.name = strdup("operation-z");
+	op.scope = strdup("zones/us-central1-a");
+	op.status = strdup("RUNNING");
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), -EPROTO);
+	CHECK(strstr(err.message, "another operation") != NULL);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), -EPROTO); /* scope differs */
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), -EPROTO);
+	CHECK(strstr(err.message, "not valid JSON") != NULL);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), -EPROTO);
+	CHECK(strstr(err.message, "status") != NULL);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), -ENOENT);
+	CHECK_EQ_STR(op.name, "operation-z");
+	CHECK_EQ_STR(op.status, "RUNNING");
+	CHECK(!op.done);
+	cf_operation_clear(&op);
+}
+
+int main(void)
+{
+	test_uuid4();
+	test_decode_operation();
+
+	snprintf(token_path, sizeof token_path, "/tmp/clonefs-test-wtoken-%d", (int) getpid());
+	if (rec_start()) {
+		fprintf(stderr, "cannot start the test server\n");
+		return 1;
+	}
+	struct cf_http_config hc = {.max_attempts = 2,
+				    .base_delay_ms = 1,
+				    .max_delay_ms = 5,
+				    .timeout_ms = 10000,
+				    .allow_insecure_loopback = true};
+	CHECK_EQ_INT(cf_http_new(&hc, &H), 0);
+	write_token("tok-w\n");
+	CHECK_EQ_INT(cf_auth_new(&(struct cf_auth_config){.token_file = token_path}, &A), 0);
+	provider_at(R.port);
+
+	test_create();
+	test_invalid_input();
+	test_remove_power();
+	test_set_labels();
+	test_failures();
+	test_op_poll();
+
+	P->ops->destroy(P);
+	cf_auth_free(A);
+	cf_http_free(H);
+	rec_stop();
+	unlink(token_path);
+	return check_summary();
+}
