@@ -8,6 +8,7 @@
 
 #include "model.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DEFAULT_ENDPOINT      "https://compute.googleapis.com/compute/v1/"
@@ -155,6 +157,28 @@ static bool endpoint_is_valid(const char *e)
 	return true;
 }
 
+/* Plain http is for the local emulator only (the http layer refuses it anywhere else, per
+ * request): say so at once rather than mount something that can never sync. */
+static bool http_host_is_loopback(const char *endpoint)
+{
+	const char *h = endpoint + 7, *end = strchr(h, '/');
+	char host[256];
+	unsigned char a[16];
+	size_t n = (size_t) (end - h);
+	if (!end || n == 0 || n >= sizeof host || memchr(h, '@', n))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (host[0] == '[') /* [::1] or [::1]:port */
+		return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':');
+	char *colon = strchr(host, ':');
+	if (colon)
+		*colon = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
+}
+
 /* An absolute copy of path (the daemon chdirs to / when it backgrounds). */
 static char *absolute(const char *path)
 {
@@ -261,6 +285,11 @@ static int validate(struct cf_options *o)
 	}
 	if (!endpoint_is_valid(o->endpoint)) {
 		usage_error("-o endpoint=%s: must be an http(s) URL ending in " API_SUFFIX,
+			    o->endpoint);
+		return -1;
+	}
+	if (strncmp(o->endpoint, "http://", 7) == 0 && !http_host_is_loopback(o->endpoint)) {
+		usage_error("-o endpoint=%s: plain http only to a loopback address; use https",
 			    o->endpoint);
 		return -1;
 	}
