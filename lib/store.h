@@ -55,31 +55,40 @@ enum {
 	CF_SUB_CLONES = 5,
 	CF_SUB_DISKS = 6,
 	CF_SUB_DISK_LINK0 = 16,
+	/* .clonefs/trash/: a fixed inode in the control range whose listing
+	 * the store keeps (the daemon answers its attributes, the store its
+	 * entries): trash/global/snapshots/NAME, trash/global/images/NAME,
+	 * trash/global/machineImages/NAME. */
+	CF_INO_TRASH = (CF_INO_CONTROL_BASE << 8) | 0x80,
 };
+
+/* The label that puts a resource in the trash: its value is the UTC epoch
+ * second after which any mount deletes it (the grace period). */
+#define CF_TRASH_LABEL	  "clonefs-delete-at"
 #define CF_INO(base, sub) (((uint64_t) (base) << 8) | (uint64_t) (sub))
-#define CF_INO_BASE(ino) ((uint64_t) (ino) >> 8)
-#define CF_INO_SUB(ino) ((unsigned) ((ino) &0xff))
+#define CF_INO_BASE(ino)  ((uint64_t) (ino) >> 8)
+#define CF_INO_SUB(ino)	  ((unsigned) ((ino) &0xff))
 
 /* What a directory entry stores, ready to copy into a struct stat. */
 enum cf_node_type { CF_NODE_CONTAINER = 1, CF_NODE_RESOURCE = 2, CF_NODE_ALIAS = 3 };
 enum { CF_DIRENT_PROTECTED = 1 << 0 /* carries the protect label */ };
 
 struct cf_dirent {
-	uint64_t base;     /* this node's base; its inode is CF_INO(base, 0) */
+	uint64_t base;	   /* this node's base; its inode is CF_INO(base, 0) */
 	uint64_t res_base; /* base of the resource it shows (itself, or the primary) */
-	int64_t mtime;     /* creation time; a container: its newest member's */
-	int64_t ctime;     /* when clonefs last saw labels or status change */
-	uint64_t size;     /* logical bytes */
+	int64_t mtime;	   /* creation time; a container: its newest member's */
+	int64_t ctime;	   /* when clonefs last saw labels or status change */
+	uint64_t size;	   /* logical bytes */
 	uint64_t blocks;   /* stored bytes / 512 */
 	uint32_t mtime_ns;
-	uint32_t json_len; /* length of resource.json */
+	uint32_t json_len;   /* length of resource.json */
 	uint16_t status_len; /* length of the status line without '\n' */
 	uint16_t source_len; /* length of the source path, 0 = no source link */
 	uint16_t nlinks;     /* instance: attached disks */
-	uint8_t type;        /* enum cf_node_type */
-	uint8_t kind;        /* enum cf_kind (containers: CF_KIND_NONE) */
-	uint32_t flags;      /* CF_DIRENT_* */
-	uint32_t depth;      /* path components of the directory holding it (for
+	uint8_t type;	     /* enum cf_node_type */
+	uint8_t kind;	     /* enum cf_kind (containers: CF_KIND_NONE) */
+	uint32_t flags;	     /* CF_DIRENT_* */
+	uint32_t depth;	     /* path components of the directory holding it (for
 			      * relative symlink targets) */
 };
 
@@ -140,12 +149,31 @@ int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino);
 typedef int (*cf_res_fn)(void *ctx, const char *path, const struct cf_resource *r);
 int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx);
 
+/* The project-relative path of the node ino shows: a resource directory
+ * ("global/snapshots/S"; for an alias node the alias path
+ * "zones/Z/disks/D/snapshots/S"), a container ("global/snapshots",
+ * "zones/Z"), or a trash entry ("trash/global/snapshots/S"). Sub-nodes
+ * (status, snapshots/, ...) answer their resource directory's path; *sub
+ * (may be NULL) receives CF_INO_SUB(ino). Returns the length. */
+int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, unsigned *sub);
+
+/* What depends on path: every resource whose source or origin is path
+ * (images and disks made from a snapshot, machine images of an instance,
+ * snapshots of a disk), through the by-source index. fn gets each
+ * dependent's path; trashed ones included (they still exist in the cloud). */
+typedef int (*cf_path_fn)(void *ctx, const char *path, size_t len);
+int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, void *ctx);
+
+/* Every resource in the trash (label CF_TRASH_LABEL), with its decoded
+ * resource (raw NULL), from one read transaction. */
+int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx);
+
 /* ---- sync metadata ---- */
 
 struct cf_sync_state {
 	int64_t last_complete; /* UTC seconds of the last complete listing, 0 = never */
 	int64_t last_attempt;
-	uint64_t count;      /* resources the last complete listing held */
+	uint64_t count;	      /* resources the last complete listing held */
 	char last_error[256]; /* "" when the last attempt succeeded */
 };
 int cf_store_get_sync_state(struct cf_store *s, enum cf_listing l, struct cf_sync_state *out);
