@@ -26,7 +26,11 @@
  * build: cc -O2 -o floor floor.c $(pkg-config --cflags --libs fuse3)
  * run:   floor [-s] [-d] TSV MOUNTPOINT     (foreground; fusermount3 -u MOUNTPOINT ends it)
  *        -s single-threaded, -d libfuse debug output */
-#define FUSE_USE_VERSION 35
+/* 3.14's API, as clonefs uses: below 3.12, fuse_session_loop_mt() is the 3.2 entry point, which
+ * reads the config as the old {clone_fd, max_idle_threads} struct; handed a fuse_loop_cfg_create()
+ * config it sees max_idle_threads = 0 and creates and destroys a thread for every request —
+ * ../shared/bench/fusefloor.c (FUSE_USE_VERSION 35) pays that on every round trip. */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
 #include <fuse_lowlevel.h>
 #include <errno.h>
 #include <stdint.h>
@@ -54,8 +58,8 @@ struct snap {
 	char *status; /* with its newline */
 	size_t status_len;
 	const char *source;
-	const char *json; /* followed by its newline in the input buffer */
-	size_t json_len;  /* including that newline */
+	const char *json; /* as the API sent it: no newline of its own, like clonefs's */
+	size_t json_len;
 	struct label *labels;
 	unsigned n_labels;
 	char *xattr_list; /* "user.a\0user.b\0" for listxattr */
@@ -418,7 +422,7 @@ static void load(const char *path)
 		parse_labels(s, col[5], i + 1);
 		s->source = col[6];
 		s->json = col[7];
-		s->json_len = (size_t)(nl - col[7]) + 1; /* the newline stays: resource.json ends with it */
+		s->json_len = (size_t)(nl - col[7]);
 		if (s->mtime.tv_sec > newest.tv_sec ||
 		    (s->mtime.tv_sec == newest.tv_sec && s->mtime.tv_nsec > newest.tv_nsec))
 			newest = s->mtime;
@@ -467,6 +471,7 @@ int main(int argc, char **argv)
 		rc = fuse_session_loop(se);
 	} else {
 		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(cfg, 1); /* as clonefs: one /dev/fuse fd per worker */
 		rc = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
