@@ -14,6 +14,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "policy.h"
 #include "model.h"
 #include "options.h"
 #include "store.h"
@@ -34,6 +35,7 @@ enum {
 	CTL_STATUS = CF_INO(CF_INO_CONTROL_BASE, 1),
 	CTL_LOG = CF_INO(CF_INO_CONTROL_BASE, 2),
 	CTL_INVENTORY = CF_INO(CF_INO_CONTROL_BASE, 3),
+	CTL_POLICY = CF_INO(CF_INO_CONTROL_BASE, 4),
 };
 
 static const struct {
@@ -43,6 +45,7 @@ static const struct {
     {"status", CTL_STATUS},
     {"log", CTL_LOG},
     {"inventory.jsonl", CTL_INVENTORY},
+    {"policy", CTL_POLICY},
 };
 #define N_CTL_FILES (sizeof ctl_files / sizeof ctl_files[0])
 
@@ -55,6 +58,13 @@ static void dir_stat(struct cf_fs *fs, struct cf_stat *out)
 	out->mode = S_IFDIR | 0755;
 	out->nlink = 2;
 	out->mtime = out->ctime = fs->mounted_at;
+}
+
+/* .clonefs/trash: its attributes are ours, its entries the store's. */
+static void trash_stat(struct cf_fs *fs, struct cf_stat *out)
+{
+	dir_stat(fs, out);
+	out->ino = CF_INO_TRASH;
 }
 
 static void file_stat(uint64_t ino, struct cf_stat *out)
@@ -80,8 +90,14 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 		dir_stat(fs, out);
 		return 0;
 	}
+	if (parent == CF_INO_TRASH)
+		return cf_store_lookup(fs->store, CF_INO_TRASH, name, out);
 	if (parent != CTL_DIR)
 		return -ENOTDIR;
+	if (!strcmp(name, "trash")) {
+		trash_stat(fs, out);
+		return 0;
+	}
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (strcmp(name, ctl_files[i].name) == 0) {
 			file_stat(ctl_files[i].ino, out);
@@ -97,6 +113,10 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 		dir_stat(fs, out);
 		return 0;
 	}
+	if (ino == CF_INO_TRASH) {
+		trash_stat(fs, out);
+		return 0;
+	}
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (ino == ctl_files[i].ino) {
 			file_stat(ino, out);
@@ -109,14 +129,17 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 {
 	struct cf_stat st;
-	(void) fs;
+	if (ino == CF_INO_TRASH)
+		return cf_store_readdir(fs->store, CF_INO_TRASH, fn, ctx);
 	if (ino != CTL_DIR)
 		return control_getattr(fs, ino, &st) == 0 ? -ENOTDIR : -ENOENT;
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		file_stat(ctl_files[i].ino, &st);
 		if (fn(ctx, ctl_files[i].name, strlen(ctl_files[i].name), &st))
-			break;
+			return 0;
 	}
+	trash_stat(fs, &st);
+	fn(ctx, "trash", 5, &st);
 	return 0;
 }
 
@@ -430,6 +453,14 @@ int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len)
 		return -EISDIR;
 	case CTL_STATUS:
 		return gen_status(fs, data, len);
+	case CTL_POLICY: {
+		char *js = fs->policy ? cf_policy_to_json(fs->policy) : NULL;
+		if (!js)
+			return -ENOMEM;
+		*data = js;
+		*len = strlen(js);
+		return 0;
+	}
 	case CTL_LOG: {
 		int rc = cf_log_recent(data, len);
 		return rc < 0 ? rc : 0;

@@ -26,6 +26,9 @@ struct cf_sync;
 struct cf_http;
 struct cf_auth;
 struct cf_provider;
+struct cf_engine;
+struct cf_journal;
+struct cf_policy;
 
 struct cf_fs {
 	const struct cf_options *opt;
@@ -34,10 +37,13 @@ struct cf_fs {
 	struct cf_http *http;
 	struct cf_auth *auth;
 	struct cf_provider *provider;
+	struct cf_policy *policy;
+	struct cf_journal *journal;
+	struct cf_engine *engine; /* NULL on a read-only mount */
 	struct fuse_session *se;
 	uid_t uid; /* every node belongs to the mounting user */
 	gid_t gid;
-	bool read_only;	    /* every mount of this version: no write bits, writes are EROFS */
+	bool read_only;	    /* -o ro: no write bits, writes are EROFS */
 	double timeout;	    /* kernel entry / attribute cache, seconds */
 	double neg_timeout; /* how long the kernel may remember a missing name */
 	time_t mounted_at;
@@ -47,6 +53,24 @@ struct cf_fs {
 
 /* ---- fs/read_ops.c ---- */
 extern const struct fuse_lowlevel_ops cf_read_ops;
+
+/* Fill a reply entry for a node (read_ops.c: timeouts, ownership, write bits). */
+void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e);
+
+/* ---- fs/write_ops.c: writes, answered by the engine ---- */
+void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags);
+void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		 int flags);
+void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name);
+
+/* ---- fs/notify.c: kernel invalidations from a thread of their own ---- */
+int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink);
+void cf_notify_stop(void);
 
 /* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
 

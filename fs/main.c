@@ -10,6 +10,9 @@
 #include "fs.h"
 
 #include "auth.h"
+#include "engine.h"
+#include "journal.h"
+#include "policy.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
@@ -24,44 +27,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- kernel cache invalidation, called by the sync thread after each commit ---- */
-
-static void note_notify(const char *what, uint64_t ino, int rc)
-{
-	/* -ENOENT: the kernel had nothing cached; -ENOTCONN: before INIT or after unmount. */
-	if (rc == 0 || rc == -ENOENT || rc == -ENOTCONN || rc == -ENODEV)
-		return;
-	cf_debug("%s(%llu) failed: %s", what, (unsigned long long) ino, strerror(-rc));
-}
-
-static void sink_entry(void *ctx, uint64_t parent, const char *name, size_t len)
-{
-	struct cf_fs *fs = ctx;
-	if (atomic_load(&fs->stopping))
-		return;
-	note_notify("inval_entry", parent,
-		    fuse_lowlevel_notify_inval_entry(fs->se, parent, name, len));
-	/* The parent's listing (cache_readdir) and attributes (nlink, mtime) changed too. */
-	note_notify("inval_inode", parent, fuse_lowlevel_notify_inval_inode(fs->se, parent, 0, 0));
-}
-
-static void sink_inode(void *ctx, uint64_t ino)
-{
-	struct cf_fs *fs = ctx;
-	if (atomic_load(&fs->stopping))
-		return;
-	note_notify("inval_inode", ino, fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0));
-	/* A resource that changed may have changed its files (status, resource.json, source),
-	 * whose pages the kernel keeps (keep_cache, cached symlinks): drop those too. */
-	if (ino != CF_INO_ROOT && CF_INO_SUB(ino) == CF_SUB_DIR) {
-		for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++) {
-			uint64_t f = ino | sub;
-			note_notify("inval_inode", f,
-				    fuse_lowlevel_notify_inval_inode(fs->se, f, 0, 0));
-		}
-	}
-}
 
 /* ---- start-up ---- */
 
@@ -144,12 +109,13 @@ static void on_progress(void *ctx, enum cf_listing l, uint64_t done, bool comple
 		atomic_store(&fs->listed, true);
 }
 
-static int start_sync(struct cf_fs *fs, const struct cf_options *o)
+static int start_sync(struct cf_fs *fs, const struct cf_options *o,
+		      const struct cf_change_sink *sink)
 {
 	struct cf_sync_config sc = {
 	    .store = fs->store,
 	    .provider = fs->provider,
-	    .sink = {.entry = sink_entry, .inode = sink_inode, .ctx = fs},
+	    .sink = *sink,
 	    .interval = o->sync_interval,
 	    .progress = on_progress,
 	    .progress_ctx = fs,
@@ -158,6 +124,49 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o)
 	if (rc < 0) {
 		cf_err("cannot start the sync thread: %s", strerror(-rc));
 		fs->sync = NULL;
+	}
+	return rc;
+}
+
+/* The policy, before anything is mounted: a bad file is a usage error that
+ * names the key. */
+static int load_policy(struct cf_fs *fs, const struct cf_options *o)
+{
+	char err[512];
+	int rc = o->policy ? cf_policy_load(o->policy, &fs->policy, err, sizeof err)
+			   : cf_policy_defaults(&fs->policy);
+	if (rc) {
+		fprintf(stderr, "clonefs: policy %s\n",
+			o->policy ? err : "defaults: out of memory");
+		fs->policy = NULL;
+	}
+	return rc;
+}
+
+/* The write path: the journal (resuming what a crash left) and the engine. */
+static int start_engine(struct cf_fs *fs, const struct cf_options *o,
+			const struct cf_change_sink *sink)
+{
+	int rc = cf_journal_open(o->cache_dir, &fs->journal);
+	if (rc < 0) {
+		cf_err("cannot open the operation journal in %s: %s", o->cache_dir, strerror(-rc));
+		fs->journal = NULL;
+		return rc;
+	}
+	struct cf_engine_config ec = {
+	    .store = fs->store,
+	    .provider = fs->provider,
+	    .policy = fs->policy,
+	    .journal = fs->journal,
+	    .sync = fs->sync,
+	    .sink = *sink,
+	    .wait_ready = o->mkdir_wait && !strcmp(o->mkdir_wait, "ready"),
+	    .mountpoint = o->cmd.mountpoint,
+	};
+	rc = cf_engine_new(&ec, &fs->engine);
+	if (rc < 0) {
+		cf_err("cannot start the write engine: %s", strerror(-rc));
+		fs->engine = NULL;
 	}
 	return rc;
 }
@@ -200,7 +209,7 @@ int main(int argc, char **argv)
 	fs.opt = &o;
 	fs.uid = getuid();
 	fs.gid = getgid();
-	fs.read_only = true;
+	fs.read_only = o.ro;
 	fs.timeout = o.timeout;
 	fs.neg_timeout = o.timeout < o.sync_interval ? o.timeout : o.sync_interval;
 	fs.mounted_at = time(NULL);
@@ -212,6 +221,12 @@ int main(int argc, char **argv)
 	if (!fs.se) {
 		fprintf(stderr, "clonefs: bad FUSE options (see the line above and clonefs "
 				"--help)\n");
+		cf_options_free(&o);
+		return 2;
+	}
+
+	if (load_policy(&fs, &o) < 0) {
+		fuse_session_destroy(fs.se);
 		cf_options_free(&o);
 		return 2;
 	}
@@ -249,7 +264,14 @@ int main(int argc, char **argv)
 	cf_info("mounted project %s from %s on %s (cache %s, sync every %us)", o.project,
 		o.endpoint, o.cmd.mountpoint, o.cache_dir, o.sync_interval);
 
-	if (start_sync(&fs, &o) < 0)
+	struct cf_change_sink sink;
+	if ((rc = cf_notify_start(&fs, &sink)) < 0) {
+		cf_err("cannot start the notification thread: %s", strerror(-rc));
+		goto out;
+	}
+	if (start_sync(&fs, &o, &sink) < 0)
+		goto out;
+	if (!fs.read_only && start_engine(&fs, &o, &sink) < 0)
 		goto out;
 	/* 0: unmounted; > 0: the signal that ended the loop (libfuse's handlers); < 0: an error. */
 	rc = serve(&fs, &o);
@@ -263,8 +285,13 @@ int main(int argc, char **argv)
 
 out:
 	atomic_store(&fs.stopping, true);
+	if (fs.engine)
+		cf_engine_free(fs.engine);
 	if (fs.sync)
 		cf_sync_stop(fs.sync);
+	cf_notify_stop();
+	if (fs.journal)
+		cf_journal_close(fs.journal);
 	if (mounted)
 		fuse_session_unmount(fs.se);
 	if (signals)
@@ -278,6 +305,7 @@ out:
 		cf_http_free(fs.http);
 	if (fs.store)
 		cf_store_close(fs.store);
+	cf_policy_free(fs.policy);
 	cf_options_free(&o);
 	return status;
 }

@@ -26,6 +26,7 @@
 #define DEFAULT_SYNC_INTERVAL "60"
 #define DEFAULT_TIMEOUT	      "3600"
 #define API_SUFFIX	      "/compute/v1/"
+#define DEFAULT_POLICY	      "/etc/clonefs/policy.json"
 
 #define CF_OPT(t, field)                                                                           \
 	{                                                                                          \
@@ -39,6 +40,8 @@ static const struct fuse_opt cf_opt_table[] = {
     CF_OPT("cache=%s", cache),
     CF_OPT("sync_interval=%s", sync_interval_s),
     CF_OPT("timeout=%s", timeout_s),
+    CF_OPT("policy=%s", policy),
+    CF_OPT("mkdir_wait=%s", mkdir_wait),
     CF_OPT("ro", ro),
     CF_OPT("rw", rw),
     FUSE_OPT_END,
@@ -78,8 +81,10 @@ static void print_help(const char *prog)
 	    "usage: %s [gce:PROJECT] MOUNTPOINT [options]\n"
 	    "\n"
 	    "Mounts a Google Compute Engine project's snapshots, images, machine images, disks\n"
-	    "and instances as a read-only tree, served from a local LMDB cache that a background\n"
-	    "sync keeps true. The mount lists the cache at once, before the first sync ends.\n"
+	    "and instances as a tree served from a local LMDB cache that a background sync\n"
+	    "keeps true. mkdir in a disk's snapshots/ or an instance's clones/ makes a\n"
+	    "consistent clone, rmdir prunes (through a grace period), setfattr labels, all\n"
+	    "under a policy. The mount lists the cache at once, before the first sync ends.\n"
 	    "\n"
 	    "clonefs options:\n"
 	    "    -o project=ID          Compute Engine project (or give gce:PROJECT)\n"
@@ -94,7 +99,13 @@ static void print_help(const char *prog)
 	    "(default: " DEFAULT_SYNC_INTERVAL ")\n"
 	    "    -o timeout=SECS        kernel entry and attribute cache timeout "
 	    "(default: " DEFAULT_TIMEOUT ")\n"
-	    "    -o ro                  read-only (default, and the only mode of this version)\n"
+	    "    -o policy=FILE         the clone / prune policy, JSON (default:\n"
+	    "                           " DEFAULT_POLICY " when it exists, else built-in\n"
+	    "                           defaults; .clonefs/policy shows the effective one)\n"
+	    "    -o mkdir_wait=WHEN     accepted: mkdir returns once the cloud accepted the\n"
+	    "                           clone (default); ready: once it is READY\n"
+	    "    -o ro                  read-only: every write is EROFS (default: rw)\n"
+	    "    -o rw                  read-write (the default)\n"
 	    "    -f                     stay in the foreground, log to stderr\n"
 	    "    -d                     debug: log every FUSE request (implies -f)\n"
 	    "\n"
@@ -261,10 +272,21 @@ static int validate(struct cf_options *o)
 		    "no mountpoint given: usage: clonefs [gce:PROJECT] MOUNTPOINT [-o OPT,...]");
 		return -1;
 	}
-	if (o->rw) {
-		usage_error("-o rw: this version mounts read-only only");
+	if (o->rw && o->ro) {
+		usage_error("-o ro and -o rw contradict each other");
 		return -1;
 	}
+	if (o->mkdir_wait && strcmp(o->mkdir_wait, "accepted") && strcmp(o->mkdir_wait, "ready")) {
+		usage_error("-o mkdir_wait=%s: must be accepted or ready", o->mkdir_wait);
+		return -1;
+	}
+	if (o->policy && !*o->policy) {
+		usage_error("-o policy=: empty path");
+		return -1;
+	}
+	if (!o->policy && access(DEFAULT_POLICY, F_OK) == 0 &&
+	    !(o->policy = strdup(DEFAULT_POLICY)))
+		return -1;
 	if (o->project_arg && o->project && strcmp(o->project_arg, o->project) != 0) {
 		usage_error("-o project=%s contradicts gce:%s", o->project, o->project_arg);
 		return -1;
@@ -375,7 +397,6 @@ int cf_options_parse(int argc, char **argv, struct cf_options *o)
 	o->endpoint = strdup(DEFAULT_ENDPOINT);
 	o->sync_interval_s = strdup(DEFAULT_SYNC_INTERVAL);
 	o->timeout_s = strdup(DEFAULT_TIMEOUT);
-	o->ro = 1;
 	if (!o->endpoint || !o->sync_interval_s || !o->timeout_s)
 		return -1;
 
@@ -413,6 +434,8 @@ void cf_options_free(struct cf_options *o)
 	free(o->cache_dir);
 	free(o->sync_interval_s);
 	free(o->timeout_s);
+	free(o->policy);
+	free(o->mkdir_wait);
 	free(o->cmd.mountpoint);
 	fuse_opt_free_args(&o->args);
 	memset(o, 0, sizeof *o);

@@ -21,8 +21,10 @@ struct cf_options {
 	char *cache;	       /* base cache directory */
 	char *sync_interval_s; /* checked and converted below */
 	char *timeout_s;
-	int ro; /* consumed, not passed to the kernel (see above) */
-	int rw; /* refused: this version only mounts read-only */
+	char *policy;	  /* policy file, NULL = built-in defaults */
+	char *mkdir_wait; /* "accepted" (NULL) or "ready" */
+	int ro;		  /* consumed, not passed to the kernel (see above) */
+	int rw;
 
 	char *project_arg; /* from a gce:PROJECT argument */
 

@@ -76,13 +76,6 @@ static void reply_store_err(fuse_req_t req, const char *op, uint64_t ino, const 
 	fuse_reply_err(req, err);
 }
 
-static void refuse_rofs(fuse_req_t req, const char *op, uint64_t ino, const char *name)
-{
-	char where[CF_NAME_MAX + 48];
-	cf_log_refusal(node_name(where, sizeof where, ino, name), EROFS, "%s: read-only mount", op);
-	fuse_reply_err(req, EROFS);
-}
-
 /* struct cf_stat -> struct stat. The mount belongs to whoever mounted it, and nothing on a
  * read-only mount or of a protected resource carries a write bit (symlinks keep 0777, as
  * every symlink has). */
@@ -111,7 +104,7 @@ static double attr_timeout(const struct cf_fs *fs, uint64_t ino)
 	return control_owns(ino) && CF_INO_SUB(ino) != 0 ? 0 : fs->timeout;
 }
 
-static void fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e)
+void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->ino = cs->ino;
@@ -179,7 +172,7 @@ static void ro_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_store_err(req, "lookup", parent, name, rc);
 		return;
 	}
-	fill_entry(fs, &cs, &e);
+	cf_fs_fill_entry(fs, &cs, &e);
 	fuse_reply_entry(req, &e);
 }
 
@@ -394,7 +387,7 @@ static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param e;
 			struct cf_stat cs;
 			rec_to_cf_stat(r, &cs);
-			fill_entry(fs, &cs, &e);
+			cf_fs_fill_entry(fs, &cs, &e);
 			if (i < 2)
 				e.ino = 0; /* "." and "..": no entry, no lookup count */
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
@@ -448,7 +441,7 @@ static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		refuse_rofs(req, "open for writing", ino, NULL);
+		wo_refuse(req, "open for writing", ino, NULL);
 		return;
 	}
 	if (control_owns(ino)) {
@@ -647,21 +640,7 @@ static void ro_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(blob);
 }
 
-/* ---- writes: every one is EROFS on this mount ---- */
-
-static void ro_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
-{
-	(void) value;
-	(void) size;
-	(void) flags;
-	refuse_rofs(req, "setxattr", ino, name);
-}
-
-static void ro_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	refuse_rofs(req, "removexattr", ino, name);
-}
+/* ---- writes: write_ops.c (the engine), EROFS on a read-only mount ---- */
 
 static void ro_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
@@ -669,51 +648,26 @@ static void ro_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	(void) attr;
 	(void) to_set;
 	(void) fi;
-	refuse_rofs(req, "setattr", ino, NULL);
+	wo_refuse(req, "setattr", ino, NULL);
 }
 
 static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	(void) mode;
 	(void) rdev;
-	refuse_rofs(req, "mknod", parent, name);
-}
-
-static void ro_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	(void) mode;
-	refuse_rofs(req, "mkdir", parent, name);
-}
-
-static void ro_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	refuse_rofs(req, "unlink", parent, name);
-}
-
-static void ro_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	refuse_rofs(req, "rmdir", parent, name);
+	wo_refuse(req, "mknod", parent, name);
 }
 
 static void ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	(void) link;
-	refuse_rofs(req, "symlink", parent, name);
-}
-
-static void ro_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
-{
-	(void) newparent;
-	(void) newname;
-	(void) flags;
-	refuse_rofs(req, "rename", parent, name);
+	wo_refuse(req, "symlink", parent, name);
 }
 
 static void ro_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	(void) ino;
-	refuse_rofs(req, "link", newparent, newname);
+	wo_refuse(req, "link", newparent, newname);
 }
 
 static void ro_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -721,7 +675,7 @@ static void ro_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	(void) mode;
 	(void) fi;
-	refuse_rofs(req, "create", parent, name);
+	wo_refuse(req, "create", parent, name);
 }
 
 static void ro_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -731,7 +685,7 @@ static void ro_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	(void) size;
 	(void) off;
 	(void) fi;
-	refuse_rofs(req, "write", ino, NULL);
+	wo_refuse(req, "write", ino, NULL);
 }
 
 /* ---- the filesystem as a whole ---- */
@@ -762,11 +716,11 @@ const struct fuse_lowlevel_ops cf_read_ops = {
     .setattr = ro_setattr,
     .readlink = ro_readlink,
     .mknod = ro_mknod,
-    .mkdir = ro_mkdir,
-    .unlink = ro_unlink,
-    .rmdir = ro_rmdir,
+    .mkdir = wo_mkdir,
+    .unlink = wo_unlink,
+    .rmdir = wo_rmdir,
     .symlink = ro_symlink,
-    .rename = ro_rename,
+    .rename = wo_rename,
     .link = ro_link,
     .open = ro_open,
     .read = ro_read,
@@ -777,9 +731,9 @@ const struct fuse_lowlevel_ops cf_read_ops = {
     .readdirplus = ro_readdirplus,
     .releasedir = ro_releasedir,
     .statfs = ro_statfs,
-    .setxattr = ro_setxattr,
+    .setxattr = wo_setxattr,
     .getxattr = ro_getxattr,
     .listxattr = ro_listxattr,
-    .removexattr = ro_removexattr,
+    .removexattr = wo_removexattr,
     .create = ro_create,
 };

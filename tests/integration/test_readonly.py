@@ -204,9 +204,9 @@ def test_pagination_across_pages(emulator_factory, mount_factory):
     assert m.status()["collections"]["snapshots"]["count"] == 1234
 
 
-def test_every_write_is_erofs(emulator_factory, mount_factory):
+def test_every_write_is_erofs_on_a_ro_mount(emulator_factory, mount_factory):
     emu = emulator_factory(seeds.inventory(3, 1))
-    m = mount_factory(emu)
+    m = mount_factory(emu, opts=["ro"])
     snap = m.path("global/snapshots/snap-00000")
     attempts = [
         lambda: os.mkdir(m.path("global/snapshots/new")),

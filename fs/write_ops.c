@@ -1,0 +1,170 @@
+/* write_ops.c — the FUSE write requests, answered by the engine (lib/engine.h).
+ *
+ * This layer only translates: who is asking (uid, gid, groups, login name),
+ * which inodes, and the engine's errno back to the kernel. Every decision
+ * and every refusal's log line is the engine's. On a read-only mount every
+ * write is EROFS; what has no meaning here (creating files, links, symlinks,
+ * changing times or modes) is EPERM, refused early and loudly. */
+#include "fs.h"
+
+#include "engine.h"
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+enum { MAX_GROUPS = 64 };
+
+struct caller {
+	struct cf_caller c;
+	gid_t groups[MAX_GROUPS];
+	char user[64];
+};
+
+static void caller_of(fuse_req_t req, struct caller *out)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	memset(out, 0, sizeof *out);
+	out->c.uid = ctx->uid;
+	out->c.gid = ctx->gid;
+	int n = fuse_req_getgroups(req, MAX_GROUPS, out->groups);
+	out->c.groups = out->groups;
+	out->c.ngroups = n > 0 ? (size_t) (n < MAX_GROUPS ? n : MAX_GROUPS) : 0;
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	if (getpwuid_r(ctx->uid, &pw, buf, sizeof buf, &res) == 0 && res)
+		snprintf(out->user, sizeof out->user, "%s", res->pw_name);
+	else
+		snprintf(out->user, sizeof out->user, "uid-%u", (unsigned) ctx->uid);
+	out->c.user = out->user;
+}
+
+/* The engine cannot act here (read-only mount, or no engine): EROFS. */
+static bool readonly(fuse_req_t req, struct cf_fs *fs, const char *op, uint64_t ino,
+		     const char *name)
+{
+	if (!fs->read_only && fs->engine)
+		return false;
+	cf_log_refusal(name ? name : "?", EROFS, "%s (inode %" PRIu64 "): read-only mount", op,
+		       ino);
+	fuse_reply_err(req, EROFS);
+	return true;
+}
+
+static int err_of(int rc)
+{
+	return rc < 0 ? -rc : (rc ? rc : 0);
+}
+
+void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	struct cf_stat st;
+	(void) mode;
+	if (readonly(req, fs, "mkdir", parent, name))
+		return;
+	caller_of(req, &c);
+	int rc = cf_engine_mkdir(fs->engine, &c.c, parent, name, &st);
+	if (rc) {
+		fuse_reply_err(req, err_of(rc));
+		return;
+	}
+	struct fuse_entry_param e;
+	cf_fs_fill_entry(fs, &st, &e);
+	fuse_reply_entry(req, &e);
+}
+
+void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	if (readonly(req, fs, "rmdir", parent, name))
+		return;
+	caller_of(req, &c);
+	fuse_reply_err(req, err_of(cf_engine_rmdir(fs->engine, &c.c, parent, name)));
+}
+
+void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	if (readonly(req, fs, "unlink", parent, name))
+		return;
+	caller_of(req, &c);
+	fuse_reply_err(req, err_of(cf_engine_unlink(fs->engine, &c.c, parent, name)));
+}
+
+void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	if (readonly(req, fs, "rename", parent, name))
+		return;
+	if (flags) {
+		/* RENAME_EXCHANGE / NOREPLACE: a restore never replaces anything anyway */
+		if (flags & ~(unsigned) RENAME_NOREPLACE) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+	}
+	caller_of(req, &c);
+	fuse_reply_err(
+	    req, err_of(cf_engine_rename(fs->engine, &c.c, parent, name, newparent, newname)));
+}
+
+void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		 int flags)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	if (strncmp(name, "user.", 5)) {
+		fuse_reply_err(req, EOPNOTSUPP); /* only labels are ours */
+		return;
+	}
+	if (readonly(req, fs, "setxattr", ino, name))
+		return;
+	if (size > 63) {
+		cf_log_refusal(name, EINVAL, "label value of %zu bytes: at most 63", size);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	caller_of(req, &c);
+	int f = (flags & XATTR_CREATE ? CF_LABEL_CREATE : 0) |
+		(flags & XATTR_REPLACE ? CF_LABEL_REPLACE : 0);
+	fuse_reply_err(
+	    req, err_of(cf_engine_set_label(fs->engine, &c.c, ino, name + 5, value, size, f)));
+}
+
+void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	if (strncmp(name, "user.", 5)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (readonly(req, fs, "removexattr", ino, name))
+		return;
+	caller_of(req, &c);
+	fuse_reply_err(req, err_of(cf_engine_remove_label(fs->engine, &c.c, ino, name + 5)));
+}
+
+/* Creating files, links and symlinks, or changing a node's times and modes,
+ * has no meaning in the cloud: refused with a reason. */
+void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	if (readonly(req, fs, op, ino, name))
+		return;
+	cf_log_refusal(name ? name : "?", EPERM,
+		       "%s (inode %" PRIu64 "): clonefs shows cloud resources; only mkdir, rmdir, "
+		       "mv out of the trash and labels change them",
+		       op, ino);
+	fuse_reply_err(req, EPERM);
+}

@@ -1,0 +1,88 @@
+/* engine.h — every write the mount accepts, decided by the policy and
+ * carried out through the provider, journaled so a crash never acts twice.
+ *
+ * The daemon calls these with the caller's identity and the inodes the
+ * kernel named; the engine answers 0 or a negative errno and, for every
+ * refusal, has already logged one line with the path and the reason
+ * (cf_log_refusal: .clonefs/log and syslog). Nothing here knows FUSE.
+ *
+ *   mkdir   DISK/snapshots/NAME      a consistent snapshot of the disk
+ *           INSTANCE/clones/NAME     a machine image of the instance
+ *   rmdir   a snapshot, image or machine image: prune (through the grace
+ *           period: labelled clonefs-delete-at and moved to the trash);
+ *           inside .clonefs/trash: delete now
+ *   unlink  status / resource.json / source of a prunable resource: accepted,
+ *           changes nothing (so `rm -r` reaches the rmdir, which decides)
+ *   rename  .clonefs/trash/COLL/NAME -> COLL/NAME: restore
+ *   labels  set / remove one label, with the fingerprint, retried on 412
+ *
+ * A background thread resumes unfinished clone jobs from the journal (after
+ * a crash: on start), follows accepted clones to READY, restarts instances a
+ * stop-mode clone stopped, and deletes trashed resources whose grace period
+ * has passed. */
+#ifndef CLONEFS_ENGINE_H
+#define CLONEFS_ENGINE_H
+
+#include "journal.h"
+#include "policy.h"
+#include "provider.h"
+#include "store.h"
+#include "sync.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cf_engine_config {
+	struct cf_store *store;
+	struct cf_provider *provider;
+	const struct cf_policy *policy;
+	struct cf_journal *journal;
+	struct cf_sync *sync;	     /* kicked after a change; may be NULL */
+	struct cf_change_sink sink;  /* invalidations for store writes */
+	bool wait_ready;	     /* mkdir returns only once the clone is READY */
+	unsigned op_timeout_seconds; /* how long to follow one operation (default 600) */
+	unsigned poll_ms;	     /* first poll interval of an operation (default 100) */
+	const char *mountpoint;	     /* for the health command's CLONEFS_SOURCE */
+};
+
+struct cf_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+	const char *user; /* login name, for clonefs-created-by */
+};
+
+struct cf_engine;
+
+int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out);
+/* Stop the background thread (unfinished jobs stay in the journal) and free. */
+void cf_engine_free(struct cf_engine *e);
+
+int cf_engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		    const char *name, struct cf_stat *out);
+int cf_engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		    const char *name);
+int cf_engine_unlink(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		     const char *name);
+int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		     const char *name, uint64_t newparent, const char *newname);
+
+enum { CF_LABEL_CREATE = 1, CF_LABEL_REPLACE = 2 }; /* as XATTR_CREATE / _REPLACE */
+/* Set label key (without "user.") of the resource shown by ino. */
+int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			const char *key, const char *value, size_t len, int flags);
+int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			   const char *key);
+
+/* Run the background work once, now (tests): resume jobs, reap the trash. */
+void cf_engine_tick(struct cf_engine *e);
+
+/* Counters for status and metrics. */
+struct cf_engine_stats {
+	unsigned long clones_started, clones_failed, prunes, refusals, jobs_pending;
+};
+void cf_engine_get_stats(struct cf_engine *e, struct cf_engine_stats *out);
+
+#endif
