@@ -343,3 +343,41 @@ def test_policy_errors_name_the_key_and_policy_file_shows_the_effective_one(
     assert eff["prune"]["keep_last"] == 5
     assert eff["clone"]["max_depth"] == 2          # defaults fill the rest
     assert eff["labels"]["required"] == ["owner"]
+
+
+# ---- crashes: the journal resumes ----
+
+@pytest.mark.parametrize("kill_when", ["stopping", "creating"])
+def test_kill_9_mid_stop_mode_clone_resumes_to_exactly_one(emulator_factory, mount_factory,
+                                                           tmp_path, kill_when):
+    emu = emulator_factory(seeds.inventory(4, 2), args=["--op-seconds", "1.5"])
+    pol = policy_file(tmp_path, clone={"consistency": "stop"})
+    m = mount_factory(emu, opts=[f"policy={pol}"])
+    target = m.path(f"{INSTANCE}/clones/crash-image")
+    proc = subprocess.Popen(["mkdir", str(target)], stderr=subprocess.DEVNULL)
+    try:
+        if kill_when == "stopping":
+            wait_for(lambda: emu.api("GET", INSTANCE)[1]["status"] in ("STOPPING", "TERMINATED"),
+                     30, "the stop to be sent")
+        else:
+            wait_for(lambda: emu.api("GET", "global/machineImages/crash-image")[0] == 200,
+                     30, "the machine image to be created")
+        m.kill()
+    finally:
+        proc.wait(30)
+    # restart on the same cache: the journal finishes the job
+    m2 = mount_factory(emu, cache=m.cache, opts=[f"policy={pol}"])
+
+    def finished():
+        st, inst = emu.api("GET", INSTANCE)
+        st2, mi = emu.api("GET", "global/machineImages/crash-image")
+        return inst["status"] == "RUNNING" and st2 == 200 and mi["status"] == "READY"
+    wait_for(finished, 60, "the resumed clone to finish and the instance to run")
+    images = [i["name"] for i in emu.list_all("global/machineImages")]
+    assert images.count("crash-image") == 1
+    ops = operations(emu, f"zones/{ZONE}", "/instances/db-0")
+    kinds = [op["operationType"] for op in sorted(ops, key=lambda o: o["insertTime"])
+             if op["operationType"] in ("stop", "start")]
+    assert kinds == ["stop", "start"], kinds        # once each: request ids made retries safe
+    wait_for(lambda: "crash-image" in os.listdir(m2.path(f"{INSTANCE}/clones")), 30,
+             "the clone in the mount")
