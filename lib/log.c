@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,9 @@ static struct {
 	char ring[RING_LINES][LINE_MAX_LEN];
 	unsigned head, count;
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER, .to_stderr = 1, .min = CF_LOG_INFO};
+
+/* Refusals by errno, for .clonefs/metrics: counted outside the lock. */
+static atomic_ulong refusals[CF_LOG_ERRNO_MAX];
 
 void cf_log_init(const char *ident, int to_syslog, int to_stderr, enum cf_log_level min)
 {
@@ -111,19 +115,39 @@ void cf_log(enum cf_log_level lvl, const char *fmt, ...)
 }
 
 /* errno as its symbolic name: what an operator greps for. */
-static const char *errno_name(int err)
+const char *cf_log_errno_name(int err)
 {
 	static const struct {
 		int err;
 		const char *name;
 	} names[] = {
-	    {EINVAL, "EINVAL"},		{EEXIST, "EEXIST"},	  {EACCES, "EACCES"},
-	    {EPERM, "EPERM"},		{EHOSTDOWN, "EHOSTDOWN"}, {EMLINK, "EMLINK"},
-	    {EDQUOT, "EDQUOT"},		{EBUSY, "EBUSY"},	  {EAGAIN, "EAGAIN"},
-	    {EROFS, "EROFS"},		{ENOENT, "ENOENT"},	  {ENODATA, "ENODATA"},
-	    {ENOSPC, "ENOSPC"},		{ERANGE, "ERANGE"},	  {EIO, "EIO"},
-	    {ENOTEMPTY, "ENOTEMPTY"},	{ENOTDIR, "ENOTDIR"},	  {EISDIR, "EISDIR"},
-	    {EOPNOTSUPP, "EOPNOTSUPP"}, {ETIMEDOUT, "ETIMEDOUT"}, {EPROTO, "EPROTO"},
+	    {EINVAL, "EINVAL"},
+	    {EEXIST, "EEXIST"},
+	    {EACCES, "EACCES"},
+	    {EPERM, "EPERM"},
+	    {EHOSTDOWN, "EHOSTDOWN"},
+	    {EMLINK, "EMLINK"},
+	    {EDQUOT, "EDQUOT"},
+	    {EBUSY, "EBUSY"},
+	    {EAGAIN, "EAGAIN"},
+	    {EROFS, "EROFS"},
+	    {ENOENT, "ENOENT"},
+	    {ENODATA, "ENODATA"},
+	    {ENOSPC, "ENOSPC"},
+	    {ERANGE, "ERANGE"},
+	    {EIO, "EIO"},
+	    {ENOTEMPTY, "ENOTEMPTY"},
+	    {ENOTDIR, "ENOTDIR"},
+	    {EISDIR, "EISDIR"},
+	    {EOPNOTSUPP, "EOPNOTSUPP"},
+	    {ETIMEDOUT, "ETIMEDOUT"},
+	    {EPROTO, "EPROTO"},
+	    {ENAMETOOLONG, "ENAMETOOLONG"},
+	    {ESTALE, "ESTALE"},
+	    {ENOMEM, "ENOMEM"},
+	    {EXDEV, "EXDEV"},
+	    {EFBIG, "EFBIG"},
+	    {ENOSYS, "ENOSYS"},
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (names[i].err == err)
@@ -140,7 +164,9 @@ void cf_log_refusal(const char *path, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	snprintf(msg, sizeof msg, "%s: %s (%s): %s", path ? path : "?", errno_name(err),
+	if (err > 0 && err < CF_LOG_ERRNO_MAX)
+		atomic_fetch_add(&refusals[err], 1);
+	snprintf(msg, sizeof msg, "%s: %s (%s): %s", path ? path : "?", cf_log_errno_name(err),
 		 strerror(err), reason);
 	flatten(msg);
 	emit(CF_LOG_WARN, 1, msg);
@@ -168,4 +194,11 @@ int cf_log_recent(char **buf, size_t *len)
 	*buf = out;
 	*len = used;
 	return 0;
+}
+
+unsigned long cf_log_refusal_count(int err)
+{
+	if (err < 0)
+		err = -err;
+	return err > 0 && err < CF_LOG_ERRNO_MAX ? atomic_load(&refusals[err]) : 0;
 }
