@@ -5,6 +5,10 @@
  *                    seconds), how old that is, the last attempt and the last error
  *   log              the recent warnings, errors and refusals (cf_log_recent)
  *   inventory.jsonl  one JSON object per resource: the fast path for scripts and exporters
+ *   policy           the effective policy, as JSON
+ *   metrics          Prometheus text format, for node_exporter's textfile collector (metrics.c)
+ *   unlabeled        every resource missing a label the policy requires, one path a line
+ *   trash/           resources waiting for their grace period (the store lists them)
  *
  * Each file is generated when it is opened, so a reader sees one consistent text; the files
  * report size 0 and are opened with direct_io, so `cat` reads until EOF and nothing is served
@@ -14,6 +18,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "model.h"
 #include "options.h"
@@ -29,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum {
 	CTL_DIR = CF_INO(CF_INO_CONTROL_BASE, 0),
@@ -36,16 +42,16 @@ enum {
 	CTL_LOG = CF_INO(CF_INO_CONTROL_BASE, 2),
 	CTL_INVENTORY = CF_INO(CF_INO_CONTROL_BASE, 3),
 	CTL_POLICY = CF_INO(CF_INO_CONTROL_BASE, 4),
+	CTL_METRICS = CF_INO(CF_INO_CONTROL_BASE, 5),
+	CTL_UNLABELED = CF_INO(CF_INO_CONTROL_BASE, 6),
 };
 
 static const struct {
 	const char *name;
 	uint64_t ino;
 } ctl_files[] = {
-    {"status", CTL_STATUS},
-    {"log", CTL_LOG},
-    {"inventory.jsonl", CTL_INVENTORY},
-    {"policy", CTL_POLICY},
+    {"status", CTL_STATUS}, {"log", CTL_LOG},	      {"inventory.jsonl", CTL_INVENTORY},
+    {"policy", CTL_POLICY}, {"metrics", CTL_METRICS}, {"unlabeled", CTL_UNLABELED},
 };
 #define N_CTL_FILES (sizeof ctl_files / sizeof ctl_files[0])
 
@@ -356,7 +362,8 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 	jb_printf(&b, ",\n  \"schema\": %d", CF_STORE_SCHEMA);
 	jb_puts(&b, ",\n  \"version\": ");
 	jb_str(&b, CLONEFS_VERSION);
-	jb_puts(&b, ",\n  \"read_only\": true");
+	jb_printf(&b, ",\n  \"read_only\": %s", fs->read_only ? "true" : "false");
+	jb_printf(&b, ",\n  \"pid\": %ld", (long) getpid());
 	jb_puts(&b, ",\n  \"mounted_at\": ");
 	jb_time(&b, fs->mounted_at);
 	jb_printf(&b, ",\n  \"sync_interval\": %u", o->sync_interval);
@@ -368,6 +375,22 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 			  ",\n  \"http\": {\"requests\": %lu, \"retries\": %lu, \"failures\": %lu, "
 			  "\"bytes_in\": %lu}",
 			  hs.requests, hs.retries, hs.failures, hs.bytes_in);
+	}
+	/* The listing running now: how far the (first) sync is. */
+	struct cf_progress pg;
+	cf_metrics_get_progress(&pg);
+	jb_printf(&b, ",\n  \"passes\": %u", pg.pass);
+	if (pg.active) {
+		jb_puts(&b, ",\n  \"progress\": {\"listing\": ");
+		jb_str(&b, cf_listing_name(pg.listing));
+		jb_printf(&b, ", \"done\": %" PRIu64 ", \"estimate\": ", pg.done);
+		if (pg.estimate)
+			jb_printf(&b, "%" PRIu64, pg.estimate);
+		else
+			jb_puts(&b, "null");
+		jb_printf(&b, ", \"first_pass\": %s}", pg.pass <= 1 ? "true" : "false");
+	} else {
+		jb_puts(&b, ",\n  \"progress\": null");
 	}
 	jb_puts(&b, ",\n  \"collections\": {");
 	for (int l = 0; l < CF_LIST__COUNT; l++) {
@@ -467,6 +490,10 @@ int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len)
 	}
 	case CTL_INVENTORY:
 		return gen_inventory(fs, data, len);
+	case CTL_METRICS:
+		return cf_metrics_text(fs, data, len);
+	case CTL_UNLABELED:
+		return cf_metrics_unlabeled(fs, data, len);
 	default:
 		return -ENOENT;
 	}

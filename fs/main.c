@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "provider.h"
 #include "store.h"
@@ -96,17 +97,20 @@ static int start_provider(struct cf_fs *fs, const struct cf_options *o)
 		       strerror(-rc));
 		return rc;
 	}
-	return 0;
+	/* metrics.c counts every call (listing times, failures by reason) */
+	rc = cf_metrics_wrap_provider(&fs->provider);
+	if (rc < 0)
+		cf_err("cannot set up the API counters: %s", strerror(-rc));
+	return rc;
 }
 
 /* The sync's progress: the first complete listing proves the API answers this daemon. */
 static void on_progress(void *ctx, enum cf_listing l, uint64_t done, bool complete)
 {
 	struct cf_fs *fs = ctx;
-	(void) l;
-	(void) done;
 	if (complete)
 		atomic_store(&fs->listed, true);
+	cf_metrics_sync_progress(l, done, complete); /* metrics, status, the first sync's display */
 }
 
 static int start_sync(struct cf_fs *fs, const struct cf_options *o,
@@ -261,6 +265,7 @@ int main(int argc, char **argv)
 	}
 	if (!fs.store && open_store(&fs, &o) < 0)
 		goto out;
+	cf_metrics_init(fs.store, o.cmd.foreground); /* estimates for the first sync's display */
 	cf_info("mounted project %s from %s on %s (cache %s, sync every %us)", o.project,
 		o.endpoint, o.cmd.mountpoint, o.cache_dir, o.sync_interval);
 
