@@ -87,7 +87,8 @@ static void print_help(const char *prog)
 	    "under a policy. The mount lists the cache at once, before the first sync ends.\n"
 	    "\n"
 	    "clonefs options:\n"
-	    "    -o project=ID          Compute Engine project (or give gce:PROJECT)\n"
+	    "    -o project=ID          Compute Engine project (default: the one of\n"
+	    "                           gce:PROJECT; one of the two is required)\n"
 	    "    -o endpoint=URL        API base URL, ending in /compute/v1/\n"
 	    "                           (default: " DEFAULT_ENDPOINT ")\n"
 	    "    -o token_file=PATH     read the access token from PATH (re-read when it\n"
@@ -106,10 +107,14 @@ static void print_help(const char *prog)
 	    "                           clone (default); ready: once it is READY\n"
 	    "    -o ro                  read-only: every write is EROFS (default: rw)\n"
 	    "    -o rw                  read-write (the default)\n"
-	    "    -f                     stay in the foreground, log to stderr\n"
-	    "    -d                     debug: log every FUSE request (implies -f)\n"
+	    "    -f                     stay in the foreground, log to stderr (default: go\n"
+	    "                           to the background once mounted, log to syslog)\n"
+	    "    -d                     debug: log every FUSE request (implies -f;\n"
+	    "                           default: off)\n"
 	    "\n"
-	    "Always added: -o default_permissions,fsname=clonefs:PROJECT,subtype=clonefs\n"
+	    "Always added: -o default_permissions,fsname=gce:PROJECT,subtype=clonefs\n"
+	    "As mount(8) type fuse.clonefs: mount -t fuse.clonefs gce:PROJECT MOUNTPOINT\n"
+	    "-o OPTIONS, or in /etc/fstab: gce:PROJECT MOUNTPOINT fuse.clonefs OPTIONS 0 0\n"
 	    "\n"
 	    "libfuse options:\n",
 	    prog);
@@ -380,7 +385,7 @@ static int add_fixed_options(struct cf_options *o)
 {
 	char *front;
 	int rc;
-	if (asprintf(&front, "-odefault_permissions,fsname=clonefs:%s", o->project) < 0)
+	if (asprintf(&front, "-odefault_permissions,fsname=gce:%s", o->project) < 0)
 		return -1;
 	rc = fuse_opt_insert_arg(&o->args, 1, front);
 	free(front);

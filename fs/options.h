@@ -2,7 +2,7 @@
  *
  * Our own -o options are parsed with a fuse_opt table; everything else (-f, -d, -s, allow_other,
  * fsname=, ...) is left for libfuse. After cf_options_parse succeeds, `args` holds what
- * fuse_session_new should see, with default_permissions, fsname=clonefs:PROJECT and
+ * fuse_session_new should see, with default_permissions, fsname=gce:PROJECT and
  * subtype=clonefs added (a user's own fsname= still wins).
  *
  * `ro` is accepted and consumed: every mount of this version is read-only, enforced by the
