@@ -31,6 +31,13 @@
  *  - A new resource's ctime is its creation time, so ctimes do not all jump
  *    to "now" when a cache is rebuilt; later label or status changes set it
  *    to the time of the sync that saw them.
+ *  - A container that holds no resource (directly or below) is "vacant": its
+ *    mtime is the time the store created it (kept in the dirent's `size`,
+ *    which a container does not report), not 1970, so `find -mtime +30`
+ *    does not flag an empty `regions/` as stale. A vacant container does not
+ *    count towards its parent's mtime: `global` follows its newest snapshot
+ *    even while `global/images` is empty and new. An empty snapshots/ or
+ *    clones/ has its disk's or instance's creation time.
  */
 #include "store.h"
 #include "log.h"
@@ -651,6 +658,7 @@ struct subtime {
 	uint32_t pad;
 };
 
+/* 1 when the directory has a time (it has members), 0 when not (t zeroed). */
 static int get_subtime(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct subtime *t)
 {
 	MDB_val k = {8, &ino}, v;
@@ -665,7 +673,7 @@ static int get_subtime(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct su
 		return -EIO;
 	}
 	memcpy(t, v.mv_data, sizeof *t);
-	return 0;
+	return 1;
 }
 
 static int path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base)
@@ -854,9 +862,13 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 			return -ENOENT;
 		struct subtime t;
 		int rc = get_subtime(s, txn, ino, &t);
-		if (rc)
+		if (rc < 0)
 			return rc;
 		stat_file(d, ino, S_IFDIR | 0755, 0, st);
+		if (rc == 0) { /* empty: the resource's creation time, not 1970 */
+			t.mtime = d->mtime;
+			t.ns = d->mtime_ns;
+		}
 		st->mtime = st->ctime = t.mtime;
 		st->mtime_ns = t.ns;
 		return 0;
@@ -1572,6 +1584,22 @@ static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *ba
 	return rc;
 }
 
+/* A container with no resource below it (internal: containers report no
+ * flags). Its mtime is then its birth, the time the store created it, kept
+ * in the dirent's size field. */
+#define DIRENT_VACANT (UINT32_C(1) << 31)
+_Static_assert(!(DIRENT_VACANT & CF_DIRENT_PROTECTED), "flag bits overlap");
+
+static void container_init(struct cf_dirent *d, int64_t now)
+{
+	memset(d, 0, sizeof *d);
+	d->type = CF_NODE_CONTAINER;
+	d->kind = CF_KIND_NONE;
+	d->size = (uint64_t) (now > 0 ? now : 0);
+	d->mtime = d->ctime = (int64_t) d->size;
+	d->flags = DIRENT_VACANT;
+}
+
 /* The dirs key of a container inode (the root is (0, "")). */
 static int container_key(struct cf_wtxn *w, uint64_t ino, uint64_t *parent, char *name,
 			 size_t *nlen)
@@ -1601,7 +1629,7 @@ static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t 
 }
 
 /* A member of container ino was created at (mt, ns): raise the container's
- * mtime, and its ancestors', if that is newer. */
+ * mtime, and its ancestors', if that is newer (or they were vacant). */
 static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 {
 	char name[CF_NAME_MAX];
@@ -1616,9 +1644,9 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 		unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
 		if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
 			struct subtime t;
-			if ((rc = get_subtime(w->s, w->txn, ino, &t)))
+			if ((rc = get_subtime(w->s, w->txn, ino, &t)) < 0)
 				return rc;
-			if (!newer(mt, ns, t.mtime, t.ns))
+			if (rc && !newer(mt, ns, t.mtime, t.ns))
 				return 0;
 			if ((rc = put_subtime(w, ino, mt, ns)) || (rc = note_inode(w, ino)))
 				return rc;
@@ -1629,7 +1657,7 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 			return rc;
 		if (d.type != CF_NODE_CONTAINER)
 			return 0;
-		if (!newer(mt, ns, d.mtime, d.mtime_ns)) {
+		if (!(d.flags & DIRENT_VACANT) && !newer(mt, ns, d.mtime, d.mtime_ns)) {
 			if (ino == first) {
 				w->bump_ino = ino;
 				w->bump_mtime = d.mtime;
@@ -1639,6 +1667,7 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 		}
 		d.mtime = d.ctime = mt;
 		d.mtime_ns = ns;
+		d.flags &= ~DIRENT_VACANT;
 		if ((rc = put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
 			return rc;
 		if (ino == first) {
@@ -1651,14 +1680,16 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 	return 0;
 }
 
-/* Scan container ino's members and set its mtime to the newest; then its
- * parent's, which may have changed with it. */
+/* Scan container ino's members and set its mtime to the newest (vacant
+ * containers among them do not count; with none, it is vacant again and
+ * shows its birth); then its parent's, which may have changed with it. */
 static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 {
 	MDB_cursor *c;
 	unsigned char kb[8];
 	int64_t mt = 0;
 	uint32_t ns = 0;
+	bool any = false;
 	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
 		return lmdb_err(rc, "open a cursor");
@@ -1669,10 +1700,14 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
 			break;
-		if (dirent_from(&v, &d) == 0 && newer(d.mtime, d.mtime_ns, mt, ns)) {
+		if (dirent_from(&v, &d) ||
+		    (d.type == CF_NODE_CONTAINER && (d.flags & DIRENT_VACANT)))
+			continue;
+		if (!any || newer(d.mtime, d.mtime_ns, mt, ns)) {
 			mt = d.mtime;
 			ns = d.mtime_ns;
 		}
+		any = true;
 	}
 	mdb_cursor_close(c);
 	if (rc && rc != MDB_NOTFOUND)
@@ -1680,9 +1715,18 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 	unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
 		struct subtime t;
-		if ((rc = get_subtime(w->s, w->txn, ino, &t)))
-			return rc;
-		if (t.mtime == mt && t.ns == ns)
+		int had = get_subtime(w->s, w->txn, ino, &t);
+		if (had < 0)
+			return had;
+		if (!any) { /* empty: stat shows the resource's creation time */
+			MDB_val k = {8, &ino};
+			if (!had)
+				return 0;
+			if ((rc = wdel(w, DB_SUBT, &k, "remove a directory time")) < 0)
+				return rc;
+			return note_inode(w, ino);
+		}
+		if (had && t.mtime == mt && t.ns == ns)
 			return 0;
 		if ((rc = put_subtime(w, ino, mt, ns)))
 			return rc;
@@ -1694,10 +1738,18 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 	if ((rc = container_key(w, ino, &parent, name, &nlen)) ||
 	    (rc = get_dirent(w->s, w->txn, parent, name, nlen, &d)))
 		return rc == -ENOENT ? 0 : rc; /* the container itself went away */
-	if (d.type != CF_NODE_CONTAINER || (d.mtime == mt && d.mtime_ns == ns))
+	if (d.type != CF_NODE_CONTAINER)
+		return 0;
+	uint32_t flags = any ? d.flags & ~DIRENT_VACANT : d.flags | DIRENT_VACANT;
+	if (!any) {
+		mt = (int64_t) d.size;
+		ns = 0;
+	}
+	if (d.mtime == mt && d.mtime_ns == ns && d.flags == flags)
 		return 0;
 	d.mtime = d.ctime = mt;
 	d.mtime_ns = ns;
+	d.flags = flags;
 	if ((rc = put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
 		return rc;
 	if (w->bump_ino == ino)
@@ -1718,10 +1770,8 @@ static int ensure_container(struct cf_wtxn *w, const char *path, size_t len)
 	rc = get_dirent(w->s, w->txn, pino, name, nlen, &d);
 	if (rc != -ENOENT)
 		return rc;
-	memset(&d, 0, sizeof d);
+	container_init(&d, w->now);
 	d.base = base;
-	d.type = CF_NODE_CONTAINER;
-	d.kind = CF_KIND_NONE;
 	d.depth = components(path, len);
 	if ((rc = put_dirent(w, pino, name, nlen, &d)))
 		return rc;
@@ -2609,8 +2659,7 @@ static int init_tree(struct cf_store *s)
 		return rc;
 	rc = get_dirent(s, w->txn, 0, "", 0, &d);
 	if (rc == -ENOENT) {
-		memset(&d, 0, sizeof d);
-		d.type = CF_NODE_CONTAINER;
+		container_init(&d, w->now);
 		rc = put_dirent(w, 0, "", 0, &d);
 	}
 	for (size_t i = 0; !rc && i < sizeof containers / sizeof *containers; i++)

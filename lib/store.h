@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 1
+#define CF_STORE_SCHEMA 2
 
 enum {
 	CF_INO_ROOT = 1,
@@ -76,9 +76,13 @@ enum { CF_DIRENT_PROTECTED = 1 << 0 /* carries the protect label */ };
 struct cf_dirent {
 	uint64_t base;	   /* this node's base; its inode is CF_INO(base, 0) */
 	uint64_t res_base; /* base of the resource it shows (itself, or the primary) */
-	int64_t mtime;	   /* creation time; a container: its newest member's */
+	int64_t mtime;	   /* creation time; a container: its newest member's
+			    * (empty containers below it do not count), or
+			    * when it holds no resource, the time in `size` */
 	int64_t ctime;	   /* when clonefs last saw labels or status change */
-	uint64_t size;	   /* logical bytes */
+	uint64_t size;	   /* logical bytes; a container: the UTC second the store
+			    * created it, its mtime while no resource is below it
+			    * (st_size says 0) */
 	uint64_t blocks;   /* stored bytes / 512 */
 	uint32_t mtime_ns;
 	uint32_t json_len;   /* length of resource.json */

@@ -434,7 +434,7 @@ static void test_layout_and_round_trip(void)
 	CHECK_EQ_INT(ino_of(s, "zones/us-central1-a/disks/db-data/snapshots/snap-1"), 0);
 	CHECK_EQ_INT(
 	    cf_store_getattr(s, ino_of(s, "zones/us-central1-a/disks/db-data/snapshots"), &st), 0);
-	CHECK_EQ_INT(st.mtime, 0); /* recomputed: no member left */
+	CHECK_EQ_INT(st.mtime, 1600000000); /* no member left: the disk's creation time */
 	/* The new source disk is not listed: its alias exists but is not
 	 * reachable until it is. */
 	CHECK_EQ_INT(ino_of(s, "regions/us-central1/disks/shared"), 0);
@@ -638,6 +638,116 @@ static void test_sweep_and_changes(void)
 		cf_resource_clear(&r[i]);
 	cf_resource_clear(&d2);
 	cf_resource_clear(&d3);
+	cf_store_close(s);
+}
+
+/* ---- container births ---- */
+
+static int64_t mtime_of(struct cf_store *s, const char *path)
+{
+	struct cf_stat st;
+	uint64_t ino = ino_of(s, path);
+	if (!ino || cf_store_getattr(s, ino, &st))
+		return -1;
+	return st.mtime;
+}
+
+static void sweep1(struct cf_store *s, enum cf_listing l, const char *const *seen_paths, int expect,
+		   const struct cf_change_sink *sink)
+{
+	struct cf_wtxn *w;
+	struct cf_pathset *seen = cf_pathset_new();
+	for (; *seen_paths; seen_paths++)
+		cf_pathset_add(seen, *seen_paths);
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_sweep(w, l, seen), expect);
+	CHECK_EQ_INT(cf_store_wcommit(w, sink), 0);
+	cf_pathset_free(seen);
+}
+
+/* An empty container shows when the store created it, not 1970, and keeps
+ * that time; with members, its newest member's creation time, even when
+ * that is older. */
+static void test_container_births(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	fresh_dir(dir, sizeof dir, "births");
+	int64_t t0 = time(NULL);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	int64_t t1 = time(NULL);
+	const char *empty[] = {"",	"global", "global/snapshots", "global/images",
+			       "zones", "regions"};
+	int64_t born[sizeof empty / sizeof *empty];
+	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+		born[i] = mtime_of(s, empty[i]);
+		CHECK(born[i] >= t0 && born[i] <= t1);
+	}
+	struct cf_stat st;
+	CHECK_EQ_INT(cf_store_getattr(s, ino_of(s, "regions"), &st), 0);
+	CHECK_EQ_INT(st.ctime, st.mtime);
+	CHECK_EQ_INT(st.size, 0); /* the birth is not a size */
+	struct names c = {0};
+	CHECK_EQ_INT(cf_store_readdir(s, CF_INO_ROOT, collect, &c), 0);
+	CHECK_EQ_INT(c.last.mtime, born[4]); /* "zones" as listed */
+	CHECK_EQ_INT(c.last.size, 0);
+
+	/* Stable across a reopen a second later. */
+	cf_store_close(s);
+	sleep(1);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++)
+		CHECK_EQ_INT(mtime_of(s, empty[i]), born[i]);
+
+	/* A new, empty zone is born now and does not move "zones". */
+	int64_t t2 = time(NULL);
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_ensure_scope(w, CF_KIND_ZONE, "z9"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK(mtime_of(s, "zones/z9") >= t2);
+	CHECK(mtime_of(s, "zones/z9/disks") >= t2);
+	CHECK_EQ_INT(mtime_of(s, "zones"), born[4]);
+
+	/* A member older than the container: the container shows it, and so
+	 * do its ancestors (empty siblings do not count). */
+	struct cf_resource snap, disk;
+	mk(&snap, CF_KIND_SNAPSHOT, "global", "old", "READY", 1000);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), 1000);
+	CHECK_EQ_INT(mtime_of(s, "global"), 1000);
+	CHECK_EQ_INT(mtime_of(s, ""), 1000);
+	CHECK_EQ_INT(mtime_of(s, "global/images"), born[3]);
+	mk(&disk, CF_KIND_DISK, "zones/z9", "d", "READY", 900);
+	CHECK_EQ_INT(put1(s, &disk, NULL, NULL), 0);
+	CHECK_EQ_INT(mtime_of(s, "zones/z9/disks"), 900);
+	CHECK_EQ_INT(mtime_of(s, "zones/z9"), 900);
+	CHECK_EQ_INT(mtime_of(s, "zones"), 900);
+	CHECK_EQ_INT(mtime_of(s, ""), 1000);
+	/* An empty snapshots/ shows its disk's creation time. */
+	CHECK_EQ_INT(mtime_of(s, "zones/z9/disks/d/snapshots"), 900);
+
+	/* Emptied again: back to the birth, kept, and the parents follow. */
+	const char *none[] = {NULL};
+	struct heard h = {.s = s};
+	struct cf_change_sink sink = {on_entry, on_inode, &h};
+	sweep1(s, CF_LIST_SNAPSHOTS, none, 1, &sink);
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), born[2]);
+	CHECK_EQ_INT(mtime_of(s, "global"), born[1]);
+	CHECK_EQ_INT(mtime_of(s, ""), 900);
+	CHECK(heard_inode(&h, ino_of(s, "global/snapshots")));
+	CHECK(heard_inode(&h, ino_of(s, "global")));
+	sweep1(s, CF_LIST_DISKS, none, 1, NULL);
+	CHECK(mtime_of(s, "zones/z9/disks") >= t2);
+	CHECK_EQ_INT(mtime_of(s, "zones"), born[4]);
+	CHECK_EQ_INT(mtime_of(s, ""), born[0]);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(mtime_of(s, ""), born[0]);
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), born[2]);
+
+	cf_resource_clear(&snap);
+	cf_resource_clear(&disk);
 	cf_store_close(s);
 }
 
@@ -1013,6 +1123,7 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	test_layout_and_round_trip();
 	test_sweep_and_changes();
+	test_container_births();
 	test_rebuild();
 	test_bad_records();
 	test_concurrent_readers();
