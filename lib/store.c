@@ -38,6 +38,14 @@
  *    count towards its parent's mtime: `global` follows its newest snapshot
  *    even while `global/images` is empty and new. An empty snapshots/ or
  *    clones/ has its disk's or instance's creation time.
+ *  - The trash: a snapshot, image or machine image carrying CF_TRASH_LABEL
+ *    is listed under trash/global/{snapshots,images,machineImages} instead
+ *    of its collection. Path "trash" is not a node: CF_INO_TRASH (a fixed
+ *    inode of the daemon's .clonefs/) directly holds the container
+ *    "trash/global". A trashed resource keeps its path in `paths`
+ *    ("global/snapshots/S"), hence its base and inode; only its dirent and
+ *    its `nodes` parent move, and its alias under the source is removed
+ *    until it leaves the trash. Disks and instances are never trashed.
  */
 #include "store.h"
 #include "log.h"
@@ -270,6 +278,12 @@ static bool path_is_kind(const char *path, size_t len, enum cf_kind k)
 	memcpy(tmp, path, len);
 	tmp[len] = '\0';
 	return !cf_path_parse(tmp, &got, NULL, 0, NULL, 0) && got == k;
+}
+
+/* Whether path[0..len) lies under CF_INO_TRASH ("trash" or "trash/..."). */
+static bool in_trash(const char *path, size_t len)
+{
+	return len >= 5 && !memcmp(path, "trash", 5) && (len == 5 || path[5] == '/');
 }
 
 /* The sub-directory of a source that lists a resource of kind k made from it
@@ -918,14 +932,15 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 		return -ENOENT;
 	if (len > CF_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (parent == CF_INO_ROOT || sub == CF_SUB_DIR) {
+	bool top = parent == CF_INO_ROOT || parent == CF_INO_TRASH;
+	if (top || sub == CF_SUB_DIR) {
 		/* The common case, a member of a container: one get. */
 		rc = get_dirent(s, txn, parent, name, len, &d);
 		if (rc == 0) {
 			stat_dirent(&d, CF_INO(d.base, 0), out);
 			return 0;
 		}
-		if (rc != -ENOENT || parent == CF_INO_ROOT)
+		if (rc != -ENOENT || top)
 			return rc;
 		rc = node_dirent(s, txn, parent, &pd, NULL, NULL, NULL);
 		if (rc)
@@ -1051,7 +1066,7 @@ static int readdir_in(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
 	struct cf_stat st;
 	unsigned sub = CF_INO_SUB(ino);
 	int rc;
-	if (ino == CF_INO_ROOT)
+	if (ino == CF_INO_ROOT || ino == CF_INO_TRASH)
 		return readdir_range(t, ino, fn, ctx);
 	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
 	if (rc)
@@ -1289,6 +1304,10 @@ int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino)
 		return rc;
 	uint64_t cur = CF_INO_ROOT;
 	const char *p = path;
+	if (in_trash(path, strlen(path))) {
+		cur = CF_INO_TRASH;
+		p += 5;
+	}
 	while (*p) {
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t) (slash - p) : strlen(p);
@@ -1340,6 +1359,189 @@ int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx)
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = lmdb_err(mrc, "list resources");
 	mdb_cursor_close(c);
+	rend(t);
+	return rc;
+}
+
+/* Put component [p, p + n) (and a '/' after it unless it is the last one)
+ * in front of the path being built backwards in buf[*at..]. */
+static int prepend(char *buf, size_t *at, const char *p, size_t n, bool last)
+{
+	if (n + !last > *at)
+		return -ENAMETOOLONG;
+	if (!last)
+		buf[--*at] = '/';
+	*at -= n;
+	memcpy(buf + *at, p, n);
+	return 0;
+}
+
+/* The path of node `base`, from the nodes chain up to the root or the
+ * trash. */
+static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size)
+{
+	char tmp[CF_PATH_MAX + 32];
+	char name[CF_NAME_MAX];
+	size_t at = sizeof tmp, nlen;
+	uint64_t parent;
+	int rc;
+	for (int hop = 0;; hop++) {
+		if (hop > 16) {
+			cf_err("store: node %llu is not below the root", (unsigned long long) base);
+			return -EIO;
+		}
+		if ((rc = get_node(s, txn, base, &parent, name, &nlen)) ||
+		    (rc = prepend(tmp, &at, name, nlen, hop == 0)))
+			return rc;
+		if (parent == CF_INO_ROOT)
+			break;
+		if (parent == CF_INO_TRASH) {
+			if ((rc = prepend(tmp, &at, "trash", 5, false)))
+				return rc;
+			break;
+		}
+		unsigned sub = CF_INO_SUB(parent);
+		if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
+			const char *d = sub_dir_name(sub);
+			if ((rc = prepend(tmp, &at, d, strlen(d), false)))
+				return rc;
+		} else if (sub != CF_SUB_DIR || CF_INO_BASE(parent) <= CF_INO_CONTROL_BASE) {
+			cf_err("store: node %llu has parent %llu", (unsigned long long) base,
+			       (unsigned long long) parent);
+			return -EIO;
+		}
+		base = CF_INO_BASE(parent);
+	}
+	size_t len = sizeof tmp - at;
+	if (len + 1 > size)
+		return -ENAMETOOLONG;
+	memcpy(out, tmp + at, len);
+	out[len] = '\0';
+	return (int) len;
+}
+
+int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, unsigned *sub)
+{
+	struct rtx *t;
+	struct cf_stat st;
+	if (!s || !buf)
+		return -EINVAL;
+	if (ino == CF_INO_ROOT || ino == CF_INO_TRASH) {
+		/* Directories themselves: sub is CF_SUB_DIR, whatever their
+		 * low bits say. */
+		const char *p = ino == CF_INO_ROOT ? "" : "trash";
+		size_t n = strlen(p);
+		if (n + 1 > size)
+			return -ENAMETOOLONG;
+		memcpy(buf, p, n + 1);
+		if (sub)
+			*sub = CF_SUB_DIR;
+		return (int) n;
+	}
+	if (CF_INO_BASE(ino) <= CF_INO_CONTROL_BASE)
+		return -ENOENT;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = getattr_in(s, t->txn, ino, &st); /* the node exists now, sub included */
+	if (!rc)
+		rc = node_path(s, t->txn, CF_INO_BASE(ino), buf, size);
+	rend(t);
+	if (rc >= 0 && sub)
+		*sub = CF_INO_SUB(ino);
+	return rc;
+}
+
+int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, void *ctx)
+{
+	struct rtx *t;
+	MDB_cursor *c;
+	char key[CF_PATH_MAX + 1];
+	if (!s || !path || !fn || !*path)
+		return -EINVAL;
+	size_t plen = strlen(path);
+	if (plen >= CF_PATH_MAX || plen + 2 > (size_t) mdb_env_get_maxkeysize(s->env))
+		return 0; /* no index key can start with it */
+	memcpy(key, path, plen + 1);
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	int mrc = mdb_cursor_open(t->txn, s->dbi[DB_BYSRC], &c);
+	if (mrc) {
+		rend(t);
+		return lmdb_err(mrc, "open a cursor");
+	}
+	MDB_val k = {plen + 1, key}, v;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size <= plen + 1 || memcmp(k.mv_data, key, plen + 1))
+			break;
+		if (fn(ctx, (const char *) k.mv_data + plen + 1, k.mv_size - plen - 1))
+			break;
+	}
+	if (mrc && mrc != MDB_NOTFOUND)
+		rc = lmdb_err(mrc, "read the source index");
+	mdb_cursor_close(c);
+	rend(t);
+	return rc;
+}
+
+/* The collections whose members can be trashed, and their trash containers. */
+static const char *const trash_colls[] = {"global/snapshots", "global/images",
+					  "global/machineImages"};
+
+int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
+{
+	struct rtx *t;
+	MDB_cursor *c = NULL;
+	char path[CF_PATH_MAX];
+	if (!s || !fn)
+		return -EINVAL;
+	int rc = rbegin(s, &t), mrc = 0, stop = 0;
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && !stop && i < sizeof trash_colls / sizeof *trash_colls; i++) {
+		uint64_t base;
+		unsigned char kb[8];
+		int n = snprintf(path, sizeof path, "trash/%s", trash_colls[i]);
+		rc = path_get(s, t->txn, path, (size_t) n, &base);
+		if (rc) {
+			rc = rc == -ENOENT ? 0 : rc;
+			continue;
+		}
+		/* Its own cursor: fn may call back into the store. */
+		if (!c && (mrc = mdb_cursor_open(t->txn, s->dbi[DB_DIRS], &c))) {
+			rc = lmdb_err(mrc, "open a cursor");
+			break;
+		}
+		put_be64(kb, CF_INO(base, 0));
+		MDB_val k = {8, kb}, v;
+		size_t clen = strlen(trash_colls[i]);
+		for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0 && !stop;
+		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			struct cf_dirent d;
+			struct rec rec;
+			struct cf_resource r;
+			if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
+				break;
+			size_t nlen = k.mv_size - 8;
+			if (dirent_from(&v, &d) || d.type != CF_NODE_RESOURCE ||
+			    clen + 1 + nlen >= sizeof path || get_rec(s, t->txn, d.res_base, &rec))
+				continue; /* logged; one bad entry does not hide the rest */
+			if ((rc = rec_to_resource(&rec, &r)))
+				break;
+			memcpy(path, trash_colls[i], clen);
+			path[clen] = '/';
+			memcpy(path + clen + 1, (const char *) k.mv_data + 8, nlen);
+			path[clen + 1 + nlen] = '\0';
+			stop = fn(ctx, path, &r);
+			cf_resource_clear(&r);
+		}
+		if (!rc && mrc && mrc != MDB_NOTFOUND)
+			rc = lmdb_err(mrc, "list the trash");
+	}
+	if (c)
+		mdb_cursor_close(c);
 	rend(t);
 	return rc;
 }
@@ -1529,8 +1731,9 @@ static int get_or_new_base(struct cf_wtxn *w, const char *path, size_t len, uint
 
 static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth);
 
-/* The inode of the directory holding path: the root, a container or
- * resource (sub 0), or a disk's snapshots/ / an instance's clones/. */
+/* The inode of the directory holding path: the root, CF_INO_TRASH, a
+ * container or resource (sub 0), or a disk's snapshots/ / an instance's
+ * clones/. */
 static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t *pino, int depth)
 {
 	const char *slash = memrchr(path, '/', len);
@@ -1540,6 +1743,10 @@ static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t 
 	}
 	size_t plen = (size_t) (slash - path), rlen = plen;
 	unsigned sub = CF_SUB_DIR;
+	if (plen == 5 && in_trash(path, plen)) {
+		*pino = CF_INO_TRASH; /* "trash" itself is not a node */
+		return 0;
+	}
 	if (ends_with(path, plen, "/snapshots") && path_is_kind(path, plen - 10, CF_KIND_DISK)) {
 		sub = CF_SUB_SNAPSHOTS;
 		rlen = plen - 10;
@@ -1629,7 +1836,8 @@ static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t 
 }
 
 /* A member of container ino was created at (mt, ns): raise the container's
- * mtime, and its ancestors', if that is newer (or they were vacant). */
+ * mtime, and its ancestors', if that is newer (or they were vacant). The
+ * walk ends below CF_INO_TRASH, whose attributes the daemon keeps. */
 static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 {
 	char name[CF_NAME_MAX];
@@ -1640,7 +1848,7 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 	if (ino == w->bump_ino && !newer(mt, ns, w->bump_mtime, w->bump_ns))
 		return 0;
 	uint64_t first = ino;
-	while (ino) {
+	while (ino && ino != CF_INO_TRASH) {
 		unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
 		if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
 			struct subtime t;
@@ -1690,6 +1898,8 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 	int64_t mt = 0;
 	uint32_t ns = 0;
 	bool any = false;
+	if (ino == CF_INO_TRASH)
+		return 0;
 	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
 		return lmdb_err(rc, "open a cursor");
@@ -1754,7 +1964,7 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 		return rc;
 	if (w->bump_ino == ino)
 		w->bump_ino = 0;
-	return parent && depth < 8 ? recompute(w, parent, depth + 1) : 0;
+	return parent && parent != CF_INO_TRASH && depth < 8 ? recompute(w, parent, depth + 1) : 0;
 }
 
 /* Make sure container `path` exists (its parent must). */
@@ -1772,7 +1982,8 @@ static int ensure_container(struct cf_wtxn *w, const char *path, size_t len)
 		return rc;
 	container_init(&d, w->now);
 	d.base = base;
-	d.depth = components(path, len);
+	/* Components from the mount root: the trash is in .clonefs/. */
+	d.depth = components(path, len) + (in_trash(path, len) ? 1 : 0);
 	if ((rc = put_dirent(w, pino, name, nlen, &d)))
 		return rc;
 	return note_entry(w, pino, name, nlen);
@@ -1921,6 +2132,95 @@ static size_t slen0(const char *s)
 	return s ? strlen(s) : 0;
 }
 
+static bool has_label(const struct cf_resource *r, const char *key)
+{
+	for (size_t i = 0; i < r->nlabels; i++)
+		if (r->labels[i].key && !strcmp(r->labels[i].key, key))
+			return true;
+	return false;
+}
+
+/* Point node `base` at entry `name` of directory `parent` (it moved). */
+static int put_node(struct cf_wtxn *w, uint64_t base, uint64_t parent, const char *name,
+		    size_t nlen)
+{
+	unsigned char nv[8 + CF_NAME_MAX];
+	memcpy(nv, &parent, 8);
+	memcpy(nv + 8, name, nlen);
+	MDB_val k = {8, &base}, v = {8 + nlen, nv};
+	return wput(w, DB_NODES, &k, &v, 0, "move a node");
+}
+
+/* Remove entry `name` of container `parent`, reporting it (the container's
+ * mtime is recomputed at commit). */
+static int drop_entry(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen)
+{
+	unsigned char kb[8 + CF_NAME_MAX];
+	MDB_val k;
+	dkey(kb, parent, name, nlen, &k);
+	int rc = wdel(w, DB_DIRS, &k, "remove a directory entry");
+	if (rc <= 0)
+		return rc;
+	if ((rc = note_entry(w, parent, name, nlen)))
+		return rc;
+	return mark_recompute(w, parent);
+}
+
+/* Find the current entry of resource `path` (name in collection cino),
+ * whose entry belongs in tino (cino, or its trash container): in tino (the
+ * common case, one get), in the collection when moving into the trash, or,
+ * for a path already known, where its node says (leaving the trash). Sets
+ * *have_old with od and *oino, *base and *fresh (a path seen for the first
+ * time, whose node now points at tino), *node_parent (where its node points)
+ * and *stale (a damaged entry elsewhere, to remove; 0 = none). */
+static int locate(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cino, uint64_t tino,
+		  const char *name, size_t nlen, struct cf_dirent *od, bool *have_old,
+		  uint64_t *oino, uint64_t *base, bool *fresh, uint64_t *node_parent,
+		  uint64_t *stale)
+{
+	char nm[CF_NAME_MAX];
+	size_t nn;
+	uint64_t where[2] = {tino, cino};
+	int rc;
+	*have_old = *fresh = false;
+	*stale = 0;
+	/* A damaged entry (-EIO, logged) is overwritten where it belongs and
+	 * removed elsewhere: the writer repairs. */
+	for (int i = 0; i < (tino == cino ? 1 : 2) && !*have_old; i++) {
+		rc = get_dirent(w->s, w->txn, where[i], name, nlen, od);
+		if (rc && rc != -ENOENT && rc != -EIO)
+			return rc;
+		*have_old = rc == 0 && od->type == CF_NODE_RESOURCE;
+		*oino = where[i];
+		if (i > 0 && rc == -EIO)
+			*stale = where[i];
+	}
+	if (*have_old) {
+		*base = od->base;
+		*node_parent = *oino;
+		return 0;
+	}
+	if ((rc = get_or_new_base(w, path, plen, tino, name, nlen, base, fresh)))
+		return rc;
+	*node_parent = tino;
+	if (*fresh)
+		return 0;
+	/* Known, and not where we looked: removed (its node still points
+	 * where it was), or leaving the trash. */
+	if ((rc = get_node(w->s, w->txn, *base, node_parent, nm, &nn)))
+		return rc;
+	if (*node_parent == cino || *node_parent == tino || CF_INO_SUB(*node_parent) != CF_SUB_DIR)
+		return 0;
+	rc = get_dirent(w->s, w->txn, *node_parent, name, nlen, od);
+	if (rc && rc != -ENOENT && rc != -EIO)
+		return rc;
+	*have_old = rc == 0 && od->type == CF_NODE_RESOURCE && od->base == *base;
+	*oino = *node_parent;
+	if (rc == -EIO)
+		*stale = *node_parent;
+	return 0;
+}
+
 int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed)
 {
 	char path[CF_PATH_MAX];
@@ -1972,20 +2272,26 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		w->coll_len = clen;
 		w->coll_base = cbase;
 	}
-	uint64_t cino = CF_INO(cbase, 0);
+	uint64_t cino = CF_INO(cbase, 0), tino = cino;
+	/* The label puts a global resource in the trash instead. */
+	bool trash = global && has_label(r, CF_TRASH_LABEL);
+	if (trash) {
+		char tpath[CF_PATH_MAX + 8];
+		uint64_t tbase;
+		int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) clen, path);
+		if ((rc = resolve(w, tpath, (size_t) tn, &tbase, 0)))
+			return rc;
+		tino = CF_INO(tbase, 0);
+	}
 	/* The entry holds the base: one search when the resource is known. A
-	 * damaged entry (-EIO, logged) is overwritten: the writer repairs. */
-	rc = get_dirent(w->s, w->txn, cino, r->name, nlen, &od);
-	bool have_old = rc == 0 && od.type == CF_NODE_RESOURCE;
-	if (rc && rc != -ENOENT && rc != -EIO)
-		return rc;
-	/* A path seen for the first time has no record or document yet: the
+	 * path seen for the first time has no record or document yet: the
 	 * lookups for them are skipped (the first sync's cost). */
-	bool fresh = false;
-	if (have_old)
-		base = od.base;
-	else if ((rc = get_or_new_base(w, path, (size_t) plen, cino, r->name, nlen, &base, &fresh)))
+	bool have_old, fresh;
+	uint64_t oino, node_parent, stale;
+	if ((rc = locate(w, path, (size_t) plen, cino, tino, r->name, nlen, &od, &have_old, &oino,
+			 &base, &fresh, &node_parent, &stale)))
 		return rc;
+	bool moved = have_old && oino != tino;
 
 	memset(&nd, 0, sizeof nd);
 	nd.base = base;
@@ -2001,7 +2307,10 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	nd.type = CF_NODE_RESOURCE;
 	nd.kind = (uint8_t) r->kind;
 	nd.flags = protect ? CF_DIRENT_PROTECTED : 0;
-	nd.depth = global ? 3 : 4;
+	/* Components of the path from the mount root to the resource (for
+	 * relative symlinks): global/snapshots/S, zones/Z/disks/D,
+	 * .clonefs/trash/global/snapshots/S. */
+	nd.depth = trash ? 5 : global ? 3 : 4;
 
 	nd.ctime = have_old ? od.ctime : r->created;
 
@@ -2029,7 +2338,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 			had[1] = (struct sv){old_org, orec.origin.n};
 		}
 	}
-	bool dirent_same = have_old && !memcmp(&od, &nd, sizeof nd);
+	bool dirent_same = have_old && !moved && !memcmp(&od, &nd, sizeof nd);
 
 	k = (MDB_val){8, &base};
 	mrc = fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RAW], &k, &v);
@@ -2040,7 +2349,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	    mrc ? !want_raw
 		: want_raw && v.mv_size == r->raw_len && !memcmp(v.mv_data, r->raw, r->raw_len);
 
-	if (rec_same && dirent_same && raw_same)
+	if (rec_same && dirent_same && raw_same && !stale)
 		goto out;
 
 	if (!rec_same) {
@@ -2059,27 +2368,42 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		if (rc < 0)
 			return rc;
 	}
-	if (!dirent_same && (rc = put_dirent(w, cino, r->name, nlen, &nd)))
+	/* Into or out of the trash: the entry leaves its old directory (whose
+	 * mtime is recomputed) and the node follows; the inode stays. */
+	if (stale && (rc = drop_entry(w, stale, r->name, nlen)) < 0)
 		return rc;
-	if (!have_old)
-		rc = note_entry(w, cino, r->name, nlen);
-	else
+	if (moved && (rc = drop_entry(w, oino, r->name, nlen)) < 0)
+		return rc;
+	if (!dirent_same && (rc = put_dirent(w, tino, r->name, nlen, &nd)))
+		return rc;
+	if (node_parent != tino && (rc = put_node(w, base, tino, r->name, nlen)))
+		return rc;
+	if (!have_old || moved)
+		rc = note_entry(w, tino, r->name, nlen);
+	if (!rc && have_old)
 		rc = note_resource(w, base);
 	if (rc)
 		return rc;
-	if (!have_old || od.mtime != nd.mtime || od.mtime_ns != nd.mtime_ns) {
-		if ((rc = bump(w, cino, nd.mtime, nd.mtime_ns)))
+	if (!have_old || moved || od.mtime != nd.mtime || od.mtime_ns != nd.mtime_ns) {
+		if ((rc = bump(w, tino, nd.mtime, nd.mtime_ns)))
 			return rc;
-		if (have_old && newer(od.mtime, od.mtime_ns, nd.mtime, nd.mtime_ns) &&
-		    (rc = mark_recompute(w, cino)))
+		if (have_old && !moved && newer(od.mtime, od.mtime_ns, nd.mtime, nd.mtime_ns) &&
+		    (rc = mark_recompute(w, tino)))
 			return rc;
 	}
 
-	/* Lineage index and the alias under the source. */
+	/* Lineage index and the alias under the source. A trashed resource
+	 * keeps its index entries (it still exists) but has no alias. */
 	struct sv want[2] = {{r->source, slen0(r->source)}, {r->origin, slen0(r->origin)}};
 	if (!rec_same && (rc = update_bysrc(w, path, (size_t) plen, had, want)))
 		return rc;
-	unsigned old_sub = alias_sub(r->kind, had[0]), new_sub = alias_sub(r->kind, want[0]);
+	if (rec_same) {
+		had[0] = want[0];
+		had[1] = want[1];
+	}
+	bool was_trashed = have_old && oino != cino;
+	unsigned old_sub = was_trashed ? 0 : alias_sub(r->kind, had[0]);
+	unsigned new_sub = trash ? 0 : alias_sub(r->kind, want[0]);
 	if (old_sub && (!sv_eq(had[0], want[0]) || old_sub != new_sub) &&
 	    (rc = remove_alias(w, had[0], old_sub, r->name, nlen)))
 		return rc;
@@ -2144,10 +2468,18 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 		return -EINVAL;
 	if (cf_path_parse(path, NULL, NULL, 0, name, sizeof name))
 		return -EINVAL;
-	size_t plen = strlen(path), nlen = strlen(name);
-	int rc = path_get(w->s, w->txn, path, plen - nlen - 1, &cbase);
+	size_t plen = strlen(path), nlen = strlen(name), clen = plen - nlen - 1;
+	int rc = path_get(w->s, w->txn, path, clen, &cbase);
 	if (rc)
 		return rc;
+	rc = remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen);
+	if (rc != -ENOENT || strncmp(path, "global/", 7))
+		return rc;
+	/* Not in its collection: perhaps in the trash. */
+	char tpath[CF_PATH_MAX + 8];
+	int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) clen, path);
+	if ((size_t) tn >= sizeof tpath || path_get(w->s, w->txn, tpath, (size_t) tn, &cbase))
+		return -ENOENT;
 	return remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen);
 }
 
@@ -2194,13 +2526,15 @@ static const unsigned char *names_next(const unsigned char *p, struct sv *name, 
 	return p + 3 + n;
 }
 
-/* Remove every resource of container `cpath` not in seen. */
-static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen)
+/* Remove every resource listed in container `lpath` whose path (`cpath`/NAME:
+ * its collection's, also for the trash) is not in seen. */
+static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
+		     const struct cf_pathset *seen)
 {
 	uint64_t cbase;
 	size_t clen = strlen(cpath), count, removed = 0;
 	char path[CF_PATH_MAX];
-	int rc = path_get(w->s, w->txn, cpath, clen, &cbase);
+	int rc = path_get(w->s, w->txn, lpath, strlen(lpath), &cbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	uint64_t cino = CF_INO(cbase, 0);
@@ -2224,6 +2558,18 @@ static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_path
 		removed++;
 	}
 	return (int) removed;
+}
+
+/* Sweep collection `cpath`; a global one's trash too. */
+static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen)
+{
+	char tpath[CF_PATH_MAX];
+	int a = sweep_dir(w, cpath, cpath, seen);
+	if (a < 0 || strncmp(cpath, "global/", 7))
+		return a;
+	snprintf(tpath, sizeof tpath, "trash/%s", cpath);
+	int b = sweep_dir(w, tpath, cpath, seen);
+	return b < 0 ? b : a + b;
 }
 
 /* Whether directory ino has no entry. */
@@ -2649,9 +2995,16 @@ static int move_aside(const char *dir, const char *why)
 
 static int init_tree(struct cf_store *s)
 {
-	static const char *const containers[] = {"global",	  "zones",
-						 "regions",	  "global/snapshots",
-						 "global/images", "global/machineImages"};
+	static const char *const containers[] = {"global",
+						 "zones",
+						 "regions",
+						 "global/snapshots",
+						 "global/images",
+						 "global/machineImages",
+						 "trash/global",
+						 "trash/global/snapshots",
+						 "trash/global/images",
+						 "trash/global/machineImages"};
 	struct cf_wtxn *w;
 	struct cf_dirent d;
 	int rc = cf_store_wbegin(s, &w);

@@ -145,7 +145,8 @@ int cf_store_labels(struct cf_store *s, uint64_t ino, char **blob, size_t *len, 
  * ids; raw left NULL). For the write path and policy decisions. */
 int cf_store_resource(struct cf_store *s, uint64_t ino, struct cf_resource *out);
 
-/* The inode of a project-relative path ("" is the root), -ENOENT if absent. */
+/* The inode of a project-relative path ("" is the root; "trash/..." starts
+ * at CF_INO_TRASH), -ENOENT if absent. */
 int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino);
 
 /* Every resource, for .clonefs/inventory.jsonl: fn gets its path and the
@@ -158,18 +159,25 @@ int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx);
  * "zones/Z/disks/D/snapshots/S"), a container ("global/snapshots",
  * "zones/Z"), or a trash entry ("trash/global/snapshots/S"). Sub-nodes
  * (status, snapshots/, ...) answer their resource directory's path; *sub
- * (may be NULL) receives CF_INO_SUB(ino). Returns the length. */
+ * (may be NULL) receives CF_INO_SUB(ino) (CF_SUB_DIR for the root, "", and
+ * CF_INO_TRASH, "trash"). Returns the length; -ENOENT for a node not there
+ * now and for the daemon's other .clonefs/ inodes, -ENAMETOOLONG when the
+ * path and its NUL do not fit. */
 int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, unsigned *sub);
 
 /* What depends on path: every resource whose source or origin is path
  * (images and disks made from a snapshot, machine images of an instance,
  * snapshots of a disk), through the by-source index. fn gets each
- * dependent's path; trashed ones included (they still exist in the cloud). */
+ * dependent's path (not NUL-terminated), in path order; trashed ones
+ * included (they still exist in the cloud). */
 typedef int (*cf_path_fn)(void *ctx, const char *path, size_t len);
 int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, void *ctx);
 
 /* Every resource in the trash (label CF_TRASH_LABEL), with its decoded
- * resource (raw NULL), from one read transaction. */
+ * resource (raw NULL), from one read transaction. The path fn gets is the
+ * resource's own ("global/snapshots/S", what cf_store_remove takes); its
+ * entry is "trash/" + that path. Only snapshots, images and machine images
+ * are ever trashed: a disk or instance carrying the label stays listed. */
 int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx);
 
 /* ---- sync metadata ---- */

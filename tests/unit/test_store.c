@@ -641,7 +641,7 @@ static void test_sweep_and_changes(void)
 	cf_store_close(s);
 }
 
-/* ---- container births ---- */
+/* ---- the trash, path_of, dependents, container births ---- */
 
 static int64_t mtime_of(struct cf_store *s, const char *path)
 {
@@ -650,6 +650,75 @@ static int64_t mtime_of(struct cf_store *s, const char *path)
 	if (!ino || cf_store_getattr(s, ino, &st))
 		return -1;
 	return st.mtime;
+}
+
+/* cf_store_path_of into a static buffer, "(error N)" on failure. */
+static const char *path_of(struct cf_store *s, uint64_t ino, unsigned *sub)
+{
+	static char buf[1100];
+	int n = cf_store_path_of(s, ino, buf, sizeof buf, sub);
+	if (n < 0)
+		snprintf(buf, sizeof buf, "(error %d)", n);
+	else if ((size_t) n != strlen(buf))
+		snprintf(buf, sizeof buf, "(length %d)", n);
+	return buf;
+}
+
+struct paths {
+	char buf[4096];
+	int n, stop_after; /* stop_after 0: never */
+};
+
+static int collect_path(void *ctx, const char *path, size_t len)
+{
+	struct paths *c = ctx;
+	size_t used = strlen(c->buf);
+	snprintf(c->buf + used, sizeof c->buf - used, "%s%.*s", used ? "," : "", (int) len, path);
+	return ++c->n == c->stop_after;
+}
+
+static const char *deps(struct cf_store *s, const char *path)
+{
+	static struct paths c;
+	memset(&c, 0, sizeof c);
+	int rc = cf_store_dependents(s, path, collect_path, &c);
+	if (rc)
+		snprintf(c.buf, sizeof c.buf, "(error %d)", rc);
+	return c.buf;
+}
+
+static int collect_trashed(void *ctx, const char *path, const struct cf_resource *r)
+{
+	struct paths *c = ctx;
+	size_t used = strlen(c->buf);
+	/* path, then the decoded resource's name and whether it has the label */
+	bool lab = false;
+	for (size_t i = 0; i < r->nlabels; i++)
+		lab |= !strcmp(r->labels[i].key, CF_TRASH_LABEL);
+	snprintf(c->buf + used, sizeof c->buf - used, "%s%s=%s%s", used ? "," : "", path, r->name,
+		 lab ? "" : "(no label)");
+	return ++c->n == c->stop_after;
+}
+
+static const char *trashed(struct cf_store *s)
+{
+	static struct paths c;
+	memset(&c, 0, sizeof c);
+	int rc = cf_store_foreach_trashed(s, collect_trashed, &c);
+	if (rc)
+		snprintf(c.buf, sizeof c.buf, "(error %d)", rc);
+	return c.buf;
+}
+
+static bool heard_entry(const struct heard *h, uint64_t parent, const char *name)
+{
+	char e[300];
+	snprintf(e, sizeof e, "%llu/%s", (unsigned long long) parent, name);
+	size_t n = strlen(e);
+	for (const char *p = h->entries; (p = strstr(p, e)); p += n)
+		if ((p == h->entries || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
 }
 
 static void sweep1(struct cf_store *s, enum cf_listing l, const char *const *seen_paths, int expect,
@@ -665,6 +734,407 @@ static void sweep1(struct cf_store *s, enum cf_listing l, const char *const *see
 	cf_pathset_free(seen);
 }
 
+static void test_trash(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_stat st;
+	bool changed;
+	fresh_dir(dir, sizeof dir, "trash");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+
+	/* The trash tree exists from the start, below CF_INO_TRASH, not the
+	 * root. */
+	CHECK_EQ_STR(ls(s, ""), "global,regions,zones");
+	CHECK_EQ_INT(ino_of(s, "trash"), CF_INO_TRASH);
+	CHECK_EQ_STR(ls(s, "trash"), "global");
+	CHECK_EQ_STR(ls(s, "trash/global"), "images,machineImages,snapshots");
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "");
+	CHECK_EQ_INT(cf_store_lookup(s, CF_INO_TRASH, "global", &st), 0);
+	CHECK_EQ_INT(st.ino, ino_of(s, "trash/global"));
+	CHECK_EQ_INT(cf_store_lookup(s, CF_INO_TRASH, "zones", &st), -ENOENT);
+	CHECK_EQ_INT(cf_store_getattr(s, CF_INO_TRASH, &st), -ENOENT); /* the daemon's */
+	int64_t tbirth = mtime_of(s, "trash/global/snapshots");
+	CHECK(tbirth > 0);
+
+	struct cf_resource disk, s1, s2, inst, mi, img;
+	mk(&disk, CF_KIND_DISK, "zones/z1", "d1", "READY", 500);
+	mk(&s1, CF_KIND_SNAPSHOT, "global", "s1", "READY", 1000);
+	set_str(&s1.source, "zones/z1/disks/d1");
+	mk(&s2, CF_KIND_SNAPSHOT, "global", "s2", "READY", 2000);
+	set_str(&s2.source, "zones/z1/disks/d1");
+	add_label(&s2, "team", "db");
+	mk(&inst, CF_KIND_INSTANCE, "zones/z1", "i1", "RUNNING", 600);
+	mk(&mi, CF_KIND_MACHINE_IMAGE, "global", "m1", "READY", 900);
+	set_str(&mi.source, "zones/z1/instances/i1");
+	mk(&img, CF_KIND_IMAGE, "global", "g1", "READY", 800);
+	set_str(&img.source, "zones/z1/disks/d1");
+	const struct cf_resource *all[] = {&disk, &s1, &s2, &inst, &mi, &img};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		CHECK_EQ_INT(put1(s, all[i], NULL, NULL), 0);
+
+	const char *apath = "zones/z1/disks/d1/snapshots/s2";
+	uint64_t sino = ino_of(s, "global/snapshots/s2");
+	uint64_t aino = ino_of(s, apath);
+	uint64_t coll = ino_of(s, "global/snapshots");
+	uint64_t tcoll = ino_of(s, "trash/global/snapshots");
+	uint64_t dsnaps = CF_INO(CF_INO_BASE(ino_of(s, "zones/z1/disks/d1")), CF_SUB_SNAPSHOTS);
+	CHECK(sino && aino && coll && tcoll);
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), 2000);
+	CHECK_EQ_INT(mtime_of(s, "global"), 2000);
+	CHECK_EQ_INT(mtime_of(s, ""), 2000);
+	CHECK_EQ_INT(mtime_of(s, "zones/z1/disks/d1/snapshots"), 2000);
+	CHECK_EQ_STR(trashed(s), "");
+
+	/* The label moves s2 into the trash: same inode, gone from its
+	 * collection and from its disk's snapshots/. */
+	add_label(&s2, CF_TRASH_LABEL, "1800000000");
+	struct heard h = {.s = s};
+	struct cf_change_sink sink = {on_entry, on_inode, &h};
+	CHECK_EQ_INT(put1(s, &s2, &changed, &sink), 0);
+	CHECK(changed);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "s1");
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1");
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "s2");
+	CHECK_EQ_INT(ino_of(s, "global/snapshots/s2"), 0);
+	CHECK_EQ_INT(ino_of(s, apath), 0);
+	CHECK_EQ_INT(ino_of(s, "trash/global/snapshots/s2"), sino);
+	CHECK_EQ_INT(cf_store_lookup(s, coll, "s2", &st), -ENOENT);
+	CHECK_EQ_INT(cf_store_lookup(s, tcoll, "s2", &st), 0);
+	CHECK_EQ_INT(st.ino, sino);
+	CHECK_EQ_INT(st.mtime, 2000);
+	CHECK_EQ_INT(cf_store_getattr(s, aino, &st), -ENOENT);
+	/* Reported: out of the collection and the alias directory, into the
+	 * trash, and the node itself changed. */
+	CHECK(heard_entry(&h, coll, "s2"));
+	CHECK(heard_entry(&h, tcoll, "s2"));
+	CHECK(heard_entry(&h, dsnaps, "s2"));
+	CHECK(heard_inode(&h, sino));
+	CHECK(heard_inode(&h, CF_INO(CF_INO_BASE(sino), CF_SUB_SOURCE)));
+	CHECK(heard_inode(&h, coll)); /* its mtime fell */
+	CHECK(heard_inode(&h, dsnaps));
+	CHECK(h.committed_visible);
+	/* Container mtimes ignore the trashed one; the trash's follows it. */
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), 1000);
+	CHECK_EQ_INT(mtime_of(s, "global"), 1000);
+	CHECK_EQ_INT(mtime_of(s, ""), 1000);
+	CHECK_EQ_INT(mtime_of(s, "zones/z1/disks/d1/snapshots"), 1000);
+	CHECK_EQ_INT(mtime_of(s, "trash/global/snapshots"), 2000);
+	CHECK_EQ_INT(mtime_of(s, "trash/global"), 2000);
+
+	/* Every read call works on it where it is now. */
+	CHECK_EQ_INT(cf_store_getattr(s, sino, &st), 0);
+	CHECK_EQ_INT(st.mode, S_IFDIR | 0755);
+	CHECK_EQ_INT(st.mtime, 2000);
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots/s2"), "resource.json,source,status");
+	char *txt = read_file(s, "trash/global/snapshots/s2/status");
+	CHECK_EQ_STR(txt, "READY\n");
+	free(txt);
+	txt = read_file(s, "trash/global/snapshots/s2/resource.json");
+	CHECK_EQ_STR(txt, s2.raw);
+	free(txt);
+	/* .clonefs/trash/global/snapshots/s2/source: five levels up. */
+	CHECK_EQ_STR(link_of(s, "trash/global/snapshots/s2/source"),
+		     "../../../../../zones/z1/disks/d1");
+	CHECK_EQ_INT(cf_store_lookup(s, sino, "source", &st), 0);
+	CHECK_EQ_INT(st.size, strlen("../../../../../zones/z1/disks/d1"));
+	char *blob;
+	size_t blen, nl;
+	CHECK_EQ_INT(cf_store_labels(s, sino, &blob, &blen, &nl), 0);
+	CHECK_EQ_INT(nl, 2);
+	CHECK(!memcmp(blob,
+		      CF_TRASH_LABEL "\0"
+				     "1800000000\0team\0db\0",
+		      blen));
+	free(blob);
+	struct cf_resource back;
+	CHECK_EQ_INT(cf_store_resource(s, sino, &back), 0);
+	CHECK_EQ_STR(back.name, "s2");
+	CHECK_EQ_STR(back.source, "zones/z1/disks/d1");
+	cf_resource_clear(&back);
+	unsigned sub = 99;
+	CHECK_EQ_STR(path_of(s, sino, &sub), "trash/global/snapshots/s2");
+	CHECK_EQ_INT(sub, CF_SUB_DIR);
+	CHECK_EQ_STR(path_of(s, CF_INO(CF_INO_BASE(sino), CF_SUB_JSON), &sub),
+		     "trash/global/snapshots/s2");
+	CHECK_EQ_INT(sub, CF_SUB_JSON);
+	CHECK_EQ_STR(trashed(s), "global/snapshots/s2=s2");
+	/* Still a dependent of its disk (it exists in the cloud). */
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"),
+		     "global/images/g1,global/snapshots/s1,global/snapshots/s2");
+	/* foreach_resource still sees it, under its own path. */
+	int n = 0;
+	CHECK_EQ_INT(cf_store_foreach_resource(s, count_res, &n), 0);
+	CHECK_EQ_INT(n, 6);
+
+	/* The same again writes nothing; a reopen keeps it where it is. */
+	CHECK_EQ_INT(put1(s, &s2, &changed, NULL), 0);
+	CHECK(!changed);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(ino_of(s, "trash/global/snapshots/s2"), sino);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "s1");
+	CHECK_EQ_INT(put1(s, &s2, &changed, NULL), 0);
+	CHECK(!changed);
+
+	/* Without the label it comes back: entry, alias (its old inode) and
+	 * mtimes, reported. */
+	free(s2.labels[1].key);
+	free(s2.labels[1].value);
+	s2.nlabels = 1;
+	memset(&h, 0, sizeof h);
+	h.s = s;
+	CHECK_EQ_INT(put1(s, &s2, &changed, &sink), 0);
+	CHECK(changed);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "s1,s2");
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1,s2");
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "");
+	CHECK_EQ_INT(ino_of(s, "global/snapshots/s2"), sino);
+	CHECK_EQ_INT(ino_of(s, apath), aino);
+	CHECK_EQ_INT(ino_of(s, "trash/global/snapshots/s2"), 0);
+	CHECK(heard_entry(&h, coll, "s2"));
+	CHECK(heard_entry(&h, tcoll, "s2"));
+	CHECK(heard_entry(&h, dsnaps, "s2"));
+	CHECK(heard_inode(&h, sino));
+	CHECK(heard_inode(&h, coll));
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), 2000);
+	CHECK_EQ_INT(mtime_of(s, ""), 2000);
+	CHECK_EQ_INT(mtime_of(s, "zones/z1/disks/d1/snapshots"), 2000);
+	CHECK_EQ_INT(mtime_of(s, "trash/global/snapshots"), tbirth); /* empty again */
+	CHECK_EQ_STR(link_of(s, "global/snapshots/s2/source"), "../../../zones/z1/disks/d1");
+	CHECK_EQ_STR(path_of(s, sino, NULL), "global/snapshots/s2");
+	CHECK_EQ_STR(trashed(s), "");
+
+	/* A machine image and an image: out of clones/ and their collection. */
+	add_label(&mi, CF_TRASH_LABEL, "1800000000");
+	add_label(&img, CF_TRASH_LABEL, "1800000000");
+	CHECK_EQ_INT(put1(s, &mi, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &img, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "zones/z1/instances/i1/clones"), "");
+	CHECK_EQ_STR(ls(s, "global/machineImages"), "");
+	CHECK_EQ_STR(ls(s, "global/images"), "");
+	CHECK_EQ_STR(ls(s, "trash/global/machineImages"), "m1");
+	CHECK_EQ_STR(ls(s, "trash/global/images"), "g1");
+	CHECK_EQ_STR(link_of(s, "trash/global/machineImages/m1/source"),
+		     "../../../../../zones/z1/instances/i1");
+	/* An empty clones/ shows its instance's creation time. */
+	CHECK_EQ_INT(mtime_of(s, "zones/z1/instances/i1/clones"), 600);
+	CHECK_EQ_STR(trashed(s), "global/images/g1=g1,global/machineImages/m1=m1");
+	struct paths one = {.stop_after = 1};
+	CHECK_EQ_INT(cf_store_foreach_trashed(s, collect_trashed, &one), 0);
+	CHECK_EQ_INT(one.n, 1);
+
+	/* A disk is never trashed. */
+	add_label(&disk, CF_TRASH_LABEL, "1800000000");
+	CHECK_EQ_INT(put1(s, &disk, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "zones/z1/disks"), "d1");
+
+	/* First seen already trashed: straight into the trash, no alias. */
+	struct cf_resource s3;
+	mk(&s3, CF_KIND_SNAPSHOT, "global", "s3", "READY", 3000);
+	set_str(&s3.source, "zones/z1/disks/d1");
+	add_label(&s3, CF_TRASH_LABEL, "1800000000");
+	CHECK_EQ_INT(put1(s, &s3, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "s1,s2");
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1,s2");
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "s3");
+	uint64_t s3ino = ino_of(s, "trash/global/snapshots/s3");
+	CHECK(s3ino != 0);
+	CHECK_EQ_INT(cf_store_getattr(s, s3ino, &st), 0);
+	CHECK_EQ_STR(path_of(s, s3ino, NULL), "trash/global/snapshots/s3");
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), 2000);
+
+	/* A listing that no longer returns a trashed snapshot removes it from
+	 * the trash (its path is still the collection's); one it returns stays. */
+	memset(&h, 0, sizeof h);
+	const char *seen1[] = {"global/snapshots/s1", "global/snapshots/s2", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, seen1, 1, &sink);
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "");
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "s1,s2");
+	CHECK(heard_entry(&h, tcoll, "s3"));
+	CHECK_EQ_INT(cf_store_getattr(s, s3ino, &st), -ENOENT);
+	CHECK_EQ_STR(path_of(s, s3ino, NULL), "(error -2)");
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"),
+		     "global/images/g1,global/snapshots/s1,global/snapshots/s2");
+	const char *seen2[] = {"global/machineImages/m1", NULL};
+	sweep1(s, CF_LIST_MACHINE_IMAGES, seen2, 0, NULL);
+	CHECK_EQ_STR(ls(s, "trash/global/machineImages"), "m1");
+
+	/* Back in the trash after removal: its old inode; cf_store_remove
+	 * finds it there. */
+	CHECK_EQ_INT(put1(s, &s3, NULL, NULL), 0);
+	CHECK_EQ_INT(ino_of(s, "trash/global/snapshots/s3"), s3ino);
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s3"), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s3"), -ENOENT);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "");
+	CHECK_EQ_INT(mtime_of(s, "trash/global/snapshots"), tbirth);
+	/* ... and after a removal from the trash, listed without the label:
+	 * in the collection under the same inode, its node moved with it. */
+	free(s3.labels[0].key);
+	free(s3.labels[0].value);
+	s3.nlabels = 0;
+	CHECK_EQ_INT(put1(s, &s3, NULL, NULL), 0);
+	CHECK_EQ_INT(ino_of(s, "global/snapshots/s3"), s3ino);
+	CHECK_EQ_INT(cf_store_getattr(s, s3ino, &st), 0);
+	CHECK_EQ_STR(path_of(s, s3ino, NULL), "global/snapshots/s3");
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1,s2,s3");
+	/* ... and the other way: removed from its collection, back trashed. */
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s3"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	add_label(&s3, CF_TRASH_LABEL, "1800000000");
+	CHECK_EQ_INT(put1(s, &s3, NULL, NULL), 0);
+	CHECK_EQ_INT(ino_of(s, "trash/global/snapshots/s3"), s3ino);
+	CHECK_EQ_INT(cf_store_getattr(s, s3ino, &st), 0);
+	CHECK_EQ_STR(path_of(s, s3ino, NULL), "trash/global/snapshots/s3");
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1,s2");
+
+	/* Trashed and restored in one transaction: where it ends is what
+	 * counts. */
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	add_label(&s1, CF_TRASH_LABEL, "1800000000");
+	CHECK_EQ_INT(cf_store_upsert(w, &s1, NULL), 0);
+	free(s1.labels[0].key);
+	free(s1.labels[0].value);
+	s1.nlabels = 0;
+	CHECK_EQ_INT(cf_store_upsert(w, &s1, NULL), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "s1,s2");
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1,s2");
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "s3");
+	CHECK_EQ_INT(mtime_of(s, "global/snapshots"), 2000);
+
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		cf_resource_clear((struct cf_resource *) all[i]);
+	cf_resource_clear(&s3);
+	cf_store_close(s);
+}
+
+static void test_path_of_and_dependents(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	char buf[64];
+	unsigned sub = 99;
+	fresh_dir(dir, sizeof dir, "pathof");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+
+	struct cf_resource disk, d2, snap, inst, mi;
+	mk(&disk, CF_KIND_DISK, "zones/z1", "d1", "READY", 500);
+	mk(&d2, CF_KIND_DISK, "regions/r1", "from-snap", "READY", 700);
+	set_str(&d2.origin, "global/snapshots/s1");
+	mk(&snap, CF_KIND_SNAPSHOT, "global", "s1", "READY", 600);
+	set_str(&snap.source, "zones/z1/disks/d1");
+	mk(&inst, CF_KIND_INSTANCE, "zones/z1", "i1", "RUNNING", 400);
+	add_link(&inst, "zones/z1/disks/d1");
+	mk(&mi, CF_KIND_MACHINE_IMAGE, "global", "m1", "READY", 800);
+	set_str(&mi.source, "zones/z1/instances/i1");
+	const struct cf_resource *all[] = {&disk, &d2, &snap, &inst, &mi};
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		CHECK_EQ_INT(put1(s, all[i], NULL, NULL), 0);
+
+	/* The root and the trash. */
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO_ROOT, buf, sizeof buf, &sub), 0);
+	CHECK_EQ_STR(buf, "");
+	CHECK_EQ_INT(sub, CF_SUB_DIR);
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO_TRASH, buf, sizeof buf, &sub), 5);
+	CHECK_EQ_STR(buf, "trash");
+	CHECK_EQ_INT(sub, CF_SUB_DIR);
+	/* The rest of .clonefs/ is the daemon's. */
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO(CF_INO_CONTROL_BASE, 0), buf, sizeof buf, &sub),
+		     -ENOENT);
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO(CF_INO_CONTROL_BASE, 2), buf, sizeof buf, &sub),
+		     -ENOENT);
+	CHECK_EQ_INT(cf_store_path_of(s, 0, buf, sizeof buf, &sub), -ENOENT);
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO(999999, 0), buf, sizeof buf, &sub), -ENOENT);
+
+	/* Resources, aliases, containers: each answers the path that leads
+	 * to it, and that path leads back to it. */
+	const char *dirs[] = {"global",
+			      "global/snapshots",
+			      "zones",
+			      "zones/z1",
+			      "zones/z1/disks",
+			      "regions/r1/disks",
+			      "global/snapshots/s1",
+			      "global/machineImages/m1",
+			      "zones/z1/disks/d1",
+			      "regions/r1/disks/from-snap",
+			      "zones/z1/instances/i1",
+			      "zones/z1/disks/d1/snapshots/s1",
+			      "zones/z1/instances/i1/clones/m1",
+			      "trash/global",
+			      "trash/global/machineImages"};
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		uint64_t ino = ino_of(s, dirs[i]);
+		CHECK(ino != 0);
+		sub = 99;
+		CHECK_EQ_STR(path_of(s, ino, &sub), dirs[i]);
+		CHECK_EQ_INT(sub, CF_SUB_DIR);
+	}
+	CHECK(ino_of(s, "zones/z1/disks/d1/snapshots/s1") != ino_of(s, "global/snapshots/s1"));
+
+	/* Sub-nodes answer their resource directory, with their sub. */
+	uint64_t sbase = CF_INO_BASE(ino_of(s, "global/snapshots/s1"));
+	uint64_t dbase = CF_INO_BASE(ino_of(s, "zones/z1/disks/d1"));
+	uint64_t ibase = CF_INO_BASE(ino_of(s, "zones/z1/instances/i1"));
+	uint64_t abase = CF_INO_BASE(ino_of(s, "zones/z1/disks/d1/snapshots/s1"));
+	CHECK_EQ_STR(path_of(s, CF_INO(sbase, CF_SUB_STATUS), &sub), "global/snapshots/s1");
+	CHECK_EQ_INT(sub, CF_SUB_STATUS);
+	CHECK_EQ_STR(path_of(s, CF_INO(sbase, CF_SUB_SOURCE), &sub), "global/snapshots/s1");
+	CHECK_EQ_INT(sub, CF_SUB_SOURCE);
+	CHECK_EQ_STR(path_of(s, CF_INO(abase, CF_SUB_JSON), &sub),
+		     "zones/z1/disks/d1/snapshots/s1");
+	CHECK_EQ_INT(sub, CF_SUB_JSON);
+	CHECK_EQ_STR(path_of(s, CF_INO(dbase, CF_SUB_SNAPSHOTS), &sub), "zones/z1/disks/d1");
+	CHECK_EQ_INT(sub, CF_SUB_SNAPSHOTS);
+	CHECK_EQ_STR(path_of(s, CF_INO(ibase, CF_SUB_CLONES), &sub), "zones/z1/instances/i1");
+	CHECK_EQ_INT(sub, CF_SUB_CLONES);
+	CHECK_EQ_STR(path_of(s, CF_INO(ibase, CF_SUB_DISKS), &sub), "zones/z1/instances/i1");
+	CHECK_EQ_INT(sub, CF_SUB_DISKS);
+	CHECK_EQ_STR(path_of(s, CF_INO(ibase, CF_SUB_DISK_LINK0), &sub), "zones/z1/instances/i1");
+	CHECK_EQ_INT(sub, CF_SUB_DISK_LINK0);
+	/* Sub-nodes a resource does not have are not there. */
+	CHECK_EQ_STR(path_of(s, CF_INO(sbase, CF_SUB_SNAPSHOTS), NULL), "(error -2)");
+	CHECK_EQ_STR(path_of(s, CF_INO(ibase, CF_SUB_DISK_LINK0 + 1), NULL), "(error -2)");
+	CHECK_EQ_STR(path_of(s, CF_INO(dbase, CF_SUB_SOURCE), NULL), "(error -2)");
+	/* A buffer too small. */
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO(sbase, 0), buf, 19, NULL), -ENAMETOOLONG);
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO(sbase, 0), buf, 20, NULL), 19);
+	CHECK_EQ_INT(cf_store_path_of(s, CF_INO_TRASH, buf, 5, NULL), -ENAMETOOLONG);
+
+	/* Dependents through the by-source index: snapshots of a disk, disks
+	 * from a snapshot, machine images of an instance; by exact path. */
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"), "global/snapshots/s1");
+	CHECK_EQ_STR(deps(s, "global/snapshots/s1"), "regions/r1/disks/from-snap");
+	CHECK_EQ_STR(deps(s, "zones/z1/instances/i1"), "global/machineImages/m1");
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d"), "");
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1/x"), "");
+	CHECK_EQ_STR(deps(s, "global/machineImages/m1"), "");
+	CHECK_EQ_INT(cf_store_dependents(s, "", collect_path, &(struct paths){0}), -EINVAL);
+	struct cf_resource s2;
+	mk(&s2, CF_KIND_SNAPSHOT, "global", "s2", "READY", 650);
+	set_str(&s2.source, "zones/z1/disks/d1");
+	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"), "global/snapshots/s1,global/snapshots/s2");
+	struct paths one = {.stop_after = 1};
+	CHECK_EQ_INT(cf_store_dependents(s, "zones/z1/disks/d1", collect_path, &one), 0);
+	CHECK_EQ_STR(one.buf, "global/snapshots/s1");
+	/* A new source moves the entry. */
+	set_str(&s2.source, "zones/z1/disks/other");
+	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"), "global/snapshots/s1");
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/other"), "global/snapshots/s2");
+
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		cf_resource_clear((struct cf_resource *) all[i]);
+	cf_resource_clear(&s2);
+	cf_store_close(s);
+}
+
 /* An empty container shows when the store created it, not 1970, and keeps
  * that time; with members, its newest member's creation time, even when
  * that is older. */
@@ -676,8 +1146,8 @@ static void test_container_births(void)
 	int64_t t0 = time(NULL);
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
 	int64_t t1 = time(NULL);
-	const char *empty[] = {"",	"global", "global/snapshots", "global/images",
-			       "zones", "regions"};
+	const char *empty[] = {"",	"global",  "global/snapshots", "global/images",
+			       "zones", "regions", "trash/global",     "trash/global/snapshots"};
 	int64_t born[sizeof empty / sizeof *empty];
 	for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
 		born[i] = mtime_of(s, empty[i]);
@@ -881,6 +1351,29 @@ static void test_bad_records(void)
 	size_t blen, nl;
 	CHECK_EQ_INT(cf_store_labels(s, vino, &blob, &blen, &nl), 0);
 	free(blob);
+	cf_store_close(s);
+
+	/* Damaged again, and now trashed: the damaged entry leaves the
+	 * collection rather than break its listing. */
+	mdb_env_create(&env);
+	mdb_env_set_maxdbs(env, 16);
+	mdb_env_set_mapsize(env, (size_t) 64 << 30);
+	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
+	mdb_txn_begin(env, NULL, 0, &txn);
+	mdb_dbi_open(txn, "dirs", 0, &dirs);
+	k = (MDB_val){sizeof kb, kb};
+	v = (MDB_val){5, (void *) "short"};
+	CHECK_EQ_INT(mdb_put(txn, dirs, &k, &v, 0), 0);
+	mdb_txn_commit(txn);
+	mdb_env_close(env);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(cf_store_readdir(s, coll, collect, &(struct names){0}), -EIO);
+	add_label(&r, CF_TRASH_LABEL, "1800000000");
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "");
+	CHECK_EQ_STR(ls(s, "trash/global/snapshots"), "victim");
+	CHECK_EQ_INT(ino_of(s, "trash/global/snapshots/victim"), vino);
+	CHECK_EQ_INT(cf_store_getattr(s, vino, &st), 0);
 	cf_resource_clear(&r);
 	cf_store_close(s);
 }
@@ -1123,6 +1616,8 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	test_layout_and_round_trip();
 	test_sweep_and_changes();
+	test_trash();
+	test_path_of_and_dependents();
 	test_container_births();
 	test_rebuild();
 	test_bad_records();
