@@ -32,6 +32,7 @@ RTYPES = {
     "regions": ("compute#region", "compute#regionList", "UP", (None,)),
 }
 LABELLED = ("snapshots", "images", "machineImages", "disks", "instances")
+EMPTY_TAGS_FINGERPRINT = "42WmSpB8rSM="   # what the API shows for an instance without tags
 # Sorts after every valid name: keys for entries that have no usable name.
 _ODD_PREFIX = "\U0010ffff"
 
@@ -266,6 +267,10 @@ class State:
                     f["labelFingerprint"] = label_fingerprint(labels or {})
                 except (TypeError, ValueError):
                     pass
+        if rtype == "instances":
+            # The API always returns an instance's network tags with their
+            # fingerprint (the fingerprint of no tags when there are none).
+            f["tags"] = {"fingerprint": EMPTY_TAGS_FINGERPRINT}
         if coll.scope_type == "zones":
             f["zone"] = PROJECTS_ROOT + proj.name + "/zones/" + coll.scope_name
         elif coll.scope_type == "regions":
