@@ -13,6 +13,7 @@ import urllib.parse
 
 from . import fields as fieldmask
 from .filters import FilterError, compile_filter
+from .oauth import READ_SCOPES, WRITE_SCOPES
 from .store import RTYPES, split_collection_path
 from .util import (NAME_RE, NAME_REGEX_TEXT, PROJECTS_ROOT, UUID_RE, ApiError, already_exists,
                    dumps, fmt_ts, in_use, invalid, label_fingerprint, not_found, not_ready,
@@ -39,9 +40,10 @@ def _bool(v):
 
 
 class Api:
-    def __init__(self, state, token=None, conflict_rate=0.0, page_token_ttl=None):
+    def __init__(self, state, token=None, conflict_rate=0.0, page_token_ttl=None, oauth=None):
         self.state = state
         self.token = token
+        self.oauth = oauth  # tokens issued by POST /token and the metadata server
         self.conflict_rate = conflict_rate
         self.page_token_ttl = page_token_ttl
 
@@ -58,7 +60,9 @@ class Api:
                            location="Authorization", locationType="header")
         scheme, _, cred = auth.strip().partition(" ")
         cred = cred.strip()
-        if scheme.lower() != "bearer" or not cred or (self.token is not None and cred != self.token):
+        issued, scopes = self.oauth.lookup(cred) if self.oauth and cred else (None, None)
+        if scheme.lower() != "bearer" or not cred or issued == "expired" or \
+                (issued is None and self.token is not None and cred != self.token):
             www["WWW-Authenticate"] += ', error="invalid_token"'
             raise ApiError(401, "authError",
                            "Request had invalid authentication credentials. Expected OAuth 2 "
@@ -66,10 +70,24 @@ class Api:
                            "See https://developers.google.com/identity/sign-in/web/"
                            "devconsole-project.", headers=www,
                            location="Authorization", locationType="header")
+        return scopes
+
+    def check_scopes(self, scopes, method, path):
+        """An issued token reads with any Compute Engine scope and changes
+        things only with a read-write one (operations' wait is a read)."""
+        if scopes is None:
+            return
+        need = WRITE_SCOPES if method != "GET" and not path.endswith("/wait") else READ_SCOPES
+        if not need & set(scopes):
+            www = 'Bearer realm="https://accounts.google.com/", error="insufficient_scope", ' \
+                  'scope="%s"' % " ".join(sorted(need))
+            raise ApiError(403, "insufficientPermissions",
+                           "Request had insufficient authentication scopes.",
+                           headers={"WWW-Authenticate": www})
 
     def handle(self, method, path, query, body, headers):
         """path: the part after /compute/v1/.  query: {name: last value}."""
-        self.check_auth(headers)
+        self.check_scopes(self.check_auth(headers), method, path)
         st = self.state
         with st.lock:
             st.advance()

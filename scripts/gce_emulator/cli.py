@@ -7,6 +7,7 @@ import sys
 import threading
 
 from .api import Api
+from .oauth import OAuth, SetupError
 from .server import Emulator, Faults, Server
 from .store import SeedError, State, generate, load_seed
 
@@ -53,6 +54,34 @@ served (under /compute/v1/projects/PROJECT/):
   project does not have is 400 invalid ("Unknown zone.").
   Fault switches apply to /compute/ requests only.
 
+credentials (Google's OAuth 2 token endpoint and the metadata server):
+  POST   /token   form-encoded (application/x-www-form-urlencoded), as
+         https://oauth2.googleapis.com/token:
+         grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT
+           the JWT signed RS256 by a --service-account key (checked with
+           `openssl dgst -sha256 -verify`), iss = its client_email, aud =
+           http://127.0.0.1:PORT/token, scope = space-separated
+           https://www.googleapis.com/auth/... scopes, exp - iat <= 3600,
+           iat and exp around the emulator's clock (60 s of skew forgiven);
+         grant_type=refresh_token&client_id=..&client_secret=..&refresh_token=T
+           T one of the --refresh-token values (scope cloud-platform).
+         Answers {"access_token", "expires_in", "token_type": "Bearer"}, or
+         Google's refusals: 400 {"error": "invalid_grant", "error_description":
+         "Invalid JWT Signature." | "Invalid JWT: Token must be a short-lived
+         token (60 minutes) ..." | "Invalid grant: account not found" | "Token
+         has been expired or revoked."}, 400 invalid_scope, 400 invalid_request,
+         400 unsupported_grant_type, 401 invalid_client.
+  GET    /computeMetadata/v1/instance/service-accounts/default/token
+  GET    /computeMetadata/v1/project/project-id
+         the metadata server (point GCE_METADATA_HOST at 127.0.0.1:PORT):
+         only with the header Metadata-Flavor: Google (else 403), answered
+         with it; the token (scope cloud-platform) is the same one until at
+         most 5 minutes (or half of --token-ttl) are left of it.
+  Every token issued is accepted by /compute/ until --token-ttl seconds have
+  passed on the emulator's clock (POST /emulator/v1/clock moves it), then
+  401; with only read-only scopes (compute.readonly, cloud-platform.read-only)
+  a change is 403 insufficientPermissions.  --token keeps working alongside.
+
 seed file (--seed): a JSON object mapping a collection path to a list of
   resources in the API's own JSON, e.g.
     {"global/snapshots": [{"name": "s1", "sourceDisk": "zones/us-central1-a/disks/d1",
@@ -77,6 +106,8 @@ guest flush failures: a snapshot or machine image with guestFlush=true fails
 
 test control endpoints (no auth; not part of the API):
   GET    /emulator/v1/health
+  GET    /emulator/v1/tokens        every access token issued: source, subject,
+         scopes, expiresInSeconds (tests check none of them leaks)
   GET    /emulator/v1/requests      counts and bytes by "METHOD /path"
   DELETE /emulator/v1/requests      reset the counters
   POST   /emulator/v1/resources/COLLECTION   body: a resource or a list of
@@ -98,7 +129,8 @@ test control endpoints (no auth; not part of the API):
 not implemented: insert/delete of disks and instances, images from Cloud
   Storage (rawDisk), images.getFromFamily, IAM methods, operation delete,
   aggregated `unreachables`, instance suspend/resume; `=` in filters has no
-  wildcards and regexps run on Python's re, not RE2.
+  wildcards and regexps run on Python's re, not RE2; at /token: token
+  revocation, domain-wide delegation (`sub`), ID tokens, external accounts.
 """
 
 
@@ -137,6 +169,16 @@ def build_parser():
                    help="page tokens older than S seconds are refused (400 invalid)")
     p.add_argument("--flush-fails", action="store_true",
                    help="every guestFlush snapshot / machine image fails")
+    p.add_argument("--service-account", action="append", default=[], metavar="FILE",
+                   help="trust this service account's key at POST /token: a service-account "
+                        "key file (JSON; its public key is derived with openssl), or "
+                        "EMAIL=FILE with a PEM public key; repeatable")
+    p.add_argument("--refresh-token", action="append", default=[], metavar="T",
+                   help="accept refresh token T (any client_id and client_secret) at "
+                        "POST /token; repeatable")
+    p.add_argument("--token-ttl", type=float, default=3600.0, metavar="S",
+                   help="lifetime of the access tokens POST /token and the metadata server "
+                        "issue, in seconds of the emulator's clock (default 3600)")
     p.add_argument("--verbose", action="store_true", help="log requests to stderr")
     return p
 
@@ -165,21 +207,34 @@ def main(argv=None):
         print("gce-emulator: %s" % e, file=sys.stderr)
         return 2
     state.warm()
+    if not args.token_ttl > 0:
+        print("gce-emulator: --token-ttl must be positive", file=sys.stderr)
+        return 2
+    oauth = OAuth(state, token_ttl=args.token_ttl, refresh_tokens=args.refresh_token)
+    try:
+        for spec in args.service_account:
+            oauth.add_service_account(spec)
+    except SetupError as e:
+        oauth.close()
+        print("gce-emulator: %s" % e, file=sys.stderr)
+        return 2
     api = Api(state, token=args.token, conflict_rate=args.conflict_rate,
-              page_token_ttl=args.page_token_ttl)
+              page_token_ttl=args.page_token_ttl, oauth=oauth)
     faults = Faults()
     faults.fail_rate = args.fail_rate
     faults.slow_rate = args.slow_rate
     faults.slow_seconds = args.slow_seconds
     faults.drop_rate = args.drop_rate
     faults.garbage_rate = args.garbage_rate
-    em = Emulator(state, api, faults, verbose=args.verbose)
+    em = Emulator(state, api, faults, verbose=args.verbose, oauth=oauth)
     try:
         srv = Server(("127.0.0.1", args.port), em)
     except OSError as e:
+        oauth.close()
         print("gce-emulator: cannot listen on 127.0.0.1:%d: %s" % (args.port, e), file=sys.stderr)
         return 1
     port = srv.server_address[1]
+    oauth.audiences = ["http://127.0.0.1:%d/token" % port, "http://localhost:%d/token" % port]
     sys.stdout.write("listening on http://127.0.0.1:%d/compute/v1/\n" % port)
     sys.stdout.flush()
 
@@ -193,4 +248,5 @@ def main(argv=None):
         pass
     finally:
         srv.server_close()
+        oauth.close()
     return 0

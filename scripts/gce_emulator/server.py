@@ -10,11 +10,13 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .api import JSON_TYPE, Api
+from .oauth import METADATA_PREFIX
 from .store import SeedError, split_collection_path
 from .util import ApiError, dumps
 
 COMPUTE_PREFIX = "/compute/v1/"
 CONTROL_PREFIX = "/emulator/v1/"
+TOKEN_PATH = "/token"
 
 
 class Faults:
@@ -36,9 +38,10 @@ class Faults:
 class Emulator:
     """Everything the request handler needs."""
 
-    def __init__(self, state, api, faults, verbose=False):
+    def __init__(self, state, api, faults, verbose=False, oauth=None):
         self.state = state
         self.api = api
+        self.oauth = oauth
         self.faults = faults
         self.verbose = verbose
         self.stats_lock = threading.Lock()
@@ -175,6 +178,10 @@ class Handler(BaseHTTPRequestHandler):
         key = "%s %s" % (method, path)
         if path.startswith(COMPUTE_PREFIX):
             sent = self._compute(em, method, path, q, body)
+        elif path == TOKEN_PATH and em.oauth is not None:
+            sent = self._send(*em.oauth.token_endpoint(method, self.headers, body))
+        elif path.startswith(METADATA_PREFIX) and em.oauth is not None:
+            sent = self._send(*em.oauth.metadata(method, path, self.headers))
         elif path.startswith(CONTROL_PREFIX):
             try:
                 status, out = self._control(em, method, path[len(CONTROL_PREFIX):], q, body)
@@ -242,6 +249,8 @@ class Handler(BaseHTTPRequestHandler):
                     return 200, {"requests": dict(em.req_counts), "bytes": dict(em.req_bytes),
                                  "totalRequests": em.total_requests,
                                  "bytesServed": em.total_bytes}
+        if sub == "tokens" and method == "GET" and em.oauth is not None:
+            return 200, {"tokens": em.oauth.listing()}
         if sub == "faults":
             if method == "POST":
                 if not isinstance(data, dict):
