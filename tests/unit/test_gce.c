@@ -870,7 +870,9 @@ static void test_auth_file(void)
 	write_token("tok-2\n", 0600);
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
 	CHECK_EQ_STR(tok, "tok-2");
-	write_token("tok-3\n", 0644); /* a warning, not a refusal (yet) */
+	write_token("tok-3\n", 0644); /* open to others: refused (more in test_auth.c) */
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	write_token("tok-3\n", 0600);
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
 	CHECK_EQ_STR(tok, "tok-3");
 	CHECK_EQ_INT(cf_auth_token(a, tok, 5), -ERANGE);
