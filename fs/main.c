@@ -62,7 +62,9 @@ static int open_store(struct cf_fs *fs, const struct cf_options *o)
 	return rc;
 }
 
-static int start_provider(struct cf_fs *fs, const struct cf_options *o)
+/* HTTP and credentials, before anything else: a key file that cannot be used stops the mount,
+ * and the project may come from the credentials. */
+static int start_auth(struct cf_fs *fs, const struct cf_options *o)
 {
 	struct cf_http_config hc = {
 	    .connect_timeout_ms = 10000,
@@ -74,8 +76,10 @@ static int start_provider(struct cf_fs *fs, const struct cf_options *o)
 	    /* The http layer permits plain http only to loopback (the emulator). */
 	    .allow_insecure_loopback = true,
 	};
-	struct cf_auth_config ac = {.token_file = o->token_file};
-	struct cf_gce_config gc = {.endpoint = o->endpoint, .project = o->project};
+	struct cf_auth_config ac = {.token_file = o->token_file,
+				    .credentials = o->credentials,
+				    .application_default = true,
+				    .read_only = o->ro};
 	int rc;
 
 	rc = cf_http_new(&hc, &fs->http);
@@ -85,10 +89,53 @@ static int start_provider(struct cf_fs *fs, const struct cf_options *o)
 	}
 	ac.http = fs->http;
 	rc = cf_auth_new(&ac, &fs->auth);
-	if (rc < 0) {
+	if (rc < 0)
 		cf_err("cannot set up authentication: %s", strerror(-rc));
-		return rc;
-	}
+	return rc;
+}
+
+/* No project named on the command line or in the environment: the key's project_id, else the
+ * metadata server's project (asked briefly: off Compute Engine nobody answers). */
+static int find_project(struct cf_fs *fs, struct cf_options *o)
+{
+	struct cf_http_config quick = {.connect_timeout_ms = 2000,
+				       .timeout_ms = 3000,
+				       .max_attempts = 3,
+				       .base_delay_ms = 100,
+				       .max_delay_ms = 1000,
+				       .max_total_ms = 8000,
+				       .allow_insecure_loopback = true};
+	struct cf_http *h;
+	char project[128], why[300];
+	const char *key_project = cf_auth_project(fs->auth);
+
+	if (o->project)
+		return 0;
+	if (key_project)
+		return cf_options_set_project(o, key_project, "the key's project_id", NULL);
+	if (cf_http_new(&quick, &h) < 0)
+		return cf_options_set_project(o, NULL, NULL, "cannot set up HTTP");
+	int rc = cf_auth_metadata_project(fs->auth, h, project, sizeof project, why, sizeof why);
+	cf_http_free(h);
+	if (rc == 0)
+		return cf_options_set_project(o, project, "the metadata server", NULL);
+	return cf_options_set_project(o, NULL, NULL, why);
+}
+
+/* For the exits before anything else was started. */
+static void stop_auth(struct cf_fs *fs)
+{
+	cf_auth_free(fs->auth);
+	cf_http_free(fs->http);
+	fs->auth = NULL;
+	fs->http = NULL;
+}
+
+static int start_provider(struct cf_fs *fs, const struct cf_options *o)
+{
+	struct cf_gce_config gc = {.endpoint = o->endpoint, .project = o->project};
+	int rc;
+
 	gc.http = fs->http;
 	gc.auth = fs->auth;
 	rc = cf_gce_new(&gc, &fs->provider);
@@ -220,17 +267,27 @@ int main(int argc, char **argv)
 	atomic_init(&fs.stopping, false);
 	atomic_init(&fs.listed, false);
 
+	/* Credentials, then the project they may name. */
+	if (start_auth(&fs, &o) < 0 || find_project(&fs, &o) < 0) {
+		status = fs.auth ? 2 : 1;
+		stop_auth(&fs);
+		cf_options_free(&o);
+		return status;
+	}
+
 	/* libfuse's own options first: an unknown one is a usage error. */
 	fs.se = fuse_session_new(&o.args, &cf_read_ops, sizeof cf_read_ops, &fs);
 	if (!fs.se) {
 		fprintf(stderr, "clonefs: bad FUSE options (see the line above and clonefs "
 				"--help)\n");
+		stop_auth(&fs);
 		cf_options_free(&o);
 		return 2;
 	}
 
 	if (load_policy(&fs, &o) < 0) {
 		fuse_session_destroy(fs.se);
+		stop_auth(&fs);
 		cf_options_free(&o);
 		return 2;
 	}

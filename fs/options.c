@@ -27,6 +27,7 @@
 #define DEFAULT_TIMEOUT	      "3600"
 #define API_SUFFIX	      "/compute/v1/"
 #define DEFAULT_POLICY	      "/etc/clonefs/policy.json"
+#define ENDPOINT_ENV	      "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"
 
 #define CF_OPT(t, field)                                                                           \
 	{                                                                                          \
@@ -37,6 +38,7 @@ static const struct fuse_opt cf_opt_table[] = {
     CF_OPT("endpoint=%s", endpoint),
     CF_OPT("project=%s", project),
     CF_OPT("token_file=%s", token_file),
+    CF_OPT("credentials=%s", credentials),
     CF_OPT("cache=%s", cache),
     CF_OPT("sync_interval=%s", sync_interval_s),
     CF_OPT("timeout=%s", timeout_s),
@@ -88,11 +90,21 @@ static void print_help(const char *prog)
 	    "\n"
 	    "clonefs options:\n"
 	    "    -o project=ID          Compute Engine project (default: the one of\n"
-	    "                           gce:PROJECT; one of the two is required)\n"
-	    "    -o endpoint=URL        API base URL, ending in /compute/v1/\n"
-	    "                           (default: " DEFAULT_ENDPOINT ")\n"
+	    "                           gce:PROJECT, else $GOOGLE_CLOUD_PROJECT,\n"
+	    "                           $CLOUDSDK_CORE_PROJECT, the key's project_id,\n"
+	    "                           the metadata server's project)\n"
+	    "    -o endpoint=URL        API base URL, ending in /compute/v1/ (default:\n"
+	    "                           $" ENDPOINT_ENV ",\n"
+	    "                           else " DEFAULT_ENDPOINT ")\n"
 	    "    -o token_file=PATH     read the access token from PATH (re-read when it\n"
-	    "                           changes; default: the metadata server)\n"
+	    "                           changes; default: see -o credentials)\n"
+	    "    -o credentials=FILE    a service_account key or authorized_user file, read\n"
+	    "                           at start (default: $GOOGLE_APPLICATION_CREDENTIALS,\n"
+	    "                           else gcloud's application_default_credentials.json\n"
+	    "                           in $CLOUDSDK_CONFIG or ~/.config/gcloud, else the\n"
+	    "                           metadata server, $GCE_METADATA_HOST honoured);\n"
+	    "                           token and key files must not be open to group or\n"
+	    "                           others (chmod 600)\n"
 	    "    -o cache=DIR           cache directory; the LMDB environment lives in\n"
 	    "                           DIR/<project>@<host> (default: $XDG_CACHE_HOME/clonefs,\n"
 	    "                           else $HOME/.cache/clonefs)\n"
@@ -266,6 +278,34 @@ static char *default_cache_base(void)
 	return NULL;
 }
 
+/* The endpoint when -o endpoint= is not given: gcloud's override for compute, else Google's. */
+static char *default_endpoint(const char **from)
+{
+	const char *env = getenv(ENDPOINT_ENV);
+	if (env && *env) {
+		*from = ENDPOINT_ENV;
+		return strdup(env);
+	}
+	*from = "-o endpoint";
+	return strdup(DEFAULT_ENDPOINT);
+}
+
+/* The project from the environment, as Google's libraries and gcloud read it, or NULL (errno
+ * ENOMEM when that is why). */
+static char *env_project(const char **from)
+{
+	static const char *const vars[] = {"GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"};
+	errno = 0;
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v) {
+			*from = vars[i];
+			return strdup(v);
+		}
+	}
+	return NULL;
+}
+
 /* Check every option and derive the rest; one line on stderr for the first problem. */
 static int validate(struct cf_options *o)
 {
@@ -296,28 +336,23 @@ static int validate(struct cf_options *o)
 		usage_error("-o project=%s contradicts gce:%s", o->project, o->project_arg);
 		return -1;
 	}
+	o->project_from = o->project ? "-o project" : "gce:PROJECT";
 	if (!o->project && o->project_arg) {
 		o->project = o->project_arg;
 		o->project_arg = NULL;
 	}
-	if (!o->project) {
-		usage_error("no project: give gce:PROJECT or -o project=ID");
-		return -1;
-	}
-	if (!project_is_valid(o->project)) {
-		usage_error(
-		    "project \"%s\": not a valid project id (letters, digits, '-', '.', ':')",
-		    o->project);
-		return -1;
-	}
+	if (!o->project && !(o->project = env_project(&o->project_from)) && errno == ENOMEM)
+		goto oom;
+	if (!o->endpoint && !(o->endpoint = default_endpoint(&o->endpoint_from)))
+		goto oom;
 	if (!endpoint_is_valid(o->endpoint)) {
-		usage_error("-o endpoint=%s: must be an http(s) URL ending in " API_SUFFIX,
+		usage_error("%s=%s: must be an http(s) URL ending in " API_SUFFIX, o->endpoint_from,
 			    o->endpoint);
 		return -1;
 	}
 	if (strncmp(o->endpoint, "http://", 7) == 0 && !http_host_is_loopback(o->endpoint)) {
-		usage_error("-o endpoint=%s: plain http only to a loopback address; use https",
-			    o->endpoint);
+		usage_error("%s=%s: plain http only to a loopback address; use https",
+			    o->endpoint_from, o->endpoint);
 		return -1;
 	}
 	v = parse_seconds(o->sync_interval_s, 1, 7 * 86400);
@@ -335,6 +370,21 @@ static int validate(struct cf_options *o)
 	}
 	o->timeout = (unsigned) v;
 
+	if (o->credentials) {
+		if (!*o->credentials) {
+			usage_error("-o credentials=: empty path");
+			return -1;
+		}
+		if (o->token_file) {
+			usage_error("-o token_file= and -o credentials= exclude each other");
+			return -1;
+		}
+		tmp = absolute(o->credentials);
+		if (!tmp)
+			goto oom;
+		free(o->credentials);
+		o->credentials = tmp;
+	}
 	if (o->token_file) {
 		if (!*o->token_file) {
 			usage_error("-o token_file=: empty path");
@@ -364,15 +414,6 @@ static int validate(struct cf_options *o)
 		free(o->cache);
 		o->cache = tmp;
 	}
-	tmp = cache_subdir(o->project, o->endpoint);
-	if (!tmp)
-		goto oom;
-	if (asprintf(&o->cache_dir, "%s/%s", o->cache, tmp) < 0) {
-		o->cache_dir = NULL;
-		free(tmp);
-		goto oom;
-	}
-	free(tmp);
 	return 0;
 oom:
 	fprintf(stderr, "clonefs: out of memory while parsing options\n");
@@ -398,11 +439,12 @@ int cf_options_parse(int argc, char **argv, struct cf_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->args = (struct fuse_args) FUSE_ARGS_INIT(argc, argv);
-	/* Defaults, on the heap: fuse_opt frees a string option's old value. */
-	o->endpoint = strdup(DEFAULT_ENDPOINT);
+	/* Defaults, on the heap: fuse_opt frees a string option's old value. The endpoint's
+	 * comes after parsing: an environment variable may set it. */
+	o->endpoint_from = "-o endpoint";
 	o->sync_interval_s = strdup(DEFAULT_SYNC_INTERVAL);
 	o->timeout_s = strdup(DEFAULT_TIMEOUT);
-	if (!o->endpoint || !o->sync_interval_s || !o->timeout_s)
+	if (!o->sync_interval_s || !o->timeout_s)
 		return -1;
 
 	if (fuse_opt_parse(&o->args, o, cf_opt_table, opt_proc) != 0)
@@ -422,11 +464,49 @@ int cf_options_parse(int argc, char **argv, struct cf_options *o)
 	}
 	if (validate(o) != 0)
 		return -1;
-	if (add_fixed_options(o) != 0) {
-		fprintf(stderr, "clonefs: out of memory while parsing options\n");
+	if (o->project)
+		return cf_options_set_project(o, o->project, o->project_from, NULL);
+	return 0;
+}
+
+int cf_options_set_project(struct cf_options *o, const char *project, const char *from,
+			   const char *why)
+{
+	char *tmp;
+	if (!project) {
+		usage_error(
+		    "no project: give gce:PROJECT, -o project=ID or GOOGLE_CLOUD_PROJECT%s%s%s",
+		    why ? " (" : "", why ? why : "", why ? ")" : "");
 		return -1;
 	}
+	if (!project_is_valid(project)) {
+		usage_error("project \"%s\" (%s): not a valid project id (letters, digits, '-', "
+			    "'.', ':')",
+			    project, from);
+		return -1;
+	}
+	if (project != o->project) {
+		if (!(tmp = strdup(project)))
+			goto oom;
+		free(o->project);
+		o->project = tmp;
+	}
+	o->project_from = from;
+	tmp = cache_subdir(o->project, o->endpoint);
+	if (!tmp)
+		goto oom;
+	if (asprintf(&o->cache_dir, "%s/%s", o->cache, tmp) < 0) {
+		o->cache_dir = NULL;
+		free(tmp);
+		goto oom;
+	}
+	free(tmp);
+	if (add_fixed_options(o) != 0)
+		goto oom;
 	return 0;
+oom:
+	fprintf(stderr, "clonefs: out of memory while parsing options\n");
+	return -1;
 }
 
 void cf_options_free(struct cf_options *o)
@@ -435,6 +515,7 @@ void cf_options_free(struct cf_options *o)
 	free(o->project);
 	free(o->project_arg);
 	free(o->token_file);
+	free(o->credentials);
 	free(o->cache);
 	free(o->cache_dir);
 	free(o->sync_interval_s);

@@ -18,6 +18,7 @@ struct cf_options {
 	char *endpoint;
 	char *project;
 	char *token_file;
+	char *credentials;     /* a key file: service_account or authorized_user */
 	char *cache;	       /* base cache directory */
 	char *sync_interval_s; /* checked and converted below */
 	char *timeout_s;
@@ -26,7 +27,9 @@ struct cf_options {
 	int ro;		  /* consumed, not passed to the kernel (see above) */
 	int rw;
 
-	char *project_arg; /* from a gce:PROJECT argument */
+	char *project_arg;	   /* from a gce:PROJECT argument */
+	const char *project_from;  /* where the project came from, for messages */
+	const char *endpoint_from; /* "-o endpoint" or CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE */
 
 	/* Derived, validated values. */
 	unsigned sync_interval; /* seconds, >= 1 */
@@ -39,8 +42,17 @@ struct cf_options {
 };
 
 /* Parse argv. Returns 0 to go on, 1 when --help or --version was answered (exit 0), and -1 on
- * a usage error, already reported on stderr in one line naming the option (exit 2). */
+ * a usage error, already reported on stderr in one line naming the option (exit 2).
+ *
+ * The project comes from gce:PROJECT, -o project=, GOOGLE_CLOUD_PROJECT or CLOUDSDK_CORE_PROJECT.
+ * With none of them, o->project is NULL after a successful parse: the caller finds it in the
+ * credentials or at the metadata server and calls cf_options_set_project, which also derives
+ * cache_dir and the fixed libfuse options. */
 int cf_options_parse(int argc, char **argv, struct cf_options *o);
+/* Take a project found later (from: for messages), or report on stderr that there is none (why:
+ * what was tried, may be NULL). 0, or -1 after a one-line usage error (exit 2). */
+int cf_options_set_project(struct cf_options *o, const char *project, const char *from,
+			   const char *why);
 void cf_options_free(struct cf_options *o);
 
 #endif
