@@ -156,15 +156,20 @@ class Mount:
     """A clonefs daemon in the foreground on a temporary mountpoint."""
 
     def __init__(self, emulator, workdir, opts=(), cache=None, token_file=True,
-                 endpoint=None, project=None, sync_interval=1):
+                 endpoint=None, project=None, sync_interval=1, env=None):
         self.emu = emulator
         self.workdir = Path(workdir)
         self.mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=self.workdir))
         self.cache = Path(cache) if cache else self.workdir / "cache"
         self.opts = list(opts)
-        self.endpoint = endpoint or (emulator.url if emulator else "http://127.0.0.1:9/compute/v1/")
-        self.project = project or (emulator.project if emulator else "demo-project")
+        # endpoint=False: no endpoint= option (the daemon's default or environment)
+        self.endpoint = None if endpoint is False else \
+            endpoint or (emulator.url if emulator else "http://127.0.0.1:9/compute/v1/")
+        # project=False: no gce:PROJECT argument (the daemon finds the project itself)
+        self.project = None if project is False else \
+            project or (emulator.project if emulator else "demo-project")
         self.sync_interval = sync_interval
+        self.env = env  # changes to the daemon's environment; a value None unsets
         self.token_file = None
         if token_file:
             self.token_file = self.workdir / "token"
@@ -174,17 +179,27 @@ class Mount:
         self.log_path = self.workdir / f"clonefs-{self.mnt.name}.stderr"
 
     def command(self):
-        o = [f"endpoint={self.endpoint}", f"cache={self.cache}",
-             f"sync_interval={self.sync_interval}"]
+        o = [f"endpoint={self.endpoint}"] if self.endpoint else []
+        o += [f"cache={self.cache}", f"sync_interval={self.sync_interval}"]
         if self.token_file:
             o.append(f"token_file={self.token_file}")
         o += self.opts
-        return [str(CLONEFS), f"gce:{self.project}", str(self.mnt), "-f", "-o", ",".join(o)]
+        src = [f"gce:{self.project}"] if self.project else []
+        return [str(CLONEFS)] + src + [str(self.mnt), "-f", "-o", ",".join(o)]
+
+    def environ(self):
+        env = dict(os.environ)
+        for k, v in (self.env or {}).items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return env
 
     def start(self, wait_sync=True, timeout=60):
         self.started_at = time.time()
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log_path, "ab"))
+                                     stderr=open(self.log_path, "ab"), env=self.environ())
 
         def mounted():
             if self.proc.poll() is not None:
