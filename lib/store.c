@@ -14,7 +14,7 @@
  *    mark left by another boot means the system went down while we were
  *    open, and the cache is moved aside and rebuilt instead of being
  *    trusted. (The journal, which needs durability, must mdb_env_sync.)
- *  - The map is 64 GiB of address space: sparse, the file only grows as
+ *  - The map is 16 GiB of address space: sparse, the file only grows as
  *    needed. Growing it at run time would need every reader thread stopped,
  *    so a full map is -ENOSPC with a log line rather than a silent stall.
  *  - MDB_NOTLS: FUSE worker threads each keep one read transaction that is
@@ -61,10 +61,10 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 64 GiB map");
+_Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 16 GiB map");
 _Static_assert(sizeof(struct cf_dirent) == 72, "cf_dirent is compared with memcmp: no padding");
 
-#define MAP_SIZE ((size_t) 64 << 30)
+#define MAP_SIZE ((size_t) 16 << 30)
 enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 1, MAX_STR = CF_PATH_MAX };
 
 enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_RAW, DB_BYSRC, DB_SUBT, DB__COUNT };
