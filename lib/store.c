@@ -641,6 +641,7 @@ static int node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf
 	uint64_t p = 0;
 	size_t n = 0;
 	char tmp[CF_NAME_MAX];
+	tmp[0] = '\0'; /* the root has no name: get_dirent reads none of it */
 	char *nm = name ? name : tmp;
 	if (ino != CF_INO_ROOT) {
 		uint64_t base = CF_INO_BASE(ino);
@@ -2287,7 +2288,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	 * path seen for the first time has no record or document yet: the
 	 * lookups for them are skipped (the first sync's cost). */
 	bool have_old, fresh;
-	uint64_t oino, node_parent, stale;
+	uint64_t oino = 0, node_parent = 0, stale = 0;
 	if ((rc = locate(w, path, (size_t) plen, cino, tino, r->name, nlen, &od, &have_old, &oino,
 			 &base, &fresh, &node_parent, &stale)))
 		return rc;
@@ -2563,7 +2564,7 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 /* Sweep collection `cpath`; a global one's trash too. */
 static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen)
 {
-	char tpath[CF_PATH_MAX];
+	char tpath[CF_PATH_MAX + 8];
 	int a = sweep_dir(w, cpath, cpath, seen);
 	if (a < 0 || strncmp(cpath, "global/", 7))
 		return a;
