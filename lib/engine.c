@@ -246,6 +246,7 @@ struct dep_scan {
 	char first[CF_PATH_MAX];
 	/* keep_last: newer siblings than `created` */
 	int64_t created;
+	uint32_t created_ns;
 	size_t newer;
 	const char *self;
 };
@@ -268,7 +269,8 @@ static int dep_fn(void *ctx, const char *path, size_t len)
 		if (!d->n)
 			snprintf(d->first, sizeof d->first, "%s", p);
 		d->n++;
-		if (r.created > d->created)
+		if (r.created > d->created ||
+		    (r.created == d->created && r.created_ns > d->created_ns))
 			d->newer++;
 	}
 	cf_resource_clear(&r);
@@ -1014,8 +1016,12 @@ int cf_engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t par
 		return refuse(e, shown, rc, "not allowed to prune: %s", why);
 	}
 	/* siblings of the same source, for keep_last */
-	struct dep_scan sib = {
-	    .e = e, .want = r.kind, .skip_trashed = true, .created = r.created, .self = path};
+	struct dep_scan sib = {.e = e,
+			       .want = r.kind,
+			       .skip_trashed = true,
+			       .created = r.created,
+			       .created_ns = r.created_ns,
+			       .self = path};
 	if (r.source)
 		cf_store_dependents(e->cfg.store, r.source, dep_fn, &sib);
 	if ((rc = cf_policy_may_prune(p, &r, now_s(), sib.newer, sib.n + 1, why, sizeof why))) {
