@@ -105,12 +105,30 @@ struct bcache_slot {
 	char path[BCACHE_PATH];
 };
 
+/* What the write path (not a listing) stored or removed, and when: base ->
+ * CLOCK_MONOTONIC ms and the listing that covers its kind. A listing that
+ * began before such a write may have been read before it, so its pages must
+ * not undo the write and its sweep must not remove the resource (store.h,
+ * cf_store_wfetched and cf_store_sweep). An entry is forgotten when its
+ * listing's sweep has run: every later listing begins after it. Only touched
+ * inside write transactions, which LMDB serialises. */
+struct recent_slot {
+	uint64_t base; /* 0: empty */
+	int64_t ms;
+	uint8_t listing;
+};
+struct recent {
+	struct recent_slot *slot;
+	size_t cap, n;
+};
+
 struct cf_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
 	pthread_key_t key; /* -> struct rtx of the calling thread */
 	char *dir;
 	struct bcache_slot *bcache; /* writer only */
+	struct recent recent;	    /* writer only */
 };
 
 static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, size_t len)
@@ -231,6 +249,113 @@ static int u64set_add(struct u64set *s, uint64_t v)
 	s->slot[j] = v;
 	s->n++;
 	return 1;
+}
+
+int64_t cf_store_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The listing that returns resources of kind k, or -1. */
+static int listing_of_kind(enum cf_kind k)
+{
+	switch (k) {
+	case CF_KIND_SNAPSHOT:
+		return CF_LIST_SNAPSHOTS;
+	case CF_KIND_IMAGE:
+		return CF_LIST_IMAGES;
+	case CF_KIND_MACHINE_IMAGE:
+		return CF_LIST_MACHINE_IMAGES;
+	case CF_KIND_DISK:
+		return CF_LIST_DISKS;
+	case CF_KIND_INSTANCE:
+		return CF_LIST_INSTANCES;
+	default:
+		return -1;
+	}
+}
+
+static struct recent_slot *recent_find(const struct recent *r, uint64_t base)
+{
+	if (!r->cap)
+		return NULL;
+	for (size_t j = u64_hash(base, r->cap);; j = (j + 1) & (r->cap - 1)) {
+		if (r->slot[j].base == base || !r->slot[j].base)
+			return &r->slot[j];
+	}
+}
+
+/* Rebuild into cap slots, without the entries of listing drop_listing (-1:
+ * none) and those older than older_than. */
+static int recent_rebuild(struct recent *r, size_t cap, int drop_listing, int64_t older_than)
+{
+	struct recent nr = {calloc(cap, sizeof *nr.slot), cap, 0};
+	if (!nr.slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->cap; i++) {
+		const struct recent_slot *o = &r->slot[i];
+		if (!o->base || o->listing == drop_listing || o->ms < older_than)
+			continue;
+		*recent_find(&nr, o->base) = *o;
+		nr.n++;
+	}
+	free(r->slot);
+	*r = nr;
+	return 0;
+}
+
+/* Remember that the write path wrote (or removed) base, of kind k, now. A
+ * failure to remember costs at most a resource that flickers for one sync
+ * pass, so it is logged, not returned. */
+static void recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
+{
+	struct recent *r = &s->recent;
+	int l = listing_of_kind(k);
+	if (l < 0 || !base)
+		return;
+	int64_t now = cf_store_clock_ms();
+	if ((r->n + 1) * 2 > r->cap) {
+		/* Normally a sweep forgets these long before; with every listing
+		 * failing for long, the oldest (10 minutes) go first. */
+		int64_t old = r->n >= 65536 ? now - 600000 : INT64_MIN;
+		size_t cap = r->cap ? r->cap : 64;
+		while ((r->n + 1) * 2 > cap)
+			cap *= 2;
+		if (recent_rebuild(r, cap, -1, old)) {
+			cf_warn("store: out of memory remembering a write");
+			return;
+		}
+	}
+	struct recent_slot *sl = recent_find(r, base);
+	if (!sl->base)
+		r->n++;
+	*sl = (struct recent_slot){base, now, (uint8_t) l};
+}
+
+/* When the write path last wrote base (CLOCK_MONOTONIC ms), or INT64_MIN. */
+static int64_t recent_at(const struct cf_store *s, uint64_t base)
+{
+	const struct recent_slot *sl = s->recent.n ? recent_find(&s->recent, base) : NULL;
+	return sl && sl->base ? sl->ms : INT64_MIN;
+}
+
+/* After listing l's sweep: every later listing of l begins after these. */
+static void recent_forget(struct cf_store *s, enum cf_listing l)
+{
+	struct recent *r = &s->recent;
+	if (!r->n)
+		return;
+	size_t keep = 0;
+	for (size_t i = 0; i < r->cap; i++)
+		keep += r->slot[i].base && r->slot[i].listing != l;
+	if (!keep) {
+		free(r->slot);
+		memset(r, 0, sizeof *r);
+	} else if (keep < r->n && recent_rebuild(r, r->cap, (int) l, INT64_MIN)) {
+		cf_warn("store: out of memory forgetting writes");
+	}
 }
 
 /* A string view into LMDB memory or a record buffer (not NUL-terminated). */
@@ -1597,6 +1722,7 @@ struct cf_wtxn {
 	uint64_t next_base;
 	bool next_base_dirty;
 	int64_t now;
+	int64_t fetched; /* a listing page's: when it was read (0: the write path's) */
 	uint64_t writes; /* puts and deletes so far: "did anything change" */
 	struct buf rec;	 /* the record being built */
 	struct buf tmp;	 /* sweep: names to remove */
@@ -2293,6 +2419,13 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 			 &base, &fresh, &node_parent, &stale)))
 		return rc;
 	bool moved = have_old && oino != tino;
+	/* A page read before the write path stored or removed this resource
+	 * is older than what the store holds: it must not undo it. */
+	if (w->fetched && !fresh && recent_at(w->s, base) >= w->fetched) {
+		cf_debug("store: %s: the page was read before a write to it; left as it is", path);
+		rc = 0;
+		goto out;
+	}
 
 	memset(&nd, 0, sizeof nd);
 	nd.base = base;
@@ -2411,6 +2544,8 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if (new_sub &&
 	    (rc = upsert_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd, !raw_same)))
 		return rc;
+	if (!w->fetched)
+		recent_note(w->s, base, r->kind);
 	rc = 0;
 out:
 	if (!rc && changed)
@@ -2418,9 +2553,10 @@ out:
 	return rc;
 }
 
-/* Remove member `name` (a resource) of container cino, whose path is path. */
+/* Remove member `name` (a resource) of container cino, whose path is path;
+ * note: the write path removes it (remembered, see struct recent). */
 static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cino,
-			 const char *name, size_t nlen)
+			 const char *name, size_t nlen, bool note)
 {
 	struct cf_dirent d;
 	struct rec c;
@@ -2458,6 +2594,11 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 		return rc;
 	if ((rc = note_entry(w, cino, name, nlen)))
 		return rc;
+	if (note) {
+		if (kind == CF_KIND_NONE)
+			cf_path_parse(path, &kind, NULL, 0, NULL, 0);
+		recent_note(w->s, base, kind);
+	}
 	return mark_recompute(w, cino);
 }
 
@@ -2473,7 +2614,7 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 	int rc = path_get(w->s, w->txn, path, clen, &cbase);
 	if (rc)
 		return rc;
-	rc = remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen);
+	rc = remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
 	if (rc != -ENOENT || strncmp(path, "global/", 7))
 		return rc;
 	/* Not in its collection: perhaps in the trash. */
@@ -2481,7 +2622,7 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 	int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) clen, path);
 	if ((size_t) tn >= sizeof tpath || path_get(w->s, w->txn, tpath, (size_t) tn, &cbase))
 		return -ENOENT;
-	return remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen);
+	return remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
 }
 
 /* Names of the entries of directory ino into b as (u16 len, bytes, u8
@@ -2528,9 +2669,11 @@ static const unsigned char *names_next(const unsigned char *p, struct sv *name, 
 }
 
 /* Remove every resource listed in container `lpath` whose path (`cpath`/NAME:
- * its collection's, also for the trash) is not in seen. */
+ * its collection's, also for the trash) is not in seen, unless the write path
+ * wrote it at or after `since` (the listing may have been read before it
+ * existed). */
 static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
-		     const struct cf_pathset *seen)
+		     const struct cf_pathset *seen, int64_t since)
 {
 	uint64_t cbase;
 	size_t clen = strlen(cpath), count, removed = 0;
@@ -2554,7 +2697,14 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 		path[clen + 1 + name.n] = '\0';
 		if (cf_pathset_has(seen, path, clen + 1 + name.n))
 			continue;
-		if ((rc = remove_member(w, path, clen + 1 + name.n, cino, name.p, name.n)) < 0)
+		struct cf_dirent d;
+		if (w->s->recent.n && !get_dirent(w->s, w->txn, cino, name.p, name.n, &d) &&
+		    recent_at(w->s, d.base) >= since) {
+			cf_debug("store: %s: written after the listing began; kept", path);
+			continue;
+		}
+		if ((rc = remove_member(w, path, clen + 1 + name.n, cino, name.p, name.n, false)) <
+		    0)
 			return rc;
 		removed++;
 	}
@@ -2562,14 +2712,15 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 }
 
 /* Sweep collection `cpath`; a global one's trash too. */
-static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen)
+static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen,
+		      int64_t since)
 {
 	char tpath[CF_PATH_MAX + 8];
-	int a = sweep_dir(w, cpath, cpath, seen);
+	int a = sweep_dir(w, cpath, cpath, seen, since);
 	if (a < 0 || strncmp(cpath, "global/", 7))
 		return a;
 	snprintf(tpath, sizeof tpath, "trash/%s", cpath);
-	int b = sweep_dir(w, tpath, cpath, seen);
+	int b = sweep_dir(w, tpath, cpath, seen, since);
 	return b < 0 ? b : a + b;
 }
 
@@ -2675,7 +2826,7 @@ out:
 
 /* Sweep collection `coll` of every scope under top ("zones" / "regions"). */
 static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
-			const struct cf_pathset *seen)
+			const struct cf_pathset *seen, int64_t since)
 {
 	struct buf scopes = {0};
 	size_t count;
@@ -2688,7 +2839,7 @@ static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
 		uint8_t type;
 		p = names_next(p, &name, &type);
 		snprintf(path, sizeof path, "%s/%.*s/%s", top, (int) name.n, name.p, coll);
-		rc = sweep_coll(w, path, seen);
+		rc = sweep_coll(w, path, seen, since);
 		if (rc > 0) {
 			total += rc;
 			rc = 0;
@@ -2698,26 +2849,24 @@ static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
 	return rc < 0 ? rc : total;
 }
 
-int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen)
+static int sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen, int64_t since)
 {
 	int a, b;
-	if (!w || !w->txn || !seen)
-		return -EINVAL;
 	switch (l) {
 	case CF_LIST_SNAPSHOTS:
-		return sweep_coll(w, "global/snapshots", seen);
+		return sweep_coll(w, "global/snapshots", seen, since);
 	case CF_LIST_IMAGES:
-		return sweep_coll(w, "global/images", seen);
+		return sweep_coll(w, "global/images", seen, since);
 	case CF_LIST_MACHINE_IMAGES:
-		return sweep_coll(w, "global/machineImages", seen);
+		return sweep_coll(w, "global/machineImages", seen, since);
 	case CF_LIST_DISKS:
-		a = sweep_scoped(w, "zones", "disks", seen);
+		a = sweep_scoped(w, "zones", "disks", seen, since);
 		if (a < 0)
 			return a;
-		b = sweep_scoped(w, "regions", "disks", seen);
+		b = sweep_scoped(w, "regions", "disks", seen, since);
 		return b < 0 ? b : a + b;
 	case CF_LIST_INSTANCES:
-		return sweep_scoped(w, "zones", "instances", seen);
+		return sweep_scoped(w, "zones", "instances", seen, since);
 	case CF_LIST_ZONES:
 		return sweep_scopes(w, "zones", seen);
 	case CF_LIST_REGIONS:
@@ -2725,6 +2874,18 @@ int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset
 	default:
 		return -EINVAL;
 	}
+}
+
+int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen,
+		   int64_t since)
+{
+	if (!w || !w->txn || !seen)
+		return -EINVAL;
+	int rc = sweep(w, l, seen, since);
+	/* Every later listing of l begins after the writes remembered so far. */
+	if (rc >= 0)
+		recent_forget(w->s, l);
+	return rc;
 }
 
 int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct cf_sync_state *st)
@@ -2788,6 +2949,12 @@ int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 	}
 	*out = w;
 	return 0;
+}
+
+void cf_store_wfetched(struct cf_wtxn *w, int64_t fetched_ms)
+{
+	if (w)
+		w->fetched = fetched_ms > 0 ? fetched_ms : 1;
 }
 
 void cf_store_wabort(struct cf_wtxn *w)
@@ -3096,6 +3263,7 @@ void cf_store_close(struct cf_store *s)
 	set_in_use(s, false);
 	mdb_env_close(s->env);
 	free(s->bcache);
+	free(s->recent.slot);
 	free(s->dir);
 	free(s);
 }

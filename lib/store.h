@@ -224,10 +224,22 @@ int cf_store_remove(struct cf_wtxn *w, const char *path);
 /* After a complete listing: remove every resource of that listing whose path
  * is not in `seen` (a cf_pathset filled during the listing with the paths
  * cf_resource_path builds; for zones and regions "zones/Z", "regions/R": an
- * unseen one goes only when it is empty). Returns the number removed, or a
- * negative errno. Container mtimes are recomputed at commit. */
+ * unseen one goes only when it is empty). A resource the write path stored
+ * at or after `since` (cf_store_clock_ms when the listing began) stays: the
+ * listing may have been read before it existed (mkdir's CREATING entry).
+ * Returns the number removed, or a negative errno. Container mtimes are
+ * recomputed at commit. */
 struct cf_pathset;
-int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen);
+int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen,
+		   int64_t since);
+
+/* This transaction applies a listing page read from the API from fetched_ms
+ * (cf_store_clock_ms) on: its upserts leave alone a resource that the write
+ * path (any transaction without this call) stored or removed at or after
+ * that time, since the page is older than what the store holds. */
+void cf_store_wfetched(struct cf_wtxn *w, int64_t fetched_ms);
+/* CLOCK_MONOTONIC in milliseconds: the clock of since and fetched_ms. */
+int64_t cf_store_clock_ms(void);
 
 int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct cf_sync_state *st);
 

@@ -61,6 +61,8 @@ struct pass_stats {
 	unsigned complete, failed;
 	struct cf_pathset *scopes[2]; /* zones, regions: complete listings */
 	uint64_t scope_count[2];
+	int64_t scope_since[2]; /* when those listings began */
+	int failed_status;	/* HTTP status of the last listing's failure, 0 = none */
 };
 
 static double mono_now(void)
@@ -99,17 +101,20 @@ static int ensure_scope(struct cf_wtxn *w, const char *scope)
 	return -EINVAL;
 }
 
-/* Apply one page in one write transaction. A resource the store refuses
- * (a name or path it cannot hold) is skipped with a warning; any other
- * failure abandons the page. */
+/* Apply one page, read from `fetched` on, in one write transaction. A
+ * resource the store refuses (a name or path it cannot hold) is skipped with
+ * a warning; any other failure abandons the page. What the write path stored
+ * after the page was read is newer than the page, and stays (store.h). */
 static int apply_page(struct cf_sync *s, enum cf_listing l, const struct cf_page *page,
-		      struct cf_pathset *seen, struct pass_stats *ps, char *msg, size_t msglen)
+		      int64_t fetched, struct cf_pathset *seen, struct pass_stats *ps, char *msg,
+		      size_t msglen)
 {
 	struct cf_wtxn *w;
 	char path[CF_PATH_MAX];
 	int rc = cf_store_wbegin(s->cfg.store, &w);
 	if (rc)
 		goto fail;
+	cf_store_wfetched(w, fetched);
 	for (size_t i = 0; i < page->nscopes; i++) {
 		const char *scope = page->scopes[i];
 		rc = ensure_scope(w, scope);
@@ -174,17 +179,19 @@ static void record_failure(struct cf_sync *s, enum cf_listing l, const char *msg
 		cf_store_wcommit(w, NULL);
 }
 
-/* After a complete listing: remove what it no longer returned and record
+/* After a complete listing that began at `since`: remove what it no longer
+ * returned (but not what the write path stored since it began) and record
  * the success, in one transaction. */
 static int finish_listing(struct cf_sync *s, enum cf_listing l, const struct cf_pathset *seen,
-			  uint64_t count, struct pass_stats *ps, char *msg, size_t msglen)
+			  int64_t since, uint64_t count, struct pass_stats *ps, char *msg,
+			  size_t msglen)
 {
 	struct cf_wtxn *w;
 	struct cf_sync_state st = {0};
 	int rc = cf_store_wbegin(s->cfg.store, &w);
 	if (rc)
 		goto fail;
-	int removed = cf_store_sweep(w, l, seen);
+	int removed = cf_store_sweep(w, l, seen, since);
 	if (removed < 0) {
 		rc = removed;
 		cf_store_wabort(w);
@@ -215,6 +222,7 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 	char msg[sizeof((struct cf_error *) 0)->message + 64] = "";
 	uint64_t done = 0;
 	int rc = 0;
+	int64_t since = cf_store_clock_ms();
 	if (!seen)
 		return -ENOMEM;
 	for (;;) {
@@ -226,8 +234,10 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 		}
 		memset(&page, 0, sizeof page);
 		memset(&err, 0, sizeof err);
+		int64_t fetched = cf_store_clock_ms();
 		rc = p->ops->list_page(p, l, token, &page, &err);
 		atomic_store(&s->reachable, rc == 0 || err.http_status != 0);
+		ps->failed_status = rc ? err.http_status : 0;
 		if (rc) {
 			if (err.http_status)
 				snprintf(msg, sizeof msg, "HTTP %d: %s", err.http_status,
@@ -239,7 +249,7 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 			break;
 		}
 		ps->skipped += page.skipped;
-		rc = apply_page(s, l, &page, seen, ps, msg, sizeof msg);
+		rc = apply_page(s, l, &page, fetched, seen, ps, msg, sizeof msg);
 		/* A provider that hands back the token it was given would loop. */
 		bool again = page.next_token && token && !strcmp(page.next_token, token);
 		free(token);
@@ -266,11 +276,12 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 		int i = l == CF_LIST_ZONES ? 0 : 1;
 		ps->scopes[i] = seen; /* swept by finish_scopes */
 		ps->scope_count[i] = cf_pathset_count(seen);
+		ps->scope_since[i] = since;
 		ps->listed += done;
 		return 0;
 	}
 	if (!rc)
-		rc = finish_listing(s, l, seen, cf_pathset_count(seen), ps, msg, sizeof msg);
+		rc = finish_listing(s, l, seen, since, cf_pathset_count(seen), ps, msg, sizeof msg);
 	if (!rc) {
 		ps->listed += done;
 		ps->complete++;
@@ -294,8 +305,8 @@ static int finish_scopes(struct cf_sync *s, struct pass_stats *ps)
 	for (int i = 0; i < 2; i++) {
 		if (!ps->scopes[i])
 			continue;
-		int rc = finish_listing(s, which[i], ps->scopes[i], ps->scope_count[i], ps, msg,
-					sizeof msg);
+		int rc = finish_listing(s, which[i], ps->scopes[i], ps->scope_since[i],
+					ps->scope_count[i], ps, msg, sizeof msg);
 		if (!rc) {
 			ps->complete++;
 			if (s->cfg.progress)
@@ -324,11 +335,15 @@ static int run_pass(struct cf_sync *s)
 		int rc = run_listing(s, (enum cf_listing) l, &ps);
 		if (rc && !first)
 			first = rc;
-		/* Stopped, or no answer at all: the other listings would only wait
-		 * out the same timeouts. */
-		cut = rc == -ECANCELED || (rc && !atomic_load(&s->reachable));
-		if (cut && rc != -ECANCELED && l + 1 < CF_LIST__COUNT)
-			cf_warn("sync: the API did not answer; the rest of this pass is skipped");
+		/* Stopped, no answer at all, or the API still failing (5xx, 429)
+		 * after every retry: the other listings would only wait out the
+		 * same timeouts and retries. */
+		bool down = rc && (!atomic_load(&s->reachable) || ps.failed_status == 429 ||
+				   ps.failed_status >= 500);
+		cut = rc == -ECANCELED || down;
+		if (down && l + 1 < CF_LIST__COUNT)
+			cf_warn("sync: the API %s; the rest of this pass is skipped",
+				ps.failed_status ? "keeps failing" : "did not answer");
 	}
 	if (!cut) {
 		int rc = finish_scopes(s, &ps);

@@ -536,7 +536,7 @@ static void test_sweep_and_changes(void)
 	CHECK_EQ_INT(st.mtime, 1003);
 	memset(&h, 0, sizeof h);
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
-	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen), 2);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, INT64_MAX), 2);
 	/* Nothing reported before commit. */
 	CHECK_EQ_STR(h.entries, "");
 	CHECK_EQ_INT(cf_store_wcommit(w, &sink), 0);
@@ -571,7 +571,7 @@ static void test_sweep_and_changes(void)
 	seen = cf_pathset_new();
 	cf_pathset_add(seen, "global/snapshots/b");
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
-	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen), 1);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, INT64_MAX), 1);
 	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
 	CHECK_EQ_INT(cf_store_getattr(s, coll, &st), 0);
 	CHECK_EQ_INT(st.mtime, 1001);
@@ -608,7 +608,7 @@ static void test_sweep_and_changes(void)
 	cf_pathset_add(seen, "zones/z1/disks/d1");
 	cf_pathset_add(seen, "regions/r1/disks/y");
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
-	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_DISKS, seen), 1);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_DISKS, seen, INT64_MAX), 1);
 	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
 	CHECK_EQ_STR(ls(s, "zones/z2/disks"), "");
 	CHECK_EQ_STR(ls(s, "regions/r1/disks"), "y");
@@ -616,7 +616,7 @@ static void test_sweep_and_changes(void)
 	seen = cf_pathset_new();
 	cf_pathset_add(seen, "zones/z2");
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
-	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_ZONES, seen), 1); /* z3; z1 has a disk */
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_ZONES, seen, INT64_MAX), 1); /* z3; z1 has a disk */
 	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
 	CHECK_EQ_STR(ls(s, "zones"), "z1,z2");
 	cf_pathset_free(seen);
@@ -729,7 +729,7 @@ static void sweep1(struct cf_store *s, enum cf_listing l, const char *const *see
 	for (; *seen_paths; seen_paths++)
 		cf_pathset_add(seen, *seen_paths);
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
-	CHECK_EQ_INT(cf_store_sweep(w, l, seen), expect);
+	CHECK_EQ_INT(cf_store_sweep(w, l, seen, INT64_MAX), expect);
 	CHECK_EQ_INT(cf_store_wcommit(w, sink), 0);
 	cf_pathset_free(seen);
 }
@@ -1442,7 +1442,7 @@ static void test_concurrent_readers(void)
 			cf_pathset_add(seen, path);
 			cf_resource_clear(&x);
 		}
-		CHECK(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen) >= 0);
+		CHECK(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, INT64_MAX) >= 0);
 		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
 		cf_pathset_free(seen);
 	}
@@ -1596,7 +1596,7 @@ static void test_scale(void)
 	t0 = now_s();
 	struct cf_wtxn *w;
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
-	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen), N - 1);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, INT64_MAX), N - 1);
 	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
 	t1 = now_s();
 	fprintf(stderr, "PERF sweep of %d: %.3f s\n", N - 1, t1 - t0);
@@ -1609,6 +1609,113 @@ static void test_scale(void)
 	cf_store_close(s);
 }
 
+/* A listing page: upserts in one transaction marked as read at `fetched`. */
+static void put_page(struct cf_store *s, int64_t fetched, struct cf_resource *items, size_t n,
+		     struct cf_pathset *seen)
+{
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	cf_store_wfetched(w, fetched);
+	for (size_t i = 0; i < n; i++) {
+		CHECK_EQ_INT(cf_store_upsert(w, &items[i], NULL), 0);
+		char path[CF_PATH_MAX];
+		cf_resource_path(items[i].kind, items[i].scope, items[i].name, path, sizeof path);
+		if (seen)
+			cf_pathset_add(seen, path);
+	}
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+}
+
+static const char *label_value(struct cf_store *s, const char *path, const char *key)
+{
+	static char val[64];
+	char *blob;
+	size_t len, n;
+	val[0] = '\0';
+	if (cf_store_labels(s, ino_of(s, path), &blob, &len, &n))
+		return "(none)";
+	for (const char *p = blob; p < blob + len; p += strlen(p) + 1) {
+		const char *v = p + strlen(p) + 1;
+		if (!strcmp(p, key))
+			snprintf(val, sizeof val, "%s", v);
+		p = v;
+	}
+	free(blob);
+	return val;
+}
+
+/* The write path against a listing that began before it: a page read before
+ * a write does not undo it, and the sweep keeps what was stored after the
+ * listing began (mkdir's CREATING entry), until a later listing decides. */
+static void test_write_path_vs_listing(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_resource r[3];
+	struct cf_wtxn *w;
+	fresh_dir(dir, sizeof dir, "writes");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&r[0], CF_KIND_SNAPSHOT, "global", "a", "READY", 1000);
+	mk(&r[1], CF_KIND_SNAPSHOT, "global", "b", "READY", 1001);
+	add_label(&r[1], "env", "old");
+	put_page(s, cf_store_clock_ms(), r, 2, NULL);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "a,b");
+
+	/* Listing L begins; its first (only) page is read now... */
+	int64_t since = cf_store_clock_ms();
+	struct cf_pathset *seen = cf_pathset_new();
+	/* ...then the write path: mkdir c, relabel b, delete a. */
+	mk(&r[2], CF_KIND_SNAPSHOT, "global", "c", "CREATING", 1002);
+	CHECK_EQ_INT(put1(s, &r[2], NULL, NULL), 0);
+	struct cf_resource b2;
+	mk(&b2, CF_KIND_SNAPSHOT, "global", "b", "READY", 1001);
+	add_label(&b2, "env", "new");
+	CHECK_EQ_INT(put1(s, &b2, NULL, NULL), 0);
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/a"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "b,c");
+	/* ...and the page, read before all that, is applied: a and old b. */
+	put_page(s, since, r, 2, seen);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "b,c");
+	CHECK_EQ_STR(label_value(s, "global/snapshots/b", "env"), "new");
+	/* Its sweep keeps c, stored after the listing began. */
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, since), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "b,c");
+	cf_pathset_free(seen);
+
+	/* The next listing begins after those writes: what it says goes. */
+	seen = cf_pathset_new();
+	since = cf_store_clock_ms();
+	put_page(s, since, r, 2, seen); /* a is back, b's label is "old" again */
+	CHECK_EQ_STR(label_value(s, "global/snapshots/b", "env"), "old");
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, since), 1); /* c */
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "a,b");
+	cf_pathset_free(seen);
+
+	/* A write to another listing's kind is that listing's business. */
+	struct cf_resource d;
+	mk(&d, CF_KIND_DISK, "zones/z1", "d1", "READY", 900);
+	since = cf_store_clock_ms();
+	CHECK_EQ_INT(put1(s, &d, NULL, NULL), 0);
+	seen = cf_pathset_new();
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_DISKS, seen, since), 0);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_DISKS, seen, INT64_MAX), 1);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	cf_pathset_free(seen);
+
+	for (int i = 0; i < 3; i++)
+		cf_resource_clear(&r[i]);
+	cf_resource_clear(&b2);
+	cf_resource_clear(&d);
+	cf_store_close(s);
+}
+
 int main(void)
 {
 	cf_log_init("test_store", 0, 1, CF_LOG_WARN);
@@ -1617,6 +1724,7 @@ int main(void)
 	test_layout_and_round_trip();
 	test_sweep_and_changes();
 	test_trash();
+	test_write_path_vs_listing();
 	test_path_of_and_dependents();
 	test_container_births();
 	test_rebuild();
