@@ -496,14 +496,20 @@ static int build_headers(const struct cf_http_request *req, struct curl_slist **
 }
 
 static void setup(struct cf_http *h, CURL *c, const struct cf_http_request *req,
-		  struct curl_slist *hdrs, bool direct, struct xfer *x, char *errbuf)
+		  struct curl_slist *hdrs, bool direct, struct xfer *x, char *errbuf, long left_ms)
 {
+	long timeout = h->cfg.timeout_ms, connect = h->cfg.connect_timeout_ms;
+	/* A deadline cuts the try short (0 ms would mean "no timeout" to libcurl). */
+	if (left_ms >= 0 && left_ms < timeout)
+		timeout = left_ms ? left_ms : 1;
+	if (left_ms >= 0 && left_ms < connect)
+		connect = left_ms ? left_ms : 1;
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->cfg.connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->cfg.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -547,6 +553,29 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+/* The calling thread's deadline (cf_http_set_deadline), CLOCK_MONOTONIC ms. */
+static __thread int64_t thread_deadline;
+
+void cf_http_set_deadline(int64_t mono_ms)
+{
+	thread_deadline = mono_ms > 0 ? mono_ms : 0;
+}
+
+int64_t cf_http_deadline(void)
+{
+	return thread_deadline;
+}
+
+/* Milliseconds left before the thread's deadline: -1 without one, 0 when it
+ * has passed. */
+static long time_left(void)
+{
+	if (!thread_deadline)
+		return -1;
+	int64_t left = thread_deadline - (int64_t) now_ms();
+	return left > 0 ? (long) left : 0;
+}
+
 static bool method_ok(const char *m)
 {
 	static const char *const ok[] = {"GET", "POST", "DELETE", "PATCH", "PUT"};
@@ -580,6 +609,13 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		atomic_fetch_add(&h->failures, 1);
 		return rc;
 	}
+	if (time_left() == 0) {
+		curl_slist_free_all(hdrs);
+		snprintf(resp->error, sizeof resp->error,
+			 "no time left for this request (the write's deadline has passed)");
+		atomic_fetch_add(&h->failures, 1);
+		return -ETIMEDOUT;
+	}
 	CURL *c = thread_handle(h);
 	if (!c) {
 		curl_slist_free_all(hdrs);
@@ -599,7 +635,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		x.too_big = x.oom = false;
 		x.retry_after[0] = '\0';
 		errbuf[0] = '\0';
-		setup(h, c, req, hdrs, direct, &x, errbuf);
+		setup(h, c, req, hdrs, direct, &x, errbuf, time_left());
 		CURLcode cc = curl_easy_perform(c);
 		long status = 0;
 		resp->attempts = attempt;
@@ -635,7 +671,8 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 			break;
 		unsigned delay = cf_http_backoff_ms(&h->cfg, attempt, retry_after, NULL);
 		uint64_t spent = now_ms() - start;
-		if (spent + delay > h->cfg.max_total_ms)
+		long left = time_left();
+		if (spent + delay > h->cfg.max_total_ms || (left >= 0 && (long) delay >= left))
 			break;
 		cf_debug("http: %s %s: %s, try %u of %u in %u ms", m, req->url,
 			 status ? "retryable status" : resp->error, attempt + 1, max_attempts,

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cf_http;
 
@@ -48,6 +49,13 @@ struct cf_http_request {
 	const char *const *headers;
 };
 int cf_http_new(const struct cf_http_config *cfg, struct cf_http **out);
+/* A deadline for every request the calling thread makes from now on, in
+ * CLOCK_MONOTONIC milliseconds (0: none, the default): each try is cut to the
+ * time left, no retry starts after it, and once it has passed a request
+ * fails at once with -ETIMEDOUT. The write path sets it, so that a write
+ * that cannot reach the API answers within a bounded time. */
+void cf_http_set_deadline(int64_t mono_ms);
+int64_t cf_http_deadline(void);
 int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_http_response *resp);
 void cf_http_response_clear(struct cf_http_response *r);
 void cf_http_free(struct cf_http *h);
