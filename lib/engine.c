@@ -13,6 +13,7 @@
 #include "engine.h"
 
 #include "health.h"
+#include "http.h"
 #include "log.h"
 #include "names.h"
 #include "timefmt.h"
@@ -26,7 +27,15 @@
 #include <string.h>
 #include <time.h>
 
-enum { LABEL_RETRIES = 6, MAX_DEPTH_WALK = 16, MAX_OWNED = 64 };
+enum {
+	LABEL_RETRIES = 10,
+	MAX_DEPTH_WALK = 16,
+	MAX_OWNED = 64,
+	/* A write from the mount gives up, EAGAIN, once the API has given no
+	 * useful answer for this long (DESIGN.md: within 60 s, never hangs). */
+	WRITE_BUDGET_MS = 30000,
+	BACKGROUND_TRIES = 4, /* transient failures repeated by the background thread */
+};
 
 struct cf_engine {
 	struct cf_engine_config cfg;
@@ -35,6 +44,9 @@ struct cf_engine {
 	bool running;
 	pthread_mutex_t lock; /* stop, kick, owned, stats */
 	pthread_cond_t cond;
+	/* Held from a job's journal entry to its owner's claim (mkdir), and by
+	 * the background's claim: a job is never run by two threads. */
+	pthread_mutex_t plan_lock;
 	bool stop, kick;
 	uint64_t owned[MAX_OWNED]; /* jobs a thread is running now */
 	struct cf_engine_stats stats;
@@ -59,6 +71,136 @@ static void sleep_ms(unsigned ms)
 	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- how long a write from the mount may wait for the API ----
+ *
+ * Every request a FUSE thread makes for a write runs under the thread's
+ * http deadline (http.h): WRITE_BUDGET_MS from the start of the write, moved
+ * on by every useful answer. A write the API keeps answering (a stop-mode
+ * clone, mkdir_wait=ready) takes as long as its operations do; one that
+ * cannot reach the API answers EAGAIN once the budget is spent. The
+ * background thread has no deadline: it keeps to the op timeout and a few
+ * tries, and what it does not finish stays in the journal. */
+static void budget_start(void)
+{
+	cf_http_set_deadline(mono_ms() + WRITE_BUDGET_MS);
+}
+
+static void budget_renew(void)
+{
+	if (cf_http_deadline())
+		budget_start();
+}
+
+static void budget_end(void)
+{
+	cf_http_set_deadline(0);
+}
+
+/* Whether a failed call may simply be repeated: no answer at all, the API's
+ * 5xx or 429, or a 2xx that could not be read. Every write carries its
+ * request id (or, for labels, the fingerprint), so a repeat never acts twice:
+ * the API hands back the operation the first try started. */
+static bool transient(int rc, const struct cf_error *err)
+{
+	if (rc != -EAGAIN && rc != -EPROTO && rc != -ETIMEDOUT && rc != -ECONNREFUSED &&
+	    rc != -EHOSTUNREACH && rc != -ECONNRESET)
+		return false;
+	int st = err ? err->http_status : 0;
+	return st == 0 || (st >= 200 && st < 300) || st == 429 || st >= 500;
+}
+
+/* A delay in [cap/2, cap]: writers that collided do not collide again. */
+static unsigned jitter(unsigned cap)
+{
+	static __thread unsigned seed;
+	if (!seed)
+		seed = (unsigned) mono_ms() ^ (unsigned) (uintptr_t) &seed;
+	return cap / 2 + (unsigned) rand_r(&seed) % (cap / 2 + 1);
+}
+
+/* Before repeating a transient failure (*tries counts them): wait a
+ * jittered, growing delay. False when the write's deadline would pass first,
+ * or, without a deadline, after BACKGROUND_TRIES. */
+static bool again(int rc, const struct cf_error *err, unsigned *tries, const char *what)
+{
+	if (!transient(rc, err))
+		return false;
+	unsigned delay = jitter(250u << (*tries < 5 ? *tries : 5));
+	int64_t deadline = cf_http_deadline();
+	if (deadline ? mono_ms() + delay >= deadline : *tries + 1 >= BACKGROUND_TRIES)
+		return false;
+	(*tries)++;
+	cf_debug("%s: %s; trying again in %u ms (try %u)", what,
+		 err && err->message[0] ? err->message : strerror(-rc), delay, *tries + 1);
+	sleep_ms(delay);
+	return true;
+}
+
+/* The provider's calls, repeated while transient (see again); a success
+ * moves the write's deadline on. */
+static int api_get(struct cf_engine *e, const char *path, struct cf_resource *out,
+		   struct cf_error *err)
+{
+	unsigned tries = 0;
+	int rc;
+	do {
+		memset(err, 0, sizeof *err);
+		rc = e->cfg.provider->ops->get(e->cfg.provider, path, out, err);
+	} while (rc && again(rc, err, &tries, path));
+	if (!rc)
+		budget_renew();
+	return rc;
+}
+
+static int api_create(struct cf_engine *e, const struct cf_create_req *req, struct cf_operation *op,
+		      struct cf_error *err)
+{
+	unsigned tries = 0;
+	int rc;
+	do {
+		memset(err, 0, sizeof *err);
+		rc = e->cfg.provider->ops->create(e->cfg.provider, req, op, err);
+	} while (rc && again(rc, err, &tries, req->name));
+	if (!rc)
+		budget_renew();
+	return rc;
+}
+
+static int api_remove(struct cf_engine *e, const char *path, const char *rid,
+		      struct cf_operation *op, struct cf_error *err)
+{
+	unsigned tries = 0;
+	int rc;
+	do {
+		memset(err, 0, sizeof *err);
+		rc = e->cfg.provider->ops->remove(e->cfg.provider, path, rid, op, err);
+	} while (rc && again(rc, err, &tries, path));
+	if (!rc)
+		budget_renew();
+	return rc;
+}
+
+static int api_power(struct cf_engine *e, const char *path, bool start, const char *rid,
+		     struct cf_operation *op, struct cf_error *err)
+{
+	unsigned tries = 0;
+	int rc;
+	do {
+		memset(err, 0, sizeof *err);
+		rc = e->cfg.provider->ops->power(e->cfg.provider, path, start, rid, op, err);
+	} while (rc && again(rc, err, &tries, path));
+	if (!rc)
+		budget_renew();
+	return rc;
 }
 
 /* Log a refusal, count it, and return err (negative). */
@@ -104,6 +246,18 @@ static bool owned_take(struct cf_engine *e, uint64_t id)
 out:
 	pthread_mutex_unlock(&e->lock);
 	return ok;
+}
+
+/* The placeholder slot `from` becomes job `to`'s. */
+static void owned_rename(struct cf_engine *e, uint64_t from, uint64_t to)
+{
+	pthread_mutex_lock(&e->lock);
+	for (int i = 0; i < MAX_OWNED; i++)
+		if (e->owned[i] == from) {
+			e->owned[i] = to;
+			break;
+		}
+	pthread_mutex_unlock(&e->lock);
 }
 
 static void owned_drop(struct cf_engine *e, uint64_t id)
@@ -156,7 +310,7 @@ static int refresh(struct cf_engine *e, const char *path, struct cf_resource *ou
 {
 	struct cf_resource r = {0};
 	struct cf_error err = {0};
-	int rc = e->cfg.provider->ops->get(e->cfg.provider, path, &r, &err);
+	int rc = api_get(e, path, &r, &err);
 	if (rc == -ENOENT) {
 		store_drop(e, path);
 		return rc;
@@ -281,11 +435,14 @@ static int dep_fn(void *ctx, const char *path, size_t len)
 
 /* Follow op until DONE or the timeout. 0 when it finished without error;
  * the operation's errno (with its message logged for path) when it failed;
- * -EAGAIN on timeout or an API that stopped answering. */
+ * -EAGAIN on timeout, or once the API has stopped answering for the rest of
+ * a write's budget (the operation goes on in the cloud; a journaled job
+ * picks it up again). */
 static int follow(struct cf_engine *e, struct cf_operation *op, const char *path, const char *what)
 {
 	int64_t deadline = now_ms() + (int64_t) e->cfg.op_timeout_seconds * 1000;
 	unsigned delay = e->cfg.poll_ms;
+	char last[256] = "";
 	while (!op->done) {
 		if (now_ms() > deadline) {
 			cf_log_refusal(path, EAGAIN, "%s: operation %s still %s after %u s", what,
@@ -293,16 +450,31 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 				       e->cfg.op_timeout_seconds);
 			return -EAGAIN;
 		}
+		int64_t budget = cf_http_deadline();
+		if (budget && mono_ms() + (int64_t) delay >= budget) {
+			cf_log_refusal(
+			    path, EAGAIN,
+			    "%s: the API stopped answering while operation %s was %s (%s); "
+			    "it goes on in the cloud",
+			    what, op->name ? op->name : "?", op->status ? op->status : "?",
+			    last[0] ? last : "no answer");
+			return -EAGAIN;
+		}
 		sleep_ms(delay);
 		if (delay < 2000)
 			delay = delay * 3 / 2 + 1;
 		struct cf_error err = {0};
 		int rc = e->cfg.provider->ops->op_poll(e->cfg.provider, op, false, &err);
-		if (rc && rc != -EAGAIN) {
+		if (rc && !transient(rc, &err)) {
 			cf_log_refusal(path, -rc, "%s: polling operation %s: %s", what,
 				       op->name ? op->name : "?", err.message);
 			return rc;
 		}
+		if (rc)
+			snprintf(last, sizeof last, "%.255s",
+				 err.message[0] ? err.message : strerror(-rc));
+		else
+			budget_renew();
 	}
 	if (op->failed) {
 		int rc = cf_errno_from_error(&op->err);
@@ -416,8 +588,7 @@ static int power_all(struct cf_engine *e, json_t *job, bool start)
 		snprintf(key, sizeof key, "%s:%zu", verb, i);
 		snprintf(what, sizeof what, "%s of the instance for a stop-mode clone", verb);
 		if (!job_get_op(job, key, &op)) {
-			int rc = e->cfg.provider->ops->power(e->cfg.provider, path, start, rid, &op,
-							     &err);
+			int rc = api_power(e, path, start, rid, &op, &err);
 			if (rc) {
 				cf_operation_clear(&op);
 				if (!first)
@@ -432,6 +603,118 @@ static int power_all(struct cf_engine *e, json_t *job, bool start)
 			first = rc;
 	}
 	return first;
+}
+
+/* Whether every instance of the job has its start operation recorded. */
+static bool starts_sent(json_t *job)
+{
+	struct cf_operation op;
+	size_t n = json_array_size(json_object_get(job, "stop"));
+	for (size_t i = 0; i < n; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "start:%zu", i);
+		if (!job_get_op(job, key, &op))
+			return false;
+		cf_operation_clear(&op);
+	}
+	return true;
+}
+
+/* The restart of a stop-mode clone's instances must wait for a later round
+ * of the background thread: keep the job (at its step) and answer with the
+ * clone's own result, which the restart does not change. */
+static int restart_pending(struct cf_engine *e, uint64_t id, json_t *job)
+{
+	cf_journal_put(e->cfg.journal, id, job);
+	json_t *err = json_object_get(job, "error");
+	return err ? -(int) json_integer_value(json_object_get(err, "errno")) : 0;
+}
+
+/* Wait until every instance the job stopped is RUNNING. One that is still
+ * stopped once its start operation ended (it failed, or the instance was
+ * stopped again) gets a new start request with a new request id (the old
+ * one would only hand back the old operation), sent by a later round after
+ * a growing pause: the step goes back to "start" and this returns -EAGAIN.
+ * -EAGAIN too when the op timeout passes with the instance still on its way. */
+static int await_started(struct cf_engine *e, json_t *job)
+{
+	const char *what = "start after a stop-mode clone";
+	int64_t deadline = now_ms() + (int64_t) e->cfg.op_timeout_seconds * 1000;
+	json_t *list = json_object_get(job, "stop");
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v)
+	{
+		const char *path = json_string_value(v);
+		unsigned delay = e->cfg.poll_ms;
+		for (;;) {
+			struct cf_resource r = {0};
+			int rc = refresh(e, path, &r);
+			char status[40];
+			snprintf(status, sizeof status, "%s", r.status ? r.status : "?");
+			cf_resource_clear(&r);
+			if (!rc && !strcmp(status, "RUNNING"))
+				break;
+			if (rc == -ENOENT) {
+				refuse(e, path, ENOENT, "%s: the instance is gone", what);
+				break;
+			}
+			bool stopped =
+			    !rc && (!strcmp(status, "TERMINATED") || !strcmp(status, "STOPPED") ||
+				    !strcmp(status, "SUSPENDED"));
+			if (stopped) {
+				char key[32];
+				struct cf_operation op = {0};
+				struct cf_error err = {0};
+				snprintf(key, sizeof key, "start:%zu", i);
+				/* Its start still running, or no telling now: wait. Ended,
+				 * never sent, or gone from the API: start again. */
+				bool pending = false;
+				if (job_get_op(job, key, &op)) {
+					int prc = e->cfg.provider->ops->op_poll(e->cfg.provider,
+										&op, false, &err);
+					pending = prc ? prc != -ENOENT : !op.done;
+				}
+				if (op.failed)
+					cf_log_refusal(path, EAGAIN,
+						       "%s: the start failed in the cloud: %s",
+						       what, op.err.message);
+				cf_operation_clear(&op);
+				if (!pending) {
+					json_int_t tries = json_integer_value(json_object_get(
+							       job, "start_tries")) +
+							   1;
+					int64_t pause = tries < 6 ? (int64_t) 5 << tries : 300;
+					char rid[37];
+					cf_uuid4(rid);
+					json_array_set_new(
+					    json_object_get(json_object_get(job, "rid"), "start"),
+					    i, json_string(rid));
+					json_object_del(json_object_get(job, "ops"), key);
+					json_object_set_new(job, "start_tries",
+							    json_integer(tries));
+					json_object_set_new(job, "not_before",
+							    json_integer(now_s() + pause));
+					json_object_set_new(job, "step", json_string("start"));
+					cf_log_refusal(
+					    path, EAGAIN,
+					    "%s: the instance is %s; starting it again in %lld s "
+					    "(try %lld)",
+					    what, status, (long long) pause, (long long) tries + 1);
+					return -EAGAIN;
+				}
+			}
+			if (now_ms() > deadline) {
+				refuse(e, path, EAGAIN, "%s: still %s, not RUNNING, after %u s",
+				       what, status, e->cfg.op_timeout_seconds);
+				return -EAGAIN;
+			}
+			sleep_ms(delay);
+			if (delay < 2000)
+				delay = delay * 3 / 2 + 1;
+		}
+	}
+	return 0;
 }
 
 /* Run job from its recorded step. With until_accepted, return as soon as
@@ -483,7 +766,7 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			req.nlabels = i;
 			req.request_id = json_string_value(
 			    json_object_get(json_object_get(job, "rid"), "create"));
-			rc = e->cfg.provider->ops->create(e->cfg.provider, &req, &op, &err);
+			rc = api_create(e, &req, &op, &err);
 			free(l);
 			if (rc) {
 				char msg[600];
@@ -511,18 +794,20 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			refresh(e, target, NULL);
 			next = json_array_size(json_object_get(job, "stop")) ? "start" : "done";
 		} else if (!strcmp(step, "start")) {
+			/* A restart is never given up: what cannot be done now stays
+			 * in the journal for the background thread's next round. It
+			 * is not the clone's failure: the clone's result stands. */
+			json_t *nb = json_object_get(job, "not_before");
+			if (nb && json_integer_value(nb) > now_s())
+				return restart_pending(e, id, job);
 			rc = power_all(e, job, true);
+			if (!starts_sent(job))
+				return restart_pending(e, id, job);
 			next = "wait_started";
-			if (rc)
-				job_fail(job, rc, "starting the instance again failed");
 		} else if (!strcmp(step, "wait_started")) {
-			rc = await_instances(e, json_object_get(job, "stop"), "RUNNING",
-					     "start after a stop-mode clone");
-			if (rc == -EAGAIN) {
-				/* never give up on restarting: try again later */
-				cf_journal_put(e->cfg.journal, id, job);
-				return rc;
-			}
+			rc = await_started(e, job);
+			if (rc == -EAGAIN)
+				return restart_pending(e, id, job);
 			next = "done";
 		} else if (!strcmp(step, "done")) {
 			json_t *err = json_object_get(job, "error");
@@ -594,12 +879,12 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 			for (size_t i = 0; i < src->nlinks; i++) {
 				struct cf_resource u = {0};
 				struct cf_error err = {0};
-				int rc = e->cfg.provider->ops->get(e->cfg.provider, src->links[i],
-								   &u, &err);
-				if (rc == -EAGAIN)
+				int rc = api_get(e, src->links[i], &u, &err);
+				if (rc && rc != -ENOENT)
 					return refuse(e, target, EAGAIN,
 						      "cannot check attached instance %s: %s",
-						      src->links[i], err.message);
+						      src->links[i],
+						      err.message[0] ? err.message : strerror(-rc));
 				bool ok = !rc && u.status && !strcmp(u.status, "RUNNING");
 				char st[40];
 				snprintf(st, sizeof st, "%s", u.status ? u.status : "missing");
@@ -616,9 +901,14 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 		char why[512], where[CF_PATH_MAX + 256];
 		snprintf(where, sizeof where, "%s%s%s", e->cfg.mountpoint ? e->cfg.mountpoint : "",
 			 e->cfg.mountpoint ? "/" : "", src_path);
+		int64_t t0 = mono_ms(), deadline = cf_http_deadline();
 		int rc = cf_health_run((const char *const *) p->clone.health_command,
 				       p->clone.health_timeout_seconds, where, src->raw,
 				       consistency, why, sizeof why);
+		/* The command's own time (health_timeout_seconds bounds it) is not
+		 * time the API failed to answer. */
+		if (deadline)
+			cf_http_set_deadline(deadline + (mono_ms() - t0));
 		if (rc)
 			return refuse(e, target, EHOSTDOWN, "%s", why);
 	}
@@ -660,8 +950,8 @@ static int put_provisional(struct cf_engine *e, enum cf_kind kind, const char *n
 	return store_put(e, &r);
 }
 
-int cf_engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
-		    const char *name, struct cf_stat *out)
+static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+			const char *name, struct cf_stat *out)
 {
 	const struct cf_policy *p = e->cfg.policy;
 	char ppath[CF_PATH_MAX], target[CF_PATH_MAX], why[512];
@@ -700,7 +990,7 @@ int cf_engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t par
 	/* The source as the API says it is now: health is not a cache question. */
 	struct cf_resource src = {0};
 	struct cf_error err = {0};
-	rc = e->cfg.provider->ops->get(e->cfg.provider, ppath, &src, &err);
+	rc = api_get(e, ppath, &src, &err);
 	if (rc == -ENOENT)
 		return refuse(e, shown, ENOENT, "the source %s no longer exists", ppath);
 	if (rc)
@@ -756,26 +1046,38 @@ int cf_engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t par
 			nstop ? "stop" : "create", "user", c->user ? c->user : "", "created",
 			(json_int_t) now_s());
 	uint64_t id = 0;
+	/* Claimed before the background thread can see it in the journal: a
+	 * slot is reserved (with a placeholder no job id reaches) and then
+	 * given the id, under plan_lock, which the background's claim takes. */
+	pthread_mutex_lock(&e->plan_lock);
+	if (!owned_take(e, UINT64_MAX)) {
+		pthread_mutex_unlock(&e->plan_lock);
+		rc = refuse(e, shown, EAGAIN, "%d clones are in flight already; try again later",
+			    MAX_OWNED);
+		goto out;
+	}
 	if (!job || (rc = cf_journal_add(e->cfg.journal, job, &id))) {
+		owned_drop(e, UINT64_MAX);
+		pthread_mutex_unlock(&e->plan_lock);
 		rc = refuse(e, shown, EAGAIN, "cannot write the operation journal: %s",
 			    strerror(rc ? -rc : ENOMEM));
 		goto out;
 	}
+	owned_rename(e, UINT64_MAX, id);
+	pthread_mutex_unlock(&e->plan_lock);
 	cf_info("%s: clone %s of %s (%s, depth %u) by %s, job %" PRIu64, shown, target, ppath,
 		cf_consistency_name(cons), depth, c->user ? c->user : "?", id);
 	pthread_mutex_lock(&e->lock);
 	e->stats.clones_started++;
 	pthread_mutex_unlock(&e->lock);
 
-	bool mine = owned_take(e, id);
 	rc = run_job(e, id, job, !e->cfg.wait_ready);
 	/* Accepted: the directory is there at once, CREATING until the sync or
 	 * the job sees it READY. With wait_ready the job already followed it to
 	 * the end and stored what the API says. */
 	if (rc == 0 && !e->cfg.wait_ready)
 		put_provisional(e, kind, name, ppath, labels, nlabels);
-	if (mine)
-		owned_drop(e, id);
+	owned_drop(e, id);
 	if (rc == 0) {
 		pthread_mutex_lock(&e->lock);
 		e->kick = true;
@@ -807,7 +1109,7 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 	for (int attempt = 0; attempt < LABEL_RETRIES; attempt++) {
 		struct cf_resource r = {0};
 		struct cf_error err = {0};
-		int rc = e->cfg.provider->ops->get(e->cfg.provider, path, &r, &err);
+		int rc = api_get(e, path, &r, &err);
 		if (rc == -ENOENT)
 			return refuse(e, shown, ENOENT, "the resource no longer exists");
 		if (rc)
@@ -849,15 +1151,28 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 			n++;
 		}
 		struct cf_operation op = {0};
-		rc = e->cfg.provider->ops->set_labels(e->cfg.provider, path, l, n, r.fingerprint,
-						      NULL, &op, &err);
+		/* No request id: the fingerprint makes a repeat harmless (one whose
+		 * first try was applied and its answer lost is a 412: re-read). */
+		unsigned tries = 0;
+		do {
+			memset(&err, 0, sizeof err);
+			rc = e->cfg.provider->ops->set_labels(e->cfg.provider, path, l, n,
+							      r.fingerprint, NULL, &op, &err);
+		} while (rc && rc != -ESTALE && again(rc, &err, &tries, path));
+		if (!rc)
+			budget_renew();
 		free(l);
 		cf_resource_clear(&r);
 		if (rc == -ESTALE) {
 			cf_operation_clear(&op);
 			cf_debug("%s: label fingerprint changed under us, re-reading (try %d)",
 				 path, attempt + 1);
-			sleep_ms(20u << attempt);
+			/* Hosts racing for one resource: spread them out. */
+			unsigned delay = jitter(20u << (attempt < 7 ? attempt : 7));
+			int64_t deadline = cf_http_deadline();
+			if (deadline && mono_ms() + delay >= deadline)
+				break;
+			sleep_ms(delay);
 			continue;
 		}
 		if (rc) {
@@ -874,7 +1189,8 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		return 0;
 	}
 	return refuse(e, shown, EAGAIN,
-		      "labels kept changing under us (%d fingerprint conflicts in a row)",
+		      "labels kept changing under us (fingerprint conflicts until the write's time "
+		      "ran out, at most %d tries)",
 		      LABEL_RETRIES);
 }
 
@@ -897,8 +1213,8 @@ static int resolve(struct cf_engine *e, uint64_t ino, struct cf_resource *r, cha
 	return 0;
 }
 
-int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
-			const char *key, const char *value, size_t len, int flags)
+static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			    const char *key, const char *value, size_t len, int flags)
 {
 	(void) c;
 	struct cf_resource r = {0};
@@ -928,8 +1244,8 @@ int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	return label_update(e, path, shown, key, v, flags);
 }
 
-int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
-			   const char *key)
+static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			       const char *key)
 {
 	(void) c;
 	struct cf_resource r = {0};
@@ -963,7 +1279,7 @@ static int delete_now(struct cf_engine *e, const char *path, const char *shown)
 	struct cf_operation op = {0};
 	struct cf_error err = {0};
 	cf_uuid4(rid);
-	int rc = e->cfg.provider->ops->remove(e->cfg.provider, path, rid, &op, &err);
+	int rc = api_remove(e, path, rid, &op, &err);
 	if (rc == -ENOENT) {
 		store_drop(e, path);
 		return 0; /* already gone: the goal holds */
@@ -986,8 +1302,8 @@ static int delete_now(struct cf_engine *e, const char *path, const char *shown)
 	return 0;
 }
 
-int cf_engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
-		    const char *name)
+static int engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+			const char *name)
 {
 	const struct cf_policy *p = e->cfg.policy;
 	struct cf_stat st;
@@ -1070,8 +1386,8 @@ int cf_engine_unlink(struct cf_engine *e, const struct cf_caller *c, uint64_t pa
 		      name);
 }
 
-int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
-		     const char *name, uint64_t newparent, const char *newname)
+static int engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+			 const char *name, uint64_t newparent, const char *newname)
 {
 	char from[CF_PATH_MAX], to[CF_PATH_MAX], shown[CF_PATH_MAX + 300];
 	if (cf_store_path_of(e->cfg.store, parent, from, sizeof from, NULL) < 0 ||
@@ -1098,6 +1414,53 @@ int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t pa
 	return rc;
 }
 
+/* ---- the writes the mount asks for, each within its budget ---- */
+
+int cf_engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		    const char *name, struct cf_stat *out)
+{
+	budget_start();
+	int rc = engine_mkdir(e, c, parent, name, out);
+	budget_end();
+	return rc;
+}
+
+int cf_engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		    const char *name)
+{
+	budget_start();
+	int rc = engine_rmdir(e, c, parent, name);
+	budget_end();
+	return rc;
+}
+
+int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
+		     const char *name, uint64_t newparent, const char *newname)
+{
+	budget_start();
+	int rc = engine_rename(e, c, parent, name, newparent, newname);
+	budget_end();
+	return rc;
+}
+
+int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			const char *key, const char *value, size_t len, int flags)
+{
+	budget_start();
+	int rc = engine_set_label(e, c, ino, key, value, len, flags);
+	budget_end();
+	return rc;
+}
+
+int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			   const char *key)
+{
+	budget_start();
+	int rc = engine_remove_label(e, c, ino, key);
+	budget_end();
+	return rc;
+}
+
 /* ---- background: resume jobs, reap the trash ---- */
 
 static int resume_fn(void *ctx, uint64_t id, json_t *job)
@@ -1109,11 +1472,18 @@ static int resume_fn(void *ctx, uint64_t id, json_t *job)
 		cf_journal_del(e->cfg.journal, id);
 		return 0;
 	}
-	if (!owned_take(e, id))
+	pthread_mutex_lock(&e->plan_lock);
+	bool taken = owned_take(e, id);
+	pthread_mutex_unlock(&e->plan_lock);
+	if (!taken)
 		return 0; /* a FUSE thread is running it right now */
-	json_t *mine = json_deep_copy(job);
-	run_job(e, id, mine, false);
-	json_decref(mine);
+	/* The copy foreach made may be older than the job: another thread may
+	 * have run it on (or to its end) since. */
+	json_t *mine = NULL;
+	if (cf_journal_get(e->cfg.journal, id, &mine) == 0) {
+		run_job(e, id, mine, false);
+		json_decref(mine);
+	}
 	owned_drop(e, id);
 	pthread_mutex_lock(&e->lock);
 	bool stop = e->stop;
@@ -1199,6 +1569,7 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 		e->cfg.poll_ms = 100;
 	e->breaker = cf_breaker_new(cfg->policy->prune.max_per_minute);
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->plan_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1227,6 +1598,7 @@ void cf_engine_free(struct cf_engine *e)
 	cf_breaker_free(e->breaker);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
+	pthread_mutex_destroy(&e->plan_lock);
 	free(e);
 }
 
