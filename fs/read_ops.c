@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,7 +226,37 @@ struct dir_rec {
 	uint32_t flags;	   /* CF_DIRENT_* */
 };
 
+/* Every open file and directory handle, so that those the kernel never released (the mount
+ * went away while one was open, or its RELEASE was still in flight: the kernel sends it
+ * asynchronously after close returns) are freed at destroy, and a leak check finds nothing. */
+struct handle {
+	struct handle *prev, *next;
+	bool is_dir;
+};
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handle handles = {&handles, &handles, false};
+
+static void handle_add(struct handle *h, bool is_dir)
+{
+	h->is_dir = is_dir;
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles.next;
+	h->prev = &handles;
+	handles.next->prev = h;
+	handles.next = h;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void handle_del(struct handle *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
+}
+
 struct dir_snap {
+	struct handle h; /* first: a handle is its snapshot */
 	uint64_t ino;
 	struct dir_rec *recs;
 	size_t n, cap;
@@ -335,6 +366,7 @@ static void snap_free(struct dir_snap *d)
 {
 	if (!d)
 		return;
+	handle_del(&d->h);
 	free(d->recs);
 	free(d->names);
 	free(d);
@@ -348,6 +380,7 @@ static void ro_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	handle_add(&d->h, true);
 	d->ino = ino;
 	fi->fh = (uintptr_t) d;
 	fi->cache_readdir = 1;
@@ -428,9 +461,17 @@ static void ro_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* An open file: its whole contents, read once at open so every read of it agrees. */
 struct file_buf {
+	struct handle h; /* first, as in dir_snap */
 	char *data;
 	size_t len;
 };
+
+static void file_free(struct file_buf *fb)
+{
+	handle_del(&fb->h);
+	free(fb->data);
+	free(fb);
+}
 
 static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -464,11 +505,10 @@ static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fb->data = data;
 	fb->len = len;
+	handle_add(&fb->h, false);
 	fi->fh = (uintptr_t) fb;
-	if (fuse_reply_open(req, fi) != 0) {
-		free(fb->data);
-		free(fb);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		file_free(fb); /* interrupted: no release will come */
 }
 
 static void ro_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -503,10 +543,8 @@ static void ro_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct file_buf *fb = (struct file_buf *) (uintptr_t) fi->fh;
 	(void) ino;
-	if (fb) {
-		free(fb->data);
-		free(fb);
-	}
+	if (fb)
+		file_free(fb);
 	fuse_reply_err(req, 0);
 }
 
@@ -707,8 +745,26 @@ static void ro_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* The session ends: free the handles the kernel did not release. */
+static void ro_destroy(void *userdata)
+{
+	(void) userdata;
+	for (;;) {
+		pthread_mutex_lock(&handles_lock);
+		struct handle *h = handles.next != &handles ? handles.next : NULL;
+		pthread_mutex_unlock(&handles_lock);
+		if (!h)
+			break;
+		if (h->is_dir)
+			snap_free((struct dir_snap *) h);
+		else
+			file_free((struct file_buf *) h);
+	}
+}
+
 const struct fuse_lowlevel_ops cf_read_ops = {
     .init = ro_init,
+    .destroy = ro_destroy,
     .lookup = ro_lookup,
     .forget = ro_forget,
     .forget_multi = ro_forget_multi,
