@@ -60,6 +60,49 @@ static int err_of(int rc)
 	return rc < 0 ? -rc : (rc ? rc : 0);
 }
 
+/* A clone shows in two listings (global/snapshots and its disk's snapshots/; global/machineImages
+ * and its instance's clones/), and a pruned one moves to .clonefs/trash. The notify thread tells
+ * the kernel of every change soon after a write; the listings this request does not hold are
+ * invalidated before it is answered as well, so that `mkdir D/snapshots/N && ls global/snapshots`
+ * shows N. Only listings (inval_inode takes no directory lock in the kernel), never entries
+ * (inval_entry takes the directory's lock, which another write may hold while it waits for the
+ * API), and never the directories this request holds (held[0], held[1]). */
+struct listings {
+	uint64_t ino[3];
+};
+
+/* Where the resource directory ino is listed, read before the write (a prune removes it). */
+static void listings_of(struct cf_fs *fs, uint64_t ino, struct listings *out)
+{
+	struct cf_resource r = {0};
+	uint64_t src;
+	memset(out, 0, sizeof *out);
+	if (cf_store_resource(fs->store, ino, &r))
+		return;
+	const char *coll = cf_kind_collection(r.kind);
+	if (coll && r.scope && !strcmp(r.scope, "global")) {
+		char path[64];
+		snprintf(path, sizeof path, "global/%s", coll);
+		cf_store_ino_of_path(fs->store, path, &out->ino[0]);
+		snprintf(path, sizeof path, "trash/global/%s", coll);
+		cf_store_ino_of_path(fs->store, path, &out->ino[1]);
+	}
+	unsigned sub = r.kind == CF_KIND_SNAPSHOT	 ? CF_SUB_SNAPSHOTS
+		       : r.kind == CF_KIND_MACHINE_IMAGE ? CF_SUB_CLONES
+							 : 0;
+	if (sub && r.source && !cf_store_ino_of_path(fs->store, r.source, &src))
+		out->ino[2] = CF_INO(CF_INO_BASE(src), sub);
+	cf_resource_clear(&r);
+}
+
+static void inval_listings(struct cf_fs *fs, const struct listings *l, uint64_t held0,
+			   uint64_t held1)
+{
+	for (size_t i = 0; i < sizeof l->ino / sizeof l->ino[0]; i++)
+		if (l->ino[i] && l->ino[i] != held0 && l->ino[i] != held1)
+			fuse_lowlevel_notify_inval_inode(fs->se, l->ino[i], 0, 0);
+}
+
 void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct cf_fs *fs = fuse_req_userdata(req);
@@ -74,6 +117,9 @@ void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		fuse_reply_err(req, err_of(rc));
 		return;
 	}
+	struct listings l;
+	listings_of(fs, st.ino, &l);
+	inval_listings(fs, &l, parent, parent);
 	struct fuse_entry_param e;
 	cf_fs_fill_entry(fs, &st, &e);
 	fuse_reply_entry(req, &e);
@@ -86,7 +132,14 @@ void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (readonly(req, fs, "rmdir", parent, name))
 		return;
 	caller_of(req, &c);
-	fuse_reply_err(req, err_of(cf_engine_rmdir(fs->engine, &c.c, parent, name)));
+	struct cf_stat st;
+	struct listings l = {{0}};
+	if (cf_store_lookup(fs->store, parent, name, &st) == 0)
+		listings_of(fs, st.ino, &l);
+	int err = err_of(cf_engine_rmdir(fs->engine, &c.c, parent, name));
+	if (!err)
+		inval_listings(fs, &l, parent, parent);
+	fuse_reply_err(req, err);
 }
 
 void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -114,8 +167,14 @@ void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		}
 	}
 	caller_of(req, &c);
-	fuse_reply_err(
-	    req, err_of(cf_engine_rename(fs->engine, &c.c, parent, name, newparent, newname)));
+	struct cf_stat st;
+	struct listings l = {{0}};
+	if (cf_store_lookup(fs->store, parent, name, &st) == 0)
+		listings_of(fs, st.ino, &l);
+	int err = err_of(cf_engine_rename(fs->engine, &c.c, parent, name, newparent, newname));
+	if (!err)
+		inval_listings(fs, &l, parent, newparent);
+	fuse_reply_err(req, err);
 }
 
 void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
@@ -137,8 +196,11 @@ void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 	caller_of(req, &c);
 	int f = (flags & XATTR_CREATE ? CF_LABEL_CREATE : 0) |
 		(flags & XATTR_REPLACE ? CF_LABEL_REPLACE : 0);
-	fuse_reply_err(
-	    req, err_of(cf_engine_set_label(fs->engine, &c.c, ino, name + 5, value, size, f)));
+	int err = err_of(cf_engine_set_label(fs->engine, &c.c, ino, name + 5, value, size, f));
+	/* The kernel reports a FUSE setxattr's EAGAIN to the caller as EOPNOTSUPP (seen on
+	 * Linux 6.18; removexattr keeps it), which would tell setfattr that labels are not
+	 * supported at all. EBUSY says the same as EAGAIN: not now, try again. */
+	fuse_reply_err(req, err == EAGAIN ? EBUSY : err);
 }
 
 void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
