@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* ---- start-up ---- */
@@ -242,6 +243,38 @@ static int serve(struct cf_fs *fs, const struct cf_options *o)
 	return rc;
 }
 
+/* A mountpoint left by a daemon that died (kill -9, a crash) answers with ENOTCONN, and
+ * libfuse's own message for it ("bad mount point") does not say what to do; when the kernel
+ * still has the root's attributes cached, stat succeeds and a new mount would be stacked on the
+ * dead one. statfs always asks the daemon. Checked before the options are parsed (parsing
+ * resolves the mountpoint and fails there): every positional argument that answers ENOTCONN is
+ * named, with the command that clears it. */
+static bool stale_mount(int argc, char **argv)
+{
+	bool stale = false;
+	for (int i = 1; i < argc; i++) {
+		struct stat st;
+		struct statvfs sv;
+		if (!strcmp(argv[i], "-o")) {
+			i++; /* its value */
+			continue;
+		}
+		if (argv[i][0] == '-' ||
+		    (stat(argv[i], &st) == 0 &&
+		     (!S_ISDIR(st.st_mode) || statvfs(argv[i], &sv) == 0)) ||
+		    errno != ENOTCONN)
+			continue;
+		fprintf(
+		    stderr,
+		    "clonefs: %s: Transport endpoint is not connected: a FUSE daemon mounted "
+		    "there has died without unmounting it. Run:\n  fusermount3 -u %s\nand mount "
+		    "again.\n",
+		    argv[i], argv[i]);
+		stale = true;
+	}
+	return stale;
+}
+
 int main(int argc, char **argv)
 {
 	struct cf_options o;
@@ -249,6 +282,8 @@ int main(int argc, char **argv)
 	bool mounted = false, signals = false;
 	int rc, status = 1;
 
+	if (stale_mount(argc, argv))
+		return 1;
 	rc = cf_options_parse(argc, argv, &o);
 	if (rc != 0) {
 		cf_options_free(&o);
