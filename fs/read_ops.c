@@ -745,7 +745,9 @@ static void ro_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* The session ends: free the handles the kernel did not release. */
+/* The session ends: free the handles the kernel did not release. A plain FUSE mount gets no
+ * DESTROY from the kernel, so this runs from fuse_session_destroy, after the session loop has
+ * joined its workers: no release can race it. */
 static void ro_destroy(void *userdata)
 {
 	(void) userdata;
