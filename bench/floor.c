@@ -3,10 +3,9 @@
  * An in-memory, low-level FUSE server that lays out one snapshot inventory exactly as clonefs
  * does, read from a TSV file that scripts/bench writes from the same seed the emulator serves:
  *
- *   <mnt>/global/snapshots/<name>/                mtime = creation time, st_size = diskSizeGb << 30,
- *                                                  st_blocks = storageBytes / 512, labels as user.*
- *   <mnt>/global/snapshots/<name>/status          "READY\n"
- *   <mnt>/global/snapshots/<name>/resource.json   the resource's JSON
+ *   <mnt>/global/snapshots/<name>/                mtime = creation time, st_size = diskSizeGb <<
+ * 30, st_blocks = storageBytes / 512, labels as user.* <mnt>/global/snapshots/<name>/status
+ * "READY\n" <mnt>/global/snapshots/<name>/resource.json   the resource's JSON
  *   <mnt>/global/snapshots/<name>/source          symlink to ../../../zones/Z/disks/D
  *
  * It does nothing but answer: the whole inventory sits in one buffer, a name is found through one
@@ -41,8 +40,8 @@
 
 enum { ROOT = 1, GLOBAL = 2, SNAPS = 3, FIRST = 16 };
 enum { K_DIR, K_STATUS, K_JSON, K_SOURCE, K_COUNT }; /* ino = FIRST + K_COUNT * i + kind */
-static const char *const child_name[K_COUNT] = { NULL, "status", "resource.json", "source" };
-static const int child_order[K_COUNT - 1] = { K_JSON, K_SOURCE, K_STATUS }; /* name order */
+static const char *const child_name[K_COUNT] = {NULL, "status", "resource.json", "source"};
+static const int child_order[K_COUNT - 1] = {K_JSON, K_SOURCE, K_STATUS}; /* name order */
 static const double TTL = 3600;
 
 struct label {
@@ -76,7 +75,7 @@ static uint64_t hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;
 	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+		h = (h ^ (unsigned char) *s++) * 1099511628211ull;
 	return h;
 }
 
@@ -84,20 +83,30 @@ static long find_snap(const char *name)
 {
 	for (size_t j = hash(name) & (n_slots - 1); slots[j]; j = (j + 1) & (n_slots - 1))
 		if (!strcmp(snaps[slots[j] - 1].name, name))
-			return (long)slots[j] - 1;
+			return (long) slots[j] - 1;
 	return -1;
 }
 
-static size_t snap_of(fuse_ino_t ino) { return (ino - FIRST) / K_COUNT; }
-static int kind_of(fuse_ino_t ino) { return (int)((ino - FIRST) % K_COUNT); }
-static int is_snap_dir(fuse_ino_t ino) { return ino >= FIRST && kind_of(ino) == K_DIR; }
+static size_t snap_of(fuse_ino_t ino)
+{
+	return (ino - FIRST) / K_COUNT;
+}
+static int kind_of(fuse_ino_t ino)
+{
+	return (int) ((ino - FIRST) % K_COUNT);
+}
+static int is_snap_dir(fuse_ino_t ino)
+{
+	return ino >= FIRST && kind_of(ino) == K_DIR;
+}
 
 static void fill(fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_mode = S_IFDIR | 0555; /* read-only mount: no write bits */
-	st->st_nlink = 2; /* as clonefs: every directory, whatever it holds (readdir gives d_type) */
+	st->st_nlink =
+	    2; /* as clonefs: every directory, whatever it holds (readdir gives d_type) */
 	st->st_blksize = 4096;
 	st->st_mtim = st->st_atim = newest;
 	st->st_ctim = started;
@@ -107,37 +116,37 @@ static void fill(fuse_ino_t ino, struct stat *st)
 	st->st_mtim = st->st_atim = s->mtime;
 	switch (kind_of(ino)) {
 	case K_DIR:
-		st->st_size = (off_t)s->size;
-		st->st_blocks = (blkcnt_t)((s->stored + 511) / 512);
+		st->st_size = (off_t) s->size;
+		st->st_blocks = (blkcnt_t) ((s->stored + 511) / 512);
 		break;
 	case K_STATUS:
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		st->st_size = (off_t)s->status_len;
+		st->st_size = (off_t) s->status_len;
 		break;
 	case K_JSON:
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		st->st_size = (off_t)s->json_len;
+		st->st_size = (off_t) s->json_len;
 		break;
 	case K_SOURCE:
 		st->st_mode = S_IFLNK | 0777;
 		st->st_nlink = 1;
-		st->st_size = (off_t)strlen(s->source);
+		st->st_size = (off_t) strlen(s->source);
 		break;
 	}
 }
 
 static void reply_entry(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fuse_entry_param e = { .ino = ino, .attr_timeout = TTL, .entry_timeout = TTL };
+	struct fuse_entry_param e = {.ino = ino, .attr_timeout = TTL, .entry_timeout = TTL};
 	fill(ino, &e.attr);
 	fuse_reply_entry(req, &e);
 }
 
 static void fl_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	(void) userdata;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 }
@@ -150,7 +159,7 @@ static void fl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (parent == GLOBAL && !strcmp(name, "snapshots"))
 		return reply_entry(req, SNAPS);
 	if (parent == SNAPS && (i = find_snap(name)) >= 0)
-		return reply_entry(req, FIRST + K_COUNT * (fuse_ino_t)i);
+		return reply_entry(req, FIRST + K_COUNT * (fuse_ino_t) i);
 	if (is_snap_dir(parent))
 		for (int k = K_STATUS; k < K_COUNT; k++)
 			if (!strcmp(name, child_name[k]))
@@ -161,14 +170,14 @@ static void fl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void fl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
-	(void)fi;
+	(void) fi;
 	fill(ino, &st);
 	fuse_reply_attr(req, &st, TTL);
 }
 
 static void fl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
+	(void) ino;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
@@ -184,7 +193,7 @@ static fuse_ino_t nth(fuse_ino_t ino, size_t i, const char **name)
 	if (ino == SNAPS && i < n_snaps)
 		return *name = snaps[i].name, FIRST + K_COUNT * i;
 	if (is_snap_dir(ino) && i < K_COUNT - 1)
-		return *name = child_name[child_order[i]], ino + (fuse_ino_t)child_order[i];
+		return *name = child_name[child_order[i]], ino + (fuse_ino_t) child_order[i];
 	return 0;
 }
 
@@ -198,21 +207,22 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	char *buf = malloc(size);
 	size_t used = 0;
 	if (!buf)
-		return (void)fuse_reply_err(req, ENOMEM);
+		return (void) fuse_reply_err(req, ENOMEM);
 	for (off_t o = off;; o++) {
-		struct fuse_entry_param e = { .attr_timeout = TTL, .entry_timeout = TTL };
+		struct fuse_entry_param e = {.attr_timeout = TTL, .entry_timeout = TTL};
 		const char *name;
 		if (o < 2) { /* "." and "..": the kernel ignores their attributes */
 			name = o == 0 ? "." : "..";
 			e.attr.st_ino = o == 0 ? ino : parent_of(ino);
 			e.attr.st_mode = S_IFDIR;
-		} else if ((e.ino = nth(ino, (size_t)o - 2, &name))) {
+		} else if ((e.ino = nth(ino, (size_t) o - 2, &name))) {
 			fill(e.ino, &e.attr);
 		} else {
 			break;
 		}
-		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, o + 1)
-				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr, o + 1);
+		size_t n =
+		    plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, o + 1)
+			 : fuse_add_direntry(req, buf + used, size - used, name, &e.attr, o + 1);
 		if (n > size - used)
 			break;
 		used += n;
@@ -221,45 +231,47 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	free(buf);
 }
 
-static void fl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void fl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
-	(void)fi;
+	(void) fi;
 	readdir_common(req, ino, size, off, 0);
 }
 
 static void fl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	(void)fi;
+	(void) fi;
 	readdir_common(req, ino, size, off, 1);
 }
 
 static void fl_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	if (ino < FIRST || kind_of(ino) != K_SOURCE)
-		return (void)fuse_reply_err(req, EINVAL);
+		return (void) fuse_reply_err(req, EINVAL);
 	fuse_reply_readlink(req, snaps[snap_of(ino)].source);
 }
 
 static void fl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (ino < FIRST || kind_of(ino) == K_DIR)
-		return (void)fuse_reply_err(req, EISDIR);
+		return (void) fuse_reply_err(req, EISDIR);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		return (void)fuse_reply_err(req, EROFS);
+		return (void) fuse_reply_err(req, EROFS);
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
 
-static void fl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void fl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
-	(void)fi;
+	(void) fi;
 	const struct snap *s = &snaps[snap_of(ino)];
 	const char *p = kind_of(ino) == K_STATUS ? s->status : s->json;
 	size_t len = kind_of(ino) == K_STATUS ? s->status_len : s->json_len;
-	if (off < 0 || (size_t)off >= len)
-		return (void)fuse_reply_buf(req, NULL, 0);
-	fuse_reply_buf(req, p + off, len - (size_t)off < size ? len - (size_t)off : size);
+	if (off < 0 || (size_t) off >= len)
+		return (void) fuse_reply_buf(req, NULL, 0);
+	fuse_reply_buf(req, p + off, len - (size_t) off < size ? len - (size_t) off : size);
 }
 
 static void reply_value(fuse_req_t req, const char *v, size_t len, size_t size)
@@ -278,12 +290,13 @@ static void reply_value(fuse_req_t req, const char *v, size_t len, size_t size)
 static void fl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	if (strncmp(name, "user.", 5))
-		return (void)fuse_reply_err(req, EOPNOTSUPP);
+		return (void) fuse_reply_err(req, EOPNOTSUPP);
 	if (is_snap_dir(ino)) {
 		const struct snap *s = &snaps[snap_of(ino)];
 		for (unsigned k = 0; k < s->n_labels; k++)
 			if (!strcmp(name, s->labels[k].name))
-				return reply_value(req, s->labels[k].value, s->labels[k].value_len, size);
+				return reply_value(req, s->labels[k].value, s->labels[k].value_len,
+						   size);
 	}
 	fuse_reply_err(req, ENODATA);
 }
@@ -291,23 +304,24 @@ static void fl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 static void fl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	if (is_snap_dir(ino))
-		reply_value(req, snaps[snap_of(ino)].xattr_list, snaps[snap_of(ino)].xattr_list_len, size);
+		reply_value(req, snaps[snap_of(ino)].xattr_list, snaps[snap_of(ino)].xattr_list_len,
+			    size);
 	else
 		reply_value(req, "", 0, size);
 }
 
 static const struct fuse_lowlevel_ops ops = {
-	.init = fl_init,
-	.lookup = fl_lookup,
-	.getattr = fl_getattr,
-	.opendir = fl_opendir,
-	.readdir = fl_readdir,
-	.readdirplus = fl_readdirplus,
-	.readlink = fl_readlink,
-	.open = fl_open,
-	.read = fl_read,
-	.getxattr = fl_getxattr,
-	.listxattr = fl_listxattr,
+    .init = fl_init,
+    .lookup = fl_lookup,
+    .getattr = fl_getattr,
+    .opendir = fl_opendir,
+    .readdir = fl_readdir,
+    .readdirplus = fl_readdirplus,
+    .readlink = fl_readlink,
+    .open = fl_open,
+    .read = fl_read,
+    .getxattr = fl_getxattr,
+    .listxattr = fl_listxattr,
 };
 
 /* ---- input ---- */
@@ -348,7 +362,7 @@ static void parse_labels(struct snap *s, char *text, size_t line)
 		*eq = '\0';
 		struct label *l = &s->labels[s->n_labels++];
 		char *nm = s->xattr_list + s->xattr_list_len;
-		s->xattr_list_len += (size_t)sprintf(nm, "user.%s", tok) + 1;
+		s->xattr_list_len += (size_t) sprintf(nm, "user.%s", tok) + 1;
 		l->name = nm;
 		l->value = eq + 1;
 		l->value_len = strlen(eq + 1);
@@ -402,7 +416,7 @@ static void load(const char *path)
 		char *nl = strchr(p, '\n');
 		for (int c = 0; c < 8; c++) {
 			col[c] = p;
-			char *tab = c < 7 ? memchr(p, '\t', (size_t)(nl - p)) : NULL;
+			char *tab = c < 7 ? memchr(p, '\t', (size_t) (nl - p)) : NULL;
 			if (c < 7 && !tab)
 				die("expected 8 tab-separated columns", i + 1);
 			if (tab)
@@ -422,7 +436,7 @@ static void load(const char *path)
 		parse_labels(s, col[5], i + 1);
 		s->source = col[6];
 		s->json = col[7];
-		s->json_len = (size_t)(nl - col[7]);
+		s->json_len = (size_t) (nl - col[7]);
 		if (s->mtime.tv_sec > newest.tv_sec ||
 		    (s->mtime.tv_sec == newest.tv_sec && s->mtime.tv_nsec > newest.tv_nsec))
 			newest = s->mtime;
@@ -432,7 +446,7 @@ static void load(const char *path)
 				die("duplicate name", i + 1);
 			j = (j + 1) & (n_slots - 1);
 		}
-		slots[j] = (uint32_t)i + 1;
+		slots[j] = (uint32_t) i + 1;
 	}
 }
 
@@ -456,7 +470,7 @@ int main(int argc, char **argv)
 
 	static char opt_o[] = "-o", opt_d[] = "-d",
 		    mount_opts[] = "fsname=clonefs-floor,subtype=floor,default_permissions,ro";
-	char *fargv[] = { argv[0], opt_o, mount_opts, debug ? opt_d : NULL, NULL };
+	char *fargv[] = {argv[0], opt_o, mount_opts, debug ? opt_d : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(debug ? 4 : 3, fargv);
 	struct fuse_session *se = fuse_session_new(&args, &ops, sizeof ops, NULL);
 	if (!se)

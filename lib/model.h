@@ -54,22 +54,22 @@ struct cf_label {
  * resource paths as cf_path_from_url returns them, already validated. */
 struct cf_resource {
 	enum cf_kind kind;
-	char *scope;       /* "global", "zones/us-central1-a", "regions/us-central1" */
-	char *name;        /* entry name, validated by cf_name_is_safe */
-	char *id;          /* provider id (GCE: uint64 as decimal) */
-	char *status;      /* READY, CREATING, RUNNING, TERMINATED, ... */
-	int64_t created;   /* creation time, seconds since the epoch, UTC */
+	char *scope;	 /* "global", "zones/us-central1-a", "regions/us-central1" */
+	char *name;	 /* entry name, validated by cf_name_is_safe */
+	char *id;	 /* provider id (GCE: uint64 as decimal) */
+	char *status;	 /* READY, CREATING, RUNNING, TERMINATED, ... */
+	int64_t created; /* creation time, seconds since the epoch, UTC */
 	uint32_t created_ns;
 	uint64_t size_bytes;   /* logical size (diskSizeGb << 30) */
 	uint64_t stored_bytes; /* bytes billed (storageBytes); 0 when unknown */
 	char *fingerprint;     /* labelFingerprint, needed to set labels */
 	struct cf_label *labels;
 	size_t nlabels;
-	char *source;    /* made from: snapshot/image -> disk, machine image -> instance */
+	char *source;	 /* made from: snapshot/image -> disk, machine image -> instance */
 	char *source_id; /* sourceDiskId etc., as the API sent it (may be negative) */
-	char *origin;    /* lineage: disk <- sourceSnapshot/sourceImage,
+	char *origin;	 /* lineage: disk <- sourceSnapshot/sourceImage,
 			  * instance <- sourceMachineImage, image <- sourceImage */
-	char **links;    /* instance: attached disk paths; disk: user instance paths */
+	char **links;	 /* instance: attached disk paths; disk: user instance paths */
 	size_t nlinks;
 	char *raw; /* the provider's document for it, as received (resource.json) */
 	size_t raw_len;

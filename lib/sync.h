@@ -19,7 +19,7 @@ struct cf_sync_config {
 	struct cf_store *store;
 	struct cf_provider *provider;
 	struct cf_change_sink sink; /* may have NULL callbacks */
-	unsigned interval;          /* seconds between full syncs */
+	unsigned interval;	    /* seconds between full syncs */
 	/* progress of a listing, for the first sync's display (may be NULL):
 	 * listing, resources so far, and whether the listing completed */
 	void (*progress)(void *ctx, enum cf_listing l, uint64_t done, bool complete);

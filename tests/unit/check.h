@@ -11,35 +11,35 @@
 
 static int check_run, check_failed;
 
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		check_run++;                                                                 \
-		if (!(cond)) {                                                               \
-			check_failed++;                                                      \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                            \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		check_run++;                                                                       \
+		if (!(cond)) {                                                                     \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                   \
-	do {                                                                                 \
-		long long va_ = (long long) (a), vb_ = (long long) (b);                      \
-		check_run++;                                                                 \
-		if (va_ != vb_) {                                                            \
-			check_failed++;                                                      \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__,  \
-				__LINE__, #a, va_, #b, vb_);                                 \
-		}                                                                            \
+#define CHECK_EQ_INT(a, b)                                                                         \
+	do {                                                                                       \
+		long long va_ = (long long) (a), vb_ = (long long) (b);                            \
+		check_run++;                                                                       \
+		if (va_ != vb_) {                                                                  \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__,      \
+				__LINE__, #a, va_, #b, vb_);                                       \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_STR(a, b)                                                                   \
-	do {                                                                                 \
-		const char *sa_ = (a), *sb_ = (b);                                           \
-		check_run++;                                                                 \
-		if (!sa_ || !sb_ || strcmp(sa_, sb_)) {                                      \
-			check_failed++;                                                      \
-			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,    \
-				__LINE__, #a, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");     \
-		}                                                                            \
+#define CHECK_EQ_STR(a, b)                                                                         \
+	do {                                                                                       \
+		const char *sa_ = (a), *sb_ = (b);                                                 \
+		check_run++;                                                                       \
+		if (!sa_ || !sb_ || strcmp(sa_, sb_)) {                                            \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,        \
+				__LINE__, #a, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");         \
+		}                                                                                  \
 	} while (0)
 
 static inline int check_summary(void)
