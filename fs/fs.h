@@ -54,6 +54,10 @@ struct cf_fs {
 /* ---- fs/read_ops.c ---- */
 extern const struct fuse_lowlevel_ops cf_read_ops;
 
+/* A node's path in the mount for log lines ("ino N" when the cache cannot say). */
+const char *cf_fs_node_name(const struct cf_fs *fs, char *buf, size_t size, uint64_t ino,
+			    const char *name);
+
 /* Fill a reply entry for a node (read_ops.c: timeouts, ownership, write bits). */
 void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e);
 

@@ -38,17 +38,20 @@ static struct cf_fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* A name for a node in the log: the store has no inode -> path call, so "ino N[/name]". */
-static const char *node_name(char *buf, size_t size, uint64_t ino, const char *name)
+/* A node's name for the log: its path in the mount ("/global/snapshots/S[/name]"), or
+ * "ino N[/name]" when the cache cannot say (it may be what failed). Error paths only. */
+const char *cf_fs_node_name(const struct cf_fs *fs, char *buf, size_t size, uint64_t ino,
+			    const char *name)
 {
-	if (ino == CF_INO_ROOT && name)
-		snprintf(buf, size, "/%s", name);
-	else if (name)
-		snprintf(buf, size, "ino %" PRIu64 "/%s", ino, name);
-	else if (ino == CF_INO_ROOT)
-		snprintf(buf, size, "/");
+	char path[CF_PATH_MAX] = "";
+	int n = ino == CF_INO_ROOT ? 0 : cf_store_path_of(fs->store, ino, path, sizeof path, NULL);
+	/* the trash answers "trash": it lives under .clonefs/ */
+	const char *pre = n > 0 && control_owns(ino) ? ".clonefs/" : "";
+	const char *sep = name && n > 0 ? "/" : "";
+	if (n >= 0)
+		snprintf(buf, size, "/%s%s%s%s", pre, path, sep, name ? name : "");
 	else
-		snprintf(buf, size, "ino %" PRIu64, ino);
+		snprintf(buf, size, "ino %" PRIu64 "%s%s", ino, name ? "/" : "", name ? name : "");
 	return buf;
 }
 
@@ -56,7 +59,7 @@ static const char *node_name(char *buf, size_t size, uint64_t ino, const char *n
  * anything else is a cache failure: logged with its reason and answered EIO (ENOMEM as is). */
 static void reply_store_err(fuse_req_t req, const char *op, uint64_t ino, const char *name, int rc)
 {
-	char where[CF_NAME_MAX + 48];
+	char where[CF_PATH_MAX + CF_NAME_MAX + 48];
 	int err = rc < 0 ? -rc : EIO;
 	switch (err) {
 	case ENOENT:
@@ -65,11 +68,11 @@ static void reply_store_err(fuse_req_t req, const char *op, uint64_t ino, const 
 	case ENAMETOOLONG:
 		break;
 	case ENOMEM:
-		cf_log_refusal(node_name(where, sizeof where, ino, name), ENOMEM,
+		cf_log_refusal(cf_fs_node_name(fs_of(req), where, sizeof where, ino, name), ENOMEM,
 			       "%s: out of memory", op);
 		break;
 	default:
-		cf_log_refusal(node_name(where, sizeof where, ino, name), EIO,
+		cf_log_refusal(cf_fs_node_name(fs_of(req), where, sizeof where, ino, name), EIO,
 			       "%s: reading the cache failed: %s (%d)", op, strerror(err), rc);
 		err = EIO;
 		break;
@@ -213,17 +216,9 @@ static void ro_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 /* One entry of a listing snapshot: what a struct stat needs, and where the name is. */
 struct dir_rec {
-	uint64_t ino;
-	uint64_t size;
-	uint64_t blocks;
-	int64_t mtime;
-	int64_t ctime;
-	uint32_t mtime_ns;
-	uint32_t mode;
-	uint32_t nlink;
+	struct cf_stat st; /* as the store answered it */
 	uint32_t name_len;
 	uint32_t name_off; /* into the name blob */
-	uint32_t flags;	   /* CF_DIRENT_* */
 };
 
 /* Every open file and directory handle, so that those the kernel never released (the mount
@@ -293,35 +288,14 @@ static int snap_add(void *ctx, const char *name, size_t len, const struct cf_sta
 	memcpy(d->names + d->names_len, name, len);
 	d->names[d->names_len + len] = '\0'; /* fuse_add_direntry wants a C string */
 	r = &d->recs[d->n++];
-	r->ino = cs->ino;
-	r->size = cs->size;
-	r->blocks = cs->blocks;
-	r->mtime = cs->mtime;
-	r->ctime = cs->ctime;
-	r->mtime_ns = cs->mtime_ns;
-	r->mode = cs->mode;
-	r->nlink = cs->nlink;
+	r->st = *cs;
 	r->name_len = (uint32_t) len;
 	r->name_off = (uint32_t) d->names_len;
-	r->flags = cs->flags;
 	d->names_len += len + 1;
 	return 0;
 oom:
 	d->err = -ENOMEM;
 	return 1;
-}
-
-static void rec_to_cf_stat(const struct dir_rec *r, struct cf_stat *cs)
-{
-	cs->ino = r->ino;
-	cs->mode = r->mode;
-	cs->nlink = r->nlink;
-	cs->size = r->size;
-	cs->blocks = r->blocks;
-	cs->mtime = r->mtime;
-	cs->mtime_ns = r->mtime_ns;
-	cs->ctime = r->ctime;
-	cs->flags = r->flags;
 }
 
 /* (Re)build the snapshot of directory d->ino: ".", "..", the store's entries, and .clonefs in
@@ -418,15 +392,13 @@ static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		size_t n;
 		if (plus) {
 			struct fuse_entry_param e;
-			struct cf_stat cs;
-			rec_to_cf_stat(r, &cs);
-			cf_fs_fill_entry(fs, &cs, &e);
+			cf_fs_fill_entry(fs, &r->st, &e);
 			if (i < 2)
 				e.ino = 0; /* "." and "..": no entry, no lookup count */
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
 						   (off_t) i + 1);
 		} else {
-			struct stat st = {.st_ino = r->ino, .st_mode = r->mode};
+			struct stat st = {.st_ino = r->st.ino, .st_mode = r->st.mode};
 			n = fuse_add_direntry(req, buf + used, size - used, name, &st,
 					      (off_t) i + 1);
 		}

@@ -43,14 +43,16 @@ static void caller_of(fuse_req_t req, struct caller *out)
 	out->c.user = out->user;
 }
 
-/* The engine cannot act here (read-only mount, or no engine): EROFS. */
+/* The engine cannot act here (read-only mount, or no engine): EROFS. name is an
+ * entry of directory ino, or NULL when ino itself is meant (the xattr calls). */
 static bool readonly(fuse_req_t req, struct cf_fs *fs, const char *op, uint64_t ino,
 		     const char *name)
 {
 	if (!fs->read_only && fs->engine)
 		return false;
-	cf_log_refusal(name ? name : "?", EROFS, "%s (inode %" PRIu64 "): read-only mount", op,
-		       ino);
+	char where[CF_PATH_MAX + CF_NAME_MAX + 48];
+	cf_log_refusal(cf_fs_node_name(fs, where, sizeof where, ino, name), EROFS,
+		       "%s: read-only mount", op);
 	fuse_reply_err(req, EROFS);
 	return true;
 }
@@ -186,7 +188,7 @@ void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 		fuse_reply_err(req, EOPNOTSUPP); /* only labels are ours */
 		return;
 	}
-	if (readonly(req, fs, "setxattr", ino, name))
+	if (readonly(req, fs, "setxattr", ino, NULL))
 		return;
 	if (size > 63) {
 		cf_log_refusal(name, EINVAL, "label value of %zu bytes: at most 63", size);
@@ -211,7 +213,7 @@ void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	if (readonly(req, fs, "removexattr", ino, name))
+	if (readonly(req, fs, "removexattr", ino, NULL))
 		return;
 	caller_of(req, &c);
 	fuse_reply_err(req, err_of(cf_engine_remove_label(fs->engine, &c.c, ino, name + 5)));
@@ -224,9 +226,10 @@ void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name)
 	struct cf_fs *fs = fuse_req_userdata(req);
 	if (readonly(req, fs, op, ino, name))
 		return;
-	cf_log_refusal(name ? name : "?", EPERM,
-		       "%s (inode %" PRIu64 "): clonefs shows cloud resources; only mkdir, rmdir, "
-		       "mv out of the trash and labels change them",
-		       op, ino);
+	char where[CF_PATH_MAX + CF_NAME_MAX + 48];
+	cf_log_refusal(cf_fs_node_name(fs, where, sizeof where, ino, name), EPERM,
+		       "%s: clonefs shows cloud resources; only mkdir, rmdir, mv out of the "
+		       "trash and labels change them",
+		       op);
 	fuse_reply_err(req, EPERM);
 }

@@ -228,6 +228,8 @@ def test_every_write_is_erofs_on_a_ro_mount(emulator_factory, mount_factory):
     assert snap.is_dir()
     log = m.path(".clonefs/log").read_text()
     assert "EROFS" in log
+    # refusals name the node by its path in the mount, not by an inode number
+    assert "/global/snapshots/snap-00000: EROFS" in log
 
 
 def test_status_file_is_json_with_every_collection(emulator_factory, mount_factory):
