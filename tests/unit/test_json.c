@@ -496,16 +496,16 @@ static void test_depth(void)
 	CHECK_EQ_INT(parse(&j, buf, strlen(buf)), 0);
 	CHECK_EQ_INT(j.n, CF_JSON_DEPTH_MAX + 1);
 	cf_json_free(&j);
-	nest(buf, CF_JSON_DEPTH_MAX, "{\"a\":", "[]", "}"); /* 513 containers */
-	refuses_n(buf, strlen(buf), "nested deeper than 512");
+	nest(buf, CF_JSON_DEPTH_MAX, "{\"a\":", "[]", "}"); /* one container too many */
+	refuses_n(buf, strlen(buf), "nested deeper than 2000");
 	nest(buf, CF_JSON_DEPTH_MAX - 1, "{\"a\":", "[]", "}");
 	CHECK_EQ_INT(parse(&j, buf, strlen(buf)), 0);
 	cf_json_free(&j);
 	nest(buf, CF_JSON_DEPTH_MAX + 1, "[", "", "]");
-	refuses_n(buf, strlen(buf), "nested deeper than 512");
+	refuses_n(buf, strlen(buf), "nested deeper than 2000");
 	nest(buf, CF_JSON_DEPTH_MAX + 1, "[", "1", "]");
 	refuses_n(buf, strlen(buf), "nested deeper");
-	/* the depth is what is open: two branches of 512, one after the other */
+	/* the depth is what is open: two branches of the maximum, one after the other */
 	nest(buf, CF_JSON_DEPTH_MAX - 1, "[", "", "]");
 	size_t half = strlen(buf);
 	wrapped[0] = '[';
