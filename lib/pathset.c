@@ -4,8 +4,9 @@
  * Open addressing (linear probing) over an array of slots that hold a hash
  * and an offset into one arena of NUL-terminated strings: two allocations
  * that double as they fill, instead of one per path, because a listing of
- * 100,000 snapshots adds 100,000 paths. FNV-1a: short keys, good enough
- * spread, no seed to manage (the paths come from our own cloud account). */
+ * 100,000 snapshots adds 100,000 paths. cf_hash64 (hash.h): no seed to
+ * manage, the paths come from our own cloud account. */
+#include "hash.h"
 #include "store.h"
 
 #include <errno.h>
@@ -24,16 +25,6 @@ struct cf_pathset {
 	char *arena;
 	size_t alen, acap;
 };
-
-static uint64_t fnv1a(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char) s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
 
 struct cf_pathset *cf_pathset_new(void)
 {
@@ -105,7 +96,7 @@ int cf_pathset_add(struct cf_pathset *ps, const char *path)
 	/* Keep the load under 1/2 so probes stay short. */
 	if ((ps->count + 1) * 2 > ps->cap && grow(ps))
 		return -ENOMEM;
-	uint64_t h = fnv1a(path, len);
+	uint64_t h = cf_hash64(path, len);
 	struct slot *s = find(ps, path, len, h);
 	if (s->off)
 		return 0; /* already there */
@@ -131,5 +122,5 @@ bool cf_pathset_has(const struct cf_pathset *ps, const char *path, size_t len)
 {
 	if (!ps || !path)
 		return false;
-	return find(ps, path, len, fnv1a(path, len))->off != 0;
+	return find(ps, path, len, cf_hash64(path, len))->off != 0;
 }
