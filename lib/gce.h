@@ -25,13 +25,14 @@ int cf_gce_path_from_url(const char *url, char *buf, size_t size);
  * "regions/R", Z and R valid GCE names. */
 int cf_gce_scope_from_url(const char *url, char *buf, size_t size);
 
-/* One API document into out (zeroed first; cleared again on failure). kind
- * CF_KIND_NONE takes the kind from the item's `kind` field; otherwise a
- * `kind` field naming another kind is refused. scope_hint: the aggregated
- * listing's scope key, or the scope of the path asked for; a disk's or
- * instance's own zone/region must agree with it. 0, or -EINVAL with a
- * one-line reason in why (the item is skipped), or -ENOMEM. */
-int cf_gce_decode_resource(struct json_t *item, enum cf_kind kind, const char *scope_hint,
+/* One API document, text[0..len), into out (zeroed first; cleared again on
+ * failure). kind CF_KIND_NONE takes the kind from the item's `kind` field;
+ * otherwise a `kind` field naming another kind is refused. scope_hint: the
+ * aggregated listing's scope key, or the scope of the path asked for; a
+ * disk's or instance's own zone/region must agree with it. out->raw is the
+ * document's own bytes. 0, or -EINVAL with a one-line reason in why (not
+ * JSON, or an item to skip), or -ENOMEM. */
+int cf_gce_decode_resource(const char *text, size_t len, enum cf_kind kind, const char *scope_hint,
 			   struct cf_resource *out, char *why, size_t why_size);
 
 /* One page of listing l from a 200 answer's body into out (zeroed first).
