@@ -14,6 +14,15 @@
  *    mark left by another boot means the system went down while we were
  *    open, and the cache is moved aside and rebuilt instead of being
  *    trusted. (The journal, which needs durability, must mdb_env_sync.)
+ *  - resource.json documents live in an environment of their own,
+ *    DIR/docs.mdb, apart from the tree and the records. They are most of the
+ *    bytes (700 of 1,900 per snapshot) and are read only when someone reads
+ *    a resource.json; in the same file they shared pages and page faults
+ *    with the entries every listing reads (the kernel maps up to 16
+ *    neighbouring pages per fault), so a sync or an `ls -l` pulled them into
+ *    the daemon's memory too. A write transaction that changes documents
+ *    commits them first, then the tree: the tree never names a document
+ *    that is not there. A cache whose tree is new starts with no documents.
  *  - The map is 16 GiB of address space: sparse, the file only grows as
  *    needed. Growing it at run time would need every reader thread stopped,
  *    so a full map is -ENOSPC with a log line rather than a silent stall.
@@ -48,6 +57,7 @@
  *    until it leaves the trash. Disks and instances are never trashed.
  */
 #include "store.h"
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -65,9 +75,9 @@ _Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 1
 _Static_assert(sizeof(struct cf_dirent) == 72, "cf_dirent is compared with memcmp: no padding");
 
 #define MAP_SIZE ((size_t) 16 << 30)
-enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 1, MAX_STR = CF_PATH_MAX };
+enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 2, MAX_STR = CF_PATH_MAX };
 
-enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_RAW, DB_BYSRC, DB_SUBT, DB__COUNT };
+enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_BYSRC, DB_SUBT, DB__COUNT };
 static const struct {
 	const char *name;
 	unsigned flags;
@@ -77,7 +87,6 @@ static const struct {
     [DB_NODES] = {"nodes", MDB_INTEGERKEY},
     [DB_DIRS] = {"dirs", 0},
     [DB_RES] = {"res", MDB_INTEGERKEY},
-    [DB_RAW] = {"raw", MDB_INTEGERKEY},
     [DB_BYSRC] = {"bysrc", 0},
     [DB_SUBT] = {"subtimes", MDB_INTEGERKEY},
 };
@@ -125,6 +134,8 @@ struct recent {
 struct cf_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
+	MDB_env *denv; /* DIR/docs.mdb: resource.json by base */
+	MDB_dbi ddbi;
 	pthread_key_t key; /* -> struct rtx of the calling thread */
 	char *dir;
 	struct bcache_slot *bcache; /* writer only */
@@ -443,6 +454,7 @@ struct rec {
 	int64_t created;
 	uint32_t created_ns;
 	uint64_t size, stored;
+	uint64_t raw_hash; /* cf_hash64 of resource.json, 0 when there is none */
 	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
 	unsigned nlinks;
 	const unsigned char *links; /* validated: nlinks x (u16 len, bytes) */
@@ -502,6 +514,7 @@ static int rec_decode(const void *data, size_t size, struct rec *out)
 	out->created_ns = rd_u32(&r);
 	out->size = rd_u64(&r);
 	out->stored = rd_u64(&r);
+	out->raw_hash = rd_u64(&r);
 	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
 			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
@@ -603,9 +616,12 @@ static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlin
 	}
 
 	uint8_t ver = REC_VERSION, kind = (uint8_t) r->kind;
+	/* The document's hash makes an equal record mean an equal document: a
+	 * resync compares records only and never reads resource.json back. */
+	uint64_t raw_hash = r->raw && r->raw_len ? cf_hash64(r->raw, r->raw_len) | 1 : 0;
 	if (buf_add(b, &ver, 1) || buf_add(b, &kind, 1) || buf_add(b, &r->created, 8) ||
 	    buf_add(b, &r->created_ns, 4) || buf_add(b, &r->size_bytes, 8) ||
-	    buf_add(b, &r->stored_bytes, 8))
+	    buf_add(b, &r->stored_bytes, 8) || buf_add(b, &raw_hash, 8))
 		return -ENOMEM;
 	const char *strs[] = {r->scope,	      r->name,	 r->id,	       r->status,
 			      r->fingerprint, r->source, r->source_id, r->origin};
@@ -1338,18 +1354,26 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 	} else if (sub == CF_SUB_JSON) {
 		uint64_t b = d.res_base;
 		MDB_val k = {8, &b}, v = {0, NULL};
-		int mrc = mdb_get(t->txn, s->dbi[DB_RAW], &k, &v);
+		MDB_txn *dt;
+		int mrc = mdb_txn_begin(s->denv, NULL, MDB_RDONLY, &dt);
+		if (mrc) {
+			rc = lmdb_err(mrc, "read resource.json");
+			goto out;
+		}
+		mrc = mdb_get(dt, s->ddbi, &k, &v);
 		if (mrc && mrc != MDB_NOTFOUND) {
+			mdb_txn_abort(dt);
 			rc = lmdb_err(mrc, "read resource.json");
 			goto out;
 		}
 		*data = malloc(v.mv_size ? v.mv_size : 1);
+		if (*data && v.mv_size)
+			memcpy(*data, v.mv_data, v.mv_size);
+		mdb_txn_abort(dt);
 		if (!*data) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		if (v.mv_size)
-			memcpy(*data, v.mv_data, v.mv_size);
 		*len = v.mv_size;
 	} else {
 		rc = -EINVAL; /* a symlink */
@@ -1719,6 +1743,7 @@ struct change {
 struct cf_wtxn {
 	struct cf_store *s;
 	MDB_txn *txn;
+	MDB_txn *dtxn; /* on the documents, begun by the first document written */
 	uint64_t next_base;
 	bool next_base_dirty;
 	int64_t now;
@@ -1734,11 +1759,62 @@ struct cf_wtxn {
 	uint64_t bump_ino;	 /* the last container raised, and its mtime: */
 	int64_t bump_mtime;	 /* most upserts of a page land in one container */
 	uint32_t bump_ns;
+	/* Container mtimes to raise at commit, each once, however many members
+	 * arrived: a page of snapshots lands in global/snapshots and in the
+	 * snapshots/ of a few disks, and raising as they come would rewrite
+	 * those containers and their ancestors for every member. */
+	struct pending_bump {
+		uint64_t ino;
+		int64_t mt;
+		uint32_t ns;
+	} bumps[32];
+	size_t nbumps;
 	char last_scope[CF_PATH_MAX]; /* the last scope ensured */
 	char coll_path[CF_PATH_MAX];  /* the last collection resolved */
 	size_t coll_len;
 	uint64_t coll_base;
 };
+
+/* The documents' write transaction, begun on first use. Only the holder of
+ * the tree's write transaction begins one, so the two never wait on each
+ * other. */
+static int dtxn(struct cf_wtxn *w)
+{
+	if (w->dtxn)
+		return 0;
+	int rc = mdb_txn_begin(w->s->denv, NULL, 0, &w->dtxn);
+	return rc ? lmdb_err(rc, "begin a write transaction on the documents") : 0;
+}
+
+static int doc_put(struct cf_wtxn *w, uint64_t base, const char *doc, size_t len, bool append)
+{
+	int rc = dtxn(w);
+	if (rc)
+		return rc;
+	MDB_val k = {8, &base}, v = {len, (void *) doc};
+	rc = mdb_put(w->dtxn, w->s->ddbi, &k, &v, append ? MDB_APPEND : 0);
+	if (rc == MDB_KEYEXIST && append) /* left by a tree commit that failed */
+		rc = mdb_put(w->dtxn, w->s->ddbi, &k, &v, 0);
+	if (rc)
+		return lmdb_err(rc, "write resource.json");
+	w->writes++;
+	return 0;
+}
+
+static int doc_del(struct cf_wtxn *w, uint64_t base)
+{
+	int rc = dtxn(w);
+	if (rc)
+		return rc;
+	MDB_val k = {8, &base};
+	rc = mdb_del(w->dtxn, w->s->ddbi, &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return lmdb_err(rc, "remove resource.json");
+	w->writes++;
+	return 1;
+}
 
 static int wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flags, const char *what)
 {
@@ -1965,7 +2041,7 @@ static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t 
 /* A member of container ino was created at (mt, ns): raise the container's
  * mtime, and its ancestors', if that is newer (or they were vacant). The
  * walk ends below CF_INO_TRASH, whose attributes the daemon keeps. */
-static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
+static int bump_now(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 {
 	char name[CF_NAME_MAX];
 	size_t nlen;
@@ -2012,6 +2088,26 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 		}
 		ino = parent;
 	}
+	return 0;
+}
+
+/* bump_now, at commit (see struct cf_wtxn's bumps); at once when too many
+ * containers are pending. */
+static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
+{
+	for (size_t i = 0; i < w->nbumps; i++) {
+		struct pending_bump *b = &w->bumps[i];
+		if (b->ino == ino) {
+			if (newer(mt, ns, b->mt, b->ns)) {
+				b->mt = mt;
+				b->ns = ns;
+			}
+			return 0;
+		}
+	}
+	if (w->nbumps == sizeof w->bumps / sizeof w->bumps[0])
+		return bump_now(w, ino, mt, ns);
+	w->bumps[w->nbumps++] = (struct pending_bump){ino, mt, ns};
 	return 0;
 }
 
@@ -2221,10 +2317,17 @@ static int upsert_alias(struct cf_wtxn *w, const char *source, size_t slen, unsi
 	uint64_t sbase, abase;
 	struct cf_dirent od;
 	int rc;
-	int n = snprintf(apath, sizeof apath, "%.*s/%s/%s", (int) slen, source, sub_dir_name(sub),
-			 name);
-	if (n < 0 || (size_t) n >= sizeof apath)
+	const char *sd = sub_dir_name(sub);
+	size_t sdl = strlen(sd);
+	if (slen + sdl + nlen + 2 >= sizeof apath)
 		return -ENAMETOOLONG;
+	memcpy(apath, source, slen);
+	apath[slen] = '/';
+	memcpy(apath + slen + 1, sd, sdl);
+	apath[slen + 1 + sdl] = '/';
+	memcpy(apath + slen + sdl + 2, name, nlen);
+	apath[slen + sdl + 2 + nlen] = '\0';
+	int n = (int) (slen + sdl + 2 + nlen);
 	if ((rc = resolve(w, source, slen, &sbase, 0)))
 		return rc;
 	uint64_t parent = CF_INO(sbase, sub);
@@ -2473,15 +2576,10 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		}
 	}
 	bool dirent_same = have_old && !moved && !memcmp(&od, &nd, sizeof nd);
-
-	k = (MDB_val){8, &base};
-	mrc = fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RAW], &k, &v);
-	if (mrc && mrc != MDB_NOTFOUND)
-		return lmdb_err(mrc, "read resource.json");
+	/* The record holds the document's hash: the same record, the same
+	 * document (or the same absence of one). */
 	bool want_raw = r->raw && r->raw_len;
-	bool raw_same =
-	    mrc ? !want_raw
-		: want_raw && v.mv_size == r->raw_len && !memcmp(v.mv_data, r->raw, r->raw_len);
+	bool raw_same = fresh ? !want_raw : rec_same;
 
 	if (rec_same && dirent_same && raw_same && !stale)
 		goto out;
@@ -2494,11 +2592,8 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 			return rc;
 	}
 	if (!raw_same) {
-		k = (MDB_val){8, &base};
-		v = (MDB_val){r->raw_len, r->raw};
-		rc = want_raw
-			 ? wput(w, DB_RAW, &k, &v, fresh ? MDB_APPEND : 0, "write resource.json")
-			 : wdel(w, DB_RAW, &k, "remove resource.json");
+		/* A fresh base is the largest key there is: append. */
+		rc = want_raw ? doc_put(w, base, r->raw, r->raw_len, fresh) : doc_del(w, base);
 		if (rc < 0)
 			return rc;
 	}
@@ -2586,8 +2681,7 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 	k = (MDB_val){8, &base};
 	if ((rc = wdel(w, DB_RES, &k, "remove a resource")) < 0)
 		return rc;
-	k = (MDB_val){8, &base};
-	if ((rc = wdel(w, DB_RAW, &k, "remove resource.json")) < 0)
+	if ((rc = doc_del(w, base)) < 0)
 		return rc;
 	dkey(kb, cino, name, nlen, &k);
 	if ((rc = wdel(w, DB_DIRS, &k, "remove a directory entry")) < 0)
@@ -2961,6 +3055,8 @@ void cf_store_wabort(struct cf_wtxn *w)
 {
 	if (!w)
 		return;
+	if (w->dtxn)
+		mdb_txn_abort(w->dtxn);
 	if (w->txn)
 		mdb_txn_abort(w->txn);
 	if (w->s->bcache)
@@ -2973,6 +3069,11 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 	int rc = 0;
 	if (!w)
 		return -EINVAL;
+	/* Raises first: a container that also lost a member is then recomputed
+	 * from all of its members, the new ones included. */
+	for (size_t i = 0; !rc && i < w->nbumps; i++)
+		rc = bump_now(w, w->bumps[i].ino, w->bumps[i].mt, w->bumps[i].ns);
+	w->nbumps = 0;
 	for (size_t i = 0; !rc && i < w->recompute.cap; i++)
 		if (w->recompute.slot[i])
 			rc = recompute(w, w->recompute.slot[i], 0);
@@ -2983,6 +3084,15 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 	if (rc) {
 		cf_store_wabort(w);
 		return rc;
+	}
+	/* The documents first: the tree must not name one that is not there. */
+	if (w->dtxn) {
+		int drc = mdb_txn_commit(w->dtxn);
+		w->dtxn = NULL;
+		if (drc) {
+			cf_store_wabort(w);
+			return lmdb_err(drc, "commit the documents");
+		}
 	}
 	int mrc = mdb_txn_commit(w->txn);
 	w->txn = NULL;
@@ -2998,6 +3108,8 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 		else if (!c->entry && sink->inode)
 			sink->inode(sink->ctx, c->ino);
 	}
+	if (sink && sink->done && w->nch)
+		sink->done(sink->ctx);
 	wfree(w);
 	return 0;
 }
@@ -3043,12 +3155,51 @@ static int set_in_use(struct cf_store *s, bool in_use)
 	return rc ? lmdb_err(rc, "sync the cache") : 0;
 }
 
-/* Open the environment and check it. 0, a negative errno, or 1 when the
+/* The documents' environment, DIR/docs.mdb; emptied when the tree is new
+ * (documents are keyed by base, and a new tree hands bases out afresh). */
+static int docs_open(struct cf_store *s, bool empty)
+{
+	char path[4096];
+	MDB_txn *txn = NULL;
+	if (snprintf(path, sizeof path, "%s/docs.mdb", s->dir) >= (int) sizeof path)
+		return ENAMETOOLONG;
+	int rc = mdb_env_create(&s->denv);
+	if (rc)
+		return rc;
+	mdb_env_set_maxdbs(s->denv, 1);
+	mdb_env_set_mapsize(s->denv, MAP_SIZE);
+	mdb_env_set_maxreaders(s->denv, MAX_READERS);
+	rc = mdb_env_open(s->denv, path,
+			  MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC | MDB_NOMETASYNC,
+			  0600);
+	if (rc)
+		goto fail;
+	int dead = 0;
+	mdb_reader_check(s->denv, &dead);
+	if ((rc = mdb_txn_begin(s->denv, NULL, 0, &txn)) ||
+	    (rc = mdb_dbi_open(txn, "docs", MDB_INTEGERKEY | MDB_CREATE, &s->ddbi)) ||
+	    (empty && (rc = mdb_drop(txn, s->ddbi, 0))))
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(s->denv);
+	s->denv = NULL;
+	return rc;
+}
+
+/* Open the environments and check them. 0, a negative errno, or 1 when the
  * cache cannot be trusted (the reason in why). */
 static int env_open(struct cf_store *s, char *why, size_t whylen)
 {
 	MDB_txn *txn = NULL;
 	MDB_val k, v;
+	bool fresh = false;
 	int rc = mdb_env_create(&s->env);
 	if (rc)
 		return lmdb_err(rc, "create the environment");
@@ -3077,6 +3228,7 @@ static int env_open(struct cf_store *s, char *why, size_t whylen)
 			snprintf(why, whylen, "it holds data but no schema version");
 			goto bad;
 		}
+		fresh = true;
 	} else if (rc) {
 		goto fail;
 	} else {
@@ -3113,6 +3265,8 @@ static int env_open(struct cf_store *s, char *why, size_t whylen)
 	txn = NULL;
 	if (rc)
 		goto fail;
+	if ((rc = docs_open(s, fresh)))
+		goto fail;
 	return 0;
 fail:
 	if (txn)
@@ -3132,12 +3286,13 @@ bad:
 	return 1;
 }
 
-/* data.mdb and lock.mdb become *.bad-<epoch>: kept for a post-mortem. */
+/* data.mdb, lock.mdb and the documents become *.bad-<epoch>: kept for a
+ * post-mortem. */
 static int move_aside(const char *dir, const char *why)
 {
-	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	static const char *const files[] = {"data.mdb", "lock.mdb", "docs.mdb", "docs.mdb-lock"};
 	long now = (long) time(NULL);
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		char from[4096], to[4096 + 64];
 		if (snprintf(from, sizeof from, "%s/%s", dir, files[i]) >= (int) sizeof from)
 			return -ENAMETOOLONG;
@@ -3227,6 +3382,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		return rc;
 	}
 	if (pthread_key_create(&s->key, rtx_destroy)) {
+		mdb_env_close(s->denv);
 		mdb_env_close(s->env);
 		free(s->dir);
 		free(s);
@@ -3234,6 +3390,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 	}
 	if ((rc = init_tree(s)) || (rc = set_in_use(s, true))) {
 		pthread_key_delete(s->key);
+		mdb_env_close(s->denv);
 		mdb_env_close(s->env);
 		free(s->dir);
 		free(s);
@@ -3260,7 +3417,14 @@ void cf_store_close(struct cf_store *s)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	pthread_key_delete(s->key);
-	set_in_use(s, false);
+	/* The documents reach the disk before the mark says the cache was closed
+	 * cleanly (set_in_use syncs the tree). */
+	int rc = mdb_env_sync(s->denv, 1);
+	if (rc)
+		cf_warn("store: syncing the documents: %s", mdb_strerror(rc));
+	else
+		set_in_use(s, false);
+	mdb_env_close(s->denv);
 	mdb_env_close(s->env);
 	free(s->bcache);
 	free(s->recent.slot);

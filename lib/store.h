@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 2
+#define CF_STORE_SCHEMA 3
 
 enum {
 	CF_INO_ROOT = 1,
@@ -200,6 +200,9 @@ struct cf_change_sink {
 	void (*entry)(void *ctx, uint64_t parent, const char *name, size_t len);
 	void (*inode)(void *ctx, uint64_t ino);
 	void *ctx;
+	/* Optional: called once after all of a commit's changes were reported,
+	 * from the same thread, so a sink can deliver them as one batch. */
+	void (*done)(void *ctx);
 };
 
 struct cf_wtxn;
