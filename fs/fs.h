@@ -75,6 +75,10 @@ void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name);
 /* ---- fs/notify.c: kernel invalidations from a thread of their own ---- */
 int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink);
 void cf_notify_stop(void);
+/* The kernel is about to be told of names in directory dir (a lookup's answer, positive or
+ * negative, a readdirplus entry, a mkdir or rename): from now on it may hold dentries there,
+ * which changes must invalidate. Call before reading the store for the reply. */
+void cf_notify_dir_seen(uint64_t dir);
 
 /* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
 

@@ -6,13 +6,27 @@
  * directory's inode lock in the kernel, and a FUSE request such as mkdir
  * holds that very lock until it is answered: invalidating from inside the
  * request that caused the change would deadlock. So the sink only queues,
- * and this thread delivers, after the request has been answered. */
+ * and this thread delivers, after the request has been answered.
+ *
+ * Each call is a write(2) to /dev/fuse, and a first sync of 100,000
+ * snapshots reports 200,000 entries (each snapshot and its alias under its
+ * disk). So the thread takes the whole queue at once and:
+ *  - invalidates each inode once per batch, however many of its entries
+ *    changed (a directory's listing and attributes are one invalidation);
+ *  - skips inval_entry under a directory the kernel was never told anything
+ *    about: the kernel holds a dentry, positive or negative, only for a name
+ *    some reply gave it (a lookup, a readdirplus entry, a mkdir or rename
+ *    answer). Those replies mark their directory here *before* reading the
+ *    store, so a reply that raced a change either is invalidated or read the
+ *    changed store. A directory once marked stays marked. */
 #include "fs.h"
 
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +46,55 @@ static struct {
 	struct cf_fs *fs;
 } Q = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
+/* ---- directories under which the kernel may hold dentries ---- */
+
+/* Open addressing over inode + 1 (0 = empty), insert-only, lock-free: FUSE
+ * worker threads mark, the notify thread reads. Full (more directories than
+ * this were ever looked into) means "assume every directory": correct, only
+ * slower. The array is in .bss: only the pages of slots in use are touched. */
+enum { SEEN_SLOTS = 1 << 15, SEEN_PROBES = 64 };
+static _Atomic uint64_t seen[SEEN_SLOTS];
+static atomic_bool seen_full;
+
+void cf_notify_dir_seen(uint64_t dir)
+{
+	uint64_t key = dir + 1;
+	size_t i = (size_t) cf_hash64(&dir, sizeof dir) & (SEEN_SLOTS - 1);
+	for (int n = 0; n < SEEN_PROBES; n++, i = (i + 1) & (SEEN_SLOTS - 1)) {
+		uint64_t v = atomic_load(&seen[i]);
+		if (v == key)
+			return;
+		if (v == 0) {
+			if (atomic_compare_exchange_strong(&seen[i], &v, key) || v == key)
+				return;
+		}
+	}
+	atomic_store(&seen_full, true);
+}
+
+static bool dir_seen(uint64_t dir)
+{
+	if (atomic_load(&seen_full))
+		return true;
+	uint64_t key = dir + 1;
+	size_t i = (size_t) cf_hash64(&dir, sizeof dir) & (SEEN_SLOTS - 1);
+	for (int n = 0; n < SEEN_PROBES; n++, i = (i + 1) & (SEEN_SLOTS - 1)) {
+		uint64_t v = atomic_load(&seen[i]);
+		if (v == key)
+			return true;
+		if (v == 0)
+			return false;
+	}
+	return false;
+}
+
+/* ---- the queue ---- */
+
+/* A commit's changes, gathered by the committing thread until the sink's
+ * `done` hands them over as one batch: one wake-up of the notify thread and
+ * one invalidation per directory per commit, not per change. */
+static __thread struct note *pend_head, **pend_tail; /* pend_tail NULL: empty */
+
 static void push(uint64_t ino, const char *name, size_t len)
 {
 	struct note *n = malloc(sizeof *n + len + 1);
@@ -46,15 +109,40 @@ static void push(uint64_t ino, const char *name, size_t len)
 	if (len)
 		memcpy(n->name, name, len);
 	n->name[len] = '\0';
+	*(pend_tail ? pend_tail : &pend_head) = n;
+	pend_tail = &n->next;
+}
+
+static void free_notes(struct note *n)
+{
+	while (n) {
+		struct note *next = n->next;
+		free(n);
+		n = next;
+	}
+}
+
+/* Hand this thread's gathered changes to the notify thread. */
+static void flush(void)
+{
+	struct note *batch = pend_head;
+	if (!batch)
+		return;
+	struct note **last = pend_tail;
+	pend_head = NULL;
+	pend_tail = NULL;
 	pthread_mutex_lock(&Q.lock);
 	if (Q.stop) {
 		pthread_mutex_unlock(&Q.lock);
-		free(n);
+		free_notes(batch);
 		return;
 	}
-	*Q.tail = n;
-	Q.tail = &n->next;
-	pthread_cond_signal(&Q.cond);
+	bool was_empty = !Q.head;
+	*Q.tail = batch;
+	Q.tail = last;
+	/* The thread takes the whole queue when it wakes. */
+	if (was_empty)
+		pthread_cond_signal(&Q.cond);
 	pthread_mutex_unlock(&Q.lock);
 }
 
@@ -66,23 +154,72 @@ static void note_rc(const char *what, uint64_t ino, int rc)
 	cf_debug("%s(%llu) failed: %s", what, (unsigned long long) ino, strerror(-rc));
 }
 
-static void deliver(struct cf_fs *fs, const struct note *n)
+/* The inodes one batch invalidates, each once (open addressing, 0 = empty:
+ * inode 0 does not exist). */
+struct inoset {
+	uint64_t *slot;
+	size_t cap, n;
+};
+
+/* Add ino; false when it was there already. When the set cannot grow, every
+ * add answers true: a repeated invalidation is only slower. */
+static bool inoset_add(struct inoset *s, uint64_t ino)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		uint64_t *slot = calloc(cap, sizeof *slot);
+		if (!slot)
+			return true;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slot[i])
+				continue;
+			size_t j = (size_t) cf_hash64(&s->slot[i], 8) & (cap - 1);
+			while (slot[j])
+				j = (j + 1) & (cap - 1);
+			slot[j] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = slot;
+		s->cap = cap;
+	}
+	size_t j = (size_t) cf_hash64(&ino, 8) & (s->cap - 1);
+	for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
+		if (s->slot[j] == ino)
+			return false;
+	s->slot[j] = ino;
+	s->n++;
+	return true;
+}
+
+static void inval_inode(struct fuse_session *se, uint64_t ino)
+{
+	note_rc("inval_inode", ino, fuse_lowlevel_notify_inval_inode(se, ino, 0, 0));
+}
+
+/* One batch: entries first, then each inode once (a directory's listing and
+ * attributes, a resource and the files it synthesises). */
+static void deliver(struct cf_fs *fs, struct note *batch)
 {
 	struct fuse_session *se = fs->se;
-	if (n->len) {
-		note_rc("inval_entry", n->ino,
-			fuse_lowlevel_notify_inval_entry(se, n->ino, n->name, n->len));
-		/* The parent's listing (cache_readdir) and attributes changed too. */
-		note_rc("inval_inode", n->ino, fuse_lowlevel_notify_inval_inode(se, n->ino, 0, 0));
-		return;
+	struct inoset done = {0};
+	for (struct note *n = batch; n && !atomic_load(&fs->stopping); n = n->next) {
+		if (n->len && dir_seen(n->ino))
+			note_rc("inval_entry", n->ino,
+				fuse_lowlevel_notify_inval_entry(se, n->ino, n->name, n->len));
 	}
-	note_rc("inval_inode", n->ino, fuse_lowlevel_notify_inval_inode(se, n->ino, 0, 0));
-	/* A resource that changed may have changed its files (status, resource.json,
-	 * source), whose pages the kernel keeps (keep_cache, cached symlinks). */
-	if (n->ino != CF_INO_ROOT && CF_INO_SUB(n->ino) == CF_SUB_DIR)
-		for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++)
-			note_rc("inval_inode", n->ino | sub,
-				fuse_lowlevel_notify_inval_inode(se, n->ino | sub, 0, 0));
+	for (struct note *n = batch; n && !atomic_load(&fs->stopping); n = n->next) {
+		if (inoset_add(&done, n->ino))
+			inval_inode(se, n->ino);
+		/* A resource that changed may have changed its files (status,
+		 * resource.json, source), whose pages the kernel keeps (keep_cache,
+		 * cached symlinks). The parent of an entry is a directory: its
+		 * listing and attributes are all that changed. */
+		if (!n->len && n->ino != CF_INO_ROOT && CF_INO_SUB(n->ino) == CF_SUB_DIR)
+			for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++)
+				if (inoset_add(&done, n->ino | sub))
+					inval_inode(se, n->ino | sub);
+	}
+	free(done.slot);
 }
 
 static void *notify_thread(void *arg)
@@ -94,14 +231,13 @@ static void *notify_thread(void *arg)
 			pthread_cond_wait(&Q.cond, &Q.lock);
 		if (!Q.head)
 			break; /* stopping and drained */
-		struct note *n = Q.head;
-		Q.head = n->next;
-		if (!Q.head)
-			Q.tail = &Q.head;
+		struct note *batch = Q.head;
+		Q.head = NULL;
+		Q.tail = &Q.head;
 		pthread_mutex_unlock(&Q.lock);
 		if (!atomic_load(&Q.fs->stopping))
-			deliver(Q.fs, n);
-		free(n);
+			deliver(Q.fs, batch);
+		free_notes(batch);
 		pthread_mutex_lock(&Q.lock);
 	}
 	pthread_mutex_unlock(&Q.lock);
@@ -121,6 +257,12 @@ static void sink_inode(void *ctx, uint64_t ino)
 	push(ino, NULL, 0);
 }
 
+static void sink_done(void *ctx)
+{
+	(void) ctx;
+	flush();
+}
+
 int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink)
 {
 	Q.fs = fs;
@@ -133,6 +275,7 @@ int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink)
 	Q.running = true;
 	sink->entry = sink_entry;
 	sink->inode = sink_inode;
+	sink->done = sink_done;
 	sink->ctx = fs;
 	return 0;
 }

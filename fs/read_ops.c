@@ -160,6 +160,7 @@ static void ro_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct cf_stat cs;
 	int rc;
 
+	cf_notify_dir_seen(parent);
 	if (control_owns(parent) || (parent == CF_INO_ROOT && strcmp(name, ".clonefs") == 0))
 		rc = control_lookup(fs, parent, name, &cs);
 	else
@@ -372,6 +373,8 @@ static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	int rc;
 
+	if (plus)
+		cf_notify_dir_seen(ino);
 	/* Offset 0 is the first read or a rewinddir: take a fresh snapshot. */
 	if (!d->built || off == 0) {
 		rc = snap_build(fs, d);

@@ -114,6 +114,7 @@ void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	if (readonly(req, fs, "mkdir", parent, name))
 		return;
 	caller_of(req, &c);
+	cf_notify_dir_seen(parent); /* the reply gives the kernel a dentry there */
 	int rc = cf_engine_mkdir(fs->engine, &c.c, parent, name, &st);
 	if (rc) {
 		fuse_reply_err(req, err_of(rc));
@@ -169,6 +170,7 @@ void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		}
 	}
 	caller_of(req, &c);
+	cf_notify_dir_seen(newparent); /* the kernel moves its dentry there */
 	struct cf_stat st;
 	struct listings l = {{0}};
 	if (cf_store_lookup(fs->store, parent, name, &st) == 0)
