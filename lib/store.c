@@ -3265,8 +3265,15 @@ static int env_open(struct cf_store *s, char *why, size_t whylen)
 	txn = NULL;
 	if (rc)
 		goto fail;
-	if ((rc = docs_open(s, fresh)))
+	if ((rc = docs_open(s, fresh))) {
+		if (is_lmdb_code(rc) || rc == EINVAL) {
+			snprintf(why, whylen, "its documents (docs.mdb): %s", mdb_strerror(rc));
+			mdb_env_close(s->env);
+			s->env = NULL;
+			return 1;
+		}
 		goto fail;
+	}
 	return 0;
 fail:
 	if (txn)

@@ -1301,6 +1301,101 @@ static void test_rebuild(void)
 	cf_resource_clear(&r);
 }
 
+static void set_raw(struct cf_resource *r, const char *raw)
+{
+	free(r->raw);
+	r->raw = raw ? strdup(raw) : NULL;
+	r->raw_len = raw ? strlen(raw) : 0;
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[700];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* resource.json lives in docs.mdb: written, replaced, removed with the
+ * resource, kept across a reopen, and never outliving the tree it belongs
+ * to (documents are keyed by base, which a new tree hands out afresh). */
+static void test_documents(void)
+{
+	char dir[512], path[700];
+	struct cf_store *s;
+	struct cf_resource r, r2;
+	bool changed;
+	char *doc;
+	fresh_dir(dir, sizeof dir, "docs");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK(exists_in(dir, "docs.mdb"));
+	mk(&r, CF_KIND_SNAPSHOT, "global", "doc-a", "READY", 100);
+	set_raw(&r, "{\"name\":\"doc-a\",\"v\":1}");
+	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
+	CHECK(changed);
+	doc = read_file(s, "global/snapshots/doc-a/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":1}");
+	free(doc);
+	/* the same document: nothing written */
+	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
+	CHECK(!changed);
+	/* a new document of the same length: the record's hash tells */
+	set_raw(&r, "{\"name\":\"doc-a\",\"v\":2}");
+	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
+	CHECK(changed);
+	doc = read_file(s, "global/snapshots/doc-a/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":2}");
+	free(doc);
+	cf_store_close(s);
+
+	/* kept across a reopen */
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	doc = read_file(s, "global/snapshots/doc-a/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":2}");
+	free(doc);
+	/* no document any more: an empty file */
+	set_raw(&r, NULL);
+	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
+	CHECK(changed);
+	doc = read_file(s, "global/snapshots/doc-a/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "");
+	free(doc);
+	set_raw(&r, "{\"name\":\"doc-a\",\"v\":3}");
+	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
+	cf_store_close(s);
+
+	/* The tree is lost (data.mdb removed) but docs.mdb stays: the new tree's
+	 * first resource may get doc-a's old base, and must not show its
+	 * document. */
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	CHECK_EQ_INT(unlink(path), 0);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&r2, CF_KIND_SNAPSHOT, "global", "doc-b", "READY", 200);
+	set_raw(&r2, NULL);
+	CHECK_EQ_INT(put1(s, &r2, NULL, NULL), 0);
+	doc = read_file(s, "global/snapshots/doc-b/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "");
+	free(doc);
+	cf_store_close(s);
+
+	/* A damaged docs.mdb: the cache is moved aside and rebuilt. */
+	snprintf(path, sizeof path, "%s/docs.mdb", dir);
+	FILE *f = fopen(path, "w");
+	for (int i = 0; f && i < 100000; i++)
+		fputc("garbage!"[i % 8], f);
+	if (f)
+		fclose(f);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "");
+	CHECK_EQ_INT(count_bad(dir), 1);
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	doc = read_file(s, "global/snapshots/doc-a/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":3}");
+	free(doc);
+	cf_store_close(s);
+	cf_resource_clear(&r);
+	cf_resource_clear(&r2);
+}
+
 /* A record of the wrong size in dirs is -EIO, never a crash. */
 static void test_bad_records(void)
 {
@@ -1728,6 +1823,7 @@ int main(void)
 	test_path_of_and_dependents();
 	test_container_births();
 	test_rebuild();
+	test_documents();
 	test_bad_records();
 	test_concurrent_readers();
 	test_scale();
