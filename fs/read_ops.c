@@ -95,7 +95,11 @@ static void fill_stat(const struct cf_fs *fs, const struct cf_stat *cs, struct s
 	st->st_gid = fs->gid;
 	st->st_size = (off_t) cs->size;
 	st->st_blocks = (blkcnt_t) cs->blocks;
-	st->st_blksize = 4096;
+	/* The control files are read with direct_io: every read(2) is a round trip, and stdio
+	 * (jq, awk, Python) sizes its reads by st_blksize. 4 KiB made jq over a 24 MB
+	 * inventory.jsonl 6,000 round trips and twice as slow as over a local copy; 128 KiB is
+	 * FUSE's largest read. */
+	st->st_blksize = control_owns(cs->ino) && CF_INO_SUB(cs->ino) != 0 ? 128 << 10 : 4096;
 	st->st_mtim.tv_sec = cs->mtime;
 	st->st_mtim.tv_nsec = cs->mtime_ns;
 	st->st_atim = st->st_mtim;
