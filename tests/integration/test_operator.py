@@ -500,8 +500,11 @@ def test_fstab_entry_mounts_once_and_fusermount_unmounts(emulator_factory, ns, t
     r = ns.sh(f"mount -a -v -T {fstab}", env=env)
     assert "already mounted" in r.stdout + r.stderr
     assert len(clonefs_mounts(ns, mnt)) == 1
+    # the disk exists once the first sync has listed it (before, mkdir is ENOENT)
+    snaps = ns.path(f"{mnt}/zones/{ZONE}/disks/data-0/snapshots")
+    wait_for(snaps.is_dir, 30, "the disk's snapshots/ through the mount")
     with pytest.raises(OSError) as e:
-        os.mkdir(ns.path(f"{mnt}/zones/{ZONE}/disks/data-0/snapshots/x"))
+        os.mkdir(snaps / "x")
     assert e.value.errno == errno.EROFS
     ns.sh(f"fusermount3 -u {mnt}")
     wait_for(lambda: not daemon_alive(status["pid"]), 30, "the daemon to exit")
