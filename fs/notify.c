@@ -23,6 +23,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "u64set.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -154,43 +155,6 @@ static void note_rc(const char *what, uint64_t ino, int rc)
 	cf_debug("%s(%llu) failed: %s", what, (unsigned long long) ino, strerror(-rc));
 }
 
-/* The inodes one batch invalidates, each once (open addressing, 0 = empty:
- * inode 0 does not exist). */
-struct inoset {
-	uint64_t *slot;
-	size_t cap, n;
-};
-
-/* Add ino; false when it was there already. When the set cannot grow, every
- * add answers true: a repeated invalidation is only slower. */
-static bool inoset_add(struct inoset *s, uint64_t ino)
-{
-	if (2 * (s->n + 1) > s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 64;
-		uint64_t *slot = calloc(cap, sizeof *slot);
-		if (!slot)
-			return true;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->slot[i])
-				continue;
-			size_t j = (size_t) cf_hash64(&s->slot[i], 8) & (cap - 1);
-			while (slot[j])
-				j = (j + 1) & (cap - 1);
-			slot[j] = s->slot[i];
-		}
-		free(s->slot);
-		s->slot = slot;
-		s->cap = cap;
-	}
-	size_t j = (size_t) cf_hash64(&ino, 8) & (s->cap - 1);
-	for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
-		if (s->slot[j] == ino)
-			return false;
-	s->slot[j] = ino;
-	s->n++;
-	return true;
-}
-
 static void inval_inode(struct fuse_session *se, uint64_t ino)
 {
 	note_rc("inval_inode", ino, fuse_lowlevel_notify_inval_inode(se, ino, 0, 0));
@@ -201,14 +165,14 @@ static void inval_inode(struct fuse_session *se, uint64_t ino)
 static void deliver(struct cf_fs *fs, struct note *batch)
 {
 	struct fuse_session *se = fs->se;
-	struct inoset done = {0};
+	struct cf_u64set done = {0}; /* inodes invalidated: each once */
 	for (struct note *n = batch; n && !atomic_load(&fs->stopping); n = n->next) {
 		if (n->len && dir_seen(n->ino))
 			note_rc("inval_entry", n->ino,
 				fuse_lowlevel_notify_inval_entry(se, n->ino, n->name, n->len));
 	}
 	for (struct note *n = batch; n && !atomic_load(&fs->stopping); n = n->next) {
-		if (inoset_add(&done, n->ino))
+		if (cf_u64set_add(&done, n->ino) != 0)
 			inval_inode(se, n->ino);
 		/* A resource that changed may have changed its files (status,
 		 * resource.json, source), whose pages the kernel keeps (keep_cache,
@@ -216,10 +180,10 @@ static void deliver(struct cf_fs *fs, struct note *batch)
 		 * listing and attributes are all that changed. */
 		if (!n->len && n->ino != CF_INO_ROOT && CF_INO_SUB(n->ino) == CF_SUB_DIR)
 			for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++)
-				if (inoset_add(&done, n->ino | sub))
+				if (cf_u64set_add(&done, n->ino | sub) != 0)
 					inval_inode(se, n->ino | sub);
 	}
-	free(done.slot);
+	cf_u64set_free(&done);
 }
 
 static void *notify_thread(void *arg)

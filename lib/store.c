@@ -59,6 +59,7 @@
 #include "store.h"
 #include "hash.h"
 #include "log.h"
+#include "u64set.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,12 +145,9 @@ struct cf_store {
 
 static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
 	if (!s->bcache || len >= BCACHE_PATH)
 		return NULL;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char) path[i]) * 0x100000001b3ull;
-	return &s->bcache[h & (BCACHE_SLOTS - 1)];
+	return &s->bcache[cf_hash64(path, len) & (BCACHE_SLOTS - 1)];
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -219,49 +217,6 @@ static int buf_add(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
-/* A set of u64 (never 0): which inodes a transaction already reported, which
- * containers need their mtime recomputed. */
-struct u64set {
-	uint64_t *slot;
-	size_t cap, n;
-};
-
-static size_t u64_hash(uint64_t v, size_t cap)
-{
-	return (size_t) ((v * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
-}
-
-/* 1 when added, 0 when already there, -ENOMEM. */
-static int u64set_add(struct u64set *s, uint64_t v)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		uint64_t *slot = calloc(cap, sizeof *slot);
-		if (!slot)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->slot[i])
-				continue;
-			size_t j = u64_hash(s->slot[i], cap);
-			while (slot[j])
-				j = (j + 1) & (cap - 1);
-			slot[j] = s->slot[i];
-		}
-		free(s->slot);
-		s->slot = slot;
-		s->cap = cap;
-	}
-	size_t j = u64_hash(v, s->cap);
-	while (s->slot[j]) {
-		if (s->slot[j] == v)
-			return 0;
-		j = (j + 1) & (s->cap - 1);
-	}
-	s->slot[j] = v;
-	s->n++;
-	return 1;
-}
-
 int64_t cf_store_clock_ms(void)
 {
 	struct timespec ts;
@@ -292,7 +247,7 @@ static struct recent_slot *recent_find(const struct recent *r, uint64_t base)
 {
 	if (!r->cap)
 		return NULL;
-	for (size_t j = u64_hash(base, r->cap);; j = (j + 1) & (r->cap - 1)) {
+	for (size_t j = (size_t) cf_hash64(&base, 8) & (r->cap - 1);; j = (j + 1) & (r->cap - 1)) {
 		if (r->slot[j].base == base || !r->slot[j].base)
 			return &r->slot[j];
 	}
@@ -1753,11 +1708,11 @@ struct cf_wtxn {
 	struct buf tmp;	 /* sweep: names to remove */
 	struct change *ch;
 	size_t nch, capch;
-	struct buf names;	 /* names of entry changes */
-	struct u64set reported;	 /* inodes already in ch */
-	struct u64set recompute; /* containers that lost a member */
-	uint64_t bump_ino;	 /* the last container raised, and its mtime: */
-	int64_t bump_mtime;	 /* most upserts of a page land in one container */
+	struct buf names;	    /* names of entry changes */
+	struct cf_u64set reported;  /* inodes already in ch */
+	struct cf_u64set recompute; /* containers that lost a member */
+	uint64_t bump_ino;	    /* the last container raised, and its mtime: */
+	int64_t bump_mtime;	    /* most upserts of a page land in one container */
 	uint32_t bump_ns;
 	/* Container mtimes to raise at commit, each once, however many members
 	 * arrived: a page of snapshots lands in global/snapshots and in the
@@ -1840,7 +1795,7 @@ static int wdel(struct cf_wtxn *w, int db, MDB_val *k, const char *what)
 static int note_change(struct cf_wtxn *w, uint64_t ino, const char *name, size_t len, bool entry)
 {
 	if (!entry) {
-		int rc = u64set_add(&w->reported, ino);
+		int rc = cf_u64set_add(&w->reported, ino);
 		if (rc <= 0)
 			return rc;
 	}
@@ -1888,7 +1843,7 @@ static int note_resource(struct cf_wtxn *w, uint64_t base)
 
 static int mark_recompute(struct cf_wtxn *w, uint64_t ino)
 {
-	int rc = u64set_add(&w->recompute, ino);
+	int rc = cf_u64set_add(&w->recompute, ino);
 	return rc < 0 ? rc : 0;
 }
 
@@ -3002,8 +2957,8 @@ static void wfree(struct cf_wtxn *w)
 	free(w->tmp.p);
 	free(w->names.p);
 	free(w->ch);
-	free(w->reported.slot);
-	free(w->recompute.slot);
+	cf_u64set_free(&w->reported);
+	cf_u64set_free(&w->recompute);
 	free(w);
 }
 
