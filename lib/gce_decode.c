@@ -200,16 +200,22 @@ static const char *project_rest(const char *url)
 	return end + 1;
 }
 
-int cf_gce_path_from_url(const char *url, char *buf, size_t size)
+/* rest into buf: 0, or -ENAMETOOLONG. */
+static int copy_rest(const char *rest, char *buf, size_t size)
 {
-	const char *rest = url ? project_rest(url) : NULL;
-	if (!rest || cf_path_parse(rest, NULL, NULL, 0, NULL, 0))
-		return -EINVAL;
 	size_t len = strlen(rest);
 	if (len >= size)
 		return -ENAMETOOLONG;
 	memcpy(buf, rest, len + 1);
 	return 0;
+}
+
+int cf_gce_path_from_url(const char *url, char *buf, size_t size)
+{
+	const char *rest = url ? project_rest(url) : NULL;
+	if (!rest || cf_path_parse(rest, NULL, NULL, 0, NULL, 0))
+		return -EINVAL;
+	return copy_rest(rest, buf, size);
 }
 
 bool cf_gce_scope_valid(const char *s)
@@ -225,11 +231,7 @@ int cf_gce_scope_from_url(const char *url, char *buf, size_t size)
 	const char *rest = url ? project_rest(url) : NULL;
 	if (!rest || !cf_gce_scope_valid(rest))
 		return -EINVAL;
-	size_t len = strlen(rest);
-	if (len >= size)
-		return -ENAMETOOLONG;
-	memcpy(buf, rest, len + 1);
-	return 0;
+	return copy_rest(rest, buf, size);
 }
 
 /* ---- fields of one document ---- */

@@ -1,8 +1,9 @@
 /* mini_httpd.h — a tiny HTTP/1.1 server for unit tests, header-only: a
  * thread on 127.0.0.1 answering each request with the next canned response
- * of a script, keeping connections alive unless told to close, and
- * recording what it was asked. Enough to test retries, keep-alive, headers
- * and the provider's requests without the network or fixed sleeps. */
+ * of a script (as JSON), keeping connections alive unless told to close, and
+ * recording every request it was asked, with its body. Enough to test
+ * retries, keep-alive, headers and the provider's requests without the
+ * network or fixed sleeps. */
 #ifndef CLONEFS_MINI_HTTPD_H
 #define CLONEFS_MINI_HTTPD_H
 
@@ -26,7 +27,14 @@ struct canned {
 	bool close;	     /* Connection: close */
 };
 
-enum { MAX_CONNS = 16, MAX_CANNED = 16 };
+enum { MAX_CONNS = 16, MAX_CANNED = 32, MAX_RECORDED = 32, CONN_BUF = 32768 };
+
+/* One request as it arrived (the first MAX_RECORDED after server_script). */
+struct recorded {
+	char line[1024]; /* "POST /compute/v1/... HTTP/1.1" */
+	char head[4096];
+	char body[8192];
+};
 
 struct server {
 	int lfd, port, stop_pipe[2];
@@ -36,6 +44,8 @@ struct server {
 	int ncanned, next;
 	int requests, connections;
 	char last_head[4096];
+	struct recorded req[MAX_RECORDED];
+	int nreq;
 };
 
 static struct server S;
@@ -43,13 +53,24 @@ static struct server S;
 static inline void server_script(const struct canned *c, int n)
 {
 	pthread_mutex_lock(&S.lock);
-	memcpy(S.canned, c, sizeof *c * (size_t) n);
+	if (n)
+		memcpy(S.canned, c, sizeof *c * (size_t) n);
 	S.ncanned = n;
 	S.next = 0;
 	S.requests = 0;
 	S.connections = 0;
 	S.last_head[0] = '\0';
+	S.nreq = 0;
 	pthread_mutex_unlock(&S.lock);
+}
+
+/* How many requests were recorded since server_script. */
+static inline int server_count(void)
+{
+	pthread_mutex_lock(&S.lock);
+	int n = S.nreq;
+	pthread_mutex_unlock(&S.lock);
+	return n;
 }
 
 static inline const char *reason(int status)
@@ -76,6 +97,13 @@ static inline bool serve(int fd, char *buf, size_t *len)
 		pthread_mutex_lock(&S.lock);
 		snprintf(S.last_head, sizeof S.last_head, "%.*s", (int) head, buf);
 		S.requests++;
+		if (S.nreq < MAX_RECORDED) {
+			struct recorded *q = &S.req[S.nreq++];
+			size_t ll = (size_t) (strstr(buf, "\r\n") - buf);
+			snprintf(q->line, sizeof q->line, "%.*s", (int) ll, buf);
+			snprintf(q->head, sizeof q->head, "%.*s", (int) head, buf);
+			snprintf(q->body, sizeof q->body, "%.*s", (int) body, buf + head);
+		}
 		struct canned c = S.next < S.ncanned
 				      ? S.canned[S.next++]
 				      : (struct canned){500, NULL, "script ran out", true};
@@ -83,10 +111,11 @@ static inline bool serve(int fd, char *buf, size_t *len)
 
 		const char *b = c.body ? c.body : "";
 		char out[65536];
-		int n =
-		    snprintf(out, sizeof out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s\r\n%s",
-			     c.status, reason(c.status), strlen(b), c.headers ? c.headers : "",
-			     c.close ? "Connection: close\r\n" : "", b);
+		int n = snprintf(out, sizeof out,
+				 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\n%s%s\r\n%s",
+				 c.status, reason(c.status), strlen(b), c.headers ? c.headers : "",
+				 c.close ? "Connection: close\r\n" : "", b);
 		if (n > 0 && write(fd, out, (size_t) n) < 0)
 			return false;
 		memmove(buf, buf + head + body, *len - head - body);
@@ -100,7 +129,7 @@ static inline void *server_main(void *arg)
 {
 	(void) arg;
 	struct pollfd pf[2 + MAX_CONNS];
-	static char bufs[MAX_CONNS][16384];
+	static char bufs[MAX_CONNS][CONN_BUF];
 	size_t lens[MAX_CONNS];
 	int fds[MAX_CONNS], nconn = 0;
 

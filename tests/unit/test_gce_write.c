@@ -3,14 +3,12 @@
  *
  * Every request is checked exactly: method, path and query (against the API
  * reference, not the emulator), the body's JSON, and that nothing is sent
- * for input refused up front. mini_httpd.h keeps only the last request's
- * head, so this file has its own small server that records every request
- * with its body, answering from a script of canned responses. */
+ * for input refused up front, through mini_httpd.h's recording server. */
 #include "check.h"
 #include "auth.h"
 #include "gce.h"
 #include "http.h"
-#include "mini_httpd.h" /* struct canned, closed_port() */
+#include "mini_httpd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,159 +21,6 @@
 #define RID  "0d6c1a7e-3b1f-4c52-9a4e-5f7d2b8c9e01"
 #define RID2 "8f14e45f-ceea-467e-a5a4-2b7d5a1c3e90"
 
-/* ---- a recording server ---- */
-
-enum { REC_MAX = 32, REC_CONNS = 8, REC_BUF = 32768 };
-
-struct rec_req {
-	char line[1024]; /* "POST /compute/v1/... HTTP/1.1" */
-	char head[4096];
-	char body[8192];
-};
-
-static struct {
-	int lfd, port, stop[2];
-	pthread_t thread;
-	pthread_mutex_t lock;
-	struct canned canned[REC_MAX];
-	int ncanned, next;
-	struct rec_req req[REC_MAX];
-	int n;
-} R;
-
-static void rec_script(const struct canned *c, int n)
-{
-	pthread_mutex_lock(&R.lock);
-	if (n)
-		memcpy(R.canned, c, sizeof *c * (size_t) n);
-	R.ncanned = n;
-	R.next = 0;
-	R.n = 0;
-	pthread_mutex_unlock(&R.lock);
-}
-
-static int rec_count(void)
-{
-	pthread_mutex_lock(&R.lock);
-	int n = R.n;
-	pthread_mutex_unlock(&R.lock);
-	return n;
-}
-
-/* Answer every complete request in buf; false when the connection closes. */
-static bool rec_serve(int fd, char *buf, size_t *len)
-{
-	for (;;) {
-		buf[*len] = '\0';
-		char *end = strstr(buf, "\r\n\r\n");
-		if (!end)
-			return true;
-		size_t head = (size_t) (end + 4 - buf), body = 0;
-		char *cl = strcasestr(buf, "\r\nContent-Length:");
-		if (cl && cl < end)
-			body = strtoul(cl + 17, NULL, 10);
-		if (*len < head + body)
-			return true;
-
-		pthread_mutex_lock(&R.lock);
-		if (R.n < REC_MAX) {
-			struct rec_req *q = &R.req[R.n++];
-			size_t ll = (size_t) (strstr(buf, "\r\n") - buf);
-			snprintf(q->line, sizeof q->line, "%.*s", (int) ll, buf);
-			snprintf(q->head, sizeof q->head, "%.*s", (int) head, buf);
-			snprintf(q->body, sizeof q->body, "%.*s", (int) body, buf + head);
-		}
-		struct canned c = R.next < R.ncanned
-				      ? R.canned[R.next++]
-				      : (struct canned){500, NULL, "script ran out", true};
-		pthread_mutex_unlock(&R.lock);
-
-		const char *b = c.body ? c.body : "";
-		char out[16384];
-		int n = snprintf(out, sizeof out,
-				 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-				 "Content-Length: %zu\r\n%s%s\r\n%s",
-				 c.status, strlen(b), c.headers ? c.headers : "",
-				 c.close ? "Connection: close\r\n" : "", b);
-		if (n > 0 && write(fd, out, (size_t) n) < 0)
-			return false;
-		memmove(buf, buf + head + body, *len - head - body);
-		*len -= head + body;
-		if (c.close)
-			return false;
-	}
-}
-
-static void *rec_main(void *arg)
-{
-	(void) arg;
-	static char bufs[REC_CONNS][REC_BUF];
-	struct pollfd pf[2 + REC_CONNS];
-	size_t lens[REC_CONNS];
-	int fds[REC_CONNS], nconn = 0;
-	for (;;) {
-		pf[0] = (struct pollfd){.fd = R.stop[0], .events = POLLIN};
-		pf[1] = (struct pollfd){.fd = R.lfd, .events = POLLIN};
-		for (int i = 0; i < nconn; i++)
-			pf[2 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-		if (poll(pf, (nfds_t) (2 + nconn), -1) < 0)
-			continue;
-		if (pf[0].revents)
-			break;
-		if ((pf[1].revents & POLLIN) && nconn < REC_CONNS) {
-			int fd = accept(R.lfd, NULL, NULL);
-			if (fd >= 0) {
-				lens[nconn] = 0;
-				fds[nconn++] = fd;
-			}
-		}
-		for (int i = 0; i < nconn; i++) {
-			if (!pf[2 + i].revents || pf[2 + i].fd != fds[i])
-				continue;
-			ssize_t r = read(fds[i], bufs[i] + lens[i], REC_BUF - 1 - lens[i]);
-			bool keep = r > 0;
-			if (keep) {
-				lens[i] += (size_t) r;
-				keep = rec_serve(fds[i], bufs[i], &lens[i]);
-			}
-			if (!keep) {
-				close(fds[i]);
-				fds[i] = fds[nconn - 1];
-				lens[i] = lens[nconn - 1];
-				memcpy(bufs[i], bufs[nconn - 1], lens[i]);
-				nconn--;
-				i--;
-			}
-		}
-	}
-	for (int i = 0; i < nconn; i++)
-		close(fds[i]);
-	return NULL;
-}
-
-static int rec_start(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	pthread_mutex_init(&R.lock, NULL);
-	R.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (R.lfd < 0 || bind(R.lfd, (struct sockaddr *) &a, sizeof a) || listen(R.lfd, 16) ||
-	    getsockname(R.lfd, (struct sockaddr *) &a, &al) || pipe(R.stop))
-		return -1;
-	R.port = ntohs(a.sin_port);
-	return pthread_create(&R.thread, NULL, rec_main, NULL) ? -1 : 0;
-}
-
-static void rec_stop(void)
-{
-	if (write(R.stop[1], "x", 1) != 1)
-		return;
-	pthread_join(R.thread, NULL);
-	close(R.lfd);
-	close(R.stop[0]);
-	close(R.stop[1]);
-}
-
 /* ---- helpers ---- */
 
 /* The request line of request i is exactly "METHOD BASE<rest> HTTP/1.1". */
@@ -183,26 +28,26 @@ static void line_is(int i, const char *method, const char *rest)
 {
 	char want[1024];
 	snprintf(want, sizeof want, "%s " BASE "%s HTTP/1.1", method, rest);
-	CHECK(i < rec_count());
-	if (i < rec_count())
-		CHECK_EQ_STR(R.req[i].line, want);
+	CHECK(i < server_count());
+	if (i < server_count())
+		CHECK_EQ_STR(S.req[i].line, want);
 }
 
 /* Request i's body is the JSON `want` (compared as JSON, not as text). */
 static void body_is(int i, const char *want)
 {
 	json_error_t je;
-	CHECK(i < rec_count());
-	if (i >= rec_count())
+	CHECK(i < server_count());
+	if (i >= server_count())
 		return;
-	json_t *got = json_loads(R.req[i].body, 0, &je);
+	json_t *got = json_loads(S.req[i].body, 0, &je);
 	json_t *exp = json_loads(want, 0, &je);
 	CHECK(exp != NULL);
 	bool same = got && exp && json_equal(got, exp);
 	if (!same)
-		fprintf(stderr, "  body %s\n  expected %s\n", R.req[i].body, want);
+		fprintf(stderr, "  body %s\n  expected %s\n", S.req[i].body, want);
 	CHECK(same);
-	CHECK(strstr(R.req[i].head, "Content-Type: application/json\r\n") != NULL);
+	CHECK(strstr(S.req[i].head, "Content-Type: application/json\r\n") != NULL);
 	json_decref(got);
 	json_decref(exp);
 }
@@ -211,10 +56,10 @@ static void body_is(int i, const char *want)
  * form Content-Type; that is the http layer's, and harmless.) */
 static void no_body(int i)
 {
-	CHECK(i < rec_count());
-	if (i < rec_count()) {
-		CHECK_EQ_STR(R.req[i].body, "");
-		CHECK(strstr(R.req[i].head, "Content-Type: application/json") == NULL);
+	CHECK(i < server_count());
+	if (i < server_count()) {
+		CHECK_EQ_STR(S.req[i].body, "");
+		CHECK(strstr(S.req[i].head, "Content-Type: application/json") == NULL);
 	}
 }
 
@@ -485,7 +330,7 @@ static void test_create(void)
 	    {200, NULL, OP_GLOBAL("operation-c4", "PENDING", "global/machineImages/mi-1")},
 	    {200, NULL, OP_GLOBAL("operation-c5", "PENDING", "global/machineImages/mi-2")},
 	};
-	rec_script(ok, 5);
+	server_script(ok, 5);
 
 	/* zonal disk: disks.createSnapshot, guestFlush as a query parameter */
 	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
@@ -501,7 +346,7 @@ static void test_create(void)
 		"&prettyPrint=false");
 	body_is(0, "{\"name\":\"db-data-2024-05-01\","
 		   "\"labels\":{\"clonefs-source\":\"db-data\",\"empty\":\"\"}}");
-	CHECK(strstr(R.req[0].head, "Authorization: Bearer tok-w\r\n") != NULL);
+	CHECK(strstr(S.req[0].head, "Authorization: Bearer tok-w\r\n") != NULL);
 	CHECK_EQ_STR(op.name, "operation-c1");
 	CHECK_EQ_STR(op.scope, "zones/us-central1-a");
 	CHECK_EQ_STR(op.status, "PENDING");
@@ -562,7 +407,7 @@ static void test_create(void)
 		"\"sourceInstance\":\"projects/demo-project/zones/us-central1-a/instances/db-1\","
 		"\"guestFlush\":false}");
 	cf_operation_clear(&op);
-	CHECK_EQ_INT(rec_count(), 5);
+	CHECK_EQ_INT(server_count(), 5);
 }
 
 /* ---- input refused before anything is sent ---- */
@@ -581,7 +426,7 @@ static void test_invalid_input(void)
 	struct cf_operation op;
 	struct cf_error err;
 	struct cf_label good[] = {L("a", "b")};
-	rec_script(NULL, 0);
+	server_script(NULL, 0);
 
 	struct cf_create_req base = {.kind = CF_KIND_SNAPSHOT,
 				     .name = "s1",
@@ -666,11 +511,11 @@ static void test_invalid_input(void)
 	refused(P->ops->create(P, &r, &op, &err), &err, "at most 64");
 	r.nlabels = 64; /* 64 is fine: this one is sent */
 	struct canned one[] = {{200, NULL, OP_ZONAL("operation-x", "PENDING", "zones/z/disks/d1")}};
-	rec_script(one, 1);
+	server_script(one, 1);
 	CHECK_EQ_INT(P->ops->create(P, &r, &op, &err), 0);
 	cf_operation_clear(&op);
-	CHECK_EQ_INT(rec_count(), 1);
-	rec_script(NULL, 0);
+	CHECK_EQ_INT(server_count(), 1);
+	server_script(NULL, 0);
 
 	/* remove: not a path, or not something clonefs prunes */
 	refused(P->ops->remove(P, "global/snapshots", RID, &op, &err), &err, "not a resource path");
@@ -721,7 +566,7 @@ static void test_invalid_input(void)
 	bad_op.name = (char *) "a/b";
 	refused(P->ops->op_poll(P, &bad_op, true, &err), &err, "no valid name");
 
-	CHECK_EQ_INT(rec_count(), 0); /* nothing reached the server */
+	CHECK_EQ_INT(server_count(), 0); /* nothing reached the server */
 #undef TRY
 }
 
@@ -738,7 +583,7 @@ static void test_remove_power(void)
 	    {200, NULL, OP_ZONAL("operation-p1", "PENDING", "zones/us-central1-a/instances/db-1")},
 	    {200, NULL, OP_ZONAL("operation-p2", "DONE", "zones/us-central1-a/instances/db-1")},
 	};
-	rec_script(ok, 5);
+	server_script(ok, 5);
 	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), 0);
 	line_is(0, "DELETE", "global/snapshots/s1?requestId=" RID "&prettyPrint=false");
 	no_body(0);
@@ -757,7 +602,7 @@ static void test_remove_power(void)
 	line_is(3, "POST",
 		"zones/us-central1-a/instances/db-1/stop?requestId=" RID "&prettyPrint=false");
 	no_body(3);
-	CHECK(strstr(R.req[3].head, "Content-Length: 0\r\n") != NULL);
+	CHECK(strstr(S.req[3].head, "Content-Length: 0\r\n") != NULL);
 	CHECK_EQ_STR(op.scope, "zones/us-central1-a");
 	cf_operation_clear(&op);
 	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/db-1", true, RID2, &op, &err),
@@ -766,7 +611,7 @@ static void test_remove_power(void)
 		"zones/us-central1-a/instances/db-1/start?requestId=" RID2 "&prettyPrint=false");
 	CHECK(op.done && !op.failed);
 	cf_operation_clear(&op);
-	CHECK_EQ_INT(rec_count(), 5);
+	CHECK_EQ_INT(server_count(), 5);
 }
 
 static void test_set_labels(void)
@@ -796,7 +641,7 @@ static void test_set_labels(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct canned c[] = {
 		    {200, NULL, OP_GLOBAL("operation-l", "DONE", "global/snapshots/s1")}};
-		rec_script(c, 1);
+		server_script(c, 1);
 		CHECK_EQ_INT(P->ops->set_labels(P, cases[i].path, l, 2, fp, RID, &op, &err), 0);
 		line_is(0, "POST", cases[i].rest);
 		body_is(0, want);
@@ -805,13 +650,13 @@ static void test_set_labels(void)
 	}
 	/* no request id: none sent, for any kind */
 	struct canned c[] = {{200, NULL, OP_ZONAL("operation-l", "DONE", "zones/z/disks/d1")}};
-	rec_script(c, 1);
+	server_script(c, 1);
 	CHECK_EQ_INT(
 	    P->ops->set_labels(P, "zones/us-central1-a/disks/d1", l, 2, fp, NULL, &op, &err), 0);
 	line_is(0, "POST", "zones/us-central1-a/disks/d1/setLabels?prettyPrint=false");
 	cf_operation_clear(&op);
 	/* no labels: all removed */
-	rec_script(c, 1);
+	server_script(c, 1);
 	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", NULL, 0, fp, NULL, &op, &err), 0);
 	body_is(0, "{\"labels\":{},\"labelFingerprint\":\"42WmSpB8rSM=\"}");
 	cf_operation_clear(&op);
@@ -822,7 +667,7 @@ static void test_set_labels(void)
 	     ERR(412, "conditionNotMet",
 		 "Labels fingerprint either invalid or resource labels have changed")},
 	};
-	rec_script(stale, 1);
+	server_script(stale, 1);
 	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", l, 2, fp, NULL, &op, &err),
 		     -ESTALE);
 	CHECK_EQ_INT(err.http_status, 412);
@@ -830,10 +675,10 @@ static void test_set_labels(void)
 	CHECK(strstr(err.message, "POST global/snapshots/s1/setLabels: HTTP 412 conditionNotMet: "
 				  "Labels fingerprint") == err.message);
 	CHECK(op.name == NULL);
-	CHECK_EQ_INT(rec_count(), 1); /* a 412 is not retried */
+	CHECK_EQ_INT(server_count(), 1); /* a 412 is not retried */
 	/* ...also when only the status says so */
 	struct canned bare412[] = {{412, NULL, "Precondition Failed"}};
-	rec_script(bare412, 1);
+	server_script(bare412, 1);
 	CHECK_EQ_INT(
 	    P->ops->set_labels(P, "zones/us-central1-a/instances/db-1", l, 2, fp, RID, &op, &err),
 	    -ESTALE);
@@ -844,7 +689,7 @@ static void test_set_labels(void)
 			       ERR(404, "notFound",
 				   "The resource 'projects/demo-project/global/snapshots/s1' was "
 				   "not found")}};
-	rec_script(nf, 1);
+	server_script(nf, 1);
 	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", l, 2, fp, NULL, &op, &err),
 		     -ENOENT);
 }
@@ -865,7 +710,7 @@ static void test_failures(void)
 	    {409, NULL,
 	     ERR(409, "alreadyExists",
 		 "The resource 'projects/demo-project/global/snapshots/s1' already exists")}};
-	rec_script(exists, 1);
+	server_script(exists, 1);
 	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EEXIST);
 	CHECK_EQ_INT(err.http_status, 409);
 	CHECK_EQ_STR(err.reason, "alreadyExists");
@@ -879,22 +724,22 @@ static void test_failures(void)
 	     ERR(400, "resourceInUseByAnotherResource",
 		 "The snapshot resource 'projects/demo-project/global/snapshots/s1' is already "
 		 "being used by 'projects/demo-project/global/images/i1'")}};
-	rec_script(inuse, 1);
+	server_script(inuse, 1);
 	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), -EBUSY);
 	CHECK_EQ_STR(err.reason, "resourceInUseByAnotherResource");
 	CHECK(strstr(err.message, "is already being used by") != NULL);
 	struct canned notready[] = {{400, NULL, ERR(400, "resourceNotReady", "not ready")}};
-	rec_script(notready, 1);
+	server_script(notready, 1);
 	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), -EBUSY);
 	struct canned gone[] = {{404, NULL, ERR(404, "notFound", "The resource was not found")}};
-	rec_script(gone, 1);
+	server_script(gone, 1);
 	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/i1", true, RID, &op, &err),
 		     -ENOENT);
 	struct canned denied[] = {{403, NULL, ERR(403, "forbidden", "Required permission")}};
-	rec_script(denied, 1);
+	server_script(denied, 1);
 	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EACCES);
 	struct canned inval[] = {{400, NULL, ERR(400, "invalid", "Invalid value for field")}};
-	rec_script(inval, 1);
+	server_script(inval, 1);
 	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EINVAL);
 
 	/* 503 then the answer: the http layer retries, the same request (and
@@ -903,12 +748,12 @@ static void test_failures(void)
 	    {503, NULL, ERR(503, "backendError", "Backend Error")},
 	    {200, NULL, OP_ZONAL("operation-r", "PENDING", "zones/us-central1-a/disks/d1")},
 	};
-	rec_script(flaky, 2);
+	server_script(flaky, 2);
 	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), 0);
-	CHECK_EQ_INT(rec_count(), 2);
-	CHECK_EQ_STR(R.req[0].line, R.req[1].line);
-	CHECK_EQ_STR(R.req[0].body, R.req[1].body);
-	CHECK(strstr(R.req[1].line, "requestId=" RID) != NULL);
+	CHECK_EQ_INT(server_count(), 2);
+	CHECK_EQ_STR(S.req[0].line, S.req[1].line);
+	CHECK_EQ_STR(S.req[0].body, S.req[1].body);
+	CHECK(strstr(S.req[1].line, "requestId=" RID) != NULL);
 	CHECK_EQ_STR(op.name, "operation-r");
 	cf_operation_clear(&op);
 	/* still 503 after every try: EAGAIN, the API's reason */
@@ -916,22 +761,22 @@ static void test_failures(void)
 	    {503, NULL, ERR(503, "backendError", "Backend Error")},
 	    {503, NULL, ERR(503, "backendError", "Backend Error")},
 	};
-	rec_script(down, 2);
+	server_script(down, 2);
 	CHECK_EQ_INT(P->ops->power(P, "zones/us-central1-a/instances/i1", false, RID, &op, &err),
 		     -EAGAIN);
 	CHECK_EQ_INT(err.http_status, 503);
-	CHECK_EQ_INT(rec_count(), 2);
+	CHECK_EQ_INT(server_count(), 2);
 
 	/* 401: a fresh token and one more try */
 	struct canned expired[] = {
 	    {401, NULL, ERR(401, "authError", "Invalid Credentials")},
 	    {200, NULL, OP_GLOBAL("operation-a", "PENDING", "global/snapshots/s1")},
 	};
-	rec_script(expired, 2);
+	server_script(expired, 2);
 	write_token("tok-w2\n");
 	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), 0);
-	CHECK_EQ_INT(rec_count(), 2);
-	CHECK(strstr(R.req[1].head, "Authorization: Bearer tok-w2\r\n") != NULL);
+	CHECK_EQ_INT(server_count(), 2);
+	CHECK(strstr(S.req[1].head, "Authorization: Bearer tok-w2\r\n") != NULL);
 	cf_operation_clear(&op);
 
 	/* a 2xx that is not an operation: the API may have acted, so EAGAIN
@@ -944,7 +789,7 @@ static void test_failures(void)
 	};
 	for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
 		struct canned j[] = {{200, NULL, junk[i]}};
-		rec_script(j, 1);
+		server_script(j, 1);
 		rc = P->ops->create(P, &req, &op, &err);
 		if (rc != -EAGAIN)
 			fprintf(stderr, "  accepted %s\n", junk[i]);
@@ -956,7 +801,7 @@ static void test_failures(void)
 	struct canned cid[] = {{200, NULL,
 				"{\"name\":\"operation-1\",\"status\":\"PENDING\","
 				"\"clientOperationId\":\"0D6C1A7E-3B1F-4C52-9A4E-5F7D2B8C9E01\"}"}};
-	rec_script(cid, 1);
+	server_script(cid, 1);
 	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), 0);
 	cf_operation_clear(&op);
 
@@ -968,13 +813,13 @@ static void test_failures(void)
 	      err.message);
 	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", NULL, 0, "fp", NULL, &op, &err),
 		     -EAGAIN);
-	provider_at(R.port);
+	provider_at(S.port);
 
 	/* no token: nothing sent */
 	unlink(token_path);
-	rec_script(NULL, 0);
+	server_script(NULL, 0);
 	CHECK_EQ_INT(P->ops->remove(P, "global/snapshots/s1", RID, &op, &err), -EACCES);
-	CHECK_EQ_INT(rec_count(), 0);
+	CHECK_EQ_INT(server_count(), 0);
 	write_token("tok-w\n");
 }
 
@@ -989,7 +834,7 @@ static void test_op_poll(void)
 	    {200, NULL, OP_ZONAL("operation-z", "RUNNING", "zones/us-central1-a/disks/d1")},
 	    {200, NULL, OP_ZONAL("operation-z", "DONE", "zones/us-central1-a/disks/d1")},
 	};
-	rec_script(seq, 2);
+	server_script(seq, 2);
 	op.name = strdup("operation-z");
 	op.scope = strdup("zones/us-central1-a");
 	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
@@ -1013,7 +858,7 @@ static void test_op_poll(void)
 	     "\"httpErrorStatusCode\":400,\"httpErrorMessage\":\"BAD REQUEST\"}"},
 	    {200, NULL, OP_REGIONAL("operation-r", "DONE", "regions/us-central1/disks/r1")},
 	};
-	rec_script(g, 2);
+	server_script(g, 2);
 	op.name = strdup("operation-g");
 	op.scope = strdup("global");
 	CHECK_EQ_INT(P->ops->op_poll(P, &op, true, &err), 0);
@@ -1038,7 +883,7 @@ static void test_op_poll(void)
 	    {200, NULL, "{\"name\":\"operation-z\"}"},
 	    {404, NULL, ERR(404, "notFound", "The resource 'operation-z' was not found")},
 	};
-	rec_script(other, 5);
+	server_script(other, 5);
 	op.name = strdup("operation-z");
 	op.scope = strdup("zones/us-central1-a");
 	op.status = strdup("RUNNING");
@@ -1062,7 +907,7 @@ int main(void)
 	test_decode_operation();
 
 	snprintf(token_path, sizeof token_path, "/tmp/clonefs-test-wtoken-%d", (int) getpid());
-	if (rec_start()) {
+	if (server_start()) {
 		fprintf(stderr, "cannot start the test server\n");
 		return 1;
 	}
@@ -1074,7 +919,7 @@ int main(void)
 	CHECK_EQ_INT(cf_http_new(&hc, &H), 0);
 	write_token("tok-w\n");
 	CHECK_EQ_INT(cf_auth_new(&(struct cf_auth_config){.token_file = token_path}, &A), 0);
-	provider_at(R.port);
+	provider_at(S.port);
 
 	test_create();
 	test_invalid_input();
@@ -1086,7 +931,7 @@ int main(void)
 	P->ops->destroy(P);
 	cf_auth_free(A);
 	cf_http_free(H);
-	rec_stop();
+	server_stop();
 	unlink(token_path);
 	return check_summary();
 }
