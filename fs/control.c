@@ -10,10 +10,13 @@
  *   unlabeled        every resource missing a label the policy requires, one path a line
  *   trash/           resources waiting for their grace period (the store lists them)
  *
- * Each file is generated when it is opened, so a reader sees one consistent text; the files
- * report size 0 and are opened with direct_io, so `cat` reads until EOF and nothing is served
- * from a stale page cache. The JSON is written by hand: it must stay fast for 100,000 lines
- * and always parse, so every string goes through one escaper that also repairs bad UTF-8. */
+ * Each file is generated when it is opened, so a reader sees one consistent text, and is
+ * opened with direct_io, so nothing is served from a stale page cache. A file reports the size
+ * of the text its latest open generated (0 before the first): `cat` reads until EOF anyway,
+ * and a reader that opens, fstats and copies st_size bytes (sendfile in Python's shutil.copy)
+ * gets its whole text, where a size of 0 gave it nothing. The JSON is written by hand: it must stay
+ * fast for 100,000 lines and always parse, so every string goes through one escaper that also
+ * repairs bad UTF-8. */
 #include "fs.h"
 
 #include "http.h"
@@ -55,6 +58,9 @@ static const struct {
 };
 #define N_CTL_FILES (sizeof ctl_files / sizeof ctl_files[0])
 
+/* The length of each file's latest generated text, by CF_INO_SUB (1..6). */
+static _Atomic uint64_t latest_len[8];
+
 /* ---- attributes and names ---- */
 
 static void dir_stat(struct cf_fs *fs, struct cf_stat *out)
@@ -79,7 +85,7 @@ static void file_stat(uint64_t ino, struct cf_stat *out)
 	out->ino = ino;
 	out->mode = S_IFREG | 0444;
 	out->nlink = 1;
-	out->size = 0; /* generated at open: unknown until then */
+	out->size = atomic_load(&latest_len[CF_INO_SUB(ino) & 7]);
 	out->mtime = out->ctime = time(NULL);
 }
 
@@ -467,7 +473,17 @@ static int gen_inventory(struct cf_fs *fs, char **data, size_t *len)
 	return jb_finish(&b, data, len);
 }
 
+static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len);
+
 int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len)
+{
+	int rc = generate(fs, ino, data, len);
+	if (rc >= 0)
+		atomic_store(&latest_len[CF_INO_SUB(ino) & 7], *len);
+	return rc;
+}
+
+static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;

@@ -7,6 +7,7 @@ import datetime as dt
 import errno
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -230,6 +231,28 @@ def test_every_write_is_erofs_on_a_ro_mount(emulator_factory, mount_factory):
     assert "EROFS" in log
     # refusals name the node by its path in the mount, not by an inode number
     assert "/global/snapshots/snap-00000: EROFS" in log
+
+
+def test_control_files_copy_whole_with_sendfile(emulator_factory, mount_factory, tmp_path):
+    """shutil.copy opens, fstats and sends st_size bytes with sendfile: a control file must
+    report the size of the text its open generated (it reported 0, and the copy was empty)."""
+    emu = emulator_factory(seeds.inventory(50, 2))
+    m = mount_factory(emu)
+    m.wait_synced()
+    for name in ("inventory.jsonl", "policy", "metrics", "unlabeled"):
+        src = m.path(".clonefs/" + name)
+        dst = tmp_path / name
+        shutil.copy(src, dst)
+        got = dst.read_bytes()
+        assert got == src.read_bytes(), name          # the text does not change between the two
+        assert len(got) > 0, name
+        assert os.stat(src).st_size == len(got), name  # the size of the latest open's text
+    inv = [json.loads(l) for l in (tmp_path / "inventory.jsonl").read_text().splitlines()]
+    assert sum(1 for r in inv if r["kind"] == "snapshot") == 50
+    assert sum(1 for r in inv if r["kind"] == "disk") == 2
+    # status changes by the second (ages): the copy is one whole JSON document all the same
+    shutil.copy(m.path(".clonefs/status"), tmp_path / "status")
+    assert json.loads((tmp_path / "status").read_text())["project"] == emu.project
 
 
 def test_status_file_is_json_with_every_collection(emulator_factory, mount_factory):
