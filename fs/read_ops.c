@@ -377,8 +377,9 @@ static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	int rc;
 
-	if (plus)
-		cf_notify_dir_seen(ino);
+	/* Before the snapshot is taken (a plain readdir's snapshot may serve a later readdirplus).
+	 */
+	cf_notify_dir_seen(ino);
 	/* Offset 0 is the first read or a rewinddir: take a fresh snapshot. */
 	if (!d->built || off == 0) {
 		rc = snap_build(fs, d);

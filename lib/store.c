@@ -2532,9 +2532,11 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	}
 	bool dirent_same = have_old && !moved && !memcmp(&od, &nd, sizeof nd);
 	/* The record holds the document's hash: the same record, the same
-	 * document (or the same absence of one). */
+	 * document (or the same absence of one). A fresh base is always written
+	 * or cleared: a tree commit that failed after its documents' commit
+	 * can have left a document under a base handed out again. */
 	bool want_raw = r->raw && r->raw_len;
-	bool raw_same = fresh ? !want_raw : rec_same;
+	bool raw_same = !fresh && rec_same;
 
 	if (rec_same && dirent_same && raw_same && !stale)
 		goto out;
