@@ -355,7 +355,7 @@ static int gce_list_page(struct cf_provider *p, enum cf_listing which, const cha
 	pos = (size_t) n;
 	if (n < 0 || (size_t) n >= sizeof url ||
 	    (token && append_escaped(url, sizeof url, &pos, token, false))) {
-		cf_gce_seterr(err, 0, "listing %s: URL too long", cf_gce_listing_name(which));
+		cf_gce_seterr(err, 0, "listing %s: URL too long", cf_listing_name(which));
 		return -ENAMETOOLONG;
 	}
 	rc = call(g, "GET", url, lurl, NULL, false, &resp, err);

@@ -85,30 +85,22 @@ static const struct kind_spec {
 };
 
 static const struct listing_spec {
-	const char *name;  /* for log lines */
 	const char *url;   /* below projects/P/ */
 	const char *field; /* aggregated: the list inside each scope */
 	enum cf_kind kind;
 } listings[CF_LIST__COUNT] = {
-    [CF_LIST_ZONES] = {"zones", "zones", NULL, CF_KIND_ZONE},
-    [CF_LIST_REGIONS] = {"regions", "regions", NULL, CF_KIND_REGION},
-    [CF_LIST_DISKS] = {"disks", "aggregated/disks", "disks", CF_KIND_DISK},
-    [CF_LIST_INSTANCES] = {"instances", "aggregated/instances", "instances", CF_KIND_INSTANCE},
-    [CF_LIST_SNAPSHOTS] = {"snapshots", "global/snapshots", NULL, CF_KIND_SNAPSHOT},
-    [CF_LIST_IMAGES] = {"images", "global/images", NULL, CF_KIND_IMAGE},
-    [CF_LIST_MACHINE_IMAGES] = {"machineImages", "global/machineImages", NULL,
-				CF_KIND_MACHINE_IMAGE},
+    [CF_LIST_ZONES] = {"zones", NULL, CF_KIND_ZONE},
+    [CF_LIST_REGIONS] = {"regions", NULL, CF_KIND_REGION},
+    [CF_LIST_DISKS] = {"aggregated/disks", "disks", CF_KIND_DISK},
+    [CF_LIST_INSTANCES] = {"aggregated/instances", "instances", CF_KIND_INSTANCE},
+    [CF_LIST_SNAPSHOTS] = {"global/snapshots", NULL, CF_KIND_SNAPSHOT},
+    [CF_LIST_IMAGES] = {"global/images", NULL, CF_KIND_IMAGE},
+    [CF_LIST_MACHINE_IMAGES] = {"global/machineImages", NULL, CF_KIND_MACHINE_IMAGE},
 };
 
-/* ---- small helpers for untrusted text ---- */
 const char *cf_gce_listing_url(enum cf_listing l)
 {
 	return (unsigned) l < CF_LIST__COUNT ? listings[l].url : NULL;
-}
-
-const char *cf_gce_listing_name(enum cf_listing l)
-{
-	return (unsigned) l < CF_LIST__COUNT ? listings[l].name : NULL;
 }
 
 /* ---- untrusted text ---- */
@@ -742,15 +734,16 @@ struct page_ctx {
 	struct cf_page *page;
 	size_t cap;
 	const struct listing_spec *ls;
+	const char *name; /* the listing's, for log lines */
 };
 
 static void skip(struct page_ctx *c, const char *why)
 {
 	if (c->page->skipped++ < SKIP_LOG_MAX)
-		cf_warn("gce: listing %s: skipped an item: %s", c->ls->name, why);
+		cf_warn("gce: listing %s: skipped an item: %s", c->name, why);
 	else if (c->page->skipped == SKIP_LOG_MAX + 1)
 		cf_warn("gce: listing %s: more items skipped on this page, not logged one by one",
-			c->ls->name);
+			c->name);
 }
 
 static int add_item(struct page_ctx *c, int item, const char *hint)
@@ -798,13 +791,13 @@ static int decode_aggregated(struct page_ctx *c, int items, struct cf_error *err
 		cf_gce_excerpt(key, klen, ex, sizeof ex);
 		if (cf_json_type(j, scoped) != CF_J_OBJECT) {
 			cf_gce_seterr(err, 200, "listing %s: scope \"%s\" is not an object",
-				      c->ls->name, ex);
+				      c->name, ex);
 			return -EPROTO;
 		}
 		int list = cf_json_get(j, scoped, c->ls->field);
 		if (cf_json_present(j, list) && cf_json_type(j, list) != CF_J_ARRAY) {
 			cf_gce_seterr(err, 200, "listing %s: %s of scope \"%s\" is not a list",
-				      c->ls->name, c->ls->field, ex);
+				      c->name, c->ls->field, ex);
 			return -EPROTO;
 		}
 		size_t n = cf_json_count(j, list);
@@ -818,7 +811,7 @@ static int decode_aggregated(struct page_ctx *c, int items, struct cf_error *err
 				for (size_t i = 0; i < n; i++)
 					skip(c, why);
 			} else {
-				cf_debug("gce: listing %s: scope \"%s\" ignored", c->ls->name, ex);
+				cf_debug("gce: listing %s: scope \"%s\" ignored", c->name, ex);
 			}
 			continue;
 		}
@@ -846,19 +839,19 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
 		cf_gce_seterr(err, 0, "no such listing");
 		return -EINVAL;
 	}
-	struct page_ctx c = {.j = &j, .page = out, .ls = &listings[l]};
+	struct page_ctx c = {.j = &j, .page = out, .ls = &listings[l], .name = cf_listing_name(l)};
 	rc = cf_json_parse(&j, body, len, why, sizeof why);
 	if (rc == -ENOMEM) {
-		cf_gce_seterr(err, 0, "listing %s: out of memory", c.ls->name);
+		cf_gce_seterr(err, 0, "listing %s: out of memory", c.name);
 		return rc;
 	}
 	if (rc) {
-		cf_gce_seterr(err, 200, "listing %s: the answer is not valid JSON (%s)", c.ls->name,
+		cf_gce_seterr(err, 200, "listing %s: the answer is not valid JSON (%s)", c.name,
 			      why);
 		return -EPROTO;
 	}
 	if (cf_json_type(&j, 0) != CF_J_OBJECT) {
-		cf_gce_seterr(err, 200, "listing %s: the answer is not a JSON object", c.ls->name);
+		cf_gce_seterr(err, 200, "listing %s: the answer is not a JSON object", c.name);
 		rc = -EPROTO;
 		goto out;
 	}
@@ -871,8 +864,7 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
 		if (!t && tl == SIZE_MAX)
 			goto oom;
 		if (!t || tl > PAGE_TOKEN_MAX || !cf_gce_printable(t, tl)) {
-			cf_gce_seterr(err, 200, "listing %s: nextPageToken is unusable",
-				      c.ls->name);
+			cf_gce_seterr(err, 200, "listing %s: nextPageToken is unusable", c.name);
 			rc = -EPROTO;
 			goto out;
 		}
@@ -889,8 +881,8 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
 		char ex[80] = "?";
 		if (f)
 			cf_gce_excerpt(f, fl, ex, sizeof ex);
-		cf_gce_seterr(err, 200, "listing %s: %zu scope(s) unreachable (first: %s)",
-			      c.ls->name, cf_json_count(&j, unreach), ex);
+		cf_gce_seterr(err, 200, "listing %s: %zu scope(s) unreachable (first: %s)", c.name,
+			      cf_json_count(&j, unreach), ex);
 		rc = -EAGAIN;
 		goto out;
 	}
@@ -901,7 +893,7 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
 	if (c.ls->field) {
 		if (cf_json_type(&j, items) != CF_J_OBJECT) {
 			cf_gce_seterr(err, 200, "listing %s: items is not an object of scopes",
-				      c.ls->name);
+				      c.name);
 			rc = -EPROTO;
 			goto out;
 		}
@@ -910,7 +902,7 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
 			goto oom;
 	} else {
 		if (cf_json_type(&j, items) != CF_J_ARRAY) {
-			cf_gce_seterr(err, 200, "listing %s: items is not a list", c.ls->name);
+			cf_gce_seterr(err, 200, "listing %s: items is not a list", c.name);
 			rc = -EPROTO;
 			goto out;
 		}
@@ -924,7 +916,7 @@ out:
 		cf_page_clear(out);
 	return rc;
 oom:
-	cf_gce_seterr(err, 0, "listing %s: out of memory", c.ls->name);
+	cf_gce_seterr(err, 0, "listing %s: out of memory", c.name);
 	rc = -ENOMEM;
 	goto out;
 }

@@ -16,10 +16,9 @@ enum {
 	GCE_FINGERPRINT_MAX = 128,
 };
 
-/* A listing's path below projects/P/ ("global/snapshots", "aggregated/disks")
- * and its name for log lines; NULL for an unknown listing. */
+/* A listing's path below projects/P/ ("global/snapshots", "aggregated/disks");
+ * NULL for an unknown listing. */
 const char *cf_gce_listing_url(enum cf_listing l);
-const char *cf_gce_listing_name(enum cf_listing l);
 
 /* "zones/Z" or "regions/R" with a valid GCE name, nothing more. */
 bool cf_gce_scope_valid(const char *s);

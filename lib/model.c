@@ -145,6 +145,21 @@ static bool kind_fits_scope(enum cf_kind k, enum cf_kind scope_kind)
 	}
 }
 
+static const char *const listing_names[CF_LIST__COUNT] = {
+    [CF_LIST_ZONES] = "zones",
+    [CF_LIST_REGIONS] = "regions",
+    [CF_LIST_DISKS] = "disks",
+    [CF_LIST_INSTANCES] = "instances",
+    [CF_LIST_SNAPSHOTS] = "snapshots",
+    [CF_LIST_IMAGES] = "images",
+    [CF_LIST_MACHINE_IMAGES] = "machineImages",
+};
+
+const char *cf_listing_name(enum cf_listing l)
+{
+	return (unsigned) l < CF_LIST__COUNT ? listing_names[l] : "unknown";
+}
+
 int cf_resource_path(enum cf_kind k, const char *scope, const char *name, char *buf, size_t size)
 {
 	enum cf_kind sk;

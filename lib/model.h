@@ -43,6 +43,10 @@ enum cf_listing {
 	CF_LIST__COUNT
 };
 
+/* A listing's name: "zones", "disks", "machineImages", ... ("unknown" out of
+ * range). Log lines, status, metrics and the store's sync-state keys use it. */
+const char *cf_listing_name(enum cf_listing l);
+
 struct cf_label {
 	char *key;
 	char *value;

@@ -92,18 +92,6 @@ static const struct {
     [DB_SUBT] = {"subtimes", MDB_INTEGERKEY},
 };
 
-/* The names of the sync-state keys ("sync/<listing>"); kept here rather than
- * calling sync.c so the store links on its own. */
-static const char *const listing_key[CF_LIST__COUNT] = {
-    [CF_LIST_ZONES] = "zones",
-    [CF_LIST_REGIONS] = "regions",
-    [CF_LIST_DISKS] = "disks",
-    [CF_LIST_INSTANCES] = "instances",
-    [CF_LIST_SNAPSHOTS] = "snapshots",
-    [CF_LIST_IMAGES] = "images",
-    [CF_LIST_MACHINE_IMAGES] = "machineImages",
-};
-
 /* The writer's memory of path -> base for short paths (collections, source
  * disks): a page of snapshots names the same few disks again and again. A
  * base never changes once committed; the cache is cleared when a write
@@ -1653,7 +1641,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 
 static void sync_key(enum cf_listing l, char *buf, size_t size, MDB_val *k)
 {
-	int n = snprintf(buf, size, "sync/%s", listing_key[l]);
+	int n = snprintf(buf, size, "sync/%s", cf_listing_name(l));
 	k->mv_size = (size_t) n;
 	k->mv_data = buf;
 }

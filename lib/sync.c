@@ -37,21 +37,6 @@ struct cf_sync {
 	pthread_mutex_t pass_lock; /* one pass at a time (thread or run_once) */
 };
 
-static const char *const listing_names[CF_LIST__COUNT] = {
-    [CF_LIST_ZONES] = "zones",
-    [CF_LIST_REGIONS] = "regions",
-    [CF_LIST_DISKS] = "disks",
-    [CF_LIST_INSTANCES] = "instances",
-    [CF_LIST_SNAPSHOTS] = "snapshots",
-    [CF_LIST_IMAGES] = "images",
-    [CF_LIST_MACHINE_IMAGES] = "machineImages",
-};
-
-const char *cf_listing_name(enum cf_listing l)
-{
-	return (unsigned) l < CF_LIST__COUNT ? listing_names[l] : "unknown";
-}
-
 /* One pass: counts for its log line, and the zones and regions listings,
  * whose sweep waits for the end of the pass so that a scope an aggregated
  * listing named counts as seen (else such a zone would be removed by the

@@ -38,6 +38,4 @@ bool cf_sync_api_reachable(struct cf_sync *s);
 /* Stop the thread (finishing or abandoning the current page) and free. */
 void cf_sync_stop(struct cf_sync *s);
 
-const char *cf_listing_name(enum cf_listing l); /* "snapshots", "disks", ... */
-
 #endif
