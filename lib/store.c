@@ -84,11 +84,11 @@ static const struct {
 	unsigned flags;
 } db_spec[DB__COUNT] = {
     [DB_META] = {"meta", 0},
-    [DB_PATHS] = {"paths", 0},
+    [DB_PATHS] = {"paths", MDB_DUPSORT},
     [DB_NODES] = {"nodes", MDB_INTEGERKEY},
-    [DB_DIRS] = {"dirs", 0},
+    [DB_DIRS] = {"dirs", MDB_DUPSORT | MDB_INTEGERKEY},
     [DB_RES] = {"res", MDB_INTEGERKEY},
-    [DB_BYSRC] = {"bysrc", 0},
+    [DB_BYSRC] = {"bysrc", MDB_DUPSORT},
     [DB_SUBT] = {"subtimes", MDB_INTEGERKEY},
 };
 
@@ -162,12 +162,6 @@ static int lmdb_err(int rc, const char *what)
 static bool is_lmdb_code(int rc)
 {
 	return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE;
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char) (v & 0xff);
 }
 
 static bool newer(int64_t a, uint32_t ans, int64_t b, uint32_t bns)
@@ -666,38 +660,94 @@ nomem:
 
 /* -------------------------------------------------------- table access */
 
-static int dirent_from(const MDB_val *v, struct cf_dirent *d)
+/* dirs, paths and bysrc are MDB_DUPSORT tables with one key per directory
+ * (or source) and one duplicate per member, and duplicates sort by bytes.
+ * A listing arrives in name order, so its entries are appended to their
+ * directory's own sub-tree, whose pages LMDB then fills (a split at the end
+ * of a page leaves the old page full). In a flat table keyed by (directory,
+ * name) the same inserts land in the middle of the table, every split
+ * halves a page, and the tables ended half empty: twice the file, and twice
+ * the pages a sync maps into the daemon. The directory is also stored once
+ * instead of in every key.
+ *
+ * A duplicate holds the member's name, a NUL, then its value: a NUL sorts
+ * before every byte of a name, so duplicates sort by name, and a search for
+ * "name\0" (MDB_GET_BOTH_RANGE) lands on the member if it is there. */
+
+/* Split a duplicate "name\0value" whose value has vsize bytes. */
+static int dup_split(const MDB_val *v, size_t vsize, struct sv *name, const void **value,
+		     const char *what)
 {
-	if (v->mv_size != sizeof *d) {
-		cf_err("store: a directory entry of %zu bytes, expected %zu", v->mv_size,
-		       sizeof *d);
+	const char *p = v->mv_data;
+	const char *nul = v->mv_size > vsize ? memchr(p, '\0', v->mv_size - vsize) : NULL;
+	if (!nul || (size_t) (nul - p) + 1 + vsize != v->mv_size) {
+		cf_err("store: %s of %zu bytes is damaged", what, v->mv_size);
 		return -EIO;
 	}
-	memcpy(d, v->mv_data, sizeof *d);
+	name->p = p;
+	name->n = (size_t) (nul - p);
+	*value = nul + 1;
 	return 0;
 }
 
-static void dkey(unsigned char *kb, uint64_t parent, const char *name, size_t len, MDB_val *k)
+/* Position c on member `name` of key k: 0 (*v is the duplicate), -ENOENT,
+ * or an error. */
+static int dup_seek(MDB_cursor *c, MDB_val *k, const char *name, size_t len, MDB_val *v,
+		    const char *what)
 {
-	put_be64(kb, parent);
-	if (len)
-		memcpy(kb + 8, name, len);
-	k->mv_size = 8 + len;
-	k->mv_data = kb;
+	unsigned char vb[CF_NAME_MAX + 1];
+	if (len > CF_NAME_MAX)
+		return -ENOENT;
+	memcpy(vb, name, len);
+	vb[len] = '\0';
+	*v = (MDB_val){len + 1, vb};
+	int rc = mdb_cursor_get(c, k, v, MDB_GET_BOTH_RANGE);
+	if (rc)
+		return lmdb_err(rc, what);
+	if (v->mv_size <= len || memcmp(v->mv_data, name, len) ||
+	    ((const char *) v->mv_data)[len] != '\0')
+		return -ENOENT;
+	return 0;
+}
+
+static int open_cursor(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **c)
+{
+	int rc = mdb_cursor_open(txn, dbi, c);
+	return rc ? lmdb_err(rc, "open a cursor") : 0;
+}
+
+/* A dirs duplicate: the entry's name and struct cf_dirent. */
+static int dirent_split(const MDB_val *v, struct sv *name, struct cf_dirent *d)
+{
+	const void *p;
+	int rc = dup_split(v, sizeof *d, name, &p, "a directory entry");
+	if (!rc)
+		memcpy(d, p, sizeof *d);
+	return rc;
+}
+
+/* The first (first) or next entry of directory *dir under c: 0, MDB_NOTFOUND
+ * past the last, or an LMDB error. */
+static int dir_step(MDB_cursor *c, uint64_t *dir, MDB_val *v, bool first)
+{
+	MDB_val k = {8, dir};
+	return mdb_cursor_get(c, &k, v, first ? MDB_SET_KEY : MDB_NEXT_DUP);
 }
 
 static int get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		      size_t len, struct cf_dirent *d)
 {
-	unsigned char kb[8 + CF_NAME_MAX];
-	MDB_val k, v;
-	if (len > CF_NAME_MAX)
-		return -ENOENT;
-	dkey(kb, parent, name, len, &k);
-	int rc = mdb_get(txn, s->dbi[DB_DIRS], &k, &v);
+	MDB_cursor *c;
+	MDB_val k = {8, &parent}, v;
+	struct sv nm;
+	int rc = open_cursor(txn, s->dbi[DB_DIRS], &c);
 	if (rc)
-		return lmdb_err(rc, "read a directory entry");
-	return dirent_from(&v, d);
+		return rc;
+	rc = dup_seek(c, &k, name, len, &v, "read a directory entry");
+	if (!rc)
+		rc = dirent_split(&v, &nm, d);
+	mdb_cursor_close(c);
+	return rc;
 }
 
 /* A node's parent inode and name (the name copied into name[CF_NAME_MAX]). */
@@ -775,20 +825,52 @@ static int get_subtime(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct su
 	return 1;
 }
 
+/* paths: the key is the path's directory with its '/' ("global/snapshots/";
+ * "/" for a top-level name), the duplicate "name\0" and the base. */
+static int path_key(struct cf_store *s, const char *path, size_t len, MDB_val *k, const char **name,
+		    size_t *nlen)
+{
+	const char *slash = len ? memrchr(path, '/', len) : NULL;
+	if (slash) {
+		*k = (MDB_val){(size_t) (slash - path) + 1, (void *) path};
+		*name = slash + 1;
+	} else {
+		*k = (MDB_val){1, (void *) "/"};
+		*name = path;
+	}
+	*nlen = len - (size_t) (*name - path);
+	if (!*nlen || *nlen > CF_NAME_MAX || k->mv_size > (size_t) mdb_env_get_maxkeysize(s->env))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The base in a paths duplicate under c's position. */
+static int path_base(const MDB_val *v, uint64_t *base)
+{
+	struct sv nm;
+	const void *p;
+	int rc = dup_split(v, 8, &nm, &p, "a path record");
+	if (!rc)
+		memcpy(base, p, 8);
+	return rc;
+}
+
 static int path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base)
 {
-	MDB_val k = {len, (void *) path}, v;
-	if (!len || len > (size_t) mdb_env_get_maxkeysize(s->env))
+	MDB_val k, v;
+	MDB_cursor *c;
+	const char *name;
+	size_t nlen;
+	if (path_key(s, path, len, &k, &name, &nlen))
 		return -ENOENT;
-	int rc = mdb_get(txn, s->dbi[DB_PATHS], &k, &v);
+	int rc = open_cursor(txn, s->dbi[DB_PATHS], &c);
 	if (rc)
-		return lmdb_err(rc, "read a path");
-	if (v.mv_size != 8) {
-		cf_err("store: a path record of %zu bytes", v.mv_size);
-		return -EIO;
-	}
-	memcpy(base, v.mv_data, 8);
-	return 0;
+		return rc;
+	rc = dup_seek(c, &k, name, nlen, &v, "read a path");
+	if (!rc)
+		rc = path_base(&v, base);
+	mdb_cursor_close(c);
+	return rc;
 }
 
 /* ------------------------------------------------------------- read side */
@@ -1116,22 +1198,18 @@ static int readdir_range(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
 {
 	MDB_cursor *c;
 	bool temp;
-	unsigned char kb[8];
 	int rc = rcursor(t, &c, &temp);
 	if (rc)
 		return rc;
-	put_be64(kb, ino);
-	MDB_val k = {8, kb}, v;
+	MDB_val v;
+	struct sv name;
 	struct cf_dirent d;
 	struct cf_stat st;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
-			break;
-		if ((rc = dirent_from(&v, &d)))
+	for (rc = dir_step(c, &ino, &v, true); rc == 0; rc = dir_step(c, &ino, &v, false)) {
+		if ((rc = dirent_split(&v, &name, &d)))
 			goto out;
 		stat_dirent(&d, CF_INO(d.base, 0), &st);
-		if (fn(ctx, (const char *) k.mv_data + 8, k.mv_size - 8, &st))
+		if (fn(ctx, name.p, name.n, &st))
 			break;
 	}
 	if (rc == MDB_NOTFOUND)
@@ -1549,29 +1627,25 @@ int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, voi
 {
 	struct rtx *t;
 	MDB_cursor *c;
-	char key[CF_PATH_MAX + 1];
 	if (!s || !path || !fn || !*path)
 		return -EINVAL;
 	size_t plen = strlen(path);
-	if (plen >= CF_PATH_MAX || plen + 2 > (size_t) mdb_env_get_maxkeysize(s->env))
-		return 0; /* no index key can start with it */
-	memcpy(key, path, plen + 1);
+	if (plen > (size_t) mdb_env_get_maxkeysize(s->env))
+		return 0; /* no index key can be it */
 	int rc = rbegin(s, &t);
 	if (rc)
 		return rc;
-	int mrc = mdb_cursor_open(t->txn, s->dbi[DB_BYSRC], &c);
-	if (mrc) {
+	/* Its own cursor: fn may call back into the store. */
+	if ((rc = open_cursor(t->txn, s->dbi[DB_BYSRC], &c))) {
 		rend(t);
-		return lmdb_err(mrc, "open a cursor");
+		return rc;
 	}
-	MDB_val k = {plen + 1, key}, v;
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size <= plen + 1 || memcmp(k.mv_data, key, plen + 1))
+	MDB_val k = {plen, (void *) path}, v;
+	int mrc;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP))
+		if (fn(ctx, v.mv_data, v.mv_size))
 			break;
-		if (fn(ctx, (const char *) k.mv_data + plen + 1, k.mv_size - plen - 1))
-			break;
-	}
 	if (mrc && mrc != MDB_NOTFOUND)
 		rc = lmdb_err(mrc, "read the source index");
 	mdb_cursor_close(c);
@@ -1595,7 +1669,6 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 		return rc;
 	for (size_t i = 0; !rc && !stop && i < sizeof trash_colls / sizeof *trash_colls; i++) {
 		uint64_t base;
-		unsigned char kb[8];
 		int n = snprintf(path, sizeof path, "trash/%s", trash_colls[i]);
 		rc = path_get(s, t->txn, path, (size_t) n, &base);
 		if (rc) {
@@ -1607,26 +1680,25 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 			rc = lmdb_err(mrc, "open a cursor");
 			break;
 		}
-		put_be64(kb, CF_INO(base, 0));
-		MDB_val k = {8, kb}, v;
+		uint64_t dir = CF_INO(base, 0);
+		MDB_val v;
 		size_t clen = strlen(trash_colls[i]);
-		for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0 && !stop;
-		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		for (mrc = dir_step(c, &dir, &v, true); mrc == 0 && !stop;
+		     mrc = dir_step(c, &dir, &v, false)) {
 			struct cf_dirent d;
+			struct sv name;
 			struct rec rec;
 			struct cf_resource r;
-			if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
-				break;
-			size_t nlen = k.mv_size - 8;
-			if (dirent_from(&v, &d) || d.type != CF_NODE_RESOURCE ||
-			    clen + 1 + nlen >= sizeof path || get_rec(s, t->txn, d.res_base, &rec))
+			if (dirent_split(&v, &name, &d) || d.type != CF_NODE_RESOURCE ||
+			    clen + 1 + name.n >= sizeof path ||
+			    get_rec(s, t->txn, d.res_base, &rec))
 				continue; /* logged; one bad entry does not hide the rest */
 			if ((rc = rec_to_resource(&rec, &r)))
 				break;
 			memcpy(path, trash_colls[i], clen);
 			path[clen] = '/';
-			memcpy(path + clen + 1, (const char *) k.mv_data + 8, nlen);
-			path[clen + 1 + nlen] = '\0';
+			memcpy(path + clen + 1, name.p, name.n);
+			path[clen + 1 + name.n] = '\0';
 			stop = fn(ctx, path, &r);
 			cf_resource_clear(&r);
 		}
@@ -1844,20 +1916,29 @@ static int get_or_new_base(struct cf_wtxn *w, const char *path, size_t len, uint
 {
 	unsigned char nv[8 + CF_NAME_MAX];
 	uint64_t b = w->next_base;
+	MDB_cursor *c;
+	MDB_val k, v;
+	const char *pn;
+	size_t pnl;
 	int rc;
 	*created = false;
-	if (nlen > CF_NAME_MAX || len > (size_t) mdb_env_get_maxkeysize(w->s->env))
+	if (nlen > CF_NAME_MAX || path_key(w->s, path, len, &k, &pn, &pnl))
 		return -ENAMETOOLONG;
-	MDB_val k = {len, (void *) path}, v = {8, &b};
-	rc = mdb_put(w->txn, w->s->dbi[DB_PATHS], &k, &v, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST) {
-		if (v.mv_size != 8) {
-			cf_err("store: a path record of %zu bytes", v.mv_size);
-			return -EIO;
-		}
-		memcpy(base, v.mv_data, 8);
-		return 0;
+	if ((rc = open_cursor(w->txn, w->s->dbi[DB_PATHS], &c)))
+		return rc;
+	rc = dup_seek(c, &k, pn, pnl, &v, "read a path");
+	if (rc == 0)
+		rc = path_base(&v, base);
+	if (rc != -ENOENT) {
+		mdb_cursor_close(c);
+		return rc;
 	}
+	memcpy(nv, pn, pnl);
+	nv[pnl] = '\0';
+	memcpy(nv + pnl + 1, &b, 8);
+	v = (MDB_val){pnl + 9, nv};
+	rc = mdb_cursor_put(c, &k, &v, MDB_NODUPDATA);
+	mdb_cursor_close(c);
 	if (rc)
 		return lmdb_err(rc, "record a path");
 	w->writes++;
@@ -1965,13 +2046,61 @@ static int container_key(struct cf_wtxn *w, uint64_t ino, uint64_t *parent, char
 	return get_node(w->s, w->txn, CF_INO_BASE(ino), parent, name, nlen);
 }
 
+/* Write entry `name` of directory parent (replacing the one there). */
 static int put_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
 		      const struct cf_dirent *d)
 {
-	unsigned char kb[8 + CF_NAME_MAX];
-	MDB_val k, v = {sizeof *d, (void *) d};
-	dkey(kb, parent, name, nlen, &k);
-	return wput(w, DB_DIRS, &k, &v, 0, "write a directory entry");
+	unsigned char vb[CF_NAME_MAX + 1 + sizeof *d];
+	MDB_cursor *c;
+	MDB_val k = {8, &parent}, v;
+	if (nlen > CF_NAME_MAX)
+		return -ENAMETOOLONG;
+	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
+	if (rc)
+		return rc;
+	rc = dup_seek(c, &k, name, nlen, &v, "read a directory entry");
+	/* A duplicate is replaced by deleting it: its bytes are the sort key. */
+	if (!rc && (rc = mdb_cursor_del(c, 0)))
+		rc = lmdb_err(rc, "replace a directory entry");
+	else if (rc == -ENOENT)
+		rc = 0;
+	if (!rc) {
+		memcpy(vb, name, nlen);
+		vb[nlen] = '\0';
+		memcpy(vb + nlen + 1, d, sizeof *d);
+		v = (MDB_val){nlen + 1 + sizeof *d, vb};
+		if ((rc = mdb_cursor_put(c, &k, &v, 0)))
+			rc = lmdb_err(rc, "write a directory entry");
+		else
+			w->writes++;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* Remove entry `name` of directory parent: 1, 0 when it was not there, or
+ * an error. */
+static int del_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
+		      const char *what)
+{
+	MDB_cursor *c;
+	MDB_val k = {8, &parent}, v;
+	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
+	if (rc)
+		return rc;
+	rc = dup_seek(c, &k, name, nlen, &v, what);
+	if (!rc) {
+		if ((rc = mdb_cursor_del(c, 0)))
+			rc = lmdb_err(rc, what);
+		else {
+			w->writes++;
+			rc = 1;
+		}
+	} else if (rc == -ENOENT) {
+		rc = 0;
+	}
+	mdb_cursor_close(c);
+	return rc;
 }
 
 static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t ns)
@@ -2060,23 +2189,19 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 {
 	MDB_cursor *c;
-	unsigned char kb[8];
 	int64_t mt = 0;
 	uint32_t ns = 0;
 	bool any = false;
 	if (ino == CF_INO_TRASH)
 		return 0;
-	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
+	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
-		return lmdb_err(rc, "open a cursor");
-	put_be64(kb, ino);
-	MDB_val k = {8, kb}, v;
+		return rc;
+	MDB_val v;
+	struct sv name_;
 	struct cf_dirent d;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
-			break;
-		if (dirent_from(&v, &d) ||
+	for (rc = dir_step(c, &ino, &v, true); rc == 0; rc = dir_step(c, &ino, &v, false)) {
+		if (dirent_split(&v, &name_, &d) ||
 		    (d.type == CF_NODE_CONTAINER && (d.flags & DIRENT_VACANT)))
 			continue;
 		if (!any || newer(d.mtime, d.mtime_ns, mt, ns)) {
@@ -2193,40 +2318,46 @@ int cf_store_ensure_scope(struct cf_wtxn *w, enum cf_kind kind, const char *name
 	return ensure_scope_path(w, scope);
 }
 
-static int bysrc_key(struct cf_wtxn *w, const char *src, size_t slen, const char *path, size_t plen,
-		     unsigned char *kb, MDB_val *k)
+/* bysrc: MDB_DUPSORT, the key a source's path, a duplicate per dependent:
+ * its path. */
+static int bysrc_kv(struct cf_wtxn *w, struct sv src, const char *path, size_t plen, MDB_val *k,
+		    MDB_val *v)
 {
-	if (slen + 1 + plen > (size_t) mdb_env_get_maxkeysize(w->s->env))
+	size_t max = (size_t) mdb_env_get_maxkeysize(w->s->env);
+	if (src.n > max || plen > max)
 		return -ENAMETOOLONG;
-	memcpy(kb, src, slen);
-	kb[slen] = '\0';
-	memcpy(kb + slen + 1, path, plen);
-	k->mv_size = slen + 1 + plen;
-	k->mv_data = kb;
+	*k = (MDB_val){src.n, (void *) src.p};
+	*v = (MDB_val){plen, (void *) path};
 	return 0;
 }
 
-/* Keep bysrc entries "X\0path" exactly for X in `want` (old ones in `had`). */
+/* Keep bysrc entries X -> path exactly for X in `want` (old ones in `had`). */
 static int update_bysrc(struct cf_wtxn *w, const char *path, size_t plen, struct sv had[2],
 			struct sv want[2])
 {
-	unsigned char kb[2 * CF_PATH_MAX + 1];
-	MDB_val k, v = {0, (void *) ""};
+	MDB_val k, v;
 	int rc;
 	for (int i = 0; i < 2; i++) {
-		if (!had[i].n || sv_eq(had[i], want[0]) || sv_eq(had[i], want[1]))
+		if (!had[i].n || sv_eq(had[i], want[0]) || sv_eq(had[i], want[1]) ||
+		    bysrc_kv(w, had[i], path, plen, &k, &v))
 			continue;
-		if (bysrc_key(w, had[i].p, had[i].n, path, plen, kb, &k) == 0 &&
-		    (rc = wdel(w, DB_BYSRC, &k, "update the source index")) < 0)
-			return rc;
+		rc = mdb_del(w->txn, w->s->dbi[DB_BYSRC], &k, &v);
+		if (rc && rc != MDB_NOTFOUND)
+			return lmdb_err(rc, "update the source index");
+		if (!rc)
+			w->writes++;
 	}
 	for (int i = 0; i < 2; i++) {
 		if (!want[i].n || sv_eq(want[i], had[0]) || sv_eq(want[i], had[1]) ||
 		    (i == 1 && sv_eq(want[1], want[0])))
 			continue;
-		if ((rc = bysrc_key(w, want[i].p, want[i].n, path, plen, kb, &k)) ||
-		    (rc = wput(w, DB_BYSRC, &k, &v, 0, "update the source index")))
+		if ((rc = bysrc_kv(w, want[i], path, plen, &k, &v)))
 			return rc;
+		rc = mdb_put(w->txn, w->s->dbi[DB_BYSRC], &k, &v, MDB_NODUPDATA);
+		if (rc && rc != MDB_KEYEXIST)
+			return lmdb_err(rc, "update the source index");
+		if (!rc)
+			w->writes++;
 	}
 	return 0;
 }
@@ -2236,14 +2367,11 @@ static int remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const
 			size_t nlen)
 {
 	uint64_t sbase;
-	unsigned char kb[8 + CF_NAME_MAX];
-	MDB_val k;
 	int rc = path_get(w->s, w->txn, source.p, source.n, &sbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	uint64_t parent = CF_INO(sbase, sub);
-	dkey(kb, parent, name, nlen, &k);
-	rc = wdel(w, DB_DIRS, &k, "remove an alias");
+	rc = del_dirent(w, parent, name, nlen, "remove an alias");
 	if (rc <= 0)
 		return rc;
 	if ((rc = note_entry(w, parent, name, nlen)))
@@ -2328,10 +2456,7 @@ static int put_node(struct cf_wtxn *w, uint64_t base, uint64_t parent, const cha
  * mtime is recomputed at commit). */
 static int drop_entry(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen)
 {
-	unsigned char kb[8 + CF_NAME_MAX];
-	MDB_val k;
-	dkey(kb, parent, name, nlen, &k);
-	int rc = wdel(w, DB_DIRS, &k, "remove a directory entry");
+	int rc = del_dirent(w, parent, name, nlen, "remove a directory entry");
 	if (rc <= 0)
 		return rc;
 	if ((rc = note_entry(w, parent, name, nlen)))
@@ -2602,7 +2727,6 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 	struct rec c;
 	char src[CF_PATH_MAX], org[CF_PATH_MAX];
 	struct sv had[2] = {{NULL, 0}, {NULL, 0}}, none[2] = {{NULL, 0}, {NULL, 0}};
-	unsigned char kb[8 + CF_NAME_MAX];
 	MDB_val k;
 	enum cf_kind kind = CF_KIND_NONE;
 	int rc = get_dirent(w->s, w->txn, cino, name, nlen, &d);
@@ -2628,8 +2752,7 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 		return rc;
 	if ((rc = doc_del(w, base)) < 0)
 		return rc;
-	dkey(kb, cino, name, nlen, &k);
-	if ((rc = wdel(w, DB_DIRS, &k, "remove a directory entry")) < 0)
+	if ((rc = del_dirent(w, cino, name, nlen, "remove a directory entry")) < 0)
 		return rc;
 	if ((rc = note_entry(w, cino, name, nlen)))
 		return rc;
@@ -2669,24 +2792,19 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 static int list_names(struct cf_wtxn *w, uint64_t ino, struct buf *b, size_t *count)
 {
 	MDB_cursor *c;
-	unsigned char kb[8];
-	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
+	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
-		return lmdb_err(rc, "open a cursor");
+		return rc;
 	b->len = 0;
 	*count = 0;
-	put_be64(kb, ino);
-	MDB_val k = {8, kb}, v;
+	MDB_val v;
+	struct sv name;
 	struct cf_dirent d;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 8 || memcmp(k.mv_data, kb, 8))
-			break;
-		if (dirent_from(&v, &d))
+	for (rc = dir_step(c, &ino, &v, true); rc == 0; rc = dir_step(c, &ino, &v, false)) {
+		if (dirent_split(&v, &name, &d))
 			continue;
-		uint16_t n = (uint16_t) (k.mv_size - 8);
-		if (buf_add(b, &n, 2) || buf_add(b, (const char *) k.mv_data + 8, n) ||
-		    buf_add(b, &d.type, 1)) {
+		uint16_t n = (uint16_t) name.n;
+		if (buf_add(b, &n, 2) || buf_add(b, name.p, n) || buf_add(b, &d.type, 1)) {
 			mdb_cursor_close(c);
 			return -ENOMEM;
 		}
@@ -2767,18 +2885,15 @@ static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_path
 static int dir_empty(struct cf_wtxn *w, uint64_t ino)
 {
 	MDB_cursor *c;
-	unsigned char kb[8];
-	int rc = mdb_cursor_open(w->txn, w->s->dbi[DB_DIRS], &c);
+	MDB_val v;
+	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
-		return lmdb_err(rc, "open a cursor");
-	put_be64(kb, ino);
-	MDB_val k = {8, kb}, v;
-	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	bool empty = rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < 8 || memcmp(k.mv_data, kb, 8)));
+		return rc;
+	rc = dir_step(c, &ino, &v, true);
 	mdb_cursor_close(c);
 	if (rc && rc != MDB_NOTFOUND)
 		return lmdb_err(rc, "scan a directory");
-	return empty;
+	return rc == MDB_NOTFOUND;
 }
 
 /* The scope directories under "zones" or "regions". */
@@ -2837,19 +2952,16 @@ static int sweep_scopes(struct cf_wtxn *w, const char *top, const struct cf_path
 		}
 		if (!empty)
 			continue;
-		unsigned char kb[8 + CF_NAME_MAX];
-		MDB_val k;
 		q = kids.p;
 		for (size_t j = 0; j < nkids; j++) {
 			struct sv kid;
 			uint8_t ktype;
 			q = names_next(q, &kid, &ktype);
-			dkey(kb, CF_INO(zbase, 0), kid.p, kid.n, &k);
-			if ((rc = wdel(w, DB_DIRS, &k, "remove a collection")) < 0)
+			if ((rc = del_dirent(w, CF_INO(zbase, 0), kid.p, kid.n,
+					     "remove a collection")) < 0)
 				goto out;
 		}
-		dkey(kb, CF_INO(tbase, 0), name.p, name.n, &k);
-		if ((rc = wdel(w, DB_DIRS, &k, "remove a scope")) < 0 ||
+		if ((rc = del_dirent(w, CF_INO(tbase, 0), name.p, name.n, "remove a scope")) < 0 ||
 		    (rc = note_entry(w, CF_INO(tbase, 0), name.p, name.n)) ||
 		    (rc = mark_recompute(w, CF_INO(tbase, 0))))
 			goto out;
@@ -3159,10 +3271,24 @@ static int env_open(struct cf_store *s, char *why, size_t whylen)
 	mdb_reader_check(s->env, &dead); /* slots of crashed processes */
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
 		goto fail;
-	for (int i = 0; i < DB__COUNT; i++)
+	/* meta first: a cache of another schema can hold tables of other flags,
+	 * which LMDB would refuse to open (MDB_INCOMPATIBLE). */
+	for (int i = 0; i < DB__COUNT; i++) {
 		if ((rc = mdb_dbi_open(txn, db_spec[i].name, db_spec[i].flags | MDB_CREATE,
 				       &s->dbi[i])))
 			goto fail;
+		if (i != DB_META)
+			continue;
+		k = meta_key("schema");
+		uint32_t schema = 0;
+		if (mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 &&
+		    (v.mv_size != 4 ||
+		     (memcpy(&schema, v.mv_data, 4), schema != CF_STORE_SCHEMA))) {
+			snprintf(why, whylen, "its schema is %u, this clonefs uses %u", schema,
+				 CF_STORE_SCHEMA);
+			goto bad;
+		}
+	}
 	k = meta_key("schema");
 	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {

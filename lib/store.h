@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 3
+#define CF_STORE_SCHEMA 4
 
 enum {
 	CF_INO_ROOT = 1,

@@ -1396,6 +1396,31 @@ static void test_documents(void)
 	cf_resource_clear(&r2);
 }
 
+/* Replace entry `name` of directory dir (a dirs duplicate "name\0" + struct
+ * cf_dirent) by "name\0short": the right name, the wrong size. */
+static int damage_dirent(MDB_txn *txn, MDB_dbi dirs, uint64_t dir, const char *name)
+{
+	MDB_cursor *c;
+	char want[64], bad[64];
+	size_t n = strlen(name);
+	memcpy(want, name, n + 1);
+	memcpy(bad, name, n + 1);
+	memcpy(bad + n + 1, "short", 5);
+	MDB_val k = {8, &dir}, v = {n + 1, want};
+	int rc = mdb_cursor_open(txn, dirs, &c);
+	if (!rc)
+		rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE);
+	if (!rc && (v.mv_size <= n || memcmp(v.mv_data, want, n + 1)))
+		rc = MDB_NOTFOUND;
+	if (!rc)
+		rc = mdb_cursor_del(c, 0);
+	v = (MDB_val){n + 6, bad};
+	if (!rc)
+		rc = mdb_cursor_put(c, &k, &v, 0);
+	mdb_cursor_close(c);
+	return rc;
+}
+
 /* A record of the wrong size in dirs is -EIO, never a crash. */
 static void test_bad_records(void)
 {
@@ -1418,16 +1443,11 @@ static void test_bad_records(void)
 	mdb_env_set_mapsize(env, (size_t) 64 << 30);
 	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
 	mdb_txn_begin(env, NULL, 0, &txn);
-	mdb_dbi_open(txn, "dirs", 0, &dirs);
+	mdb_dbi_open(txn, "dirs", MDB_DUPSORT | MDB_INTEGERKEY, &dirs);
 	mdb_dbi_open(txn, "res", MDB_INTEGERKEY, &res);
-	unsigned char kb[8 + 6];
-	for (int i = 7; i >= 0; i--)
-		kb[7 - i] = (unsigned char) (coll >> (8 * i));
-	memcpy(kb + 8, "victim", 6);
-	MDB_val k = {sizeof kb, kb}, v = {5, (void *) "short"};
-	CHECK_EQ_INT(mdb_put(txn, dirs, &k, &v, 0), 0);
+	CHECK_EQ_INT(damage_dirent(txn, dirs, coll, "victim"), 0);
 	uint64_t base = CF_INO_BASE(vino);
-	k = (MDB_val){8, &base};
+	MDB_val k = {8, &base}, v;
 	v = (MDB_val){3, (void *) "\x01\x02\x03"};
 	CHECK_EQ_INT(mdb_put(txn, res, &k, &v, 0), 0);
 	mdb_txn_commit(txn);
@@ -1455,10 +1475,8 @@ static void test_bad_records(void)
 	mdb_env_set_mapsize(env, (size_t) 64 << 30);
 	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
 	mdb_txn_begin(env, NULL, 0, &txn);
-	mdb_dbi_open(txn, "dirs", 0, &dirs);
-	k = (MDB_val){sizeof kb, kb};
-	v = (MDB_val){5, (void *) "short"};
-	CHECK_EQ_INT(mdb_put(txn, dirs, &k, &v, 0), 0);
+	mdb_dbi_open(txn, "dirs", MDB_DUPSORT | MDB_INTEGERKEY, &dirs);
+	CHECK_EQ_INT(damage_dirent(txn, dirs, coll, "victim"), 0);
 	mdb_txn_commit(txn);
 	mdb_env_close(env);
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
