@@ -178,7 +178,8 @@ static void deliver(struct cf_fs *fs, struct note *batch)
 		 * resource.json, source), whose pages the kernel keeps (keep_cache,
 		 * cached symlinks). The parent of an entry is a directory: its
 		 * listing and attributes are all that changed. */
-		if (!n->len && n->ino != CF_INO_ROOT && CF_INO_SUB(n->ino) == CF_SUB_DIR)
+		if (!n->len && n->ino != CF_INO_ROOT &&
+		    CF_SUB_NODE(CF_INO_SUB(n->ino)) == CF_SUB_DIR)
 			for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++)
 				if (cf_u64set_add(&done, n->ino | sub) != 0)
 					inval_inode(se, n->ino | sub);

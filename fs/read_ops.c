@@ -556,7 +556,8 @@ static void reply_xattr_value(fuse_req_t req, const char *v, size_t len, size_t 
 /* Only resource directories carry labels: the root, .clonefs/, files and symlinks never do. */
 static bool may_have_labels(uint64_t ino)
 {
-	return ino != CF_INO_ROOT && !control_owns(ino) && CF_INO_SUB(ino) == CF_SUB_DIR;
+	return ino != CF_INO_ROOT && !control_owns(ino) &&
+	       CF_SUB_NODE(CF_INO_SUB(ino)) == CF_SUB_DIR; /* an alias's too */
 }
 
 /* The labels of ino; *blob NULL (and 0 labels) when it has none to show. */

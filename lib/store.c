@@ -138,6 +138,20 @@ static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, siz
 	return &s->bcache[cf_hash64(path, len) & (BCACHE_SLOTS - 1)];
 }
 
+/* Internal dirent flags (stat reports only CF_DIRENT_PROTECTED).
+ * DIRENT_VACANT: a container with no resource below it. Its mtime is then its
+ * birth, the time the store created it, kept in the dirent's size field.
+ * DIRENT_TRASHED: a resource listed in the trash; it shows no alias. */
+#define DIRENT_VACANT  (UINT32_C(1) << 31)
+#define DIRENT_TRASHED (UINT32_C(1) << 30)
+_Static_assert(!((DIRENT_VACANT | DIRENT_TRASHED) & CF_DIRENT_PROTECTED), "flag bits overlap");
+_Static_assert(CF_SUB_DISK_LINK0 + CF_LINKS_MAX <= CF_SUB_ALIAS, "alias subs meet disk links");
+
+/* Before a bysrc duplicate whose key is the dependent's origin rather than
+ * its source: a source's dependents are then one run in path order, which is
+ * what an alias directory lists. */
+#define BYSRC_ORIGIN '\xff'
+
 /* ---------------------------------------------------------------- helpers */
 
 static int lmdb_err(int rc, const char *what)
@@ -333,12 +347,6 @@ static unsigned components(const char *p, size_t len)
 	for (size_t i = 0; i < len; i++)
 		n += p[i] == '/';
 	return n;
-}
-
-static bool ends_with(const char *p, size_t len, const char *suffix)
-{
-	size_t n = strlen(suffix);
-	return len > n && !memcmp(p + len - n, suffix, n);
 }
 
 /* Whether path[0..len) is a resource path of kind k. */
@@ -994,7 +1002,7 @@ static void stat_dirent(const struct cf_dirent *d, uint64_t ino, struct cf_stat 
 	st->mtime = d->mtime;
 	st->mtime_ns = d->mtime_ns;
 	st->ctime = d->ctime;
-	st->flags = res ? d->flags : 0;
+	st->flags = res ? d->flags & CF_DIRENT_PROTECTED : 0;
 }
 
 static void stat_file(const struct cf_dirent *d, uint64_t ino, uint32_t mode, uint64_t size,
@@ -1008,7 +1016,7 @@ static void stat_file(const struct cf_dirent *d, uint64_t ino, uint32_t mode, ui
 	st->mtime = d->mtime;
 	st->mtime_ns = d->mtime_ns;
 	st->ctime = d->ctime;
-	st->flags = d->flags;
+	st->flags = d->flags & CF_DIRENT_PROTECTED;
 }
 
 static bool is_resource(const struct cf_dirent *d)
@@ -1020,7 +1028,7 @@ static bool is_resource(const struct cf_dirent *d)
 static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d, unsigned sub,
 		    struct cf_stat *st)
 {
-	uint64_t ino = CF_INO(d->base, sub);
+	uint64_t ino = CF_INO(d->base, (d->type == CF_NODE_ALIAS ? CF_SUB_ALIAS : 0) | sub);
 	bool primary = d->type == CF_NODE_RESOURCE;
 	if (!is_resource(d))
 		return -ENOENT;
@@ -1089,18 +1097,168 @@ static const struct {
     {"snapshots", CF_SUB_SNAPSHOTS}, {"source", CF_SUB_SOURCE}, {"status", CF_SUB_STATUS},
 };
 
+/* ---- aliases: a snapshot under its disk's snapshots/, a machine image
+ * under its instance's clones/. Nothing is stored for them: the listing is
+ * the source's run of the by-source index, the entry its primary's, the
+ * inodes the primary's base with CF_SUB_ALIAS (store.h). */
+
+/* The collection of the resources an alias directory `sub` lists. */
+static const char *alias_coll(unsigned sub)
+{
+	return sub == CF_SUB_SNAPSHOTS ? "global/snapshots" : "global/machineImages";
+}
+
+/* Turn primary entry d into the view of its alias: -ENOENT when it has none
+ * (trashed, no source, a kind without aliases) or, with want_sub, not under
+ * that sub-directory of the source whose base is src_base. *src (may be
+ * NULL) receives the source's path (valid for the transaction). */
+static int alias_view(struct cf_store *s, MDB_txn *txn, struct cf_dirent *d, unsigned want_sub,
+		      uint64_t src_base, struct sv *src)
+{
+	struct rec c;
+	uint64_t b;
+	if (d->type != CF_NODE_RESOURCE || (d->flags & DIRENT_TRASHED) || !d->source_len)
+		return -ENOENT;
+	int rc = get_rec(s, txn, d->res_base, &c);
+	if (rc)
+		return rc;
+	unsigned sub = alias_sub((enum cf_kind) c.kind, c.source);
+	if (!sub || (want_sub && sub != want_sub))
+		return -ENOENT;
+	if (want_sub && ((rc = path_get(s, txn, c.source.p, c.source.n, &b)) || b != src_base))
+		return rc && rc != -ENOENT ? rc : -ENOENT;
+	d->type = CF_NODE_ALIAS;
+	d->depth = components(c.source.p, c.source.n) + 2;
+	if (src)
+		*src = c.source;
+	return 0;
+}
+
+/* The entry of any node but the root: a container's or a resource's own
+ * entry, or for an alias node the view of its alias. *sub: the node inside
+ * the resource, without CF_SUB_ALIAS. */
+static int node_view(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_dirent *d,
+		     unsigned *sub)
+{
+	*sub = CF_SUB_NODE(CF_INO_SUB(ino));
+	if (CF_INO_SUB(ino) >= CF_SUB_ALIAS && *sub > CF_SUB_SOURCE)
+		return -ENOENT;
+	int rc = node_dirent(s, txn, CF_INO(CF_INO_BASE(ino), 0), d, NULL, NULL, NULL);
+	if (rc || CF_INO_SUB(ino) < CF_SUB_ALIAS)
+		return rc;
+	return alias_view(s, txn, d, 0, 0, NULL);
+}
+
+/* Alias `name` in directory `sub` of the source whose base is src_base. */
+static int alias_get(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsigned sub,
+		     const char *name, size_t len, struct cf_dirent *d)
+{
+	uint64_t cbase;
+	const char *coll = alias_coll(sub);
+	int rc = path_get(s, txn, coll, strlen(coll), &cbase);
+	if (!rc)
+		rc = get_dirent(s, txn, CF_INO(cbase, 0), name, len, d);
+	if (!rc)
+		rc = alias_view(s, txn, d, sub, src_base, NULL);
+	return rc;
+}
+
+static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size);
+
+/* Call fn for each alias in directory `sub` of the source whose base is
+ * src_base, in name order: the source's dependents in the alias's
+ * collection (only a source, never an origin, puts a snapshot or a
+ * machine image there) whose entries are in it (not trashed). A damaged
+ * entry is logged and skipped. fn returns nonzero to stop. */
+typedef int (*alias_fn)(void *ctx, struct sv name, struct cf_dirent *d);
+static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsigned sub,
+		      alias_fn fn, void *ctx)
+{
+	char src[CF_PATH_MAX];
+	char prefix[32];
+	uint64_t cbase;
+	MDB_cursor *c;
+	const char *coll = alias_coll(sub);
+	int slen = node_path(s, txn, src_base, src, sizeof src);
+	if (slen < 0)
+		return slen;
+	int rc = path_get(s, txn, coll, strlen(coll), &cbase);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	size_t plen = (size_t) snprintf(prefix, sizeof prefix, "%s/", coll);
+	unsigned depth = components(src, (size_t) slen) + 2;
+	enum cf_kind kind = sub == CF_SUB_SNAPSHOTS ? CF_KIND_SNAPSHOT : CF_KIND_MACHINE_IMAGE;
+	/* Its own cursor: fn may call back into the store. */
+	if ((rc = open_cursor(txn, s->dbi[DB_BYSRC], &c)))
+		return rc;
+	MDB_val k = {(size_t) slen, src}, v = {plen, prefix};
+	int mrc;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		if (v.mv_size <= plen || memcmp(v.mv_data, prefix, plen))
+			break;
+		struct sv name = {(const char *) v.mv_data + plen, v.mv_size - plen};
+		struct cf_dirent d;
+		int grc = get_dirent(s, txn, CF_INO(cbase, 0), name.p, name.n, &d);
+		if (grc == -ENOENT || grc == -EIO ||
+		    (!grc && (d.type != CF_NODE_RESOURCE || d.kind != kind)))
+			continue; /* trashed, or damaged (logged) */
+		if ((rc = grc))
+			break;
+		d.type = CF_NODE_ALIAS;
+		d.depth = depth;
+		if (fn(ctx, name, &d))
+			break;
+	}
+	mdb_cursor_close(c);
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = lmdb_err(mrc, "list a source's dependents");
+	return rc;
+}
+
+/* alias_each for readdir: the caller's fn with each alias's attributes. */
+struct alias_ls {
+	cf_dir_fn fn;
+	void *ctx;
+};
+static int alias_ls_fn(void *ctx, struct sv name, struct cf_dirent *d)
+{
+	struct alias_ls *ls = ctx;
+	struct cf_stat st;
+	stat_dirent(d, CF_INO(d->base, CF_SUB_ALIAS), &st);
+	return ls->fn(ls->ctx, name.p, name.n, &st);
+}
+
+/* The path of alias node base: SOURCE/snapshots/NAME or SOURCE/clones/NAME. */
+static int alias_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size)
+{
+	struct cf_dirent d;
+	struct sv src;
+	char name[CF_NAME_MAX];
+	size_t nlen;
+	uint64_t parent;
+	int rc = node_dirent(s, txn, CF_INO(base, 0), &d, &parent, name, &nlen);
+	if (!rc)
+		rc = alias_view(s, txn, &d, 0, 0, &src);
+	if (rc)
+		return rc;
+	const char *sd = sub_dir_name(alias_sub((enum cf_kind) d.kind, src));
+	int n = snprintf(out, size, "%.*s/%s/%.*s", (int) src.n, src.p, sd, (int) nlen, name);
+	return n < 0 ? -EIO : (size_t) n >= size ? -ENAMETOOLONG : n;
+}
+
 static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		     size_t len, struct cf_stat *out)
 {
 	struct cf_dirent d, pd;
-	unsigned sub = CF_INO_SUB(parent);
+	unsigned sub;
 	int rc;
 	if (!len)
 		return -ENOENT;
 	if (len > CF_NAME_MAX)
 		return -ENAMETOOLONG;
 	bool top = parent == CF_INO_ROOT || parent == CF_INO_TRASH;
-	if (top || sub == CF_SUB_DIR) {
+	if (top || CF_INO_SUB(parent) == CF_SUB_DIR) {
 		/* The common case, a member of a container: one get. */
 		rc = get_dirent(s, txn, parent, name, len, &d);
 		if (rc == 0) {
@@ -1109,9 +1267,10 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 		}
 		if (rc != -ENOENT || top)
 			return rc;
-		rc = node_dirent(s, txn, parent, &pd, NULL, NULL, NULL);
-		if (rc)
-			return rc;
+	}
+	if ((rc = node_view(s, txn, parent, &pd, &sub)))
+		return rc;
+	if (sub == CF_SUB_DIR) {
 		if (!is_resource(&pd))
 			return -ENOENT;
 		for (size_t i = 0; i < sizeof res_entries / sizeof *res_entries; i++)
@@ -1120,9 +1279,6 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 				return stat_sub(s, txn, &pd, res_entries[i].sub, out);
 		return -ENOENT;
 	}
-	rc = node_dirent(s, txn, CF_INO(CF_INO_BASE(parent), 0), &pd, NULL, NULL, NULL);
-	if (rc)
-		return rc;
 	struct cf_stat pst;
 	rc = stat_sub(s, txn, &pd, sub, &pst); /* does the parent exist? */
 	if (rc)
@@ -1130,10 +1286,9 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	if ((pst.mode & S_IFMT) != S_IFDIR)
 		return -ENOTDIR;
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
-		rc = get_dirent(s, txn, parent, name, len, &d);
-		if (rc)
+		if ((rc = alias_get(s, txn, pd.base, sub, name, len, &d)))
 			return rc;
-		stat_dirent(&d, CF_INO(d.base, 0), out);
+		stat_dirent(&d, CF_INO(d.base, CF_SUB_ALIAS), out);
 		return 0;
 	}
 	/* disks/ of an instance */
@@ -1168,12 +1323,12 @@ int cf_store_lookup(struct cf_store *s, uint64_t parent, const char *name, struc
 static int getattr_in(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_stat *out)
 {
 	struct cf_dirent d;
-	unsigned sub = CF_INO_SUB(ino);
-	int rc = node_dirent(s, txn, ino == CF_INO_ROOT ? ino : CF_INO(CF_INO_BASE(ino), 0), &d,
-			     NULL, NULL, NULL);
+	unsigned sub = CF_SUB_DIR;
+	int rc = ino == CF_INO_ROOT ? node_dirent(s, txn, ino, &d, NULL, NULL, NULL)
+				    : node_view(s, txn, ino, &d, &sub);
 	if (rc)
 		return rc;
-	if (ino == CF_INO_ROOT || sub == CF_SUB_DIR) {
+	if (sub == CF_SUB_DIR) {
 		stat_dirent(&d, ino, out);
 		return 0;
 	}
@@ -1231,8 +1386,7 @@ static int readdir_in(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
 	int rc;
 	if (ino == CF_INO_ROOT || ino == CF_INO_TRASH)
 		return readdir_range(t, ino, fn, ctx);
-	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
-	if (rc)
+	if ((rc = node_view(s, t->txn, ino, &d, &sub)))
 		return rc;
 	if (sub == CF_SUB_DIR) {
 		if (d.type == CF_NODE_CONTAINER)
@@ -1253,8 +1407,10 @@ static int readdir_in(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
 		return rc;
 	if ((st.mode & S_IFMT) != S_IFDIR)
 		return -ENOTDIR;
-	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES)
-		return readdir_range(t, ino, fn, ctx);
+	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
+		struct alias_ls ls = {fn, ctx};
+		return alias_each(s, t->txn, d.base, sub, alias_ls_fn, &ls);
+	}
 	struct rec c;
 	if ((rc = get_rec(s, t->txn, d.res_base, &c)))
 		return rc;
@@ -1301,7 +1457,7 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 	struct rtx *t;
 	struct cf_dirent d;
 	struct rec c;
-	unsigned sub = CF_INO_SUB(ino);
+	unsigned sub = CF_SUB_NODE(CF_INO_SUB(ino));
 	if (!s || !buf)
 		return -EINVAL;
 	if (ino == CF_INO_ROOT || sub == CF_SUB_DIR)
@@ -1310,7 +1466,7 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 	if (rc)
 		return rc;
 	struct cf_stat st;
-	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	rc = node_view(s, t->txn, ino, &d, &sub);
 	if (!rc)
 		rc = stat_sub(s, t->txn, &d, sub, &st);
 	if (!rc && (st.mode & S_IFMT) != S_IFLNK)
@@ -1338,7 +1494,7 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 {
 	struct rtx *t;
 	struct cf_dirent d;
-	unsigned sub = CF_INO_SUB(ino);
+	unsigned sub = CF_SUB_NODE(CF_INO_SUB(ino));
 	if (!s || !data || !len)
 		return -EINVAL;
 	*data = NULL;
@@ -1352,7 +1508,7 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 		rend(t);
 		return rc ? rc : -EISDIR;
 	}
-	rc = node_dirent(s, t->txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	rc = node_view(s, t->txn, ino, &d, &sub);
 	if (!rc)
 		rc = stat_sub(s, t->txn, &d, sub, &st);
 	if (rc)
@@ -1408,9 +1564,11 @@ out:
 static int res_of(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct rec *c)
 {
 	struct cf_dirent d;
+	unsigned sub;
 	if (ino == CF_INO_ROOT)
 		return -ENOENT;
-	int rc = node_dirent(s, txn, CF_INO(CF_INO_BASE(ino), 0), &d, NULL, NULL, NULL);
+	uint64_t dir = CF_INO(CF_INO_BASE(ino), CF_INO_SUB(ino) >= CF_SUB_ALIAS ? CF_SUB_ALIAS : 0);
+	int rc = node_view(s, txn, dir, &d, &sub);
 	if (rc)
 		return rc;
 	if (!is_resource(&d))
@@ -1426,7 +1584,7 @@ int cf_store_labels(struct cf_store *s, uint64_t ino, char **blob, size_t *len, 
 		return -EINVAL;
 	*blob = NULL;
 	*len = *n = 0;
-	if (CF_INO_SUB(ino) != CF_SUB_DIR)
+	if (CF_SUB_NODE(CF_INO_SUB(ino)) != CF_SUB_DIR)
 		return -ENOENT;
 	int rc = rbegin(s, &t);
 	if (rc)
@@ -1571,12 +1729,8 @@ static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out,
 				return rc;
 			break;
 		}
-		unsigned sub = CF_INO_SUB(parent);
-		if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
-			const char *d = sub_dir_name(sub);
-			if ((rc = prepend(tmp, &at, d, strlen(d), false)))
-				return rc;
-		} else if (sub != CF_SUB_DIR || CF_INO_BASE(parent) <= CF_INO_CONTROL_BASE) {
+		if (CF_INO_SUB(parent) != CF_SUB_DIR ||
+		    CF_INO_BASE(parent) <= CF_INO_CONTROL_BASE) {
 			cf_err("store: node %llu has parent %llu", (unsigned long long) base,
 			       (unsigned long long) parent);
 			return -EIO;
@@ -1615,11 +1769,13 @@ int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, u
 	if (rc)
 		return rc;
 	rc = getattr_in(s, t->txn, ino, &st); /* the node exists now, sub included */
-	if (!rc)
+	if (!rc && CF_INO_SUB(ino) >= CF_SUB_ALIAS)
+		rc = alias_path(s, t->txn, CF_INO_BASE(ino), buf, size);
+	else if (!rc)
 		rc = node_path(s, t->txn, CF_INO_BASE(ino), buf, size);
 	rend(t);
 	if (rc >= 0 && sub)
-		*sub = CF_INO_SUB(ino);
+		*sub = CF_SUB_NODE(CF_INO_SUB(ino));
 	return rc;
 }
 
@@ -1643,9 +1799,14 @@ int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, voi
 	MDB_val k = {plen, (void *) path}, v;
 	int mrc;
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP))
-		if (fn(ctx, v.mv_data, v.mv_size))
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		const char *p = v.mv_data;
+		size_t n = v.mv_size;
+		if (n && *p == BYSRC_ORIGIN)
+			p++, n--;
+		if (n && fn(ctx, p, n))
 			break;
+	}
 	if (mrc && mrc != MDB_NOTFOUND)
 		rc = lmdb_err(mrc, "read the source index");
 	mdb_cursor_close(c);
@@ -1958,9 +2119,8 @@ static int get_or_new_base(struct cf_wtxn *w, const char *path, size_t len, uint
 
 static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth);
 
-/* The inode of the directory holding path: the root, CF_INO_TRASH, a
- * container or resource (sub 0), or a disk's snapshots/ / an instance's
- * clones/. */
+/* The inode of the directory holding path: the root, CF_INO_TRASH, or a
+ * container or resource (sub 0). */
 static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t *pino, int depth)
 {
 	const char *slash = memrchr(path, '/', len);
@@ -1968,25 +2128,16 @@ static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t 
 		*pino = CF_INO_ROOT;
 		return 0;
 	}
-	size_t plen = (size_t) (slash - path), rlen = plen;
-	unsigned sub = CF_SUB_DIR;
+	size_t plen = (size_t) (slash - path);
 	if (plen == 5 && in_trash(path, plen)) {
 		*pino = CF_INO_TRASH; /* "trash" itself is not a node */
 		return 0;
 	}
-	if (ends_with(path, plen, "/snapshots") && path_is_kind(path, plen - 10, CF_KIND_DISK)) {
-		sub = CF_SUB_SNAPSHOTS;
-		rlen = plen - 10;
-	} else if (ends_with(path, plen, "/clones") &&
-		   path_is_kind(path, plen - 7, CF_KIND_INSTANCE)) {
-		sub = CF_SUB_CLONES;
-		rlen = plen - 7;
-	}
 	uint64_t b;
-	int rc = resolve(w, path, rlen, &b, depth + 1);
+	int rc = resolve(w, path, plen, &b, depth + 1);
 	if (rc)
 		return rc;
-	*pino = CF_INO(b, sub);
+	*pino = CF_INO(b, CF_SUB_DIR);
 	return 0;
 }
 
@@ -2017,12 +2168,6 @@ static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *ba
 	}
 	return rc;
 }
-
-/* A container with no resource below it (internal: containers report no
- * flags). Its mtime is then its birth, the time the store created it, kept
- * in the dirent's size field. */
-#define DIRENT_VACANT (UINT32_C(1) << 31)
-_Static_assert(!(DIRENT_VACANT & CF_DIRENT_PROTECTED), "flag bits overlap");
 
 static void container_init(struct cf_dirent *d, int64_t now)
 {
@@ -2186,33 +2331,61 @@ static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 /* Scan container ino's members and set its mtime to the newest (vacant
  * containers among them do not count; with none, it is vacant again and
  * shows its birth); then its parent's, which may have changed with it. */
-static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
+struct newest {
+	int64_t mt;
+	uint32_t ns;
+	bool any;
+};
+static void newest_add(struct newest *n, const struct cf_dirent *d)
+{
+	if (d->type == CF_NODE_CONTAINER && (d->flags & DIRENT_VACANT))
+		return;
+	if (!n->any || newer(d->mtime, d->mtime_ns, n->mt, n->ns)) {
+		n->mt = d->mtime;
+		n->ns = d->mtime_ns;
+	}
+	n->any = true;
+}
+static int newest_fn(void *ctx, struct sv name, struct cf_dirent *d)
+{
+	(void) name;
+	newest_add(ctx, d);
+	return 0;
+}
+
+/* The newest member of directory ino: its entries, or an alias directory's
+ * aliases. */
+static int newest_member(struct cf_wtxn *w, uint64_t ino, struct newest *n)
 {
 	MDB_cursor *c;
-	int64_t mt = 0;
-	uint32_t ns = 0;
-	bool any = false;
-	if (ino == CF_INO_TRASH)
-		return 0;
+	unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
+	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES)
+		return alias_each(w->s, w->txn, CF_INO_BASE(ino), sub, newest_fn, n);
 	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
 		return rc;
 	MDB_val v;
-	struct sv name_;
+	struct sv name;
 	struct cf_dirent d;
-	for (rc = dir_step(c, &ino, &v, true); rc == 0; rc = dir_step(c, &ino, &v, false)) {
-		if (dirent_split(&v, &name_, &d) ||
-		    (d.type == CF_NODE_CONTAINER && (d.flags & DIRENT_VACANT)))
-			continue;
-		if (!any || newer(d.mtime, d.mtime_ns, mt, ns)) {
-			mt = d.mtime;
-			ns = d.mtime_ns;
-		}
-		any = true;
-	}
+	for (rc = dir_step(c, &ino, &v, true); rc == 0; rc = dir_step(c, &ino, &v, false))
+		if (!dirent_split(&v, &name, &d))
+			newest_add(n, &d);
 	mdb_cursor_close(c);
-	if (rc && rc != MDB_NOTFOUND)
-		return lmdb_err(rc, "scan a directory");
+	return rc && rc != MDB_NOTFOUND ? lmdb_err(rc, "scan a directory") : 0;
+}
+
+static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
+{
+	struct newest n = {0, 0, false};
+	struct cf_dirent d;
+	if (ino == CF_INO_TRASH)
+		return 0;
+	int rc = newest_member(w, ino, &n);
+	if (rc)
+		return rc;
+	int64_t mt = n.mt;
+	uint32_t ns = n.ns;
+	bool any = n.any;
 	unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
 		struct subtime t;
@@ -2319,39 +2492,43 @@ int cf_store_ensure_scope(struct cf_wtxn *w, enum cf_kind kind, const char *name
 }
 
 /* bysrc: MDB_DUPSORT, the key a source's path, a duplicate per dependent:
- * its path. */
-static int bysrc_kv(struct cf_wtxn *w, struct sv src, const char *path, size_t plen, MDB_val *k,
-		    MDB_val *v)
+ * its path, after a BYSRC_ORIGIN byte when the key is its origin (i 1)
+ * rather than its source (i 0). */
+static int bysrc_kv(struct cf_wtxn *w, struct sv src, int i, const char *path, size_t plen,
+		    unsigned char *vb, MDB_val *k, MDB_val *v)
 {
 	size_t max = (size_t) mdb_env_get_maxkeysize(w->s->env);
-	if (src.n > max || plen > max)
+	if (src.n > max || plen + (size_t) i > max)
 		return -ENAMETOOLONG;
 	*k = (MDB_val){src.n, (void *) src.p};
-	*v = (MDB_val){plen, (void *) path};
+	vb[0] = BYSRC_ORIGIN;
+	memcpy(vb + i, path, plen);
+	*v = (MDB_val){plen + (size_t) i, vb};
 	return 0;
 }
 
-/* Keep bysrc entries X -> path exactly for X in `want` (old ones in `had`). */
+/* Keep bysrc entries want[i] => path exactly (the old ones were had[i]). */
 static int update_bysrc(struct cf_wtxn *w, const char *path, size_t plen, struct sv had[2],
 			struct sv want[2])
 {
+	unsigned char vb[CF_PATH_MAX + 1];
 	MDB_val k, v;
 	int rc;
+	if (plen >= CF_PATH_MAX)
+		return -ENAMETOOLONG;
 	for (int i = 0; i < 2; i++) {
-		if (!had[i].n || sv_eq(had[i], want[0]) || sv_eq(had[i], want[1]) ||
-		    bysrc_kv(w, had[i], path, plen, &k, &v))
+		if (sv_eq(had[i], want[i]))
 			continue;
-		rc = mdb_del(w->txn, w->s->dbi[DB_BYSRC], &k, &v);
-		if (rc && rc != MDB_NOTFOUND)
-			return lmdb_err(rc, "update the source index");
-		if (!rc)
-			w->writes++;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (!want[i].n || sv_eq(want[i], had[0]) || sv_eq(want[i], had[1]) ||
-		    (i == 1 && sv_eq(want[1], want[0])))
+		if (had[i].n && !bysrc_kv(w, had[i], i, path, plen, vb, &k, &v)) {
+			rc = mdb_del(w->txn, w->s->dbi[DB_BYSRC], &k, &v);
+			if (rc && rc != MDB_NOTFOUND)
+				return lmdb_err(rc, "update the source index");
+			if (!rc)
+				w->writes++;
+		}
+		if (!want[i].n)
 			continue;
-		if ((rc = bysrc_kv(w, want[i], path, plen, &k, &v)))
+		if ((rc = bysrc_kv(w, want[i], i, path, plen, vb, &k, &v)))
 			return rc;
 		rc = mdb_put(w->txn, w->s->dbi[DB_BYSRC], &k, &v, MDB_NODUPDATA);
 		if (rc && rc != MDB_KEYEXIST)
@@ -2362,7 +2539,8 @@ static int update_bysrc(struct cf_wtxn *w, const char *path, size_t plen, struct
 	return 0;
 }
 
-/* Remove the alias `name` under source's sub-directory, if it is there. */
+/* The alias `name` left directory `sub` of source: report it, and have the
+ * directory's mtime recomputed. Nothing is stored for an alias. */
 static int remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const char *name,
 			size_t nlen)
 {
@@ -2371,59 +2549,46 @@ static int remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	uint64_t parent = CF_INO(sbase, sub);
-	rc = del_dirent(w, parent, name, nlen, "remove an alias");
-	if (rc <= 0)
-		return rc;
 	if ((rc = note_entry(w, parent, name, nlen)))
 		return rc;
 	return mark_recompute(w, parent);
 }
 
-/* Create or refresh the alias of resource (primary dirent nd) under the
- * sub-directory `sub` of its source. */
-static int upsert_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigned sub,
-			const char *name, size_t nlen, const struct cf_dirent *nd, bool raw_changed)
+static int note_alias(struct cf_wtxn *w, uint64_t base)
 {
-	char apath[CF_PATH_MAX];
-	uint64_t sbase, abase;
-	struct cf_dirent od;
+	for (unsigned sub = CF_SUB_DIR; sub <= CF_SUB_SOURCE; sub++) {
+		int rc = note_inode(w, CF_INO(base, CF_SUB_ALIAS | sub));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The alias of resource base (primary entry nd, od before when it already
+ * had this alias) shows in directory `sub` of its source: report what
+ * changed and keep the directory's mtime. */
+static int show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigned sub,
+		      const char *name, size_t nlen, const struct cf_dirent *nd,
+		      const struct cf_dirent *od, bool raw_changed)
+{
+	uint64_t sbase;
 	int rc;
-	const char *sd = sub_dir_name(sub);
-	size_t sdl = strlen(sd);
-	if (slen + sdl + nlen + 2 >= sizeof apath)
-		return -ENAMETOOLONG;
-	memcpy(apath, source, slen);
-	apath[slen] = '/';
-	memcpy(apath + slen + 1, sd, sdl);
-	apath[slen + 1 + sdl] = '/';
-	memcpy(apath + slen + sdl + 2, name, nlen);
-	apath[slen + sdl + 2 + nlen] = '\0';
-	int n = (int) (slen + sdl + 2 + nlen);
 	if ((rc = resolve(w, source, slen, &sbase, 0)))
 		return rc;
 	uint64_t parent = CF_INO(sbase, sub);
-	bool fresh;
-	if ((rc = get_or_new_base(w, apath, (size_t) n, parent, name, nlen, &abase, &fresh)))
-		return rc;
-	struct cf_dirent ad = *nd;
-	ad.base = abase;
-	ad.type = CF_NODE_ALIAS;
-	ad.depth = components(apath, (size_t) n);
-	rc = fresh ? -ENOENT : get_dirent(w->s, w->txn, parent, name, nlen, &od);
-	bool had = rc == 0;
-	if (rc && rc != -ENOENT && rc != -EIO)
-		return rc;
-	if (had && !memcmp(&od, &ad, sizeof ad)) {
-		return raw_changed ? note_inode(w, CF_INO(abase, CF_SUB_JSON)) : 0;
+	if (!od) {
+		if ((rc = note_entry(w, parent, name, nlen)))
+			return rc;
+		return bump(w, parent, nd->mtime, nd->mtime_ns);
 	}
-	if ((rc = put_dirent(w, parent, name, nlen, &ad)))
+	if (!memcmp(od, nd, sizeof *nd))
+		return raw_changed ? note_inode(w, CF_INO(nd->base, CF_SUB_ALIAS | CF_SUB_JSON))
+				   : 0;
+	if ((rc = note_alias(w, nd->base)))
 		return rc;
-	rc = had ? note_resource(w, abase) : note_entry(w, parent, name, nlen);
-	if (rc)
-		return rc;
-	if (!had || od.mtime != ad.mtime || od.mtime_ns != ad.mtime_ns)
-		rc = bump(w, parent, ad.mtime, ad.mtime_ns);
-	if (!rc && had && newer(od.mtime, od.mtime_ns, ad.mtime, ad.mtime_ns))
+	if (od->mtime != nd->mtime || od->mtime_ns != nd->mtime_ns)
+		rc = bump(w, parent, nd->mtime, nd->mtime_ns);
+	if (!rc && newer(od->mtime, od->mtime_ns, nd->mtime, nd->mtime_ns))
 		rc = mark_recompute(w, parent);
 	return rc;
 }
@@ -2611,7 +2776,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	nd.nlinks = (uint16_t) nlinks;
 	nd.type = CF_NODE_RESOURCE;
 	nd.kind = (uint8_t) r->kind;
-	nd.flags = protect ? CF_DIRENT_PROTECTED : 0;
+	nd.flags = (protect ? CF_DIRENT_PROTECTED : 0) | (trash ? DIRENT_TRASHED : 0);
 	/* Components of the path from the mount root to the resource (for
 	 * relative symlinks): global/snapshots/S, zones/Z/disks/D,
 	 * .clonefs/trash/global/snapshots/S. */
@@ -2701,13 +2866,13 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		had[1] = want[1];
 	}
 	bool was_trashed = have_old && oino != cino;
-	unsigned old_sub = was_trashed ? 0 : alias_sub(r->kind, had[0]);
+	unsigned old_sub = !have_old || was_trashed ? 0 : alias_sub(r->kind, had[0]);
 	unsigned new_sub = trash ? 0 : alias_sub(r->kind, want[0]);
-	if (old_sub && (!sv_eq(had[0], want[0]) || old_sub != new_sub) &&
-	    (rc = remove_alias(w, had[0], old_sub, r->name, nlen)))
+	bool kept = old_sub && old_sub == new_sub && sv_eq(had[0], want[0]);
+	if (old_sub && !kept && (rc = remove_alias(w, had[0], old_sub, r->name, nlen)))
 		return rc;
-	if (new_sub &&
-	    (rc = upsert_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd, !raw_same)))
+	if (new_sub && (rc = show_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd,
+					kept ? &od : NULL, !raw_same)))
 		return rc;
 	if (!w->fetched)
 		recent_note(w->s, base, r->kind);
@@ -2744,7 +2909,7 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 	}
 	if ((rc = update_bysrc(w, path, plen, had, none)))
 		return rc;
-	unsigned sub = alias_sub(kind, had[0]);
+	unsigned sub = d.flags & DIRENT_TRASHED ? 0 : alias_sub(kind, had[0]);
 	if (sub && (rc = remove_alias(w, had[0], sub, name, nlen)))
 		return rc;
 	k = (MDB_val){8, &base};

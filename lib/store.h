@@ -14,6 +14,7 @@
  *   sub 1  status         sub 2  resource.json      sub 3  source (symlink)
  *   sub 4  snapshots/ (disks)     sub 5  clones/ (instances)
  *   sub 6  disks/ (instances)     sub 16+i  disks/ entry i (symlink)
+ *   sub 0xf0 | s  the node s (0..3) of the resource's alias (below)
  *
  * so the files of a resource cost nothing to store. Inode 1 is the root
  * (FUSE_ROOT_ID); base 1 (inodes 256..511) is reserved for .clonefs/, which
@@ -21,18 +22,23 @@
  *
  * ## Tables
  *   meta    "schema" -> u32, "next_base" -> u64, "sync/<listing>" -> status
- *   paths   path -> base (never removed: a path keeps its inode forever)
+ *   paths   directory of the path ++ "/" => name ++ "\0" ++ base
+ *           (never removed: a path keeps its inode forever)
  *   nodes   base -> { parent inode, name }                (for getattr by inode)
- *   dirs    parent inode (u64 big-endian) ++ name -> struct cf_dirent
- *           a directory's listing is one cursor range, attributes inline
+ *   dirs    parent inode => name ++ "\0" ++ struct cf_dirent
+ *           a directory's listing is one run of duplicates, attributes inline
  *   res     base of a resource -> labels, status, source, links, ids
- *   raw     base of a resource -> the provider's JSON (resource.json)
- *   bysrc   source path ++ "\0" ++ resource path -> ""   (lineage, quotas)
+ *   bysrc   source path => resource path (lineage, quotas); an origin's
+ *           dependents carry a 0xff byte before the path
  *   subtimes inode of a disk's snapshots/ or an instance's clones/ -> mtime
+ * (=> : MDB_DUPSORT, one duplicate per member). resource.json documents are
+ * in an environment of their own, docs.mdb: base -> the provider's JSON.
  *
  * A snapshot appears twice: global/snapshots/S (its primary node) and
- * zones/Z/disks/D/snapshots/S (an alias node with its own base, whose
- * dirent's res_base points at the primary). Each has its own inode. */
+ * zones/Z/disks/D/snapshots/S (its alias, with the same attributes). Nothing
+ * is stored for the alias: the disk's snapshots/ lists the disk's run of
+ * bysrc, and the alias's inodes are the primary's base with CF_SUB_ALIAS.
+ * A machine image under its instance's clones/ likewise. */
 #ifndef CLONEFS_STORE_H
 #define CLONEFS_STORE_H
 
@@ -55,6 +61,10 @@ enum {
 	CF_SUB_CLONES = 5,
 	CF_SUB_DISKS = 6,
 	CF_SUB_DISK_LINK0 = 16,
+	/* An alias's nodes: CF_SUB_ALIAS | sub, sub one of DIR, STATUS, JSON,
+	 * SOURCE. Only snapshots and machine images have aliases, and they have
+	 * no disk links. */
+	CF_SUB_ALIAS = 0xf0,
 	/* .clonefs/trash/: a fixed inode in the control range whose listing
 	 * the store keeps (the daemon answers its attributes, the store its
 	 * entries): trash/global/snapshots/NAME, trash/global/images/NAME,
@@ -68,6 +78,8 @@ enum {
 #define CF_INO(base, sub) (((uint64_t) (base) << 8) | (uint64_t) (sub))
 #define CF_INO_BASE(ino)  ((uint64_t) (ino) >> 8)
 #define CF_INO_SUB(ino)	  ((unsigned) ((ino) &0xff))
+/* The node inside a resource a sub names, an alias's or the primary's. */
+#define CF_SUB_NODE(sub) ((sub) >= CF_SUB_ALIAS ? (sub) -CF_SUB_ALIAS : (sub))
 
 /* What a directory entry stores, ready to copy into a struct stat. */
 enum cf_node_type { CF_NODE_CONTAINER = 1, CF_NODE_RESOURCE = 2, CF_NODE_ALIAS = 3 };
@@ -159,7 +171,7 @@ int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx);
  * "zones/Z/disks/D/snapshots/S"), a container ("global/snapshots",
  * "zones/Z"), or a trash entry ("trash/global/snapshots/S"). Sub-nodes
  * (status, snapshots/, ...) answer their resource directory's path; *sub
- * (may be NULL) receives CF_INO_SUB(ino) (CF_SUB_DIR for the root, "", and
+ * (may be NULL) receives CF_SUB_NODE(CF_INO_SUB(ino)) (CF_SUB_DIR for the root, "", and
  * CF_INO_TRASH, "trash"). Returns the length; -ENOENT for a node not there
  * now and for the daemon's other .clonefs/ inodes, -ENAMETOOLONG when the
  * path and its NUL do not fit. */
@@ -168,8 +180,9 @@ int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, u
 /* What depends on path: every resource whose source or origin is path
  * (images and disks made from a snapshot, machine images of an instance,
  * snapshots of a disk), through the by-source index. fn gets each
- * dependent's path (not NUL-terminated), in path order; trashed ones
- * included (they still exist in the cloud). */
+ * dependent's path (not NUL-terminated), those of a source in path order,
+ * then those of an origin; trashed ones included (they still exist in the
+ * cloud). */
 typedef int (*cf_path_fn)(void *ctx, const char *path, size_t len);
 int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, void *ctx);
 

@@ -1081,14 +1081,24 @@ static void test_path_of_and_dependents(void)
 	uint64_t sbase = CF_INO_BASE(ino_of(s, "global/snapshots/s1"));
 	uint64_t dbase = CF_INO_BASE(ino_of(s, "zones/z1/disks/d1"));
 	uint64_t ibase = CF_INO_BASE(ino_of(s, "zones/z1/instances/i1"));
-	uint64_t abase = CF_INO_BASE(ino_of(s, "zones/z1/disks/d1/snapshots/s1"));
+	/* An alias's nodes are its primary's base with CF_SUB_ALIAS. */
+	uint64_t aino = ino_of(s, "zones/z1/disks/d1/snapshots/s1");
+	CHECK_EQ_INT(aino, CF_INO(sbase, CF_SUB_ALIAS));
+	uint64_t abase = CF_INO_BASE(aino);
 	CHECK_EQ_STR(path_of(s, CF_INO(sbase, CF_SUB_STATUS), &sub), "global/snapshots/s1");
 	CHECK_EQ_INT(sub, CF_SUB_STATUS);
 	CHECK_EQ_STR(path_of(s, CF_INO(sbase, CF_SUB_SOURCE), &sub), "global/snapshots/s1");
 	CHECK_EQ_INT(sub, CF_SUB_SOURCE);
-	CHECK_EQ_STR(path_of(s, CF_INO(abase, CF_SUB_JSON), &sub),
+	CHECK_EQ_STR(path_of(s, CF_INO(abase, CF_SUB_ALIAS | CF_SUB_JSON), &sub),
 		     "zones/z1/disks/d1/snapshots/s1");
 	CHECK_EQ_INT(sub, CF_SUB_JSON);
+	CHECK_EQ_STR(path_of(s, CF_INO(abase, CF_SUB_ALIAS | CF_SUB_SOURCE), &sub),
+		     "zones/z1/disks/d1/snapshots/s1");
+	CHECK_EQ_INT(sub, CF_SUB_SOURCE);
+	/* No alias node beyond source/, and none of a resource without one. */
+	CHECK_EQ_STR(path_of(s, CF_INO(abase, CF_SUB_ALIAS | CF_SUB_SNAPSHOTS), NULL),
+		     "(error -2)");
+	CHECK_EQ_STR(path_of(s, CF_INO(dbase, CF_SUB_ALIAS), NULL), "(error -2)");
 	CHECK_EQ_STR(path_of(s, CF_INO(dbase, CF_SUB_SNAPSHOTS), &sub), "zones/z1/disks/d1");
 	CHECK_EQ_INT(sub, CF_SUB_SNAPSHOTS);
 	CHECK_EQ_STR(path_of(s, CF_INO(ibase, CF_SUB_CLONES), &sub), "zones/z1/instances/i1");
