@@ -14,15 +14,16 @@
  *    mark left by another boot means the system went down while we were
  *    open, and the cache is moved aside and rebuilt instead of being
  *    trusted. (The journal, which needs durability, must mdb_env_sync.)
- *  - resource.json documents live in an environment of their own,
- *    DIR/docs.mdb, apart from the tree and the records. They are most of the
- *    bytes (700 of 1,900 per snapshot) and are read only when someone reads
- *    a resource.json; in the same file they shared pages and page faults
- *    with the entries every listing reads (the kernel maps up to 16
- *    neighbouring pages per fault), so a sync or an `ls -l` pulled them into
- *    the daemon's memory too. A write transaction that changes documents
- *    commits them first, then the tree: the tree never names a document
- *    that is not there. A cache whose tree is new starts with no documents.
+ *  - resource.json documents are not in LMDB but appended to DIR/docs.0 or
+ *    DIR/docs.1 (docs.h says why), and a resource's record says where its
+ *    document is, with its length and hash: the tree and its documents
+ *    commit together. A transaction writes its documents before it
+ *    commits, so the tree never names a document that is not there;
+ *    struct docs_state below says how the files are compacted. A cache
+ *    whose tree is new starts with empty document files.
+ *  - dirs, paths and bysrc are MDB_DUPSORT tables (table access, below):
+ *    a listing arriving in name order is appended, and LMDB fills the
+ *    pages.
  *  - The map is 16 GiB of address space: sparse, the file only grows as
  *    needed. Growing it at run time would need every reader thread stopped,
  *    so a full map is -ENOSPC with a log line rather than a silent stall.
@@ -57,6 +58,7 @@
  *    until it leaves the trash. Disks and instances are never trashed.
  */
 #include "store.h"
+#include "docs.h"
 #include "hash.h"
 #include "log.h"
 #include "u64set.h"
@@ -76,7 +78,7 @@ _Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 1
 _Static_assert(sizeof(struct cf_dirent) == 72, "cf_dirent is compared with memcmp: no padding");
 
 #define MAP_SIZE ((size_t) 16 << 30)
-enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 2, MAX_STR = CF_PATH_MAX };
+enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 3, MAX_STR = CF_PATH_MAX };
 
 enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_BYSRC, DB_SUBT, DB__COUNT };
 static const struct {
@@ -120,12 +122,36 @@ struct recent {
 	size_t cap, n;
 };
 
+/* The document files' state, meta "docs", committed with the tree. A
+ * document is referenced as (file << 63) | offset, with its length and hash,
+ * from its resource's record. New documents are appended to file `cur` at
+ * end[cur]. Bytes past end[] were written by a transaction that did not
+ * commit and are overwritten. live[i] counts the bytes of file i that
+ * records still reference; when the rest (replaced and removed documents)
+ * outgrows them, the store compacts: cur switches to the other (empty) file,
+ * and each write transaction moves up to DOCS_STEP documents across, in base
+ * order from `walk`, until none is left in the old file, which is then
+ * emptied. Readers never wait: a reader whose record pointed into a file
+ * since emptied or rewritten finds a hash that does not match and reads the
+ * record again. */
+struct docs_state {
+	uint8_t cur, compacting;
+	uint8_t pad[6];
+	uint64_t end[2];
+	uint64_t live[2];
+	uint64_t walk; /* compacting: the next base to look at */
+};
+#define DOC_FILE(ref) ((int) ((ref) >> 63))
+#define DOC_OFF(ref)  ((ref) & ~(UINT64_C(1) << 63))
+enum { DOCS_STEP = 1000, DOCS_STEP_BYTES = 1 << 20 };
+#define DOCS_SLACK ((uint64_t) 32 << 20) /* garbage tolerated beyond live bytes */
+
 struct cf_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
-	MDB_env *denv; /* DIR/docs.mdb: resource.json by base */
-	MDB_dbi ddbi;
-	pthread_key_t key; /* -> struct rtx of the calling thread */
+	struct cf_docs *docs; /* DIR/docs.0 and docs.1: resource.json documents */
+	struct docs_state ds; /* as last committed; writer only */
+	pthread_key_t key;    /* -> struct rtx of the calling thread */
 	char *dir;
 	struct bcache_slot *bcache; /* writer only */
 	struct recent recent;	    /* writer only */
@@ -400,6 +426,8 @@ struct rec {
 	uint32_t created_ns;
 	uint64_t size, stored;
 	uint64_t raw_hash; /* cf_hash64 of resource.json, 0 when there is none */
+	uint64_t doc_ref;  /* where it is (DOC_FILE, DOC_OFF) */
+	uint32_t doc_len;
 	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
 	unsigned nlinks;
 	const unsigned char *links; /* validated: nlinks x (u16 len, bytes) */
@@ -460,6 +488,8 @@ static int rec_decode(const void *data, size_t size, struct rec *out)
 	out->size = rd_u64(&r);
 	out->stored = rd_u64(&r);
 	out->raw_hash = rd_u64(&r);
+	out->doc_ref = rd_u64(&r);
+	out->doc_len = rd_u32(&r);
 	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
 			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
@@ -471,7 +501,8 @@ static int rec_decode(const void *data, size_t size, struct rec *out)
 	out->nlabels = rd_u16(&r);
 	out->labels.n = rd_u32(&r);
 	out->labels.p = (const char *) rd_take(&r, out->labels.n);
-	if (r.bad || r.p != r.end || out->nlinks > CF_LINKS_MAX || out->nlabels > CF_LABELS_MAX)
+	if (r.bad || r.p != r.end || out->nlinks > CF_LINKS_MAX || out->nlabels > CF_LABELS_MAX ||
+	    (!out->raw_hash && out->doc_len) || out->doc_len > CF_RAW_MAX)
 		goto bad;
 	size_t nul = 0;
 	for (size_t i = 0; i < out->labels.n; i++)
@@ -518,6 +549,10 @@ static const char *link_name(const char *link)
 }
 
 /* Encode r into b; *nlinks and *protected describe what was kept. */
+/* Where a record's doc_ref is: after version, kind, created, created_ns,
+ * size, stored and raw_hash. */
+enum { REC_DOC_REF = 1 + 1 + 8 + 4 + 8 + 8 + 8 };
+
 static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlinks, bool *protect)
 {
 	unsigned lab[CF_LABELS_MAX], lnk[CF_LINKS_MAX];
@@ -564,9 +599,12 @@ static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlin
 	/* The document's hash makes an equal record mean an equal document: a
 	 * resync compares records only and never reads resource.json back. */
 	uint64_t raw_hash = r->raw && r->raw_len ? cf_hash64(r->raw, r->raw_len) | 1 : 0;
+	uint64_t doc_ref = 0; /* set by the caller, at REC_DOC_REF */
+	uint32_t doc_len = raw_hash ? (uint32_t) r->raw_len : 0;
 	if (buf_add(b, &ver, 1) || buf_add(b, &kind, 1) || buf_add(b, &r->created, 8) ||
 	    buf_add(b, &r->created_ns, 4) || buf_add(b, &r->size_bytes, 8) ||
-	    buf_add(b, &r->stored_bytes, 8) || buf_add(b, &raw_hash, 8))
+	    buf_add(b, &r->stored_bytes, 8) || buf_add(b, &raw_hash, 8) ||
+	    buf_add(b, &doc_ref, 8) || buf_add(b, &doc_len, 4))
 		return -ENOMEM;
 	const char *strs[] = {r->scope,	      r->name,	 r->id,	       r->status,
 			      r->fingerprint, r->source, r->source_id, r->origin};
@@ -1490,6 +1528,48 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 	return rc;
 }
 
+/* resource.json of node ino: its record says where (read in a transaction
+ * of its own), the file is read after it. A hash that does not match means
+ * a compaction moved the document since: read the record again, once. */
+static int read_doc(struct cf_store *s, uint64_t ino, char **data, size_t *len)
+{
+	for (int attempt = 0;; attempt++) {
+		struct rtx *t;
+		struct cf_dirent d;
+		struct rec c;
+		unsigned sub;
+		memset(&c, 0, sizeof c);
+		int rc = rbegin(s, &t);
+		if (rc)
+			return rc;
+		rc = node_view(s, t->txn, ino, &d, &sub);
+		if (!rc)
+			rc = get_rec(s, t->txn, d.res_base, &c);
+		uint64_t ref = c.doc_ref, hash = c.raw_hash;
+		size_t n = rc ? 0 : c.doc_len;
+		rend(t);
+		if (rc)
+			return rc;
+		char *buf = malloc(n ? n : 1);
+		if (!buf)
+			return -ENOMEM;
+		if (!hash || (!cf_docs_read(s->docs, DOC_FILE(ref), DOC_OFF(ref), buf, n) &&
+			      (cf_hash64(buf, n) | 1) == hash)) {
+			*data = buf;
+			*len = hash ? n : 0;
+			return 0;
+		}
+		free(buf);
+		if (attempt > 0) {
+			cf_err("store: the resource.json of inode %llu (%zu bytes at %llu of "
+			       "docs.%d) is missing or damaged",
+			       (unsigned long long) ino, n, (unsigned long long) DOC_OFF(ref),
+			       DOC_FILE(ref));
+			return -EIO;
+		}
+	}
+}
+
 int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 {
 	struct rtx *t;
@@ -1529,29 +1609,8 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 		(*data)[c.status.n] = '\n';
 		*len = c.status.n + 1;
 	} else if (sub == CF_SUB_JSON) {
-		uint64_t b = d.res_base;
-		MDB_val k = {8, &b}, v = {0, NULL};
-		MDB_txn *dt;
-		int mrc = mdb_txn_begin(s->denv, NULL, MDB_RDONLY, &dt);
-		if (mrc) {
-			rc = lmdb_err(mrc, "read resource.json");
-			goto out;
-		}
-		mrc = mdb_get(dt, s->ddbi, &k, &v);
-		if (mrc && mrc != MDB_NOTFOUND) {
-			mdb_txn_abort(dt);
-			rc = lmdb_err(mrc, "read resource.json");
-			goto out;
-		}
-		*data = malloc(v.mv_size ? v.mv_size : 1);
-		if (*data && v.mv_size)
-			memcpy(*data, v.mv_data, v.mv_size);
-		mdb_txn_abort(dt);
-		if (!*data) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		*len = v.mv_size;
+		rend(t);
+		return read_doc(s, ino, data, len);
 	} else {
 		rc = -EINVAL; /* a symlink */
 	}
@@ -1919,7 +1978,10 @@ struct change {
 struct cf_wtxn {
 	struct cf_store *s;
 	MDB_txn *txn;
-	MDB_txn *dtxn; /* on the documents, begun by the first document written */
+	struct docs_state ds; /* the documents' state as this transaction leaves it */
+	bool ds_dirty;
+	bool truncate_old; /* a compaction ends with this transaction */
+	struct buf dbuf;   /* documents to append at ds.end[ds.cur] before commit */
 	uint64_t next_base;
 	bool next_base_dirty;
 	int64_t now;
@@ -1951,45 +2013,28 @@ struct cf_wtxn {
 	uint64_t coll_base;
 };
 
-/* The documents' write transaction, begun on first use. Only the holder of
- * the tree's write transaction begins one, so the two never wait on each
- * other. */
-static int dtxn(struct cf_wtxn *w)
+/* Append a document to the current file (written at commit); its ref. */
+static int doc_append(struct cf_wtxn *w, const char *doc, size_t len, uint64_t *ref)
 {
-	if (w->dtxn)
-		return 0;
-	int rc = mdb_txn_begin(w->s->denv, NULL, 0, &w->dtxn);
-	return rc ? lmdb_err(rc, "begin a write transaction on the documents") : 0;
-}
-
-static int doc_put(struct cf_wtxn *w, uint64_t base, const char *doc, size_t len, bool append)
-{
-	int rc = dtxn(w);
-	if (rc)
-		return rc;
-	MDB_val k = {8, &base}, v = {len, (void *) doc};
-	rc = mdb_put(w->dtxn, w->s->ddbi, &k, &v, append ? MDB_APPEND : 0);
-	if (rc == MDB_KEYEXIST && append) /* left by a tree commit that failed */
-		rc = mdb_put(w->dtxn, w->s->ddbi, &k, &v, 0);
-	if (rc)
-		return lmdb_err(rc, "write resource.json");
+	int c = w->ds.cur;
+	uint64_t off = w->ds.end[c] + w->dbuf.len;
+	if (off + len >= (UINT64_C(1) << 63))
+		return -ENOSPC;
+	if (buf_add(&w->dbuf, doc, len))
+		return -ENOMEM;
+	*ref = ((uint64_t) c << 63) | off;
+	w->ds.live[c] += len;
+	w->ds_dirty = true;
 	w->writes++;
 	return 0;
 }
 
-static int doc_del(struct cf_wtxn *w, uint64_t base)
+/* A record no longer references document (ref, len). */
+static void doc_drop(struct cf_wtxn *w, uint64_t ref, uint32_t len)
 {
-	int rc = dtxn(w);
-	if (rc)
-		return rc;
-	MDB_val k = {8, &base};
-	rc = mdb_del(w->dtxn, w->s->ddbi, &k, NULL);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return lmdb_err(rc, "remove resource.json");
-	w->writes++;
-	return 1;
+	uint64_t *live = &w->ds.live[DOC_FILE(ref)];
+	*live = *live > len ? *live - len : 0;
+	w->ds_dirty = true;
 }
 
 static int wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flags, const char *what)
@@ -2786,17 +2831,31 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 
 	/* The old record: equal bytes mean nothing to write. */
 	MDB_val k = {8, &base}, v;
-	bool rec_same = false, have_rec = false;
+	bool rec_same = false, have_rec = false, raw_same = false;
+	uint64_t old_ref = 0, ref = 0;
+	uint32_t old_len = 0;
 	struct sv had[2] = {{NULL, 0}, {NULL, 0}};
 	int mrc = fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RES], &k, &v);
 	if (mrc && mrc != MDB_NOTFOUND)
 		return lmdb_err(mrc, "read a resource");
 	if (!mrc) {
 		struct rec orec;
-		rec_same = v.mv_size == w->rec.len && !memcmp(v.mv_data, w->rec.p, w->rec.len);
+		/* Equal bytes but for where the document is: nothing changed (the
+		 * record holds the document's hash and length). */
+		const unsigned char *ob = v.mv_data, *nb = (const unsigned char *) w->rec.p;
+		size_t tail = REC_DOC_REF + 8;
+		rec_same = v.mv_size == w->rec.len && w->rec.len >= tail &&
+			   !memcmp(ob, nb, REC_DOC_REF) &&
+			   !memcmp(ob + tail, nb + tail, w->rec.len - tail);
+		raw_same = rec_same;
 		/* A damaged record (logged) is simply rewritten. */
 		have_rec = !rec_same && rec_decode(v.mv_data, v.mv_size, &orec) == 0;
 		if (have_rec) {
+			raw_same = orec.raw_hash == nrec.raw_hash && orec.doc_len == nrec.doc_len;
+			if (orec.raw_hash) {
+				old_ref = orec.doc_ref;
+				old_len = orec.doc_len;
+			}
 			if (have_old &&
 			    (!sv_eq(orec.status, nrec.status) || orec.nlabels != nrec.nlabels ||
 			     !sv_eq(orec.labels, nrec.labels)))
@@ -2809,27 +2868,25 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		}
 	}
 	bool dirent_same = have_old && !moved && !memcmp(&od, &nd, sizeof nd);
-	/* The record holds the document's hash: the same record, the same
-	 * document (or the same absence of one). A fresh base is always written
-	 * or cleared: a tree commit that failed after its documents' commit
-	 * can have left a document under a base handed out again. */
 	bool want_raw = r->raw && r->raw_len;
-	bool raw_same = !fresh && rec_same;
 
-	if (rec_same && dirent_same && raw_same && !stale)
+	if (rec_same && dirent_same && !stale)
 		goto out;
 
 	if (!rec_same) {
+		/* The same document stays where it is; a new one is appended and
+		 * the old one becomes garbage for the compaction. */
+		if (raw_same)
+			ref = old_ref;
+		else if (want_raw && (rc = doc_append(w, r->raw, r->raw_len, &ref)))
+			return rc;
+		if (!raw_same && old_len)
+			doc_drop(w, old_ref, old_len);
+		memcpy(w->rec.p + REC_DOC_REF, &ref, 8);
 		k = (MDB_val){8, &base};
 		v = (MDB_val){w->rec.len, w->rec.p};
 		/* A fresh base is the largest key there is: append. */
 		if ((rc = wput(w, DB_RES, &k, &v, fresh ? MDB_APPEND : 0, "write a resource")))
-			return rc;
-	}
-	if (!raw_same) {
-		/* A fresh base is the largest key there is: append. */
-		rc = want_raw ? doc_put(w, base, r->raw, r->raw_len, fresh) : doc_del(w, base);
-		if (rc < 0)
 			return rc;
 	}
 	/* Into or out of the trash: the entry leaves its old directory (whose
@@ -2906,6 +2963,8 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 		had[0] = (struct sv){src, c.source.n};
 		had[1] = (struct sv){org, c.origin.n};
 		kind = (enum cf_kind) c.kind;
+		if (c.raw_hash)
+			doc_drop(w, c.doc_ref, c.doc_len);
 	}
 	if ((rc = update_bysrc(w, path, plen, had, none)))
 		return rc;
@@ -2914,8 +2973,6 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 		return rc;
 	k = (MDB_val){8, &base};
 	if ((rc = wdel(w, DB_RES, &k, "remove a resource")) < 0)
-		return rc;
-	if ((rc = doc_del(w, base)) < 0)
 		return rc;
 	if ((rc = del_dirent(w, cino, name, nlen, "remove a directory entry")) < 0)
 		return rc;
@@ -3221,6 +3278,7 @@ int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct c
 static void wfree(struct cf_wtxn *w)
 {
 	free(w->rec.p);
+	free(w->dbuf.p);
 	free(w->tmp.p);
 	free(w->names.p);
 	free(w->ch);
@@ -3263,7 +3321,101 @@ int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 	} else {
 		memcpy(&w->next_base, v.mv_data, 8);
 	}
+	/* Before any document is appended: a compaction switches files. */
+	w->ds = s->ds;
+	int c = w->ds.cur;
+	uint64_t garbage = w->ds.end[c] > w->ds.live[c] ? w->ds.end[c] - w->ds.live[c] : 0;
+	if (!w->ds.compacting && garbage > w->ds.live[c] + DOCS_SLACK) {
+		cf_info("store: compacting the documents: %llu of the %llu bytes of docs.%d are "
+			"still used",
+			(unsigned long long) w->ds.live[c], (unsigned long long) w->ds.end[c], c);
+		w->ds.cur = (uint8_t) (1 - c);
+		w->ds.compacting = 1;
+		w->ds.walk = 0;
+		w->ds.end[1 - c] = w->ds.live[1 - c] = 0;
+		w->ds_dirty = true;
+	}
 	*out = w;
+	return 0;
+}
+
+/* One step of a compaction (struct docs_state): move up to DOCS_STEP
+ * documents, in base order from ds.walk, from the old file to the current
+ * one, rewriting their records in place. A document that does not read back
+ * as its hash is dropped from its record (logged), so the next sync writes
+ * it again. */
+static int docs_compact_step(struct cf_wtxn *w)
+{
+	struct cf_store *s = w->s;
+	int from = 1 - w->ds.cur;
+	MDB_cursor *c;
+	char *doc = NULL;
+	size_t cap = 0, n = 0;
+	uint64_t key = w->ds.walk;
+	int rc = open_cursor(w->txn, s->dbi[DB_RES], &c);
+	if (rc)
+		return rc;
+	MDB_val k = {8, &key}, v;
+	int mrc;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     mrc == 0 && n < DOCS_STEP && w->dbuf.len < DOCS_STEP_BYTES;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+		struct rec r;
+		uint64_t base, ref = 0;
+		memcpy(&base, k.mv_data, 8);
+		w->ds.walk = base + 1;
+		if (rec_decode(v.mv_data, v.mv_size, &r) || !r.raw_hash ||
+		    DOC_FILE(r.doc_ref) != from)
+			continue;
+		if (r.doc_len > cap) {
+			char *p = realloc(doc, r.doc_len);
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			doc = p;
+			cap = r.doc_len;
+		}
+		uint64_t hash = r.raw_hash;
+		uint32_t len = r.doc_len;
+		bool good = !cf_docs_read(s->docs, from, DOC_OFF(r.doc_ref), doc, len) &&
+			    (cf_hash64(doc, len) | 1) == hash;
+		doc_drop(w, r.doc_ref, len);
+		if (good && (rc = doc_append(w, doc, len, &ref)))
+			break;
+		if (!good) {
+			cf_err("store: the resource.json of base %llu is damaged; the next sync "
+			       "writes it again",
+			       (unsigned long long) base);
+			hash = 0;
+			len = 0;
+		}
+		w->tmp.len = 0;
+		if (buf_add(&w->tmp, v.mv_data, v.mv_size)) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(w->tmp.p + REC_DOC_REF - 8, &hash, 8);
+		memcpy(w->tmp.p + REC_DOC_REF, &ref, 8);
+		memcpy(w->tmp.p + REC_DOC_REF + 8, &len, 4);
+		MDB_val nv = {w->tmp.len, w->tmp.p};
+		if ((mrc = mdb_cursor_put(c, &k, &nv, MDB_CURRENT))) {
+			rc = lmdb_err(mrc, "move a document");
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	free(doc);
+	if (rc)
+		return rc;
+	if (mrc && mrc != MDB_NOTFOUND)
+		return lmdb_err(mrc, "compact the documents");
+	if (mrc == MDB_NOTFOUND) { /* every record looked at: the old file is empty */
+		w->ds.compacting = 0;
+		w->ds.end[from] = w->ds.live[from] = 0;
+		w->truncate_old = true;
+	}
+	w->ds_dirty = true;
 	return 0;
 }
 
@@ -3277,8 +3429,6 @@ void cf_store_wabort(struct cf_wtxn *w)
 {
 	if (!w)
 		return;
-	if (w->dtxn)
-		mdb_txn_abort(w->dtxn);
 	if (w->txn)
 		mdb_txn_abort(w->txn);
 	if (w->s->bcache)
@@ -3303,18 +3453,21 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 		MDB_val k = meta_key("next_base"), v = {8, &w->next_base};
 		rc = wput(w, DB_META, &k, &v, 0, "write next_base");
 	}
+	if (!rc && w->ds.compacting)
+		rc = docs_compact_step(w);
+	/* The documents first: the tree must not name one that is not there. */
+	int c = w->ds.cur;
+	if (!rc && w->dbuf.len) {
+		rc = cf_docs_write(w->s->docs, c, w->ds.end[c], w->dbuf.p, w->dbuf.len);
+		w->ds.end[c] += w->dbuf.len;
+	}
+	if (!rc && w->ds_dirty) {
+		MDB_val k = meta_key("docs"), v = {sizeof w->ds, &w->ds};
+		rc = wput(w, DB_META, &k, &v, 0, "write the documents' state");
+	}
 	if (rc) {
 		cf_store_wabort(w);
 		return rc;
-	}
-	/* The documents first: the tree must not name one that is not there. */
-	if (w->dtxn) {
-		int drc = mdb_txn_commit(w->dtxn);
-		w->dtxn = NULL;
-		if (drc) {
-			cf_store_wabort(w);
-			return lmdb_err(drc, "commit the documents");
-		}
 	}
 	int mrc = mdb_txn_commit(w->txn);
 	w->txn = NULL;
@@ -3322,6 +3475,10 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 		cf_store_wabort(w);
 		return lmdb_err(mrc, "commit");
 	}
+	w->s->ds = w->ds;
+	if (w->truncate_old && cf_docs_truncate(w->s->docs, 1 - c) == 0)
+		cf_info("store: documents compacted into docs.%d (%llu bytes)", c,
+			(unsigned long long) w->ds.end[c]);
 	/* Only now, with the transaction visible to readers, tell the kernel. */
 	for (size_t i = 0; sink && i < w->nch; i++) {
 		const struct change *c = &w->ch[i];
@@ -3377,42 +3534,41 @@ static int set_in_use(struct cf_store *s, bool in_use)
 	return rc ? lmdb_err(rc, "sync the cache") : 0;
 }
 
-/* The documents' environment, DIR/docs.mdb; emptied when the tree is new
- * (documents are keyed by base, and a new tree hands bases out afresh). */
-static int docs_open(struct cf_store *s, bool empty)
+/* The document files and their state; emptied when the tree is new. 1 (the
+ * reason in why) when a file is shorter than the tree says: it cannot be
+ * trusted. */
+static int docs_open(struct cf_store *s, MDB_txn *txn, bool empty, char *why, size_t whylen)
 {
-	char path[4096];
-	MDB_txn *txn = NULL;
-	if (snprintf(path, sizeof path, "%s/docs.mdb", s->dir) >= (int) sizeof path)
-		return ENAMETOOLONG;
-	int rc = mdb_env_create(&s->denv);
+	MDB_val k = meta_key("docs"), v;
+	int rc = cf_docs_open(s->dir, empty, &s->docs);
 	if (rc)
 		return rc;
-	mdb_env_set_maxdbs(s->denv, 1);
-	mdb_env_set_mapsize(s->denv, MAP_SIZE);
-	mdb_env_set_maxreaders(s->denv, MAX_READERS);
-	rc = mdb_env_open(s->denv, path,
-			  MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOSYNC | MDB_NOMETASYNC,
-			  0600);
+	memset(&s->ds, 0, sizeof s->ds);
+	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND || empty)
+		return 0;
 	if (rc)
-		goto fail;
-	int dead = 0;
-	mdb_reader_check(s->denv, &dead);
-	if ((rc = mdb_txn_begin(s->denv, NULL, 0, &txn)) ||
-	    (rc = mdb_dbi_open(txn, "docs", MDB_INTEGERKEY | MDB_CREATE, &s->ddbi)) ||
-	    (empty && (rc = mdb_drop(txn, s->ddbi, 0))))
-		goto fail;
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc)
-		goto fail;
+		return lmdb_err(rc, "read the documents' state");
+	if (v.mv_size != sizeof s->ds) {
+		snprintf(why, whylen, "its documents' state has %zu bytes", v.mv_size);
+		return 1;
+	}
+	memcpy(&s->ds, v.mv_data, sizeof s->ds);
+	for (int i = 0; i < 2; i++) {
+		uint64_t size;
+		if ((rc = cf_docs_size(s->docs, i, &size)))
+			return rc;
+		if (size < s->ds.end[i]) {
+			snprintf(why, whylen, "docs.%d has %llu bytes, the tree says %llu", i,
+				 (unsigned long long) size, (unsigned long long) s->ds.end[i]);
+			return 1;
+		}
+	}
+	if (s->ds.cur > 1) {
+		snprintf(why, whylen, "its documents' state names file %u", s->ds.cur);
+		return 1;
+	}
 	return 0;
-fail:
-	if (txn)
-		mdb_txn_abort(txn);
-	mdb_env_close(s->denv);
-	s->denv = NULL;
-	return rc;
 }
 
 /* Open the environments and check them. 0, a negative errno, or 1 when the
@@ -3497,17 +3653,19 @@ static int env_open(struct cf_store *s, char *why, size_t whylen)
 	v = (MDB_val){4, &schema};
 	if ((rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0)))
 		goto fail;
+	if ((rc = docs_open(s, txn, fresh, why, whylen))) {
+		mdb_txn_abort(txn);
+		mdb_env_close(s->env);
+		s->env = NULL;
+		cf_docs_close(s->docs);
+		s->docs = NULL;
+		return rc;
+	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
-	if (rc)
-		goto fail;
-	if ((rc = docs_open(s, fresh))) {
-		if (is_lmdb_code(rc) || rc == EINVAL) {
-			snprintf(why, whylen, "its documents (docs.mdb): %s", mdb_strerror(rc));
-			mdb_env_close(s->env);
-			s->env = NULL;
-			return 1;
-		}
+	if (rc) {
+		cf_docs_close(s->docs);
+		s->docs = NULL;
 		goto fail;
 	}
 	return 0;
@@ -3533,7 +3691,9 @@ bad:
  * post-mortem. */
 static int move_aside(const char *dir, const char *why)
 {
-	static const char *const files[] = {"data.mdb", "lock.mdb", "docs.mdb", "docs.mdb-lock"};
+	/* docs.mdb: the documents of caches of schema 3 and before */
+	static const char *const files[] = {"data.mdb", "lock.mdb", "docs.0",
+					    "docs.1",	"docs.mdb", "docs.mdb-lock"};
 	long now = (long) time(NULL);
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		char from[4096], to[4096 + 64];
@@ -3625,7 +3785,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		return rc;
 	}
 	if (pthread_key_create(&s->key, rtx_destroy)) {
-		mdb_env_close(s->denv);
+		cf_docs_close(s->docs);
 		mdb_env_close(s->env);
 		free(s->dir);
 		free(s);
@@ -3633,7 +3793,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 	}
 	if ((rc = init_tree(s)) || (rc = set_in_use(s, true))) {
 		pthread_key_delete(s->key);
-		mdb_env_close(s->denv);
+		cf_docs_close(s->docs);
 		mdb_env_close(s->env);
 		free(s->dir);
 		free(s);
@@ -3662,12 +3822,9 @@ void cf_store_close(struct cf_store *s)
 	pthread_key_delete(s->key);
 	/* The documents reach the disk before the mark says the cache was closed
 	 * cleanly (set_in_use syncs the tree). */
-	int rc = mdb_env_sync(s->denv, 1);
-	if (rc)
-		cf_warn("store: syncing the documents: %s", mdb_strerror(rc));
-	else
+	if (cf_docs_sync(s->docs) == 0)
 		set_in_use(s, false);
-	mdb_env_close(s->denv);
+	cf_docs_close(s->docs);
 	mdb_env_close(s->env);
 	free(s->bcache);
 	free(s->recent.slot);

@@ -32,7 +32,7 @@
  *           dependents carry a 0xff byte before the path
  *   subtimes inode of a disk's snapshots/ or an instance's clones/ -> mtime
  * (=> : MDB_DUPSORT, one duplicate per member). resource.json documents are
- * in an environment of their own, docs.mdb: base -> the provider's JSON.
+ * in DIR/docs.0 and DIR/docs.1 (docs.h), found through the resource's record.
  *
  * A snapshot appears twice: global/snapshots/S (its primary node) and
  * zones/Z/disks/D/snapshots/S (its alias, with the same attributes). Nothing
@@ -48,7 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 4
+#define CF_STORE_SCHEMA 5
 
 enum {
 	CF_INO_ROOT = 1,

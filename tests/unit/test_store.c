@@ -1325,9 +1325,9 @@ static bool exists_in(const char *dir, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* resource.json lives in docs.mdb: written, replaced, removed with the
- * resource, kept across a reopen, and never outliving the tree it belongs
- * to (documents are keyed by base, which a new tree hands out afresh). */
+/* resource.json lives in docs.0 / docs.1, referenced from the record:
+ * written, replaced, removed with the resource, kept across a reopen, and
+ * never outliving the tree it belongs to. */
 static void test_documents(void)
 {
 	char dir[512], path[700];
@@ -1337,7 +1337,8 @@ static void test_documents(void)
 	char *doc;
 	fresh_dir(dir, sizeof dir, "docs");
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
-	CHECK(exists_in(dir, "docs.mdb"));
+	CHECK(exists_in(dir, "docs.0"));
+	CHECK(exists_in(dir, "docs.1"));
 	mk(&r, CF_KIND_SNAPSHOT, "global", "doc-a", "READY", 100);
 	set_raw(&r, "{\"name\":\"doc-a\",\"v\":1}");
 	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
@@ -1373,9 +1374,8 @@ static void test_documents(void)
 	CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
 	cf_store_close(s);
 
-	/* The tree is lost (data.mdb removed) but docs.mdb stays: the new tree's
-	 * first resource may get doc-a's old base, and must not show its
-	 * document. */
+	/* The tree is lost (data.mdb removed) but the document files stay: the
+	 * new tree starts them empty and shows no old document. */
 	snprintf(path, sizeof path, "%s/data.mdb", dir);
 	CHECK_EQ_INT(unlink(path), 0);
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
@@ -1385,25 +1385,118 @@ static void test_documents(void)
 	doc = read_file(s, "global/snapshots/doc-b/resource.json");
 	CHECK_EQ_STR(doc ? doc : "(null)", "");
 	free(doc);
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
 	cf_store_close(s);
 
-	/* A damaged docs.mdb: the cache is moved aside and rebuilt. */
-	snprintf(path, sizeof path, "%s/docs.mdb", dir);
-	FILE *f = fopen(path, "w");
-	for (int i = 0; f && i < 100000; i++)
-		fputc("garbage!"[i % 8], f);
-	if (f)
+	/* A document's bytes damaged in place: reading it is -EIO (its hash),
+	 * never someone else's bytes. */
+	snprintf(path, sizeof path, "%s/docs.0", dir);
+	FILE *f = fopen(path, "r+");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("XXXX", f);
 		fclose(f);
+	}
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	uint64_t ino = 0;
+	CHECK_EQ_INT(cf_store_ino_of_path(s, "global/snapshots/doc-a/resource.json", &ino), 0);
+	size_t dlen;
+	CHECK_EQ_INT(cf_store_read(s, ino, &doc, &dlen), -EIO);
+	/* the next sync's document is written again */
+	set_raw(&r, "{\"name\":\"doc-a\",\"v\":4}");
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	doc = read_file(s, "global/snapshots/doc-a/resource.json");
+	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":4}");
+	free(doc);
+	cf_store_close(s);
+
+	/* A document file shorter than the tree says: the cache is moved aside
+	 * and rebuilt. */
+	CHECK_EQ_INT(truncate(path, 3), 0);
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
 	CHECK_EQ_STR(ls(s, "global/snapshots"), "");
 	CHECK_EQ_INT(count_bad(dir), 1);
 	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
 	doc = read_file(s, "global/snapshots/doc-a/resource.json");
-	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":3}");
+	CHECK_EQ_STR(doc ? doc : "(null)", "{\"name\":\"doc-a\",\"v\":4}");
 	free(doc);
 	cf_store_close(s);
 	cf_resource_clear(&r);
 	cf_resource_clear(&r2);
+}
+
+static uint64_t file_size(const char *dir, const char *name)
+{
+	char path[700];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return stat(path, &st) ? UINT64_MAX : (uint64_t) st.st_size;
+}
+
+/* Replaced documents are garbage: once there is more of it than of live
+ * documents (and 32 MiB), the store moves the live ones to the other file,
+ * a step per transaction, and empties the first. Every document reads
+ * back the same all along. */
+static void test_documents_compacted(void)
+{
+	enum { N = 40, BIG = 64 << 10, ROUNDS = 16 };
+	char dir[512], name[32], want[64];
+	struct cf_store *s;
+	struct cf_resource r[N];
+	char *big = malloc(BIG + 64);
+	fresh_dir(dir, sizeof dir, "compact");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	/* N documents of 64 KiB rewritten ROUNDS times: 40 MiB, 2.5 MiB live */
+	for (int round = 0; round < ROUNDS; round++) {
+		struct cf_wtxn *w;
+		CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+		for (int i = 0; i < N; i++) {
+			if (round == 0) {
+				snprintf(name, sizeof name, "big-%02d", i);
+				mk(&r[i], CF_KIND_SNAPSHOT, "global", name, "READY", 100 + i);
+			}
+			int n = snprintf(big, BIG, "{\"i\":%d,\"round\":%d,\"pad\":\"", i, round);
+			memset(big + n, 'a' + i % 26, BIG - n - 2);
+			memcpy(big + BIG - 2, "\"}", 3);
+			set_raw(&r[i], big);
+			CHECK_EQ_INT(cf_store_upsert(w, &r[i], NULL), 0);
+		}
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	}
+	/* Compaction began during the rounds (garbage 35 MiB > 2.5 + 32), and
+	 * the last round's documents went to docs.1. */
+	CHECK(file_size(dir, "docs.0") >= (uint64_t) N * (ROUNDS - 2) * BIG);
+	CHECK_EQ_INT(file_size(dir, "docs.1"), (uint64_t) N * BIG);
+	/* Transactions move what is left, a bounded step each. */
+	int steps = 0;
+	while (file_size(dir, "docs.0") && steps < 5) {
+		struct cf_wtxn *w;
+		CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+		steps++;
+	}
+	CHECK(steps >= 1 && steps < 5);
+	CHECK_EQ_INT(file_size(dir, "docs.0"), 0);
+	CHECK_EQ_INT(file_size(dir, "docs.1"), (uint64_t) N * BIG);
+	for (int i = 0; i < N; i++) {
+		char path[96];
+		snprintf(path, sizeof path, "global/snapshots/big-%02d/resource.json", i);
+		char *doc = read_file(s, path);
+		snprintf(want, sizeof want, "{\"i\":%d,\"round\":%d,\"pad\":\"", i, ROUNDS - 1);
+		CHECK(doc && strlen(doc) == BIG && !strncmp(doc, want, strlen(want)));
+		free(doc);
+	}
+	cf_store_close(s);
+	/* and across a reopen */
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	char *doc = read_file(s, "global/snapshots/big-07/resource.json");
+	snprintf(want, sizeof want, "{\"i\":7,\"round\":%d,\"pad\":\"", ROUNDS - 1);
+	CHECK(doc && strlen(doc) == BIG && !strncmp(doc, want, strlen(want)));
+	free(doc);
+	cf_store_close(s);
+	for (int i = 0; i < N; i++)
+		cf_resource_clear(&r[i]);
+	free(big);
 }
 
 /* Replace entry `name` of directory dir (a dirs duplicate "name\0" + struct
@@ -1852,6 +1945,7 @@ int main(void)
 	test_container_births();
 	test_rebuild();
 	test_documents();
+	test_documents_compacted();
 	test_bad_records();
 	test_concurrent_readers();
 	test_scale();
