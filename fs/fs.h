@@ -94,7 +94,10 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out);
 /* List .clonefs/ ("." and ".." are the caller's); -ENOTDIR for its files. */
 int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx);
-/* Generate a file's contents now, into a malloc'd buffer. -EISDIR for the directory. */
-int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len);
+/* Generate a file's contents now: into a malloc'd buffer (*fd -1), or, for a text that
+ * outgrows CONTROL_SPILL bytes, into an unlinked file in the cache directory (*fd >= 0,
+ * *data NULL) that the caller reads with pread and closes. *len is the text's length.
+ * -EISDIR for the directory. */
+int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *fd);
 
 #endif

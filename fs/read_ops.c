@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 static struct cf_fs *fs_of(fuse_req_t req)
 {
@@ -439,17 +440,21 @@ static void ro_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- files and symlinks ---- */
 
-/* An open file: its whole contents, read once at open so every read of it agrees. */
+/* An open file: its whole contents, read once at open so every read of it agrees; a large
+ * control file's are in an unlinked file instead (fd, control_read). */
 struct file_buf {
 	struct handle h; /* first, as in dir_snap */
 	char *data;
 	size_t len;
+	int fd;
 };
 
 static void file_free(struct file_buf *fb)
 {
 	handle_del(&fb->h);
 	free(fb->data);
+	if (fb->fd >= 0)
+		close(fb->fd);
 	free(fb);
 }
 
@@ -459,14 +464,14 @@ static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct file_buf *fb;
 	char *data = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, fd = -1;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		wo_refuse(req, "open for writing", ino, NULL);
 		return;
 	}
 	if (control_owns(ino)) {
-		rc = control_read(fs, ino, &data, &len);
+		rc = control_read(fs, ino, &data, &len, &fd);
 		fi->direct_io = 1; /* st_size is 0: read until EOF, never from the cache */
 	} else {
 		rc = cf_store_read(fs->store, ino, &data, &len);
@@ -479,12 +484,15 @@ static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fb = malloc(sizeof *fb);
 	if (!fb) {
 		free(data);
+		if (fd >= 0)
+			close(fd);
 		cf_log_refusal("open", ENOMEM, "out of memory");
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fb->data = data;
 	fb->len = len;
+	fb->fd = fd;
 	handle_add(&fb->h, false);
 	fi->fh = (uintptr_t) fb;
 	if (fuse_reply_open(req, fi) != 0)
@@ -514,7 +522,24 @@ static void ro_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	memcpy(copy, fb->data + start, n);
+	if (fb->fd < 0) {
+		memcpy(copy, fb->data + start, n);
+	} else {
+		for (size_t got = 0; got < n;) {
+			ssize_t r = pread(fb->fd, copy + got, n - got, (off_t) (start + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				int e = r < 0 ? errno : EIO;
+				free(copy);
+				cf_log_refusal("read", e, "reading a generated file back: %s",
+					       strerror(e));
+				fuse_reply_err(req, EIO);
+				return;
+			}
+			got += (size_t) r;
+		}
+	}
 	fuse_reply_buf(req, copy, n);
 	free(copy);
 }

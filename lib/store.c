@@ -34,10 +34,12 @@
  *    never stored: they are synthesised from the resource's directory entry.
  *  - Container mtimes are raised incrementally by upserts, and recomputed by
  *    a scan only for containers that lost a member (at commit).
- *  - An alias (a snapshot under its disk's snapshots/) carries the same
- *    st_blocks as its primary, so `du -s zones/Z/disks/D/snapshots` tells
- *    what that disk's snapshots cost; `du` over the whole mount counts such
- *    snapshots twice (the inodes differ by design).
+ *  - An alias (a snapshot under its disk's snapshots/) is not stored: it
+ *    shows its primary's entry under an inode of its own (store.h), so it
+ *    carries the same st_blocks, `du -s zones/Z/disks/D/snapshots` tells
+ *    what that disk's snapshots cost, and `du` over the whole mount counts
+ *    such snapshots twice (the inodes differ by design). Storing each alias
+ *    (its path, node and entry) had been a third of the cache.
  *  - A new resource's ctime is its creation time, so ctimes do not all jump
  *    to "now" when a cache is rebuilt; later label or status changes set it
  *    to the time of the sync that saw them.
@@ -53,9 +55,10 @@
  *    of its collection. Path "trash" is not a node: CF_INO_TRASH (a fixed
  *    inode of the daemon's .clonefs/) directly holds the container
  *    "trash/global". A trashed resource keeps its path in `paths`
- *    ("global/snapshots/S"), hence its base and inode; only its dirent and
- *    its `nodes` parent move, and its alias under the source is removed
- *    until it leaves the trash. Disks and instances are never trashed.
+ *    ("global/snapshots/S"), hence its base and inode; only its dirent
+ *    (flagged DIRENT_TRASHED) and its `nodes` parent move, and it shows no
+ *    alias under its source until it leaves the trash. Disks and instances
+ *    are never trashed.
  */
 #include "store.h"
 #include "docs.h"
@@ -65,6 +68,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -415,11 +419,13 @@ static const char *sub_dir_name(unsigned sub)
 
 /* A resource record (table res), little-endian as written by this host:
  *   u8 version, u8 kind, i64 created, u32 created_ns, u64 size, u64 stored,
- *   8 strings (u16 length + bytes): scope name id status fingerprint source
- *   source_id origin; u16 nlinks + (u16 length + bytes) each, sorted by the
- *   link's last component; u16 nlabels, u32 length + "key\0value\0..."
- *   sorted by key.
- * Sorting makes the encoding canonical, so "unchanged" is one memcmp. */
+ *   u64 raw_hash, u64 doc_ref, u32 doc_len (resource.json: its hash, where
+ *   it is and its length), 8 strings (u16 length + bytes): scope name id
+ *   status fingerprint source source_id origin, where id and source_id, when
+ *   they are canonical decimal numbers (as Compute Engine's are), are
+ *   NUM_STR and a u64 (9 bytes instead of 21); u16 nlinks + (u16 length + bytes) each, sorted by
+ * the link's last component; u16 nlabels, u32 length + "key\0value\0..." sorted by key. Sorting
+ * makes the encoding canonical, so "unchanged" is one memcmp. */
 struct rec {
 	uint8_t kind;
 	int64_t created;
@@ -429,6 +435,7 @@ struct rec {
 	uint64_t doc_ref;  /* where it is (DOC_FILE, DOC_OFF) */
 	uint32_t doc_len;
 	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
+	char num[2][24]; /* id and source_id, when stored as numbers */
 	unsigned nlinks;
 	const unsigned char *links; /* validated: nlinks x (u16 len, bytes) */
 	unsigned nlabels;
@@ -466,9 +473,20 @@ RD_NUM(rd_u32, uint32_t)
 RD_NUM(rd_u64, uint64_t)
 RD_NUM(rd_i64, int64_t)
 
-static struct sv rd_str(struct rd *r)
+/* The length field of a string stored as a number (a u64 follows). */
+#define NUM_STR 0x8008
+
+/* A string; with num (char[24]), one stored as a number is formatted there. */
+static struct sv rd_str(struct rd *r, char *num)
 {
 	struct sv s = {NULL, rd_u16(r)};
+	if (s.n == NUM_STR && num) {
+		uint64_t v = rd_u64(r);
+		int n = snprintf(num, 24, "%" PRIu64, v);
+		s.p = num;
+		s.n = n > 0 ? (size_t) n : 0;
+		return s;
+	}
 	s.p = (const char *) rd_take(r, s.n);
 	if (!s.p)
 		s.n = 0;
@@ -493,11 +511,13 @@ static int rec_decode(const void *data, size_t size, struct rec *out)
 	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
 			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-		*strs[i] = rd_str(&r);
+		*strs[i] = rd_str(&r, strs[i] == &out->id	   ? out->num[0]
+				      : strs[i] == &out->source_id ? out->num[1]
+								   : NULL);
 	out->nlinks = rd_u16(&r);
 	out->links = r.p;
 	for (unsigned i = 0; i < out->nlinks && !r.bad; i++)
-		rd_str(&r);
+		rd_str(&r, NULL);
 	out->nlabels = rd_u16(&r);
 	out->labels.n = rd_u32(&r);
 	out->labels.p = (const char *) rd_take(&r, out->labels.n);
@@ -526,12 +546,40 @@ static struct sv link_next(const unsigned char **p)
 	return s;
 }
 
-static int put_str(struct buf *b, const char *s)
+_Static_assert(MAX_STR < NUM_STR, "a string's length is never NUM_STR");
+
+/* Whether s is a decimal number that formats back to itself (no sign, no
+ * leading zero), and its value. */
+static bool canonical_u64(const char *s, uint64_t *v)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > 20 || (s[0] == '0' && n > 1))
+		return false;
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		unsigned d = (unsigned) (s[i] - '0');
+		if (x > (UINT64_MAX - d) / 10)
+			return false;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return true;
+}
+
+/* A string (with num, as a number when it is one). */
+static int put_str(struct buf *b, const char *s, bool num)
 {
 	size_t n = s ? strlen(s) : 0;
 	uint16_t n16 = (uint16_t) n;
+	uint64_t v;
 	if (n > MAX_STR)
 		return -EINVAL;
+	if (num && canonical_u64(s, &v)) {
+		n16 = NUM_STR;
+		return buf_add(b, &n16, 2) || buf_add(b, &v, 8) ? -ENOMEM : 0;
+	}
 	if (buf_add(b, &n16, 2) || buf_add(b, s, n))
 		return -ENOMEM;
 	return 0;
@@ -609,13 +657,13 @@ static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlin
 	const char *strs[] = {r->scope,	      r->name,	 r->id,	       r->status,
 			      r->fingerprint, r->source, r->source_id, r->origin};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-		if ((rc = put_str(b, strs[i])))
+		if ((rc = put_str(b, strs[i], i == 2 || i == 6))) /* id, source_id */
 			return rc;
 	uint16_t n16 = (uint16_t) nlnk;
 	if (buf_add(b, &n16, 2))
 		return -ENOMEM;
 	for (size_t i = 0; i < nlnk; i++)
-		if ((rc = put_str(b, r->links[lnk[i]])))
+		if ((rc = put_str(b, r->links[lnk[i]], false)))
 			return rc;
 	n16 = (uint16_t) nlab;
 	size_t at = b->len + 2;

@@ -255,6 +255,32 @@ def test_control_files_copy_whole_with_sendfile(emulator_factory, mount_factory,
     assert json.loads((tmp_path / "status").read_text())["project"] == emu.project
 
 
+def test_large_inventory_is_whole_from_every_reader(emulator_factory, mount_factory, tmp_path):
+    """An inventory past 1 MiB is generated into an unlinked file in the cache directory and
+    read back from it (the daemon does not hold it): cat, shutil.copy (fstat + sendfile) and
+    reads at arbitrary offsets all see the same whole text, and no file is left behind."""
+    emu = emulator_factory(seeds.inventory(6000, 6))
+    m = mount_factory(emu)
+    m.wait_synced()
+    src = m.path(".clonefs/inventory.jsonl")
+    text = run("cat", str(src)).stdout.encode()
+    assert len(text) > (1 << 20)
+    lines = [json.loads(l) for l in text.decode().splitlines()]
+    assert sum(1 for r in lines if r["kind"] == "snapshot") == 6000
+    assert len({r["path"] for r in lines}) == len(lines)
+    shutil.copy(src, tmp_path / "inv")
+    assert (tmp_path / "inv").read_bytes() == text
+    assert os.stat(src).st_size == len(text)
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        for off in (len(text) - 100, 0, (1 << 20) - 7, len(text) // 2, len(text)):
+            assert os.pread(fd, 4096, off) == text[off:off + 4096], off
+    finally:
+        os.close(fd)
+    leftovers = [p.name for p in m.cache.rglob("*") if p.name.startswith(".control")]
+    assert leftovers == []
+
+
 def test_status_file_is_json_with_every_collection(emulator_factory, mount_factory):
     emu = emulator_factory(seeds.inventory(10, 2))
     m = mount_factory(emu)

@@ -1139,6 +1139,24 @@ static void test_path_of_and_dependents(void)
 	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"), "global/snapshots/s1");
 	CHECK_EQ_STR(deps(s, "zones/z1/disks/other"), "global/snapshots/s2");
 
+	/* A disk's snapshots/ lists only snapshots made from it: not an image
+	 * made from it, nor a snapshot that names it only as its origin; its
+	 * dependents are all of them, sources first. */
+	struct cf_resource img, so;
+	mk(&img, CF_KIND_IMAGE, "global", "img-d1", "READY", 900);
+	set_str(&img.source, "zones/z1/disks/d1");
+	mk(&so, CF_KIND_SNAPSHOT, "global", "s-origin", "READY", 910);
+	set_str(&so.origin, "zones/z1/disks/d1");
+	CHECK_EQ_INT(put1(s, &img, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &so, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "zones/z1/disks/d1/snapshots"), "s1");
+	CHECK_EQ_INT(ino_of(s, "zones/z1/disks/d1/snapshots/s-origin"), 0);
+	CHECK_EQ_INT(ino_of(s, "zones/z1/disks/d1/snapshots/img-d1"), 0);
+	CHECK_EQ_STR(deps(s, "zones/z1/disks/d1"),
+		     "global/images/img-d1,global/snapshots/s1,global/snapshots/s-origin");
+	cf_resource_clear(&img);
+	cf_resource_clear(&so);
+
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		cf_resource_clear((struct cf_resource *) all[i]);
 	cf_resource_clear(&s2);
@@ -1323,6 +1341,45 @@ static bool exists_in(const char *dir, const char *name)
 	char path[700];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	return access(path, F_OK) == 0;
+}
+
+/* Ids are stored as numbers when they are canonical decimals, else as
+ * strings: either way they read back exactly as sent. */
+static void test_ids_round_trip(void)
+{
+	static const char *const ids[] = {"0",
+					  "7",
+					  "0123",
+					  "-1",
+					  "8521630300222839602",
+					  "18446744073709551615",
+					  "18446744073709551616",
+					  "12a",
+					  "1.5",
+					  ""};
+	char dir[512], name[32], path[64];
+	struct cf_store *s;
+	fresh_dir(dir, sizeof dir, "ids");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+		struct cf_resource r, back;
+		snprintf(name, sizeof name, "id-%zu", i);
+		mk(&r, CF_KIND_SNAPSHOT, "global", name, "READY", 100);
+		set_str(&r.id, ids[i]);
+		set_str(&r.source_id, ids[sizeof ids / sizeof *ids - 1 - i]);
+		CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+		snprintf(path, sizeof path, "global/snapshots/%s", name);
+		CHECK_EQ_INT(cf_store_resource(s, ino_of(s, path), &back), 0);
+		CHECK_EQ_STR(back.id ? back.id : "", ids[i]);
+		CHECK_EQ_STR(back.source_id ? back.source_id : "",
+			     ids[sizeof ids / sizeof *ids - 1 - i]);
+		bool changed = true;
+		CHECK_EQ_INT(put1(s, &r, &changed, NULL), 0);
+		CHECK(!changed);
+		cf_resource_clear(&r);
+		cf_resource_clear(&back);
+	}
+	cf_store_close(s);
 }
 
 /* resource.json lives in docs.0 / docs.1, referenced from the record:
@@ -1946,6 +2003,7 @@ int main(void)
 	test_rebuild();
 	test_documents();
 	test_documents_compacted();
+	test_ids_round_trip();
 	test_bad_records();
 	test_concurrent_readers();
 	test_scale();
