@@ -79,6 +79,9 @@ void cf_notify_stop(void);
  * negative, a readdirplus entry, a mkdir or rename): from now on it may hold dentries there,
  * which changes must invalidate. Call before reading the store for the reply. */
 void cf_notify_dir_seen(uint64_t dir);
+/* A mkdir, rmdir or rename of ours in directory dir begins (busy) or has been
+ * answered: entry invalidations under it wait until then (notify.c). */
+void cf_notify_dir_busy(uint64_t dir, bool busy);
 
 /* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
 

@@ -18,7 +18,14 @@
  *    some reply gave it (a lookup, a readdirplus entry, a mkdir or rename
  *    answer). Those replies mark their directory here *before* reading the
  *    store, so a reply that raced a change either is invalidated or read the
- *    changed store. A directory once marked stays marked. */
+ *    changed store. A directory once marked stays marked;
+ *  - holds back inval_entry under a directory with a mkdir, rmdir or rename
+ *    of ours in flight (cf_notify_dir_busy) until it is answered: the kernel
+ *    holds that directory's lock until then, so the call would only wait,
+ *    and if the daemon is killed meanwhile it waits forever (the request is
+ *    never answered, and the process cannot exit while this thread is in
+ *    the kernel: a zombie and a hung mkdir until the connection is aborted;
+ *    a stop-mode clone keeps its mkdir waiting for seconds). */
 #include "fs.h"
 
 #include "hash.h"
@@ -38,6 +45,11 @@ struct note {
 	char name[];
 };
 
+/* Directories with an operation of ours in flight, each with a count. More
+ * at once than this (never: each holds a FUSE worker thread) go untracked,
+ * which is what every directory was before. */
+enum { BUSY_SLOTS = 64 };
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -45,7 +57,44 @@ static struct {
 	bool stop, running;
 	pthread_t thread;
 	struct cf_fs *fs;
+	struct {
+		uint64_t ino;
+		unsigned n;
+	} busy[BUSY_SLOTS];
+	bool recheck; /* a directory stopped being busy */
 } Q = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+void cf_notify_dir_busy(uint64_t dir, bool busy)
+{
+	pthread_mutex_lock(&Q.lock);
+	size_t free_slot = BUSY_SLOTS;
+	for (size_t i = 0; i < BUSY_SLOTS; i++) {
+		if (Q.busy[i].n && Q.busy[i].ino == dir) {
+			if (busy) {
+				Q.busy[i].n++;
+			} else if (--Q.busy[i].n == 0) {
+				Q.recheck = true;
+				pthread_cond_signal(&Q.cond);
+			}
+			pthread_mutex_unlock(&Q.lock);
+			return;
+		}
+		if (!Q.busy[i].n && free_slot == BUSY_SLOTS)
+			free_slot = i;
+	}
+	if (busy && free_slot < BUSY_SLOTS)
+		Q.busy[free_slot] = (typeof(Q.busy[0])){dir, 1};
+	pthread_mutex_unlock(&Q.lock);
+}
+
+/* With Q.lock held. */
+static bool dir_busy(uint64_t dir)
+{
+	for (size_t i = 0; i < BUSY_SLOTS; i++)
+		if (Q.busy[i].n && Q.busy[i].ino == dir)
+			return true;
+	return false;
+}
 
 /* ---- directories under which the kernel may hold dentries ---- */
 
@@ -189,23 +238,43 @@ static void deliver(struct cf_fs *fs, struct note *batch)
 
 static void *notify_thread(void *arg)
 {
+	struct note *held = NULL; /* entries under busy directories, in order */
 	(void) arg;
 	pthread_mutex_lock(&Q.lock);
 	for (;;) {
-		while (!Q.head && !Q.stop)
+		while (!Q.head && !Q.stop && !(Q.recheck && held))
 			pthread_cond_wait(&Q.cond, &Q.lock);
-		if (!Q.head)
-			break; /* stopping and drained */
-		struct note *batch = Q.head;
+		if (!Q.head && Q.stop)
+			break; /* stopping and drained: what is held goes unsaid */
+		/* What was held first, then the new batch; what is still under a
+		 * busy directory is held again. */
+		struct note *batch = held, **bt = &batch, **ht = &held;
+		while (*bt)
+			bt = &(*bt)->next;
+		*bt = Q.head;
 		Q.head = NULL;
 		Q.tail = &Q.head;
+		Q.recheck = false;
+		held = NULL;
+		for (struct note **pp = &batch; *pp;) {
+			struct note *n = *pp;
+			if (n->len && dir_busy(n->ino)) {
+				*pp = n->next;
+				n->next = NULL;
+				*ht = n;
+				ht = &n->next;
+			} else {
+				pp = &n->next;
+			}
+		}
 		pthread_mutex_unlock(&Q.lock);
-		if (!atomic_load(&Q.fs->stopping))
+		if (batch && !atomic_load(&Q.fs->stopping))
 			deliver(Q.fs, batch);
 		free_notes(batch);
 		pthread_mutex_lock(&Q.lock);
 	}
 	pthread_mutex_unlock(&Q.lock);
+	free_notes(held);
 	return NULL;
 }
 

@@ -114,10 +114,12 @@ void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	if (readonly(req, fs, "mkdir", parent, name))
 		return;
 	caller_of(req, &c);
-	cf_notify_dir_seen(parent); /* the reply gives the kernel a dentry there */
+	cf_notify_dir_seen(parent);	  /* the reply gives the kernel a dentry there */
+	cf_notify_dir_busy(parent, true); /* the kernel holds parent's lock until we answer */
 	int rc = cf_engine_mkdir(fs->engine, &c.c, parent, name, &st);
 	if (rc) {
 		fuse_reply_err(req, err_of(rc));
+		cf_notify_dir_busy(parent, false);
 		return;
 	}
 	struct listings l;
@@ -126,6 +128,7 @@ void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct fuse_entry_param e;
 	cf_fs_fill_entry(fs, &st, &e);
 	fuse_reply_entry(req, &e);
+	cf_notify_dir_busy(parent, false);
 }
 
 void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -139,10 +142,12 @@ void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct listings l = {{0}};
 	if (cf_store_lookup(fs->store, parent, name, &st) == 0)
 		listings_of(fs, st.ino, &l);
+	cf_notify_dir_busy(parent, true);
 	int err = err_of(cf_engine_rmdir(fs->engine, &c.c, parent, name));
 	if (!err)
 		inval_listings(fs, &l, parent, parent);
 	fuse_reply_err(req, err);
+	cf_notify_dir_busy(parent, false);
 }
 
 void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -175,10 +180,14 @@ void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	struct listings l = {{0}};
 	if (cf_store_lookup(fs->store, parent, name, &st) == 0)
 		listings_of(fs, st.ino, &l);
+	cf_notify_dir_busy(parent, true);
+	cf_notify_dir_busy(newparent, true);
 	int err = err_of(cf_engine_rename(fs->engine, &c.c, parent, name, newparent, newname));
 	if (!err)
 		inval_listings(fs, &l, parent, newparent);
 	fuse_reply_err(req, err);
+	cf_notify_dir_busy(newparent, false);
+	cf_notify_dir_busy(parent, false);
 }
 
 void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,

@@ -134,13 +134,16 @@ struct recent {
  * records still reference; when the rest (replaced and removed documents)
  * outgrows them, the store compacts: cur switches to the other (empty) file,
  * and each write transaction moves up to DOCS_STEP documents across, in base
- * order from `walk`, until none is left in the old file, which is then
- * emptied. Readers never wait: a reader whose record pointed into a file
+ * order from `walk`, until none is left in the old file, which the next
+ * transaction empties. The state is read from meta by every write
+ * transaction, under LMDB's write lock: the write path and the sync write
+ * from different threads. Readers never wait: a reader whose record pointed into a file
  * since emptied or rewritten finds a hash that does not match and reads the
  * record again. */
 struct docs_state {
 	uint8_t cur, compacting;
-	uint8_t pad[6];
+	uint8_t truncate; /* the other file is unused and may be emptied */
+	uint8_t pad[5];
 	uint64_t end[2];
 	uint64_t live[2];
 	uint64_t walk; /* compacting: the next base to look at */
@@ -154,7 +157,6 @@ struct cf_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
 	struct cf_docs *docs; /* DIR/docs.0 and docs.1: resource.json documents */
-	struct docs_state ds; /* as last committed; writer only */
 	pthread_key_t key;    /* -> struct rtx of the calling thread */
 	char *dir;
 	struct bcache_slot *bcache; /* writer only */
@@ -2028,8 +2030,7 @@ struct cf_wtxn {
 	MDB_txn *txn;
 	struct docs_state ds; /* the documents' state as this transaction leaves it */
 	bool ds_dirty;
-	bool truncate_old; /* a compaction ends with this transaction */
-	struct buf dbuf;   /* documents to append at ds.end[ds.cur] before commit */
+	struct buf dbuf; /* documents to append at ds.end[ds.cur] before commit */
 	uint64_t next_base;
 	bool next_base_dirty;
 	int64_t now;
@@ -3369,9 +3370,27 @@ int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 	} else {
 		memcpy(&w->next_base, v.mv_data, 8);
 	}
-	/* Before any document is appended: a compaction switches files. */
-	w->ds = s->ds;
+	/* The documents' state, read under the write lock: another thread's
+	 * commit may have changed it a moment ago. */
+	k = meta_key("docs");
+	rc = mdb_get(w->txn, s->dbi[DB_META], &k, &v);
+	if (rc == 0 && v.mv_size == sizeof w->ds) {
+		memcpy(&w->ds, v.mv_data, sizeof w->ds);
+	} else if (rc != MDB_NOTFOUND) {
+		cf_err("store: the documents' state is unreadable (%s)",
+		       rc ? mdb_strerror(rc) : "wrong size");
+		mdb_txn_abort(w->txn);
+		wfree(w);
+		return -EIO;
+	}
 	int c = w->ds.cur;
+	/* A compaction ended: empty its old file now that no commit can still
+	 * need it (a failure only costs disk space: end[] says it is empty). */
+	if (w->ds.truncate && cf_docs_truncate(s->docs, 1 - c) == 0) {
+		w->ds.truncate = 0;
+		w->ds_dirty = true;
+	}
+	/* Before any document is appended: a compaction switches files. */
 	uint64_t garbage = w->ds.end[c] > w->ds.live[c] ? w->ds.end[c] - w->ds.live[c] : 0;
 	if (!w->ds.compacting && garbage > w->ds.live[c] + DOCS_SLACK) {
 		cf_info("store: compacting the documents: %llu of the %llu bytes of docs.%d are "
@@ -3458,10 +3477,12 @@ static int docs_compact_step(struct cf_wtxn *w)
 		return rc;
 	if (mrc && mrc != MDB_NOTFOUND)
 		return lmdb_err(mrc, "compact the documents");
-	if (mrc == MDB_NOTFOUND) { /* every record looked at: the old file is empty */
+	if (mrc == MDB_NOTFOUND) { /* every record looked at: the old file is unused */
 		w->ds.compacting = 0;
 		w->ds.end[from] = w->ds.live[from] = 0;
-		w->truncate_old = true;
+		w->ds.truncate = 1; /* by the next transaction, after this one committed */
+		cf_info("store: documents compacted into docs.%d (%llu bytes)", w->ds.cur,
+			(unsigned long long) (w->ds.end[w->ds.cur] + w->dbuf.len));
 	}
 	w->ds_dirty = true;
 	return 0;
@@ -3523,10 +3544,6 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 		cf_store_wabort(w);
 		return lmdb_err(mrc, "commit");
 	}
-	w->s->ds = w->ds;
-	if (w->truncate_old && cf_docs_truncate(w->s->docs, 1 - c) == 0)
-		cf_info("store: documents compacted into docs.%d (%llu bytes)", c,
-			(unsigned long long) w->ds.end[c]);
 	/* Only now, with the transaction visible to readers, tell the kernel. */
 	for (size_t i = 0; sink && i < w->nch; i++) {
 		const struct change *c = &w->ch[i];
@@ -3588,32 +3605,33 @@ static int set_in_use(struct cf_store *s, bool in_use)
 static int docs_open(struct cf_store *s, MDB_txn *txn, bool empty, char *why, size_t whylen)
 {
 	MDB_val k = meta_key("docs"), v;
+	struct docs_state ds;
 	int rc = cf_docs_open(s->dir, empty, &s->docs);
 	if (rc)
 		return rc;
-	memset(&s->ds, 0, sizeof s->ds);
+	memset(&ds, 0, sizeof ds);
 	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND || empty)
 		return 0;
 	if (rc)
 		return lmdb_err(rc, "read the documents' state");
-	if (v.mv_size != sizeof s->ds) {
+	if (v.mv_size != sizeof ds) {
 		snprintf(why, whylen, "its documents' state has %zu bytes", v.mv_size);
 		return 1;
 	}
-	memcpy(&s->ds, v.mv_data, sizeof s->ds);
+	memcpy(&ds, v.mv_data, sizeof ds);
 	for (int i = 0; i < 2; i++) {
 		uint64_t size;
 		if ((rc = cf_docs_size(s->docs, i, &size)))
 			return rc;
-		if (size < s->ds.end[i]) {
+		if (size < ds.end[i]) {
 			snprintf(why, whylen, "docs.%d has %llu bytes, the tree says %llu", i,
-				 (unsigned long long) size, (unsigned long long) s->ds.end[i]);
+				 (unsigned long long) size, (unsigned long long) ds.end[i]);
 			return 1;
 		}
 	}
-	if (s->ds.cur > 1) {
-		snprintf(why, whylen, "its documents' state names file %u", s->ds.cur);
+	if (ds.cur > 1) {
+		snprintf(why, whylen, "its documents' state names file %u", ds.cur);
 		return 1;
 	}
 	return 0;

@@ -1688,6 +1688,70 @@ static void *race_reader(void *arg)
 	return NULL;
 }
 
+/* Two threads writing documents at once (the write path and the sync do):
+ * each transaction must append after the other's, never over it. */
+struct doc_writer {
+	struct cf_store *s;
+	int id;
+	int failures;
+};
+
+static void *doc_writer(void *arg)
+{
+	struct doc_writer *dw = arg;
+	char name[32], doc[256];
+	for (int t = 0; t < 60; t++) {
+		struct cf_wtxn *w;
+		if (cf_store_wbegin(dw->s, &w)) {
+			dw->failures++;
+			continue;
+		}
+		for (int i = 0; i < 5; i++) {
+			struct cf_resource r;
+			snprintf(name, sizeof name, "w%d-%02d", dw->id, i);
+			mk(&r, CF_KIND_SNAPSHOT, "global", name, "READY", 100);
+			snprintf(doc, sizeof doc,
+				 "{\"writer\":%d,\"i\":%d,\"t\":%d,\"pad\":\"%*s\"}", dw->id, i, t,
+				 40 + (t * 7 + i) % 60, "");
+			set_raw(&r, doc);
+			if (cf_store_upsert(w, &r, NULL))
+				dw->failures++;
+			cf_resource_clear(&r);
+		}
+		if (cf_store_wcommit(w, NULL))
+			dw->failures++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_document_writers(void)
+{
+	char dir[512], path[96], want[256];
+	struct cf_store *s;
+	fresh_dir(dir, sizeof dir, "docwriters");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	struct doc_writer dw[2] = {{s, 0, 0}, {s, 1, 0}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, doc_writer, &dw[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(dw[0].failures + dw[1].failures, 0);
+	for (int id = 0; id < 2; id++) {
+		for (int i = 0; i < 5; i++) {
+			snprintf(path, sizeof path, "global/snapshots/w%d-%02d/resource.json", id,
+				 i);
+			snprintf(want, sizeof want,
+				 "{\"writer\":%d,\"i\":%d,\"t\":59,\"pad\":\"%*s\"}", id, i,
+				 40 + (59 * 7 + i) % 60, "");
+			char *doc = read_file(s, path);
+			CHECK_EQ_STR(doc ? doc : "(null)", want);
+			free(doc);
+		}
+	}
+	cf_store_close(s);
+}
+
 static void test_concurrent_readers(void)
 {
 	char dir[512];
@@ -2004,6 +2068,7 @@ int main(void)
 	test_documents();
 	test_documents_compacted();
 	test_ids_round_trip();
+	test_concurrent_document_writers();
 	test_bad_records();
 	test_concurrent_readers();
 	test_scale();
