@@ -2162,10 +2162,8 @@ static int mark_recompute(struct cf_wtxn *w, uint64_t ino)
 	return rc < 0 ? rc : 0;
 }
 
-/* A new base for `path`, whose node is `name` in directory `parent`. */
 /* The base of path, or a new one (*created) whose node is `name` in
- * directory `parent`. One search: a put that refuses to overwrite hands back
- * what is there. */
+ * directory `parent`: a search in the path's directory, then a put. */
 static int get_or_new_base(struct cf_wtxn *w, const char *path, size_t len, uint64_t parent,
 			   const char *name, size_t nlen, uint64_t *base, bool *created)
 {
