@@ -79,7 +79,7 @@
 #include <unistd.h>
 
 _Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 16 GiB map");
-_Static_assert(sizeof(struct cf_dirent) == 72, "cf_dirent is compared with memcmp: no padding");
+_Static_assert(sizeof(struct cf_dirent) == 64, "cf_dirent is compared with memcmp: no padding");
 
 #define MAP_SIZE ((size_t) 16 << 30)
 enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 3, MAX_STR = CF_PATH_MAX };
@@ -830,18 +830,24 @@ static int dir_step(MDB_cursor *c, uint64_t *dir, MDB_val *v, bool first)
 	return mdb_cursor_get(c, &k, v, first ? MDB_SET_KEY : MDB_NEXT_DUP);
 }
 
+/* Entry `name` of directory parent, through c (a cursor on dirs). */
+static int dirent_at(MDB_cursor *c, uint64_t parent, const char *name, size_t len,
+		     struct cf_dirent *d)
+{
+	MDB_val k = {8, &parent}, v;
+	struct sv nm;
+	int rc = dup_seek(c, &k, name, len, &v, "read a directory entry");
+	return rc ? rc : dirent_split(&v, &nm, d);
+}
+
 static int get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		      size_t len, struct cf_dirent *d)
 {
 	MDB_cursor *c;
-	MDB_val k = {8, &parent}, v;
-	struct sv nm;
 	int rc = open_cursor(txn, s->dbi[DB_DIRS], &c);
 	if (rc)
 		return rc;
-	rc = dup_seek(c, &k, name, len, &v, "read a directory entry");
-	if (!rc)
-		rc = dirent_split(&v, &nm, d);
+	rc = dirent_at(c, parent, name, len, d);
 	mdb_cursor_close(c);
 	return rc;
 }
@@ -1162,7 +1168,7 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 	    sub - CF_SUB_DISK_LINK0 >= d->nlinks)
 		return -ENOENT;
 	struct rec c;
-	int rc = get_rec(s, txn, d->res_base, &c);
+	int rc = get_rec(s, txn, d->base, &c);
 	if (rc)
 		return rc;
 	const unsigned char *p = c.links;
@@ -1207,7 +1213,7 @@ static int alias_view(struct cf_store *s, MDB_txn *txn, struct cf_dirent *d, uns
 	uint64_t b;
 	if (d->type != CF_NODE_RESOURCE || (d->flags & DIRENT_TRASHED) || !d->source_len)
 		return -ENOENT;
-	int rc = get_rec(s, txn, d->res_base, &c);
+	int rc = get_rec(s, txn, d->base, &c);
 	if (rc)
 		return rc;
 	unsigned sub = alias_sub((enum cf_kind) c.kind, c.source);
@@ -1265,7 +1271,7 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 	char src[CF_PATH_MAX];
 	char prefix[32];
 	uint64_t cbase;
-	MDB_cursor *c;
+	MDB_cursor *c, *dc;
 	const char *coll = alias_coll(sub);
 	int slen = node_path(s, txn, src_base, src, sizeof src);
 	if (slen < 0)
@@ -1276,9 +1282,13 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 	size_t plen = (size_t) snprintf(prefix, sizeof prefix, "%s/", coll);
 	unsigned depth = components(src, (size_t) slen) + 2;
 	enum cf_kind kind = sub == CF_SUB_SNAPSHOTS ? CF_KIND_SNAPSHOT : CF_KIND_MACHINE_IMAGE;
-	/* Its own cursor: fn may call back into the store. */
+	/* Cursors of its own: fn may call back into the store. */
 	if ((rc = open_cursor(txn, s->dbi[DB_BYSRC], &c)))
 		return rc;
+	if ((rc = open_cursor(txn, s->dbi[DB_DIRS], &dc))) {
+		mdb_cursor_close(c);
+		return rc;
+	}
 	MDB_val k = {(size_t) slen, src}, v = {plen, prefix};
 	int mrc;
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); mrc == 0;
@@ -1287,7 +1297,7 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 			break;
 		struct sv name = {(const char *) v.mv_data + plen, v.mv_size - plen};
 		struct cf_dirent d;
-		int grc = get_dirent(s, txn, CF_INO(cbase, 0), name.p, name.n, &d);
+		int grc = dirent_at(dc, CF_INO(cbase, 0), name.p, name.n, &d);
 		if (grc == -ENOENT || grc == -EIO ||
 		    (!grc && (d.type != CF_NODE_RESOURCE || d.kind != kind)))
 			continue; /* trashed, or damaged (logged) */
@@ -1299,6 +1309,7 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 			break;
 	}
 	mdb_cursor_close(c);
+	mdb_cursor_close(dc);
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = lmdb_err(mrc, "list a source's dependents");
 	return rc;
@@ -1381,7 +1392,7 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	}
 	/* disks/ of an instance */
 	struct rec c;
-	rc = get_rec(s, txn, pd.res_base, &c);
+	rc = get_rec(s, txn, pd.base, &c);
 	if (rc)
 		return rc;
 	const unsigned char *p = c.links;
@@ -1500,7 +1511,7 @@ static int readdir_in(struct rtx *t, uint64_t ino, cf_dir_fn fn, void *ctx)
 		return alias_each(s, t->txn, d.base, sub, alias_ls_fn, &ls);
 	}
 	struct rec c;
-	if ((rc = get_rec(s, t->txn, d.res_base, &c)))
+	if ((rc = get_rec(s, t->txn, d.base, &c)))
 		return rc;
 	const unsigned char *p = c.links;
 	for (unsigned i = 0; i < c.nlinks; i++) {
@@ -1560,7 +1571,7 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 	if (!rc && (st.mode & S_IFMT) != S_IFLNK)
 		rc = -EINVAL;
 	if (!rc)
-		rc = get_rec(s, t->txn, d.res_base, &c);
+		rc = get_rec(s, t->txn, d.base, &c);
 	if (!rc && sub == CF_SUB_SOURCE) {
 		rc = fmt_link(buf, size, d.depth, c.source);
 	} else if (!rc) {
@@ -1594,7 +1605,7 @@ static int read_doc(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 			return rc;
 		rc = node_view(s, t->txn, ino, &d, &sub);
 		if (!rc)
-			rc = get_rec(s, t->txn, d.res_base, &c);
+			rc = get_rec(s, t->txn, d.base, &c);
 		uint64_t ref = c.doc_ref, hash = c.raw_hash;
 		size_t n = rc ? 0 : c.doc_len;
 		rend(t);
@@ -1647,7 +1658,7 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 		rc = -EISDIR;
 	} else if (sub == CF_SUB_STATUS) {
 		struct rec c;
-		if ((rc = get_rec(s, t->txn, d.res_base, &c)))
+		if ((rc = get_rec(s, t->txn, d.base, &c)))
 			goto out;
 		*data = malloc(c.status.n + 1);
 		if (!*data) {
@@ -1682,7 +1693,7 @@ static int res_of(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct rec *c)
 		return rc;
 	if (!is_resource(&d))
 		return -ENOENT;
-	return get_rec(s, txn, d.res_base, c);
+	return get_rec(s, txn, d.base, c);
 }
 
 int cf_store_labels(struct cf_store *s, uint64_t ino, char **blob, size_t *len, size_t *n)
@@ -1960,8 +1971,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 			struct rec rec;
 			struct cf_resource r;
 			if (dirent_split(&v, &name, &d) || d.type != CF_NODE_RESOURCE ||
-			    clen + 1 + name.n >= sizeof path ||
-			    get_rec(s, t->txn, d.res_base, &rec))
+			    clen + 1 + name.n >= sizeof path || get_rec(s, t->txn, d.base, &rec))
 				continue; /* logged; one bad entry does not hide the rest */
 			if ((rc = rec_to_resource(&rec, &r)))
 				break;
@@ -2857,7 +2867,6 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 
 	memset(&nd, 0, sizeof nd);
 	nd.base = base;
-	nd.res_base = base;
 	nd.mtime = r->created;
 	nd.mtime_ns = r->created_ns;
 	nd.size = r->size_bytes;

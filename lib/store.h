@@ -48,7 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 5
+#define CF_STORE_SCHEMA 6
 
 enum {
 	CF_INO_ROOT = 1,
@@ -86,16 +86,16 @@ enum cf_node_type { CF_NODE_CONTAINER = 1, CF_NODE_RESOURCE = 2, CF_NODE_ALIAS =
 enum { CF_DIRENT_PROTECTED = 1 << 0 /* carries the protect label */ };
 
 struct cf_dirent {
-	uint64_t base;	   /* this node's base; its inode is CF_INO(base, 0) */
-	uint64_t res_base; /* base of the resource it shows (itself, or the primary) */
-	int64_t mtime;	   /* creation time; a container: its newest member's
-			    * (empty containers below it do not count), or
-			    * when it holds no resource, the time in `size` */
-	int64_t ctime;	   /* when clonefs last saw labels or status change */
-	uint64_t size;	   /* logical bytes; a container: the UTC second the store
-			    * created it, its mtime while no resource is below it
-			    * (st_size says 0) */
-	uint64_t blocks;   /* stored bytes / 512 */
+	uint64_t base;	 /* this node's base; its inode is CF_INO(base, 0) (an alias
+			  * shown from it: CF_INO(base, CF_SUB_ALIAS)) */
+	int64_t mtime;	 /* creation time; a container: its newest member's
+			  * (empty containers below it do not count), or
+			  * when it holds no resource, the time in `size` */
+	int64_t ctime;	 /* when clonefs last saw labels or status change */
+	uint64_t size;	 /* logical bytes; a container: the UTC second the store
+			  * created it, its mtime while no resource is below it
+			  * (st_size says 0) */
+	uint64_t blocks; /* stored bytes / 512 */
 	uint32_t mtime_ns;
 	uint32_t json_len;   /* length of resource.json */
 	uint16_t status_len; /* length of the status line without '\n' */
