@@ -108,6 +108,10 @@ static atomic_bool seen_full;
 
 void cf_notify_dir_seen(uint64_t dir)
 {
+	/* Full: every directory counts as seen, and probing a full table would
+	 * read SEEN_PROBES cache lines on every readdir and lookup. */
+	if (atomic_load(&seen_full))
+		return;
 	uint64_t key = dir + 1;
 	size_t i = (size_t) cf_hash64(&dir, sizeof dir) & (SEEN_SLOTS - 1);
 	for (int n = 0; n < SEEN_PROBES; n++, i = (i + 1) & (SEEN_SLOTS - 1)) {

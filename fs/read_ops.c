@@ -256,41 +256,53 @@ static void handle_del(struct handle *h)
 	pthread_mutex_unlock(&handles_lock);
 }
 
+/* A resource directory lists ".", "..", its files and at most one alias directory: held in
+ * the handle itself, with no allocation; a bigger listing moves to the heap. */
+enum { SNAP_INLINE = 8, SNAP_INLINE_NAMES = 128 };
+
 struct dir_snap {
 	struct handle h; /* first: a handle is its snapshot */
 	uint64_t ino;
-	struct dir_rec *recs;
+	struct dir_rec *recs; /* small or the heap */
 	size_t n, cap;
-	char *names;
+	char *names; /* small_names or the heap */
 	size_t names_len, names_cap;
 	bool built;
 	int err; /* set by the builder callback */
+	struct dir_rec small[SNAP_INLINE];
+	char small_names[SNAP_INLINE_NAMES];
 };
+
+/* Grow *p (cap elements of size each, in the handle while *p == inline_buf) to at least
+ * `need` elements. */
+static int snap_grow(void **p, size_t *cap, size_t need, size_t size, void *inline_buf)
+{
+	size_t c = *cap;
+	while (c < need)
+		c *= 2;
+	void *q = *p == inline_buf ? malloc(c * size) : realloc(*p, c * size);
+	if (!q)
+		return -ENOMEM;
+	if (*p == inline_buf)
+		memcpy(q, inline_buf, *cap * size);
+	*p = q;
+	*cap = c;
+	return 0;
+}
 
 static int snap_add(void *ctx, const char *name, size_t len, const struct cf_stat *cs)
 {
 	struct dir_snap *d = ctx;
 	struct dir_rec *r;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		void *p = realloc(d->recs, cap * sizeof *d->recs);
-		if (!p)
-			goto oom;
-		d->recs = p;
-		d->cap = cap;
-	}
+	if (d->n == d->cap &&
+	    snap_grow((void **) &d->recs, &d->cap, d->n + 1, sizeof *d->recs, d->small))
+		goto oom;
 	if (d->names_len + len + 1 > UINT32_MAX)
 		goto oom; /* a 4 GiB listing: name_off would not fit */
-	if (d->names_len + len + 1 > d->names_cap) {
-		size_t cap = d->names_cap ? d->names_cap : 1024;
-		while (cap < d->names_len + len + 1)
-			cap *= 2;
-		void *p = realloc(d->names, cap);
-		if (!p)
-			goto oom;
-		d->names = p;
-		d->names_cap = cap;
-	}
+	if (d->names_len + len + 1 > d->names_cap &&
+	    snap_grow((void **) &d->names, &d->names_cap, d->names_len + len + 1, 1,
+		      d->small_names))
+		goto oom;
 	memcpy(d->names + d->names_len, name, len);
 	d->names[d->names_len + len] = '\0'; /* fuse_add_direntry wants a C string */
 	r = &d->recs[d->n++];
@@ -347,8 +359,10 @@ static void snap_free(struct dir_snap *d)
 	if (!d)
 		return;
 	handle_del(&d->h);
-	free(d->recs);
-	free(d->names);
+	if (d->recs != d->small)
+		free(d->recs);
+	if (d->names != d->small_names)
+		free(d->names);
 	free(d);
 }
 
@@ -362,6 +376,10 @@ static void ro_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	handle_add(&d->h, true);
 	d->ino = ino;
+	d->recs = d->small;
+	d->cap = SNAP_INLINE;
+	d->names = d->small_names;
+	d->names_cap = SNAP_INLINE_NAMES;
 	fi->fh = (uintptr_t) d;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;

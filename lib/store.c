@@ -437,7 +437,10 @@ struct rec {
 	uint64_t doc_ref;  /* where it is (DOC_FILE, DOC_OFF) */
 	uint32_t doc_len;
 	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
-	char num[2][24]; /* id and source_id, when stored as numbers */
+	/* id and source_id stored as numbers: their values, formatted only by
+	 * rec_to_resource (a label or stat lookup never needs them). */
+	bool isnum[2];
+	uint64_t numv[2];
 	unsigned nlinks;
 	const unsigned char *links; /* validated: nlinks x (u16 len, bytes) */
 	unsigned nlabels;
@@ -478,15 +481,15 @@ RD_NUM(rd_i64, int64_t)
 /* The length field of a string stored as a number (a u64 follows). */
 #define NUM_STR 0x8008
 
-/* A string; with num (char[24]), one stored as a number is formatted there. */
-static struct sv rd_str(struct rd *r, char *num)
+/* A string; with isnum, one stored as a number sets *isnum and *v and reads
+ * as empty. */
+static struct sv rd_str(struct rd *r, bool *isnum, uint64_t *v)
 {
 	struct sv s = {NULL, rd_u16(r)};
-	if (s.n == NUM_STR && num) {
-		uint64_t v = rd_u64(r);
-		int n = snprintf(num, 24, "%" PRIu64, v);
-		s.p = num;
-		s.n = n > 0 ? (size_t) n : 0;
+	if (s.n == NUM_STR && isnum) {
+		*v = rd_u64(r);
+		*isnum = true;
+		s.n = 0;
 		return s;
 	}
 	s.p = (const char *) rd_take(r, s.n);
@@ -512,14 +515,15 @@ static int rec_decode(const void *data, size_t size, struct rec *out)
 	out->doc_len = rd_u32(&r);
 	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
 			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
-	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-		*strs[i] = rd_str(&r, strs[i] == &out->id	   ? out->num[0]
-				      : strs[i] == &out->source_id ? out->num[1]
-								   : NULL);
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+		int num = strs[i] == &out->id ? 0 : strs[i] == &out->source_id ? 1 : -1;
+		*strs[i] = num < 0 ? rd_str(&r, NULL, NULL)
+				   : rd_str(&r, &out->isnum[num], &out->numv[num]);
+	}
 	out->nlinks = rd_u16(&r);
 	out->links = r.p;
 	for (unsigned i = 0; i < out->nlinks && !r.bad; i++)
-		rd_str(&r, NULL);
+		rd_str(&r, NULL, NULL);
 	out->nlabels = rd_u16(&r);
 	out->labels.n = rd_u32(&r);
 	out->labels.p = (const char *) rd_take(&r, out->labels.n);
@@ -694,9 +698,20 @@ static char *sv_dup(struct sv s)
 	return s.n ? strndup(s.p, s.n) : NULL;
 }
 
+/* Field i (0 id, 1 source_id) of c as a string: formatted into num when it
+ * was stored as a number. */
+static struct sv rec_num(const struct rec *c, int i, struct sv s, char num[24])
+{
+	if (!c->isnum[i])
+		return s;
+	int n = snprintf(num, 24, "%" PRIu64, c->numv[i]);
+	return (struct sv){num, n > 0 ? (size_t) n : 0};
+}
+
 /* Decode a record into a heap cf_resource (raw left NULL). */
 static int rec_to_resource(const struct rec *c, struct cf_resource *out)
 {
+	char num[2][24];
 	memset(out, 0, sizeof *out);
 	out->kind = (enum cf_kind) c->kind;
 	out->created = c->created;
@@ -708,11 +723,11 @@ static int rec_to_resource(const struct rec *c, struct cf_resource *out)
 		struct sv src;
 	} strs[] = {{&out->scope, c->scope},
 		    {&out->name, c->name},
-		    {&out->id, c->id},
+		    {&out->id, rec_num(c, 0, c->id, num[0])},
 		    {&out->status, c->status},
 		    {&out->fingerprint, c->fingerprint},
 		    {&out->source, c->source},
-		    {&out->source_id, c->source_id},
+		    {&out->source_id, rec_num(c, 1, c->source_id, num[1])},
 		    {&out->origin, c->origin}};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		*strs[i].dst = sv_dup(strs[i].src);
@@ -840,15 +855,24 @@ static int dirent_at(MDB_cursor *c, uint64_t parent, const char *name, size_t le
 	return rc ? rc : dirent_split(&v, &nm, d);
 }
 
+/* Point reads on the DUPSORT tables need a cursor: in a read transaction
+ * of the thread's rtx, its own for the table (kept, renewed lazily: an open
+ * is a malloc and a close a free, on every lookup); otherwise a temporary
+ * one, closed by put_cursor. Never held across a call into the store, so
+ * nested reads may share it. */
+enum { GC_DIRS, GC_PATHS, GC_N };
+static int get_cursor(struct cf_store *s, MDB_txn *txn, int which, MDB_cursor **c);
+static void put_cursor(struct cf_store *s, MDB_txn *txn, int which, MDB_cursor *c);
+
 static int get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		      size_t len, struct cf_dirent *d)
 {
 	MDB_cursor *c;
-	int rc = open_cursor(txn, s->dbi[DB_DIRS], &c);
+	int rc = get_cursor(s, txn, GC_DIRS, &c);
 	if (rc)
 		return rc;
 	rc = dirent_at(c, parent, name, len, d);
-	mdb_cursor_close(c);
+	put_cursor(s, txn, GC_DIRS, c);
 	return rc;
 }
 
@@ -965,13 +989,13 @@ static int path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t l
 	size_t nlen;
 	if (path_key(s, path, len, &k, &name, &nlen))
 		return -ENOENT;
-	int rc = open_cursor(txn, s->dbi[DB_PATHS], &c);
+	int rc = get_cursor(s, txn, GC_PATHS, &c);
 	if (rc)
 		return rc;
 	rc = dup_seek(c, &k, name, nlen, &v, "read a path");
 	if (!rc)
 		rc = path_base(&v, base);
-	mdb_cursor_close(c);
+	put_cursor(s, txn, GC_PATHS, c);
 	return rc;
 }
 
@@ -985,6 +1009,8 @@ struct rtx {
 	MDB_txn *txn;
 	MDB_cursor *cur; /* on dirs, renewed lazily */
 	bool cur_live;
+	MDB_cursor *gc[GC_N]; /* get_cursor's, renewed lazily */
+	bool gc_live[GC_N];
 	int depth;
 };
 
@@ -997,6 +1023,9 @@ static void rtx_release(struct rtx *t)
 {
 	if (t->cur)
 		mdb_cursor_close(t->cur);
+	for (int i = 0; i < GC_N; i++)
+		if (t->gc[i])
+			mdb_cursor_close(t->gc[i]);
 	mdb_txn_abort(t->txn);
 	free(t);
 }
@@ -1059,7 +1088,35 @@ static void rend(struct rtx *t)
 	if (--t->depth == 0) {
 		mdb_txn_reset(t->txn);
 		t->cur_live = false;
+		for (int i = 0; i < GC_N; i++)
+			t->gc_live[i] = false;
 	}
+}
+
+static const int gc_db[GC_N] = {[GC_DIRS] = DB_DIRS, [GC_PATHS] = DB_PATHS};
+
+static int get_cursor(struct cf_store *s, MDB_txn *txn, int which, MDB_cursor **c)
+{
+	struct rtx *t = pthread_getspecific(s->key);
+	if (!t || t->depth <= 0 || t->txn != txn)
+		return open_cursor(txn, s->dbi[gc_db[which]], c);
+	int rc = 0;
+	if (!t->gc[which])
+		rc = mdb_cursor_open(txn, s->dbi[gc_db[which]], &t->gc[which]);
+	else if (!t->gc_live[which])
+		rc = mdb_cursor_renew(txn, t->gc[which]);
+	if (rc)
+		return lmdb_err(rc, "open a cursor");
+	t->gc_live[which] = true;
+	*c = t->gc[which];
+	return 0;
+}
+
+static void put_cursor(struct cf_store *s, MDB_txn *txn, int which, MDB_cursor *c)
+{
+	struct rtx *t = pthread_getspecific(s->key);
+	if (!t || t->depth <= 0 || t->txn != txn || c != t->gc[which])
+		mdb_cursor_close(c);
 }
 
 /* A cursor on dirs: the thread's own, or a temporary one when nested (the
