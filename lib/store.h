@@ -141,6 +141,16 @@ int cf_store_getattr(struct cf_store *s, uint64_t ino, struct cf_stat *out);
 typedef int (*cf_dir_fn)(void *ctx, const char *name, size_t len, const struct cf_stat *st);
 int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx);
 
+/* The same, resumable: only the entries whose names sort (bytewise) after
+ * `after` (alen bytes; NULL: from the first). *resumable says whether this
+ * directory can be listed so (those of the tree's directory table: the root,
+ * the trash, containers); for one that cannot, after must be NULL (else
+ * -EINVAL) and the whole listing is given. Each call is its own transaction:
+ * a listing in several calls sees each name once, and a name added or
+ * removed between calls may or may not appear, as readdir(3) allows. */
+int cf_store_readdir_after(struct cf_store *s, uint64_t ino, const char *after, size_t alen,
+			   bool *resumable, cf_dir_fn fn, void *ctx);
+
 /* The symlink target of ino into buf (NUL-terminated); returns its length. */
 int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size);
 

@@ -1,6 +1,7 @@
 /* test_pathset.c — the set of paths a listing returned: membership by
  * length (the sweep asks with names straight from LMDB, not NUL-terminated),
- * duplicates counted once, growth far past the first table, and NULLs. */
+ * duplicates counted once, one name under several directories or none,
+ * growth far past the first table, and NULLs. */
 #include "check.h"
 #include "store.h"
 
@@ -28,6 +29,20 @@ int main(void)
 	CHECK(cf_pathset_has(ps, "", 0));
 	CHECK(cf_pathset_has(ps, "x", 0));
 
+	/* The directory part is kept once per listing: the same name under
+	 * another directory, or under none, is another path. */
+	CHECK_EQ_INT(cf_pathset_add(ps, "zones/b/disks/d1"), 0);
+	CHECK(!cf_pathset_has(ps, "zones/a/disks/d1", 16));
+	CHECK(!cf_pathset_has(ps, "d1", 2));
+	CHECK(!cf_pathset_has(ps, "zones/b/disks", 13));
+	CHECK_EQ_INT(cf_pathset_add(ps, "d1"), 0);
+	CHECK(cf_pathset_has(ps, "d1", 2));
+	CHECK(cf_pathset_has(ps, "zones/b/disks/d1", 16));
+	CHECK(!cf_pathset_has(ps, "/d1", 3));
+	CHECK_EQ_INT(cf_pathset_count(ps), 4);
+	/* A NUL inside the asked length is no stored path. */
+	CHECK(!cf_pathset_has(ps, "d1\0x", 4));
+
 	/* Many: the table and the arena grow many times over. */
 	enum { N = 200000 };
 	char path[64];
@@ -36,7 +51,7 @@ int main(void)
 		if (cf_pathset_add(ps, path))
 			CHECK(0);
 	}
-	CHECK_EQ_INT(cf_pathset_count(ps), N + 2);
+	CHECK_EQ_INT(cf_pathset_count(ps), N + 4);
 	int missing = 0, extra = 0;
 	for (int i = 0; i < N; i++) {
 		int n = snprintf(path, sizeof path, "zones/z%d/disks/disk-%d", i % 7, i);

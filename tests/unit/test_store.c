@@ -2053,12 +2053,80 @@ static void test_write_path_vs_listing(void)
 	cf_store_close(s);
 }
 
+/* collect, stopping after `max` entries. */
+struct window {
+	struct names c;
+	size_t max;
+};
+
+static int collect_window(void *ctx, const char *name, size_t len, const struct cf_stat *st)
+{
+	struct window *w = ctx;
+	collect(&w->c, name, len, st);
+	return w->c.n >= w->max;
+}
+
+static const char *ls_after(struct cf_store *s, uint64_t ino, const char *after, size_t max,
+			    bool *resumable)
+{
+	static struct window w;
+	memset(&w, 0, sizeof w);
+	w.max = max;
+	int rc = cf_store_readdir_after(s, ino, after, after ? strlen(after) : 0, resumable,
+					collect_window, &w);
+	if (rc)
+		snprintf(w.c.buf, sizeof w.c.buf, "(error %d)", rc);
+	return w.c.buf;
+}
+
+/* A listing in windows (fs/read_ops.c): each resumes after a name, whether
+ * or not that name is still there; a directory whose entries are not the
+ * table's says so, and refuses to resume. */
+static void test_readdir_after(void)
+{
+	static const char *const names[] = {"a", "ab", "b", "c", "d", "e"};
+	char dir[512];
+	struct cf_store *s;
+	bool resumable = false;
+	fresh_dir(dir, sizeof dir, "after");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		struct cf_resource r;
+		mk(&r, CF_KIND_SNAPSHOT, "global", names[i], "READY", 100);
+		CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+		cf_resource_clear(&r);
+	}
+	uint64_t coll = ino_of(s, "global/snapshots");
+	CHECK_EQ_STR(ls_after(s, coll, NULL, 2, &resumable), "a,ab");
+	CHECK(resumable);
+	CHECK_EQ_STR(ls_after(s, coll, "ab", 2, &resumable), "b,c");
+	CHECK_EQ_STR(ls_after(s, coll, "c", 10, &resumable), "d,e");
+	CHECK_EQ_STR(ls_after(s, coll, "e", 10, &resumable), "");
+	/* A name that is not (or no longer) there: the listing goes on after it. */
+	CHECK_EQ_STR(ls_after(s, coll, "aa", 10, &resumable), "ab,b,c,d,e");
+	CHECK_EQ_STR(ls_after(s, coll, "bb", 10, &resumable), "c,d,e");
+	CHECK_EQ_STR(ls_after(s, coll, "", 10, &resumable), "a,ab,b,c,d,e");
+	CHECK_EQ_STR(ls_after(s, coll, "zz", 10, &resumable), "");
+	/* The root is the table's too. */
+	CHECK_EQ_STR(ls_after(s, CF_INO_ROOT, NULL, 10, &resumable), "global,regions,zones");
+	CHECK_EQ_STR(ls_after(s, CF_INO_ROOT, "global", 1, &resumable), "regions");
+	CHECK(resumable);
+	/* A resource directory lists whole, and cannot resume. */
+	uint64_t a = ino_of(s, "global/snapshots/a");
+	resumable = true;
+	CHECK_EQ_STR(ls_after(s, a, NULL, 10, &resumable), ls(s, "global/snapshots/a"));
+	CHECK(!resumable);
+	CHECK_EQ_STR(ls_after(s, a, "resource.json", 10, &resumable), "(error -22)");
+	cf_store_close(s);
+}
+
 int main(void)
 {
 	cf_log_init("test_store", 0, 1, CF_LOG_WARN);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-store-%d", (int) getpid());
 	mkdir(tmpdir, 0700);
 	test_layout_and_round_trip();
+	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();
 	test_write_path_vs_listing();
