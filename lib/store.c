@@ -1533,9 +1533,8 @@ int cf_store_getattr(struct cf_store *s, uint64_t ino, struct cf_stat *out)
 	return rc;
 }
 
-/* Every entry stored under `ino` in dirs, in name order. */
-/* The entries of a directory of the dirs table, in name order; with after,
- * only those whose names sort after it. */
+/* Every entry stored under `ino` in dirs, in name order; with after, only
+ * those whose names sort after it. */
 static int readdir_range(struct rtx *t, uint64_t ino, const char *after, size_t alen, cf_dir_fn fn,
 			 void *ctx)
 {
@@ -1643,20 +1642,6 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 	return 0;
 }
 
-int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx)
-{
-	struct rtx *t;
-	if (!s || !fn)
-		return -EINVAL;
-	int rc = rbegin(s, &t);
-	if (rc)
-		return rc;
-	bool resumable;
-	rc = readdir_in(t, ino, NULL, 0, &resumable, fn, ctx);
-	rend(t);
-	return rc;
-}
-
 int cf_store_readdir_after(struct cf_store *s, uint64_t ino, const char *after, size_t alen,
 			   bool *resumable, cf_dir_fn fn, void *ctx)
 {
@@ -1670,6 +1655,11 @@ int cf_store_readdir_after(struct cf_store *s, uint64_t ino, const char *after, 
 	rc = readdir_in(t, ino, after, alen, resumable ? resumable : &dummy, fn, ctx);
 	rend(t);
 	return rc;
+}
+
+int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx)
+{
+	return cf_store_readdir_after(s, ino, NULL, 0, NULL, fn, ctx);
 }
 
 static int fmt_link(char *buf, size_t size, unsigned ups, struct sv target)
@@ -3199,11 +3189,11 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 	return remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
 }
 
-/* Names of the entries of directory ino into b as (u16 len, bytes, u8
- * type); returns the count. */
-/* With keep, only the names it returns true for: a sweep of a million
- * snapshots that are all still there copies none of them. */
 typedef bool (*name_filter)(void *ctx, struct sv name, uint8_t type);
+
+/* Names of the entries of directory ino into b as (u16 len, bytes, u8
+ * type), in *count; with keep, only those it returns true for (a sweep of a
+ * million snapshots that are all still there copies none of them). */
 
 static int list_names_if(struct cf_wtxn *w, uint64_t ino, struct buf *b, size_t *count,
 			 name_filter keep, void *kctx)
