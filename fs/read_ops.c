@@ -659,103 +659,82 @@ static bool may_have_labels(uint64_t ino)
 	       CF_SUB_NODE(CF_INO_SUB(ino)) == CF_SUB_DIR; /* an alias's too */
 }
 
-/* The labels of ino; *blob NULL (and 0 labels) when it has none to show. */
-static int get_labels(struct cf_fs *fs, uint64_t ino, char **blob, size_t *len, size_t *n)
+/* The labels are read where LMDB keeps them and the reply is made from
+ * there, inside the read transaction: no copy, no allocation for getxattr. */
+struct xattr_req {
+	fuse_req_t req;
+	const char *key; /* getxattr's name without "user."; NULL for listxattr */
+	size_t size;
+};
+
+/* Reply for a label blob "key\0value\0...": the value of x->key (ENODATA
+ * when absent), or the list of names. Always replies; returns 0. */
+static int reply_labels(void *ctx, const char *blob, size_t len, size_t n)
 {
-	int rc;
-	*blob = NULL;
-	*len = *n = 0;
-	if (!may_have_labels(ino))
-		return 0;
-	rc = cf_store_labels(fs->store, ino, blob, len, n);
-	if (rc == -ENOENT) { /* a container directory */
-		*blob = NULL;
-		*len = *n = 0;
+	struct xattr_req *x = ctx;
+	char stackbuf[1024], *list = stackbuf;
+	size_t used = 0;
+	/* listxattr: "user.KEY\0" per label, at most len + 5 bytes per label. */
+	if (!x->key && len + 5 * n + 1 > sizeof stackbuf && !(list = malloc(len + 5 * n + 1))) {
+		cf_log_refusal("listxattr", ENOMEM, "out of memory");
+		fuse_reply_err(x->req, ENOMEM);
 		return 0;
 	}
-	return rc;
+	for (size_t off = 0, i = 0; i < n && off < len; i++) {
+		const char *k = blob + off;
+		size_t klen = strnlen(k, len - off);
+		if (off + klen + 1 > len)
+			break;
+		const char *v = k + klen + 1;
+		size_t vlen = strnlen(v, len - off - klen - 1);
+		if (x->key && strcmp(k, x->key) == 0) {
+			reply_xattr_value(x->req, v, vlen, x->size);
+			return 0;
+		}
+		if (!x->key) {
+			memcpy(list + used, "user.", 5);
+			memcpy(list + used + 5, k, klen + 1);
+			used += 5 + klen + 1;
+		}
+		off += klen + 1 + vlen + 1;
+	}
+	if (x->key)
+		fuse_reply_err(x->req, ENODATA);
+	else
+		reply_xattr_value(x->req, list, used, x->size);
+	if (list != stackbuf)
+		free(list);
+	return 0;
+}
+
+/* Answer from ino's labels: only resource directories have any (a
+ * container's -ENOENT from the store is none as well). */
+static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *op, const char *name,
+			struct xattr_req *x)
+{
+	struct cf_fs *fs = fs_of(req);
+	int rc =
+	    may_have_labels(ino) ? cf_store_labels_view(fs->store, ino, reply_labels, x) : -ENOENT;
+	if (rc == -ENOENT)
+		rc = reply_labels(x, "", 0, 0);
+	if (rc < 0)
+		reply_store_err(req, op, ino, name, rc);
 }
 
 static void ro_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct cf_fs *fs = fs_of(req);
-	const char *key = name + 5;
-	char *blob;
-	size_t len, n;
-	int rc;
-
 	/* Only user.* is ours: EOPNOTSUPP lets ls and getfattr stop asking for
 	 * security.selinux and ACLs on this device; a missing label is ENODATA. */
 	if (strncmp(name, "user.", 5) != 0) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	rc = get_labels(fs, ino, &blob, &len, &n);
-	if (rc < 0) {
-		reply_store_err(req, "getxattr", ino, name, rc);
-		return;
-	}
-	for (size_t off = 0, i = 0; i < n && off < len; i++) {
-		const char *k = blob + off;
-		size_t klen = strnlen(k, len - off);
-		const char *v = k + klen + 1;
-		size_t vlen;
-		if (off + klen + 1 > len)
-			break;
-		vlen = strnlen(v, len - off - klen - 1);
-		if (strcmp(k, key) == 0) {
-			reply_xattr_value(req, v, vlen, size);
-			free(blob);
-			return;
-		}
-		off += klen + 1 + vlen + 1;
-	}
-	free(blob);
-	fuse_reply_err(req, ENODATA);
+	xattr_reply(req, ino, "getxattr", name, &(struct xattr_req){req, name + 5, size});
 }
 
 static void ro_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct cf_fs *fs = fs_of(req);
-	char *blob, *list;
-	size_t len, n, used = 0;
-	int rc;
-
-	rc = get_labels(fs, ino, &blob, &len, &n);
-	if (rc < 0) {
-		reply_store_err(req, "listxattr", ino, NULL, rc);
-		return;
-	}
-	if (n == 0) {
-		free(blob);
-		{
-			reply_xattr_value(req, "", 0, size);
-			return;
-		}
-	}
-	/* "user.KEY\0" per label: at most len + 5 bytes per label. */
-	list = malloc(len + 5 * n + 1);
-	if (!list) {
-		free(blob);
-		cf_log_refusal("listxattr", ENOMEM, "out of memory");
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t off = 0, i = 0; i < n && off < len; i++) {
-		const char *k = blob + off;
-		size_t klen = strnlen(k, len - off);
-		size_t vlen;
-		if (off + klen + 1 > len)
-			break;
-		vlen = strnlen(k + klen + 1, len - off - klen - 1);
-		memcpy(list + used, "user.", 5);
-		memcpy(list + used + 5, k, klen + 1);
-		used += 5 + klen + 1;
-		off += klen + 1 + vlen + 1;
-	}
-	reply_xattr_value(req, list, used, size);
-	free(list);
-	free(blob);
+	xattr_reply(req, ino, "listxattr", NULL, &(struct xattr_req){req, NULL, size});
 }
 
 /* ---- writes: write_ops.c (the engine), EROFS on a read-only mount ---- */

@@ -163,6 +163,11 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len);
  * -ENOENT when ino is not a resource directory. */
 int cf_store_labels(struct cf_store *s, uint64_t ino, char **blob, size_t *len, size_t *n);
 
+/* The same without a copy: fn sees the labels where they are stored, valid
+ * only during the call, and its return is returned. */
+typedef int (*cf_labels_fn)(void *ctx, const char *blob, size_t len, size_t n);
+int cf_store_labels_view(struct cf_store *s, uint64_t ino, cf_labels_fn fn, void *ctx);
+
 /* The resource a node shows, decoded back (labels, source, links, status,
  * ids; raw left NULL). For the write path and policy decisions. */
 int cf_store_resource(struct cf_store *s, uint64_t ino, struct cf_resource *out);
