@@ -1352,10 +1352,10 @@ static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out,
  * entry is logged and skipped. fn returns nonzero to stop. */
 typedef int (*alias_fn)(void *ctx, struct sv name, struct cf_dirent *d);
 static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsigned sub,
-		      alias_fn fn, void *ctx)
+		      const char *after, size_t alen, alias_fn fn, void *ctx)
 {
 	char src[CF_PATH_MAX];
-	char prefix[32];
+	char prefix[32 + CF_NAME_MAX];
 	uint64_t cbase;
 	MDB_cursor *c, *dc;
 	const char *coll = alias_coll(sub);
@@ -1365,7 +1365,11 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 	int rc = path_get(s, txn, coll, strlen(coll), &cbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
-	size_t plen = (size_t) snprintf(prefix, sizeof prefix, "%s/", coll);
+	size_t plen = (size_t) snprintf(prefix, 32, "%s/", coll);
+	if (alen > CF_NAME_MAX)
+		return -EINVAL;
+	if (after)
+		memcpy(prefix + plen, after, alen);
 	unsigned depth = components(src, (size_t) slen) + 2;
 	enum cf_kind kind = sub == CF_SUB_SNAPSHOTS ? CF_KIND_SNAPSHOT : CF_KIND_MACHINE_IMAGE;
 	/* Cursors of its own: fn may call back into the store. */
@@ -1375,13 +1379,17 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 		mdb_cursor_close(c);
 		return rc;
 	}
-	MDB_val k = {(size_t) slen, src}, v = {plen, prefix};
+	/* The dependents are "COLL/NAME" duplicates of the source's path, in name
+	 * order: start at the collection's first, or at "COLL/AFTER" (skipped). */
+	MDB_val k = {(size_t) slen, src}, v = {plen + (after ? alen : 0), prefix};
 	int mrc;
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); mrc == 0;
 	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
 		if (v.mv_size <= plen || memcmp(v.mv_data, prefix, plen))
 			break;
 		struct sv name = {(const char *) v.mv_data + plen, v.mv_size - plen};
+		if (after && name.n == alen && !memcmp(name.p, after, alen))
+			continue;
 		struct cf_dirent d;
 		int grc = dirent_at(dc, CF_INO(cbase, 0), name.p, name.n, &d);
 		if (grc == -ENOENT || grc == -EIO ||
@@ -1603,7 +1611,7 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 		*resumable = true;
 		return readdir_range(t, ino, after, alen, fn, ctx);
 	}
-	if (after)
+	if (after && sub != CF_SUB_SNAPSHOTS && sub != CF_SUB_CLONES)
 		return -EINVAL; /* not resumable: the caller was told so */
 	if (sub == CF_SUB_DIR) {
 		for (size_t i = 0; i < sizeof res_entries / sizeof *res_entries; i++) {
@@ -1624,7 +1632,8 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 		return -ENOTDIR;
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
 		struct alias_ls ls = {fn, ctx};
-		return alias_each(s, t->txn, d.base, sub, alias_ls_fn, &ls);
+		*resumable = true;
+		return alias_each(s, t->txn, d.base, sub, after, alen, alias_ls_fn, &ls);
 	}
 	struct rec c;
 	if ((rc = get_rec(s, t->txn, d.base, &c)))
@@ -2607,7 +2616,7 @@ static int newest_member(struct cf_wtxn *w, uint64_t ino, struct newest *n)
 	MDB_cursor *c;
 	unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES)
-		return alias_each(w->s, w->txn, CF_INO_BASE(ino), sub, newest_fn, n);
+		return alias_each(w->s, w->txn, CF_INO_BASE(ino), sub, NULL, 0, newest_fn, n);
 	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
 		return rc;

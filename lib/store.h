@@ -143,9 +143,10 @@ int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx);
 
 /* The same, resumable: only the entries whose names sort (bytewise) after
  * `after` (alen bytes; NULL: from the first). *resumable says whether this
- * directory can be listed so (those of the tree's directory table: the root,
- * the trash, containers); for one that cannot, after must be NULL (else
- * -EINVAL) and the whole listing is given. Each call is its own transaction:
+ * directory can be listed so (the root, the trash, containers, and a
+ * resource's snapshots/ and clones/, which can grow as large); for one that
+ * cannot (a resource's own few entries, an instance's disks/), after must be
+ * NULL (else -EINVAL) and the whole listing is given. Each call is its own transaction:
  * a listing in several calls sees each name once, and a name added or
  * removed between calls may or may not appear, as readdir(3) allows. */
 int cf_store_readdir_after(struct cf_store *s, uint64_t ino, const char *after, size_t alen,

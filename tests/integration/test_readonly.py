@@ -282,41 +282,45 @@ def test_large_inventory_is_whole_from_every_reader(emulator_factory, mount_fact
 
 
 def test_listing_past_one_window(emulator_factory, mount_factory):
-    """A directory of 9,000 snapshots is served in windows of 4,096 entries (fs/read_ops.c):
-    ls, ls -l and find each see every name once, in order, with its attributes; a seekdir
-    back to a telldir position in an earlier window and a rewinddir give the same names
-    again (perl's opendir/readdir/telldir/seekdir are libc's)."""
-    seed = seeds.inventory(9000, 3)
+    """A directory of 9,000 snapshots, and a disk's snapshots/ of 4,500, are served in windows
+    of 4,096 entries (fs/read_ops.c): ls, ls -l and find each see every name once, in order,
+    with its attributes; a seekdir back to a telldir position in an earlier window and a
+    rewinddir give the same names again (perl's opendir/readdir/telldir/seekdir are libc's)."""
+    seed = seeds.inventory(9000, 2)
     emu = emulator_factory(seed)
     m = mount_factory(emu)
     m.wait_synced()
-    d = m.path("global/snapshots")
-    want = sorted(s["name"] for s in seed["global/snapshots"])
-    assert len(want) == 9000
-    # ls -f: unsorted, the directory's own order (bytewise by name)
-    names = [n for n in run("ls", "-1f", str(d)).stdout.split() if n not in (".", "..")]
-    assert names == want
-    long_ = run("ls", "-l", str(d)).stdout.splitlines()
-    assert len(long_) == 9001 and all(l.startswith("d") for l in long_[1:])
-    found = run("find", str(d), "-mindepth", "1", "-maxdepth", "1").stdout.split()
-    assert sorted(os.path.basename(f) for f in found) == sorted(names)
-    script = r"""
-        opendir(my $d, $ARGV[0]) or die "opendir: $!";
-        my (@all, $pos, @from);
-        while (defined(my $e = readdir $d)) {
-            push @all, $e;
-            $pos = telldir $d if @all == 5000;
-        }
-        seekdir($d, $pos);
-        while (defined(my $e = readdir $d)) { push @from, $e; }
-        rewinddir $d;
-        my @again;
-        while (defined(my $e = readdir $d)) { push @again, $e; }
-        print scalar(@all), " ", join(",", @all[5000 .. $#all]) eq join(",", @from) ? 1 : 0,
-              " ", join(",", @all) eq join(",", @again) ? 1 : 0, "\n";
-    """
-    out = run("perl", "-e", script, str(d)).stdout.split()
-    assert out == ["9002", "1", "1"], out
+    disk = seed["zones/%s/disks" % seeds.ZONES[0]][0]["name"]
+    by_disk = sorted(s["name"] for s in seed["global/snapshots"]
+                     if s["sourceDisk"].endswith("/disks/" + disk))
+    assert len(by_disk) == 4500
+    for d, want in ((m.path("global/snapshots"),
+                     sorted(s["name"] for s in seed["global/snapshots"])),
+                    (m.path("zones/%s/disks/%s/snapshots" % (seeds.ZONES[0], disk)), by_disk)):
+        # ls -f: unsorted, the directory's own order (bytewise by name)
+        names = [n for n in run("ls", "-1f", str(d)).stdout.split() if n not in (".", "..")]
+        assert names == want, d
+        long_ = run("ls", "-l", str(d)).stdout.splitlines()
+        assert len(long_) == len(want) + 1 and all(l.startswith("d") for l in long_[1:])
+        found = run("find", str(d), "-mindepth", "1", "-maxdepth", "1").stdout.split()
+        assert sorted(os.path.basename(f) for f in found) == sorted(names)
+        script = r"""
+            opendir(my $d, $ARGV[0]) or die "opendir: $!";
+            my (@all, $pos, @from);
+            while (defined(my $e = readdir $d)) {
+                push @all, $e;
+                $pos = telldir $d if @all == 2000;
+            }
+            seekdir($d, $pos);
+            while (defined(my $e = readdir $d)) { push @from, $e; }
+            rewinddir $d;
+            my @again;
+            while (defined(my $e = readdir $d)) { push @again, $e; }
+            print scalar(@all), " ", join(",", @all[2000 .. $#all]) eq join(",", @from) ? 1 : 0,
+                  " ", join(",", @all) eq join(",", @again) ? 1 : 0, "\n";
+        """
+        out = run("perl", "-e", script, str(d)).stdout.split()
+        assert out == [str(len(want) + 2), "1", "1"], (d, out)
 
 
 def test_status_file_is_json_with_every_collection(emulator_factory, mount_factory):

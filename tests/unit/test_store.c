@@ -2117,6 +2117,34 @@ static void test_readdir_after(void)
 	CHECK_EQ_STR(ls_after(s, a, NULL, 10, &resumable), ls(s, "global/snapshots/a"));
 	CHECK(!resumable);
 	CHECK_EQ_STR(ls_after(s, a, "resource.json", 10, &resumable), "(error -22)");
+
+	/* A disk's snapshots/ resumes too: its names are its dependents in the
+	 * source index, where an image of the same disk (and name) sits beside
+	 * them and must not leak in. */
+	static const char *const deps[] = {"x1", "x10", "x2", "x3"};
+	struct cf_resource r;
+	mk(&r, CF_KIND_DISK, "zones/z", "d", "READY", 100);
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	cf_resource_clear(&r);
+	mk(&r, CF_KIND_IMAGE, "global", "x2", "READY", 100);
+	set_str(&r.source, "zones/z/disks/d");
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	cf_resource_clear(&r);
+	for (size_t i = 0; i < sizeof deps / sizeof *deps; i++) {
+		mk(&r, CF_KIND_SNAPSHOT, "global", deps[i], "READY", 100);
+		set_str(&r.source, "zones/z/disks/d");
+		CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+		cf_resource_clear(&r);
+	}
+	uint64_t al = ino_of(s, "zones/z/disks/d/snapshots");
+	resumable = false;
+	CHECK_EQ_STR(ls_after(s, al, NULL, 2, &resumable), "x1,x10");
+	CHECK(resumable);
+	CHECK_EQ_STR(ls_after(s, al, "x10", 2, &resumable), "x2,x3");
+	CHECK_EQ_STR(ls_after(s, al, "x1", 10, &resumable), "x10,x2,x3");
+	CHECK_EQ_STR(ls_after(s, al, "x25", 10, &resumable), "x3");
+	CHECK_EQ_STR(ls_after(s, al, "x3", 10, &resumable), "");
+	CHECK_EQ_STR(ls_after(s, al, NULL, 10, &resumable), ls(s, "zones/z/disks/d/snapshots"));
 	cf_store_close(s);
 }
 
