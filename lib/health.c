@@ -104,7 +104,14 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	if (WIFEXITED(status))
+	/* 127 is also how posix_spawn may report a failed exec (POSIX allows it; it does so
+	 * under valgrind, whose fork stands in for glibc's vfork). */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		snprintf(why, whysize,
+			 "health command %s exited with status 127: it, or a command it ran, "
+			 "could not be run",
+			 argv[0]);
+	else if (WIFEXITED(status))
 		snprintf(why, whysize, "health command %s exited with status %d", argv[0],
 			 WEXITSTATUS(status));
 	else

@@ -138,6 +138,7 @@ static inline void *server_main(void *arg)
 		pf[1] = (struct pollfd){.fd = S.lfd, .events = POLLIN};
 		for (int i = 0; i < nconn; i++)
 			pf[2 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		int polled = nconn; /* pf holds these; an accept below adds one it does not */
 		if (poll(pf, (nfds_t) (2 + nconn), -1) < 0)
 			continue;
 		if (pf[0].revents)
@@ -152,7 +153,7 @@ static inline void *server_main(void *arg)
 				fds[nconn++] = fd;
 			}
 		}
-		for (int i = 0; i < nconn; i++) {
+		for (int i = 0; i < polled && i < nconn; i++) {
 			if (!pf[2 + i].revents || pf[2 + i].fd != fds[i])
 				continue;
 			ssize_t r = read(fds[i], bufs[i] + lens[i], sizeof bufs[i] - 1 - lens[i]);

@@ -1249,17 +1249,32 @@ static void test_container_births(void)
 	cf_store_close(s);
 }
 
+/* The store's environment opened behind its back, with a write transaction;
+ * 0, or -1 (checked and failed) with nothing left open. */
+static int open_behind(const char *dir, MDB_env **env, MDB_txn **txn)
+{
+	mdb_env_create(env);
+	mdb_env_set_maxdbs(*env, 16);
+	mdb_env_set_mapsize(*env,
+			    (size_t) 16 << 30); /* the store's: valgrind cannot reserve more */
+	int rc = mdb_env_open(*env, dir, 0, 0600);
+	CHECK_EQ_INT(rc, 0);
+	if (!rc)
+		rc = mdb_txn_begin(*env, NULL, 0, txn);
+	CHECK_EQ_INT(rc, 0);
+	if (rc)
+		mdb_env_close(*env);
+	return rc ? -1 : 0;
+}
+
 /* Write meta "schema" = 0 behind the store's back. */
 static void poke_schema(const char *dir, uint32_t schema)
 {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
-	mdb_env_create(&env);
-	mdb_env_set_maxdbs(env, 16);
-	mdb_env_set_mapsize(env, (size_t) 64 << 30);
-	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
-	mdb_txn_begin(env, NULL, 0, &txn);
+	if (open_behind(dir, &env, &txn))
+		return;
 	mdb_dbi_open(txn, "meta", 0, &dbi);
 	MDB_val k = {6, (void *) "schema"}, v = {4, &schema};
 	CHECK_EQ_INT(mdb_put(txn, dbi, &k, &v, 0), 0);
@@ -1598,11 +1613,8 @@ static void test_bad_records(void)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dirs, res;
-	mdb_env_create(&env);
-	mdb_env_set_maxdbs(env, 16);
-	mdb_env_set_mapsize(env, (size_t) 64 << 30);
-	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
-	mdb_txn_begin(env, NULL, 0, &txn);
+	if (open_behind(dir, &env, &txn))
+		return;
 	mdb_dbi_open(txn, "dirs", MDB_DUPSORT | MDB_INTEGERKEY, &dirs);
 	mdb_dbi_open(txn, "res", MDB_INTEGERKEY, &res);
 	CHECK_EQ_INT(damage_dirent(txn, dirs, coll, "victim"), 0);
@@ -1630,11 +1642,8 @@ static void test_bad_records(void)
 
 	/* Damaged again, and now trashed: the damaged entry leaves the
 	 * collection rather than break its listing. */
-	mdb_env_create(&env);
-	mdb_env_set_maxdbs(env, 16);
-	mdb_env_set_mapsize(env, (size_t) 64 << 30);
-	CHECK_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
-	mdb_txn_begin(env, NULL, 0, &txn);
+	if (open_behind(dir, &env, &txn))
+		return;
 	mdb_dbi_open(txn, "dirs", MDB_DUPSORT | MDB_INTEGERKEY, &dirs);
 	CHECK_EQ_INT(damage_dirent(txn, dirs, coll, "victim"), 0);
 	mdb_txn_commit(txn);
