@@ -1282,7 +1282,9 @@ static const struct {
  * the source's run of the by-source index, the entry its primary's, the
  * inodes the primary's base with CF_SUB_ALIAS (store.h). */
 
-/* The collection of the resources an alias directory `sub` lists. */
+/* The collection of the resources an alias directory `sub` lists; room for
+ * either name and its "/" (the by-source index's value prefix). */
+enum { ALIAS_COLL_MAX = sizeof "global/machineImages/" };
 static const char *alias_coll(unsigned sub)
 {
 	return sub == CF_SUB_SNAPSHOTS ? "global/snapshots" : "global/machineImages";
@@ -1355,7 +1357,7 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 		      const char *after, size_t alen, alias_fn fn, void *ctx)
 {
 	char src[CF_PATH_MAX];
-	char prefix[32 + CF_NAME_MAX];
+	char prefix[ALIAS_COLL_MAX + CF_NAME_MAX];
 	uint64_t cbase;
 	MDB_cursor *c, *dc;
 	const char *coll = alias_coll(sub);
@@ -1365,7 +1367,7 @@ static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsig
 	int rc = path_get(s, txn, coll, strlen(coll), &cbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
-	size_t plen = (size_t) snprintf(prefix, 32, "%s/", coll);
+	size_t plen = (size_t) snprintf(prefix, ALIAS_COLL_MAX, "%s/", coll);
 	if (alen > CF_NAME_MAX)
 		return -EINVAL;
 	if (after)
