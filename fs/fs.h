@@ -41,8 +41,11 @@ struct cf_fs {
 	struct cf_journal *journal;
 	struct cf_engine *engine; /* NULL on a read-only mount */
 	struct fuse_session *se;
-	uid_t uid; /* every node belongs to the mounting user */
-	gid_t gid;
+	uid_t uid;	/* the owner stat shows: -o uid=, else the mounting user */
+	gid_t gid;	/* -o gid=, else the mounting user's group */
+	mode_t umask;	/* -o umask=: cleared from the modes stat shows (022) */
+	uid_t mounter;	/* the daemon's uid: with no allow lists, it and root may write */
+	bool kernel_checks; /* -o default_permissions: the kernel checks the modes first */
 	bool read_only;	    /* -o ro: no write bits, writes are EROFS */
 	double timeout;	    /* kernel entry / attribute cache, seconds */
 	double neg_timeout; /* how long the kernel may remember a missing name */
@@ -62,6 +65,10 @@ const char *cf_fs_node_name(const struct cf_fs *fs, char *buf, size_t size, uint
 void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e);
 
 /* ---- fs/write_ops.c: writes, answered by the engine ---- */
+/* access(2) of W_OK on node ino (attributes cs) for the caller of req: 0, -EACCES when the
+ * policy refuses the write that node takes (a clone in snapshots/ or clones/, a prune or
+ * restore in a collection or the trash, a label on a resource), -EROFS on a read-only mount. */
+int wo_may_write(fuse_req_t req, uint64_t ino, const struct cf_stat *cs);
 void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

@@ -60,6 +60,15 @@ static int open_store(struct cf_fs *fs, const struct cf_options *o)
 	if (rc < 0) {
 		cf_err("cannot open the cache in %s: %s", o->cache_dir, strerror(-rc));
 		fs->store = NULL;
+		return rc;
+	}
+	/* The policy's protect label drives the write bits (fill_stat), not a fixed name. */
+	rc = cf_store_set_protect_label(fs->store, fs->policy->prune.protect_label);
+	if (rc < 0) {
+		cf_err("cannot set the protect label in the cache in %s: %s", o->cache_dir,
+		       strerror(-rc));
+		cf_store_close(fs->store);
+		fs->store = NULL;
 	}
 	return rc;
 }
@@ -303,8 +312,11 @@ int main(int argc, char **argv)
 	cf_log_init("clonefs", !o.cmd.foreground, 1, o.cmd.debug ? CF_LOG_DEBUG : CF_LOG_INFO);
 
 	fs.opt = &o;
-	fs.uid = getuid();
-	fs.gid = getgid();
+	fs.mounter = getuid();
+	fs.uid = o.uid_set ? o.uid : getuid();
+	fs.gid = o.gid_set ? o.gid : getgid();
+	fs.umask = (mode_t) o.umask;
+	fs.kernel_checks = o.default_permissions;
 	fs.read_only = o.ro;
 	fs.timeout = o.timeout;
 	fs.neg_timeout = o.timeout < o.sync_interval ? o.timeout : o.sync_interval;

@@ -46,6 +46,10 @@ static const struct fuse_opt cf_opt_table[] = {
     CF_OPT("mkdir_wait=%s", mkdir_wait),
     CF_OPT("ro", ro),
     CF_OPT("rw", rw),
+    CF_OPT("uid=%s", uid_s),
+    CF_OPT("gid=%s", gid_s),
+    CF_OPT("umask=%s", umask_s),
+    CF_OPT("default_permissions", default_permissions),
     FUSE_OPT_END,
 };
 
@@ -119,12 +123,21 @@ static void print_help(const char *prog)
 	    "                           clone (default); ready: once it is READY\n"
 	    "    -o ro                  read-only: every write is EROFS (default: rw)\n"
 	    "    -o rw                  read-write (the default)\n"
+	    "    -o uid=N               the owner every node shows (default: the mounting\n"
+	    "                           user)\n"
+	    "    -o gid=N               the group every node shows (default: the mounting\n"
+	    "                           user's group)\n"
+	    "    -o umask=OCTAL         mode bits cleared from what every node shows\n"
+	    "                           (default: 022: directories 0755, files 0444)\n"
+	    "    -o default_permissions the kernel checks those modes before the policy\n"
+	    "                           (default: off: the policy's allow lists decide\n"
+	    "                           every write, and access(2) asks the policy)\n"
 	    "    -f                     stay in the foreground, log to stderr (default: go\n"
 	    "                           to the background once mounted, log to syslog)\n"
 	    "    -d                     debug: log every FUSE request (implies -f;\n"
 	    "                           default: off)\n"
 	    "\n"
-	    "Always added: -o default_permissions,fsname=gce:PROJECT,subtype=clonefs\n"
+	    "Always added: -o fsname=gce:PROJECT,subtype=clonefs\n"
 	    "As mount(8) type fuse.clonefs: mount -t fuse.clonefs gce:PROJECT MOUNTPOINT\n"
 	    "-o OPTIONS, or in /etc/fstab: gce:PROJECT MOUNTPOINT fuse.clonefs OPTIONS 0 0\n"
 	    "\n"
@@ -147,6 +160,21 @@ static long parse_seconds(const char *s, long lo, long hi)
 	if (errno || *end || v < lo || v > hi)
 		return -1;
 	return v;
+}
+
+/* A whole-string uid or gid: decimal, 0 to 4294967294 ((uid_t) -1 means "unchanged" to
+ * chown and is nobody's id). */
+static bool parse_id(const char *s, unsigned *out)
+{
+	char *end;
+	if (!s || !isdigit((unsigned char) *s))
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v >= 0xffffffffULL)
+		return false;
+	*out = (unsigned) v;
+	return true;
 }
 
 /* GCE project ids are lower-case letters, digits and hyphens; legacy domain-scoped ids add
@@ -369,6 +397,35 @@ static int validate(struct cf_options *o)
 		return -1;
 	}
 	o->timeout = (unsigned) v;
+	unsigned id;
+	if (o->uid_s) {
+		if (!parse_id(o->uid_s, &id)) {
+			usage_error("-o uid=%s: must be a numeric user id", o->uid_s);
+			return -1;
+		}
+		o->uid = (uid_t) id;
+		o->uid_set = true;
+	}
+	if (o->gid_s) {
+		if (!parse_id(o->gid_s, &id)) {
+			usage_error("-o gid=%s: must be a numeric group id", o->gid_s);
+			return -1;
+		}
+		o->gid = (gid_t) id;
+		o->gid_set = true;
+	}
+	o->umask = 022;
+	if (o->umask_s) {
+		char *end;
+		errno = 0;
+		unsigned long m = strtoul(o->umask_s, &end, 8);
+		if (!*o->umask_s || !isdigit((unsigned char) *o->umask_s) || errno || *end ||
+		    m > 0777) {
+			usage_error("-o umask=%s: must be octal, 0 to 777", o->umask_s);
+			return -1;
+		}
+		o->umask = (unsigned) m;
+	}
 
 	if (o->credentials) {
 		if (!*o->credentials) {
@@ -421,12 +478,14 @@ oom:
 }
 
 /* Give libfuse the options every clonefs mount has. Ours go in front so that a user's own
- * fsname= wins; subtype goes last, after the one fuse_parse_cmdline derives from argv[0]. */
+ * fsname= wins; subtype goes last, after the one fuse_parse_cmdline derives from argv[0].
+ * default_permissions only when it was asked for (our table consumed it). */
 static int add_fixed_options(struct cf_options *o)
 {
 	char *front;
 	int rc;
-	if (asprintf(&front, "-odefault_permissions,fsname=gce:%s", o->project) < 0)
+	if (asprintf(&front, "-o%sfsname=gce:%s",
+		     o->default_permissions ? "default_permissions," : "", o->project) < 0)
 		return -1;
 	rc = fuse_opt_insert_arg(&o->args, 1, front);
 	free(front);
@@ -522,6 +581,9 @@ void cf_options_free(struct cf_options *o)
 	free(o->timeout_s);
 	free(o->policy);
 	free(o->mkdir_wait);
+	free(o->uid_s);
+	free(o->gid_s);
+	free(o->umask_s);
 	free(o->cmd.mountpoint);
 	fuse_opt_free_args(&o->args);
 	memset(o, 0, sizeof *o);

@@ -2,8 +2,9 @@
  *
  * Our own -o options are parsed with a fuse_opt table; everything else (-f, -d, -s, allow_other,
  * fsname=, ...) is left for libfuse. After cf_options_parse succeeds, `args` holds what
- * fuse_session_new should see, with default_permissions, fsname=gce:PROJECT and
- * subtype=clonefs added (a user's own fsname= still wins).
+ * fuse_session_new should see, with fsname=gce:PROJECT and subtype=clonefs added (a user's own
+ * fsname= still wins), and default_permissions only when asked for: without it the daemon
+ * decides every write and answers access(2) itself (SEMANTICS.md, "Who may do what").
  *
  * `ro` is accepted and consumed: every mount of this version is read-only, enforced by the
  * daemon rather than by the kernel's MS_RDONLY, so that each refused write reaches us and
@@ -26,6 +27,10 @@ struct cf_options {
 	char *mkdir_wait; /* "accepted" (NULL) or "ready" */
 	int ro;		  /* consumed, not passed to the kernel (see above) */
 	int rw;
+	char *uid_s;	  /* -o uid=N: the owner stat shows */
+	char *gid_s;	  /* -o gid=N */
+	char *umask_s;	  /* -o umask=OCTAL */
+	int default_permissions; /* consumed here, given to the kernel again (see below) */
 
 	char *project_arg;	   /* from a gce:PROJECT argument */
 	const char *project_from;  /* where the project came from, for messages */
@@ -34,6 +39,10 @@ struct cf_options {
 	/* Derived, validated values. */
 	unsigned sync_interval; /* seconds, >= 1 */
 	unsigned timeout;	/* kernel entry / attribute timeout, seconds */
+	bool uid_set, gid_set;
+	uid_t uid;
+	gid_t gid;
+	unsigned umask; /* 022 unless -o umask= */
 	char *cache_dir;	/* cache/<project>@<host>: where the LMDB environment lives */
 
 	/* libfuse's own command line (-f, -d, -s, mountpoint, clone_fd, ...). */

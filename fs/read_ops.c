@@ -13,10 +13,12 @@
  * of SNAP_WINDOW entries, each resuming after the last name of the one before, so that listing
  * a million snapshots holds 300 KB rather than 84 MB.
  *
- * Writes of every kind answer EROFS with a line in the log. The kernel mount itself is not
- * MS_RDONLY, so each refusal reaches the daemon and is recorded; a user without
- * CAP_DAC_OVERRIDE is stopped earlier by default_permissions (no write bits) with EACCES. Only
- * user.* extended attributes exist; every other namespace answers EOPNOTSUPP, never ENOSYS, which
+ * Writes go to write_ops.c; on a read-only mount they answer EROFS with a line in the log. The
+ * kernel mount itself is not MS_RDONLY and, unless -o default_permissions is given, the kernel
+ * checks no modes: every write of every caller reaches the daemon, whose policy decides and
+ * logs, and access(2) is answered here from the same policy (ro_access). The modes stat shows
+ * (-o uid=, gid=, umask=) are what the kernel checks with -o default_permissions. Only user.*
+ * extended attributes exist; every other namespace answers EOPNOTSUPP, never ENOSYS, which
  * would switch xattrs off mount-wide. */
 #include "fs.h"
 
@@ -83,16 +85,22 @@ static void reply_store_err(fuse_req_t req, const char *op, uint64_t ino, const 
 	fuse_reply_err(req, err);
 }
 
-/* struct cf_stat -> struct stat. The mount belongs to whoever mounted it, and nothing on a
- * read-only mount or of a protected resource carries a write bit (symlinks keep 0777, as
- * every symlink has). */
+/* struct cf_stat -> struct stat. Every node shows the owner and group of -o uid= / gid= (the
+ * mounting user's by default); directories 0777 and files 0444 less -o umask= (022), and
+ * nothing on a read-only mount or of a resource carrying the policy's protect label has a
+ * write bit (symlinks keep 0777, as every symlink has). */
 static void fill_stat(const struct cf_fs *fs, const struct cf_stat *cs, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
 	st->st_ino = cs->ino;
 	st->st_mode = cs->mode;
-	if (!S_ISLNK(cs->mode) && (fs->read_only || (cs->flags & CF_DIRENT_PROTECTED)))
-		st->st_mode &= ~(mode_t) 0222;
+	if (!S_ISLNK(cs->mode)) {
+		mode_t perm = S_ISDIR(cs->mode) ? 0777 : cs->mode & 0777;
+		perm &= ~fs->umask;
+		if (fs->read_only || (cs->flags & CF_DIRENT_PROTECTED))
+			perm &= ~(mode_t) 0222;
+		st->st_mode = (cs->mode & S_IFMT) | perm;
+	}
 	st->st_nlink = cs->nlink ? cs->nlink : 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -785,6 +793,27 @@ static void ro_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	wo_refuse(req, "write", ino, NULL);
 }
 
+/* access(2), faccessat(2), test -w, chdir. The kernel asks only without default_permissions,
+ * and then for every caller, root included: reading and searching are everyone's (as the
+ * modes always said), files are never executable, and W_OK is whether the policy lets this
+ * caller make the write that node takes (wo_may_write). A query is not a refusal: nothing is
+ * logged. */
+static void ro_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct cf_fs *fs = fs_of(req);
+	struct cf_stat cs;
+	int rc = node_getattr(fs, ino, &cs);
+	if (rc < 0) {
+		reply_store_err(req, "access", ino, NULL, rc);
+		return;
+	}
+	if ((mask & X_OK) && !S_ISDIR(cs.mode))
+		rc = -EACCES;
+	else if (mask & W_OK)
+		rc = wo_may_write(req, ino, &cs);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
 /* ---- the filesystem as a whole ---- */
 
 static void ro_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -830,6 +859,7 @@ const struct fuse_lowlevel_ops cf_read_ops = {
     .forget = ro_forget,
     .forget_multi = ro_forget_multi,
     .getattr = ro_getattr,
+    .access = ro_access,
     .setattr = ro_setattr,
     .readlink = ro_readlink,
     .mknod = ro_mknod,

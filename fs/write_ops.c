@@ -1,20 +1,27 @@
 /* write_ops.c — the FUSE write requests, answered by the engine (lib/engine.h).
  *
- * This layer only translates: who is asking (uid, gid, groups, login name),
- * which inodes, and the engine's errno back to the kernel. Every decision
- * and every refusal's log line is the engine's. On a read-only mount every
+ * This layer only translates: who is asking (uid, gid, supplementary groups,
+ * login name, whether it is the user who mounted), which inodes, and the
+ * engine's errno back to the kernel. Every decision and every refusal's log
+ * line is the engine's: without default_permissions the kernel checks no
+ * modes, so every write of every caller reaches it. On a read-only mount every
  * write is EROFS; what has no meaning here (creating files, links, symlinks,
- * changing times or modes) is EPERM, refused early and loudly. */
+ * changing times or modes) is EPERM, refused early and loudly. access(2) of
+ * W_OK asks the same policy (wo_may_write). */
 #include "fs.h"
 
 #include "engine.h"
 #include "log.h"
 
+#include "policy.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
 enum { MAX_GROUPS = 64 };
@@ -22,18 +29,32 @@ enum { MAX_GROUPS = 64 };
 struct caller {
 	struct cf_caller c;
 	gid_t groups[MAX_GROUPS];
+	gid_t *more; /* a caller in more than MAX_GROUPS groups: all of them */
 	char user[64];
 };
 
+/* Who asks. The supplementary groups come from /proc (fuse_req_getgroups), all of them: a
+ * group the policy allows may be the caller's 65th. When they cannot be read (the caller
+ * has exited), only the primary gid counts, which can only refuse more. A uid without a
+ * passwd entry is "uid-N" in clonefs-created-by. Free with caller_done. */
 static void caller_of(fuse_req_t req, struct caller *out)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const struct cf_fs *fs = fuse_req_userdata(req);
 	memset(out, 0, sizeof *out);
 	out->c.uid = ctx->uid;
 	out->c.gid = ctx->gid;
+	out->c.mounter = ctx->uid == fs->mounter;
 	int n = fuse_req_getgroups(req, MAX_GROUPS, out->groups);
 	out->c.groups = out->groups;
 	out->c.ngroups = n > 0 ? (size_t) (n < MAX_GROUPS ? n : MAX_GROUPS) : 0;
+	if (n > MAX_GROUPS && (out->more = calloc((size_t) n, sizeof *out->more))) {
+		int m = fuse_req_getgroups(req, n, out->more);
+		if (m > 0 && m <= n) {
+			out->c.groups = out->more;
+			out->c.ngroups = (size_t) m;
+		}
+	}
 	struct passwd pw, *res = NULL;
 	char buf[1024];
 	if (getpwuid_r(ctx->uid, &pw, buf, sizeof buf, &res) == 0 && res)
@@ -41,6 +62,60 @@ static void caller_of(fuse_req_t req, struct caller *out)
 	else
 		snprintf(out->user, sizeof out->user, "uid-%u", (unsigned) ctx->uid);
 	out->c.user = out->user;
+}
+
+static void caller_done(struct caller *c)
+{
+	free(c->more);
+	c->more = NULL;
+}
+
+/* global/snapshots, global/images, global/machineImages and their trash: where rmdir prunes
+ * and mv restores. */
+static bool prune_collection(const char *path)
+{
+	static const char *const colls[] = {"global/snapshots", "global/images",
+					    "global/machineImages"};
+	if (!strncmp(path, "trash/", 6))
+		path += 6;
+	for (size_t i = 0; i < sizeof colls / sizeof colls[0]; i++)
+		if (!strcmp(path, colls[i]))
+			return true;
+	return false;
+}
+
+int wo_may_write(fuse_req_t req, uint64_t ino, const struct cf_stat *cs)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	char path[CF_PATH_MAX];
+	unsigned sub = 0;
+	struct cf_resource r = {0};
+	enum cf_right right;
+	if (fs->read_only || !fs->engine || !fs->policy)
+		return -EROFS;
+	if (!S_ISDIR(cs->mode) || ino == CF_INO_ROOT ||
+	    cf_store_path_of(fs->store, ino, path, sizeof path, &sub) < 0)
+		return -EACCES;
+	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES)
+		right = CF_RIGHT_CLONE;
+	else if (sub == CF_SUB_DIR && prune_collection(path))
+		right = CF_RIGHT_PRUNE;
+	else if (sub == CF_SUB_DIR && cf_store_resource(fs->store, ino, &r) == 0)
+		right = CF_RIGHT_LABEL; /* its labels; the protect label takes more (policy.h) */
+	else
+		return -EACCES;
+	cf_resource_clear(&r);
+	struct caller c;
+	caller_of(req, &c);
+	int rc = cf_policy_may(fs->policy, right, &c.c, NULL, 0);
+	caller_done(&c);
+	/* A clone view answers for its source as well, as the cache has it: allow_sources. */
+	if (!rc && right == CF_RIGHT_CLONE &&
+	    !cf_store_resource(fs->store, CF_INO(CF_INO_BASE(ino), CF_SUB_DIR), &r)) {
+		rc = cf_policy_may_clone_source(fs->policy, &r, NULL, 0);
+		cf_resource_clear(&r);
+	}
+	return rc ? -EACCES : 0;
 }
 
 /* The engine cannot act here (read-only mount, or no engine): EROFS. name is an
@@ -117,6 +192,7 @@ void wo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	cf_notify_dir_seen(parent);	  /* the reply gives the kernel a dentry there */
 	cf_notify_dir_busy(parent, true); /* the kernel holds parent's lock until we answer */
 	int rc = cf_engine_mkdir(fs->engine, &c.c, parent, name, &st);
+	caller_done(&c);
 	if (rc) {
 		fuse_reply_err(req, err_of(rc));
 		cf_notify_dir_busy(parent, false);
@@ -144,6 +220,7 @@ void wo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		listings_of(fs, st.ino, &l);
 	cf_notify_dir_busy(parent, true);
 	int err = err_of(cf_engine_rmdir(fs->engine, &c.c, parent, name));
+	caller_done(&c);
 	if (!err)
 		inval_listings(fs, &l, parent, parent);
 	fuse_reply_err(req, err);
@@ -157,7 +234,9 @@ void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (readonly(req, fs, "unlink", parent, name))
 		return;
 	caller_of(req, &c);
-	fuse_reply_err(req, err_of(cf_engine_unlink(fs->engine, &c.c, parent, name)));
+	int err = err_of(cf_engine_unlink(fs->engine, &c.c, parent, name));
+	caller_done(&c);
+	fuse_reply_err(req, err);
 }
 
 void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -183,6 +262,7 @@ void wo_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	cf_notify_dir_busy(parent, true);
 	cf_notify_dir_busy(newparent, true);
 	int err = err_of(cf_engine_rename(fs->engine, &c.c, parent, name, newparent, newname));
+	caller_done(&c);
 	if (!err)
 		inval_listings(fs, &l, parent, newparent);
 	fuse_reply_err(req, err);
@@ -210,6 +290,7 @@ void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 	int f = (flags & XATTR_CREATE ? CF_LABEL_CREATE : 0) |
 		(flags & XATTR_REPLACE ? CF_LABEL_REPLACE : 0);
 	int err = err_of(cf_engine_set_label(fs->engine, &c.c, ino, name + 5, value, size, f));
+	caller_done(&c);
 	/* The kernel reports a FUSE setxattr's EAGAIN to the caller as EOPNOTSUPP (seen on
 	 * Linux 6.18; removexattr keeps it), which would tell setfattr that labels are not
 	 * supported at all. EBUSY says the same as EAGAIN: not now, try again. */
@@ -227,7 +308,9 @@ void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (readonly(req, fs, "removexattr", ino, NULL))
 		return;
 	caller_of(req, &c);
-	fuse_reply_err(req, err_of(cf_engine_remove_label(fs->engine, &c.c, ino, name + 5)));
+	int err = err_of(cf_engine_remove_label(fs->engine, &c.c, ino, name + 5));
+	caller_done(&c);
+	fuse_reply_err(req, err);
 }
 
 /* Creating files, links and symlinks, or changing a node's times and modes,

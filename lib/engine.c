@@ -983,7 +983,7 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 		cf_resource_clear(&existing);
 		return refuse(e, shown, EEXIST, "%s already exists", target);
 	}
-	rc = cf_policy_may_clone_caller(p, c->uid, c->gid, c->groups, c->ngroups, why, sizeof why);
+	rc = cf_policy_may(p, CF_RIGHT_CLONE, c, why, sizeof why);
 	if (rc)
 		return refuse(e, shown, rc, "%s", why);
 
@@ -1213,10 +1213,25 @@ static int resolve(struct cf_engine *e, uint64_t ino, struct cf_resource *r, cha
 	return 0;
 }
 
+/* Who may change label key: the labels the policy reads take the prune
+ * right, the rest the label right (policy.h). */
+static int may_label(struct cf_engine *e, const struct cf_caller *c, const char *shown,
+		     const char *key, const char *op)
+{
+	char why[512];
+	enum cf_right right = cf_policy_label_right(e->cfg.policy, key);
+	int rc = cf_policy_may(e->cfg.policy, right, c, why, sizeof why);
+	if (rc)
+		return refuse(e, shown, rc, "%s label %s: %s%s", op, key, why,
+			      right == CF_RIGHT_PRUNE ? " (the policy reads this label: changing "
+							"it takes the prune right)"
+						      : "");
+	return 0;
+}
+
 static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			    const char *key, const char *value, size_t len, int flags)
 {
-	(void) c;
 	struct cf_resource r = {0};
 	char path[CF_PATH_MAX], shown[CF_PATH_MAX];
 	int rc = resolve(e, ino, &r, path, sizeof path, shown, sizeof shown);
@@ -1233,6 +1248,8 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 			      "%s is clonefs's own: rmdir puts a resource in "
 			      "the trash, mv takes it out",
 			      CF_TRASH_LABEL);
+	if ((rc = may_label(e, c, shown, key, "set")))
+		return rc;
 	if (memchr(value, '\0', len) || !cf_label_value_valid(value, len))
 		return refuse(e, shown, EINVAL,
 			      "label value for %s is not valid: [a-z0-9_-]{0,63} (never changed "
@@ -1247,7 +1264,6 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			       const char *key)
 {
-	(void) c;
 	struct cf_resource r = {0};
 	char path[CF_PATH_MAX], shown[CF_PATH_MAX];
 	int rc = resolve(e, ino, &r, path, sizeof path, shown, sizeof shown);
@@ -1261,6 +1277,8 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 		return -ENODATA;
 	if (!strcmp(key, CF_TRASH_LABEL))
 		return refuse(e, shown, EPERM, "mv the entry out of .clonefs/trash to restore it");
+	if ((rc = may_label(e, c, shown, key, "remove")))
+		return rc;
 	return label_update(e, path, shown, key, NULL, 0);
 }
 
@@ -1326,10 +1344,9 @@ static int engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 		cf_resource_clear(&r);
 		return refuse(e, shown, EPERM, "clonefs never deletes disks or instances");
 	}
-	if ((rc = cf_policy_may_clone_caller(p, c->uid, c->gid, c->groups, c->ngroups, why,
-					     sizeof why))) {
+	if ((rc = cf_policy_may(p, CF_RIGHT_PRUNE, c, why, sizeof why))) {
 		cf_resource_clear(&r);
-		return refuse(e, shown, rc, "not allowed to prune: %s", why);
+		return refuse(e, shown, rc, "%s", why);
 	}
 	/* siblings of the same source, for keep_last */
 	struct dep_scan sib = {.e = e,
@@ -1407,7 +1424,9 @@ static int engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_
 	if ((rc = resolve(e, st.ino, &r, path, sizeof path, dummy, sizeof dummy)))
 		return rc;
 	cf_resource_clear(&r);
-	(void) c;
+	char why[512];
+	if ((rc = cf_policy_may(e->cfg.policy, CF_RIGHT_PRUNE, c, why, sizeof why)))
+		return refuse(e, shown, rc, "restore: %s", why);
 	rc = label_update(e, path, shown, CF_TRASH_LABEL, NULL, 0);
 	if (!rc)
 		cf_info("%s: restored from the trash", path);

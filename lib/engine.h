@@ -46,13 +46,7 @@ struct cf_engine_config {
 	const char *mountpoint;	     /* for the health command's CLONEFS_SOURCE */
 };
 
-struct cf_caller {
-	uid_t uid;
-	gid_t gid;
-	const gid_t *groups;
-	size_t ngroups;
-	const char *user; /* login name, for clonefs-created-by */
-};
+/* struct cf_caller, who asks: policy.h */
 
 struct cf_engine;
 

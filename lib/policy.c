@@ -67,8 +67,12 @@ void cf_policy_free(struct cf_policy *p)
 	if (!p)
 		return;
 	strv_free(p->clone.health_command, strv_len(p->clone.health_command));
-	free(p->clone.allow_uids);
-	free(p->clone.allow_gids);
+	free(p->clone.allow.uids);
+	free(p->clone.allow.gids);
+	free(p->prune.allow.uids);
+	free(p->prune.allow.gids);
+	free(p->labels.allow.uids);
+	free(p->labels.allow.gids);
 	cf_labels_free(p->clone.allow_sources, p->clone.n_allow_sources);
 	strv_free(p->clone.inherit_labels, p->clone.n_inherit_labels);
 	cf_labels_free(p->clone.labels, p->clone.n_labels);
@@ -273,6 +277,16 @@ static int get_ids(json_t *v, const char *key, unsigned **out, size_t *n, bool *
 	return 0;
 }
 
+/* allow_uids or allow_gids (k) of a section, into its cf_allow. */
+static int get_allow(json_t *v, const char *key, const char *k, struct cf_allow *a, struct perr *e)
+{
+	_Static_assert(sizeof(uid_t) == sizeof(unsigned) && sizeof(gid_t) == sizeof(unsigned),
+		       "ids are read as unsigned");
+	if (!strcmp(k, "allow_uids"))
+		return get_ids(v, key, (unsigned **) &a->uids, &a->n_uids, &a->uids_set, e);
+	return get_ids(v, key, (unsigned **) &a->gids, &a->n_gids, &a->gids_set, e);
+}
+
 static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
 {
 	const char *k;
@@ -297,12 +311,8 @@ static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
 				rc = bad(e, key, "an empty argv: use null for no command");
 		} else if (!strcmp(k, "health_timeout_seconds")) {
 			rc = get_uint(v, key, &p->clone.health_timeout_seconds, e);
-		} else if (!strcmp(k, "allow_uids")) {
-			rc = get_ids(v, key, (unsigned **) &p->clone.allow_uids,
-				     &p->clone.n_allow_uids, &p->clone.uids_set, e);
-		} else if (!strcmp(k, "allow_gids")) {
-			rc = get_ids(v, key, (unsigned **) &p->clone.allow_gids,
-				     &p->clone.n_allow_gids, &p->clone.gids_set, e);
+		} else if (!strcmp(k, "allow_uids") || !strcmp(k, "allow_gids")) {
+			rc = get_allow(v, key, k, &p->clone.allow, e);
 		} else if (!strcmp(k, "allow_sources")) {
 			rc = get_labels(v, key, true, &p->clone.allow_sources,
 					&p->clone.n_allow_sources, &p->clone.sources_set, e);
@@ -344,6 +354,8 @@ static int parse_prune(json_t *o, struct cf_policy *p, struct perr *e)
 			rc = get_uint(v, key, &p->prune.keep_last, e);
 		else if (!strcmp(k, "max_per_minute"))
 			rc = get_uint(v, key, &p->prune.max_per_minute, e);
+		else if (!strcmp(k, "allow_uids") || !strcmp(k, "allow_gids"))
+			rc = get_allow(v, key, k, &p->prune.allow, e);
 		else if (!strcmp(k, "protect_label")) {
 			if (!json_is_string(v) ||
 			    !cf_label_key_valid(json_string_value(v), json_string_length(v)))
@@ -370,10 +382,14 @@ static int parse_labels(json_t *o, struct cf_policy *p, struct perr *e)
 	{
 		char key[96];
 		snprintf(key, sizeof key, "labels.%s", k);
-		if (strcmp(k, "required"))
-			return bad(e, key, "unknown key");
-		int rc = get_strv(v, key, false, key_ok, &p->labels.required, &p->labels.n_required,
-				  NULL, e);
+		int rc;
+		if (!strcmp(k, "required"))
+			rc = get_strv(v, key, false, key_ok, &p->labels.required,
+				      &p->labels.n_required, NULL, e);
+		else if (!strcmp(k, "allow_uids") || !strcmp(k, "allow_gids"))
+			rc = get_allow(v, key, k, &p->labels.allow, e);
+		else
+			rc = bad(e, key, "unknown key");
 		if (rc)
 			return rc;
 	}
@@ -501,11 +517,11 @@ char *cf_policy_to_json(const struct cf_policy *p)
 		? strv_json(p->clone.health_command, strv_len(p->clone.health_command))
 		: json_null(),
 	    "health_timeout_seconds", (json_int_t) p->clone.health_timeout_seconds, "allow_uids",
-	    ids_json((const unsigned *) p->clone.allow_uids, p->clone.n_allow_uids,
-		     p->clone.uids_set),
+	    ids_json((const unsigned *) p->clone.allow.uids, p->clone.allow.n_uids,
+		     p->clone.allow.uids_set),
 	    "allow_gids",
-	    ids_json((const unsigned *) p->clone.allow_gids, p->clone.n_allow_gids,
-		     p->clone.gids_set),
+	    ids_json((const unsigned *) p->clone.allow.gids, p->clone.allow.n_gids,
+		     p->clone.allow.gids_set),
 	    "allow_sources",
 	    p->clone.sources_set ? labels_json(p->clone.allow_sources, p->clone.n_allow_sources)
 				 : json_null(),
@@ -514,12 +530,24 @@ char *cf_policy_to_json(const struct cf_policy *p)
 	    strv_json(p->clone.inherit_labels, p->clone.n_inherit_labels), "labels",
 	    labels_json(p->clone.labels, p->clone.n_labels));
 	json_t *prune = json_pack(
-	    "{s:I, s:s, s:I, s:I, s:I}", "grace_seconds", (json_int_t) p->prune.grace_seconds,
-	    "protect_label", p->prune.protect_label, "min_age_seconds",
-	    (json_int_t) p->prune.min_age_seconds, "keep_last", (json_int_t) p->prune.keep_last,
-	    "max_per_minute", (json_int_t) p->prune.max_per_minute);
-	json_t *labels =
-	    json_pack("{s:o}", "required", strv_json(p->labels.required, p->labels.n_required));
+	    "{s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "grace_seconds",
+	    (json_int_t) p->prune.grace_seconds, "protect_label", p->prune.protect_label,
+	    "min_age_seconds", (json_int_t) p->prune.min_age_seconds, "keep_last",
+	    (json_int_t) p->prune.keep_last, "max_per_minute", (json_int_t) p->prune.max_per_minute,
+	    "allow_uids",
+	    ids_json((const unsigned *) p->prune.allow.uids, p->prune.allow.n_uids,
+		     p->prune.allow.uids_set),
+	    "allow_gids",
+	    ids_json((const unsigned *) p->prune.allow.gids, p->prune.allow.n_gids,
+		     p->prune.allow.gids_set));
+	json_t *labels = json_pack(
+	    "{s:o, s:o, s:o}", "required", strv_json(p->labels.required, p->labels.n_required),
+	    "allow_uids",
+	    ids_json((const unsigned *) p->labels.allow.uids, p->labels.allow.n_uids,
+		     p->labels.allow.uids_set),
+	    "allow_gids",
+	    ids_json((const unsigned *) p->labels.allow.gids, p->labels.allow.n_gids,
+		     p->labels.allow.gids_set));
 	json_t *root =
 	    json_pack("{s:o, s:o, s:o}", "clone", clone, "prune", prune, "labels", labels);
 	char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -547,24 +575,94 @@ static const char *label_of(const struct cf_resource *r, const char *key)
 	return NULL;
 }
 
-int cf_policy_may_clone_caller(const struct cf_policy *p, uid_t uid, gid_t gid, const gid_t *groups,
-			       size_t ngroups, char *why, size_t whysize)
+const char *cf_right_name(enum cf_right r)
 {
-	if (!p->clone.uids_set && !p->clone.gids_set)
-		return 0;
-	for (size_t i = 0; p->clone.uids_set && i < p->clone.n_allow_uids; i++)
-		if (p->clone.allow_uids[i] == uid)
-			return 0;
-	for (size_t i = 0; p->clone.gids_set && i < p->clone.n_allow_gids; i++) {
-		if (p->clone.allow_gids[i] == gid)
-			return 0;
-		for (size_t j = 0; j < ngroups; j++)
-			if (groups[j] == p->clone.allow_gids[i])
-				return 0;
+	switch (r) {
+	case CF_RIGHT_CLONE:
+		return "clone";
+	case CF_RIGHT_PRUNE:
+		return "prune";
+	case CF_RIGHT_LABEL:
+		return "label";
 	}
-	say(why, whysize, "uid %u (gid %u) is not in the policy's clone.allow_uids / allow_gids",
-	    (unsigned) uid, (unsigned) gid);
+	return "?";
+}
+
+static bool allow_set(const struct cf_allow *a)
+{
+	return a->uids_set || a->gids_set;
+}
+
+static bool allow_has(const struct cf_allow *a, const struct cf_caller *c)
+{
+	for (size_t i = 0; a->uids_set && i < a->n_uids; i++)
+		if (a->uids[i] == c->uid)
+			return true;
+	for (size_t i = 0; a->gids_set && i < a->n_gids; i++) {
+		if (a->gids[i] == c->gid)
+			return true;
+		for (size_t j = 0; c->groups && j < c->ngroups; j++)
+			if (c->groups[j] == a->gids[i])
+				return true;
+	}
+	return false;
+}
+
+/* "gid 4242, groups 27,100" for a refusal: the groups the decision saw, cut with ",..."
+ * where they would not fit (size is at least 32). */
+static void groups_text(const struct cf_caller *c, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "gid %u", (unsigned) c->gid);
+	size_t used = n > 0 ? (size_t) n : 0;
+	for (size_t i = 0; c->groups && i < c->ngroups; i++) {
+		char one[32];
+		n = snprintf(one, sizeof one, "%s%u", i ? "," : ", groups ", (unsigned) c->groups[i]);
+		if (n < 0 || used + (size_t) n + 5 > size) {
+			snprintf(buf + used, size - used, ",...");
+			break;
+		}
+		memcpy(buf + used, one, (size_t) n + 1);
+		used += (size_t) n;
+	}
+}
+
+int cf_policy_may(const struct cf_policy *p, enum cf_right r, const struct cf_caller *c, char *why,
+		  size_t whysize)
+{
+	/* The section whose lists decide: the right's own, else the one before it. */
+	static const char *const section[] = {"clone", "prune", "labels"};
+	const struct cf_allow *chain[] = {&p->clone.allow, &p->prune.allow, &p->labels.allow};
+	int at = r == CF_RIGHT_LABEL ? 2 : r == CF_RIGHT_PRUNE ? 1 : 0;
+	while (at > 0 && !allow_set(chain[at]))
+		at--;
+	const struct cf_allow *a = chain[at];
+	char groups[120];
+	if (!allow_set(a)) {
+		if (c->mounter || c->uid == 0)
+			return 0;
+		say(why, whysize,
+		    "uid %u may not %s: no allow_uids / allow_gids in the policy, so only the "
+		    "mounting user and root may",
+		    (unsigned) c->uid, cf_right_name(r));
+		return -EACCES;
+	}
+	if (allow_has(a, c))
+		return 0;
+	groups_text(c, groups, sizeof groups);
+	say(why, whysize, "uid %u (%s) may not %s: not in the policy's %s.allow_uids / allow_gids",
+	    (unsigned) c->uid, groups, cf_right_name(r), section[at]);
 	return -EACCES;
+}
+
+enum cf_right cf_policy_label_right(const struct cf_policy *p, const char *key)
+{
+	if (!strncmp(key, "clonefs-", 8) || !strcmp(key, "clone-consistency") ||
+	    (p->prune.protect_label && !strcmp(key, p->prune.protect_label)))
+		return CF_RIGHT_PRUNE;
+	for (size_t i = 0; p->clone.sources_set && i < p->clone.n_allow_sources; i++)
+		if (!strcmp(key, p->clone.allow_sources[i].key))
+			return CF_RIGHT_PRUNE;
+	return CF_RIGHT_LABEL;
 }
 
 int cf_policy_may_clone_source(const struct cf_policy *p, const struct cf_resource *src, char *why,

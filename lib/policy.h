@@ -18,17 +18,40 @@
 
 enum cf_consistency { CF_CONS_CRASH = 0, CF_CONS_FLUSH, CF_CONS_STOP };
 
+/* Who may do something: uids and gids (primary or supplementary). A list that
+ * is not set (absent or null) is no list; with neither set the section
+ * defers (see cf_policy_may). */
+struct cf_allow {
+	bool uids_set, gids_set;
+	uid_t *uids;
+	size_t n_uids;
+	gid_t *gids;
+	size_t n_gids;
+};
+
+/* The caller of a write, as the kernel names it. */
+struct cf_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups; /* supplementary groups */
+	size_t ngroups;
+	const char *user; /* login name, for clonefs-created-by */
+	bool mounter;	  /* uid is the one that mounted (the daemon's) */
+};
+
+/* The three rights a caller may hold. CLONE: mkdir in snapshots/ or clones/.
+ * PRUNE: rmdir, a restore from the trash, and changing the labels the policy
+ * reads. LABEL: changing any other label. */
+enum cf_right { CF_RIGHT_CLONE, CF_RIGHT_PRUNE, CF_RIGHT_LABEL };
+
 struct cf_policy {
 	struct {
 		enum cf_consistency consistency;
 		bool require_healthy;
 		char **health_command; /* argv, NULL-terminated; NULL = none */
 		unsigned health_timeout_seconds;
-		bool uids_set, gids_set, sources_set;
-		uid_t *allow_uids;
-		size_t n_allow_uids;
-		gid_t *allow_gids;
-		size_t n_allow_gids;
+		struct cf_allow allow; /* allow_uids / allow_gids: the clone right */
+		bool sources_set;
 		struct cf_label *allow_sources; /* label selector: all must match */
 		size_t n_allow_sources;
 		unsigned max_depth;
@@ -44,10 +67,12 @@ struct cf_policy {
 		unsigned min_age_seconds;
 		unsigned keep_last;
 		unsigned max_per_minute;
+		struct cf_allow allow; /* the prune right; unset: clone's */
 	} prune;
 	struct {
 		char **required;
 		size_t n_required;
+		struct cf_allow allow; /* the label right; unset: prune's */
 	} labels;
 };
 
@@ -65,11 +90,24 @@ char *cf_policy_to_json(const struct cf_policy *p);
 const char *cf_consistency_name(enum cf_consistency c);
 int cf_consistency_from_name(const char *s, enum cf_consistency *out);
 
-/* ---- clone decisions ---- */
+/* ---- who may do what ---- */
 
-/* The caller's uid / gid (and supplementary groups) are allowed. -EACCES */
-int cf_policy_may_clone_caller(const struct cf_policy *p, uid_t uid, gid_t gid, const gid_t *groups,
-			       size_t ngroups, char *why, size_t whysize);
+/* Does caller c hold right r? The lists of the right's own section decide
+ * (clone.allow_*, prune.allow_*, labels.allow_*); a section that sets
+ * neither list takes the one before it (labels -> prune -> clone). When no
+ * section sets one, only the mounting user and root hold the right: what
+ * the kernel's modes allowed before the policy said anything. Root is
+ * decided by the lists like everyone else once a list is set. -EACCES, with
+ * the uid, its groups and the rule in why. */
+int cf_policy_may(const struct cf_policy *p, enum cf_right r, const struct cf_caller *c, char *why,
+		  size_t whysize);
+/* The right changing label key takes: PRUNE for the labels the policy reads
+ * (prune.protect_label, clone-consistency, the keys of clone.allow_sources,
+ * every clonefs-* label), LABEL for the rest. */
+enum cf_right cf_policy_label_right(const struct cf_policy *p, const char *key);
+const char *cf_right_name(enum cf_right r);
+
+/* ---- clone decisions ---- */
 /* The source's labels satisfy allow_sources. -EPERM */
 int cf_policy_may_clone_source(const struct cf_policy *p, const struct cf_resource *src, char *why,
 			       size_t whysize);

@@ -169,6 +169,9 @@ struct cf_store {
 	struct bcache_slot *bcache; /* writer only */
 	struct recent recent;	    /* writer only */
 	struct cf_maptrim *trim;    /* of LMDB's map (maptrim.h) */
+	/* The policy's protect label: a resource carrying it gets CF_DIRENT_PROTECTED when
+	 * its record is written (the writer only; cf_store_set_protect_label). */
+	char protect[CF_LABEL_KEY_MAX + 1];
 };
 
 static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, size_t len)
@@ -610,12 +613,14 @@ static const char *link_name(const char *link)
 	return slash ? slash + 1 : link;
 }
 
-/* Encode r into b; *nlinks and *protected describe what was kept. */
+/* Encode r into b; *nlinks and *protect (r carries the label protect_key) describe what
+ * was kept. */
 /* Where a record's doc_ref is: after version, kind, created, created_ns,
  * size, stored and raw_hash. */
 enum { REC_DOC_REF = 1 + 1 + 8 + 4 + 8 + 8 + 8 };
 
-static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlinks, bool *protect)
+static int rec_encode(struct buf *b, const struct cf_resource *r, const char *protect_key,
+		      unsigned *nlinks, bool *protect)
 {
 	unsigned lab[CF_LABELS_MAX], lnk[CF_LINKS_MAX];
 	size_t nlab = 0, nlnk = 0;
@@ -692,7 +697,7 @@ static int rec_encode(struct buf *b, const struct cf_resource *r, unsigned *nlin
 			return -EINVAL;
 		if (buf_add(b, l->key, strlen(l->key) + 1) || buf_add(b, v, strlen(v) + 1))
 			return -ENOMEM;
-		if (!strcmp(l->key, "keep"))
+		if (!strcmp(l->key, protect_key))
 			*protect = true;
 	}
 	blen = (uint32_t) (b->len - at - 4);
@@ -2975,7 +2980,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if ((size_t) plen > maxkey || (ssrc && ssrc + 1 + (size_t) plen > maxkey) ||
 	    (sorg && sorg + 1 + (size_t) plen > maxkey) || (ssrc && ssrc + 11 + nlen > maxkey))
 		return -ENAMETOOLONG;
-	if ((rc = rec_encode(&w->rec, r, &nlinks, &protect)))
+	if ((rc = rec_encode(&w->rec, r, w->s->protect, &nlinks, &protect)))
 		return rc;
 	struct rec nrec;
 	if ((rc = rec_decode(w->rec.p, w->rec.len, &nrec)))
@@ -4026,6 +4031,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		free(s);
 		return -ENOMEM;
 	}
+	memcpy(s->protect, CF_STORE_PROTECT_DEFAULT, sizeof CF_STORE_PROTECT_DEFAULT);
 	for (int attempt = 0;; attempt++) {
 		rc = env_open(s, why, sizeof why);
 		if (rc <= 0)
@@ -4066,6 +4072,102 @@ int cf_store_open(const char *dir, struct cf_store **out)
 			data, strerror(rc < 0 ? -rc : ENAMETOOLONG));
 	*out = s;
 	return 0;
+}
+
+/* Whether a record's label blob ("key\0value\0...", n labels) holds key. */
+static bool blob_has_key(struct sv labels, unsigned n, const char *key)
+{
+	const char *p = labels.p, *end = labels.p + labels.n;
+	for (unsigned i = 0; p && i < n && p < end; i++) {
+		size_t kl = strnlen(p, (size_t) (end - p));
+		if (p + kl >= end)
+			break;
+		if (!strcmp(p, key))
+			return true;
+		p += kl + 1;
+		p += strnlen(p, (size_t) (end - p)) + 1;
+	}
+	return false;
+}
+
+/* Set every resource's CF_DIRENT_PROTECTED from its record and label key: one pass, when
+ * the key differs from the one the cache's flags were computed with (meta "protect_label";
+ * "keep" for caches that predate it). */
+static int reflag(struct cf_store *s, const char *key)
+{
+	struct cf_wtxn *w;
+	MDB_cursor *c = NULL;
+	MDB_val k = meta_key("protect_label"), v;
+	size_t changed = 0;
+	int rc = cf_store_wbegin(s, &w);
+	if (rc)
+		return rc;
+	int mrc = mdb_get(w->txn, s->dbi[DB_META], &k, &v);
+	const char *had = CF_STORE_PROTECT_DEFAULT;
+	size_t hlen = strlen(had);
+	if (mrc == 0) {
+		had = v.mv_data;
+		hlen = v.mv_size;
+	} else if (mrc != MDB_NOTFOUND) {
+		rc = lmdb_err(mrc, "read the protect label");
+		goto out;
+	}
+	if (hlen == strlen(key) && !memcmp(had, key, hlen)) {
+		cf_store_wabort(w);
+		return 0;
+	}
+	if ((rc = open_cursor(w->txn, s->dbi[DB_RES], &c)))
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct rec r;
+		struct cf_dirent d;
+		uint64_t base, parent;
+		char name[CF_NAME_MAX + 1];
+		size_t nlen;
+		if (k.mv_size != 8 || rec_decode(v.mv_data, v.mv_size, &r))
+			continue; /* damaged (logged): rewritten by the next sync */
+		memcpy(&base, k.mv_data, 8);
+		uint32_t want = blob_has_key(r.labels, r.nlabels, key) ? CF_DIRENT_PROTECTED : 0;
+		if (get_node(s, w->txn, base, &parent, name, &nlen) ||
+		    get_dirent(s, w->txn, parent, name, nlen, &d) || d.base != base ||
+		    (d.flags & CF_DIRENT_PROTECTED) == want)
+			continue;
+		d.flags = (d.flags & ~(uint32_t) CF_DIRENT_PROTECTED) | want;
+		/* put_dirent writes through a cursor of its own; ours stays valid on DB_RES */
+		if ((rc = put_dirent(w, parent, name, nlen, &d)))
+			goto out;
+		changed++;
+	}
+	if (mrc != MDB_NOTFOUND) {
+		rc = lmdb_err(mrc, "walk the resources");
+		goto out;
+	}
+	mdb_cursor_close(c);
+	c = NULL;
+	k = meta_key("protect_label");
+	v = (MDB_val){strlen(key), (void *) key};
+	if ((rc = wput(w, DB_META, &k, &v, 0, "write the protect label")))
+		goto out;
+	if (changed)
+		cf_info("store: the protect label is now \"%s\": %zu resources changed their "
+			"write bits",
+			key, changed);
+	return cf_store_wcommit(w, NULL);
+out:
+	if (c)
+		mdb_cursor_close(c);
+	cf_store_wabort(w);
+	return rc;
+}
+
+int cf_store_set_protect_label(struct cf_store *s, const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+	if (!s || !n || n >= sizeof s->protect)
+		return -EINVAL;
+	memcpy(s->protect, key, n + 1);
+	return reflag(s, key);
 }
 
 void cf_store_close(struct cf_store *s)

@@ -21,7 +21,8 @@
  * the daemon serves itself. Real bases start at 2.
  *
  * ## Tables
- *   meta    "schema" -> u32, "next_base" -> u64, "sync/<listing>" -> status
+ *   meta    "schema" -> u32, "next_base" -> u64, "sync/<listing>" -> status,
+ *           "protect_label" -> the label key the PROTECTED flags were computed with
  *   paths   directory of the path ++ "/" => name ++ "\0" ++ base
  *           (never removed: a path keeps its inode forever)
  *   nodes   base -> { parent inode, name }                (for getattr by inode)
@@ -129,6 +130,14 @@ struct cf_store;
  * read, is moved aside and rebuilt empty, with a log line: never misread. */
 int cf_store_open(const char *dir, struct cf_store **out);
 void cf_store_close(struct cf_store *s);
+
+/* The label that protects a resource (the policy's prune.protect_label): a resource carrying it
+ * has CF_DIRENT_PROTECTED, which the daemon shows as no write bits. Call after open and before
+ * any write (the writer reads it without a lock). A cache whose flags were computed with
+ * another key (kept in meta "protect_label") is re-flagged now, in one pass over the
+ * resources, so the modes are right before the first sync. Default: "keep". */
+#define CF_STORE_PROTECT_DEFAULT "keep"
+int cf_store_set_protect_label(struct cf_store *s, const char *key);
 
 /* ---- read side: every call is safe from any thread, never blocks ---- */
 

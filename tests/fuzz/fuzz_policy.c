@@ -22,7 +22,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		struct cf_resource src = {.kind = CF_KIND_DISK, .name = name, .scope = scope};
 		enum cf_consistency c;
 		FUZZ_ASSERT(p);
-		cf_policy_may_clone_caller(p, 1000, 1000, NULL, 0, why, sizeof why);
+		gid_t groups[] = {27, 1000};
+		struct cf_caller who = {.uid = 1000, .gid = 1000, .groups = groups, .ngroups = 2};
+		for (int r = CF_RIGHT_CLONE; r <= CF_RIGHT_LABEL; r++) {
+			int rc2 = cf_policy_may(p, (enum cf_right) r, &who, why, sizeof why);
+			FUZZ_ASSERT(rc2 == 0 || (rc2 == -EACCES && memchr(why, '\0', sizeof why)));
+		}
+		cf_policy_label_right(p, "keep");
 		cf_policy_may_clone_source(p, &src, why, sizeof why);
 		cf_policy_consistency(p, &src, &c, why, sizeof why);
 		cf_policy_check_depth(p, 3, why, sizeof why);

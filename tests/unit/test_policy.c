@@ -74,8 +74,8 @@ static void test_parse(void)
 	CHECK(!p->clone.require_healthy);
 	CHECK_EQ_STR(p->clone.health_command[1], "x");
 	CHECK(p->clone.health_command[2] == NULL);
-	CHECK_EQ_INT(p->clone.n_allow_uids, 2);
-	CHECK(!p->clone.gids_set);
+	CHECK_EQ_INT(p->clone.allow.n_uids, 2);
+	CHECK(!p->clone.allow.gids_set);
 	CHECK_EQ_INT(p->clone.max_per_source, 3);
 	CHECK_EQ_STR(p->prune.protect_label, "hold");
 	CHECK_EQ_INT(p->labels.n_required, 2);
@@ -106,6 +106,9 @@ static void test_parse(void)
 	    {"{\"prune\": {\"protect_label\": 3}}", "prune.protect_label"},
 	    {"{\"prune\": {\"keep_last\": true}}", "prune.keep_last"},
 	    {"{\"labels\": {\"required\": \"owner\"}}", "labels.required"},
+	    {"{\"labels\": {\"allow_gids\": [-1]}}", "labels.allow_gids"},
+	    {"{\"labels\": {\"allow_uids\": 1000}}", "labels.allow_uids"},
+	    {"{\"prune\": {\"allow_uids\": [\"root\"]}}", "prune.allow_uids"},
 	    {"{\"cloen\": {}}", "cloen: unknown key"},
 	    {"[1]", "(top level)"},
 	    {"{\"clone\": {", "line"},
@@ -140,11 +143,26 @@ static void test_decisions(void)
 				     &p, err, sizeof err),
 		     0);
 	gid_t groups[] = {7, 50};
-	CHECK_EQ_INT(cf_policy_may_clone_caller(p, 1000, 1000, NULL, 0, why, sizeof why), 0);
-	CHECK_EQ_INT(cf_policy_may_clone_caller(p, 1001, 1001, groups, 2, why, sizeof why), 0);
-	CHECK_EQ_INT(cf_policy_may_clone_caller(p, 1001, 1001, groups, 1, why, sizeof why),
-		     -EACCES);
+	struct cf_caller u1000 = {.uid = 1000, .gid = 1000};
+	struct cf_caller u1001 = {.uid = 1001, .gid = 1001, .groups = groups, .ngroups = 2};
+	struct cf_caller u1001_7 = {.uid = 1001, .gid = 1001, .groups = groups, .ngroups = 1};
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &u1000, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &u1001, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &u1001_7, why, sizeof why), -EACCES);
 	CHECK(strstr(why, "uid 1001") != NULL);
+	CHECK(strstr(why, "groups 7") != NULL);
+	CHECK(strstr(why, "clone.allow_uids") != NULL);
+	/* prune and label rights default to the clone lists */
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &u1001, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_LABEL, &u1001_7, why, sizeof why), -EACCES);
+	CHECK(strstr(why, "may not label") != NULL && strstr(why, "clone.allow_uids") != NULL);
+	/* labels the policy reads take the prune right */
+	CHECK_EQ_INT(cf_policy_label_right(p, "keep"), CF_RIGHT_PRUNE);
+	CHECK_EQ_INT(cf_policy_label_right(p, "clone-allowed"), CF_RIGHT_PRUNE);
+	CHECK_EQ_INT(cf_policy_label_right(p, "clone-consistency"), CF_RIGHT_PRUNE);
+	CHECK_EQ_INT(cf_policy_label_right(p, "clonefs-depth"), CF_RIGHT_PRUNE);
+	CHECK_EQ_INT(cf_policy_label_right(p, "owner"), CF_RIGHT_LABEL);
+	CHECK_EQ_INT(cf_policy_label_right(p, "keeps"), CF_RIGHT_LABEL);
 
 	struct cf_resource src = {0};
 	L[0].key = S("clone-allowed");
@@ -224,6 +242,86 @@ static void test_decisions(void)
 	cf_policy_free(p);
 }
 
+/* Who may do what: the chain labels -> prune -> clone, and the mounting user and root when
+ * no list is set. */
+static void test_rights(void)
+{
+	struct cf_policy *p = NULL;
+	char why[256], err[256];
+	gid_t wheel[] = {27};
+	struct cf_caller root = {.uid = 0, .gid = 0};
+	struct cf_caller owner = {.uid = 1000, .gid = 1000, .mounter = true};
+	struct cf_caller other = {.uid = 4242, .gid = 4242};
+	struct cf_caller member = {.uid = 4243, .gid = 4243, .groups = wheel, .ngroups = 1};
+
+	/* no lists: the mounting user and root, nobody else */
+	CHECK_EQ_INT(cf_policy_defaults(&p), 0);
+	for (int r = CF_RIGHT_CLONE; r <= CF_RIGHT_LABEL; r++) {
+		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &root, why, sizeof why), 0);
+		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &owner, why, sizeof why), 0);
+		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &other, why, sizeof why),
+			     -EACCES);
+		CHECK(strstr(why, "uid 4242") && strstr(why, "only the mounting user and root"));
+		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &member, why, sizeof why),
+			     -EACCES);
+	}
+	CHECK_EQ_STR(cf_right_name(CF_RIGHT_PRUNE), "prune");
+	cf_policy_free(p);
+
+	/* the example's lists: root and group 27 (a supplementary group) clone and prune;
+	 * labels.allow_uids adds a labeller who may not prune or touch the protect label */
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_uids\": [0], \"allow_gids\": [27]},"
+				     " \"labels\": {\"allow_uids\": [4242, 0],"
+				     " \"allow_gids\": [27]}}",
+				     &p, err, sizeof err),
+		     0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &member, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &member, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &root, why, sizeof why), 0);
+	/* once a list is set, the mounting user is decided by it like everyone */
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &owner, why, sizeof why), -EACCES);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &other, why, sizeof why), -EACCES);
+	CHECK(strstr(why, "may not prune") && strstr(why, "clone.allow_uids"));
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_LABEL, &other, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_LABEL, &owner, why, sizeof why), -EACCES);
+	CHECK(strstr(why, "labels.allow_uids") != NULL);
+	char *js = cf_policy_to_json(p);
+	CHECK(js && strstr(js, "\"allow_uids\": [\n      4242,"));
+	free(js);
+	cf_policy_free(p);
+
+	/* a prune list of its own; labels follow it, not the clone list */
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]},"
+				     " \"prune\": {\"allow_uids\": [0]}}",
+				     &p, err, sizeof err),
+		     0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &member, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &member, why, sizeof why), -EACCES);
+	CHECK(strstr(why, "prune.allow_uids") != NULL);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_LABEL, &member, why, sizeof why), -EACCES);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_LABEL, &root, why, sizeof why), 0);
+	/* an empty list is set: nobody */
+	cf_policy_free(p);
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_uids\": []}}", &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &root, why, sizeof why), -EACCES);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &owner, why, sizeof why), -EACCES);
+	cf_policy_free(p);
+
+	/* a caller in many groups: the last one counts */
+	gid_t many[300];
+	for (int i = 0; i < 300; i++)
+		many[i] = (gid_t) (5000 + i);
+	many[299] = 27;
+	struct cf_caller crowd = {.uid = 4244, .gid = 4244, .groups = many, .ngroups = 300};
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]}}", &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &crowd, why, sizeof why), 0);
+	crowd.ngroups = 299;
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &crowd, why, sizeof why), -EACCES);
+	CHECK(strstr(why, ",...") != NULL); /* the groups are cut, the reason is not */
+	CHECK(strstr(why, "may not clone") != NULL);
+	cf_policy_free(p);
+}
+
 static void test_breaker(void)
 {
 	struct cf_breaker *b = cf_breaker_new(3);
@@ -246,6 +344,7 @@ int main(void)
 	test_names();
 	test_parse();
 	test_decisions();
+	test_rights();
 	test_breaker();
 	return check_summary();
 }
