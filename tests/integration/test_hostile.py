@@ -3,7 +3,7 @@ promises about secrets and privilege: a name with '/', '..', NUL, 256+ bytes,
 bytes that are not UTF-8, or outside the API's alphabet is EINVAL (from a
 user) or skipped with a log line (from the API), never a path outside the
 mount; HTTPS is verified; plain http goes only to loopback; default_permissions
-always, allow_other only when asked; the health command gets a clean
+and allow_other only when asked; the health command gets a clean
 environment. (The libFuzzer targets in tests/fuzz/ drive the decoders
 themselves.)"""
 import errno
@@ -232,13 +232,15 @@ def mount_options(mnt):
     raise AssertionError(f"{mnt} not in mountinfo")
 
 
-def test_default_permissions_always_allow_other_only_when_asked(emulator_factory,
-                                                                mount_factory):
+def test_default_permissions_and_allow_other_only_when_asked(emulator_factory,
+                                                             mount_factory):
+    # without default_permissions the policy decides every write (test_access.py)
     emu = emulator_factory(seeds.inventory(2, 1))
     m = mount_factory(emu)
     opts = mount_options(m.mnt)
-    assert "default_permissions" in opts and "allow_other" not in opts, opts
-    m2 = mount_factory(emu, opts=["allow_other"], cache=m.workdir / "cache2")
+    assert "default_permissions" not in opts and "allow_other" not in opts, opts
+    m2 = mount_factory(emu, opts=["allow_other", "default_permissions"],
+                       cache=m.workdir / "cache2")
     opts = mount_options(m2.mnt)
     assert "default_permissions" in opts and "allow_other" in opts, opts
 
