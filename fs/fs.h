@@ -41,10 +41,10 @@ struct cf_fs {
 	struct cf_journal *journal;
 	struct cf_engine *engine; /* NULL on a read-only mount */
 	struct fuse_session *se;
-	uid_t uid;	/* the owner stat shows: -o uid=, else the mounting user */
-	gid_t gid;	/* -o gid=, else the mounting user's group */
-	mode_t umask;	/* -o umask=: cleared from the modes stat shows (022) */
-	uid_t mounter;	/* the daemon's uid: with no allow lists, it and root may write */
+	uid_t uid;	    /* the owner stat shows: -o uid=, else the mounting user */
+	gid_t gid;	    /* -o gid=, else the mounting user's group */
+	mode_t umask;	    /* -o umask=: cleared from the modes stat shows (022) */
+	uid_t mounter;	    /* the daemon's uid: with no allow lists, it and root may write */
 	bool kernel_checks; /* -o default_permissions: the kernel checks the modes first */
 	bool read_only;	    /* -o ro: no write bits, writes are EROFS */
 	double timeout;	    /* kernel entry / attribute cache, seconds */

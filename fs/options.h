@@ -27,9 +27,9 @@ struct cf_options {
 	char *mkdir_wait; /* "accepted" (NULL) or "ready" */
 	int ro;		  /* consumed, not passed to the kernel (see above) */
 	int rw;
-	char *uid_s;	  /* -o uid=N: the owner stat shows */
-	char *gid_s;	  /* -o gid=N */
-	char *umask_s;	  /* -o umask=OCTAL */
+	char *uid_s;		 /* -o uid=N: the owner stat shows */
+	char *gid_s;		 /* -o gid=N */
+	char *umask_s;		 /* -o umask=OCTAL */
 	int default_permissions; /* consumed here, given to the kernel again (see below) */
 
 	char *project_arg;	   /* from a gce:PROJECT argument */
@@ -42,8 +42,8 @@ struct cf_options {
 	bool uid_set, gid_set;
 	uid_t uid;
 	gid_t gid;
-	unsigned umask; /* 022 unless -o umask= */
-	char *cache_dir;	/* cache/<project>@<host>: where the LMDB environment lives */
+	unsigned umask;	 /* 022 unless -o umask= */
+	char *cache_dir; /* cache/<project>@<host>: where the LMDB environment lives */
 
 	/* libfuse's own command line (-f, -d, -s, mountpoint, clone_fd, ...). */
 	struct fuse_cmdline_opts cmd;

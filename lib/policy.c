@@ -529,25 +529,25 @@ char *cf_policy_to_json(const struct cf_policy *p)
 	    (json_int_t) p->clone.max_per_source, "inherit_labels",
 	    strv_json(p->clone.inherit_labels, p->clone.n_inherit_labels), "labels",
 	    labels_json(p->clone.labels, p->clone.n_labels));
-	json_t *prune = json_pack(
-	    "{s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "grace_seconds",
-	    (json_int_t) p->prune.grace_seconds, "protect_label", p->prune.protect_label,
-	    "min_age_seconds", (json_int_t) p->prune.min_age_seconds, "keep_last",
-	    (json_int_t) p->prune.keep_last, "max_per_minute", (json_int_t) p->prune.max_per_minute,
-	    "allow_uids",
-	    ids_json((const unsigned *) p->prune.allow.uids, p->prune.allow.n_uids,
-		     p->prune.allow.uids_set),
-	    "allow_gids",
-	    ids_json((const unsigned *) p->prune.allow.gids, p->prune.allow.n_gids,
-		     p->prune.allow.gids_set));
-	json_t *labels = json_pack(
-	    "{s:o, s:o, s:o}", "required", strv_json(p->labels.required, p->labels.n_required),
-	    "allow_uids",
-	    ids_json((const unsigned *) p->labels.allow.uids, p->labels.allow.n_uids,
-		     p->labels.allow.uids_set),
-	    "allow_gids",
-	    ids_json((const unsigned *) p->labels.allow.gids, p->labels.allow.n_gids,
-		     p->labels.allow.gids_set));
+	json_t *prune =
+	    json_pack("{s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "grace_seconds",
+		      (json_int_t) p->prune.grace_seconds, "protect_label", p->prune.protect_label,
+		      "min_age_seconds", (json_int_t) p->prune.min_age_seconds, "keep_last",
+		      (json_int_t) p->prune.keep_last, "max_per_minute",
+		      (json_int_t) p->prune.max_per_minute, "allow_uids",
+		      ids_json((const unsigned *) p->prune.allow.uids, p->prune.allow.n_uids,
+			       p->prune.allow.uids_set),
+		      "allow_gids",
+		      ids_json((const unsigned *) p->prune.allow.gids, p->prune.allow.n_gids,
+			       p->prune.allow.gids_set));
+	json_t *labels =
+	    json_pack("{s:o, s:o, s:o}", "required",
+		      strv_json(p->labels.required, p->labels.n_required), "allow_uids",
+		      ids_json((const unsigned *) p->labels.allow.uids, p->labels.allow.n_uids,
+			       p->labels.allow.uids_set),
+		      "allow_gids",
+		      ids_json((const unsigned *) p->labels.allow.gids, p->labels.allow.n_gids,
+			       p->labels.allow.gids_set));
 	json_t *root =
 	    json_pack("{s:o, s:o, s:o}", "clone", clone, "prune", prune, "labels", labels);
 	char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -616,7 +616,8 @@ static void groups_text(const struct cf_caller *c, char *buf, size_t size)
 	size_t used = n > 0 ? (size_t) n : 0;
 	for (size_t i = 0; c->groups && i < c->ngroups; i++) {
 		char one[32];
-		n = snprintf(one, sizeof one, "%s%u", i ? "," : ", groups ", (unsigned) c->groups[i]);
+		n = snprintf(one, sizeof one, "%s%u", i ? "," : ", groups ",
+			     (unsigned) c->groups[i]);
 		if (n < 0 || used + (size_t) n + 5 > size) {
 			snprintf(buf + used, size - used, ",...");
 			break;

@@ -259,8 +259,7 @@ static void test_rights(void)
 	for (int r = CF_RIGHT_CLONE; r <= CF_RIGHT_LABEL; r++) {
 		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &root, why, sizeof why), 0);
 		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &owner, why, sizeof why), 0);
-		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &other, why, sizeof why),
-			     -EACCES);
+		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &other, why, sizeof why), -EACCES);
 		CHECK(strstr(why, "uid 4242") && strstr(why, "only the mounting user and root"));
 		CHECK_EQ_INT(cf_policy_may(p, (enum cf_right) r, &member, why, sizeof why),
 			     -EACCES);
@@ -313,7 +312,8 @@ static void test_rights(void)
 		many[i] = (gid_t) (5000 + i);
 	many[299] = 27;
 	struct cf_caller crowd = {.uid = 4244, .gid = 4244, .groups = many, .ngroups = 300};
-	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]}}", &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]}}", &p, err, sizeof err),
+		     0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &crowd, why, sizeof why), 0);
 	crowd.ngroups = 299;
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &crowd, why, sizeof why), -EACCES);
