@@ -45,7 +45,6 @@ struct cf_fs {
 	gid_t gid;	    /* -o gid=, else the mounting user's group */
 	mode_t umask;	    /* -o umask=: cleared from the modes stat shows (022) */
 	uid_t mounter;	    /* the daemon's uid: with no allow lists, it and root may write */
-	bool kernel_checks; /* -o default_permissions: the kernel checks the modes first */
 	bool read_only;	    /* -o ro: no write bits, writes are EROFS */
 	double timeout;	    /* kernel entry / attribute cache, seconds */
 	double neg_timeout; /* how long the kernel may remember a missing name */

@@ -316,7 +316,6 @@ int main(int argc, char **argv)
 	fs.uid = o.uid_set ? o.uid : getuid();
 	fs.gid = o.gid_set ? o.gid : getgid();
 	fs.umask = (mode_t) o.umask;
-	fs.kernel_checks = o.default_permissions;
 	fs.read_only = o.ro;
 	fs.timeout = o.timeout;
 	fs.neg_timeout = o.timeout < o.sync_interval ? o.timeout : o.sync_interval;

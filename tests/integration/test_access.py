@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,43 @@ def test_no_allow_lists_admit_the_mounting_user_and_root_only(env):
 
 # ---- item 6: labels the policy reads take the prune right ----
 
+def test_labels_and_restores_no_longer_bypass_the_policy(env):
+    # the case: a caller refused mkdir and rmdir (here root, who mounted it but is
+    # not in the lists) could remove user.keep, relabel, and restore
+    seed = seeds.inventory(12, 2)
+    snaps = {s["name"]: s for s in seed["global/snapshots"]}
+    snaps["snap-00010"]["labels"]["keep"] = "yes"
+    snaps["snap-00008"]["labels"]["clonefs-delete-at"] = str(int(time.time()) + 86400)
+    emu, m = env(policy={"clone": {"allow_uids": [4242]}, "prune": {"keep_last": 0}},
+                 seed=seed)
+    trash = m.path(".clonefs/trash/global/snapshots/snap-00008")
+    assert trash.is_dir()
+    before = {n: api_labels(emu, f"global/snapshots/{n}")
+              for n in ("snap-00008", "snap-00010", "snap-00011")}
+
+    def eacces(fn):
+        with pytest.raises(OSError) as e:
+            fn()
+        assert e.value.errno == errno.EACCES
+
+    eacces(lambda: os.rmdir(m.path("global/snapshots/snap-00011")))
+    eacces(lambda: os.removexattr(m.path("global/snapshots/snap-00010"), "user.keep"))
+    eacces(lambda: os.setxattr(m.path("global/snapshots/snap-00011"), "user.owner", b"x"))
+    eacces(lambda: os.rename(trash, m.path("global/snapshots/snap-00008")))
+    for n, labels in before.items():
+        assert api_labels(emu, f"global/snapshots/{n}") == labels, n
+    lines = log_lines(m, "uid 0 ")
+    assert len(lines) == 4, lines
+    assert any("remove label keep" in ln and "takes the prune right" in ln for ln in lines)
+    assert any("set label owner" in ln and "may not label" in ln for ln in lines)
+    assert any("restore" in ln and "may not prune" in ln for ln in lines)
+    # the uid the lists name does all of it
+    ok(as_user(MEMBER, "setfattr", "-x", "user.keep", str(m.path("global/snapshots/snap-00010"))))
+    ok(as_user(MEMBER, "mv", str(trash), str(m.path("global/snapshots/snap-00008"))))
+    assert "keep" not in api_labels(emu, "global/snapshots/snap-00010")
+    assert "clonefs-delete-at" not in api_labels(emu, "global/snapshots/snap-00008")
+
+
 def test_label_right_and_prune_right(env):
     policy = {"clone": {"consistency": "crash", "allow_gids": [27],
                         "allow_sources": {"backup": "enabled"}},
@@ -226,8 +264,7 @@ def test_label_right_and_prune_right(env):
 
 def test_test_w_tells_whether_you_may_clone_there(env):
     policy = {"clone": {"consistency": "crash", "allow_uids": [0], "allow_gids": [27],
-                        "allow_sources": {"backup": "enabled"}},
-              "prune": {"allow_uids": [0]}}
+                        "allow_sources": {"backup": "enabled"}}}
     emu, m = env(policy=policy)
     os.setxattr(m.path(DISK), "user.backup", b"enabled")
 
@@ -239,11 +276,10 @@ def test_test_w_tells_whether_you_may_clone_there(env):
     assert not w(OUTSIDER, f"{DISK}/snapshots")
     assert not w(MEMBER, f"{disk1}/snapshots")                 # the source is not allowed
     assert not w(MEMBER, f"{INSTANCE}/clones")
-    # the prune right is root's alone here: collections and the trash say so
-    assert not w(MEMBER, "global/snapshots") and w((0, 0, []), "global/snapshots")
-    assert not w(MEMBER, ".clonefs/trash/global/snapshots")
-    # a resource directory: may its labels change (the label right follows prune's)
-    assert not w(MEMBER, "global/snapshots/snap-00002")
+    # collections and the trash: the prune right; a resource directory: the label right
+    for rel in ("global/snapshots", ".clonefs/trash/global/snapshots",
+                "global/snapshots/snap-00002", f"{DISK}/snapshots/snap-00002"):
+        assert w(MEMBER, rel) and not w(OUTSIDER, rel), rel
     # never writable: files, containers, .clonefs
     for rel in ("global/snapshots/snap-00002/status", "global", "zones", ".clonefs",
                 ".clonefs/status", ""):
@@ -256,6 +292,21 @@ def test_test_w_tells_whether_you_may_clone_there(env):
     assert as_user(OUTSIDER, "sh", "-c", f"test -r '{m.path(DISK)}/status' && "
                                          f"test -x '{m.path(DISK)}'").returncode == 0
     assert as_user(OUTSIDER, "sh", "-c", f"test -x '{m.path(DISK)}/status'").returncode == 1
+
+
+def test_test_w_follows_a_prune_list_of_its_own(env):
+    emu, m = env(policy={"clone": {"allow_gids": [27]}, "prune": {"allow_uids": [0]},
+                         "labels": {"allow_uids": [4444]}})
+
+    def w(who, rel):
+        return as_user(who, "sh", "-c", f"test -w '{m.path(rel)}'").returncode == 0
+
+    assert w(MEMBER, f"{DISK}/snapshots") and not w((0, 0, []), f"{DISK}/snapshots")
+    assert w((0, 0, []), "global/snapshots") and not w(MEMBER, "global/snapshots")
+    assert w(LABELLER, "global/snapshots/snap-00002")
+    assert not w(MEMBER, "global/snapshots/snap-00002")
+    refused(as_user(MEMBER, "rmdir", str(m.path("global/snapshots/snap-00002"))))
+    assert log_lines(m, "prune.allow_uids")
 
 
 def test_test_w_on_a_read_only_mount_is_false_even_for_root(env):
