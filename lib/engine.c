@@ -70,11 +70,11 @@ struct cf_engine {
 	struct cf_engine_stats stats;
 	struct {
 		char path[CF_PATH_MAX];
-		int64_t at; /* mono_ms; 0 = free */
-	} stale[STALE_MEMO];	       /* under lock */
+		int64_t at;		    /* mono_ms; 0 = free */
+	} stale[STALE_MEMO];		    /* under lock */
 	char mount_id[CF_MOUNT_ID_LEN + 1]; /* written into trash labels */
-	pthread_mutex_t held_lock;	       /* held, nheld, reaper_passes */
-	struct held *held;		       /* the reaper's latest pass left these */
+	pthread_mutex_t held_lock;	    /* held, nheld, reaper_passes */
+	struct held *held;		    /* the reaper's latest pass left these */
 	size_t nheld;
 	unsigned long reaper_passes;
 };
@@ -1334,7 +1334,8 @@ static bool is_ready(const struct cf_resource *r)
 
 static bool newer_than(const struct cf_resource *a, const struct cf_resource *b)
 {
-	return a->created > b->created || (a->created == b->created && a->created_ns > b->created_ns);
+	return a->created > b->created ||
+	       (a->created == b->created && a->created_ns > b->created_ns);
 }
 
 /* Of the newer READY siblings the cache shows, read them from the API until
@@ -1586,11 +1587,12 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 		if (!f.id || strcmp(f.id, want_id)) {
 			store_put(e, &f);
 			stale_note(e, path);
-			rc = refuse(e, shown, ESTALE,
-				    "the API's %s is id %s, not id %s that the mount showed (deleted "
-				    "and re-created?): nothing done; the entry now shows the API's "
-				    "resource, look at it and rmdir again to prune that one",
-				    path, f.id ? f.id : "(none)", want_id);
+			rc = refuse(
+			    e, shown, ESTALE,
+			    "the API's %s is id %s, not id %s that the mount showed (deleted "
+			    "and re-created?): nothing done; the entry now shows the API's "
+			    "resource, look at it and rmdir again to prune that one",
+			    path, f.id ? f.id : "(none)", want_id);
 			cf_resource_clear(&f);
 			return rc;
 		}
@@ -1608,8 +1610,8 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 			return refuse(e, shown, rc, "%s", why);
 		}
 		char value[CF_LABEL_VALUE_MAX + 1] = "";
-		if (!now && cf_trash_value_format(now_s() + p->prune.grace_seconds, e->mount_id, f.id,
-						  value, sizeof value)) {
+		if (!now && cf_trash_value_format(now_s() + p->prune.grace_seconds, e->mount_id,
+						  f.id, value, sizeof value)) {
 			rc = refuse(e, shown, EINVAL,
 				    "its id %.64s cannot be recorded in a %s label value", f.id,
 				    CF_TRASH_LABEL);
@@ -1626,9 +1628,10 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 		cf_resource_clear(&f);
 		if (rc != 1) {
 			if (!rc && !now)
-				cf_info("%s: in .clonefs/trash/%s until %s (grace %u s); mv it back "
-					"to keep it",
-					shown, path, value, p->prune.grace_seconds);
+				cf_info(
+				    "%s: in .clonefs/trash/%s until %s (grace %u s); mv it back "
+				    "to keep it",
+				    shown, path, value, p->prune.grace_seconds);
 			return rc;
 		}
 		/* The labels changed since the read: read again, judge again. */
@@ -2073,10 +2076,11 @@ int cf_engine_load_mount_id(const char *dir, char out[CF_MOUNT_ID_LEN + 1])
 					buf[n - 1] = '\0';
 			}
 			if (n < 0 || !cf_mount_id_valid(buf)) {
-				cf_err("%s: not a mount identity (a regular file holding %d lowercase "
-				       "hex digits); remove it to make a new one (this mount's trash "
-				       "labels then count as another mount's)",
-				       path, CF_MOUNT_ID_LEN);
+				cf_err(
+				    "%s: not a mount identity (a regular file holding %d lowercase "
+				    "hex digits); remove it to make a new one (this mount's trash "
+				    "labels then count as another mount's)",
+				    path, CF_MOUNT_ID_LEN);
 				return -EINVAL;
 			}
 			memcpy(out, buf, CF_MOUNT_ID_LEN + 1);

@@ -755,8 +755,7 @@ static bool rid_char(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_';
 }
 
-int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, char *buf,
-			  size_t size)
+int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, char *buf, size_t size)
 {
 	if (at < 0 || !cf_mount_id_valid(mount_id) || !rid || !*rid)
 		return -EINVAL;
@@ -769,8 +768,8 @@ int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, cha
 	return 0;
 }
 
-int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1],
-			 char *rid, size_t rid_size)
+int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1], char *rid,
+			 size_t rid_size)
 {
 	if (!v || strlen(v) > CF_LABEL_VALUE_MAX)
 		return -EINVAL;

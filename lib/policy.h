@@ -135,8 +135,8 @@ int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, cha
 			  size_t size);
 /* Parse a value written by cf_trash_value_format (any mount's). -EINVAL for
  * anything else: a bare epoch (older clonefs), a hand-set or malformed value. */
-int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1],
-			 char *rid, size_t rid_size);
+int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1], char *rid,
+			 size_t rid_size);
 
 /* Labels the policy requires that r lacks, comma-separated into buf; 0 when
  * none is missing, else the number missing. */
