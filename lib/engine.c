@@ -1997,9 +1997,13 @@ static bool reap_one(struct reap *rp, const struct reap_due *d)
 	return true;
 }
 
-static bool held_same(const struct held *a, const struct held *b)
+static int held_cmp(const void *x, const void *y)
 {
-	return a->kind == b->kind && !strcmp(a->path, b->path) && !strcmp(a->value, b->value);
+	const struct held *a = x, *b = y;
+	int c = strcmp(a->path, b->path);
+	if (!c)
+		c = strcmp(a->value, b->value);
+	return c ? c : (int) a->kind - (int) b->kind;
 }
 
 static void reap(struct cf_engine *e)
@@ -2010,16 +2014,16 @@ static void reap(struct cf_engine *e)
 		if (!reap_one(&rp, &rp.due[i]))
 			break;
 	free(rp.due);
-	/* Report what is newly left alone, once while it stays so. */
+	/* Report what is newly left alone, once while it stays so (both lists
+	 * sorted: thousands of foreign entries cost a log line each once). */
+	if (rp.nheld)
+		qsort(rp.held, rp.nheld, sizeof *rp.held, held_cmp);
 	pthread_mutex_lock(&e->held_lock);
 	struct held *old = e->held;
 	size_t nold = e->nheld;
 	pthread_mutex_unlock(&e->held_lock);
 	for (size_t i = 0; i < rp.nheld; i++) {
-		bool known = false;
-		for (size_t j = 0; j < nold && !known; j++)
-			known = held_same(&rp.held[i], &old[j]);
-		if (!known) {
+		if (!old || !bsearch(&rp.held[i], old, nold, sizeof *old, held_cmp)) {
 			char shown[CF_PATH_MAX + 32];
 			snprintf(shown, sizeof shown, ".clonefs/trash/%s", rp.held[i].path);
 			refuse(e, shown, EPERM, "the reaper leaves it: %s", rp.held[i].reason);

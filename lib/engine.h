@@ -10,7 +10,9 @@
  *           INSTANCE/clones/NAME     a machine image of the instance
  *   rmdir   a snapshot, image or machine image: prune (through the grace
  *           period: labelled clonefs-delete-at and moved to the trash);
- *           inside .clonefs/trash: delete now
+ *           inside .clonefs/trash: delete now. Always read fresh first: the
+ *           id must be the one the mount showed (else ESTALE), and the
+ *           policy is judged on the fresh record
  *   unlink  status / resource.json / source of a prunable resource: accepted,
  *           changes nothing (so `rm -r` reaches the rmdir, which decides)
  *   rename  .clonefs/trash/COLL/NAME -> COLL/NAME: restore
@@ -19,7 +21,8 @@
  * A background thread resumes unfinished clone jobs from the journal (after
  * a crash: on start), follows accepted clones to READY, restarts instances a
  * stop-mode clone stopped, and deletes trashed resources whose grace period
- * has passed. */
+ * has passed — only those this mount labelled, each read fresh just before
+ * (SEMANTICS.md, Pruning). */
 #ifndef CLONEFS_ENGINE_H
 #define CLONEFS_ENGINE_H
 
