@@ -56,6 +56,15 @@ def errno_of(fn):
     return e.value.errno
 
 
+def rmdir_errno(path):
+    """0 when the rmdir succeeded, else its errno."""
+    try:
+        os.rmdir(path)
+        return 0
+    except OSError as e:
+        return e.errno
+
+
 def control(emu, sub, body):
     req = urllib.request.Request(f"http://127.0.0.1:{emu.port}/emulator/v1/{sub}",
                                  data=json.dumps(body).encode(), method="POST")
@@ -137,8 +146,8 @@ def test_rmdir_of_a_recreated_name_is_estale_and_deletes_nothing(
     # kernel's own immediate retry of an ESTALE rmdir has been turned away
     # too) acts on it, and the policy, judged on it, refuses: keep=yes
     assert shown_id(m, "s-old") == new
-    wait_for(lambda: errno_of(lambda: os.rmdir(m.path("global/snapshots/s-old"))) ==
-             errno.EPERM, 10, "a second rmdir judged on the new snapshot")
+    wait_for(lambda: rmdir_errno(m.path("global/snapshots/s-old")) == errno.EPERM, 10,
+             "a second rmdir judged on the new snapshot", interval=0.2)
     assert get(emu, "s-old")["labels"] == {"keep": "yes"}
     assert "keep=yes" in log(m)
 
@@ -297,3 +306,63 @@ def test_failed_prunes_do_not_spend_the_breaker(emulator_factory, mount_factory,
     assert "clonefs-delete-at" in get(emu, "s-1")["labels"]
     assert "clonefs-delete-at" in get(emu, "s-2")["labels"]
     assert "clonefs-delete-at" not in get(emu, "s-3")["labels"]
+
+
+# ---- what the mount showed: a record without an id, the mount's identity ----
+
+def test_a_record_without_an_id_is_never_pruned_by_name(emulator_factory, mount_factory,
+                                                        tmp_path):
+    emu = emulator_factory(seed([("s-noid", 10, {}), ("s-x", 1, {})]))
+    # the listing the mount reads leaves the id out
+    listing = {"kind": "compute#snapshotList",
+               "items": [{k: v for k, v in s.items() if k != "id"}
+                         for s in emu.list_all("global/snapshots")]}
+    control(emu, "raw-override", {"path": "global/snapshots", "method": "GET", "status": 200,
+                                  "body": json.dumps(listing)})
+    m = mount_factory(emu, sync_interval=3600,
+                      opts=[policy_file(tmp_path, {"grace_seconds": 0, "keep_last": 0})])
+    req = urllib.request.Request(f"http://127.0.0.1:{emu.port}/emulator/v1/raw-override",
+                                 method="DELETE")
+    urllib.request.urlopen(req, timeout=30).close()
+    snap = m.path("global/snapshots/s-noid")
+    assert "id" not in json.loads((snap / "resource.json").read_text())
+    assert errno_of(lambda: os.rmdir(snap)) == errno.ESTALE
+    assert get(emu, "s-noid") is not None
+    assert "no id" in log(m)
+    # read again from the API, it has its id: a later rmdir prunes it
+    assert shown_id(m, "s-noid") == get(emu, "s-noid")["id"]
+    wait_for(lambda: rmdir_errno(snap) != errno.ESTALE, 10, "the rmdir to act", interval=0.2)
+    assert get(emu, "s-noid") is None
+
+
+def test_the_mount_keeps_its_identity_and_reaps_its_trash_after_a_restart(
+        emulator_factory, mount_factory, tmp_path):
+    emu = emulator_factory(seed([("s-mine", 10, {}), ("s-x", 1, {})]))
+    pol = policy_file(tmp_path, {"grace_seconds": 3600, "keep_last": 0})
+    m = mount_factory(emu, opts=[pol])
+    mid = m.status()["mount_id"]
+    os.rmdir(m.path("global/snapshots/s-mine"))
+    m.stop()
+    files = list((tmp_path / "cache").glob("*/mount-id"))
+    assert len(files) == 1 and files[0].read_text() == mid + "\n"
+    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+    # the grace period ends while it is down
+    value = get(emu, "s-mine")["labels"]["clonefs-delete-at"]
+    set_labels(emu, "s-mine", **{"clonefs-delete-at": "1" + value[value.index("-"):]})
+    m2 = mount_factory(emu, opts=[pol])
+    assert m2.status()["mount_id"] == mid
+    wait_for(lambda: get(emu, "s-mine") is None, 30, "the restarted mount to reap its trash")
+
+
+def test_a_damaged_mount_identity_is_refused_not_replaced(emulator_factory, mount_factory,
+                                                         tmp_path):
+    emu = emulator_factory(seed([("s-a", 10, {})]))
+    m = mount_factory(emu)
+    m.stop()
+    f = next((tmp_path / "cache").glob("*/mount-id"))
+    f.write_text("not-an-id\n")
+    m2 = mount_factory(emu, start=False)
+    with pytest.raises(RuntimeError) as e:
+        m2.start()
+    assert "mount-id" in str(e.value) and "not a mount identity" in str(e.value)
+    assert f.read_text() == "not-an-id\n"
