@@ -1580,7 +1580,7 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 			return 0;
 		}
 		if (rc)
-			return refuse(e, shown, EAGAIN,
+			return refuse(e, shown, transient(rc, &err) ? EAGAIN : -rc,
 				      "cannot read it from the API before pruning (nothing was "
 				      "sent): %s",
 				      err.message[0] ? err.message : strerror(-rc));

@@ -286,7 +286,7 @@ def test_keep_last_does_not_count_a_clone_still_creating(emulator_factory, mount
 # ---- 4. only a request actually sent spends the breaker ----
 
 def test_failed_prunes_do_not_spend_the_breaker(emulator_factory, mount_factory, tmp_path):
-    names = ["s-stale", "s-protected", "s-gone", "s-1", "s-2", "s-3"]
+    names = ["s-stale", "s-protected", "s-gone", "s-unreadable", "s-1", "s-2", "s-3"]
     emu = emulator_factory(seed([(n, 10, {}) for n in names] + [("s-newest", 0, {})]))
     m = mount_factory(emu, sync_interval=3600, opts=[policy_file(tmp_path, {
         "grace_seconds": 3600, "keep_last": 0, "max_per_minute": 2})])
@@ -297,6 +297,13 @@ def test_failed_prunes_do_not_spend_the_breaker(emulator_factory, mount_factory,
     assert errno_of(lambda: os.rmdir(snaps / "s-stale")) == errno.ESTALE
     assert errno_of(lambda: os.rmdir(snaps / "s-protected")) == errno.EPERM
     os.rmdir(snaps / "s-gone")                    # already gone: nothing to do
+    # the API refuses to show it (403): nothing can be checked, nothing is sent
+    control(emu, "raw-override", {"path": "global/snapshots/s-unreadable", "method": "GET",
+                                  "status": 403, "times": 1, "body": json.dumps({"error": {
+                                      "code": 403, "message": "Required 'compute.snapshots.get'",
+                                      "errors": [{"reason": "forbidden"}]}})})
+    assert errno_of(lambda: os.rmdir(snaps / "s-unreadable")) == errno.EACCES
+    assert "compute.snapshots.get" in log(m)
     for _ in range(3):
         assert errno_of(lambda: os.rmdir(snaps / "s-protected")) == errno.EPERM
     # the two the breaker allows in a minute are still there to spend
