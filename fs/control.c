@@ -19,6 +19,7 @@
  * repairs bad UTF-8. */
 #include "fs.h"
 
+#include "engine.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -414,6 +415,54 @@ static int jb_finish_fd(struct jbuf *b, char **data, size_t *len, int *fd)
 
 /* ---- the files ---- */
 
+/* The reaper's refusals, for status: every held entry, then (second pass)
+ * the paths of those another mount or no clonefs labelled. */
+struct held_json {
+	struct jbuf *b;
+	bool not_ours_only;
+	size_t n;
+};
+
+static void held_line(void *ctx, const char *path, const char *value, bool not_ours,
+		      const char *reason)
+{
+	struct held_json *h = ctx;
+	char shown[CF_PATH_MAX + 32];
+	if (h->not_ours_only && !not_ours)
+		return;
+	snprintf(shown, sizeof shown, ".clonefs/trash/%s", path);
+	jb_puts(h->b, h->n++ ? ",\n    " : "\n    ");
+	if (h->not_ours_only) {
+		jb_str(h->b, shown);
+		return;
+	}
+	jb_puts(h->b, "{\"path\": ");
+	jb_str(h->b, shown);
+	jb_puts(h->b, ", \"clonefs-delete-at\": ");
+	jb_str(h->b, value);
+	jb_printf(h->b, ", \"not_ours\": %s, \"reason\": ", not_ours ? "true" : "false");
+	jb_str(h->b, reason);
+	jb_puts(h->b, "}");
+}
+
+static void gen_reaper(struct cf_fs *fs, struct jbuf *b)
+{
+	if (!fs->engine)
+		return;
+	/* What the reaper leaves in the trash and why (SEMANTICS.md, Pruning). */
+	jb_puts(b, ",\n  \"mount_id\": ");
+	jb_str(b, cf_engine_mount_id(fs->engine));
+	struct held_json h = {.b = b};
+	jb_puts(b, ",\n  \"trash_held\": [");
+	unsigned long passes = cf_engine_foreach_held(fs->engine, held_line, &h);
+	jb_puts(b, h.n ? "\n  ]" : "]");
+	h = (struct held_json){.b = b, .not_ours_only = true};
+	jb_puts(b, ",\n  \"trash_not_ours\": [");
+	cf_engine_foreach_held(fs->engine, held_line, &h);
+	jb_puts(b, h.n ? "\n  ]" : "]");
+	jb_printf(b, ",\n  \"reaper_passes\": %lu", passes);
+}
+
 static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 {
 	const struct cf_options *o = fs->opt;
@@ -478,6 +527,7 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 	} else {
 		jb_puts(&b, ",\n  \"progress\": null");
 	}
+	gen_reaper(fs, &b);
 	jb_puts(&b, ",\n  \"collections\": {");
 	for (int l = 0; l < CF_LIST__COUNT; l++) {
 		const struct cf_sync_state *c = &st[l];

@@ -215,6 +215,13 @@ static int start_engine(struct cf_fs *fs, const struct cf_options *o,
 		fs->journal = NULL;
 		return rc;
 	}
+	char mount_id[CF_MOUNT_ID_LEN + 1];
+	rc = cf_engine_load_mount_id(o->cache_dir, mount_id);
+	if (rc < 0) {
+		cf_err("cannot read or create this mount's identity in %s: %s", o->cache_dir,
+		       strerror(-rc));
+		return rc;
+	}
 	struct cf_engine_config ec = {
 	    .store = fs->store,
 	    .provider = fs->provider,
@@ -224,6 +231,7 @@ static int start_engine(struct cf_fs *fs, const struct cf_options *o,
 	    .sink = *sink,
 	    .wait_ready = o->mkdir_wait && !strcmp(o->mkdir_wait, "ready"),
 	    .mountpoint = o->cmd.mountpoint,
+	    .mount_id = mount_id,
 	};
 	rc = cf_engine_new(&ec, &fs->engine);
 	if (rc < 0) {

@@ -19,13 +19,17 @@
 #include "timefmt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 enum {
 	LABEL_RETRIES = 10,
@@ -35,6 +39,20 @@ enum {
 	 * useful answer for this long (DESIGN.md: within 60 s, never hangs). */
 	WRITE_BUDGET_MS = 30000,
 	BACKGROUND_TRIES = 4, /* transient failures repeated by the background thread */
+	/* An rmdir refused ESTALE is refused again for this long: the kernel
+	 * repeats an rmdir that failed ESTALE at once (retry_estale), and that
+	 * repeat must not act on the entry the refusal has just refreshed. */
+	STALE_MEMO = 16,
+	STALE_MEMO_MS = 2000,
+};
+
+/* Something in the trash the reaper leaves alone, and why (status, log). */
+enum held_kind { HELD_NOT_OURS = 1, HELD_ID, HELD_POLICY };
+struct held {
+	char path[CF_PATH_MAX]; /* the resource's path ("global/snapshots/S") */
+	char value[CF_LABEL_VALUE_MAX + 1];
+	enum held_kind kind;
+	char reason[384];
 };
 
 struct cf_engine {
@@ -50,6 +68,15 @@ struct cf_engine {
 	bool stop, kick;
 	uint64_t owned[MAX_OWNED]; /* jobs a thread is running now */
 	struct cf_engine_stats stats;
+	struct {
+		char path[CF_PATH_MAX];
+		int64_t at;		    /* mono_ms; 0 = free */
+	} stale[STALE_MEMO];		    /* under lock */
+	char mount_id[CF_MOUNT_ID_LEN + 1]; /* written into trash labels */
+	pthread_mutex_t held_lock;	    /* held, nheld, reaper_passes */
+	struct held *held;		    /* the reaper's latest pass left these */
+	size_t nheld;
+	unsigned long reaper_passes;
 };
 
 /* ---- small helpers ---- */
@@ -330,11 +357,15 @@ static int refresh(struct cf_engine *e, const char *path, struct cf_resource *ou
 	return 0;
 }
 
-/* The resource at a project path, from the store. */
+/* The resource at a project path, from the store: listed in its
+ * collection, or in the trash (a trashed resource still exists). */
 static int stored(struct cf_engine *e, const char *path, struct cf_resource *out)
 {
 	uint64_t ino;
+	char tp[CF_PATH_MAX + 8];
 	int rc = cf_store_ino_of_path(e->cfg.store, path, &ino);
+	if (rc == -ENOENT && snprintf(tp, sizeof tp, "trash/%s", path) < (int) sizeof tp)
+		rc = cf_store_ino_of_path(e->cfg.store, tp, &ino);
 	if (rc)
 		return rc;
 	return cf_store_resource(e->cfg.store, ino, out);
@@ -396,6 +427,10 @@ struct dep_scan {
 	struct cf_engine *e;
 	enum cf_kind want; /* count only this kind (NONE: any) */
 	bool skip_trashed;
+	bool ready_only; /* count only READY ones (keep_last) */
+	bool collect;	 /* keep the newer ones' paths (keep_last, checked fresh) */
+	char (*paths)[CF_PATH_MAX];
+	size_t npaths, cap;
 	size_t n;
 	char first[CF_PATH_MAX];
 	/* keep_last: newer siblings than `created` */
@@ -419,13 +454,25 @@ static int dep_fn(void *ctx, const char *path, size_t len)
 	if (stored(d->e, p, &r))
 		return 0; /* gone already */
 	if ((d->want == CF_KIND_NONE || r.kind == d->want) &&
-	    !(d->skip_trashed && label_of(&r, CF_TRASH_LABEL))) {
+	    !(d->skip_trashed && label_of(&r, CF_TRASH_LABEL)) &&
+	    !(d->ready_only && r.status && strcmp(r.status, "READY"))) {
 		if (!d->n)
 			snprintf(d->first, sizeof d->first, "%s", p);
 		d->n++;
 		if (r.created > d->created ||
-		    (r.created == d->created && r.created_ns > d->created_ns))
+		    (r.created == d->created && r.created_ns > d->created_ns)) {
 			d->newer++;
+			if (d->collect && d->npaths == d->cap) {
+				size_t cap = d->cap ? d->cap * 2 : 8;
+				void *np = realloc(d->paths, cap * sizeof *d->paths);
+				if (np) {
+					d->paths = np;
+					d->cap = cap;
+				}
+			}
+			if (d->collect && d->npaths < d->cap)
+				memcpy(d->paths[d->npaths++], p, len + 1);
+		}
 	}
 	cf_resource_clear(&r);
 	return 0;
@@ -1282,22 +1329,176 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 	return label_update(e, path, shown, key, NULL, 0);
 }
 
-/* ---- prune ---- */
+/* ---- prune ----
+ *
+ * Nothing is deleted on the strength of the cache (SEMANTICS.md, "Pruning:
+ * what is checked before anything is deleted"). Every prune — rmdir, rmdir
+ * inside the trash, the reaper — reads the resource fresh from the API just
+ * before it acts, requires the id the mount showed (the reaper: the id its
+ * trash label recorded), judges the policy on that fresh record, and only
+ * then takes a breaker slot and sends the request. The delete itself is by
+ * name (the API has no condition on a delete): the window between the read
+ * and the delete is one round trip. */
 
 static bool prunable(enum cf_kind k)
 {
 	return k == CF_KIND_SNAPSHOT || k == CF_KIND_IMAGE || k == CF_KIND_MACHINE_IMAGE;
 }
 
+static bool is_ready(const struct cf_resource *r)
+{
+	return !r->status || !strcmp(r->status, "READY");
+}
+
+static bool newer_than(const struct cf_resource *a, const struct cf_resource *b)
+{
+	return a->created > b->created ||
+	       (a->created == b->created && a->created_ns > b->created_ns);
+}
+
+/* Of the newer READY siblings the cache shows, read them from the API until
+ * `want` are confirmed READY, out of the trash, of the same source and newer
+ * than r: keep_last never rests on a sibling that is gone or not READY now.
+ * The number confirmed, or a negative errno when the API could not say. */
+static long confirm_newer(struct cf_engine *e, const struct cf_resource *r,
+			  const struct dep_scan *sib, size_t want)
+{
+	size_t ok = 0;
+	for (size_t i = 0; i < sib->npaths && ok < want; i++) {
+		struct cf_resource s = {0};
+		struct cf_error err = {0};
+		int rc = api_get(e, sib->paths[i], &s, &err);
+		if (rc == -ENOENT) {
+			store_drop(e, sib->paths[i]);
+			continue;
+		}
+		if (rc)
+			return rc;
+		if (s.kind == r->kind && is_ready(&s) && !label_of(&s, CF_TRASH_LABEL) &&
+		    s.source && !strcmp(s.source, r->source) && newer_than(&s, r))
+			ok++;
+		else
+			store_put(e, &s); /* the cache was behind: show what the API says */
+		cf_resource_clear(&s);
+	}
+	return (long) ok;
+}
+
+/* The policy on r (protect label, min age, keep_last over READY siblings,
+ * dependents): 0, or -EPERM / -EBUSY / -EAGAIN with the reason in why.
+ * fresh: r was just read from the API, and the siblings keep_last counts
+ * on are read again too; otherwise everything is the cache's (the reaper's
+ * first look, which never deletes by itself). */
+static int prune_check(struct cf_engine *e, const struct cf_resource *r, const char *path,
+		       bool fresh, char *why, size_t whysize)
+{
+	const struct cf_policy *p = e->cfg.policy;
+	struct dep_scan sib = {.e = e,
+			       .want = r->kind,
+			       .skip_trashed = true,
+			       .ready_only = true,
+			       .collect = fresh,
+			       .created = r->created,
+			       .created_ns = r->created_ns,
+			       .self = path};
+	if (r->source)
+		cf_store_dependents(e->cfg.store, r->source, dep_fn, &sib);
+	size_t newer = sib.newer;
+	if (fresh && r->source && p->prune.keep_last && is_ready(r) &&
+	    newer >= p->prune.keep_last) {
+		long ok = confirm_newer(e, r, &sib, p->prune.keep_last);
+		if (ok < 0) {
+			free(sib.paths);
+			snprintf(why, whysize,
+				 "cannot read its newer siblings from the API to check "
+				 "prune.keep_last (nothing was sent): %s",
+				 strerror((int) -ok));
+			return -EAGAIN;
+		}
+		newer = (size_t) ok;
+	}
+	free(sib.paths);
+	int rc = cf_policy_may_prune(p, r, now_s(), newer, sib.n + 1, why, whysize);
+	if (rc)
+		return rc;
+	struct dep_scan deps = {.e = e, .want = CF_KIND_NONE};
+	cf_store_dependents(e->cfg.store, path, dep_fn, &deps);
+	if (deps.n) {
+		snprintf(why, whysize, "%zu resource%s made from it (%.256s%s)", deps.n,
+			 deps.n == 1 ? " is" : "s are", deps.first, deps.n > 1 ? ", ..." : "");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int breaker_take(struct cf_engine *e, int64_t *taken)
+{
+	*taken = now_ms();
+	return cf_breaker_take(e->breaker, *taken);
+}
+
+/* A request that failed: its breaker slot goes back when the API answered
+ * that it did nothing (a 4xx: not found, a stale fingerprint, invalid) or
+ * it was refused before it was sent. One that may have reached the API (no
+ * answer, a 5xx) keeps its slot. */
+static void breaker_settle(struct cf_engine *e, int64_t taken, int rc, const struct cf_error *err)
+{
+	int st = err->http_status;
+	if (rc && ((st >= 400 && st < 500) || (st == 0 && !transient(rc, err))))
+		cf_breaker_refund(e->breaker, taken);
+}
+
+static int breaker_open(struct cf_engine *e, const char *shown)
+{
+	return refuse(e, shown, EAGAIN,
+		      "more than %u deletions in the last minute (prune.max_per_minute): "
+		      "the breaker against rm -rf and runaway scripts is open",
+		      e->cfg.policy->prune.max_per_minute);
+}
+
+/* An rmdir of path was refused ESTALE just now (see STALE_MEMO_MS). */
+static void stale_note(struct cf_engine *e, const char *path)
+{
+	int64_t now = mono_ms();
+	pthread_mutex_lock(&e->lock);
+	int slot = 0;
+	for (int i = 0; i < STALE_MEMO; i++) {
+		if (!strcmp(e->stale[i].path, path) || now - e->stale[i].at >= STALE_MEMO_MS) {
+			slot = i;
+			break;
+		}
+		if (e->stale[i].at < e->stale[slot].at)
+			slot = i;
+	}
+	snprintf(e->stale[slot].path, sizeof e->stale[slot].path, "%s", path);
+	e->stale[slot].at = now;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static bool stale_recent(struct cf_engine *e, const char *path)
+{
+	int64_t now = mono_ms();
+	bool hit = false;
+	pthread_mutex_lock(&e->lock);
+	for (int i = 0; i < STALE_MEMO && !hit; i++)
+		hit = e->stale[i].at && now - e->stale[i].at < STALE_MEMO_MS &&
+		      !strcmp(e->stale[i].path, path);
+	pthread_mutex_unlock(&e->lock);
+	return hit;
+}
+
 /* Delete in the cloud now and wait for the answer: what the mount reports
- * is what the API did. */
-static int delete_now(struct cf_engine *e, const char *path, const char *shown)
+ * is what the API did. The caller has read it fresh, checked it and taken
+ * the breaker slot `taken`. */
+static int delete_now(struct cf_engine *e, const char *path, const char *shown, int64_t taken)
 {
 	char rid[37];
 	struct cf_operation op = {0};
 	struct cf_error err = {0};
 	cf_uuid4(rid);
 	int rc = api_remove(e, path, rid, &op, &err);
+	if (rc)
+		breaker_settle(e, taken, rc, &err);
 	if (rc == -ENOENT) {
 		store_drop(e, path);
 		return 0; /* already gone: the goal holds */
@@ -1318,6 +1519,152 @@ static int delete_now(struct cf_engine *e, const char *path, const char *shown)
 	cf_info("%s: deleted", path);
 	kick_sync(e);
 	return 0;
+}
+
+/* Label the fresh record f for the trash with value, guarded by the
+ * fingerprint f was read with. 1 when the labels changed since (412): read
+ * again and judge again. */
+static int send_trash_label(struct cf_engine *e, const char *path, const char *shown,
+			    const struct cf_resource *f, const char *value, int64_t taken)
+{
+	size_t n = 0;
+	struct cf_label *l = calloc(f->nlabels + 1, sizeof *l);
+	if (!l) {
+		cf_breaker_refund(e->breaker, taken);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < f->nlabels; i++)
+		if (strcmp(f->labels[i].key, CF_TRASH_LABEL))
+			l[n++] = f->labels[i];
+	if (n >= CF_LABELS_MAX) {
+		free(l);
+		cf_breaker_refund(e->breaker, taken);
+		return refuse(e, shown, ENOSPC,
+			      "it already has %d labels, the provider's limit: no room for %s",
+			      CF_LABELS_MAX, CF_TRASH_LABEL);
+	}
+	l[n].key = (char *) CF_TRASH_LABEL;
+	l[n].value = (char *) value;
+	n++;
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	unsigned tries = 0;
+	int rc;
+	do {
+		memset(&err, 0, sizeof err);
+		rc = e->cfg.provider->ops->set_labels(e->cfg.provider, path, l, n, f->fingerprint,
+						      NULL, &op, &err);
+	} while (rc && rc != -ESTALE && again(rc, &err, &tries, path));
+	free(l);
+	if (rc) {
+		cf_operation_clear(&op);
+		breaker_settle(e, taken, rc, &err);
+		if (rc == -ESTALE)
+			return 1;
+		if (rc == -ENOENT) {
+			store_drop(e, path);
+			return 0;
+		}
+		return refuse(e, shown, rc == -EINVAL ? EINVAL : -rc, "setting %s: %s",
+			      CF_TRASH_LABEL, err.message[0] ? err.message : strerror(-rc));
+	}
+	budget_renew();
+	rc = follow(e, &op, shown, "setLabels");
+	cf_operation_clear(&op);
+	if (rc)
+		return rc;
+	refresh(e, path, NULL);
+	kick_sync(e);
+	return 0;
+}
+
+/* Prune the resource at path that the mount showed with id want_id: read
+ * it fresh, require that id, judge the policy on it, take a breaker slot,
+ * then delete it (now) or label it for the trash. in_trash: the mount
+ * showed it in the trash, and it must still be there. */
+static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
+		       const char *want_id, bool in_trash, bool now)
+{
+	const struct cf_policy *p = e->cfg.policy;
+	char why[512];
+	for (int attempt = 0; attempt < LABEL_RETRIES; attempt++) {
+		struct cf_resource f = {0};
+		struct cf_error err = {0};
+		int rc = api_get(e, path, &f, &err);
+		if (rc == -ENOENT) {
+			store_drop(e, path);
+			kick_sync(e);
+			cf_info("%s: already gone from the API, nothing to prune", shown);
+			return 0;
+		}
+		if (rc)
+			return refuse(e, shown, transient(rc, &err) ? EAGAIN : -rc,
+				      "cannot read it from the API before pruning (nothing was "
+				      "sent): %s",
+				      err.message[0] ? err.message : strerror(-rc));
+		if (!f.id || strcmp(f.id, want_id)) {
+			store_put(e, &f);
+			stale_note(e, path);
+			rc = refuse(
+			    e, shown, ESTALE,
+			    "the API's %s is id %s, not id %s that the mount showed (deleted "
+			    "and re-created?): nothing done; the entry now shows the API's "
+			    "resource, look at it and rmdir again to prune that one",
+			    path, f.id ? f.id : "(none)", want_id);
+			cf_resource_clear(&f);
+			return rc;
+		}
+		if (in_trash && !label_of(&f, CF_TRASH_LABEL)) {
+			store_put(e, &f);
+			stale_note(e, path);
+			cf_resource_clear(&f);
+			return refuse(e, shown, ESTALE,
+				      "no longer in the trash in the API (restored elsewhere): not "
+				      "deleted");
+		}
+		if ((rc = prune_check(e, &f, path, true, why, sizeof why))) {
+			store_put(e, &f);
+			cf_resource_clear(&f);
+			return refuse(e, shown, rc, "%s", why);
+		}
+		char value[CF_LABEL_VALUE_MAX + 1] = "";
+		if (!now && cf_trash_value_format(now_s() + p->prune.grace_seconds, e->mount_id,
+						  f.id, value, sizeof value)) {
+			rc = refuse(e, shown, EINVAL,
+				    "its id %.64s cannot be recorded in a %s label value", f.id,
+				    CF_TRASH_LABEL);
+			cf_resource_clear(&f);
+			return rc;
+		}
+		int64_t taken;
+		if (breaker_take(e, &taken)) {
+			cf_resource_clear(&f);
+			return breaker_open(e, shown);
+		}
+		rc = now ? delete_now(e, path, shown, taken)
+			 : send_trash_label(e, path, shown, &f, value, taken);
+		cf_resource_clear(&f);
+		if (rc != 1) {
+			if (!rc && !now)
+				cf_info(
+				    "%s: in .clonefs/trash/%s until %s (grace %u s); mv it back "
+				    "to keep it",
+				    shown, path, value, p->prune.grace_seconds);
+			return rc;
+		}
+		/* The labels changed since the read: read again, judge again. */
+		cf_debug("%s: label fingerprint changed under us, re-reading (try %d)", path,
+			 attempt + 1);
+		unsigned delay = jitter(20u << (attempt < 7 ? attempt : 7));
+		int64_t deadline = cf_http_deadline();
+		if (deadline && mono_ms() + delay >= deadline)
+			break;
+		sleep_ms(delay);
+	}
+	return refuse(e, shown, EAGAIN,
+		      "labels kept changing under us (fingerprint conflicts until the write's time "
+		      "ran out, at most %d tries)",
+		      LABEL_RETRIES);
 }
 
 static int engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
@@ -1348,40 +1695,27 @@ static int engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 		cf_resource_clear(&r);
 		return refuse(e, shown, rc, "%s", why);
 	}
-	/* siblings of the same source, for keep_last */
-	struct dep_scan sib = {.e = e,
-			       .want = r.kind,
-			       .skip_trashed = true,
-			       .created = r.created,
-			       .created_ns = r.created_ns,
-			       .self = path};
-	if (r.source)
-		cf_store_dependents(e->cfg.store, r.source, dep_fn, &sib);
-	if ((rc = cf_policy_may_prune(p, &r, now_s(), sib.newer, sib.n + 1, why, sizeof why))) {
+	if (stale_recent(e, path)) {
 		cf_resource_clear(&r);
-		return refuse(e, shown, rc, "%s", why);
+		return refuse(e, shown, ESTALE,
+			      "refused as stale a moment ago and shown again since: look at the "
+			      "entry before repeating the rmdir");
 	}
-	struct dep_scan deps = {.e = e, .want = CF_KIND_NONE};
-	cf_store_dependents(e->cfg.store, path, dep_fn, &deps);
-	if (deps.n) {
+	if (!r.id || !*r.id) {
 		cf_resource_clear(&r);
-		return refuse(e, shown, EBUSY, "%zu resource%s made from it (%s%s)", deps.n,
-			      deps.n == 1 ? " is" : "s are", deps.first, deps.n > 1 ? ", ..." : "");
+		refresh(e, path, NULL);
+		stale_note(e, path);
+		return refuse(e, shown, ESTALE,
+			      "the mount holds no id for it, so it cannot tell which resource it "
+			      "showed (never deleted by name alone): read again from the API, "
+			      "rmdir again");
 	}
+	char *want = strdup(r.id);
 	cf_resource_clear(&r);
-	if (cf_breaker_take(e->breaker, now_ms()))
-		return refuse(e, shown, EAGAIN,
-			      "more than %u deletions in the last minute (prune.max_per_minute): "
-			      "the breaker against rm -rf and runaway scripts is open",
-			      p->prune.max_per_minute);
-	if (in_trash || p->prune.grace_seconds == 0)
-		return delete_now(e, path, shown);
-	char at[24];
-	snprintf(at, sizeof at, "%lld", (long long) (now_s() + p->prune.grace_seconds));
-	rc = label_update(e, path, shown, CF_TRASH_LABEL, at, 0);
-	if (!rc)
-		cf_info("%s: in .clonefs/trash/%s until %s (grace %u s); mv it back to keep it",
-			shown, path, at, p->prune.grace_seconds);
+	if (!want)
+		return -ENOMEM;
+	rc = prune_fresh(e, path, shown, want, in_trash, in_trash || p->prune.grace_seconds == 0);
+	free(want);
 	return rc;
 }
 
@@ -1510,43 +1844,296 @@ static int resume_fn(void *ctx, uint64_t id, json_t *job)
 	return stop;
 }
 
-struct reap {
-	char (*paths)[CF_PATH_MAX];
-	size_t n, cap;
+/* ---- the reaper: trashed resources whose grace period is over ----
+ *
+ * A pass looks at every trashed resource the cache shows. A label value this
+ * mount did not write (another mount's, a hand-set or malformed one, a bare
+ * epoch from an older clonefs) is never acted on: it is reported once in the
+ * log and listed in .clonefs/status. Of this mount's own labels whose time
+ * is past, each is read fresh just before its delete and deleted only if the
+ * fresh record still carries the same value, its id is the labelled one,
+ * the policy allows it now and the breaker has room (else it waits for a
+ * later pass). A restore anywhere removes the label, so it always wins. */
+
+struct reap_due {
+	char path[CF_PATH_MAX];
+	char value[CF_LABEL_VALUE_MAX + 1];
+	char rid[CF_LABEL_VALUE_MAX + 1];
 };
 
+struct reap {
+	struct cf_engine *e;
+	int64_t now;
+	struct held *held;
+	size_t nheld, capheld;
+	struct reap_due *due;
+	size_t ndue, capdue;
+};
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 16;
+	void *na = realloc(*arr, nc * elem);
+	if (!na)
+		return -ENOMEM;
+	*arr = na;
+	*cap = nc;
+	return 0;
+}
+
+static void hold(struct reap *rp, const char *path, const char *value, enum held_kind kind,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void hold(struct reap *rp, const char *path, const char *value, enum held_kind kind,
+		 const char *fmt, ...)
+{
+	if (grow((void **) &rp->held, &rp->capheld, rp->nheld, sizeof *rp->held))
+		return;
+	struct held *h = &rp->held[rp->nheld++];
+	snprintf(h->path, sizeof h->path, "%s", path);
+	snprintf(h->value, sizeof h->value, "%s", value);
+	h->kind = kind;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(h->reason, sizeof h->reason, fmt, ap);
+	va_end(ap);
+}
+
+/* From the cache, in its read transaction: sort each trashed resource into
+ * not ours / not due / labelled for another id / due. */
 static int reap_fn(void *ctx, const char *path, const struct cf_resource *r)
 {
 	struct reap *rp = ctx;
-	const char *at = label_of(r, CF_TRASH_LABEL);
-	char *end;
-	long long when = at ? strtoll(at, &end, 10) : 0;
-	if (!at || *end || when > now_s())
+	const char *v = label_of(r, CF_TRASH_LABEL);
+	int64_t at;
+	char mid[CF_MOUNT_ID_LEN + 1], rid[CF_LABEL_VALUE_MAX + 1];
+	if (!v)
 		return 0;
-	if (rp->n == rp->cap) {
-		size_t cap = rp->cap ? rp->cap * 2 : 16;
-		void *np = realloc(rp->paths, cap * sizeof *rp->paths);
-		if (!np)
-			return 1;
-		rp->paths = np;
-		rp->cap = cap;
+	if (cf_trash_value_parse(v, &at, mid, rid, sizeof rid)) {
+		hold(rp, path, v, HELD_NOT_OURS,
+		     "%s=%s was not written by this mount (not a value clonefs writes: "
+		     "EPOCH-MOUNTID-ID); never deleted by the reaper: mv it out of the trash or "
+		     "rmdir it there",
+		     CF_TRASH_LABEL, v);
+		return 0;
 	}
-	snprintf(rp->paths[rp->n++], CF_PATH_MAX, "%s", path);
+	if (strcmp(mid, rp->e->mount_id)) {
+		hold(rp, path, v, HELD_NOT_OURS,
+		     "%s=%s was not written by this mount (mount %s; this one is %s); never "
+		     "deleted by the reaper here",
+		     CF_TRASH_LABEL, v, mid, rp->e->mount_id);
+		return 0;
+	}
+	if (at > rp->now)
+		return 0;
+	if (!r->id || strcmp(r->id, rid)) {
+		hold(rp, path, v, HELD_ID,
+		     "%s=%s was set on id %s, this resource is id %s; never deleted by the reaper",
+		     CF_TRASH_LABEL, v, rid, r->id ? r->id : "(none)");
+		return 0;
+	}
+	if (grow((void **) &rp->due, &rp->capdue, rp->ndue, sizeof *rp->due))
+		return 1;
+	struct reap_due *d = &rp->due[rp->ndue++];
+	snprintf(d->path, sizeof d->path, "%s", path);
+	snprintf(d->value, sizeof d->value, "%s", v);
+	snprintf(d->rid, sizeof d->rid, "%s", rid);
 	return 0;
+}
+
+static bool stopping(struct cf_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	bool stop = e->stop;
+	pthread_mutex_unlock(&e->lock);
+	return stop;
+}
+
+/* One due entry: judged on the cache, then on a fresh read, then deleted.
+ * False when the breaker is full (the rest waits for a later pass). */
+static bool reap_one(struct reap *rp, const struct reap_due *d)
+{
+	struct cf_engine *e = rp->e;
+	char shown[CF_PATH_MAX + 32], why[512];
+	snprintf(shown, sizeof shown, ".clonefs/trash/%s", d->path);
+	struct cf_resource r = {0};
+	if (stored(e, d->path, &r))
+		return true;
+	const char *v = label_of(&r, CF_TRASH_LABEL);
+	bool same = v && !strcmp(v, d->value);
+	int rc = same ? prune_check(e, &r, d->path, false, why, sizeof why) : 0;
+	cf_resource_clear(&r);
+	if (!same)
+		return true; /* changed since the listing: the next pass sees it */
+	if (rc) {
+		hold(rp, d->path, d->value, HELD_POLICY, "the policy keeps it now: %s", why);
+		return true;
+	}
+	struct cf_resource f = {0};
+	struct cf_error err = {0};
+	rc = api_get(e, d->path, &f, &err);
+	if (rc == -ENOENT) {
+		store_drop(e, d->path);
+		return true;
+	}
+	if (rc) {
+		cf_debug("%s: cannot read it before deleting, left for a later pass: %s", shown,
+			 err.message[0] ? err.message : strerror(-rc));
+		return true;
+	}
+	bool ok = false;
+	const char *fv = label_of(&f, CF_TRASH_LABEL);
+	if (!fv)
+		cf_info("%s: no longer in the trash in the API (restored elsewhere): not deleted",
+			shown);
+	else if (strcmp(fv, d->value))
+		cf_info("%s: relabelled %s=%s in the API meanwhile: not deleted now", shown,
+			CF_TRASH_LABEL, fv);
+	else if (!f.id || strcmp(f.id, d->rid))
+		hold(rp, d->path, d->value, HELD_ID,
+		     "%s=%s was set on id %s, the API's resource is now id %s; never deleted by "
+		     "the reaper",
+		     CF_TRASH_LABEL, d->value, d->rid, f.id ? f.id : "(none)");
+	else if ((rc = prune_check(e, &f, d->path, true, why, sizeof why)))
+		hold(rp, d->path, d->value, HELD_POLICY, "the policy keeps it now: %s", why);
+	else
+		ok = true;
+	if (!ok) {
+		store_put(e, &f); /* the mount shows what the API says */
+		cf_resource_clear(&f);
+		return true;
+	}
+	cf_resource_clear(&f);
+	int64_t taken;
+	if (breaker_take(e, &taken)) {
+		cf_debug("%s: grace period over, but the breaker is full: left for a later pass",
+			 shown);
+		return false;
+	}
+	cf_info("%s: grace period over (%s=%s), deleting", shown, CF_TRASH_LABEL, d->value);
+	delete_now(e, d->path, shown, taken);
+	return true;
+}
+
+static int held_cmp(const void *x, const void *y)
+{
+	const struct held *a = x, *b = y;
+	int c = strcmp(a->path, b->path);
+	if (!c)
+		c = strcmp(a->value, b->value);
+	return c ? c : (int) a->kind - (int) b->kind;
+}
+
+static void reap(struct cf_engine *e)
+{
+	struct reap rp = {.e = e, .now = now_s()};
+	cf_store_foreach_trashed(e->cfg.store, reap_fn, &rp);
+	for (size_t i = 0; i < rp.ndue && !stopping(e); i++)
+		if (!reap_one(&rp, &rp.due[i]))
+			break;
+	free(rp.due);
+	/* Report what is newly left alone, once while it stays so (both lists
+	 * sorted: thousands of foreign entries cost a log line each once). */
+	if (rp.nheld)
+		qsort(rp.held, rp.nheld, sizeof *rp.held, held_cmp);
+	pthread_mutex_lock(&e->held_lock);
+	struct held *old = e->held;
+	size_t nold = e->nheld;
+	pthread_mutex_unlock(&e->held_lock);
+	for (size_t i = 0; i < rp.nheld; i++) {
+		if (!old || !bsearch(&rp.held[i], old, nold, sizeof *old, held_cmp)) {
+			char shown[CF_PATH_MAX + 32];
+			snprintf(shown, sizeof shown, ".clonefs/trash/%s", rp.held[i].path);
+			refuse(e, shown, EPERM, "the reaper leaves it: %s", rp.held[i].reason);
+		}
+	}
+	pthread_mutex_lock(&e->held_lock);
+	e->held = rp.held;
+	e->nheld = rp.nheld;
+	e->reaper_passes++;
+	pthread_mutex_unlock(&e->held_lock);
+	free(old);
 }
 
 void cf_engine_tick(struct cf_engine *e)
 {
 	cf_journal_foreach(e->cfg.journal, resume_fn, e);
-	struct reap rp = {0};
-	cf_store_foreach_trashed(e->cfg.store, reap_fn, &rp);
-	for (size_t i = 0; i < rp.n; i++) {
-		char shown[CF_PATH_MAX + 16];
-		snprintf(shown, sizeof shown, "trash/%s", rp.paths[i]);
-		cf_info("%s: grace period over, deleting", rp.paths[i]);
-		delete_now(e, rp.paths[i], shown);
+	reap(e);
+}
+
+unsigned long cf_engine_foreach_held(struct cf_engine *e, cf_held_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&e->held_lock);
+	for (size_t i = 0; fn && i < e->nheld; i++)
+		fn(ctx, e->held[i].path, e->held[i].value, e->held[i].kind == HELD_NOT_OURS,
+		   e->held[i].reason);
+	unsigned long passes = e->reaper_passes;
+	pthread_mutex_unlock(&e->held_lock);
+	return passes;
+}
+
+const char *cf_engine_mount_id(struct cf_engine *e)
+{
+	return e->mount_id;
+}
+
+int cf_engine_load_mount_id(const char *dir, char out[CF_MOUNT_ID_LEN + 1])
+{
+	char path[CF_PATH_MAX], tmp[CF_PATH_MAX + 32];
+	if (snprintf(path, sizeof path, "%s/mount-id", dir) >= (int) sizeof path)
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long) getpid());
+	for (int round = 0; round < 2; round++) {
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			struct stat st;
+			char buf[64];
+			ssize_t n = -1;
+			if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+				n = read(fd, buf, sizeof buf - 1);
+			close(fd);
+			if (n >= 0) {
+				buf[n] = '\0';
+				if (n > 0 && buf[n - 1] == '\n')
+					buf[n - 1] = '\0';
+			}
+			if (n < 0 || !cf_mount_id_valid(buf)) {
+				cf_err(
+				    "%s: not a mount identity (a regular file holding %d lowercase "
+				    "hex digits); remove it to make a new one (this mount's trash "
+				    "labels then count as another mount's)",
+				    path, CF_MOUNT_ID_LEN);
+				return -EINVAL;
+			}
+			memcpy(out, buf, CF_MOUNT_ID_LEN + 1);
+			return 0;
+		}
+		if (errno != ENOENT)
+			return -errno;
+		unsigned char rnd[CF_MOUNT_ID_LEN / 2];
+		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+			return -EIO;
+		char id[CF_MOUNT_ID_LEN + 2];
+		for (size_t i = 0; i < sizeof rnd; i++)
+			snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+		id[CF_MOUNT_ID_LEN] = '\n';
+		id[CF_MOUNT_ID_LEN + 1] = '\0';
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		int rc = write(fd, id, CF_MOUNT_ID_LEN + 1) == CF_MOUNT_ID_LEN + 1 && !fsync(fd)
+			     ? 0
+			     : -EIO;
+		close(fd);
+		/* link, not rename: a racing first start keeps the one that won */
+		if (!rc && link(tmp, path) && errno != EEXIST)
+			rc = -errno;
+		unlink(tmp);
+		if (rc)
+			return rc;
 	}
-	free(rp.paths);
+	return -EIO;
 }
 
 static void *engine_thread(void *arg)
@@ -1573,7 +2160,8 @@ static void *engine_thread(void *arg)
 
 int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 {
-	if (!cfg->store || !cfg->provider || !cfg->policy || !cfg->journal)
+	if (!cfg->store || !cfg->provider || !cfg->policy || !cfg->journal ||
+	    !cf_mount_id_valid(cfg->mount_id))
 		return -EINVAL;
 	const struct cf_provider_ops *o = cfg->provider->ops;
 	if (!o->create || !o->remove || !o->power || !o->set_labels || !o->op_poll || !o->get)
@@ -1586,8 +2174,11 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 		e->cfg.op_timeout_seconds = 600;
 	if (!e->cfg.poll_ms)
 		e->cfg.poll_ms = 100;
+	memcpy(e->mount_id, cfg->mount_id, sizeof e->mount_id);
+	e->cfg.mount_id = e->mount_id;
 	e->breaker = cf_breaker_new(cfg->policy->prune.max_per_minute);
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->held_lock, NULL);
 	pthread_mutex_init(&e->plan_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1618,6 +2209,8 @@ void cf_engine_free(struct cf_engine *e)
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->plan_lock);
+	pthread_mutex_destroy(&e->held_lock);
+	free(e->held);
 	free(e);
 }
 

@@ -10,7 +10,9 @@
  *           INSTANCE/clones/NAME     a machine image of the instance
  *   rmdir   a snapshot, image or machine image: prune (through the grace
  *           period: labelled clonefs-delete-at and moved to the trash);
- *           inside .clonefs/trash: delete now
+ *           inside .clonefs/trash: delete now. Always read fresh first: the
+ *           id must be the one the mount showed (else ESTALE), and the
+ *           policy is judged on the fresh record
  *   unlink  status / resource.json / source of a prunable resource: accepted,
  *           changes nothing (so `rm -r` reaches the rmdir, which decides)
  *   rename  .clonefs/trash/COLL/NAME -> COLL/NAME: restore
@@ -19,7 +21,8 @@
  * A background thread resumes unfinished clone jobs from the journal (after
  * a crash: on start), follows accepted clones to READY, restarts instances a
  * stop-mode clone stopped, and deletes trashed resources whose grace period
- * has passed. */
+ * has passed — only those this mount labelled, each read fresh just before
+ * (SEMANTICS.md, Pruning). */
 #ifndef CLONEFS_ENGINE_H
 #define CLONEFS_ENGINE_H
 
@@ -44,6 +47,10 @@ struct cf_engine_config {
 	unsigned op_timeout_seconds; /* how long to follow one operation (default 600) */
 	unsigned poll_ms;	     /* first poll interval of an operation (default 100) */
 	const char *mountpoint;	     /* for the health command's CLONEFS_SOURCE */
+	/* This mount's identity (CF_MOUNT_ID_LEN hex digits, from
+	 * cf_engine_load_mount_id), written into every trash label; the reaper
+	 * deletes only what carries it. Copied. */
+	const char *mount_id;
 };
 
 /* struct cf_caller, who asks: policy.h */
@@ -72,6 +79,21 @@ int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint6
 
 /* Run the background work once, now (tests): resume jobs, reap the trash. */
 void cf_engine_tick(struct cf_engine *e);
+
+/* This mount's identity: DIR/mount-id (DIR the mount's cache directory),
+ * created with a random value on the first start and read on every later
+ * one, so a restarted mount keeps reaping its own trash. -EINVAL (logged)
+ * when the file holds anything else. */
+int cf_engine_load_mount_id(const char *dir, char out[CF_MOUNT_ID_LEN + 1]);
+const char *cf_engine_mount_id(struct cf_engine *e);
+
+/* What the reaper's latest pass left in the trash and why: each resource's
+ * path ("global/snapshots/S"), its clonefs-delete-at value, whether another
+ * mount (or no clonefs) wrote it, and the reason. Returns how many passes
+ * the reaper has completed. fn may be NULL. */
+typedef void (*cf_held_fn)(void *ctx, const char *path, const char *value, bool not_ours,
+			   const char *reason);
+unsigned long cf_engine_foreach_held(struct cf_engine *e, cf_held_fn fn, void *ctx);
 
 /* Counters for status and metrics. */
 struct cf_engine_stats {

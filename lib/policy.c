@@ -808,10 +808,11 @@ int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, 
 		    (long long) (now - r->created), p->prune.min_age_seconds);
 		return -EPERM;
 	}
-	if (r->source && p->prune.keep_last && newer_siblings < p->prune.keep_last) {
+	bool ready = !r->status || !strcmp(r->status, "READY");
+	if (r->source && p->prune.keep_last && ready && newer_siblings < p->prune.keep_last) {
 		say(why, whysize,
-		    "one of the newest %u of its source %s (%zu in all); the policy's "
-		    "prune.keep_last keeps them",
+		    "one of the newest %u READY of its source %s (%zu READY in all); the "
+		    "policy's prune.keep_last keeps them",
 		    p->prune.keep_last, r->source, siblings);
 		return -EPERM;
 	}
@@ -835,6 +836,72 @@ int cf_policy_missing_labels(const struct cf_policy *p, const struct cf_resource
 		missing++;
 	}
 	return missing;
+}
+
+/* ---- the trash label: EPOCH-MOUNTID-ID ---- */
+
+bool cf_mount_id_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s && s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return false;
+	return n == CF_MOUNT_ID_LEN;
+}
+
+static bool rid_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, char *buf, size_t size)
+{
+	if (at < 0 || !cf_mount_id_valid(mount_id) || !rid || !*rid)
+		return -EINVAL;
+	for (const char *c = rid; *c; c++)
+		if (!rid_char(*c))
+			return -EINVAL;
+	int n = snprintf(buf, size, "%lld-%s-%s", (long long) at, mount_id, rid);
+	if (n < 0 || (size_t) n >= size || n > CF_LABEL_VALUE_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1], char *rid,
+			 size_t rid_size)
+{
+	if (!v || strlen(v) > CF_LABEL_VALUE_MAX)
+		return -EINVAL;
+	const char *c = v;
+	int64_t t = 0;
+	size_t digits = 0;
+	for (; *c >= '0' && *c <= '9'; c++, digits++) {
+		if (digits >= 15)
+			return -EINVAL;
+		t = t * 10 + (*c - '0');
+	}
+	if (!digits || *c != '-')
+		return -EINVAL;
+	c++;
+	char m[CF_MOUNT_ID_LEN + 1];
+	if (strlen(c) < CF_MOUNT_ID_LEN + 2)
+		return -EINVAL;
+	memcpy(m, c, CF_MOUNT_ID_LEN);
+	m[CF_MOUNT_ID_LEN] = '\0';
+	c += CF_MOUNT_ID_LEN;
+	if (!cf_mount_id_valid(m) || *c != '-')
+		return -EINVAL;
+	c++;
+	size_t n = strlen(c);
+	if (!n || n >= rid_size)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!rid_char(c[i]))
+			return -EINVAL;
+	memcpy(rid, c, n + 1);
+	memcpy(mount_id, m, sizeof m);
+	*at = t;
+	return 0;
 }
 
 /* ---- the deletion rate breaker: a ring of the last max_per_minute times ---- */
@@ -875,6 +942,25 @@ int cf_breaker_take(struct cf_breaker *b, int64_t now_ms)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
+}
+
+void cf_breaker_refund(struct cf_breaker *b, int64_t taken_ms)
+{
+	pthread_mutex_lock(&b->lock);
+	unsigned size = b->max + 1, newest = (b->head + size - 1) % size;
+	/* the most recent entry taken at taken_ms (if it has not left the
+	 * window yet); the newer ones move down one place, keeping the order */
+	for (unsigned k = 0; k < b->count; k++) {
+		unsigned i = (newest + size - k) % size;
+		if (b->times[i] != taken_ms)
+			continue;
+		for (unsigned j = i; j != newest; j = (j + 1) % size)
+			b->times[j] = b->times[(j + 1) % size];
+		b->head = newest;
+		b->count--;
+		break;
+	}
+	pthread_mutex_unlock(&b->lock);
 }
 
 void cf_breaker_free(struct cf_breaker *b)

@@ -134,19 +134,47 @@ void cf_labels_free(struct cf_label *l, size_t n);
 /* ---- prune decisions ---- */
 
 /* May `r` be pruned now? Refused (-EPERM) when it carries the protect label,
- * is younger than min_age_seconds, or is one of the newest keep_last of its
- * source: `newer_siblings` is how many resources of the same source are
- * newer than r, `siblings` how many there are in all (r included). */
+ * is younger than min_age_seconds, or is one of the newest keep_last READY
+ * resources of its source: `newer_siblings` is how many READY resources of
+ * the same source (not in the trash) are newer than r, `siblings` how many
+ * READY ones there are in all (r included). A resource the API says is not
+ * READY (CREATING, FAILED, ...) is none of the kept ones, so keep_last does
+ * not hold it; one without a status is treated as READY. */
 int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, int64_t now,
 			size_t newer_siblings, size_t siblings, char *why, size_t whysize);
 
 /* The deletion rate breaker: at most max_per_minute deletions in any
  * 60-second window. cf_breaker_take records one and returns 0, or -EAGAIN
- * without recording when the window is full. Thread-safe. */
+ * without recording when the window is full. A slot is taken just before a
+ * delete (or trash label) request is sent, so concurrent prunes cannot
+ * overshoot; cf_breaker_refund gives back the slot taken at taken_ms when
+ * the request turned out not to be sent or was refused outright (nothing
+ * happened in the cloud). Thread-safe. */
 struct cf_breaker;
 struct cf_breaker *cf_breaker_new(unsigned max_per_minute);
 int cf_breaker_take(struct cf_breaker *b, int64_t now_ms);
+void cf_breaker_refund(struct cf_breaker *b, int64_t taken_ms);
 void cf_breaker_free(struct cf_breaker *b);
+
+/* ---- the trash label ----
+ *
+ * rmdir through the grace period labels a resource clonefs-delete-at with
+ * "EPOCH-MOUNTID-ID": the UTC second after which the grace period is over,
+ * the identity of the mount that labelled it (CF_MOUNT_ID_LEN lowercase hex
+ * digits, random, kept in the mount's cache directory), and the id of the
+ * resource it labelled. A reaper deletes only what its own mount labelled,
+ * and only while the id still matches (SEMANTICS.md, Pruning). */
+enum { CF_MOUNT_ID_LEN = 16 };
+bool cf_mount_id_valid(const char *s);
+/* Format the value into buf (at least CF_LABEL_VALUE_MAX + 1 bytes). -EINVAL
+ * when the mount id is not valid, at is negative, or the resource id is not
+ * 1.. characters of [a-z0-9_] fitting the 63 characters of a label value. */
+int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, char *buf,
+			  size_t size);
+/* Parse a value written by cf_trash_value_format (any mount's). -EINVAL for
+ * anything else: a bare epoch (older clonefs), a hand-set or malformed value. */
+int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1], char *rid,
+			 size_t rid_size);
 
 /* Labels the policy requires that r lacks, comma-separated into buf; 0 when
  * none is missing, else the number missing. */

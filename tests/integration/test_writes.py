@@ -202,8 +202,10 @@ def test_rmdir_grace_trash_restore_and_delete_now(env):
     assert "snap-00007" not in os.listdir(m.path(f"zones/{seeds.ZONES[1]}/disks/data-1/snapshots"))
     trash = m.path(".clonefs/trash/global/snapshots")
     assert "snap-00007" in os.listdir(trash)
-    at = int(api_labels(emu, "global/snapshots/snap-00007")["clonefs-delete-at"])
-    assert at > 0
+    # EPOCH-MOUNTID-ID: when, which mount labelled it, and the id it labelled
+    at, mid, rid = api_labels(emu, "global/snapshots/snap-00007")["clonefs-delete-at"].split("-")
+    assert int(at) > 0 and mid == m.status()["mount_id"]
+    assert rid == emu.api("GET", "global/snapshots/snap-00007")[1]["id"]
     # mv it back: restored, label gone
     os.rename(trash / "snap-00007", snapdir / "snap-00007")
     assert "snap-00007" in os.listdir(snapdir)
@@ -226,7 +228,7 @@ def test_rmdir_grace_zero_deletes_at_once_and_rm_r_prunes_too(env):
     assert not m.path("global/snapshots/snap-00004").exists()
 
 
-def test_trash_expires_and_any_mount_deletes_it(env):
+def test_trash_expires_and_the_mount_that_trashed_it_deletes_it(env):
     emu, m = env(policy={"prune": {"grace_seconds": 1, "keep_last": 0}})
     os.rmdir(m.path("global/snapshots/snap-00003"))
     wait_for(lambda: emu.api("GET", "global/snapshots/snap-00003")[0] == 404, 30,

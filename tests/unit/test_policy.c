@@ -230,6 +230,15 @@ static void test_decisions(void)
 	CHECK(strstr(why, "min_age_seconds") != NULL);
 	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 1, 10, why, sizeof why), -EPERM);
 	CHECK(strstr(why, "keep_last") != NULL);
+	/* keep_last keeps the newest READY ones: r READY (or without a status)
+	 * is held, r CREATING or FAILED is none of them */
+	r.status = S("READY");
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 1, 10, why, sizeof why), -EPERM);
+	r.status = S("FAILED");
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 0, 1, why, sizeof why), 0);
+	r.status = S("CREATING");
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 0, 1, why, sizeof why), 0);
+	r.status = NULL;
 	r.labels = &keep;
 	r.nlabels = 1;
 	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 5, 10, why, sizeof why), -EPERM);
@@ -339,6 +348,102 @@ static void test_breaker(void)
 	cf_breaker_free(z);
 }
 
+/* A refund gives back the slot of a request that was never sent: failed
+ * prunes do not spend the breaker, and the others keep their place. */
+static void test_breaker_refund(void)
+{
+	struct cf_breaker *b = cf_breaker_new(3);
+	CHECK_EQ_INT(cf_breaker_take(b, 0), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 1000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 2000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 2500), -EAGAIN);
+	cf_breaker_refund(b, 1000); /* the middle one was not sent */
+	CHECK_EQ_INT(cf_breaker_take(b, 3000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 3001), -EAGAIN);
+	cf_breaker_refund(b, 12345); /* never taken: nothing changes */
+	CHECK_EQ_INT(cf_breaker_take(b, 3002), -EAGAIN);
+	/* 0 leaves at 60000; 2000 and 3000 stay until 62000 and 63000 */
+	CHECK_EQ_INT(cf_breaker_take(b, 60000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 61999), -EAGAIN);
+	CHECK_EQ_INT(cf_breaker_take(b, 62000), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 62001), -EAGAIN);
+	/* the newest one refunded; twice the same time: one entry each */
+	cf_breaker_refund(b, 62000);
+	CHECK_EQ_INT(cf_breaker_take(b, 62002), 0);
+	cf_breaker_free(b);
+
+	/* many refunds around the ring's wrap */
+	b = cf_breaker_new(2);
+	for (int64_t t = 0; t < 20; t++) {
+		CHECK_EQ_INT(cf_breaker_take(b, t), 0);
+		cf_breaker_refund(b, t);
+	}
+	CHECK_EQ_INT(cf_breaker_take(b, 100), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 100), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 101), -EAGAIN);
+	cf_breaker_refund(b, 100);
+	CHECK_EQ_INT(cf_breaker_take(b, 102), 0);
+	CHECK_EQ_INT(cf_breaker_take(b, 103), -EAGAIN);
+	cf_breaker_free(b);
+	struct cf_breaker *z = cf_breaker_new(0);
+	cf_breaker_refund(z, 0);
+	CHECK_EQ_INT(cf_breaker_take(z, 0), -EAGAIN);
+	cf_breaker_free(z);
+}
+
+/* The trash label: EPOCH-MOUNTID-ID, a valid label value, read back
+ * exactly; anything else is not ours. */
+static void test_trash_value(void)
+{
+	char v[64], mid[CF_MOUNT_ID_LEN + 1], rid[64];
+	int64_t at = 0;
+	CHECK(cf_mount_id_valid("0123456789abcdef"));
+	CHECK(!cf_mount_id_valid("0123456789ABCDEF"));
+	CHECK(!cf_mount_id_valid("0123456789abcde"));
+	CHECK(!cf_mount_id_valid("0123456789abcdef0"));
+	CHECK(!cf_mount_id_valid(NULL));
+	CHECK_EQ_INT(cf_trash_value_format(1796302417, "0123456789abcdef", "18446744073709551615",
+					   v, sizeof v),
+		     0);
+	CHECK_EQ_STR(v, "1796302417-0123456789abcdef-18446744073709551615");
+	CHECK(cf_label_value_valid(v, strlen(v)));
+	CHECK_EQ_INT(cf_trash_value_parse(v, &at, mid, rid, sizeof rid), 0);
+	CHECK_EQ_INT(at, 1796302417);
+	CHECK_EQ_STR(mid, "0123456789abcdef");
+	CHECK_EQ_STR(rid, "18446744073709551615");
+	/* what it refuses to write */
+	CHECK_EQ_INT(cf_trash_value_format(1, "nope", "1", v, sizeof v), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_format(-1, "0123456789abcdef", "1", v, sizeof v), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "", v, sizeof v), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "Id-1", v, sizeof v), -EINVAL);
+	char longid[60];
+	memset(longid, '7', sizeof longid - 1);
+	longid[sizeof longid - 1] = '\0';
+	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", longid, v, sizeof v), -EINVAL);
+	/* what it never takes for ours */
+	static const char *const bad[] = {
+	    "1",
+	    "1796302417",
+	    "soon",
+	    "",
+	    "-0123456789abcdef-1",
+	    "1-0123456789abcdef-",
+	    "1-0123456789abcdef",
+	    "1-0123456789ABCDEF-1",
+	    "1-0123456789abcde-1",
+	    "1-0123456789abcdef0-1",
+	    "1-0123456789abcdef-1-2",
+	    "1-0123456789abcdef-x y",
+	    "+1-0123456789abcdef-1",
+	    "1 -0123456789abcdef-1",
+	    "9999999999999999-0123456789abcdef-1",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		CHECK_EQ_INT(cf_trash_value_parse(bad[i], &at, mid, rid, sizeof rid), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_parse("1-0123456789abcdef-123", &at, mid, rid, 3), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_parse(NULL, &at, mid, rid, sizeof rid), -EINVAL);
+}
+
 int main(void)
 {
 	test_names();
@@ -346,5 +451,7 @@ int main(void)
 	test_decisions();
 	test_rights();
 	test_breaker();
+	test_breaker_refund();
+	test_trash_value();
 	return check_summary();
 }
