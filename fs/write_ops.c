@@ -157,6 +157,10 @@ void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (readonly(req, fs, "unlink", parent, name))
 		return;
 	caller_of(req, &c);
+	if (parent == CF_INO_JOBS) { /* rm .clonefs/jobs/ID: cancel that clone job */
+		fuse_reply_err(req, err_of(control_cancel_job(fs, &c.c, name)));
+		return;
+	}
 	fuse_reply_err(req, err_of(cf_engine_unlink(fs->engine, &c.c, parent, name)));
 }
 
