@@ -1236,13 +1236,13 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	char rid[37];
 	cf_uuid4(rid);
 	size_t nstop = json_array_size(stop);
-	job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o}, s:s, s:s, s:I}", "type",
-			"clone", "kind", kind == CF_KIND_SNAPSHOT ? "snapshot" : "machineImage",
-			"name", name, "source", ppath, "consistency", cf_consistency_name(cons),
-			"labels", labels_to_json(labels, nlabels), "stop", stop, "rid", "create",
-			rid, "stop", uuids(nstop), "start", uuids(nstop), "step",
-			nstop ? "stop" : "create", "user", c->user ? c->user : "", "created",
-			(json_int_t) now_s());
+	job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o}, s:s, s:s, s:I}",
+			"type", "clone", "kind",
+			kind == CF_KIND_SNAPSHOT ? "snapshot" : "machineImage", "name", name,
+			"source", ppath, "consistency", cf_consistency_name(cons), "labels",
+			labels_to_json(labels, nlabels), "stop", stop, "rid", "create", rid, "stop",
+			uuids(nstop), "start", uuids(nstop), "step", nstop ? "stop" : "create",
+			"user", c->user ? c->user : "", "created", (json_int_t) now_s());
 	/* no stop request has left yet (power_all sets it before the first) */
 	if (job)
 		json_object_set_new(job, "stop_sent", json_false());

@@ -8,6 +8,7 @@ clone."""
 import errno
 import json
 import os
+import pwd
 import subprocess
 import time
 import urllib.request
@@ -95,6 +96,7 @@ def test_jobs_are_listed_and_rm_cancels_one_mid_stop(emulator_factory, mount_fac
         assert isinstance(job["age"], int) and 0 <= job["age"] < 60
         assert job["consistency"] == "stop" and job["stop"] == [INSTANCE]
         assert job["accepted"] is False and job["cancelled"] is False
+        assert job["user"] == pwd.getpwuid(os.getuid()).pw_name and job["created"].endswith("Z") and job["error"] is None
         # `cat .clonefs/jobs/*`: one JSON object per line
         cat = subprocess.run(f"cat {m.path('.clonefs/jobs')}/*", shell=True, check=True,
                              capture_output=True, text=True).stdout
