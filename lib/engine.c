@@ -9,7 +9,10 @@
  * Every request carries a request id fixed when the job was planned, so a
  * step repeated after a crash or a lost answer returns the operation the
  * first attempt started. Once an instance was stopped, `start` always runs,
- * even when the snapshot failed: a stopped instance is never left behind. */
+ * even when the snapshot failed: a stopped instance is never left behind.
+ * Before its create is accepted a job may be given up (cancelled through
+ * .clonefs/jobs, expired, or its source failing a re-check when resumed):
+ * it then goes to `start` if a stop may have left, else it ends. */
 #include "engine.h"
 
 #include "health.h"
