@@ -9,6 +9,8 @@
  *   metrics          Prometheus text format, for node_exporter's textfile collector (metrics.c)
  *   unlabeled        every resource missing a label the policy requires, one path a line
  *   trash/           resources waiting for their grace period (the store lists them)
+ *   jobs/            one read-only file per unfinished clone job, named by its id, holding one
+ *                    line of JSON (cf_jobs_describe); `rm jobs/ID` cancels the job
  *
  * Each file is generated when it is opened, so a reader sees one consistent text, and is
  * opened with direct_io, so nothing is served from a stale page cache. A file reports the size
@@ -29,6 +31,8 @@
 #include "store.h"
 #include "sync.h"
 #include "auth.h"
+#include "engine.h"
+#include "journal.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -91,6 +95,52 @@ static void file_stat(uint64_t ino, struct cf_stat *out)
 	out->mtime = out->ctime = time(NULL);
 }
 
+/* .clonefs/jobs/: its listing changes with every job, so it is never cached (read_ops.c). */
+static void jobs_stat(struct cf_fs *fs, struct cf_stat *out)
+{
+	dir_stat(fs, out);
+	out->ino = CF_INO_JOBS;
+	out->mtime = out->ctime = time(NULL);
+}
+
+/* A job's name: its id in decimal, as the listing writes it (no sign, no leading zero). */
+static bool job_id_of(const char *name, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t n = strlen(name);
+	if (n == 0 || n > 19 || name[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t) (name[i] - '0');
+	}
+	if (v == 0 || v >= CF_INO_JOBS_BASE)
+		return false;
+	*id = v;
+	return true;
+}
+
+/* Job id's attributes; -ENOENT when it ended (or on a mount without the journal). */
+static int job_stat(struct cf_fs *fs, uint64_t id, struct cf_stat *out)
+{
+	char *line = NULL;
+	size_t len = 0;
+	if (!fs->journal)
+		return -ENOENT;
+	int rc = cf_jobs_describe(fs->journal, id, &line, &len);
+	if (rc)
+		return rc == -ENOENT ? rc : -EIO;
+	free(line);
+	memset(out, 0, sizeof *out);
+	out->ino = CF_INO(CF_INO_JOBS_BASE + id, 1);
+	out->mode = S_IFREG | 0444;
+	out->nlink = 1;
+	out->size = len;
+	out->mtime = out->ctime = time(NULL);
+	return 0;
+}
+
 void control_root_entry(struct cf_fs *fs, struct cf_stat *out)
 {
 	dir_stat(fs, out);
@@ -106,10 +156,18 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 	}
 	if (parent == CF_INO_TRASH)
 		return cf_store_lookup(fs->store, CF_INO_TRASH, name, out);
+	if (parent == CF_INO_JOBS) {
+		uint64_t id;
+		return job_id_of(name, &id) ? job_stat(fs, id, out) : -ENOENT;
+	}
 	if (parent != CTL_DIR)
 		return -ENOTDIR;
 	if (!strcmp(name, "trash")) {
 		trash_stat(fs, out);
+		return 0;
+	}
+	if (!strcmp(name, "jobs")) {
+		jobs_stat(fs, out);
 		return 0;
 	}
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
@@ -131,6 +189,12 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 		trash_stat(fs, out);
 		return 0;
 	}
+	if (ino == CF_INO_JOBS) {
+		jobs_stat(fs, out);
+		return 0;
+	}
+	if (control_is_job(ino))
+		return job_stat(fs, CF_INO_BASE(ino) - CF_INO_JOBS_BASE, out);
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (ino == ctl_files[i].ino) {
 			file_stat(ino, out);
@@ -140,11 +204,33 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 	return -ENOENT;
 }
 
+struct jobs_list {
+	struct cf_fs *fs;
+	cf_dir_fn fn;
+	void *ctx;
+};
+
+static int jobs_entry(void *ctx, uint64_t id)
+{
+	struct jobs_list *jl = ctx;
+	struct cf_stat st;
+	char name[24];
+	if (id >= CF_INO_JOBS_BASE || job_stat(jl->fs, id, &st))
+		return 0; /* ended meanwhile */
+	int n = snprintf(name, sizeof name, "%" PRIu64, id);
+	return jl->fn(jl->ctx, name, (size_t) n, &st);
+}
+
 int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 {
 	struct cf_stat st;
 	if (ino == CF_INO_TRASH)
 		return cf_store_readdir(fs->store, CF_INO_TRASH, fn, ctx);
+	if (ino == CF_INO_JOBS) {
+		struct jobs_list jl = {fs, fn, ctx};
+		int rc = fs->journal ? cf_jobs_each(fs->journal, jobs_entry, &jl) : 0;
+		return rc < 0 ? rc : 0;
+	}
 	if (ino != CTL_DIR)
 		return control_getattr(fs, ino, &st) == 0 ? -ENOTDIR : -ENOENT;
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
@@ -153,7 +239,10 @@ int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 			return 0;
 	}
 	trash_stat(fs, &st);
-	fn(ctx, "trash", 5, &st);
+	if (fn(ctx, "trash", 5, &st))
+		return 0;
+	jobs_stat(fs, &st);
+	fn(ctx, "jobs", 4, &st);
 	return 0;
 }
 
@@ -609,6 +698,18 @@ static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, in
 
 int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *fd)
 {
+	if (control_is_job(ino)) {
+		*fd = -1;
+		*data = NULL;
+		*len = 0;
+		if (!fs->journal)
+			return -ENOENT;
+		int rc =
+		    cf_jobs_describe(fs->journal, CF_INO_BASE(ino) - CF_INO_JOBS_BASE, data, len);
+		return rc == -ENOENT || rc == -ENOMEM ? rc : rc ? -EIO : 0;
+	}
+	if (ino == CF_INO_JOBS)
+		return -EISDIR;
 	int rc = generate(fs, ino, data, len, fd);
 	if (rc >= 0)
 		atomic_store(&latest_len[CF_INO_SUB(ino) & 7], *len);
@@ -646,4 +747,14 @@ static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, in
 	default:
 		return -ENOENT;
 	}
+}
+
+int control_cancel_job(struct cf_fs *fs, const struct cf_caller *c, const char *name)
+{
+	char shown[64 + CF_NAME_MAX];
+	uint64_t id;
+	snprintf(shown, sizeof shown, "/.clonefs/jobs/%s", name);
+	if (!job_id_of(name, &id) || !fs->journal)
+		return -ENOENT;
+	return cf_engine_cancel_job(fs->engine, c, id, shown);
 }

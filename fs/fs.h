@@ -91,10 +91,27 @@ void cf_notify_dir_busy(uint64_t dir, bool busy);
 
 /* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
 
+/* .clonefs/jobs/ (a fixed inode of the control range) and its files, one per unfinished clone
+ * job, named by the job's id: job N is inode CF_INO(CF_INO_JOBS_BASE + N, 1), far above any
+ * base the store hands out (they count up from 2). Sub 1, as the other control files: their
+ * attributes are never cached. */
+#define CF_INO_JOBS	 CF_INO(CF_INO_CONTROL_BASE, 7)
+#define CF_INO_JOBS_BASE ((uint64_t) 1 << 54)
+static inline bool control_is_job(uint64_t ino)
+{
+	return CF_INO_BASE(ino) >= CF_INO_JOBS_BASE && CF_INO_SUB(ino) == 1;
+}
+
 /* Whether ino is .clonefs/ or one of its files. */
 static inline bool control_owns(uint64_t ino)
 {
-	return ino != CF_INO_ROOT && CF_INO_BASE(ino) == CF_INO_CONTROL_BASE;
+	return (ino != CF_INO_ROOT && CF_INO_BASE(ino) == CF_INO_CONTROL_BASE) ||
+	       control_is_job(ino);
+}
+/* Entries that come and go (the jobs): the kernel must not remember them, nor their absence. */
+static inline bool control_volatile(uint64_t ino)
+{
+	return ino == CF_INO_JOBS || control_is_job(ino);
 }
 /* The attributes of `.clonefs` itself, as the root directory lists it. */
 void control_root_entry(struct cf_fs *fs, struct cf_stat *out);
@@ -108,5 +125,8 @@ int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx);
  * *data NULL) that the caller reads with pread and closes. *len is the text's length.
  * -EISDIR for the directory. */
 int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *fd);
+struct cf_caller;
+/* unlink in .clonefs/jobs/: cancel that job (cf_engine_cancel_job). */
+int control_cancel_job(struct cf_fs *fs, const struct cf_caller *c, const char *name);
 
 #endif

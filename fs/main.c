@@ -399,6 +399,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (!fs.read_only && start_engine(&fs, &o, &sink) < 0)
 		goto out;
+	/* A read-only mount runs no job, but lists those a writer left (.clonefs/jobs). */
+	if (fs.read_only && cf_journal_open(o.cache_dir, &fs.journal) < 0)
+		fs.journal = NULL;
 	/* 0: unmounted; > 0: the signal that ended the loop (libfuse's handlers); < 0: an error. */
 	rc = serve(&fs, &o);
 	status = rc < 0 ? 1 : 0;

@@ -49,7 +49,9 @@ const char *cf_fs_node_name(const struct cf_fs *fs, char *buf, size_t size, uint
 			    const char *name)
 {
 	char path[CF_PATH_MAX] = "";
-	int n = ino == CF_INO_ROOT ? 0 : cf_store_path_of(fs->store, ino, path, sizeof path, NULL);
+	int n = ino == CF_INO_ROOT   ? 0
+		: ino == CF_INO_JOBS ? snprintf(path, sizeof path, "jobs")
+				     : cf_store_path_of(fs->store, ino, path, sizeof path, NULL);
 	/* the trash answers "trash": it lives under .clonefs/ */
 	const char *pre = n > 0 && control_owns(ino) ? ".clonefs/" : "";
 	const char *sep = name && n > 0 ? "/" : "";
@@ -128,7 +130,7 @@ void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct f
 	memset(e, 0, sizeof *e);
 	e->ino = cs->ino;
 	e->generation = 1;
-	e->entry_timeout = fs->timeout;
+	e->entry_timeout = control_volatile(cs->ino) ? 0 : fs->timeout;
 	e->attr_timeout = attr_timeout(fs, cs->ino);
 	fill_stat(fs, cs, &e->attr);
 }
@@ -184,7 +186,7 @@ static void ro_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* A negative entry: the kernel remembers the miss until the sync reports the
 		 * name appeared (inval_entry) or neg_timeout passes. */
 		memset(&e, 0, sizeof e);
-		e.entry_timeout = fs->neg_timeout;
+		e.entry_timeout = parent == CF_INO_JOBS ? 0 : fs->neg_timeout;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -445,8 +447,8 @@ static void ro_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	d->names = d->small_names;
 	d->names_cap = SNAP_INLINE_NAMES;
 	fi->fh = (uintptr_t) d;
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	fi->cache_readdir = !control_volatile(ino); /* the jobs come and go */
+	fi->keep_cache = !control_volatile(ino);
 	if (fuse_reply_open(req, fi) != 0)
 		snap_free(d); /* interrupted: no releasedir will come */
 }

@@ -234,7 +234,9 @@ void wo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (readonly(req, fs, "unlink", parent, name))
 		return;
 	caller_of(req, &c);
-	int err = err_of(cf_engine_unlink(fs->engine, &c.c, parent, name));
+	int err = parent == CF_INO_JOBS /* rm .clonefs/jobs/ID: cancel that clone job */
+		      ? err_of(control_cancel_job(fs, &c.c, name))
+		      : err_of(cf_engine_unlink(fs->engine, &c.c, parent, name));
 	caller_done(&c);
 	fuse_reply_err(req, err);
 }

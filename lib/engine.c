@@ -9,7 +9,10 @@
  * Every request carries a request id fixed when the job was planned, so a
  * step repeated after a crash or a lost answer returns the operation the
  * first attempt started. Once an instance was stopped, `start` always runs,
- * even when the snapshot failed: a stopped instance is never left behind. */
+ * even when the snapshot failed: a stopped instance is never left behind.
+ * Before its create is accepted a job may be given up (cancelled through
+ * .clonefs/jobs, expired, or its source failing a re-check when resumed):
+ * it then goes to `start` if a stop may have left, else it ends. */
 #include "engine.h"
 
 #include "health.h"
@@ -616,8 +619,12 @@ static int await_instances(struct cf_engine *e, json_t *list, const char *want, 
 }
 
 /* Send stop or start for every instance of the job (each with its own
- * request id), then follow each operation. */
-static int power_all(struct cf_engine *e, json_t *job, bool start)
+ * request id), then follow each operation. Before the first stop leaves,
+ * the job records (durably) that one may have: a job given up before its
+ * first cloud step starts its instances again only if a stop may have left
+ * (may_have_stopped). Each operation the API accepted is journaled at once,
+ * so a resumed job follows it instead of asking again. */
+static int power_all(struct cf_engine *e, uint64_t id, json_t *job, bool start)
 {
 	json_t *list = json_object_get(job, "stop");
 	json_t *rids = json_object_get(json_object_get(job, "rid"), start ? "start" : "stop");
@@ -625,6 +632,14 @@ static int power_all(struct cf_engine *e, json_t *job, bool start)
 	size_t i;
 	json_t *v;
 	int first = 0;
+	if (!start && !json_is_true(json_object_get(job, "stop_sent"))) {
+		json_object_set_new(job, "stop_sent", json_true());
+		int jrc = cf_journal_put(e->cfg.journal, id, job);
+		if (jrc) {
+			cf_err("journal: cannot record job %" PRIu64 ": %s", id, strerror(-jrc));
+			return -EAGAIN;
+		}
+	}
 	json_array_foreach(list, i, v)
 	{
 		const char *path = json_string_value(v);
@@ -643,6 +658,7 @@ static int power_all(struct cf_engine *e, json_t *job, bool start)
 				continue;
 			}
 			job_set_op(job, key, &op);
+			cf_journal_put(e->cfg.journal, id, job); /* logs its own failure */
 		}
 		int rc = follow(e, &op, path, what);
 		cf_operation_clear(&op);
@@ -764,21 +780,206 @@ static int await_started(struct cf_engine *e, json_t *job)
 	return 0;
 }
 
+/* ---- giving up a job before its first cloud step ----
+ *
+ * A job that was not accepted yet (at stop, wait_stopped, or create without
+ * acceptance) is given up when it was cancelled (.clonefs/jobs), and, when
+ * the background thread resumes it (its mkdir has long been answered), when
+ * it is older than clone.job_max_age_seconds or its source fails the checks
+ * a mkdir would make now. It then starts the instances it may have stopped,
+ * or, when no stop can have left, ends at once. */
+
+static int check_health(struct cf_engine *e, const char *src_path, const struct cf_resource *src,
+			const char *target, const char *consistency);
+
+/* Whether the create of the job was not accepted yet. */
+static bool before_accepted(json_t *job)
+{
+	const char *step = jstr(job, "step");
+	return !json_is_true(json_object_get(job, "accepted")) &&
+	       (!strcmp(step, "stop") || !strcmp(step, "wait_stopped") || !strcmp(step, "create"));
+}
+
+/* Whether a stop request of the job may have left. A job planned without
+ * "stop_sent" (by an older version) may have sent one at step stop too. */
+static bool may_have_stopped(json_t *job)
+{
+	if (!json_array_size(json_object_get(job, "stop")))
+		return false;
+	return strcmp(jstr(job, "step"), "stop") ||
+	       !json_is_false(json_object_get(job, "stop_sent"));
+}
+
+/* Whether the API accepted a stop of the job (its operation is journaled). */
+static bool stop_accepted(json_t *job)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(job, "ops"), k, v)
+	{
+		if (!strncmp(k, "stop:", 5))
+			return true;
+	}
+	return false;
+}
+
+/* Seconds since the job was planned (a job without the time: as old as can be). */
+static int64_t job_age(json_t *job)
+{
+	json_t *c = json_object_get(job, "created");
+	if (!json_is_integer(c))
+		return INT64_MAX;
+	int64_t age = now_s() - (int64_t) json_integer_value(c);
+	return age < 0 ? 0 : age;
+}
+
+/* Whether a stop of the job may already have taken effect: one may have
+ * left (its answer lost to a crash) and an instance it stops is not
+ * RUNNING now. -EAGAIN when the API cannot tell. */
+static int stop_took_effect(struct cf_engine *e, json_t *job)
+{
+	if (!json_is_true(json_object_get(job, "stop_sent")))
+		return 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(job, "stop"), i, v)
+	{
+		struct cf_resource r = {0};
+		struct cf_error err = {0};
+		int rc = api_get(e, json_string_value(v), &r, &err);
+		bool running = !rc && r.status && !strcmp(r.status, "RUNNING");
+		cf_resource_clear(&r);
+		if (rc && rc != -ENOENT)
+			return -EAGAIN;
+		if (!rc && !running)
+			return 1;
+	}
+	return 0;
+}
+
+/* A resumed stop-mode job, before it goes on: its source as the API says it
+ * is now must still pass the policy's source rules and still want a stop,
+ * and, before its stop (none accepted, none that may have taken effect),
+ * pass the health checks a mkdir makes: a stopping instance cannot, so at
+ * wait_stopped, or once a stop may have reached it, only the rules are
+ * checked. 0 when it may go on, -EAGAIN when that cannot be told now, else
+ * the errno and in why the reason it may not. */
+static int recheck_source(struct cf_engine *e, json_t *job, const char *target, bool health,
+			  char *why, size_t size)
+{
+	const struct cf_policy *p = e->cfg.policy;
+	const char *source = jstr(job, "source");
+	struct cf_resource src = {0};
+	struct cf_error err = {0};
+	char pwhy[512];
+	enum cf_consistency cons;
+	int rc = api_get(e, source, &src, &err);
+	if (rc == -ENOENT) {
+		snprintf(why, size, "cancelled: its source %s no longer exists", source);
+		store_drop(e, source);
+		return rc;
+	}
+	if (rc) {
+		cf_warn(
+		    "%s: cannot re-check the source %s of a resumed clone: %s; trying again later",
+		    target, source, err.message[0] ? err.message : strerror(-rc));
+		return -EAGAIN;
+	}
+	store_put(e, &src);
+	if ((rc = cf_policy_may_clone_source(p, &src, pwhy, sizeof pwhy)) ||
+	    (rc = cf_policy_consistency(p, &src, &cons, pwhy, sizeof pwhy))) {
+		snprintf(why, size, "cancelled on its re-check: %s", pwhy);
+	} else if (cons != CF_CONS_STOP) {
+		rc = -EPERM;
+		snprintf(why, size, "cancelled on its re-check: the source's consistency is now %s",
+			 cf_consistency_name(cons));
+	} else if (health && (rc = stop_took_effect(e, job)) != 0) {
+		if (rc < 0)
+			cf_warn(
+			    "%s: cannot read the instances of a resumed clone; trying again later",
+			    target);
+		else
+			rc = 0; /* its stop goes on: repeated with its request id */
+	} else if (health && (rc = check_health(e, source, &src, target, "stop"))) {
+		if (rc == -EAGAIN)
+			goto out;
+		snprintf(why, size,
+			 "cancelled on its re-check before the stop: the source is not healthy "
+			 "(%s, logged above)",
+			 cf_log_errno_name(-rc));
+	}
+out:
+	cf_resource_clear(&src);
+	return rc;
+}
+
+/* Whether to give the job up now (see above): 0, or the errno and in why
+ * the reason; -EAGAIN: keep it as it is and try later. `resumed`: the
+ * background thread's first round of the job. */
+static int give_up(struct cf_engine *e, json_t *job, const char *target, bool resumed, char *why,
+		   size_t size)
+{
+	json_t *cancel = json_object_get(json_object_get(job, "marks"), "cancel");
+	if (cancel) {
+		snprintf(why, size, "cancelled by %s (uid %lld) through .clonefs/jobs",
+			 jstr(cancel, "user"),
+			 (long long) json_integer_value(json_object_get(cancel, "uid")));
+		return -ECANCELED;
+	}
+	if (!resumed)
+		return 0;
+	unsigned max = e->cfg.policy->clone.job_max_age_seconds;
+	if (job_age(job) >= (int64_t) max) {
+		snprintf(why, size,
+			 "expired: it never got past its first cloud step, and "
+			 "clone.job_max_age_seconds is %u",
+			 max);
+		return -ETIMEDOUT;
+	}
+	const char *step = jstr(job, "step");
+	if (strcmp(step, "stop") && strcmp(step, "wait_stopped"))
+		return 0;
+	return recheck_source(e, job, target, !strcmp(step, "stop") && !stop_accepted(job), why,
+			      size);
+}
+
 /* Run job from its recorded step. With until_accepted, return as soon as
  * the create was accepted (mkdir's answer); the rest is the background
- * thread's. Every transition is journaled before the next request. */
+ * thread's. Every transition is journaled before the next request. Between
+ * steps, a job not accepted yet may be given up (give_up). */
 static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_accepted)
 {
 	char target[CF_PATH_MAX];
 	job_target(job, target, sizeof target);
 	const char *source = jstr(job, "source");
 	int result = 0;
+	bool first = true;
 	for (;;) {
 		const char *step = jstr(job, "step");
 		const char *next = NULL;
 		int rc = 0;
-		if (!strcmp(step, "stop")) {
-			rc = power_all(e, job, false);
+		if (before_accepted(job)) {
+			char why[700];
+			int grc =
+			    give_up(e, job, target, first && !until_accepted, why, sizeof why);
+			if (grc == -EAGAIN)
+				return grc; /* the source could not be re-checked now */
+			if (grc) {
+				bool restart = may_have_stopped(job);
+				cf_warn("job %" PRIu64
+					": clone %s of %s, at step %s, %lld s old: %s; %s",
+					id, target, source, step, (long long) job_age(job), why,
+					restart ? "starting the instances it may have stopped"
+						: "nothing was sent; dropped");
+				job_fail(job, -ECANCELED, why);
+				next = restart ? "start" : "done";
+			}
+		}
+		first = false;
+		if (next) {
+			/* given up: straight to its start (or its end) */
+		} else if (!strcmp(step, "stop")) {
+			rc = power_all(e, id, job, false);
 			if (rc)
 				job_fail(job, rc, "stopping the instance failed");
 			next = rc ? "start" : "wait_stopped";
@@ -847,7 +1048,7 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			json_t *nb = json_object_get(job, "not_before");
 			if (nb && json_integer_value(nb) > now_s())
 				return restart_pending(e, id, job);
-			rc = power_all(e, job, true);
+			rc = power_all(e, id, job, true);
 			if (!starts_sent(job))
 				return restart_pending(e, id, job);
 			next = "wait_started";
@@ -1085,13 +1286,16 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	char rid[37];
 	cf_uuid4(rid);
 	size_t nstop = json_array_size(stop);
-	job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o}, s:s, s:I}", "type",
-			"clone", "kind", kind == CF_KIND_SNAPSHOT ? "snapshot" : "machineImage",
-			"name", name, "source", ppath, "consistency", cf_consistency_name(cons),
-			"labels", labels_to_json(labels, nlabels), "stop", stop, "rid", "create",
-			rid, "stop", uuids(nstop), "start", uuids(nstop), "step",
-			nstop ? "stop" : "create", "user", c->user ? c->user : "", "created",
-			(json_int_t) now_s());
+	job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, s:o, s:o}, s:s, s:s, s:I}",
+			"type", "clone", "kind",
+			kind == CF_KIND_SNAPSHOT ? "snapshot" : "machineImage", "name", name,
+			"source", ppath, "consistency", cf_consistency_name(cons), "labels",
+			labels_to_json(labels, nlabels), "stop", stop, "rid", "create", rid, "stop",
+			uuids(nstop), "start", uuids(nstop), "step", nstop ? "stop" : "create",
+			"user", c->user ? c->user : "", "created", (json_int_t) now_s());
+	/* no stop request has left yet (power_all sets it before the first) */
+	if (job)
+		json_object_set_new(job, "stop_sent", json_false());
 	uint64_t id = 0;
 	/* Claimed before the background thread can see it in the journal: a
 	 * slot is reserved (with a placeholder no job id reaches) and then
@@ -1812,6 +2016,153 @@ int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint6
 	int rc = engine_remove_label(e, c, ino, key);
 	budget_end();
 	return rc;
+}
+
+/* ---- the unfinished clone jobs: .clonefs/jobs ---- */
+
+struct cancel_req {
+	const struct cf_caller *c;
+	bool taken; /* no thread is running the job: this one holds it */
+	char why[200];
+	char desc[CF_PATH_MAX + 400]; /* the job, for the log line */
+};
+
+/* In the journal's transaction: record the cancel, or say why it cannot be. */
+static int cancel_fn(void *ctx, json_t *job)
+{
+	struct cancel_req *cr = ctx;
+	if (strcmp(jstr(job, "type"), "clone"))
+		return -ENOENT;
+	char target[CF_PATH_MAX];
+	job_target(job, target, sizeof target);
+	const char *step = jstr(job, "step");
+	snprintf(cr->desc, sizeof cr->desc, "clone %s of %s, at step %s, %lld s old", target,
+		 jstr(job, "source"), step, (long long) job_age(job));
+	json_t *marks = json_object_get(job, "marks");
+	if (json_object_get(marks, "cancel"))
+		return 1; /* cancelled already: nothing to add */
+	if (!before_accepted(job)) {
+		snprintf(cr->why, sizeof cr->why, "%s",
+			 json_is_true(json_object_get(job, "accepted"))
+			     ? "the clone was accepted already: it is followed to its end (rmdir "
+			       "the clone to prune it)"
+			     : "it only starts the instances it stopped now, which is never "
+			       "cancelled");
+		return -EBUSY;
+	}
+	if (!strcmp(step, "create") && !cr->taken) {
+		snprintf(cr->why, sizeof cr->why,
+			 "its create is being sent right now; once accepted, rmdir the clone");
+		return -EBUSY;
+	}
+	if (!json_is_object(marks)) {
+		marks = json_object();
+		json_object_set_new(job, "marks", marks);
+	}
+	json_object_set_new(marks, "cancel",
+			    json_pack("{s:I, s:I, s:s}", "at", (json_int_t) now_s(), "uid",
+				      (json_int_t) cr->c->uid, "user",
+				      cr->c->user ? cr->c->user : ""));
+	return 0;
+}
+
+int cf_engine_cancel_job(struct cf_engine *e, const struct cf_caller *c, uint64_t id,
+			 const char *shown)
+{
+	char why[512];
+	int rc = cf_policy_may(e->cfg.policy, CF_RIGHT_CLONE, c, why, sizeof why);
+	if (rc)
+		return refuse(e, shown, rc, "not allowed to cancel a clone job: %s", why);
+	/* Hold the job while the cancel is recorded, when no thread runs it:
+	 * then none can start it (and send its create) meanwhile. A thread that
+	 * runs it now sees the cancel between its steps (the journal keeps the
+	 * mark when it writes its older copy: cf_journal_put). */
+	struct cancel_req cr = {.c = c};
+	pthread_mutex_lock(&e->plan_lock);
+	cr.taken = owned_take(e, id);
+	pthread_mutex_unlock(&e->plan_lock);
+	rc = cf_journal_update(e->cfg.journal, id, cancel_fn, &cr);
+	if (cr.taken)
+		owned_drop(e, id);
+	if (rc == -ENOENT)
+		return rc;
+	if (rc == -EBUSY)
+		return refuse(e, shown, EBUSY, "job %" PRIu64 " (%s) cannot be cancelled: %s", id,
+			      cr.desc, cr.why);
+	if (rc)
+		return refuse(e, shown, EIO, "job %" PRIu64 ": recording the cancel failed: %s", id,
+			      strerror(-rc));
+	cf_warn("job %" PRIu64 " (%s): cancel requested by %s (uid %u) through .clonefs/jobs", id,
+		cr.desc, c->user ? c->user : "?", (unsigned) c->uid);
+	pthread_mutex_lock(&e->lock);
+	e->kick = true;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+struct jobs_walk {
+	cf_jobs_fn fn;
+	void *ctx;
+};
+
+static int jobs_walk_fn(void *ctx, uint64_t id, json_t *job)
+{
+	struct jobs_walk *w = ctx;
+	if (strcmp(jstr(job, "type"), "clone"))
+		return 0;
+	return w->fn(w->ctx, id);
+}
+
+int cf_jobs_each(struct cf_journal *j, cf_jobs_fn fn, void *ctx)
+{
+	struct jobs_walk w = {fn, ctx};
+	return cf_journal_foreach(j, jobs_walk_fn, &w);
+}
+
+int cf_jobs_describe(struct cf_journal *j, uint64_t id, char **line, size_t *len)
+{
+	json_t *job = NULL;
+	int rc = cf_journal_get(j, id, &job);
+	if (rc)
+		return rc;
+	if (strcmp(jstr(job, "type"), "clone")) {
+		json_decref(job);
+		return -ENOENT;
+	}
+	char target[CF_PATH_MAX], created[32] = "";
+	job_target(job, target, sizeof target);
+	json_t *c = json_object_get(job, "created");
+	if (json_is_integer(c))
+		cf_time_format((int64_t) json_integer_value(c), created, sizeof created);
+	int64_t age = job_age(job);
+	json_t *stop = json_object_get(job, "stop");
+	json_t *err = json_object_get(job, "error");
+	json_t *d =
+	    json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:b, s:o}", "id",
+		      (json_int_t) id, "source", jstr(job, "source"), "target", target, "step",
+		      jstr(job, "step"), "age", (json_int_t) (age == INT64_MAX ? -1 : age),
+		      "created", created, "consistency", jstr(job, "consistency"), "stop",
+		      json_is_array(stop) ? json_deep_copy(stop) : json_array(), "user",
+		      jstr(job, "user"), "accepted", json_is_true(json_object_get(job, "accepted")),
+		      "cancelled", json_object_get(json_object_get(job, "marks"), "cancel") != NULL,
+		      "error", err ? json_string(jstr(err, "message")) : json_null());
+	json_decref(job);
+	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(d);
+	if (!text)
+		return -ENOMEM;
+	size_t n = strlen(text);
+	char *t = realloc(text, n + 2);
+	if (!t) {
+		free(text);
+		return -ENOMEM;
+	}
+	t[n] = '\n';
+	t[n + 1] = '\0';
+	*line = t;
+	*len = n + 1;
+	return 0;
 }
 
 /* ---- background: resume jobs, reap the trash ---- */

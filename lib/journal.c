@@ -118,17 +118,36 @@ void cf_journal_close(struct cf_journal *j)
 	free(j);
 }
 
+static json_t *parse(const MDB_val *v, uint64_t id);
+
+/* Carry the stored job's marks that job lacks over into job (journal.h). */
+static void keep_marks(const MDB_val *stored, uint64_t id, json_t *job)
+{
+	json_t *old = parse(stored, id);
+	json_t *om = json_object_get(old, "marks");
+	if (json_is_object(om) && json_object_size(om)) {
+		json_t *nm = json_object_get(job, "marks");
+		if (!json_is_object(nm)) {
+			nm = json_object();
+			json_object_set_new(job, "marks", nm);
+		}
+		const char *k;
+		json_t *v;
+		json_object_foreach(om, k, v)
+		{
+			if (!json_object_get(nm, k))
+				json_object_set(nm, k, v);
+		}
+	}
+	json_decref(old);
+}
+
 static int put(struct cf_journal *j, uint64_t *id, json_t *job, int must_exist)
 {
-	char *text = json_dumps(job, JSON_COMPACT);
-	if (!text)
-		return -ENOMEM;
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
-	if (rc) {
-		free(text);
+	if (rc)
 		return mdb_err(rc, "begin");
-	}
 	unsigned char k[8];
 	MDB_val key = {8, k}, val;
 	if (!*id) {
@@ -145,8 +164,16 @@ static int put(struct cf_journal *j, uint64_t *id, json_t *job, int must_exist)
 	} else if (must_exist) {
 		key_of(*id, k);
 		rc = mdb_get(txn, j->jobs, &key, &val);
+		if (!rc)
+			keep_marks(&val, *id, job);
 	}
+	char *text = NULL;
 	if (!rc) {
+		text = json_dumps(job, JSON_COMPACT);
+		if (!text) {
+			mdb_txn_abort(txn);
+			return -ENOMEM;
+		}
 		key_of(*id, k);
 		val.mv_size = strlen(text);
 		val.mv_data = text;
@@ -204,6 +231,44 @@ int cf_journal_get(struct cf_journal *j, uint64_t id, json_t **job)
 	}
 	mdb_txn_abort(txn);
 	return rc ? mdb_err(rc, "get") : 0;
+}
+
+int cf_journal_update(struct cf_journal *j, uint64_t id, cf_job_update_fn fn, void *ctx)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(j->env, NULL, 0, &txn);
+	if (rc)
+		return mdb_err(rc, "begin");
+	unsigned char k[8];
+	key_of(id, k);
+	MDB_val key = {8, k}, val;
+	rc = mdb_get(txn, j->jobs, &key, &val);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mdb_err(rc, "get");
+	}
+	json_t *job = parse(&val, id);
+	if (!job) {
+		mdb_txn_abort(txn);
+		return -EIO;
+	}
+	int out = fn(ctx, job);
+	char *text = out == 0 ? json_dumps(job, JSON_COMPACT) : NULL;
+	json_decref(job);
+	if (out != 0 || !text) {
+		mdb_txn_abort(txn);
+		return out < 0 ? out : out > 0 ? 0 : -ENOMEM;
+	}
+	val.mv_size = strlen(text);
+	val.mv_data = text;
+	rc = mdb_put(txn, j->jobs, &key, &val, 0);
+	free(text);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mdb_err(rc, "put");
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? mdb_err(rc, "commit") : 0;
 }
 
 int cf_journal_del(struct cf_journal *j, uint64_t id)

@@ -25,8 +25,18 @@ void cf_journal_close(struct cf_journal *j);
 
 /* Store a new job durably; *id receives its id. */
 int cf_journal_add(struct cf_journal *j, json_t *job, uint64_t *id);
-/* Replace job id durably. -ENOENT when it is gone. */
+/* Replace job id durably. -ENOENT when it is gone.
+ *
+ * A job's "marks" member (an object) holds what another thread recorded on
+ * the job while its runner held an older copy (a cancel): a put never drops
+ * a mark. Marks in the stored job that `job` lacks are kept, and copied into
+ * `job` too, so its runner sees them after its next put. */
 int cf_journal_put(struct cf_journal *j, uint64_t id, json_t *job);
+/* Read-modify-write job id in one transaction: fn gets the stored job and
+ * may change it; it returns 0 to store it, > 0 to leave it as it was, or a
+ * negative errno (returned). -ENOENT when the job is gone. */
+typedef int (*cf_job_update_fn)(void *ctx, json_t *job);
+int cf_journal_update(struct cf_journal *j, uint64_t id, cf_job_update_fn fn, void *ctx);
 /* A copy of job id (caller decrefs). */
 int cf_journal_get(struct cf_journal *j, uint64_t id, json_t **job);
 /* Forget job id (it finished). */

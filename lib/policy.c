@@ -95,6 +95,7 @@ int cf_policy_defaults(struct cf_policy **out)
 	p->clone.max_per_source = 50;
 	p->clone.inherit_labels = strv_dup(inherit, 3);
 	p->clone.n_inherit_labels = 3;
+	p->clone.job_max_age_seconds = 600;
 	p->prune.grace_seconds = 3600;
 	p->prune.protect_label = strdup("keep");
 	p->prune.min_age_seconds = 0;
@@ -326,6 +327,8 @@ static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
 		} else if (!strcmp(k, "labels")) {
 			rc = get_labels(v, key, false, &p->clone.labels, &p->clone.n_labels, NULL,
 					e);
+		} else if (!strcmp(k, "job_max_age_seconds")) {
+			rc = get_uint(v, key, &p->clone.job_max_age_seconds, e);
 		} else {
 			rc = bad(e, key, "unknown key");
 		}
@@ -529,6 +532,8 @@ char *cf_policy_to_json(const struct cf_policy *p)
 	    (json_int_t) p->clone.max_per_source, "inherit_labels",
 	    strv_json(p->clone.inherit_labels, p->clone.n_inherit_labels), "labels",
 	    labels_json(p->clone.labels, p->clone.n_labels));
+	json_object_set_new(clone, "job_max_age_seconds",
+			    json_integer((json_int_t) p->clone.job_max_age_seconds));
 	json_t *prune =
 	    json_pack("{s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "grace_seconds",
 		      (json_int_t) p->prune.grace_seconds, "protect_label", p->prune.protect_label,

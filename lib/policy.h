@@ -60,6 +60,9 @@ struct cf_policy {
 		size_t n_inherit_labels;
 		struct cf_label *labels; /* fixed labels every clone gets */
 		size_t n_labels;
+		/* A clone job resumed from the journal that never got past its
+		 * first cloud step is given up once this old (its "created"). */
+		unsigned job_max_age_seconds;
 	} clone;
 	struct {
 		unsigned grace_seconds;

@@ -164,6 +164,12 @@ class Api:
                 return 200, e.bytes()
             if method == "DELETE" and rtype in ("snapshots", "images", "machineImages"):
                 return self._delete(proj, coll, name, q)
+            if method == "DELETE" and rtype == "operations":
+                # {global,zone,region}Operations.delete: the record goes (the work it
+                # describes does not stop), and with it what a requestId led to.
+                if coll.remove(name) is None:
+                    raise not_found(coll.rel(name))
+                return 204, b""
             raise self._no_route(path)
         if n == 2 and method == "POST":
             action = remainder[1]

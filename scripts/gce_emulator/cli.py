@@ -33,7 +33,9 @@ served (under /compute/v1/projects/PROJECT/):
   POST   zones/Z/instances/I/{stop,start}
   POST   .../setLabels on snapshots, images, machineImages, zonal and
          regional disks, instances (labelFingerprint checked: 412)
-  GET    {global,zones/Z,regions/R}/operations[/OP], POST .../OP/wait
+  GET    {global,zones/Z,regions/R}/operations[/OP], POST .../OP/wait,
+         DELETE .../OP (204; the operation's work goes on, and a repeat of its
+         requestId is a new request)
   Every mutation takes ?requestId=UUID (same id in the project -> the same
   operation, nothing done twice) and returns an Operation that is PENDING,
   RUNNING after 0.1 x --op-seconds, DONE after --op-seconds.  Meanwhile:
@@ -127,7 +129,7 @@ test control endpoints (no auth; not part of the API):
          clock forward (finishes operations without waiting)
 
 not implemented: insert/delete of disks and instances, images from Cloud
-  Storage (rawDisk), images.getFromFamily, IAM methods, operation delete,
+  Storage (rawDisk), images.getFromFamily, IAM methods,
   aggregated `unreachables`, instance suspend/resume; `=` in filters has no
   wildcards and regexps run on Python's re, not RE2; at /token: token
   revocation, domain-wide delegation (`sub`), ID tokens, external accounts.

@@ -1,5 +1,6 @@
 /* test_journal.c — jobs survive close and reopen, ids are never reused,
- * foreach walks in order and may write, a corrupt journal is set aside. */
+ * foreach walks in order and may write, a corrupt journal is set aside, a
+ * mark (a cancel) survives a put of an older copy, updates are atomic. */
 #include "journal.h"
 
 #include "check.h"
@@ -26,6 +27,64 @@ static int count_fn(void *ctx, uint64_t id, json_t *job)
 	w->visited++;
 	w->last_n = (int) json_integer_value(json_object_get(job, "n"));
 	return 0;
+}
+
+static int mark_fn(void *ctx, json_t *job)
+{
+	(void) ctx;
+	json_t *marks = json_object();
+	json_object_set_new(marks, "cancel", json_pack("{s:i}", "uid", 7));
+	json_object_set_new(job, "marks", marks);
+	return 0;
+}
+
+static int refuse_fn(void *ctx, json_t *job)
+{
+	(void) job;
+	return *(int *) ctx;
+}
+
+static void set_step(json_t *job, const char *step)
+{
+	json_object_set_new(job, "step", json_string(step));
+}
+
+/* A runner holds a copy of a job; another thread marks it meanwhile: the
+ * runner's next put keeps the mark and hands it to the runner's copy. */
+static void test_marks(const char *dir)
+{
+	struct cf_journal *j = NULL;
+	CHECK_EQ_INT(cf_journal_open(dir, &j), 0);
+	uint64_t id = 0;
+	json_t *runner = json_pack("{s:s}", "step", "stop");
+	CHECK_EQ_INT(cf_journal_add(j, runner, &id), 0);
+	CHECK_EQ_INT(cf_journal_update(j, id, mark_fn, NULL), 0);
+	set_step(runner, "wait_stopped");
+	CHECK_EQ_INT(cf_journal_put(j, id, runner), 0);
+	json_t *m = json_object_get(json_object_get(runner, "marks"), "cancel");
+	CHECK(m && json_integer_value(json_object_get(m, "uid")) == 7);
+	json_t *got = NULL;
+	CHECK_EQ_INT(cf_journal_get(j, id, &got), 0);
+	CHECK_EQ_STR(json_string_value(json_object_get(got, "step")), "wait_stopped");
+	CHECK(json_object_get(json_object_get(got, "marks"), "cancel") != NULL);
+	json_decref(got);
+	/* a put without any marks member at all keeps them too */
+	json_t *bare = json_pack("{s:s}", "step", "start");
+	CHECK_EQ_INT(cf_journal_put(j, id, bare), 0);
+	CHECK(json_object_get(json_object_get(bare, "marks"), "cancel") != NULL);
+	json_decref(bare);
+	/* an update that refuses changes nothing and says why; > 0 is "leave it" */
+	int busy = -EBUSY, leave = 1;
+	CHECK_EQ_INT(cf_journal_update(j, id, refuse_fn, &busy), -EBUSY);
+	CHECK_EQ_INT(cf_journal_update(j, id, refuse_fn, &leave), 0);
+	CHECK_EQ_INT(cf_journal_get(j, id, &got), 0);
+	CHECK_EQ_STR(json_string_value(json_object_get(got, "step")), "start");
+	json_decref(got);
+	CHECK_EQ_INT(cf_journal_del(j, id), 0);
+	CHECK_EQ_INT(cf_journal_update(j, id, mark_fn, NULL), -ENOENT);
+	CHECK_EQ_INT(cf_journal_put(j, id, runner), -ENOENT);
+	json_decref(runner);
+	cf_journal_close(j);
 }
 
 int main(void)
@@ -62,6 +121,8 @@ int main(void)
 	CHECK(json_is_true(json_object_get(got, "touched")));
 	json_decref(got);
 	cf_journal_close(j);
+
+	test_marks(dir);
 
 	/* a journal that is garbage is moved aside, and a new one works */
 	char path[256];

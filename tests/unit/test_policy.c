@@ -58,6 +58,10 @@ static void test_parse(void)
 	CHECK_EQ_INT(p->clone.max_depth, 2);
 	CHECK_EQ_INT(p->prune.grace_seconds, 3600);
 	CHECK_EQ_STR(p->prune.protect_label, "keep");
+	CHECK_EQ_INT(p->clone.job_max_age_seconds, 600);
+	char *djs = cf_policy_to_json(p);
+	CHECK(djs && strstr(djs, "\"job_max_age_seconds\": 600"));
+	free(djs);
 	cf_policy_free(p);
 
 	const char *full =
@@ -65,7 +69,7 @@ static void test_parse(void)
 	    " \"health_command\": [\"/bin/true\", \"x\"], \"allow_uids\": [0, 1000],"
 	    " \"allow_gids\": null, \"allow_sources\": {\"clone-allowed\": \"true\"},"
 	    " \"max_depth\": 1, \"max_per_source\": 3, \"inherit_labels\": [\"owner\"],"
-	    " \"labels\": {\"made-by\": \"clonefs\"}},"
+	    " \"labels\": {\"made-by\": \"clonefs\"}, \"job_max_age_seconds\": 30},"
 	    " \"prune\": {\"grace_seconds\": 0, \"protect_label\": \"hold\","
 	    " \"min_age_seconds\": 60, \"keep_last\": 2, \"max_per_minute\": 5},"
 	    " \"labels\": {\"required\": [\"owner\", \"env\"]}}";
@@ -77,6 +81,7 @@ static void test_parse(void)
 	CHECK_EQ_INT(p->clone.allow.n_uids, 2);
 	CHECK(!p->clone.allow.gids_set);
 	CHECK_EQ_INT(p->clone.max_per_source, 3);
+	CHECK_EQ_INT(p->clone.job_max_age_seconds, 30);
 	CHECK_EQ_STR(p->prune.protect_label, "hold");
 	CHECK_EQ_INT(p->labels.n_required, 2);
 	char *js = cf_policy_to_json(p);
@@ -103,6 +108,10 @@ static void test_parse(void)
 	    {"{\"clone\": {\"health_command\": []}}", "clone.health_command"},
 	    {"{\"clone\": {\"allow_uids\": [\"root\"]}}", "clone.allow_uids"},
 	    {"{\"clone\": {\"labels\": {\"Bad\": \"x\"}}}", "clone.labels"},
+	    {"{\"clone\": {\"job_max_age_seconds\": -1}}", "clone.job_max_age_seconds: expected"},
+	    {"{\"clone\": {\"job_max_age_seconds\": \"600\"}}", "clone.job_max_age_seconds"},
+	    {"{\"clone\": {\"job_max_age_seconds\": 1.5}}", "clone.job_max_age_seconds"},
+	    {"{\"clone\": {\"job_max_age_seconds\": 100000001}}", "clone.job_max_age_seconds"},
 	    {"{\"prune\": {\"protect_label\": 3}}", "prune.protect_label"},
 	    {"{\"prune\": {\"keep_last\": true}}", "prune.keep_last"},
 	    {"{\"labels\": {\"required\": \"owner\"}}", "labels.required"},
