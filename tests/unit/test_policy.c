@@ -6,8 +6,12 @@
 #include "check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static void test_names(void)
 {
@@ -241,8 +245,55 @@ static void test_breaker(void)
 	cf_breaker_free(z);
 }
 
+/* The policy file names the health command the daemon runs, as root under systemd: a file
+ * others can change, or one owned by another user, is refused with its name; so is
+ * anything not a regular file (a FIFO would hang the start). */
+static void test_policy_file_checks(void)
+{
+	char dir[] = "/tmp/clonefs-test-policy-XXXXXX", path[96], fifo[96], want[200], err[512];
+	struct cf_policy *p = NULL;
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/policy.json", dir);
+	snprintf(fifo, sizeof fifo, "%s/fifo.json", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	static const char text[] = "{\"prune\": {\"keep_last\": 1}}\n";
+	CHECK(write(fd, text, sizeof text - 1) == (ssize_t) sizeof text - 1);
+	close(fd);
+	CHECK_EQ_INT(chmod(path, 0644), 0);
+	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), 0);
+	cf_policy_free(p);
+	p = NULL;
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(chmod(path, i ? 0602 : 0664), 0);
+		CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), -EACCES);
+		CHECK(p == NULL);
+		snprintf(want, sizeof want, "policy file %s is writable by group or others", path);
+		CHECK(strstr(err, want) != NULL);
+	}
+	CHECK_EQ_INT(chmod(path, 0644), 0);
+	CHECK_EQ_INT(chown(path, geteuid() + 4242, (gid_t) -1), 0);
+	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), -EACCES);
+	snprintf(want, sizeof want, "policy file %s belongs to uid %u", path,
+		 (unsigned) geteuid() + 4242);
+	CHECK(strstr(err, want) != NULL);
+	CHECK_EQ_INT(chown(path, geteuid(), (gid_t) -1), 0);
+	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), 0);
+	cf_policy_free(p);
+	p = NULL;
+	CHECK_EQ_INT(mkfifo(fifo, 0600), 0);
+	time_t t0 = time(NULL);
+	CHECK_EQ_INT(cf_policy_load(fifo, &p, err, sizeof err), -EACCES);
+	CHECK(time(NULL) - t0 < 3);
+	CHECK(strstr(err, "is not a regular file") != NULL);
+	unlink(fifo);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
+	test_policy_file_checks();
 	test_names();
 	test_parse();
 	test_decisions();
