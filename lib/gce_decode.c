@@ -369,16 +369,6 @@ static int label_cmp(const void *a, const void *b)
 	return strcmp(((const struct cf_label *) a)->key, ((const struct cf_label *) b)->key);
 }
 
-static bool label_text_ok(const char *s, size_t len, size_t max)
-{
-	if (len > max || memchr(s, '\0', len))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* Labels: an object of string -> string. A label that is not a string, too
  * long, or past the 64th is dropped; the rest are kept, sorted by key. One
  * warning per resource says how many were dropped and why. */
@@ -404,13 +394,16 @@ static int decode_labels(struct dctx *c, int item, struct cf_resource *r)
 		const char *key = cf_json_str(c->j, k, &klen), *val = NULL, *why = NULL;
 		if (!key)
 			return -ENOMEM;
-		if (klen == 0 || !label_text_ok(key, klen, CF_LABEL_KEY_MAX))
+		/* Characters, not bytes: 63 international characters take up to
+		 * CF_LABEL_BYTES_MAX, and a label the API holds and we dropped would be
+		 * erased by the next label write (setLabels sends the whole set back). */
+		if (!cf_label_text_sane(key, klen, true))
 			why = "bad key";
 		else if (cf_json_type(c->j, k + 1) != CF_J_STRING)
 			why = "value not a string";
 		else if (!(val = cf_json_str(c->j, k + 1, &vlen)))
 			return -ENOMEM;
-		else if (!label_text_ok(val, vlen, CF_LABEL_VALUE_MAX))
+		else if (!cf_label_text_sane(val, vlen, false))
 			why = "bad or too long value";
 		else if (r->nlabels == CF_LABELS_MAX)
 			why = "more than 64 labels";
@@ -484,19 +477,41 @@ static int decode_links(struct dctx *c, int item, struct cf_resource *r)
 	return 0;
 }
 
+/* A size the API writes as a decimal string (or a JSON integer): clamped to
+ * CF_SIZE_MAX (model.h) when it is larger, however many digits it has, so an
+ * absurd size is shown as a large one instead of overflowing into a negative
+ * off_t. `shift` scales it (30 for GiB). -EINVAL when it is not a number. */
+static int j_size(struct dctx *c, int v, unsigned shift, uint64_t *out)
+{
+	uint64_t x;
+	size_t len;
+	const char *s;
+	if (j_u64(c, v, &x) == 0) {
+		*out = x > (CF_SIZE_MAX >> shift) ? CF_SIZE_MAX : x << shift;
+		return 0;
+	}
+	if (cf_json_type(c->j, v) != CF_J_STRING || !(s = vstr(c, v, &len)) || !len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+	*out = CF_SIZE_MAX; /* digits beyond uint64 */
+	return 0;
+}
+
 static void decode_sizes(struct dctx *c, int item, const struct kind_spec *ks,
 			 struct cf_resource *r)
 {
 	uint64_t v;
 	int f;
 	if (ks->size_gb && present(c, f = member(c, item, ks->size_gb))) {
-		if (j_u64(c, f, &v) || v > (UINT64_MAX >> 30))
+		if (j_size(c, f, 30, &v))
 			cf_debug("gce: %s: %s unusable, size 0", c->what, ks->size_gb);
 		else
-			r->size_bytes = v << 30;
+			r->size_bytes = v;
 	}
 	if (ks->stored && present(c, f = member(c, item, ks->stored))) {
-		if (j_u64(c, f, &v))
+		if (j_size(c, f, 0, &v))
 			cf_debug("gce: %s: %s unusable, 0", c->what, ks->stored);
 		else
 			r->stored_bytes = v;

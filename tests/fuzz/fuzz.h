@@ -93,7 +93,9 @@ static inline void fuzz_check_resource(const struct cf_resource *r)
 		FUZZ_ASSERT(l->key && l->value);
 		/* printable (an xattr name "user.KEY" and its value), within the limits */
 		size_t kl = strlen(l->key), vl = strlen(l->value);
-		FUZZ_ASSERT(kl > 0 && kl <= CF_LABEL_KEY_MAX && vl <= CF_LABEL_VALUE_MAX);
+		FUZZ_ASSERT(kl > 0 && kl <= CF_LABEL_BYTES_MAX && vl <= CF_LABEL_BYTES_MAX);
+		FUZZ_ASSERT(cf_label_text_sane(l->key, kl, true) &&
+			    cf_label_text_sane(l->value, vl, false));
 		for (size_t j = 0; j < kl; j++)
 			FUZZ_ASSERT((unsigned char) l->key[j] >= 0x20 && l->key[j] != 0x7f);
 	}

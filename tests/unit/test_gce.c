@@ -208,23 +208,49 @@ static void test_snapshot(void)
 	CHECK(r.status == NULL && r.labels == NULL && r.source == NULL);
 	cf_resource_clear(&r);
 
-	/* The largest id and size that fit; one GiB more overflows to 0. */
+	/* The largest id that fits. A size past CF_SIZE_MAX (1 EiB) is shown as
+	 * CF_SIZE_MAX, never wrapped into a negative off_t: diskSizeGb 17179869183 is
+	 * 2^64 - 2^30 bytes, past int64; storageBytes past uint64 too. */
 	CHECK_EQ_INT(
 	    decode("{\"name\":\"s3\",\"id\":\"18446744073709551615\","
 		   "\"diskSizeGb\":\"17179869183\",\"storageBytes\":\"18446744073709551615\"}",
 		   CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
 	    0);
 	CHECK_EQ_STR(r.id, "18446744073709551615");
-	CHECK(r.size_bytes == 17179869183ULL << 30);
-	CHECK(r.stored_bytes == UINT64_MAX);
+	CHECK(r.size_bytes == CF_SIZE_MAX);
+	CHECK(r.stored_bytes == CF_SIZE_MAX);
+	CHECK(r.size_bytes <= (uint64_t) INT64_MAX);
 	cf_resource_clear(&r);
 	CHECK_EQ_INT(decode("{\"name\":\"s4\",\"diskSizeGb\":\"17179869184\","
 			    "\"storageBytes\":\"18446744073709551616\",\"id\":\"-1\"}",
 			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
 		     0);
-	CHECK_EQ_INT(r.size_bytes, 0);
-	CHECK_EQ_INT(r.stored_bytes, 0);
+	CHECK(r.size_bytes == CF_SIZE_MAX);
+	CHECK(r.stored_bytes == CF_SIZE_MAX);
 	CHECK(r.id == NULL);
+	cf_resource_clear(&r);
+	/* 8 EiB (2^33 GiB) is the first that overflows int64; 1 GiB under the maximum and
+	 * the maximum itself are kept as they are; a JSON integer too; digits beyond any
+	 * integer type too. */
+	CHECK_EQ_INT(decode("{\"name\":\"s5\",\"diskSizeGb\":\"8589934592\","
+			    "\"storageBytes\":9223372036854775807}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.size_bytes == CF_SIZE_MAX && r.stored_bytes == CF_SIZE_MAX);
+	cf_resource_clear(&r);
+	CHECK_EQ_INT(decode("{\"name\":\"s6\",\"diskSizeGb\":1073741823,"
+			    "\"storageBytes\":\"1152921504606846976\"}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.size_bytes == CF_SIZE_MAX - (1ULL << 30));
+	CHECK(r.stored_bytes == CF_SIZE_MAX);
+	cf_resource_clear(&r);
+	CHECK_EQ_INT(decode("{\"name\":\"s7\",\"diskSizeGb\":\"1000000000000000000000000000\","
+			    "\"storageBytes\":\"12x\"}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.size_bytes == CF_SIZE_MAX);
+	CHECK_EQ_INT(r.stored_bytes, 0);
 	cf_resource_clear(&r);
 }
 
@@ -924,10 +950,11 @@ static void test_auth_metadata(void)
 	CHECK_EQ_INT(cf_auth_new(&(struct cf_auth_config){.http = h}, &a), 0);
 	CHECK_EQ_STR(cf_auth_source(a), "metadata");
 
+	/* the metadata server marks every answer with Metadata-Flavor: Google */
 	struct canned ok[] = {
-	    {200, NULL,
+	    {200, "Metadata-Flavor: Google\r\n",
 	     "{\"access_token\":\"meta-1\",\"expires_in\":3599,\"token_type\":\"Bearer\"}"},
-	    {200, NULL,
+	    {200, "Metadata-Flavor: Google\r\n",
 	     "{\"access_token\":\"meta-2\",\"expires_in\":3599,\"token_type\":\"Bearer\"}"},
 	};
 	server_script(ok, 2);
@@ -957,7 +984,7 @@ static void test_auth_metadata(void)
 	    "access_token=x",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct canned c[] = {{200, NULL, bad[i]}};
+		struct canned c[] = {{200, "Metadata-Flavor: Google\r\n", bad[i]}};
 		server_script(c, 1);
 		cf_auth_invalidate(a);
 		int rc = cf_auth_token(a, tok, sizeof tok);

@@ -33,7 +33,43 @@ static void test_names(void)
 	CHECK(cf_label_value_valid("", 0));
 	CHECK(cf_label_value_valid("team-1_x", 8));
 	CHECK(!cf_label_value_valid("a b", 3));
-	CHECK(!cf_label_value_valid("caf\xc3\xa9", 5));
+	/* The API's real rules: lowercase international letters are allowed, in keys
+	 * and values; upper case is not, whatever the script; 63 characters, not bytes. */
+	CHECK(cf_label_value_valid("caf\xc3\xa9", 5));
+	CHECK(cf_label_value_valid("j\xc3\xb6rg", 5));
+	CHECK(cf_label_key_valid("j\xc3\xb6rg", 5));
+	CHECK(cf_label_key_valid("\xc3\xa9t\xc3\xa9", 5));	    /* été: a letter first */
+	CHECK(cf_label_value_valid("\xe4\xb8\xad\xe6\x96\x87", 6)); /* 中文: Lo */
+	CHECK(cf_label_key_valid("\xe4\xb8\xad", 3));
+	CHECK(cf_label_value_valid("\xce\xb1\xce\xb2-1", 6)); /* αβ-1 */
+	CHECK(!cf_label_value_valid("J\xc3\xb6rg", 5));
+	CHECK(!cf_label_value_valid("j\xc3\x96rg", 5));	    /* Ö */
+	CHECK(!cf_label_key_valid("\xc3\x89t\xc3\xa9", 5)); /* Été */
+	CHECK(!cf_label_value_valid("\xce\x91", 2));	    /* Α, Greek capital */
+	CHECK(!cf_label_value_valid("\xc2\xbd", 2));	    /* ½: not a letter or digit */
+	CHECK(!cf_label_value_valid("a\xc2\xa0"
+				    "b",
+				    4));		 /* no-break space */
+	CHECK(!cf_label_value_valid("\xc3", 1));	 /* truncated */
+	CHECK(!cf_label_value_valid("\xc0\xaf", 2));	 /* overlong '/' */
+	CHECK(!cf_label_value_valid("\xed\xa0\x80", 3)); /* a surrogate */
+	CHECK(!cf_label_value_valid("\xe2\x80\xae", 3)); /* right-to-left override */
+	CHECK(!cf_label_key_valid("_a", 2));
+	char intl[64 * 2 + 1] = "";
+	for (int i = 0; i < 64; i++)
+		strcat(intl, "\xc3\xb6");
+	CHECK(cf_label_value_valid(intl, 63 * 2)); /* 63 characters, 126 bytes */
+	CHECK(cf_label_key_valid(intl, 63 * 2));
+	CHECK(!cf_label_value_valid(intl, 64 * 2));
+	CHECK(!cf_label_key_valid(intl, 64 * 2));
+	/* labels the API holds, sent back unchanged: text, not judged by the rules */
+	CHECK(cf_label_text_sane("Legacy", 6, true));
+	CHECK(cf_label_text_sane(intl, 63 * 2, false));
+	CHECK(!cf_label_text_sane(intl, 64 * 2, false));
+	CHECK(!cf_label_text_sane("", 0, true));
+	CHECK(cf_label_text_sane("", 0, false));
+	CHECK(!cf_label_text_sane("a\nb", 3, false));
+	CHECK(!cf_label_text_sane("\xff", 1, false));
 
 	char out[64];
 	cf_label_value_map("zones/us-central1-a/disks/DB_data", out);
