@@ -362,6 +362,125 @@ static char *url_field(struct dctx *c, int item, const char *field, enum cf_kind
 	return d;
 }
 
+/* ---- resource.json without secrets ---- */
+
+/* An instance's metadata items (startup scripts, ssh keys, passwords put there
+ * by hand) are readable by every local user who can read the mount, and the
+ * cache keeps them on disk. Their values are replaced, their keys kept, before
+ * the document goes anywhere: in metadata.items[] of an instance, and in
+ * (source)instanceProperties.metadata.items[] of a machine image. */
+static const char REDACTED[] = "\"(hidden by clonefs)\"";
+
+struct spans {
+	size_t (*at)[2]; /* offset and length in the document */
+	size_t n, cap;
+	bool oom;
+};
+
+static void span_add(struct spans *sp, const char *base, const char *p, size_t len)
+{
+	if (sp->n == sp->cap) {
+		size_t cap = sp->cap ? sp->cap * 2 : 8;
+		void *np = realloc(sp->at, cap * sizeof *sp->at);
+		if (!np) {
+			sp->oom = true;
+			return;
+		}
+		sp->at = np;
+		sp->cap = cap;
+	}
+	sp->at[sp->n][0] = (size_t) (p - base);
+	sp->at[sp->n][1] = len;
+	sp->n++;
+}
+
+static bool key_is(const struct cf_json *j, int k, const char *s)
+{
+	return cf_json_str_eq(j, k, s, strlen(s));
+}
+
+/* Every member of every items[] element but "key", in each member called
+ * "metadata" (duplicates too: a reader may take any of them). */
+static void metadata_spans(const struct cf_json *j, int obj, const char *base, struct spans *sp)
+{
+	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m)) {
+		if (!key_is(j, m, "metadata") || cf_json_type(j, m + 1) != CF_J_OBJECT)
+			continue;
+		for (int k = cf_json_first(j, m + 1); k >= 0; k = cf_json_next(j, m + 1, k)) {
+			if (!key_is(j, k, "items") || cf_json_type(j, k + 1) != CF_J_ARRAY)
+				continue;
+			for (int e = cf_json_first(j, k + 1); e >= 0;
+			     e = cf_json_next(j, k + 1, e)) {
+				if (cf_json_type(j, e) != CF_J_OBJECT)
+					continue;
+				for (int f = cf_json_first(j, e); f >= 0;
+				     f = cf_json_next(j, e, f)) {
+					size_t len;
+					const char *p = cf_json_span(j, f + 1, &len);
+					if (p && !key_is(j, f, "key"))
+						span_add(sp, base, p, len);
+				}
+			}
+		}
+	}
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+	const size_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* A copy of the document (raw, len: item's span) with the metadata values
+ * replaced: 0, -ENOMEM, or -EFBIG when the copy would pass CF_RAW_MAX. */
+static int redacted_copy(const struct cf_json *j, int item, const char *raw, size_t len, char **out,
+			 size_t *out_len)
+{
+	struct spans sp = {0};
+	metadata_spans(j, item, raw, &sp);
+	for (int m = cf_json_first(j, item); m >= 0; m = cf_json_next(j, item, m))
+		if ((key_is(j, m, "instanceProperties") ||
+		     key_is(j, m, "sourceInstanceProperties")) &&
+		    cf_json_type(j, m + 1) == CF_J_OBJECT)
+			metadata_spans(j, m + 1, raw, &sp);
+	if (sp.oom) {
+		free(sp.at);
+		return -ENOMEM;
+	}
+	qsort(sp.at, sp.n, sizeof *sp.at, span_cmp);
+	size_t size = len + 1;
+	for (size_t i = 0; i < sp.n; i++)
+		size += sizeof REDACTED - 1;
+	char *buf = malloc(size);
+	if (!buf) {
+		free(sp.at);
+		return -ENOMEM;
+	}
+	size_t n = 0, from = 0;
+	for (size_t i = 0; i < sp.n; i++) {
+		if (sp.at[i][0] < from)
+			continue; /* inside one already replaced (cannot happen: values do not nest)
+				   */
+		memcpy(buf + n, raw + from, sp.at[i][0] - from);
+		n += sp.at[i][0] - from;
+		memcpy(buf + n, REDACTED, sizeof REDACTED - 1);
+		n += sizeof REDACTED - 1;
+		from = sp.at[i][0] + sp.at[i][1];
+	}
+	memcpy(buf + n, raw + from, len - from);
+	n += len - from;
+	buf[n] = '\0';
+	free(sp.at);
+	if (n > CF_RAW_MAX) {
+		explicit_bzero(buf, n);
+		free(buf);
+		return -EFBIG;
+	}
+	*out = buf;
+	*out_len = n;
+	return 0;
+}
+
 /* ---- decoding one resource ---- */
 
 static int label_cmp(const void *a, const void *b)
@@ -701,19 +820,21 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 	    decode_lineage(&c, item, ks, out) || c.oom)
 		goto oom;
 
-	/* resource.json: the document's own bytes. One larger than CF_RAW_MAX
-	 * is not kept, but the resource is: hiding a real snapshot because of
-	 * an oversized description would hide it from every prune. */
+	/* resource.json: the document's own bytes, metadata values hidden. One larger
+	 * than CF_RAW_MAX is not kept, but the resource is: hiding a real snapshot
+	 * because of an oversized description would hide it from every prune. */
 	size_t rlen;
 	const char *raw = cf_json_span(j, item, &rlen);
 	if (rlen > CF_RAW_MAX) {
 		cf_warn(
 		    "gce: %s: document of %zu bytes is larger than %d, resource.json left empty",
 		    what, rlen, CF_RAW_MAX);
-	} else {
-		if (!(out->raw = cf_gce_dup(raw, rlen)))
+	} else if ((rc = redacted_copy(j, item, raw, rlen, &out->raw, &out->raw_len))) {
+		if (rc == -ENOMEM)
 			goto oom;
-		out->raw_len = rlen;
+		cf_warn("gce: %s: document with its metadata hidden is larger than %d, "
+			"resource.json left empty",
+			what, CF_RAW_MAX);
 	}
 	return 0;
 oom:

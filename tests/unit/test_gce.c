@@ -1197,8 +1197,80 @@ static void test_provider(void)
 	cf_http_free(h);
 }
 
+/* resource.json never holds an instance's metadata values (passwords, ssh keys and
+ * startup scripts live there): their keys are kept, the values replaced, in an
+ * instance and in the copy of its properties a machine image holds; what remains is
+ * valid JSON and the rest of the document is untouched. */
+static void test_metadata_hidden(void)
+{
+	struct cf_resource r;
+	char why[256];
+	static const char *const secrets[] = {"hunter2",	"swordfish",   "4242",
+					      "escaped-secret", "deep-secret", "mi-secret",
+					      "props-secret"};
+	CHECK_EQ_INT(
+	    decode("{\"kind\":\"compute#instance\",\"name\":\"db-1\",\"status\":\"RUNNING\","
+		   "\"zone\":\"" LINK "zones/us-central1-a\","
+		   "\"metadata\":{\"kind\":\"compute#metadata\",\"fingerprint\":\"abc=\","
+		   "\"items\":[{\"key\":\"DB_PASSWORD\",\"value\":\"hunter2-s3cret\"},"
+		   "{\"value\":\"#!/bin/sh\\necho pw=swordfish\",\"key\":\"startup-script\"},"
+		   "{\"key\":\"n\",\"value\":4242},"
+		   "{\"key\":\"esc\",\"val\\u0075e\":\"escaped-secret\"},"
+		   "\"odd\",{\"key\":\"nested\",\"value\":{\"a\":[\"deep-secret\"]}}]},"
+		   "\"description\":\"value stays\",\"labels\":{\"env\":\"prod\"}}",
+		   CF_KIND_INSTANCE, "zones/us-central1-a", &r, why, sizeof why),
+	    0);
+	CHECK(r.raw != NULL);
+	if (r.raw) {
+		for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+			if (strstr(r.raw, secrets[i]))
+				fprintf(stderr, "  %s shown in %s\n", secrets[i], r.raw);
+			CHECK(strstr(r.raw, secrets[i]) == NULL);
+		}
+		CHECK_EQ_INT(strlen(r.raw), r.raw_len);
+		json_error_t je;
+		json_t *doc = json_loads(r.raw, 0, &je);
+		CHECK(doc != NULL);
+		json_t *items = json_object_get(json_object_get(doc, "metadata"), "items");
+		CHECK_EQ_INT(json_array_size(items), 6);
+		CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			     "DB_PASSWORD");
+		CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "value")),
+			     "(hidden by clonefs)");
+		CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "key")),
+			     "startup-script");
+		CHECK_EQ_STR(json_string_value(json_object_get(doc, "description")), "value stays");
+		CHECK_EQ_STR(json_string_value(
+				 json_object_get(json_object_get(doc, "metadata"), "fingerprint")),
+			     "abc=");
+		json_decref(doc);
+	}
+	CHECK_EQ_INT(r.nlabels, 1);
+	cf_resource_clear(&r);
+
+	/* a machine image's copy of the instance's properties */
+	CHECK_EQ_INT(
+	    decode("{\"kind\":\"compute#machineImage\",\"name\":\"mi-1\",\"status\":\"READY\","
+		   "\"sourceInstanceProperties\":{\"metadata\":{\"items\":[{\"key\":\"k\","
+		   "\"value\":\"mi-secret\"}]}},\"instanceProperties\":{\"metadata\":{\"items\":"
+		   "[{\"key\":\"k2\",\"value\":\"props-secret\"}]}}}",
+		   CF_KIND_MACHINE_IMAGE, NULL, &r, why, sizeof why),
+	    0);
+	CHECK(r.raw && !strstr(r.raw, "mi-secret") && !strstr(r.raw, "props-secret"));
+	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
+	cf_resource_clear(&r);
+
+	/* anything else is the document's own bytes */
+	static const char snap[] = "{\"name\":\"s1\",\"metadata\":\"not-an-object\","
+				   "\"items\":[{\"value\":\"kept\"}]}";
+	CHECK_EQ_INT(decode(snap, CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why), 0);
+	CHECK(r.raw && !strcmp(r.raw, snap));
+	cf_resource_clear(&r);
+}
+
 int main(void)
 {
+	test_metadata_hidden();
 	test_urls();
 	test_snapshot();
 	test_other_kinds();
