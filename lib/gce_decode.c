@@ -447,7 +447,8 @@ static int redacted_copy(const struct cf_json *j, int item, const char *raw, siz
 		free(sp.at);
 		return -ENOMEM;
 	}
-	qsort(sp.at, sp.n, sizeof *sp.at, span_cmp);
+	if (sp.n)
+		qsort(sp.at, sp.n, sizeof *sp.at, span_cmp);
 	size_t size = len + 1;
 	for (size_t i = 0; i < sp.n; i++)
 		size += sizeof REDACTED - 1;
