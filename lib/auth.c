@@ -175,24 +175,35 @@ static bool is_space(char c)
  * socket, which could block every write or feed us anything) not open to group
  * or others (as ssh insists for a private key). The open never blocks:
  * O_NONBLOCK makes opening a FIFO without a writer return at once, and fstat
- * then refuses it. A token file (token_rules) must also be owned by us or root
- * and not be a symbolic link: whoever owns it, or can replace the link, chooses
- * whom we act as. A key file keeps the looser rules it always had (a user's own
- * key read under sudo; GOOGLE_APPLICATION_CREDENTIALS through a link, as
- * Kubernetes mounts secrets). On refusal *why names the file and how to fix it. */
+ * then refuses it. A token file (token_rules) must also be owned by us or root,
+ * and reached through no link of another user's: whoever owns it chooses whom
+ * we act as. A key file keeps the looser rules it always had (a user's own key
+ * read under sudo). On refusal *why names the file and how to fix it. */
 static int open_private(const char *path, const char *what, bool token_rules, struct stat *st,
 			char *why, size_t why_size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-				(token_rules ? O_NOFOLLOW : 0));
+	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(path, flags | (token_rules ? O_NOFOLLOW : 0));
+	if (fd < 0 && errno == ELOOP && token_rules) {
+		/* A link is followed only when it is ours or root's, as Kubernetes makes a
+		 * secret volume's files (links into ..data/): another user's link would let
+		 * them choose which of root's files we send as a token. (Swapping it between
+		 * lstat and open needs the directory's write right; the file opened is checked
+		 * below whatever it is.) */
+		struct stat lst;
+		if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && lst.st_uid != geteuid() &&
+		    lst.st_uid != 0) {
+			snprintf(why, why_size,
+				 "%s %s is a symbolic link belonging to uid %u, not to us (uid %u) "
+				 "or root",
+				 what, path, (unsigned) lst.st_uid, (unsigned) geteuid());
+			return -EACCES;
+		}
+		fd = open(path, flags);
+	}
 	if (fd < 0) {
 		int e = errno;
-		if (e == ELOOP)
-			snprintf(why, why_size,
-				 "%s %s is a symbolic link: give the path of the file itself", what,
-				 path);
-		else
-			snprintf(why, why_size, "%s %s: %s", what, path, strerror(e));
+		snprintf(why, why_size, "%s %s: %s", what, path, strerror(e));
 		return e == ENOENT ? -ENOENT : -EACCES;
 	}
 	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {

@@ -594,9 +594,23 @@ static void test_token_file_kind_and_owner(void)
 	CHECK_EQ_STR(tok, "tok-3");
 	cf_auth_free(a);
 
-	/* A symbolic link: whoever can replace it chooses the token. */
+	/* A symbolic link of ours or root's is followed (Kubernetes' secret volumes are
+	 * made of them); another user's is not: they would choose which of our files we
+	 * send as a token. */
 	CHECK_EQ_INT(symlink(path_in("tok2"), path_in("tok-link")), 0);
 	cfg.token_file = path_in("tok-link");
+	CHECK_EQ_INT(cf_auth_new(&cfg, &a), 0);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
+	CHECK_EQ_STR(tok, "tok-3");
+	CHECK_EQ_INT(lchown(path_in("tok-link"), geteuid() + 4242, (gid_t) -1), 0);
+	/* the same file through a link now another user's: re-checked, refused */
+	cf_auth_invalidate(a);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	cf_auth_last_error(a, err, sizeof err);
+	snprintf(want, sizeof want, "token file %s is a symbolic link belonging to uid %u",
+		 path_in("tok-link"), (unsigned) geteuid() + 4242);
+	CHECK(strstr(err, want) != NULL);
+	cf_auth_free(a);
 	CHECK_EQ_INT(cf_auth_new(&cfg, &a), -EACCES);
 	unlink(path_in("tok-link"));
 	unlink(path_in("tok2"));
