@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -300,6 +301,12 @@ int main(int argc, char **argv)
 	bool mounted = false, signals = false;
 	int rc, status = 1;
 
+	/* Never dumpable, whatever the credentials: a token from a token file or the metadata
+	 * server is as good as a key for its hour, and the health command runs as us. No core
+	 * file, and no ptrace or /proc/PID/mem by another process of the same user. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		fprintf(stderr, "clonefs: cannot make the process non-dumpable: %s\n",
+			strerror(errno));
 	if (stale_mount(argc, argv))
 		return 1;
 	/* A listing of 100,000 entries is a 10 MB array for as long as the directory is open.

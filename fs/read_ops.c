@@ -106,8 +106,10 @@ static void fill_stat(const struct cf_fs *fs, const struct cf_stat *cs, struct s
 	st->st_nlink = cs->nlink ? cs->nlink : 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
-	st->st_size = (off_t) cs->size;
-	st->st_blocks = (blkcnt_t) cs->blocks;
+	/* A cache written before sizes were clamped may hold more than an off_t. */
+	st->st_size = (off_t) (cs->size > CF_SIZE_MAX ? CF_SIZE_MAX : cs->size);
+	st->st_blocks =
+	    (blkcnt_t) (cs->blocks > CF_SIZE_MAX / 512 ? CF_SIZE_MAX / 512 : cs->blocks);
 	/* The control files are read with direct_io: every read(2) is a round trip, and stdio
 	 * (jq, awk, Python) sizes its reads by st_blksize. 4 KiB made jq over a 24 MB
 	 * inventory.jsonl 6,000 round trips and twice as slow as over a local copy; 128 KiB is

@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "names.h"
 
 #include "policy.h"
 
@@ -283,8 +284,10 @@ void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 	}
 	if (readonly(req, fs, "setxattr", ino, NULL))
 		return;
-	if (size > 63) {
-		cf_log_refusal(name, EINVAL, "label value of %zu bytes: at most 63", size);
+	/* 63 characters, which in UTF-8 may be up to 4 bytes each; the engine counts them. */
+	if (size > CF_LABEL_BYTES_MAX) {
+		cf_log_refusal(name, EINVAL, "label value of %zu bytes: at most 63 characters",
+			       size);
 		fuse_reply_err(req, EINVAL);
 		return;
 	}

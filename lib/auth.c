@@ -171,13 +171,36 @@ static bool is_space(char c)
 
 /* ---- private files ---- */
 
-/* Open path for reading a secret: a regular file, not open to group or
- * others (as ssh insists for a private key). On refusal *why says why and
- * how to fix it. */
-static int open_private(const char *path, const char *what, struct stat *st, char *why,
-			size_t why_size)
+/* Open path for reading a secret: a regular file (never a FIFO, device or
+ * socket, which could block every write or feed us anything) not open to group
+ * or others (as ssh insists for a private key). The open never blocks:
+ * O_NONBLOCK makes opening a FIFO without a writer return at once, and fstat
+ * then refuses it. A token file (token_rules) must also be owned by us or root,
+ * and reached through no link of another user's: whoever owns it chooses whom
+ * we act as. A key file keeps the looser rules it always had (a user's own key
+ * read under sudo). On refusal *why names the file and how to fix it. */
+static int open_private(const char *path, const char *what, bool token_rules, struct stat *st,
+			char *why, size_t why_size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	int fd = open(path, flags | (token_rules ? O_NOFOLLOW : 0));
+	if (fd < 0 && errno == ELOOP && token_rules) {
+		/* A link is followed only when it is ours or root's, as Kubernetes makes a
+		 * secret volume's files (links into ..data/): another user's link would let
+		 * them choose which of root's files we send as a token. (Swapping it between
+		 * lstat and open needs the directory's write right; the file opened is checked
+		 * below whatever it is.) */
+		struct stat lst;
+		if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && lst.st_uid != geteuid() &&
+		    lst.st_uid != 0) {
+			snprintf(why, why_size,
+				 "%s %s is a symbolic link belonging to uid %u, not to us (uid %u) "
+				 "or root",
+				 what, path, (unsigned) lst.st_uid, (unsigned) geteuid());
+			return -EACCES;
+		}
+		fd = open(path, flags);
+	}
 	if (fd < 0) {
 		int e = errno;
 		snprintf(why, why_size, "%s %s: %s", what, path, strerror(e));
@@ -188,6 +211,14 @@ static int open_private(const char *path, const char *what, struct stat *st, cha
 		snprintf(why, why_size, "%s %s is not a regular file", what, path);
 		return -EACCES;
 	}
+	if (token_rules && st->st_uid != geteuid() && st->st_uid != 0) {
+		close(fd);
+		snprintf(why, why_size,
+			 "%s %s belongs to uid %u, not to us (uid %u) or root: whoever owns it "
+			 "chooses our credentials",
+			 what, path, (unsigned) st->st_uid, (unsigned) geteuid());
+		return -EACCES;
+	}
 	if (st->st_mode & 077) {
 		close(fd);
 		snprintf(why, why_size,
@@ -195,6 +226,10 @@ static int open_private(const char *path, const char *what, struct stat *st, cha
 			 path, (unsigned) (st->st_mode & 07777), path);
 		return -EACCES;
 	}
+	/* A regular file: reads never block, and read_all wants them to wait for nothing. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	return fd;
 }
 
@@ -256,7 +291,7 @@ static int file_token(struct cf_auth *a)
 
 	/* The identity of what is actually read (the path may have been
 	 * replaced between stat and open). */
-	int fd = open_private(path, "token file", &st, why, sizeof why);
+	int fd = open_private(path, "token file", true, &st, why, sizeof why);
 	if (fd < 0) {
 		drop_token(a);
 		return fail(a, -EACCES, "%s", why);
@@ -360,8 +395,11 @@ static int metadata_token(struct cf_auth *a)
 		return fail(a, -EACCES, "no token file and no way to ask the metadata server");
 
 	static const char *const headers[] = {"Metadata-Flavor: Google", NULL};
-	struct cf_http_request req = {
-	    .method = "GET", .url = a->metadata_url, .headers = headers, .max_body = ANSWER_MAX};
+	struct cf_http_request req = {.method = "GET",
+				      .url = a->metadata_url,
+				      .headers = headers,
+				      .max_body = ANSWER_MAX,
+				      .secret = true};
 	struct cf_http_response resp;
 	int rc = cf_http_do(a->http, &req, &resp);
 	/* A token still valid outlives a failed early refresh. */
@@ -373,13 +411,16 @@ static int metadata_token(struct cf_auth *a)
 	else if (resp.status != 200)
 		rc = fail(a, cf_http_retryable(resp.status) ? -EAGAIN : -EACCES,
 			  "metadata server %s answered HTTP %ld", a->metadata_url, resp.status);
+	else if (!resp.metadata_flavor)
+		rc = fail(a, -EACCES,
+			  "metadata server %s: the answer lacks the header Metadata-Flavor: "
+			  "Google, so it is not the metadata server's; not used",
+			  a->metadata_url);
 	else if ((rc = take_answer(a, resp.body, resp.body_len, now, why, sizeof why)) != 0)
 		rc = fail(a, rc, "metadata server: %s", why);
 	else
 		recovered(a, "the metadata server");
-	if (resp.body)
-		explicit_bzero(resp.body, resp.body_len);
-	cf_http_response_clear(&resp);
+	cf_http_response_wipe(&resp);
 	if (rc && keep_old)
 		return 0;
 	if (rc)
@@ -886,7 +927,7 @@ static int load_key_file(struct cf_auth *a, const char *path, const char *from)
 	if (!(a->key_path = strdup(path)))
 		return -ENOMEM;
 	a->key_from = from;
-	int fd = open_private(path, "credentials file", &st, why, sizeof why);
+	int fd = open_private(path, "credentials file", false, &st, why, sizeof why);
 	if (fd < 0) {
 		cf_err("auth: %s (%s)", why, from);
 		return fd;
@@ -1007,7 +1048,7 @@ int cf_auth_new(const struct cf_auth_config *cfg, struct cf_auth **out)
 		/* Refuse a file open to others now, not at the first request. */
 		struct stat st;
 		char why[sizeof a->last_error];
-		int fd = open_private(a->token_file, "token file", &st, why, sizeof why);
+		int fd = open_private(a->token_file, "token file", true, &st, why, sizeof why);
 		if (fd >= 0)
 			close(fd);
 		else if (fd != -ENOENT) {
@@ -1128,7 +1169,7 @@ int cf_auth_metadata_project(struct cf_auth *a, struct cf_http *http, char *buf,
 	size_t n = resp.body_len;
 	while (n && is_space(resp.body[n - 1]))
 		n--;
-	bool ok = resp.status == 200 && n > 0 && n < size && n <= 100;
+	bool ok = resp.status == 200 && resp.metadata_flavor && n > 0 && n < size && n <= 100;
 	for (size_t i = 0; ok && i < n; i++) {
 		char c = resp.body[i];
 		ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("-.:", c);
@@ -1140,6 +1181,12 @@ int cf_auth_metadata_project(struct cf_auth *a, struct cf_http *http, char *buf,
 		snprintf(why, why_size, "metadata server %s answered HTTP %ld", a->metadata_host,
 			 resp.status);
 		rc = -EIO;
+	} else if (!resp.metadata_flavor) {
+		snprintf(why, why_size,
+			 "metadata server %s: the answer lacks the header Metadata-Flavor: Google, "
+			 "so it is not the metadata server's",
+			 a->metadata_host);
+		rc = -EPROTO;
 	} else {
 		snprintf(why, why_size, "metadata server %s: no project id in the answer",
 			 a->metadata_host);

@@ -1491,9 +1491,14 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 	if (rc)
 		return rc;
 	cf_resource_clear(&r);
+	/* Only the key and value the caller writes are judged by the provider's rules
+	 * (names.h); the resource's other labels go back as the API holds them. */
 	if (!cf_label_key_valid(key, strlen(key)))
 		return refuse(e, shown, EINVAL,
-			      "label key \"%.64s\" is not valid: [a-z][a-z0-9_-]{0,62}", key);
+			      "label key \"%.64s\" is not valid: a lowercase letter first, then "
+			      "lowercase letters (international ones too), digits, _ and -, at "
+			      "most 63 characters",
+			      key);
 	if (!strcmp(key, CF_TRASH_LABEL))
 		return refuse(e, shown, EPERM,
 			      "%s is clonefs's own: rmdir puts a resource in "
@@ -1501,12 +1506,14 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 			      CF_TRASH_LABEL);
 	if ((rc = may_label(e, c, shown, key, "set")))
 		return rc;
-	if (memchr(value, '\0', len) || !cf_label_value_valid(value, len))
+	if (len > CF_LABEL_BYTES_MAX || memchr(value, '\0', len) ||
+	    !cf_label_value_valid(value, len))
 		return refuse(e, shown, EINVAL,
-			      "label value for %s is not valid: [a-z0-9_-]{0,63} (never changed "
+			      "label value for %s is not valid: lowercase letters (international "
+			      "ones too), digits, _ and -, at most 63 characters (never changed "
 			      "silently)",
 			      key);
-	char v[64];
+	char v[CF_LABEL_BYTES_MAX + 1];
 	memcpy(v, value, len);
 	v[len] = '\0';
 	return label_update(e, path, shown, key, v, flags);

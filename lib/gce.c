@@ -505,9 +505,14 @@ static int write_target(const char *path, unsigned kinds, const char *want, enum
 	return 0;
 }
 
-/* The labels as a JSON object, each key and value checked against the
- * provider's rules; -EINVAL with the first offender named. */
-static int labels_json(const struct cf_label *labels, size_t n, json_t **out, struct cf_error *err)
+/* The labels as a JSON object; -EINVAL with the first offender named. `strict`
+ * (create: labels clonefs composes) checks each key and value against the
+ * provider's rules. setLabels sends a resource's labels back with one changed:
+ * the caller checked that one; the rest are what the API holds, and are only
+ * checked to be text (a label the API accepted, e.g. owner=jörg, must never
+ * make every later label write on that resource fail). */
+static int labels_json(const struct cf_label *labels, size_t n, bool strict, json_t **out,
+		       struct cf_error *err)
 {
 	char ex[80];
 	*out = NULL;
@@ -524,20 +529,23 @@ static int labels_json(const struct cf_label *labels, size_t n, json_t **out, st
 		goto oom;
 	for (size_t i = 0; i < n; i++) {
 		const char *k = labels[i].key, *v = labels[i].value;
-		if (!k || !cf_label_key_valid(k, strlen(k))) {
+		if (!k || !(strict ? cf_label_key_valid(k, strlen(k))
+				   : cf_label_text_sane(k, strlen(k), true))) {
 			cf_gce_excerpt(k ? k : "(null)", k ? strlen(k) : 6, ex, sizeof ex);
 			cf_gce_seterr(
 			    err, 0,
-			    "label key \"%s\" is not valid (lower-case letter first, then "
-			    "[a-z0-9_-], at most 63)",
+			    "label key \"%s\" is not valid (a lowercase letter first, then "
+			    "lowercase letters, digits, _ and -, at most 63 characters)",
 			    ex);
 			goto inval;
 		}
-		if (!v || !cf_label_value_valid(v, strlen(v))) {
+		if (!v || !(strict ? cf_label_value_valid(v, strlen(v))
+				   : cf_label_text_sane(v, strlen(v), false))) {
 			cf_gce_excerpt(v ? v : "(null)", v ? strlen(v) : 6, ex, sizeof ex);
-			cf_gce_seterr(
-			    err, 0, "label %s: value \"%s\" is not valid ([a-z0-9_-], at most 63)",
-			    k, ex);
+			cf_gce_seterr(err, 0,
+				      "label %s: value \"%s\" is not valid (lowercase letters, "
+				      "digits, _ and -, at most 63 characters)",
+				      k, ex);
 			goto inval;
 		}
 		if (json_object_get(o, k)) {
@@ -668,7 +676,7 @@ static int gce_create(struct cf_provider *p, const struct cf_create_req *req,
 	if ((rc = write_target(req->source, 1u << (snap ? CF_KIND_DISK : CF_KIND_INSTANCE),
 			       snap ? "a disk" : "an instance", &sk, err)) ||
 	    (rc = need_request_id(req->request_id, req->name, err)) ||
-	    (rc = labels_json(req->labels, req->nlabels, &labels, err)))
+	    (rc = labels_json(req->labels, req->nlabels, true, &labels, err)))
 		return rc;
 
 	if (!(body = json_object())) {
@@ -798,7 +806,7 @@ static int gce_set_labels(struct cf_provider *p, const char *path, const struct 
 	bool scoped = k == CF_KIND_DISK || k == CF_KIND_INSTANCE;
 	if (request_id && (rc = need_request_id(request_id, path, err)))
 		return rc;
-	if ((rc = labels_json(labels, n, &lj, err)))
+	if ((rc = labels_json(labels, n, false, &lj, err)))
 		return rc;
 	if (!(body = json_object())) {
 		json_decref(lj);

@@ -362,21 +362,131 @@ static char *url_field(struct dctx *c, int item, const char *field, enum cf_kind
 	return d;
 }
 
+/* ---- resource.json without secrets ---- */
+
+/* An instance's metadata items (startup scripts, ssh keys, passwords put there
+ * by hand) are readable by every local user who can read the mount, and the
+ * cache keeps them on disk. Their values are replaced, their keys kept, before
+ * the document goes anywhere: in metadata.items[] of an instance, and in
+ * (source)instanceProperties.metadata.items[] of a machine image. */
+static const char REDACTED[] = "\"(hidden by clonefs)\"";
+
+struct spans {
+	size_t (*at)[2]; /* offset and length in the document */
+	size_t n, cap;
+	bool oom;
+};
+
+static void span_add(struct spans *sp, const char *base, const char *p, size_t len)
+{
+	if (sp->n == sp->cap) {
+		size_t cap = sp->cap ? sp->cap * 2 : 8;
+		void *np = realloc(sp->at, cap * sizeof *sp->at);
+		if (!np) {
+			sp->oom = true;
+			return;
+		}
+		sp->at = np;
+		sp->cap = cap;
+	}
+	sp->at[sp->n][0] = (size_t) (p - base);
+	sp->at[sp->n][1] = len;
+	sp->n++;
+}
+
+static bool key_is(const struct cf_json *j, int k, const char *s)
+{
+	return cf_json_str_eq(j, k, s, strlen(s));
+}
+
+/* Every member of every items[] element but "key", in each member called
+ * "metadata" (duplicates too: a reader may take any of them). */
+static void metadata_spans(const struct cf_json *j, int obj, const char *base, struct spans *sp)
+{
+	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m)) {
+		if (!key_is(j, m, "metadata") || cf_json_type(j, m + 1) != CF_J_OBJECT)
+			continue;
+		for (int k = cf_json_first(j, m + 1); k >= 0; k = cf_json_next(j, m + 1, k)) {
+			if (!key_is(j, k, "items") || cf_json_type(j, k + 1) != CF_J_ARRAY)
+				continue;
+			for (int e = cf_json_first(j, k + 1); e >= 0;
+			     e = cf_json_next(j, k + 1, e)) {
+				if (cf_json_type(j, e) != CF_J_OBJECT)
+					continue;
+				for (int f = cf_json_first(j, e); f >= 0;
+				     f = cf_json_next(j, e, f)) {
+					size_t len;
+					const char *p = cf_json_span(j, f + 1, &len);
+					if (p && !key_is(j, f, "key"))
+						span_add(sp, base, p, len);
+				}
+			}
+		}
+	}
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+	const size_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* A copy of the document (raw, len: item's span) with the metadata values
+ * replaced: 0, -ENOMEM, or -EFBIG when the copy would pass CF_RAW_MAX. */
+static int redacted_copy(const struct cf_json *j, int item, const char *raw, size_t len, char **out,
+			 size_t *out_len)
+{
+	struct spans sp = {0};
+	metadata_spans(j, item, raw, &sp);
+	for (int m = cf_json_first(j, item); m >= 0; m = cf_json_next(j, item, m))
+		if ((key_is(j, m, "instanceProperties") ||
+		     key_is(j, m, "sourceInstanceProperties")) &&
+		    cf_json_type(j, m + 1) == CF_J_OBJECT)
+			metadata_spans(j, m + 1, raw, &sp);
+	if (sp.oom) {
+		free(sp.at);
+		return -ENOMEM;
+	}
+	if (sp.n)
+		qsort(sp.at, sp.n, sizeof *sp.at, span_cmp);
+	size_t size = len + 1;
+	for (size_t i = 0; i < sp.n; i++)
+		size += sizeof REDACTED - 1;
+	char *buf = malloc(size);
+	if (!buf) {
+		free(sp.at);
+		return -ENOMEM;
+	}
+	size_t n = 0, from = 0;
+	for (size_t i = 0; i < sp.n; i++) {
+		if (sp.at[i][0] < from)
+			continue; /* inside one already replaced (cannot happen: values do not nest)
+				   */
+		memcpy(buf + n, raw + from, sp.at[i][0] - from);
+		n += sp.at[i][0] - from;
+		memcpy(buf + n, REDACTED, sizeof REDACTED - 1);
+		n += sizeof REDACTED - 1;
+		from = sp.at[i][0] + sp.at[i][1];
+	}
+	memcpy(buf + n, raw + from, len - from);
+	n += len - from;
+	buf[n] = '\0';
+	free(sp.at);
+	if (n > CF_RAW_MAX) {
+		explicit_bzero(buf, n);
+		free(buf);
+		return -EFBIG;
+	}
+	*out = buf;
+	*out_len = n;
+	return 0;
+}
+
 /* ---- decoding one resource ---- */
 
 static int label_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct cf_label *) a)->key, ((const struct cf_label *) b)->key);
-}
-
-static bool label_text_ok(const char *s, size_t len, size_t max)
-{
-	if (len > max || memchr(s, '\0', len))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
 }
 
 /* Labels: an object of string -> string. A label that is not a string, too
@@ -404,13 +514,16 @@ static int decode_labels(struct dctx *c, int item, struct cf_resource *r)
 		const char *key = cf_json_str(c->j, k, &klen), *val = NULL, *why = NULL;
 		if (!key)
 			return -ENOMEM;
-		if (klen == 0 || !label_text_ok(key, klen, CF_LABEL_KEY_MAX))
+		/* Characters, not bytes: 63 international characters take up to
+		 * CF_LABEL_BYTES_MAX, and a label the API holds and we dropped would be
+		 * erased by the next label write (setLabels sends the whole set back). */
+		if (!cf_label_text_sane(key, klen, true))
 			why = "bad key";
 		else if (cf_json_type(c->j, k + 1) != CF_J_STRING)
 			why = "value not a string";
 		else if (!(val = cf_json_str(c->j, k + 1, &vlen)))
 			return -ENOMEM;
-		else if (!label_text_ok(val, vlen, CF_LABEL_VALUE_MAX))
+		else if (!cf_label_text_sane(val, vlen, false))
 			why = "bad or too long value";
 		else if (r->nlabels == CF_LABELS_MAX)
 			why = "more than 64 labels";
@@ -484,19 +597,41 @@ static int decode_links(struct dctx *c, int item, struct cf_resource *r)
 	return 0;
 }
 
+/* A size the API writes as a decimal string (or a JSON integer): clamped to
+ * CF_SIZE_MAX (model.h) when it is larger, however many digits it has, so an
+ * absurd size is shown as a large one instead of overflowing into a negative
+ * off_t. `shift` scales it (30 for GiB). -EINVAL when it is not a number. */
+static int j_size(struct dctx *c, int v, unsigned shift, uint64_t *out)
+{
+	uint64_t x;
+	size_t len;
+	const char *s;
+	if (j_u64(c, v, &x) == 0) {
+		*out = x > (CF_SIZE_MAX >> shift) ? CF_SIZE_MAX : x << shift;
+		return 0;
+	}
+	if (cf_json_type(c->j, v) != CF_J_STRING || !(s = vstr(c, v, &len)) || !len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+	*out = CF_SIZE_MAX; /* digits beyond uint64 */
+	return 0;
+}
+
 static void decode_sizes(struct dctx *c, int item, const struct kind_spec *ks,
 			 struct cf_resource *r)
 {
 	uint64_t v;
 	int f;
 	if (ks->size_gb && present(c, f = member(c, item, ks->size_gb))) {
-		if (j_u64(c, f, &v) || v > (UINT64_MAX >> 30))
+		if (j_size(c, f, 30, &v))
 			cf_debug("gce: %s: %s unusable, size 0", c->what, ks->size_gb);
 		else
-			r->size_bytes = v << 30;
+			r->size_bytes = v;
 	}
 	if (ks->stored && present(c, f = member(c, item, ks->stored))) {
-		if (j_u64(c, f, &v))
+		if (j_size(c, f, 0, &v))
 			cf_debug("gce: %s: %s unusable, 0", c->what, ks->stored);
 		else
 			r->stored_bytes = v;
@@ -686,19 +821,21 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 	    decode_lineage(&c, item, ks, out) || c.oom)
 		goto oom;
 
-	/* resource.json: the document's own bytes. One larger than CF_RAW_MAX
-	 * is not kept, but the resource is: hiding a real snapshot because of
-	 * an oversized description would hide it from every prune. */
+	/* resource.json: the document's own bytes, metadata values hidden. One larger
+	 * than CF_RAW_MAX is not kept, but the resource is: hiding a real snapshot
+	 * because of an oversized description would hide it from every prune. */
 	size_t rlen;
 	const char *raw = cf_json_span(j, item, &rlen);
 	if (rlen > CF_RAW_MAX) {
 		cf_warn(
 		    "gce: %s: document of %zu bytes is larger than %d, resource.json left empty",
 		    what, rlen, CF_RAW_MAX);
-	} else {
-		if (!(out->raw = cf_gce_dup(raw, rlen)))
+	} else if ((rc = redacted_copy(j, item, raw, rlen, &out->raw, &out->raw_len))) {
+		if (rc == -ENOMEM)
 			goto oom;
-		out->raw_len = rlen;
+		cf_warn("gce: %s: document with its metadata hidden is larger than %d, "
+			"resource.json left empty",
+			what, CF_RAW_MAX);
 	}
 	return 0;
 oom:

@@ -59,6 +59,10 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	/* Nothing else of the daemon's: the cache's and the journal's databases are open
+	 * read-write, and its sockets carry tokens. Not every descriptor is O_CLOEXEC
+	 * (libraries open their own), so close them all in the child, whatever they are. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	/* its own process group, so a timeout kills what it started too */
 	posix_spawnattr_setpgroup(&attr, 0);

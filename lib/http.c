@@ -52,7 +52,7 @@ struct cf_http {
 struct xfer {
 	char *body;
 	size_t len, cap, max;
-	bool too_big, oom;
+	bool too_big, oom, secret, metadata_flavor;
 	char retry_after[RETRY_AFTER_LEN];
 };
 
@@ -338,6 +338,31 @@ void cf_http_response_clear(struct cf_http_response *r)
 	memset(r, 0, sizeof *r);
 }
 
+void cf_http_response_wipe(struct cf_http_response *r)
+{
+	if (r && r->body)
+		explicit_bzero(r->body, r->body_len);
+	cf_http_response_clear(r);
+}
+
+void cf_http_slist_free_wiped(struct curl_slist *l)
+{
+	for (struct curl_slist *i = l; i; i = i->next)
+		if (i->data)
+			explicit_bzero(i->data, strlen(i->data));
+	curl_slist_free_all(l);
+}
+
+/* Free an attempt's body; a secret one is overwritten first. */
+static void xfer_free(struct xfer *x)
+{
+	if (x->body && x->secret)
+		explicit_bzero(x->body, x->cap);
+	free(x->body);
+	x->body = NULL;
+	x->len = x->cap = 0;
+}
+
 /* ---- one request ---- */
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ptr)
@@ -352,7 +377,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ptr)
 		size_t cap = x->cap ? x->cap : 16384;
 		while (cap < x->len + n + 1)
 			cap *= 2;
-		char *b = realloc(x->body, cap);
+		char *b;
+		if (x->secret) {
+			/* realloc would leave the old copy in freed memory */
+			b = malloc(cap);
+			if (b && x->body) {
+				memcpy(b, x->body, x->len);
+				explicit_bzero(x->body, x->cap);
+				free(x->body);
+			}
+		} else {
+			b = realloc(x->body, cap);
+		}
 		if (!b) {
 			x->oom = true;
 			return 0;
@@ -370,8 +406,16 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ptr)
 {
 	struct xfer *x = ptr;
 	size_t n = size * nitems;
-	static const char name[] = "retry-after:";
-	if (n > sizeof name - 1 && !strncasecmp(data, name, sizeof name - 1)) {
+	static const char name[] = "retry-after:", flavor[] = "metadata-flavor:";
+	if (n > sizeof flavor - 1 && !strncasecmp(data, flavor, sizeof flavor - 1)) {
+		/* the value, without the blanks around it and the line's CRLF */
+		const char *v = data + sizeof flavor - 1, *e = data + n;
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+			e--;
+		x->metadata_flavor = e - v == 6 && !memcmp(v, "Google", 6);
+	} else if (n > sizeof name - 1 && !strncasecmp(data, name, sizeof name - 1)) {
 		size_t vl = n - (sizeof name - 1);
 		if (vl >= sizeof x->retry_after)
 			vl = sizeof x->retry_after - 1;
@@ -380,6 +424,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ptr)
 	} else if (n >= 5 && !strncmp(data, "HTTP/", 5)) {
 		/* a new response (after a 100 Continue): forget the last one's */
 		x->retry_after[0] = '\0';
+		x->metadata_flavor = false;
 	}
 	return n;
 }
@@ -464,7 +509,8 @@ static int build_headers(const struct cf_http_request *req, struct curl_slist **
 	do {                                                                                       \
 		t = curl_slist_append(l, (str));                                                   \
 		if (!t) {                                                                          \
-			curl_slist_free_all(l);                                                    \
+			explicit_bzero(auth, sizeof auth);                                         \
+			cf_http_slist_free_wiped(l);                                               \
 			return -ENOMEM;                                                            \
 		}                                                                                  \
 		l = t;                                                                             \
@@ -477,7 +523,8 @@ static int build_headers(const struct cf_http_request *req, struct curl_slist **
 	if (req->bearer) {
 		int n = snprintf(auth, sizeof auth, "Authorization: Bearer %s", req->bearer);
 		if (n < 0 || (size_t) n >= sizeof auth || !header_safe(req->bearer)) {
-			curl_slist_free_all(l);
+			explicit_bzero(auth, sizeof auth);
+			cf_http_slist_free_wiped(l);
 			return -EINVAL;
 		}
 		ADD(auth);
@@ -485,7 +532,7 @@ static int build_headers(const struct cf_http_request *req, struct curl_slist **
 	}
 	for (const char *const *hd = req->headers; hd && *hd; hd++) {
 		if (!header_safe(*hd) || !strchr(*hd, ':')) {
-			curl_slist_free_all(l);
+			cf_http_slist_free_wiped(l);
 			return -EINVAL;
 		}
 		ADD(*hd);
@@ -610,7 +657,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		return rc;
 	}
 	if (time_left() == 0) {
-		curl_slist_free_all(hdrs);
+		cf_http_slist_free_wiped(hdrs);
 		snprintf(resp->error, sizeof resp->error,
 			 "no time left for this request (the write's deadline has passed)");
 		atomic_fetch_add(&h->failures, 1);
@@ -618,7 +665,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 	}
 	CURL *c = thread_handle(h);
 	if (!c) {
-		curl_slist_free_all(hdrs);
+		cf_http_slist_free_wiped(hdrs);
 		snprintf(resp->error, sizeof resp->error, "cannot create a libcurl handle");
 		atomic_fetch_add(&h->failures, 1);
 		return -ENOMEM;
@@ -627,12 +674,15 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 	unsigned max_attempts = req->no_retry ? 1 : h->cfg.max_attempts;
 	uint64_t start = now_ms();
 	char errbuf[CURL_ERROR_SIZE];
-	struct xfer x = {.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY};
+	struct xfer x = {.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY,
+			 .secret = req->secret};
 	const char *m = req->method ? req->method : "GET";
 
 	for (unsigned attempt = 1;; attempt++) {
+		if (x.secret && x.body)
+			explicit_bzero(x.body, x.cap); /* the last try's answer */
 		x.len = 0;
-		x.too_big = x.oom = false;
+		x.too_big = x.oom = x.metadata_flavor = false;
 		x.retry_after[0] = '\0';
 		errbuf[0] = '\0';
 		setup(h, c, req, hdrs, direct, &x, errbuf, time_left());
@@ -687,12 +737,14 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	curl_slist_free_all(hdrs);
+	/* The Authorization line holds the token: wiped, not just freed. */
+	cf_http_slist_free_wiped(hdrs);
 
 	if (rc == 0) {
 		/* hand the body over; always NUL-terminated, even when empty */
 		if (!x.body) {
 			x.body = calloc(1, 1);
+			x.cap = x.body ? 1 : 0;
 			if (!x.body) {
 				snprintf(resp->error, sizeof resp->error, "out of memory");
 				atomic_fetch_add(&h->failures, 1);
@@ -701,11 +753,12 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		}
 		resp->body = x.body;
 		resp->body_len = x.len;
+		resp->metadata_flavor = x.metadata_flavor;
 		if (cf_http_retryable(resp->status))
 			atomic_fetch_add(&h->failures, 1);
 		return 0;
 	}
-	free(x.body);
+	xfer_free(&x);
 	resp->status = 0;
 	atomic_fetch_add(&h->failures, 1);
 	return rc;

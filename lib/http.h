@@ -29,7 +29,11 @@ struct cf_http_response {
 	char *body;  /* NUL-terminated, malloc'd (may be NULL) */
 	size_t body_len;
 	unsigned attempts; /* how many tries it took */
-	char error[256];   /* transport error, or "" */
+	/* The answer carried "Metadata-Flavor: Google", as only the metadata server's do:
+	 * an answer to a metadata request without it came from something else (a proxy, a
+	 * captive portal, a local listener) and must not be believed. */
+	bool metadata_flavor;
+	char error[256]; /* transport error, or "" */
 };
 
 /* One request. method "GET", "POST", "DELETE"; body may be NULL; bearer may
@@ -47,6 +51,9 @@ struct cf_http_request {
 	/* extra headers, NULL-terminated "Name: value" strings (may be NULL),
 	 * e.g. "Metadata-Flavor: Google" for the metadata server */
 	const char *const *headers;
+	/* The answer is a secret (a token endpoint's): every copy of it this library makes
+	 * is wiped before it is freed. The caller wipes resp->body (cf_http_response_wipe). */
+	bool secret;
 };
 int cf_http_new(const struct cf_http_config *cfg, struct cf_http **out);
 /* A deadline for every request the calling thread makes from now on, in
@@ -58,6 +65,13 @@ void cf_http_set_deadline(int64_t mono_ms);
 int64_t cf_http_deadline(void);
 int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_http_response *resp);
 void cf_http_response_clear(struct cf_http_response *r);
+/* cf_http_response_clear that first overwrites the body (explicit_bzero): for an
+ * answer that held a token. */
+void cf_http_response_wipe(struct cf_http_response *r);
+/* Free a libcurl header list, overwriting every string in it first: an Authorization
+ * header's copy of a token must not outlive the request in freed memory. */
+struct curl_slist;
+void cf_http_slist_free_wiped(struct curl_slist *l);
 void cf_http_free(struct cf_http *h);
 
 /* Counters for status and metrics. */

@@ -116,4 +116,10 @@ enum {
 	CF_LINKS_MAX = 128,   /* attached disks per instance (GCE's limit) */
 };
 
+/* The largest size the mount shows, in bytes (1 EiB, 2^60): a larger diskSizeGb or
+ * storageBytes (the API's are int64, and diskSizeGb << 30 leaves int64 at 8 EiB) is
+ * shown as this, so st_size stays a positive off_t, stat and ls -l work, and sums of a
+ * few stay within 64 bits. Compute Engine's largest disk is 64 TiB. */
+#define CF_SIZE_MAX ((uint64_t) 1 << 60)
+
 #endif

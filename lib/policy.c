@@ -7,12 +7,15 @@
 #include "timefmt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void say(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t size, const char *fmt, ...)
@@ -444,10 +447,45 @@ out:
 
 int cf_policy_load(const char *path, struct cf_policy **out, char *err, size_t errsize)
 {
-	FILE *f = fopen(path, "re");
-	if (!f) {
+	/* The file decides what the daemon deletes and which command it runs (as root under
+	 * systemd): like a token file, it must be a regular file (a FIFO would hang the
+	 * start) that only its owner, the daemon's user or root, can change. A symbolic link
+	 * is followed (configuration managers link /etc); the file it reaches is checked. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
 		int rc = -errno;
 		say(err, errsize, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		say(err, errsize, "policy file %s is not a regular file", path);
+		return -EACCES;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		close(fd);
+		say(err, errsize,
+		    "policy file %s belongs to uid %u, not to us (uid %u) or root: its owner "
+		    "would decide what we delete and run",
+		    path, (unsigned) st.st_uid, (unsigned) geteuid());
+		return -EACCES;
+	}
+	if (st.st_mode & 022) {
+		close(fd);
+		say(err, errsize,
+		    "policy file %s is writable by group or others (mode %04o): run chmod go-w %s",
+		    path, (unsigned) (st.st_mode & 07777), path);
+		return -EACCES;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		int rc = -errno;
+		close(fd);
+		say(err, errsize, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
 	char *buf = NULL;

@@ -6,6 +6,7 @@
 #ifndef CLONEFS_FUZZ_H
 #define CLONEFS_FUZZ_H
 
+#include "json.h"
 #include "log.h"
 #include "model.h"
 #include "names.h"
@@ -93,11 +94,22 @@ static inline void fuzz_check_resource(const struct cf_resource *r)
 		FUZZ_ASSERT(l->key && l->value);
 		/* printable (an xattr name "user.KEY" and its value), within the limits */
 		size_t kl = strlen(l->key), vl = strlen(l->value);
-		FUZZ_ASSERT(kl > 0 && kl <= CF_LABEL_KEY_MAX && vl <= CF_LABEL_VALUE_MAX);
+		FUZZ_ASSERT(kl > 0 && kl <= CF_LABEL_BYTES_MAX && vl <= CF_LABEL_BYTES_MAX);
+		FUZZ_ASSERT(cf_label_text_sane(l->key, kl, true) &&
+			    cf_label_text_sane(l->value, vl, false));
 		for (size_t j = 0; j < kl; j++)
 			FUZZ_ASSERT((unsigned char) l->key[j] >= 0x20 && l->key[j] != 0x7f);
 	}
 	FUZZ_ASSERT(!r->raw || r->raw_len <= CF_RAW_MAX);
+	/* resource.json, with its metadata values hidden, is still one JSON document */
+	if (r->raw) {
+		struct cf_json rj;
+		char rwhy[160];
+		int prc = cf_json_parse(&rj, r->raw, r->raw_len, rwhy, sizeof rwhy);
+		FUZZ_ASSERT(prc == 0 || prc == -ENOMEM);
+		if (prc == 0)
+			cf_json_free(&rj);
+	}
 }
 
 /* A decoded page: refused whole (err filled, nothing kept), or every item,

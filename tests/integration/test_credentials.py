@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from harness import wait_for
+from harness import Mount, wait_for
 
 EMAIL = "clonefs-test@demo-project.iam.gserviceaccount.com"
 ZONE = "us-central1-a"
@@ -470,3 +470,99 @@ def test_no_token_key_or_refresh_token_in_logs_or_status(emulator_factory, mount
         assert "ya29." not in text
         for s in secrets:
             assert s not in text
+
+
+# ---- issue 14: what a token file and a policy file may be; never dumpable ----
+
+def test_token_file_replaced_by_a_fifo_is_refused_at_once(emulator_factory, mount_factory,
+                                                          tmp_path):
+    """A FIFO where the token file was used to hang every write forever (an open for
+    reading waits for a writer): now it is refused at once, with a line naming the file,
+    and the write answers within its budget. A regular file again, and writes work."""
+    emu = emulator_factory(SEED)
+    pol = tmp_path / "policy.json"
+    pol.write_text(json.dumps({"clone": {"consistency": "crash"}}))
+    m = mount_factory(emu, opts=[f"policy={pol}"], env=isolated(tmp_path))
+    tok = m.token_file
+    good = tok.read_text()
+    tok.unlink()
+    os.mkfifo(tok, 0o600)
+    # each write in a child with a deadline, so that a hang fails the test, not the suite
+    for cmd in (["setfattr", "-n", "user.team", "-v", "db", str(m.path("global/snapshots/snap-1"))],
+                ["mkdir", str(m.path(f"zones/{ZONE}/disks/data-1/snapshots/after-fifo"))]):
+        t = time.monotonic()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{cmd[0]} hung on a token file that is a FIFO")
+        assert r.returncode != 0 and time.monotonic() - t < 20, (r, time.monotonic() - t)
+    wait_for(lambda: f"token file {tok} is not a regular file" in m.stderr(), 10,
+             "the refusal in the log")
+    tok.unlink()
+    tok.write_text(good)
+    os.chmod(tok, 0o600)
+    os.setxattr(m.path("global/snapshots/snap-1"), "user.team", b"db")
+    assert emu.api("GET", "global/snapshots/snap-1")[1]["labels"]["team"] == "db"
+
+
+def test_token_file_of_another_user_is_refused(emulator_factory, mount_factory, tmp_path):
+    emu = emulator_factory(SEED)
+    m = mount_factory(emu, start=False, env=isolated(tmp_path))
+    os.chown(m.token_file, 4242, -1)
+    r = run_to_exit(m)
+    assert r.returncode == 1
+    assert f"token file {m.token_file} belongs to uid 4242" in r.stderr
+    assert compute_requests(emu) == 0
+    os.chown(m.token_file, os.geteuid(), -1)
+    m.start()
+    assert os.listdir(m.path("global/snapshots")) == ["snap-1"]
+
+
+@pytest.mark.parametrize("how", ["mode-0664", "mode-0646", "owner-4242", "fifo"])
+def test_unsafe_policy_file_stops_the_mount(emulator_factory, mount_factory, tmp_path, how):
+    """The policy names the health command the daemon runs (as root under systemd) and
+    what it may delete: a file others may change is refused at start, naming it."""
+    emu = emulator_factory(SEED)
+    pol = tmp_path / "policy.json"
+    if how == "fifo":
+        os.mkfifo(pol, 0o644)
+    else:
+        pol.write_text(json.dumps({"clone": {"health_command": ["/bin/true"]}}))
+        if how.startswith("mode-"):
+            os.chmod(pol, int(how[5:], 8))
+        else:
+            os.chown(pol, 4242, -1)
+    m = mount_factory(emu, start=False, opts=[f"policy={pol}"], env=isolated(tmp_path))
+    r = run_to_exit(m)
+    assert r.returncode != 0
+    want = {"mode-0664": f"policy file {pol} is writable by group or others (mode 0664)",
+            "mode-0646": f"policy file {pol} is writable by group or others (mode 0646)",
+            "owner-4242": f"policy file {pol} belongs to uid 4242",
+            "fifo": f"policy file {pol} is not a regular file"}[how]
+    assert want in r.stderr, r.stderr
+    assert compute_requests(emu) == 0
+
+
+def test_daemon_is_never_dumpable(emulator_factory, mount_factory, tmp_path):
+    """With a token file (not only with a key) the process is not dumpable: no core
+    file, no ptrace or /proc/PID/mem for another process of its user. The observable
+    from outside: the kernel gives a non-dumpable process's /proc/PID files to root.
+    The daemon runs here with group 4242 (still uid 0, so it may mount): dumpable, its
+    /proc/PID/fd would belong to group 4242; not dumpable, to group 0."""
+    emu = emulator_factory(SEED)
+
+    class Regid(Mount):
+        def command(self):
+            return ["setpriv", "--regid=4242", "--clear-groups", "--"] + super().command()
+
+    # allow_other: FUSE lets only the mounting uid and gid in otherwise, and we are gid 0
+    m = Regid(emu, tmp_path, opts=["allow_other"], env=isolated(tmp_path))
+    try:
+        m.start()
+        pid = m.proc.pid
+        status = open(f"/proc/{pid}/status").read()
+        assert "\nGid:\t4242\t4242" in status, status     # the daemon's own group is 4242
+        assert os.stat(f"/proc/{pid}/fd").st_gid == 0
+        assert os.stat(f"/proc/{pid}/environ").st_gid == 0
+    finally:
+        m.stop()

@@ -83,7 +83,7 @@ def test_hostile_names_from_users_are_einval(emulator_factory, mount_factory, tm
     snap = os.fsencode(m.path("global/snapshots/snap-00001"))
     for key, value in [(b"user.a/b", b"x"), (b"user..", b"x"), (b"user.\xff", b"x"),
                        (b"user.Key", b"x"), (b"user." + b"k" * 64, b"x"),
-                       (b"user.ok", b"a\x00b"), (b"user.ok", b"\xc3\xa9"),
+                       (b"user.ok", b"a\x00b"), (b"user.ok", b"\xc3\x89"),
                        (b"user.ok", b"Upper"), (b"user.ok", b"v" * 64)]:
         assert errno_of(lambda: os.setxattr(snap, key, value)) == errno.EINVAL, (key, value)
     assert errno_of(lambda: os.setxattr(snap, b"user." + b"k" * 251, b"x")) == errno.ERANGE
@@ -263,3 +263,128 @@ def test_health_command_runs_with_a_clean_environment(emulator_factory, mount_fa
     assert env["CLONEFS_SOURCE"].endswith(DISK)
     assert set(env) <= {"PATH", "CLONEFS_SOURCE", "CLONEFS_SOURCE_JSON", "CLONEFS_CONSISTENCY",
                         "PWD", "SHLVL", "_", "OLDPWD"}, sorted(env)
+
+
+# ---- issue 14: secrets, descriptors, sizes and labels from the API ---------------------
+
+SECRET = "pw-0f9e8d7c-not-for-your-eyes"
+
+
+def seed_with_secret_metadata():
+    seed = seeds.inventory(4, 2)
+    inst = seed[f"zones/{ZONE}/instances"][0]
+    inst["metadata"] = {"kind": "compute#metadata", "fingerprint": "mXy8a6pYz0Q=", "items": [
+        {"key": "DB_PASSWORD", "value": SECRET},
+        {"key": "startup-script", "value": f"#!/bin/sh\necho {SECRET} > /etc/db.pw\n"}]}
+    return seed, f"zones/{ZONE}/instances/{inst['name']}"
+
+
+def test_instance_metadata_values_are_hidden_everywhere(emulator_factory, mount_factory,
+                                                        tmp_path):
+    """resource.json, the cache on disk and the health command's CLONEFS_SOURCE_JSON show
+    an instance's metadata keys but never their values (item 7); the health command gets
+    no descriptor of the daemon's above 2 (the cache's data.mdb, sockets)."""
+    seed, inst = seed_with_secret_metadata()
+    emu = emulator_factory(seed)
+    st, doc = emu.api("GET", inst)        # the API itself holds and serves the value
+    assert st == 200 and doc["metadata"]["items"][0]["value"] == SECRET
+    dump, fds = tmp_path / "env.txt", tmp_path / "fds.txt"
+    check = tmp_path / "check"
+    check.write_text("#!/bin/sh\n"
+                     f"env > {dump}\n"
+                     f"exec find /proc/self/fd/ -mindepth 1 -printf '%f %l\\n' > {fds}\n")
+    check.chmod(0o755)
+    pol = tmp_path / "policy.json"
+    pol.write_text(json.dumps({"clone": {"consistency": "crash",
+                                         "health_command": [str(check)]}}))
+    m = mount_factory(emu, opts=[f"policy={pol}"])
+    shown = m.path(f"{inst}/resource.json").read_text()
+    doc = json.loads(shown)
+    assert SECRET not in shown
+    assert [i["key"] for i in doc["metadata"]["items"]] == ["DB_PASSWORD", "startup-script"]
+    assert all(i["value"] == "(hidden by clonefs)" for i in doc["metadata"]["items"])
+    assert doc["metadata"]["fingerprint"] == "mXy8a6pYz0Q="
+    assert os.stat(m.path(f"{inst}/resource.json")).st_size == len(shown.encode())
+    # a machine image of it: the health command's JSON of the instance is the same
+    os.mkdir(m.path(f"{inst}/clones/mi-secret-test"))
+    text = dump.read_text()
+    assert "CLONEFS_SOURCE_JSON=" in text and "DB_PASSWORD" in text and SECRET not in text
+    # the command's descriptors: its own 0-2 and those find opens to walk /proc/self/fd;
+    # nothing of the daemon's (data.mdb, lock.mdb, sockets, /dev/fuse)
+    lines = [ln.split(" ", 1) for ln in fds.read_text().splitlines()]
+    assert {fd for fd, _ in lines} >= {"0", "1", "2"}, lines
+    theirs = [(fd, t) for fd, t in lines
+              if int(fd) > 2 and t != "/" and not t.startswith("/proc/")]
+    assert not theirs, lines
+    # the machine image's copy of the instance's properties hides them too
+    mi = m.path("global/machineImages/mi-secret-test/resource.json")
+    wait_for(lambda: mi.exists(), 30, "the machine image in the mount")
+    assert SECRET not in mi.read_text()
+    m.stop()
+    # nothing of it reached the cache on disk either
+    for p in m.cache.rglob("*"):
+        if p.is_file():
+            assert SECRET.encode() not in p.read_bytes(), p
+
+
+def test_sizes_past_int64_are_clamped_and_the_entry_still_pruned(emulator_factory,
+                                                                  mount_factory, tmp_path):
+    """diskSizeGb 17179869183 (2^64 - 2^30 bytes) or a storageBytes past int64 used to
+    become a negative off_t: stat and ls -l failed with EIO and rmdir could not reach the
+    entry. Every size is shown clamped to 1 EiB."""
+    seed = seeds.inventory(4, 2)
+    seed["global/snapshots"] += [
+        {"name": "huge-1", "status": "READY", "diskSizeGb": "17179869183",
+         "storageBytes": "9223372036854775807", "sourceDisk": seed["global/snapshots"][0]["sourceDisk"]},
+        {"name": "huge-2", "status": "READY", "diskSizeGb": "8589934592",
+         "storageBytes": "18446744073709551615"}]
+    emu = emulator_factory(seed)
+    pol = tmp_path / "policy.json"
+    pol.write_text(json.dumps({"prune": {"grace_seconds": 0, "keep_last": 0}}))
+    m = mount_factory(emu, opts=[f"policy={pol}"])
+    for name in ("huge-1", "huge-2"):
+        st = os.stat(m.path(f"global/snapshots/{name}"))
+        assert st.st_size == 1 << 60, st
+        assert st.st_blocks == (1 << 60) // 512, st
+    r = subprocess.run(["ls", "-l", str(m.path("global/snapshots"))], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "huge-1" in r.stdout, r.stderr
+    assert str(1 << 60) in r.stdout
+    os.rmdir(m.path("global/snapshots/huge-1"))
+    assert emu.api("GET", "global/snapshots/huge-1")[0] == 404
+    assert "huge-1" not in os.listdir(m.path("global/snapshots"))
+
+
+def test_international_labels_follow_the_api_rules(emulator_factory, mount_factory, tmp_path):
+    """owner=jörg is a legal label: setfattr of another key, and rmdir in grace mode
+    (which sets clonefs-delete-at), keep working on that resource. Only what the caller
+    writes is judged, with the API's rules: lowercase international letters allowed,
+    upper case refused, 63 characters (not bytes)."""
+    seed = seeds.inventory(4, 2)
+    seed["global/snapshots"][1]["labels"] = {"owner": "jörg", "tier": "bronze"}
+    emu = emulator_factory(seed)
+    pol = tmp_path / "policy.json"
+    pol.write_text(json.dumps({"prune": {"grace_seconds": 3600, "keep_last": 0}}))
+    m = mount_factory(emu, opts=[f"policy={pol}"])
+    snap = m.path("global/snapshots/snap-00001")
+    assert os.getxattr(snap, "user.owner") == "jörg".encode()
+    os.setxattr(snap, "user.team", b"db")
+    labels = emu.api("GET", "global/snapshots/snap-00001")[1]["labels"]
+    assert labels == {"owner": "jörg", "tier": "bronze", "team": "db"}, labels
+    # international values and keys from the caller, 63 characters of two bytes each
+    os.setxattr(snap, "user.owner", "jürgen".encode())
+    os.setxattr(snap, "user.été", "ö".encode() * 63)
+    labels = emu.api("GET", "global/snapshots/snap-00001")[1]["labels"]
+    assert labels["owner"] == "jürgen" and labels["été"] == "ö" * 63, labels
+    assert os.getxattr(snap, "user.été") == "ö".encode() * 63
+    for key, value in [("user.owner", "Jörg".encode()), ("user.owner", "jÖrg".encode()),
+                       ("user.owner", "ö".encode() * 64), ("user.Été", b"x"),
+                       ("user.owner", "a\u00a0b".encode())]:
+        assert errno_of(lambda: os.setxattr(snap, key, value)) == errno.EINVAL, (key, value)
+    assert emu.api("GET", "global/snapshots/snap-00001")[1]["labels"]["owner"] == "jürgen"
+    # rmdir in grace mode labels it and keeps the international labels as they are
+    os.setxattr(snap, "user.owner", "jörg".encode())
+    os.rmdir(snap)
+    labels = emu.api("GET", "global/snapshots/snap-00001")[1]["labels"]
+    assert int(labels["clonefs-delete-at"]) > 0 and labels["owner"] == "jörg", labels
+    assert "snap-00001" in os.listdir(m.path(".clonefs/trash/global/snapshots"))

@@ -13,7 +13,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <curl/curl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -541,8 +543,169 @@ static void test_token_file_mode(void)
 	cf_auth_free(a);
 }
 
+/* ---- what a token file may be: a regular file of ours or root's, no FIFO, no link ---- */
+
+static int64_t mono_ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_token_file_kind_and_owner(void)
+{
+	struct cf_auth *a;
+	char tok[64], err[256], want[256];
+	struct cf_auth_config cfg = {.token_file = path_in("tok2")};
+
+	write_file(path_in("tok2"), "tok-2\n", 0600);
+	CHECK_EQ_INT(cf_auth_new(&cfg, &a), 0);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
+	CHECK_EQ_STR(tok, "tok-2");
+
+	/* Replaced by a FIFO nobody writes to: refused at once, never a hang (an open
+	 * without O_NONBLOCK would wait for a writer forever). */
+	CHECK_EQ_INT(unlink(path_in("tok2")), 0);
+	CHECK_EQ_INT(mkfifo(path_in("tok2"), 0600), 0);
+	int64_t t0 = mono_ms_now();
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	CHECK(mono_ms_now() - t0 < 2000);
+	cf_auth_last_error(a, err, sizeof err);
+	snprintf(want, sizeof want, "token file %s is not a regular file", path_in("tok2"));
+	CHECK(strstr(err, want) != NULL);
+	/* ... and at start */
+	cf_auth_free(a);
+	t0 = mono_ms_now();
+	CHECK_EQ_INT(cf_auth_new(&cfg, &a), -EACCES);
+	CHECK(mono_ms_now() - t0 < 2000);
+	CHECK_EQ_INT(unlink(path_in("tok2")), 0);
+
+	/* Owned by another user who is not root: they would choose whom we act as. */
+	write_file(path_in("tok2"), "tok-3\n", 0600);
+	CHECK_EQ_INT(cf_auth_new(&cfg, &a), 0);
+	CHECK_EQ_INT(chown(path_in("tok2"), geteuid() + 4242, (gid_t) -1), 0);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	cf_auth_last_error(a, err, sizeof err);
+	snprintf(want, sizeof want, "token file %s belongs to uid %u", path_in("tok2"),
+		 (unsigned) geteuid() + 4242);
+	CHECK(strstr(err, want) != NULL);
+	CHECK_EQ_INT(chown(path_in("tok2"), geteuid(), (gid_t) -1), 0);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
+	CHECK_EQ_STR(tok, "tok-3");
+	cf_auth_free(a);
+
+	/* A symbolic link of ours or root's is followed (Kubernetes' secret volumes are
+	 * made of them); another user's is not: they would choose which of our files we
+	 * send as a token. */
+	CHECK_EQ_INT(symlink(path_in("tok2"), path_in("tok-link")), 0);
+	cfg.token_file = path_in("tok-link");
+	CHECK_EQ_INT(cf_auth_new(&cfg, &a), 0);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
+	CHECK_EQ_STR(tok, "tok-3");
+	CHECK_EQ_INT(lchown(path_in("tok-link"), geteuid() + 4242, (gid_t) -1), 0);
+	/* the same file through a link now another user's: re-checked, refused */
+	cf_auth_invalidate(a);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	cf_auth_last_error(a, err, sizeof err);
+	snprintf(want, sizeof want, "token file %s is a symbolic link belonging to uid %u",
+		 path_in("tok-link"), (unsigned) geteuid() + 4242);
+	CHECK(strstr(err, want) != NULL);
+	cf_auth_free(a);
+	CHECK_EQ_INT(cf_auth_new(&cfg, &a), -EACCES);
+	unlink(path_in("tok-link"));
+	unlink(path_in("tok2"));
+}
+
+/* ---- the metadata server's answers carry Metadata-Flavor: Google ---- */
+
+static void test_metadata_flavor(void)
+{
+	struct cf_http_config hc = {.max_attempts = 1, .allow_insecure_loopback = true};
+	struct cf_http *h;
+	struct cf_auth *a;
+	char host[64], tok[128], err[256], buf[128], why[256];
+	CHECK_EQ_INT(cf_http_new(&hc, &h), 0);
+	snprintf(host, sizeof host, "127.0.0.1:%d", S.port);
+	setenv("GCE_METADATA_HOST", host, 1);
+	CHECK_EQ_INT(cf_auth_new(&(struct cf_auth_config){.http = h}, &a), 0);
+	CHECK_EQ_STR(cf_auth_source(a), "metadata");
+
+	static const char body[] =
+	    "{\"access_token\":\"ya29.meta\",\"expires_in\":3599,\"token_type\":\"Bearer\"}";
+	/* Something else answering on the address (a proxy, a local listener): refused. */
+	struct canned impostor[] = {{200, "Content-Type: application/json\r\n", body}};
+	server_script(impostor, 1);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	cf_auth_last_error(a, err, sizeof err);
+	CHECK(strstr(err, "lacks the header Metadata-Flavor: Google") != NULL);
+	CHECK(strstr(err, "ya29") == NULL);
+	/* a wrong value is no better */
+	struct canned wrong[] = {{200, "Metadata-Flavor: Googlish\r\n", body}};
+	server_script(wrong, 1);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
+	struct canned ok[] = {{200, "Metadata-Flavor: Google\r\n", body}};
+	server_script(ok, 1);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
+	CHECK_EQ_STR(tok, "ya29.meta");
+	CHECK(head_has("\r\nMetadata-Flavor: Google\r\n"));
+
+	/* the project id too */
+	struct canned pimp[] = {{200, "Content-Type: application/text\r\n", "evil-project"}};
+	server_script(pimp, 1);
+	CHECK_EQ_INT(cf_auth_metadata_project(a, h, buf, sizeof buf, why, sizeof why), -EPROTO);
+	CHECK(strstr(why, "lacks the header Metadata-Flavor: Google") != NULL);
+	cf_auth_free(a);
+	unsetenv("GCE_METADATA_HOST");
+	cf_http_free(h);
+}
+
+/* ---- the Authorization header's copies are wiped before libcurl frees them ---- */
+
+/* libcurl's allocator, watched: a block freed while still starting with an
+ * Authorization line (a header list's copy of it) is counted. */
+static int freed_with_token;
+static void watched_free(void *p)
+{
+	static const char line[] = "Authorization: Bearer";
+	if (p && malloc_usable_size(p) >= sizeof line && !memcmp(p, line, sizeof line - 1))
+		__atomic_add_fetch(&freed_with_token, 1, __ATOMIC_RELAXED);
+	free(p);
+}
+static char *watched_strdup(const char *s)
+{
+	return strdup(s);
+}
+
+static void test_header_wiped(void)
+{
+	struct cf_http_config hc = {.max_attempts = 1, .allow_insecure_loopback = true};
+	struct cf_http *h;
+	struct cf_http_response resp;
+	char url[96];
+	CHECK_EQ_INT(cf_http_new(&hc, &h), 0);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/compute/v1/x", S.port);
+	struct canned ok[] = {{200, NULL, "{}"}};
+	server_script(ok, 1);
+	struct cf_http_request req = {.method = "GET", .url = url, .bearer = "ya29.secret"};
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK(head_has("\r\nAuthorization: Bearer ya29.secret\r\n"));
+	cf_http_response_clear(&resp);
+	CHECK_EQ_INT(freed_with_token, 0);
+	/* and the check would see one: a list freed the plain way */
+	struct curl_slist *l = curl_slist_append(NULL, "Authorization: Bearer x");
+	curl_slist_free_all(l);
+	CHECK_EQ_INT(freed_with_token, 1);
+	cf_http_free(h);
+}
+
 int main(void)
 {
+	/* before anything else uses libcurl: its allocations go through watched_free */
+	if (curl_global_init_mem(CURL_GLOBAL_ALL, malloc, watched_free, realloc, watched_strdup,
+				 calloc)) {
+		perror("curl_global_init_mem");
+		return 1;
+	}
 	snprintf(dir, sizeof dir, "/tmp/clonefs-test-auth-XXXXXX");
 	if (!mkdtemp(dir) || server_start()) {
 		perror("set-up");
@@ -569,6 +732,9 @@ int main(void)
 	test_discovery();
 	test_metadata_project();
 	test_token_file_mode();
+	test_token_file_kind_and_owner();
+	test_metadata_flavor();
+	test_header_wiped();
 
 	server_stop();
 	EVP_PKEY_free(rsa_key);

@@ -208,23 +208,49 @@ static void test_snapshot(void)
 	CHECK(r.status == NULL && r.labels == NULL && r.source == NULL);
 	cf_resource_clear(&r);
 
-	/* The largest id and size that fit; one GiB more overflows to 0. */
+	/* The largest id that fits. A size past CF_SIZE_MAX (1 EiB) is shown as
+	 * CF_SIZE_MAX, never wrapped into a negative off_t: diskSizeGb 17179869183 is
+	 * 2^64 - 2^30 bytes, past int64; storageBytes past uint64 too. */
 	CHECK_EQ_INT(
 	    decode("{\"name\":\"s3\",\"id\":\"18446744073709551615\","
 		   "\"diskSizeGb\":\"17179869183\",\"storageBytes\":\"18446744073709551615\"}",
 		   CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
 	    0);
 	CHECK_EQ_STR(r.id, "18446744073709551615");
-	CHECK(r.size_bytes == 17179869183ULL << 30);
-	CHECK(r.stored_bytes == UINT64_MAX);
+	CHECK(r.size_bytes == CF_SIZE_MAX);
+	CHECK(r.stored_bytes == CF_SIZE_MAX);
+	CHECK(r.size_bytes <= (uint64_t) INT64_MAX);
 	cf_resource_clear(&r);
 	CHECK_EQ_INT(decode("{\"name\":\"s4\",\"diskSizeGb\":\"17179869184\","
 			    "\"storageBytes\":\"18446744073709551616\",\"id\":\"-1\"}",
 			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
 		     0);
-	CHECK_EQ_INT(r.size_bytes, 0);
-	CHECK_EQ_INT(r.stored_bytes, 0);
+	CHECK(r.size_bytes == CF_SIZE_MAX);
+	CHECK(r.stored_bytes == CF_SIZE_MAX);
 	CHECK(r.id == NULL);
+	cf_resource_clear(&r);
+	/* 8 EiB (2^33 GiB) is the first that overflows int64; 1 GiB under the maximum and
+	 * the maximum itself are kept as they are; a JSON integer too; digits beyond any
+	 * integer type too. */
+	CHECK_EQ_INT(decode("{\"name\":\"s5\",\"diskSizeGb\":\"8589934592\","
+			    "\"storageBytes\":9223372036854775807}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.size_bytes == CF_SIZE_MAX && r.stored_bytes == CF_SIZE_MAX);
+	cf_resource_clear(&r);
+	CHECK_EQ_INT(decode("{\"name\":\"s6\",\"diskSizeGb\":1073741823,"
+			    "\"storageBytes\":\"1152921504606846976\"}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.size_bytes == CF_SIZE_MAX - (1ULL << 30));
+	CHECK(r.stored_bytes == CF_SIZE_MAX);
+	cf_resource_clear(&r);
+	CHECK_EQ_INT(decode("{\"name\":\"s7\",\"diskSizeGb\":\"1000000000000000000000000000\","
+			    "\"storageBytes\":\"12x\"}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.size_bytes == CF_SIZE_MAX);
+	CHECK_EQ_INT(r.stored_bytes, 0);
 	cf_resource_clear(&r);
 }
 
@@ -924,10 +950,11 @@ static void test_auth_metadata(void)
 	CHECK_EQ_INT(cf_auth_new(&(struct cf_auth_config){.http = h}, &a), 0);
 	CHECK_EQ_STR(cf_auth_source(a), "metadata");
 
+	/* the metadata server marks every answer with Metadata-Flavor: Google */
 	struct canned ok[] = {
-	    {200, NULL,
+	    {200, "Metadata-Flavor: Google\r\n",
 	     "{\"access_token\":\"meta-1\",\"expires_in\":3599,\"token_type\":\"Bearer\"}"},
-	    {200, NULL,
+	    {200, "Metadata-Flavor: Google\r\n",
 	     "{\"access_token\":\"meta-2\",\"expires_in\":3599,\"token_type\":\"Bearer\"}"},
 	};
 	server_script(ok, 2);
@@ -957,7 +984,7 @@ static void test_auth_metadata(void)
 	    "access_token=x",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct canned c[] = {{200, NULL, bad[i]}};
+		struct canned c[] = {{200, "Metadata-Flavor: Google\r\n", bad[i]}};
 		server_script(c, 1);
 		cf_auth_invalidate(a);
 		int rc = cf_auth_token(a, tok, sizeof tok);
@@ -1170,8 +1197,80 @@ static void test_provider(void)
 	cf_http_free(h);
 }
 
+/* resource.json never holds an instance's metadata values (passwords, ssh keys and
+ * startup scripts live there): their keys are kept, the values replaced, in an
+ * instance and in the copy of its properties a machine image holds; what remains is
+ * valid JSON and the rest of the document is untouched. */
+static void test_metadata_hidden(void)
+{
+	struct cf_resource r;
+	char why[256];
+	static const char *const secrets[] = {"hunter2",	"swordfish",   "4242",
+					      "escaped-secret", "deep-secret", "mi-secret",
+					      "props-secret"};
+	CHECK_EQ_INT(
+	    decode("{\"kind\":\"compute#instance\",\"name\":\"db-1\",\"status\":\"RUNNING\","
+		   "\"zone\":\"" LINK "zones/us-central1-a\","
+		   "\"metadata\":{\"kind\":\"compute#metadata\",\"fingerprint\":\"abc=\","
+		   "\"items\":[{\"key\":\"DB_PASSWORD\",\"value\":\"hunter2-s3cret\"},"
+		   "{\"value\":\"#!/bin/sh\\necho pw=swordfish\",\"key\":\"startup-script\"},"
+		   "{\"key\":\"n\",\"value\":4242},"
+		   "{\"key\":\"esc\",\"val\\u0075e\":\"escaped-secret\"},"
+		   "\"odd\",{\"key\":\"nested\",\"value\":{\"a\":[\"deep-secret\"]}}]},"
+		   "\"description\":\"value stays\",\"labels\":{\"env\":\"prod\"}}",
+		   CF_KIND_INSTANCE, "zones/us-central1-a", &r, why, sizeof why),
+	    0);
+	CHECK(r.raw != NULL);
+	if (r.raw) {
+		for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+			if (strstr(r.raw, secrets[i]))
+				fprintf(stderr, "  %s shown in %s\n", secrets[i], r.raw);
+			CHECK(strstr(r.raw, secrets[i]) == NULL);
+		}
+		CHECK_EQ_INT(strlen(r.raw), r.raw_len);
+		json_error_t je;
+		json_t *doc = json_loads(r.raw, 0, &je);
+		CHECK(doc != NULL);
+		json_t *items = json_object_get(json_object_get(doc, "metadata"), "items");
+		CHECK_EQ_INT(json_array_size(items), 6);
+		CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "key")),
+			     "DB_PASSWORD");
+		CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "value")),
+			     "(hidden by clonefs)");
+		CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "key")),
+			     "startup-script");
+		CHECK_EQ_STR(json_string_value(json_object_get(doc, "description")), "value stays");
+		CHECK_EQ_STR(json_string_value(
+				 json_object_get(json_object_get(doc, "metadata"), "fingerprint")),
+			     "abc=");
+		json_decref(doc);
+	}
+	CHECK_EQ_INT(r.nlabels, 1);
+	cf_resource_clear(&r);
+
+	/* a machine image's copy of the instance's properties */
+	CHECK_EQ_INT(
+	    decode("{\"kind\":\"compute#machineImage\",\"name\":\"mi-1\",\"status\":\"READY\","
+		   "\"sourceInstanceProperties\":{\"metadata\":{\"items\":[{\"key\":\"k\","
+		   "\"value\":\"mi-secret\"}]}},\"instanceProperties\":{\"metadata\":{\"items\":"
+		   "[{\"key\":\"k2\",\"value\":\"props-secret\"}]}}}",
+		   CF_KIND_MACHINE_IMAGE, NULL, &r, why, sizeof why),
+	    0);
+	CHECK(r.raw && !strstr(r.raw, "mi-secret") && !strstr(r.raw, "props-secret"));
+	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
+	cf_resource_clear(&r);
+
+	/* anything else is the document's own bytes */
+	static const char snap[] = "{\"name\":\"s1\",\"metadata\":\"not-an-object\","
+				   "\"items\":[{\"value\":\"kept\"}]}";
+	CHECK_EQ_INT(decode(snap, CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why), 0);
+	CHECK(r.raw && !strcmp(r.raw, snap));
+	cf_resource_clear(&r);
+}
+
 int main(void)
 {
+	test_metadata_hidden();
 	test_urls();
 	test_snapshot();
 	test_other_kinds();

@@ -6,7 +6,9 @@
 #include "check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
@@ -41,5 +43,21 @@ int main(void)
 				   sizeof why),
 		     -EHOSTDOWN);
 	CHECK(strstr(why, "signal 9") != NULL);
+	/* The command inherits no descriptor of ours above 2, not even one without
+	 * O_CLOEXEC (as the cache's data.mdb is): /proc/self/fd in the child lists
+	 * 0, 1, 2 and the one ls opens to read the directory. */
+	int leak = open("/dev/null", O_RDWR);
+	CHECK(leak > 2);
+	int pipefd[2];
+	CHECK_EQ_INT(pipe(pipefd), 0);
+	CHECK_EQ_INT(cf_health_run(ARGV("/bin/sh", "-c",
+					"n=0; for f in /proc/self/fd/*; do n=$((n+1)); done; "
+					"test -e /proc/self/fd/0 && test \"$n\" -le 4 && "
+					"! test -e /proc/self/fd/5 && ! test -e /proc/self/fd/6"),
+				   5, "p", NULL, "crash", why, sizeof why),
+		     0);
+	close(leak);
+	close(pipefd[0]);
+	close(pipefd[1]);
 	return check_summary();
 }

@@ -6,8 +6,12 @@
 #include "check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static void test_names(void)
 {
@@ -29,7 +33,43 @@ static void test_names(void)
 	CHECK(cf_label_value_valid("", 0));
 	CHECK(cf_label_value_valid("team-1_x", 8));
 	CHECK(!cf_label_value_valid("a b", 3));
-	CHECK(!cf_label_value_valid("caf\xc3\xa9", 5));
+	/* The API's real rules: lowercase international letters are allowed, in keys
+	 * and values; upper case is not, whatever the script; 63 characters, not bytes. */
+	CHECK(cf_label_value_valid("caf\xc3\xa9", 5));
+	CHECK(cf_label_value_valid("j\xc3\xb6rg", 5));
+	CHECK(cf_label_key_valid("j\xc3\xb6rg", 5));
+	CHECK(cf_label_key_valid("\xc3\xa9t\xc3\xa9", 5));	    /* été: a letter first */
+	CHECK(cf_label_value_valid("\xe4\xb8\xad\xe6\x96\x87", 6)); /* 中文: Lo */
+	CHECK(cf_label_key_valid("\xe4\xb8\xad", 3));
+	CHECK(cf_label_value_valid("\xce\xb1\xce\xb2-1", 6)); /* αβ-1 */
+	CHECK(!cf_label_value_valid("J\xc3\xb6rg", 5));
+	CHECK(!cf_label_value_valid("j\xc3\x96rg", 5));	    /* Ö */
+	CHECK(!cf_label_key_valid("\xc3\x89t\xc3\xa9", 5)); /* Été */
+	CHECK(!cf_label_value_valid("\xce\x91", 2));	    /* Α, Greek capital */
+	CHECK(!cf_label_value_valid("\xc2\xbd", 2));	    /* ½: not a letter or digit */
+	CHECK(!cf_label_value_valid("a\xc2\xa0"
+				    "b",
+				    4));		 /* no-break space */
+	CHECK(!cf_label_value_valid("\xc3", 1));	 /* truncated */
+	CHECK(!cf_label_value_valid("\xc0\xaf", 2));	 /* overlong '/' */
+	CHECK(!cf_label_value_valid("\xed\xa0\x80", 3)); /* a surrogate */
+	CHECK(!cf_label_value_valid("\xe2\x80\xae", 3)); /* right-to-left override */
+	CHECK(!cf_label_key_valid("_a", 2));
+	char intl[64 * 2 + 1] = "";
+	for (int i = 0; i < 64; i++)
+		strcat(intl, "\xc3\xb6");
+	CHECK(cf_label_value_valid(intl, 63 * 2)); /* 63 characters, 126 bytes */
+	CHECK(cf_label_key_valid(intl, 63 * 2));
+	CHECK(!cf_label_value_valid(intl, 64 * 2));
+	CHECK(!cf_label_key_valid(intl, 64 * 2));
+	/* labels the API holds, sent back unchanged: text, not judged by the rules */
+	CHECK(cf_label_text_sane("Legacy", 6, true));
+	CHECK(cf_label_text_sane(intl, 63 * 2, false));
+	CHECK(!cf_label_text_sane(intl, 64 * 2, false));
+	CHECK(!cf_label_text_sane("", 0, true));
+	CHECK(cf_label_text_sane("", 0, false));
+	CHECK(!cf_label_text_sane("a\nb", 3, false));
+	CHECK(!cf_label_text_sane("\xff", 1, false));
 
 	char out[64];
 	cf_label_value_map("zones/us-central1-a/disks/DB_data", out);
@@ -453,8 +493,55 @@ static void test_trash_value(void)
 	CHECK_EQ_INT(cf_trash_value_parse(NULL, &at, mid, rid, sizeof rid), -EINVAL);
 }
 
+/* The policy file names the health command the daemon runs, as root under systemd: a file
+ * others can change, or one owned by another user, is refused with its name; so is
+ * anything not a regular file (a FIFO would hang the start). */
+static void test_policy_file_checks(void)
+{
+	char dir[] = "/tmp/clonefs-test-policy-XXXXXX", path[96], fifo[96], want[200], err[512];
+	struct cf_policy *p = NULL;
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof path, "%s/policy.json", dir);
+	snprintf(fifo, sizeof fifo, "%s/fifo.json", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	static const char text[] = "{\"prune\": {\"keep_last\": 1}}\n";
+	CHECK(write(fd, text, sizeof text - 1) == (ssize_t) sizeof text - 1);
+	close(fd);
+	CHECK_EQ_INT(chmod(path, 0644), 0);
+	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), 0);
+	cf_policy_free(p);
+	p = NULL;
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(chmod(path, i ? 0602 : 0664), 0);
+		CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), -EACCES);
+		CHECK(p == NULL);
+		snprintf(want, sizeof want, "policy file %s is writable by group or others", path);
+		CHECK(strstr(err, want) != NULL);
+	}
+	CHECK_EQ_INT(chmod(path, 0644), 0);
+	CHECK_EQ_INT(chown(path, geteuid() + 4242, (gid_t) -1), 0);
+	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), -EACCES);
+	snprintf(want, sizeof want, "policy file %s belongs to uid %u", path,
+		 (unsigned) geteuid() + 4242);
+	CHECK(strstr(err, want) != NULL);
+	CHECK_EQ_INT(chown(path, geteuid(), (gid_t) -1), 0);
+	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), 0);
+	cf_policy_free(p);
+	p = NULL;
+	CHECK_EQ_INT(mkfifo(fifo, 0600), 0);
+	time_t t0 = time(NULL);
+	CHECK_EQ_INT(cf_policy_load(fifo, &p, err, sizeof err), -EACCES);
+	CHECK(time(NULL) - t0 < 3);
+	CHECK(strstr(err, "is not a regular file") != NULL);
+	unlink(fifo);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
+	test_policy_file_checks();
 	test_names();
 	test_parse();
 	test_decisions();
