@@ -385,6 +385,8 @@ def test_international_labels_follow_the_api_rules(emulator_factory, mount_facto
     # rmdir in grace mode labels it and keeps the international labels as they are
     os.setxattr(snap, "user.owner", "jörg".encode())
     os.rmdir(snap)
+    snap_id = emu.api("GET", "global/snapshots/snap-00001")[1]["id"]
     labels = emu.api("GET", "global/snapshots/snap-00001")[1]["labels"]
-    assert int(labels["clonefs-delete-at"]) > 0 and labels["owner"] == "jörg", labels
+    at, mid, rid = labels["clonefs-delete-at"].split("-")   # EPOCH-MOUNTID-ID
+    assert int(at) > 0 and rid == snap_id and labels["owner"] == "jörg", labels
     assert "snap-00001" in os.listdir(m.path(".clonefs/trash/global/snapshots"))
