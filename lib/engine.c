@@ -1352,10 +1352,49 @@ out:
 
 /* ---- labels ---- */
 
+/* A write to path was refused ESTALE just now (see STALE_MEMO_MS): the
+ * kernel's repeat of that rmdir, setxattr or rename is refused too. */
+static void stale_note(struct cf_engine *e, const char *path)
+{
+	int64_t now = mono_ms();
+	pthread_mutex_lock(&e->lock);
+	int slot = 0;
+	for (int i = 0; i < STALE_MEMO; i++) {
+		if (!strcmp(e->stale[i].path, path) || now - e->stale[i].at >= STALE_MEMO_MS) {
+			slot = i;
+			break;
+		}
+		if (e->stale[i].at < e->stale[slot].at)
+			slot = i;
+	}
+	snprintf(e->stale[slot].path, sizeof e->stale[slot].path, "%s", path);
+	e->stale[slot].at = now;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static bool stale_recent(struct cf_engine *e, const char *path)
+{
+	int64_t now = mono_ms();
+	bool hit = false;
+	pthread_mutex_lock(&e->lock);
+	for (int i = 0; i < STALE_MEMO && !hit; i++)
+		hit = e->stale[i].at && now - e->stale[i].at < STALE_MEMO_MS &&
+		      !strcmp(e->stale[i].path, path);
+	pthread_mutex_unlock(&e->lock);
+	return hit;
+}
+
+static int refuse_stale_repeat(struct cf_engine *e, const char *shown)
+{
+	return refuse(e, shown, ESTALE,
+		      "refused as stale a moment ago and shown again since: look at the entry "
+		      "before repeating the write");
+}
+
 /* Read-modify-write one label with the fingerprint, re-reading and merging
  * on 412 (bounded). value NULL removes it. */
-static int label_update(struct cf_engine *e, const char *path, const char *shown, const char *key,
-			const char *value, int flags)
+static int label_update(struct cf_engine *e, const char *path, const char *shown,
+			const char *want_id, const char *key, const char *value, int flags)
 {
 	for (int attempt = 0; attempt < LABEL_RETRIES; attempt++) {
 		struct cf_resource r = {0};
@@ -1366,6 +1405,18 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		if (rc)
 			return refuse(e, shown, EAGAIN, "cannot read its labels from the API: %s",
 				      err.message[0] ? err.message : strerror(-rc));
+		if (!r.id || !want_id || strcmp(r.id, want_id)) {
+			/* Deleted and re-created under the same name: its labels are not
+			 * the ones the caller saw. Show the new one, change nothing. */
+			store_put(e, &r);
+			stale_note(e, path);
+			rc = refuse(e, shown, ESTALE,
+				    "the API's %s is id %s, not id %s that the mount showed: "
+				    "labels not changed; the entry now shows the API's resource",
+				    path, r.id ? r.id : "(none)", want_id ? want_id : "(none)");
+			cf_resource_clear(&r);
+			return rc;
+		}
 		const char *have = label_of(&r, key);
 		if ((flags & CF_LABEL_CREATE) && have) {
 			cf_resource_clear(&r);
@@ -1490,7 +1541,11 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 		return refuse(e, shown, EPERM, "labels belong to resource directories only");
 	if (rc)
 		return rc;
+	char want[CF_ID_MAX];
+	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
 	cf_resource_clear(&r);
+	if (stale_recent(e, path))
+		return refuse_stale_repeat(e, shown);
 	/* Only the key and value the caller writes are judged by the provider's rules
 	 * (names.h); the resource's other labels go back as the API holds them. */
 	if (!cf_label_key_valid(key, strlen(key)))
@@ -1516,7 +1571,7 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 	char v[CF_LABEL_BYTES_MAX + 1];
 	memcpy(v, value, len);
 	v[len] = '\0';
-	return label_update(e, path, shown, key, v, flags);
+	return label_update(e, path, shown, want, key, v, flags);
 }
 
 static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
@@ -1530,6 +1585,8 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 	if (rc)
 		return rc;
 	bool have = label_of(&r, key) != NULL;
+	char want[CF_ID_MAX];
+	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
 	cf_resource_clear(&r);
 	if (!have)
 		return -ENODATA;
@@ -1537,7 +1594,9 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 		return refuse(e, shown, EPERM, "mv the entry out of .clonefs/trash to restore it");
 	if ((rc = may_label(e, c, shown, key, "remove")))
 		return rc;
-	return label_update(e, path, shown, key, NULL, 0);
+	if (stale_recent(e, path))
+		return refuse_stale_repeat(e, shown);
+	return label_update(e, path, shown, want, key, NULL, 0);
 }
 
 /* ---- prune ----
@@ -1665,37 +1724,6 @@ static int breaker_open(struct cf_engine *e, const char *shown)
 		      "more than %u deletions in the last minute (prune.max_per_minute): "
 		      "the breaker against rm -rf and runaway scripts is open",
 		      e->cfg.policy->prune.max_per_minute);
-}
-
-/* An rmdir of path was refused ESTALE just now (see STALE_MEMO_MS). */
-static void stale_note(struct cf_engine *e, const char *path)
-{
-	int64_t now = mono_ms();
-	pthread_mutex_lock(&e->lock);
-	int slot = 0;
-	for (int i = 0; i < STALE_MEMO; i++) {
-		if (!strcmp(e->stale[i].path, path) || now - e->stale[i].at >= STALE_MEMO_MS) {
-			slot = i;
-			break;
-		}
-		if (e->stale[i].at < e->stale[slot].at)
-			slot = i;
-	}
-	snprintf(e->stale[slot].path, sizeof e->stale[slot].path, "%s", path);
-	e->stale[slot].at = now;
-	pthread_mutex_unlock(&e->lock);
-}
-
-static bool stale_recent(struct cf_engine *e, const char *path)
-{
-	int64_t now = mono_ms();
-	bool hit = false;
-	pthread_mutex_lock(&e->lock);
-	for (int i = 0; i < STALE_MEMO && !hit; i++)
-		hit = e->stale[i].at && now - e->stale[i].at < STALE_MEMO_MS &&
-		      !strcmp(e->stale[i].path, path);
-	pthread_mutex_unlock(&e->lock);
-	return hit;
 }
 
 /* Delete in the cloud now and wait for the answer: what the mount reports
@@ -1908,9 +1936,7 @@ static int engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	}
 	if (stale_recent(e, path)) {
 		cf_resource_clear(&r);
-		return refuse(e, shown, ESTALE,
-			      "refused as stale a moment ago and shown again since: look at the "
-			      "entry before repeating the rmdir");
+		return refuse_stale_repeat(e, shown);
 	}
 	if (!r.id || !*r.id) {
 		cf_resource_clear(&r);
@@ -1968,11 +1994,15 @@ static int engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_
 	char path[CF_PATH_MAX], dummy[CF_PATH_MAX];
 	if ((rc = resolve(e, st.ino, &r, path, sizeof path, dummy, sizeof dummy)))
 		return rc;
+	char want[CF_ID_MAX];
+	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
 	cf_resource_clear(&r);
 	char why[512];
 	if ((rc = cf_policy_may(e->cfg.policy, CF_RIGHT_PRUNE, c, why, sizeof why)))
 		return refuse(e, shown, rc, "restore: %s", why);
-	rc = label_update(e, path, shown, CF_TRASH_LABEL, NULL, 0);
+	if (stale_recent(e, path))
+		return refuse_stale_repeat(e, shown);
+	rc = label_update(e, path, shown, want, CF_TRASH_LABEL, NULL, 0);
 	if (!rc)
 		cf_info("%s: restored from the trash", path);
 	return rc;

@@ -113,6 +113,7 @@ enum {
 	CF_LABEL_KEY_MAX = 63,
 	CF_LABEL_VALUE_MAX = 63,
 	CF_RAW_MAX = 1 << 20, /* a resource document larger than 1 MiB is refused */
+	CF_ID_MAX = 128,      /* a provider id and its NUL, as the engine compares them */
 	CF_LINKS_MAX = 128,   /* attached disks per instance (GCE's limit) */
 };
 

@@ -164,6 +164,44 @@ def test_the_kernels_retry_of_an_estale_rmdir_deletes_nothing(emulator_factory, 
     assert get(emu, "s-old")["id"] == new
 
 
+def test_labels_of_a_recreated_name_are_not_changed(emulator_factory, mount_factory, tmp_path):
+    """setfattr, setfattr -x and a restore act on the resource the mount showed:
+    after a delete and re-create under the same name, each is ESTALE and the
+    new resource's labels stay as they are (removing its keep label would
+    unprotect a resource nobody looked at)."""
+    emu = emulator_factory(seed([("s-old", 10, {"keep": "yes"}), ("s-new", 1, {})]))
+    m = mount_factory(emu, sync_interval=3600,
+                      opts=[policy_file(tmp_path, {"grace_seconds": 3600, "keep_last": 0})])
+    snap = m.path("global/snapshots/s-old")
+    assert os.getxattr(snap, "user.keep") == b"yes"
+    old, new = recreate(emu, "s-old", {"keep": "yes", "owner": "ops"})
+    assert errno_of(lambda: os.removexattr(snap, "user.keep")) == errno.ESTALE
+    assert get(emu, "s-old")["labels"] == {"keep": "yes", "owner": "ops"}
+    assert re.search(r"s-old: ESTALE .*" + new, log(m)), log(m)
+    # the entry now shows the new one; a setfattr within the kernel's
+    # immediate retry is turned away too, later ones act on the new one
+    assert shown_id(m, "s-old") == new
+    wait_for(lambda: not errno_of_or_0(lambda: os.setxattr(snap, "user.team", b"db")), 10,
+             "a setfattr judged on the new snapshot", interval=0.2)
+    assert get(emu, "s-old")["labels"] == {"keep": "yes", "owner": "ops", "team": "db"}
+    # a restore out of the trash: the trashed one re-created meanwhile
+    os.rmdir(m.path("global/snapshots/s-new"))
+    trashed = m.path(".clonefs/trash/global/snapshots/s-new")
+    assert trashed.is_dir()
+    _, newer = recreate(emu, "s-new", {"clonefs-delete-at": "1-0123456789abcdef-1"})
+    assert errno_of(lambda: os.rename(trashed, m.path("global/snapshots/s-new"))) == \
+        errno.ESTALE
+    assert get(emu, "s-new")["labels"] == {"clonefs-delete-at": "1-0123456789abcdef-1"}
+
+
+def errno_of_or_0(fn):
+    try:
+        fn()
+        return 0
+    except OSError as e:
+        return e.errno
+
+
 def test_rmdir_judges_the_policy_on_the_fresh_record(emulator_factory, mount_factory, tmp_path):
     emu = emulator_factory(seed([("s-a", 10, {}), ("s-b", 9, {})]))
     m = mount_factory(emu, sync_interval=3600,
