@@ -127,6 +127,10 @@ test control endpoints (no auth; not part of the API):
          "conflictRate", "flushFails", "pageTokenTtl", "opSeconds"}
   POST   /emulator/v1/clock         {"advanceSeconds": S}: move the emulator's
          clock forward (finishes operations without waiting)
+  GET    /emulator/v1/internal-errors  {"count": N}: exceptions of the
+         emulator's own (bugs, never injected faults); each one is answered
+         with a 500 and printed on stderr after a line starting
+         "gce-emulator: internal error", which the test harness fails on
 
 not implemented: insert/delete of disks and instances, images from Cloud
   Storage (rawDisk), images.getFromFamily, IAM methods,

@@ -6,6 +6,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +18,12 @@ from .util import ApiError, dumps
 COMPUTE_PREFIX = "/compute/v1/"
 CONTROL_PREFIX = "/emulator/v1/"
 TOKEN_PATH = "/token"
+
+# Printed on stderr before the traceback of an exception the emulator did not
+# mean to raise (a bug in it, never an injected fault). The request still gets
+# a 500, as from a real server, which clonefs retries like a flaky cloud; the
+# test harness looks for this line so that the test that hit the bug fails.
+INTERNAL_ERROR_MARK = "gce-emulator: internal error"
 
 
 class Faults:
@@ -50,6 +57,14 @@ class Emulator:
         self.total_requests = 0
         self.total_bytes = 0
         self.overrides = []   # [{"method", "path", "status", "body", "headers", "times"}]
+        self.internal_errors = 0
+
+    def internal_error(self, what):
+        """Record a bug of the emulator's own, from inside its except block."""
+        with self.stats_lock:
+            self.internal_errors += 1
+        sys.stderr.write("%s: %s\n%s" % (INTERNAL_ERROR_MARK, what, traceback.format_exc()))
+        sys.stderr.flush()
 
     def count(self, key, nbytes):
         with self.stats_lock:
@@ -84,6 +99,13 @@ class Server(ThreadingHTTPServer):
     def __init__(self, addr, emulator):
         self.emulator = emulator
         super().__init__(addr, Handler)
+
+    def handle_error(self, request, client_address):
+        """An exception that escaped a handler: the client going away is not
+        the emulator's fault; anything else is a bug of its own."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        self.emulator.internal_error("a request from %s:%s" % client_address[:2])
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -179,19 +201,32 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith(COMPUTE_PREFIX):
             sent = self._compute(em, method, path, q, body)
         elif path == TOKEN_PATH and em.oauth is not None:
-            sent = self._send(*em.oauth.token_endpoint(method, self.headers, body))
+            sent = self._send(*self._guarded(
+                em, key, lambda: em.oauth.token_endpoint(method, self.headers, body)))
         elif path.startswith(METADATA_PREFIX) and em.oauth is not None:
-            sent = self._send(*em.oauth.metadata(method, path, self.headers))
+            sent = self._send(*self._guarded(
+                em, key, lambda: em.oauth.metadata(method, path, self.headers)))
         elif path.startswith(CONTROL_PREFIX):
-            try:
+            def control():
                 status, out = self._control(em, method, path[len(CONTROL_PREFIX):], q, body)
-                sent = self._send(status, {"Content-Type": JSON_TYPE}, dumps(out))
-            except ApiError as e:
-                sent = self._send(*self._error(e))
+                return status, {"Content-Type": JSON_TYPE}, dumps(out)
+            sent = self._send(*self._guarded(em, key, control))
         else:
             sent = self._send(*self._error(ApiError(
                 404, "notFound", "The requested URL %s was not found on this server." % path)))
         em.count(key, sent)
+
+    def _guarded(self, em, key, answer):
+        """answer() -> (status, headers, body); an ApiError is its answer, any
+        other exception a bug of the emulator's: recorded, and a 500."""
+        try:
+            return answer()
+        except ApiError as e:
+            return self._error(e)
+        except Exception as e:
+            em.internal_error(key)
+            return self._error(ApiError(
+                500, "backendError", "Internal error in gce-emulator: %s" % e))
 
     def _compute(self, em, method, path, q, body):
         f = em.faults
@@ -210,16 +245,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(*self._error(err))
         if em.chance(f.slow_rate):
             time.sleep(f.slow_seconds)
-        try:
-            status, headers, out = em.api.handle(method, path[len(COMPUTE_PREFIX):], q, body,
-                                                 self.headers)
-        except ApiError as e:
-            status, headers, out = self._error(e)
-        except Exception as e:  # a bug in the emulator: say so, keep serving
-            import traceback
-            traceback.print_exc()
-            status, headers, out = self._error(ApiError(
-                500, "backendError", "Internal error in gce-emulator: %s" % e))
+        # Faults above are deliberate; an exception from here on is a bug.
+        status, headers, out = self._guarded(
+            em, "%s %s" % (method, path),
+            lambda: em.api.handle(method, path[len(COMPUTE_PREFIX):], q, body, self.headers))
         if status == 200 and em.chance(f.garbage_rate):
             if em.chance(0.5) and len(out) > 2:
                 out = out[: len(out) // 2]                  # truncated JSON
@@ -249,6 +278,9 @@ class Handler(BaseHTTPRequestHandler):
                     return 200, {"requests": dict(em.req_counts), "bytes": dict(em.req_bytes),
                                  "totalRequests": em.total_requests,
                                  "bytesServed": em.total_bytes}
+        if sub == "internal-errors" and method == "GET":
+            with em.stats_lock:
+                return 200, {"count": em.internal_errors}
         if sub == "tokens" and method == "GET" and em.oauth is not None:
             return 200, {"tokens": em.oauth.listing()}
         if sub == "faults":

@@ -1,5 +1,6 @@
 """conftest.py — fixtures that give each test its own emulator and mounts,
-torn down by pytest's finalizers whatever the test's outcome."""
+torn down by pytest's finalizers whatever the test's outcome; a sanitizer
+report from a mount, or a bug the emulator hit, fails the test."""
 import pytest
 
 from harness import Emulator, Mount
@@ -14,8 +15,14 @@ def emulator_factory(tmp_path):
         started.append(emu)
         return emu
     yield make
+    # An emulator that hit a bug of its own fails the test that used it.
+    errors = []
     for emu in reversed(started):
-        emu.stop()
+        try:
+            emu.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
 
 
 @pytest.fixture

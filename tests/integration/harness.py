@@ -3,7 +3,9 @@ and always take both down again, even when the test fails.
 
 Nothing here synchronises with a fixed sleep: every wait polls a condition
 against a deadline. A daemon whose stderr mentions a sanitizer report fails
-the test that started it (as sshfs's tests do).
+the test that started it (as sshfs's tests do), and so does an emulator that
+hit a bug of its own: it answers such a request with a 500, which clonefs
+retries as a flaky cloud and a test could otherwise pass through.
 """
 import json
 import os
@@ -22,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EMULATOR = ROOT / "scripts" / "gce-emulator"
 CLONEFS = Path(os.environ.get("CLONEFS_BIN", ROOT / "build" / "test" / "clonefs"))
 TOKEN = "test-token-0123456789"
+
+# scripts/gce_emulator/server.py prints this line before the traceback of an
+# exception it did not mean to raise (never for a fault it was told to inject).
+EMULATOR_BUG_MARK = "gce-emulator: internal error"
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "ThreadSanitizer", "SUMMARY: UndefinedBehavior")
@@ -59,8 +65,10 @@ def read_line_with_deadline(proc, timeout):
 class Emulator:
     """scripts/gce-emulator on a loopback port picked by the kernel."""
 
-    def __init__(self, workdir, seed=None, project="demo-project", token=TOKEN, args=()):
+    def __init__(self, workdir, seed=None, project="demo-project", token=TOKEN, args=(),
+                 program=EMULATOR):
         self.workdir = Path(workdir)
+        self.program = Path(program)
         self.project = project
         self.token = token
         self.seed_path = None
@@ -70,17 +78,21 @@ class Emulator:
         self.args = list(args)
         self.proc = None
         self.url = None
+        self.checked = False
 
     def start(self):
-        cmd = [sys.executable, str(EMULATOR), "--port", "0", "--project", self.project]
+        cmd = [sys.executable, str(self.program), "--port", "0", "--project", self.project]
         if self.token:
             cmd += ["--token", self.token]
         if self.seed_path:
             cmd += ["--seed", str(self.seed_path)]
         cmd += self.args
-        self.stderr_path = self.workdir / "emulator.stderr"
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=open(self.stderr_path, "wb"))
+        # one file per emulator: a test may run several in the same directory
+        fd, name = tempfile.mkstemp(prefix="emulator-", suffix=".stderr", dir=self.workdir)
+        self.stderr_path = Path(name)
+        with os.fdopen(fd, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        self.checked = False
         line = read_line_with_deadline(self.proc, 30)
         if "http://" not in line:
             raise RuntimeError(f"unexpected emulator banner: {line!r}")
@@ -90,7 +102,8 @@ class Emulator:
         self.port = int(self.url.split(":")[2].split("/")[0])
         return self
 
-    def stop(self):
+    def stop(self, check=True):
+        """Stop the emulator; with check, fail (once) if it hit a bug of its own."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -100,6 +113,18 @@ class Emulator:
                 self.proc.wait()
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
+        if check and self.proc and not self.checked:
+            self.checked = True
+            err = self.stderr()
+            assert EMULATOR_BUG_MARK not in err, \
+                "the emulator hit a bug of its own (answered 500):\n" + \
+                err[err.index(EMULATOR_BUG_MARK):][:4000]
+
+    def stderr(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except (AttributeError, OSError):
+            return ""
 
     # --- the emulator's API, as a client would use it ---
     def api(self, method, path, body=None, query=None):

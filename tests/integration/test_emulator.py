@@ -18,6 +18,8 @@ import urllib.request
 
 import pytest
 
+from harness import EMULATOR_BUG_MARK, Emulator
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EMULATOR = os.path.join(ROOT, "scripts", "gce-emulator")
 P = "demo-project"
@@ -128,14 +130,39 @@ def start(*args, tmp=None, seed=None):
     if not m:
         proc.kill()
         raise AssertionError("emulator did not start: %r %r" % (line, proc.stderr.read()))
-    return Emu(proc, int(m.group(1)))
+    e = Emu(proc, int(m.group(1)))
+    LIVE.append(e)
+    return e
 
 
 def stop(emu):
+    """Stop it; an emulator that hit a bug of its own fails the test."""
+    LIVE.remove(emu)
     emu.proc.kill()
     emu.proc.wait(timeout=10)
     emu.proc.stdout.close()
+    err = emu.proc.stderr.read().decode(errors="replace")
     emu.proc.stderr.close()
+    assert EMULATOR_BUG_MARK not in err, err[err.index(EMULATOR_BUG_MARK):][:4000]
+
+
+LIVE = []   # emulators started and not yet stopped
+
+
+def internal_errors(e):
+    st, _, d = e.control("GET", "internal-errors")
+    assert st == 200, d
+    return d["count"]
+
+
+@pytest.fixture(autouse=True)
+def no_emulator_bug():
+    """A bug a test made a shared (module) emulator hit fails that test, not the
+    last one of the module; a test's own emulators are checked by stop()."""
+    before = {id(e): internal_errors(e) for e in LIVE}
+    yield
+    after = {id(e): internal_errors(e) for e in LIVE if id(e) in before}
+    assert all(after[k] == before[k] for k in after), "the emulator hit a bug of its own"
 
 
 @pytest.fixture(scope="module")
@@ -774,6 +801,76 @@ def test_raw_override_and_resources(fresh):
     st, _, stats = fresh.control("GET", "requests")
     assert stats["requests"]["GET /compute/v1/projects/%s/global/snapshots" % P] == 2
     assert stats["bytesServed"] > 0
+
+
+PLANTED = """
+import sys
+sys.path.insert(0, %r)
+from gce_emulator import api
+from gce_emulator.cli import main
+real = api.Api.handle
+def handle(self, method, path, *rest):
+    if method == "GET" and path.endswith("/global/images"):
+        raise KeyError("a planted bug")
+    return real(self, method, path, *rest)
+api.Api.handle = handle
+sys.exit(main())
+"""
+
+
+def test_an_emulator_bug_answers_500_and_fails_the_test(tmp_path):
+    """An exception of the emulator's own is answered with a 500 (which clonefs would retry
+    as a flaky cloud) and fails the test that hit it when the harness stops the emulator;
+    the faults it injects on purpose (5xx, 429, dropped and garbled answers, raw overrides)
+    do not."""
+    prog = tmp_path / "planted.py"
+    prog.write_text(PLANTED % os.path.join(ROOT, "scripts"))
+    bug = Emulator(tmp_path, seed=SEED, token=None, program=prog).start()
+    clean = Emulator(tmp_path, seed=SEED, token=None).start()
+    try:
+        _faults_and_a_bug(bug, clean)
+    except BaseException:
+        bug.stop(check=False)
+        clean.stop(check=False)
+        raise
+    clean.stop()
+    with pytest.raises(AssertionError) as failed:
+        bug.stop()
+    assert "a planted bug" in str(failed.value) and "Traceback" in str(failed.value)
+    bug.stop()   # reported once
+
+
+def _faults_and_a_bug(bug, clean):
+    for e in (bug, clean):
+        root = Emu(e.proc, e.port)
+        # deliberate faults, every kind
+        assert root.control("POST", "raw-override", {"path": "global/snapshots", "status": 500,
+                                                     "body": "{}", "times": 1})[0] == 200
+        assert root.call("GET", "global/snapshots", raw=True)[0] == 500
+        root.control("POST", "faults", {"failRate": 1})
+        assert {root.call("GET", "zones")[0] for _ in range(8)} <= {503, 429}
+        root.control("POST", "faults", {"failRate": 0, "garbageRate": 1})
+        assert root.call("GET", "zones", raw=True)[0] == 200
+        root.control("POST", "faults", {"garbageRate": 0, "dropRate": 1})
+        c = http.client.HTTPConnection("127.0.0.1", e.port, timeout=10)
+        c.request("GET", "/compute/v1/projects/%s/zones" % P,
+                  headers={"Authorization": "Bearer t"})
+        with pytest.raises(http.client.IncompleteRead):
+            c.getresponse().read()
+        c.close()
+        root.control("POST", "faults", {"dropRate": 0, "opErrorRate": 1})
+        op = root.ok("POST", "zones/us-central1-a/disks/d1/createSnapshot",
+                     body={"name": "doomed"})
+        assert root.wait_op(op)["error"]["errors"][0]["code"]
+        root.control("POST", "faults", {"opErrorRate": 0})
+        assert internal_errors(root) == 0
+    # the planted bug: a 500 like any server's, and the emulator keeps serving
+    root = Emu(bug.proc, bug.port)
+    st, _, d = root.call("GET", "global/images")
+    assert st == 500 and d["error"]["errors"][0]["reason"] == "backendError"
+    assert "Internal error in gce-emulator" in d["error"]["message"]
+    assert root.call("GET", "global/snapshots")[0] == 200
+    assert internal_errors(root) == 1
 
 
 def test_list_100k_snapshots_is_fast():

@@ -242,9 +242,15 @@ def test_metrics_agree_with_the_inventory(aged):
     assert value(fams, "clonefs_api_requests_total") >= 7
     assert value(fams, "clonefs_refusals_total", errno="EINVAL") == 1
     assert value(fams, "clonefs_refusals_total", errno="EDQUOT") == 0
-    assert value(fams, "clonefs_prunes_total") >= 0
     assert value(fams, "clonefs_operations_pending") == 0
     assert value(fams, "clonefs_info", version="0.1.0", mode="rw") == 1
+
+    # a prune (rmdir in the trash: deleted now) counts exactly once
+    prunes = value(fams, "clonefs_prunes_total")
+    os.rmdir(m.path(".clonefs/trash/global/snapshots/snap-005"))
+    assert emu.api("GET", "global/snapshots/snap-005")[0] == 404
+    fams = parse_prometheus(m.path(".clonefs/metrics").read_text())
+    assert value(fams, "clonefs_prunes_total") == prunes + 1
 
 
 def test_metrics_count_api_faults_retries_and_failed_listings(aged):

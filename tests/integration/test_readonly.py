@@ -146,16 +146,29 @@ def test_remount_with_api_down_keeps_inventory_and_inodes(big, mount_factory):
     before = {e.name: e.inode() for e in os.scandir(snapdir)}
     assert len(before) == 1000
     m.stop()
+    stopped_at = time.time()
     emu.stop()
-    m2 = mount_factory(emu if False else None, wait_sync=False, cache=m.cache,
-                       endpoint=emu.url, project=emu.project)
+    # the same project at the stopped emulator's address, which no longer answers
+    m2 = mount_factory(emu, wait_sync=False, cache=m.cache)
     after = {e.name: e.inode() for e in os.scandir(m2.path("global/snapshots"))}
     assert after == before
     st = m2.status()
     assert st["api_reachable"] is False
     snap = st["collections"]["snapshots"]
     assert snap["count"] == 1000
-    assert snap["age_seconds"] >= 0
+    # the last complete listing is the first mount's, and the age counts from it
+    # (not from an attempt of this mount): it grows while the API stays down
+    lc = snap["last_complete_epoch"]
+    assert int(m.started_at) <= lc <= stopped_at
+
+    def aged():
+        t0 = time.time()
+        snap = m2.status()["collections"]["snapshots"]
+        t1 = time.time()
+        return (t0, snap, t1) if snap["age_seconds"] >= 2 else None
+    t0, snap, t1 = wait_for(aged, 20, "the age of the cached listing to grow", interval=0.2)
+    assert snap["last_complete_epoch"] == lc and snap["count"] == 1000
+    assert int(t0) - lc <= snap["age_seconds"] <= int(t1) - lc
     # a stat through the dead API still answers from the cache
     s0 = seed["global/snapshots"][0]["name"]
     assert os.stat(m2.path(f"global/snapshots/{s0}")).st_ino == before[s0]

@@ -1661,24 +1661,43 @@ static void test_bad_records(void)
 }
 
 /* Readers on several threads while the writer changes the tree: every
- * call answers consistently (no error but -ENOENT for what just went), and
+ * call answers consistently (no error but -ENOENT for what just went), a
+ * readdir sees one committed state (every write transaction leaves exactly
+ * RACE_LIVE snapshots: a listing sees that many, or none before the first,
+ * in name order, each one found by its name in the same transaction), and
  * the threads' read transactions are freed when they exit. */
+enum { RACE_LIVE = 50 };
+
 struct race {
 	struct cf_store *s;
 	uint64_t coll;
 	int stop; /* atomic */
-	int errors, calls;
+	int errors, calls, torn;
+};
+
+/* One readdir: how many entries, the last name. */
+struct race_ls {
+	struct race *r;
+	int n;
+	char last[64];
 };
 
 static int race_entry(void *ctx, const char *name, size_t len, const struct cf_stat *st)
 {
-	struct race *r = ctx;
+	struct race_ls *ls = ctx;
+	struct race *r = ls->r;
 	struct cf_stat st2;
 	char nm[64];
 	snprintf(nm, sizeof nm, "%.*s", (int) len, name);
 	int rc = cf_store_getattr(r->s, st->ino, &st2); /* nested in the readdir's txn */
 	if (rc || st2.ino != st->ino)
 		__atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
+	/* The name leads to the same entry, in the same transaction. */
+	rc = cf_store_lookup(r->s, r->coll, nm, &st2);
+	if (rc || st2.ino != st->ino || (ls->n && strcmp(ls->last, nm) >= 0))
+		__atomic_fetch_add(&r->torn, 1, __ATOMIC_RELAXED);
+	snprintf(ls->last, sizeof ls->last, "%s", nm);
+	ls->n++;
 	return 0;
 }
 
@@ -1687,8 +1706,11 @@ static void *race_reader(void *arg)
 	struct race *r = arg;
 	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
 		struct cf_stat st;
-		if (cf_store_readdir(r->s, r->coll, race_entry, r))
+		struct race_ls ls = {.r = r};
+		if (cf_store_readdir(r->s, r->coll, race_entry, &ls))
 			__atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
+		if (ls.n != 0 && ls.n != RACE_LIVE)
+			__atomic_fetch_add(&r->torn, 1, __ATOMIC_RELAXED);
 		int rc = cf_store_lookup(r->s, r->coll, "r-0007", &st);
 		if (rc && rc != -ENOENT)
 			__atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
@@ -1776,8 +1798,9 @@ static void test_concurrent_readers(void)
 		struct cf_wtxn *w;
 		struct cf_pathset *seen = cf_pathset_new();
 		CHECK_EQ_INT(cf_store_wbegin(r.s, &w), 0);
-		for (int i = 0; i < 50; i++) {
+		for (int i = 0; i < RACE_LIVE; i++) {
 			struct cf_resource x;
+			/* 50 distinct names of 100 (7 is prime to 100) */
 			snprintf(name, sizeof name, "r-%04d", (i * 7 + round * 13) % 100);
 			mk(&x, CF_KIND_SNAPSHOT, "global", name, round % 2 ? "READY" : "UPLOADING",
 			   round);
@@ -1796,6 +1819,7 @@ static void test_concurrent_readers(void)
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL); /* their transactions go with them */
 	CHECK_EQ_INT(r.errors, 0);
+	CHECK_EQ_INT(r.torn, 0); /* every listing saw one committed state */
 	CHECK(r.calls > 0);
 	fprintf(stderr, "concurrent readers: %d calls during 30 write transactions\n", r.calls);
 	cf_store_close(r.s);

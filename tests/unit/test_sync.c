@@ -1,8 +1,9 @@
 /* test_sync.c — the sync engine against a fake provider that serves canned
  * pages: pagination, the sweep after a complete listing, a listing failing
- * on its second page (nothing removed, the error recorded, the other
- * listings still done), API reachability, aggregated scopes, change reports,
- * and a stop that is prompt even in the middle of a slow listing. */
+ * on its second page (nothing removed, the error recorded; a 5xx, a 429 or
+ * no answer ends the pass, a 4xx does not), a provider that repeats a page
+ * token, API reachability, aggregated scopes, change reports, and a stop
+ * that is prompt even in the middle of a slow listing. */
 #include "check.h"
 #include "log.h"
 #include "sync.h"
@@ -21,15 +22,19 @@
 struct fake {
 	struct cf_provider p;
 	pthread_mutex_t lock;
-	int nsnaps;		/* snapshots s-0 .. s-(nsnaps-1), disk d-(i%3) */
-	int first_snap;		/* ... starting at this index */
-	int page_size;		/* items per page */
-	int fail_listing;	/* this listing fails on its second page (-1: none) */
-	int fail_http;		/* with this HTTP status (0: no answer at all) */
-	int slow_ms;		/* sleep before each page */
-	bool down;		/* no answer to anything */
-	atomic_int pages;	/* pages served */
-	atomic_int first_pages; /* first pages served (one per listing per pass) */
+	int nsnaps;			   /* snapshots s-0 .. s-(nsnaps-1), disk d-(i%3) */
+	int first_snap;			   /* ... starting at this index */
+	int page_size;			   /* items per page */
+	int fail_listing;		   /* this listing fails on its second page (-1: none) */
+	int fail_http;			   /* with this HTTP status (0: no answer at all) */
+	int slow_ms;			   /* sleep before each page */
+	bool down;			   /* no answer to anything */
+	bool repeat_token;		   /* snapshots: page 2 hands back the token it was given */
+	int repeats;			   /* ... how often it did (it gives up after 20) */
+	atomic_int pages;		   /* pages served */
+	atomic_int first_pages;		   /* first pages served (one per listing per pass) */
+	atomic_int asked[CF_LIST__COUNT];  /* first pages asked for, per listing */
+	atomic_int served[CF_LIST__COUNT]; /* pages asked for, per listing */
 };
 
 static struct cf_resource res(enum cf_kind k, const char *scope, const char *name, int64_t t)
@@ -52,6 +57,11 @@ static int fake_list(struct cf_provider *pp, enum cf_listing which, const char *
 	if (f->slow_ms)
 		usleep((useconds_t) f->slow_ms * 1000);
 	atomic_fetch_add(&f->pages, 1);
+	if ((int) which >= 0 && which < CF_LIST__COUNT) {
+		atomic_fetch_add(&f->served[which], 1);
+		if (!token)
+			atomic_fetch_add(&f->asked[which], 1);
+	}
 	if (!token)
 		atomic_fetch_add(&f->first_pages, 1);
 	pthread_mutex_lock(&f->lock);
@@ -99,7 +109,13 @@ static int fake_list(struct cf_provider *pp, enum cf_listing which, const char *
 			out->items[out->n].source = strdup(src);
 			out->n++;
 		}
-		if (to > from + f->page_size) {
+		if (f->repeat_token && page == 1 && f->repeats < 20) {
+			/* A broken API: the same token again. Bounded, so that a
+			 * sync without the guard completes (and fails the test)
+			 * instead of hanging it. */
+			f->repeats++;
+			out->next_token = strdup(token);
+		} else if (to > from + f->page_size) {
 			char next[16];
 			snprintf(next, sizeof next, "%d", page + 1);
 			out->next_token = strdup(next);
@@ -193,6 +209,76 @@ static bool wait_first_pass(struct fake *f, int passes)
 	return false;
 }
 
+/* Set every listing's last_attempt to 1, a time no pass writes, so that a
+ * check of last_attempt sees what the next pass did, not an earlier one. */
+static void mark_attempts(struct cf_store *st)
+{
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(st, &w), 0);
+	for (int l = 0; l < CF_LIST__COUNT; l++) {
+		struct cf_sync_state ss;
+		CHECK_EQ_INT(cf_store_get_sync_state(st, (enum cf_listing) l, &ss), 0);
+		ss.last_attempt = 1;
+		CHECK_EQ_INT(cf_store_put_sync_state(w, (enum cf_listing) l, &ss), 0);
+	}
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+}
+
+static void count_asked(struct fake *f, int *asked)
+{
+	for (int l = 0; l < CF_LIST__COUNT; l++)
+		asked[l] = atomic_load(&f->asked[l]);
+}
+
+/* The snapshots listing fails on its second page with HTTP `http`, in a pass
+ * run now: nothing is removed, the error is recorded with the time of this
+ * attempt, and the pass ends there (`cut`: a 5xx or a 429) or goes on to
+ * the listings after it (a 4xx). Every value checked was written by this
+ * pass (mark_attempts) or counted during it. */
+static void fail_on_page_2(struct fake *f, struct cf_store *st, struct cf_sync *sy, int http,
+			   bool cut)
+{
+	struct cf_sync_state before, ss;
+	int asked[CF_LIST__COUNT];
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &before), 0);
+	int listed = ls_count(st, "global/snapshots");
+	mark_attempts(st);
+	pthread_mutex_lock(&f->lock);
+	f->first_snap = 10; /* would remove s-005..s-009 if it completed */
+	f->nsnaps = 15;
+	f->fail_listing = CF_LIST_SNAPSHOTS;
+	f->fail_http = http;
+	pthread_mutex_unlock(&f->lock);
+	count_asked(f, asked);
+	CHECK_EQ_INT(cf_sync_run_once(sy), -EIO);
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), listed);
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &ss), 0);
+	CHECK(strstr(ss.last_error, "backend error on page 2") != NULL);
+	char code[16];
+	snprintf(code, sizeof code, "HTTP %d", http);
+	CHECK(strstr(ss.last_error, code) != NULL);
+	CHECK_EQ_INT(ss.last_complete, before.last_complete);
+	CHECK_EQ_INT(ss.count, before.count);
+	CHECK(ss.last_attempt > 1);
+	CHECK(cf_sync_api_reachable(sy)); /* an HTTP answer came */
+	/* The listings before it were asked once, and completed. */
+	for (int l = 0; l <= CF_LIST_SNAPSHOTS; l++)
+		CHECK_EQ_INT(atomic_load(&f->asked[l]) - asked[l], 1);
+	for (int l = CF_LIST_DISKS; l < CF_LIST_SNAPSHOTS; l++) {
+		CHECK_EQ_INT(cf_store_get_sync_state(st, (enum cf_listing) l, &ss), 0);
+		CHECK(ss.last_attempt > 1);
+		CHECK_EQ_STR(ss.last_error, "");
+	}
+	/* The ones after it: not asked at all when the pass is cut, asked and
+	 * completed when it is not. */
+	for (int l = CF_LIST_SNAPSHOTS + 1; l < CF_LIST__COUNT; l++) {
+		CHECK_EQ_INT(atomic_load(&f->asked[l]) - asked[l], cut ? 0 : 1);
+		CHECK_EQ_INT(cf_store_get_sync_state(st, (enum cf_listing) l, &ss), 0);
+		CHECK_EQ_INT(ss.last_attempt > 1, !cut);
+		CHECK_EQ_STR(ss.last_error, "");
+	}
+}
+
 static char tmpdir[256];
 
 static void test_passes(void)
@@ -255,35 +341,26 @@ static void test_passes(void)
 	 * it again, so it comes back: both listings see their own truth. */
 	CHECK_EQ_INT(ls_count(st, "zones"), 3);
 
-	/* Snapshots fail on page 2: nothing removed, error recorded, the
-	 * other listings still complete. */
-	struct cf_sync_state before;
-	cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &before);
-	pthread_mutex_lock(&f.lock);
-	f.first_snap = 10; /* would remove 5 more if it completed */
-	f.nsnaps = 15;
-	f.fail_listing = CF_LIST_SNAPSHOTS;
-	f.fail_http = 503;
-	pthread_mutex_unlock(&f.lock);
-	sleep(1); /* so last_attempt moves */
-	CHECK_EQ_INT(cf_sync_run_once(sy), -EIO);
+	/* Snapshots fail on page 2: nothing removed, the error recorded. A 503
+	 * or a 429 (after every retry) ends the pass; a 4xx does not
+	 * (SEMANTICS.md "When the API misbehaves"). */
 	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 20);
-	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &ss), 0);
-	CHECK(strstr(ss.last_error, "backend error on page 2") != NULL);
-	CHECK(strstr(ss.last_error, "503") != NULL);
-	CHECK_EQ_INT(ss.last_complete, before.last_complete);
-	CHECK_EQ_INT(ss.count, 20);
-	CHECK(ss.last_attempt > before.last_attempt);
-	CHECK(cf_sync_api_reachable(sy)); /* an HTTP answer came */
-	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_IMAGES, &ss), 0);
-	CHECK_EQ_STR(ss.last_error, "");
-	CHECK(ss.last_complete > 0);
+	fail_on_page_2(&f, st, sy, 503, true);
+	fail_on_page_2(&f, st, sy, 429, true);
+	fail_on_page_2(&f, st, sy, 403, false);
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 20);
 
-	/* No answer at all: unreachable; the cache keeps serving. */
+	/* No answer at all: unreachable; the cache keeps serving, and the pass
+	 * ends at the first listing. */
+	int asked[CF_LIST__COUNT];
+	count_asked(&f, asked);
 	pthread_mutex_lock(&f.lock);
 	f.down = true;
 	pthread_mutex_unlock(&f.lock);
 	CHECK_EQ_INT(cf_sync_run_once(sy), -EHOSTUNREACH);
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_ZONES]) - asked[CF_LIST_ZONES], 1);
+	for (int l = CF_LIST_ZONES + 1; l < CF_LIST__COUNT; l++)
+		CHECK_EQ_INT(atomic_load(&f.asked[l]) - asked[l], 0);
 	CHECK(!cf_sync_api_reachable(sy));
 	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 20);
 	CHECK_EQ_INT(ls_count(st, "zones"), 3);
@@ -322,6 +399,56 @@ static void test_passes(void)
 	CHECK_EQ_STR(cf_listing_name(CF_LIST_MACHINE_IMAGES), "machineImages");
 	CHECK_EQ_STR(cf_listing_name(CF_LIST_DISKS), "disks");
 	CHECK_EQ_STR(cf_listing_name((enum cf_listing) 99), "unknown");
+}
+
+/* A provider that hands back the page token it was given would keep the
+ * listing going forever: the sync stops it with an error, removes nothing,
+ * and goes on with the other listings. */
+static void test_repeated_token(void)
+{
+	struct fake f;
+	struct cf_store *st;
+	struct cf_sync *sy;
+	struct cf_sync_state before, ss;
+	char dir[300];
+	snprintf(dir, sizeof dir, "%s/repeat", tmpdir);
+	fake_init(&f);
+	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
+	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK(wait_first_pass(&f, 1));
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 25);
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &before), 0);
+	mark_attempts(st);
+
+	int served = atomic_load(&f.served[CF_LIST_SNAPSHOTS]);
+	int asked_images = atomic_load(&f.asked[CF_LIST_IMAGES]);
+	pthread_mutex_lock(&f.lock);
+	f.repeat_token = true;
+	f.first_snap = 10; /* s-010..s-024: a completed listing would remove s-000..s-009 */
+	f.nsnaps = 15;
+	pthread_mutex_unlock(&f.lock);
+	CHECK_EQ_INT(cf_sync_run_once(sy), -EPROTO);
+	/* Page 1, then page 2 with its token repeated: no third request. */
+	CHECK_EQ_INT(atomic_load(&f.served[CF_LIST_SNAPSHOTS]) - served, 2);
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 25);
+	uint64_t ino;
+	CHECK_EQ_INT(cf_store_ino_of_path(st, "global/snapshots/s-000", &ino), 0);
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &ss), 0);
+	CHECK(strstr(ss.last_error, "repeated a page token") != NULL);
+	CHECK_EQ_INT(ss.last_complete, before.last_complete);
+	CHECK_EQ_INT(ss.count, 25);
+	CHECK(ss.last_attempt > 1);
+	/* Not an outage: the pass goes on. */
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_IMAGES]) - asked_images, 1);
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_IMAGES, &ss), 0);
+	CHECK(ss.last_attempt > 1);
+	CHECK_EQ_STR(ss.last_error, "");
+
+	cf_sync_stop(sy);
+	cf_store_close(st);
+	pthread_mutex_destroy(&f.lock);
 }
 
 static void test_prompt_stop(void)
@@ -374,6 +501,7 @@ int main(void)
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-sync-%d", (int) getpid());
 	mkdir(tmpdir, 0700);
 	test_passes();
+	test_repeated_token();
 	test_prompt_stop();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
