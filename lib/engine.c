@@ -1198,6 +1198,26 @@ static int put_provisional(struct cf_engine *e, enum cf_kind kind, const char *n
 	return store_put(e, &r);
 }
 
+/* The accepted clone's entry: the API's own record, id included, when the
+ * API shows it already, so that a later rmdir or setfattr can require that
+ * id; else a provisional one (no id: labels may be set on it, a prune reads
+ * it again first) until the API shows it. */
+static void store_accepted(struct cf_engine *e, enum cf_kind kind, const char *name,
+			   const char *target, const char *src_path, const struct cf_label *l,
+			   size_t n)
+{
+	struct cf_resource r = {0};
+	struct cf_error err = {0};
+	if (e->cfg.provider->ops->get(e->cfg.provider, target, &r, &err) == 0 && r.id &&
+	    r.kind == kind) {
+		store_put(e, &r);
+		cf_resource_clear(&r);
+		return;
+	}
+	cf_resource_clear(&r);
+	put_provisional(e, kind, name, src_path, l, n);
+}
+
 static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
 			const char *name, struct cf_stat *out)
 {
@@ -1327,7 +1347,7 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	 * the job sees it READY. With wait_ready the job already followed it to
 	 * the end and stored what the API says. */
 	if (rc == 0 && !e->cfg.wait_ready)
-		put_provisional(e, kind, name, ppath, labels, nlabels);
+		store_accepted(e, kind, name, target, ppath, labels, nlabels);
 	owned_drop(e, id);
 	if (rc == 0) {
 		pthread_mutex_lock(&e->lock);
@@ -1405,15 +1425,17 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		if (rc)
 			return refuse(e, shown, EAGAIN, "cannot read its labels from the API: %s",
 				      err.message[0] ? err.message : strerror(-rc));
-		if (!r.id || !want_id || strcmp(r.id, want_id)) {
+		if (want_id && *want_id && (!r.id || strcmp(r.id, want_id))) {
 			/* Deleted and re-created under the same name: its labels are not
-			 * the ones the caller saw. Show the new one, change nothing. */
+			 * the ones the caller saw. Show the new one, change nothing. (An
+			 * entry without an id is a clone this mount's create made a moment
+			 * ago, before the API showed it: the name is all there is.) */
 			store_put(e, &r);
 			stale_note(e, path);
 			rc = refuse(e, shown, ESTALE,
 				    "the API's %s is id %s, not id %s that the mount showed: "
 				    "labels not changed; the entry now shows the API's resource",
-				    path, r.id ? r.id : "(none)", want_id ? want_id : "(none)");
+				    path, r.id ? r.id : "(none)", want_id);
 			cf_resource_clear(&r);
 			return rc;
 		}

@@ -411,3 +411,19 @@ def test_a_damaged_mount_identity_is_refused_not_replaced(emulator_factory, moun
         m2.start()
     assert "mount-id" in str(e.value) and "not a mount identity" in str(e.value)
     assert f.read_text() == "not-an-id\n"
+
+
+def test_a_clone_just_made_carries_its_id_and_is_pruned_by_it(emulator_factory, mount_factory,
+                                                              tmp_path):
+    """mkdir stores the API's own record of the accepted clone, id included,
+    when the API shows it already: an rmdir right after acts on that id
+    (no ESTALE for a clone this mount just made)."""
+    emu = emulator_factory(seed([("s-1", 10, {})]))
+    m = mount_factory(emu, sync_interval=3600, opts=[
+        policy_file(tmp_path, {"grace_seconds": 0, "keep_last": 0, "min_age_seconds": 0},
+                    clone={"consistency": "crash", "require_healthy": False})])
+    os.mkdir(m.path(f"{DISK}/snapshots/fresh"))
+    assert shown_id(m, "fresh") == get(emu, "fresh")["id"]
+    wait_for(lambda: get(emu, "fresh")["status"] == "READY", 30, "the clone to be READY")
+    os.rmdir(m.path("global/snapshots/fresh"))
+    assert get(emu, "fresh") is None
