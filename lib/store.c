@@ -65,6 +65,7 @@
 #include "hash.h"
 #include "log.h"
 #include "maptrim.h"
+#include "pathset.h"
 #include "u64set.h"
 
 #include <errno.h>
