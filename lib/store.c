@@ -1,88 +1,14 @@
-/* store.c — the LMDB cache behind every listing: environment and schema,
- * per-thread read transactions, the tree (paths / nodes / dirs), resource
- * records, aliases, the by-source index, sweep and change reporting.
- *
- * The tables and the inode scheme are described in store.h. Choices made
- * here, and why:
- *
- *  - MDB_NOSYNC | MDB_NOMETASYNC: commits are not fsync'ed. Everything here
- *    can be rebuilt from the API, and a crash of the process loses nothing
- *    (committed pages are in the page cache). Only a crash of the OS can
- *    lose pages, and then LMDB's meta page may point at pages that never
- *    reached the disk. So open marks the environment "in use" together with
- *    the kernel's boot id and syncs that mark; close clears it and syncs. A
- *    mark left by another boot means the system went down while we were
- *    open, and the cache is moved aside and rebuilt instead of being
- *    trusted. (The journal, which needs durability, must mdb_env_sync.)
- *  - resource.json documents are not in LMDB but appended to DIR/docs.0 or
- *    DIR/docs.1 (docs.h says why), and a resource's record says where its
- *    document is, with its length and hash: the tree and its documents
- *    commit together. A transaction writes its documents before it
- *    commits, so the tree never names a document that is not there;
- *    struct docs_state below says how the files are compacted. A cache
- *    whose tree is new starts with empty document files.
- *  - dirs, paths and bysrc are MDB_DUPSORT tables (table access, below):
- *    a listing arriving in name order is appended, and LMDB fills the
- *    pages.
- *  - The map is 16 GiB of address space: sparse, the file only grows as
- *    needed. Growing it at run time would need every reader thread stopped,
- *    so a full map is -ENOSPC with a log line rather than a silent stall.
- *  - MDB_NOTLS: FUSE worker threads each keep one read transaction that is
- *    reset after every call and renewed by the next one (no allocation, no
- *    lock), found through a pthread key of the store.
- *  - Resource files (status, resource.json, source, snapshots/, ...) are
- *    never stored: they are synthesised from the resource's directory entry.
- *  - Container mtimes are raised incrementally by upserts, and recomputed by
- *    a scan only for containers that lost a member (at commit).
- *  - An alias (a snapshot under its disk's snapshots/) is not stored: it
- *    shows its primary's entry under an inode of its own (store.h), so it
- *    carries the same st_blocks, `du -s zones/Z/disks/D/snapshots` tells
- *    what that disk's snapshots cost, and `du` over the whole mount counts
- *    such snapshots twice (the inodes differ by design). Storing each alias
- *    (its path, node and entry) had been a third of the cache.
- *  - A new resource's ctime is its creation time, so ctimes do not all jump
- *    to "now" when a cache is rebuilt; later label or status changes set it
- *    to the time of the sync that saw them.
- *  - A container that holds no resource (directly or below) is "vacant": its
- *    mtime is the time the store created it (kept in the dirent's `size`,
- *    which a container does not report), not 1970, so `find -mtime +30`
- *    does not flag an empty `regions/` as stale. A vacant container does not
- *    count towards its parent's mtime: `global` follows its newest snapshot
- *    even while `global/images` is empty and new. An empty snapshots/ or
- *    clones/ has its disk's or instance's creation time.
- *  - The trash: a snapshot, image or machine image carrying CF_TRASH_LABEL
- *    is listed under trash/global/{snapshots,images,machineImages} instead
- *    of its collection. Path "trash" is not a node: CF_INO_TRASH (a fixed
- *    inode of the daemon's .clonefs/) directly holds the container
- *    "trash/global". A trashed resource keeps its path in `paths`
- *    ("global/snapshots/S"), hence its base and inode; only its dirent
- *    (flagged DIRENT_TRASHED) and its `nodes` parent move, and it shows no
- *    alias under its source until it leaves the trash. Disks and instances
- *    are never trashed.
- */
-#include "store.h"
-#include "docs.h"
-#include "hash.h"
-#include "log.h"
-#include "maptrim.h"
+/* store.c — what of the LMDB cache is not yet in a file of its own
+ * (store_int.h lists them). */
+#include "store_int.h"
 #include "pathset.h"
-#include "u64set.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <lmdb.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-_Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 16 GiB map");
-_Static_assert(sizeof(struct cf_dirent) == 64, "cf_dirent is compared with memcmp: no padding");
 
 #define MAP_SIZE ((size_t) 16 << 30)
 /* Past this much file-backed resident memory (the map's pages and the
@@ -92,7 +18,6 @@ _Static_assert(sizeof(struct cf_dirent) == 64, "cf_dirent is compared with memcm
 #define MAP_RESIDENT_BUDGET ((size_t) 64 << 20)
 enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 3, MAX_STR = CF_PATH_MAX };
 
-enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_BYSRC, DB_SUBT, DB__COUNT };
 static const struct {
 	const char *name;
 	unsigned flags;
@@ -106,155 +31,9 @@ static const struct {
     [DB_SUBT] = {"subtimes", MDB_INTEGERKEY},
 };
 
-/* The writer's memory of path -> base for short paths (collections, source
- * disks): a page of snapshots names the same few disks again and again. A
- * base never changes once committed; the cache is cleared when a write
- * transaction is aborted, since bases it allocated are then undone. */
-enum { BCACHE_SLOTS = 1024, BCACHE_PATH = 96 };
-struct bcache_slot {
-	uint64_t base; /* 0: empty */
-	uint32_t len;
-	char path[BCACHE_PATH];
-};
-
-/* What the write path (not a listing) stored or removed, and when: base ->
- * CLOCK_MONOTONIC ms and the listing that covers its kind. A listing that
- * began before such a write may have been read before it, so its pages must
- * not undo the write and its sweep must not remove the resource (store.h,
- * cf_store_wfetched and cf_store_sweep). An entry is forgotten when its
- * listing's sweep has run: every later listing begins after it. Only touched
- * inside write transactions, which LMDB serialises. */
-struct recent_slot {
-	uint64_t base; /* 0: empty */
-	int64_t ms;
-	uint8_t listing;
-};
-struct recent {
-	struct recent_slot *slot;
-	size_t cap, n;
-};
-
-/* The document files' state, meta "docs", committed with the tree. A
- * document is referenced as (file << 63) | offset, with its length and hash,
- * from its resource's record. New documents are appended to file `cur` at
- * end[cur]. Bytes past end[] were written by a transaction that did not
- * commit and are overwritten. live[i] counts the bytes of file i that
- * records still reference; when the rest (replaced and removed documents)
- * outgrows them, the store compacts: cur switches to the other (empty) file,
- * and each write transaction moves up to DOCS_STEP documents across, in base
- * order from `walk`, until none is left in the old file, which the next
- * transaction empties. The state is read from meta by every write
- * transaction, under LMDB's write lock: the write path and the sync write
- * from different threads. Readers never wait: a reader whose record pointed into a file
- * since emptied or rewritten finds a hash that does not match and reads the
- * record again. */
-struct docs_state {
-	uint8_t cur, compacting;
-	uint8_t truncate; /* the other file is unused and may be emptied */
-	uint8_t pad[5];
-	uint64_t end[2];
-	uint64_t live[2];
-	uint64_t walk; /* compacting: the next base to look at */
-};
-#define DOC_FILE(ref) ((int) ((ref) >> 63))
-#define DOC_OFF(ref)  ((ref) & ~(UINT64_C(1) << 63))
-enum { DOCS_STEP = 1000, DOCS_STEP_BYTES = 1 << 20 };
-#define DOCS_SLACK ((uint64_t) 32 << 20) /* garbage tolerated beyond live bytes */
-
-struct cf_store {
-	MDB_env *env;
-	MDB_dbi dbi[DB__COUNT];
-	struct cf_docs *docs; /* DIR/docs.0 and docs.1: resource.json documents */
-	pthread_key_t key;    /* -> struct rtx of the calling thread */
-	char *dir;
-	struct bcache_slot *bcache; /* writer only */
-	struct recent recent;	    /* writer only */
-	struct cf_maptrim *trim;    /* of LMDB's map (maptrim.h) */
-	/* The policy's protect label: a resource carrying it gets CF_DIRENT_PROTECTED when
-	 * its record is written (the writer only; cf_store_set_protect_label). */
-	char protect[CF_LABEL_KEY_MAX + 1];
-};
-
-static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, size_t len)
-{
-	if (!s->bcache || len >= BCACHE_PATH)
-		return NULL;
-	return &s->bcache[cf_hash64(path, len) & (BCACHE_SLOTS - 1)];
-}
-
-/* Internal dirent flags (stat reports only CF_DIRENT_PROTECTED).
- * DIRENT_VACANT: a container with no resource below it. Its mtime is then its
- * birth, the time the store created it, kept in the dirent's size field.
- * DIRENT_TRASHED: a resource listed in the trash; it shows no alias. */
-#define DIRENT_VACANT  (UINT32_C(1) << 31)
-#define DIRENT_TRASHED (UINT32_C(1) << 30)
-_Static_assert(!((DIRENT_VACANT | DIRENT_TRASHED) & CF_DIRENT_PROTECTED), "flag bits overlap");
-_Static_assert(CF_SUB_DISK_LINK0 + CF_LINKS_MAX <= CF_SUB_ALIAS, "alias subs meet disk links");
-
-/* Before a bysrc duplicate whose key is the dependent's origin rather than
- * its source: a source's dependents are then one run in path order, which is
- * what an alias directory lists. */
-#define BYSRC_ORIGIN '\xff'
-
-/* ---------------------------------------------------------------- helpers */
-
-static int lmdb_err(int rc, const char *what)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_MAP_FULL:
-	case MDB_TXN_FULL:
-		cf_err("store: %s: %s (the cache is full)", what, mdb_strerror(rc));
-		return -ENOSPC;
-	case ENOMEM:
-		return -ENOMEM;
-	default:
-		cf_err("store: %s: %s", what, mdb_strerror(rc));
-		return -EIO;
-	}
-}
-
 static bool is_lmdb_code(int rc)
 {
 	return rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE;
-}
-
-static bool newer(int64_t a, uint32_t ans, int64_t b, uint32_t bns)
-{
-	return a > b || (a == b && ans > bns);
-}
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int buf_reserve(struct buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more)
-		cap *= 2;
-	unsigned char *p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (buf_reserve(b, n))
-		return -ENOMEM;
-	if (n)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
 }
 
 int64_t cf_store_clock_ms(void)
@@ -283,16 +62,6 @@ static int listing_of_kind(enum cf_kind k)
 	}
 }
 
-static struct recent_slot *recent_find(const struct recent *r, uint64_t base)
-{
-	if (!r->cap)
-		return NULL;
-	for (size_t j = (size_t) cf_hash64(&base, 8) & (r->cap - 1);; j = (j + 1) & (r->cap - 1)) {
-		if (r->slot[j].base == base || !r->slot[j].base)
-			return &r->slot[j];
-	}
-}
-
 /* Rebuild into cap slots, without the entries of listing drop_listing (-1:
  * none) and those older than older_than. */
 static int recent_rebuild(struct recent *r, size_t cap, int drop_listing, int64_t older_than)
@@ -315,7 +84,7 @@ static int recent_rebuild(struct recent *r, size_t cap, int drop_listing, int64_
 /* Remember that the write path wrote (or removed) base, of kind k, now. A
  * failure to remember costs at most a resource that flickers for one sync
  * pass, so it is logged, not returned. */
-static void recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
+void store_recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
 {
 	struct recent *r = &s->recent;
 	int l = listing_of_kind(k);
@@ -340,15 +109,8 @@ static void recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
 	*sl = (struct recent_slot){base, now, (uint8_t) l};
 }
 
-/* When the write path last wrote base (CLOCK_MONOTONIC ms), or INT64_MIN. */
-static int64_t recent_at(const struct cf_store *s, uint64_t base)
-{
-	const struct recent_slot *sl = s->recent.n ? recent_find(&s->recent, base) : NULL;
-	return sl && sl->base ? sl->ms : INT64_MIN;
-}
-
 /* After listing l's sweep: every later listing of l begins after these. */
-static void recent_forget(struct cf_store *s, enum cf_listing l)
+void store_recent_forget(struct cf_store *s, enum cf_listing l)
 {
 	struct recent *r = &s->recent;
 	if (!r->n)
@@ -364,35 +126,6 @@ static void recent_forget(struct cf_store *s, enum cf_listing l)
 	}
 }
 
-/* A string view into LMDB memory or a record buffer (not NUL-terminated). */
-struct sv {
-	const char *p;
-	size_t n;
-};
-
-static bool sv_eq(struct sv a, struct sv b)
-{
-	return a.n == b.n && (a.n == 0 || !memcmp(a.p, b.p, a.n));
-}
-
-static const char *last_component(const char *p, size_t len, size_t *nlen)
-{
-	const char *slash = memrchr(p, '/', len);
-	const char *name = slash ? slash + 1 : p;
-	*nlen = len - (size_t) (name - p);
-	return name;
-}
-
-static unsigned components(const char *p, size_t len)
-{
-	if (!len)
-		return 0;
-	unsigned n = 1;
-	for (size_t i = 0; i < len; i++)
-		n += p[i] == '/';
-	return n;
-}
-
 /* Whether path[0..len) is a resource path of kind k. */
 static bool path_is_kind(const char *path, size_t len, enum cf_kind k)
 {
@@ -405,15 +138,9 @@ static bool path_is_kind(const char *path, size_t len, enum cf_kind k)
 	return !cf_path_parse(tmp, &got, NULL, 0, NULL, 0) && got == k;
 }
 
-/* Whether path[0..len) lies under CF_INO_TRASH ("trash" or "trash/..."). */
-static bool in_trash(const char *path, size_t len)
-{
-	return len >= 5 && !memcmp(path, "trash", 5) && (len == 5 || path[5] == '/');
-}
-
 /* The sub-directory of a source that lists a resource of kind k made from it
  * (a disk's snapshots/, an instance's clones/), or 0 when it has no alias. */
-static unsigned alias_sub(enum cf_kind k, struct sv source)
+unsigned store_alias_sub(enum cf_kind k, struct sv source)
 {
 	if (!source.n)
 		return 0;
@@ -429,466 +156,6 @@ static const char *sub_dir_name(unsigned sub)
 	return sub == CF_SUB_SNAPSHOTS ? "snapshots" : "clones";
 }
 
-/* ------------------------------------------------------ resource records */
-
-/* A resource record (table res), little-endian as written by this host:
- *   u8 version, u8 kind, i64 created, u32 created_ns, u64 size, u64 stored,
- *   u64 raw_hash, u64 doc_ref, u32 doc_len (resource.json: its hash, where
- *   it is and its length), 8 strings (u16 length + bytes): scope name id
- *   status fingerprint source source_id origin, where id and source_id, when
- *   they are canonical decimal numbers (as Compute Engine's are), are
- *   NUM_STR and a u64 (9 bytes instead of 21); u16 nlinks + (u16 length + bytes) each, sorted by
- * the link's last component; u16 nlabels, u32 length + "key\0value\0..." sorted by key. Sorting
- * makes the encoding canonical, so "unchanged" is one memcmp. */
-struct rec {
-	uint8_t kind;
-	int64_t created;
-	uint32_t created_ns;
-	uint64_t size, stored;
-	uint64_t raw_hash; /* cf_hash64 of resource.json, 0 when there is none */
-	uint64_t doc_ref;  /* where it is (DOC_FILE, DOC_OFF) */
-	uint32_t doc_len;
-	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
-	/* id and source_id stored as numbers: their values, formatted only by
-	 * rec_to_resource (a label or stat lookup never needs them). */
-	bool isnum[2];
-	uint64_t numv[2];
-	unsigned nlinks;
-	const unsigned char *links; /* validated: nlinks x (u16 len, bytes) */
-	unsigned nlabels;
-	struct sv labels; /* "key\0value\0..." */
-};
-
-struct rd {
-	const unsigned char *p, *end;
-	bool bad;
-};
-
-static const unsigned char *rd_take(struct rd *r, size_t n)
-{
-	if (r->bad || (size_t) (r->end - r->p) < n) {
-		r->bad = true;
-		return NULL;
-	}
-	const unsigned char *p = r->p;
-	r->p += n;
-	return p;
-}
-
-#define RD_NUM(name, type)                                                                         \
-	static type name(struct rd *r)                                                             \
-	{                                                                                          \
-		type v = 0;                                                                        \
-		const unsigned char *p = rd_take(r, sizeof v);                                     \
-		if (p)                                                                             \
-			memcpy(&v, p, sizeof v);                                                   \
-		return v;                                                                          \
-	}
-RD_NUM(rd_u8, uint8_t)
-RD_NUM(rd_u16, uint16_t)
-RD_NUM(rd_u32, uint32_t)
-RD_NUM(rd_u64, uint64_t)
-RD_NUM(rd_i64, int64_t)
-
-/* The length field of a string stored as a number (a u64 follows). */
-#define NUM_STR 0x8008
-
-/* A string; with isnum, one stored as a number sets *isnum and *v and reads
- * as empty. */
-static struct sv rd_str(struct rd *r, bool *isnum, uint64_t *v)
-{
-	struct sv s = {NULL, rd_u16(r)};
-	if (s.n == NUM_STR && isnum) {
-		*v = rd_u64(r);
-		*isnum = true;
-		s.n = 0;
-		return s;
-	}
-	s.p = (const char *) rd_take(r, s.n);
-	if (!s.p)
-		s.n = 0;
-	return s;
-}
-
-/* Decode (and validate) a record; -EIO with a log line when it is damaged. */
-static int rec_decode(const void *data, size_t size, struct rec *out)
-{
-	struct rd r = {data, (const unsigned char *) data + size, false};
-	memset(out, 0, sizeof *out);
-	if (rd_u8(&r) != REC_VERSION)
-		goto bad;
-	out->kind = rd_u8(&r);
-	out->created = rd_i64(&r);
-	out->created_ns = rd_u32(&r);
-	out->size = rd_u64(&r);
-	out->stored = rd_u64(&r);
-	out->raw_hash = rd_u64(&r);
-	out->doc_ref = rd_u64(&r);
-	out->doc_len = rd_u32(&r);
-	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
-			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
-	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
-		int num = strs[i] == &out->id ? 0 : strs[i] == &out->source_id ? 1 : -1;
-		*strs[i] = num < 0 ? rd_str(&r, NULL, NULL)
-				   : rd_str(&r, &out->isnum[num], &out->numv[num]);
-	}
-	out->nlinks = rd_u16(&r);
-	out->links = r.p;
-	for (unsigned i = 0; i < out->nlinks && !r.bad; i++)
-		rd_str(&r, NULL, NULL);
-	out->nlabels = rd_u16(&r);
-	out->labels.n = rd_u32(&r);
-	out->labels.p = (const char *) rd_take(&r, out->labels.n);
-	if (r.bad || r.p != r.end || out->nlinks > CF_LINKS_MAX || out->nlabels > CF_LABELS_MAX ||
-	    (!out->raw_hash && out->doc_len) || out->doc_len > CF_RAW_MAX)
-		goto bad;
-	size_t nul = 0;
-	for (size_t i = 0; i < out->labels.n; i++)
-		nul += out->labels.p[i] == '\0';
-	if (nul != 2 * (size_t) out->nlabels ||
-	    (out->labels.n && out->labels.p[out->labels.n - 1] != '\0'))
-		goto bad;
-	return 0;
-bad:
-	cf_err("store: a resource record of %zu bytes is damaged", size);
-	return -EIO;
-}
-
-/* The next link of a decoded record (links were validated by rec_decode). */
-static struct sv link_next(const unsigned char **p)
-{
-	uint16_t n;
-	memcpy(&n, *p, 2);
-	struct sv s = {(const char *) *p + 2, n};
-	*p += 2 + (size_t) n;
-	return s;
-}
-
-_Static_assert(MAX_STR < NUM_STR, "a string's length is never NUM_STR");
-
-/* Whether s is a decimal number that formats back to itself (no sign, no
- * leading zero), and its value. */
-static bool canonical_u64(const char *s, uint64_t *v)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (!n || n > 20 || (s[0] == '0' && n > 1))
-		return false;
-	uint64_t x = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		unsigned d = (unsigned) (s[i] - '0');
-		if (x > (UINT64_MAX - d) / 10)
-			return false;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return true;
-}
-
-/* A string (with num, as a number when it is one). */
-static int put_str(struct buf *b, const char *s, bool num)
-{
-	size_t n = s ? strlen(s) : 0;
-	uint16_t n16 = (uint16_t) n;
-	uint64_t v;
-	if (n > MAX_STR)
-		return -EINVAL;
-	if (num && canonical_u64(s, &v)) {
-		n16 = NUM_STR;
-		return buf_add(b, &n16, 2) || buf_add(b, &v, 8) ? -ENOMEM : 0;
-	}
-	if (buf_add(b, &n16, 2) || buf_add(b, s, n))
-		return -ENOMEM;
-	return 0;
-}
-
-static int cmp_str(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "");
-}
-
-static const char *link_name(const char *link)
-{
-	const char *slash = strrchr(link, '/');
-	return slash ? slash + 1 : link;
-}
-
-/* Encode r into b; *nlinks and *protect (r carries the label protect_key) describe what
- * was kept. */
-/* Where a record's doc_ref is: after version, kind, created, created_ns,
- * size, stored and raw_hash. */
-enum { REC_DOC_REF = 1 + 1 + 8 + 4 + 8 + 8 + 8 };
-
-static int rec_encode(struct buf *b, const struct cf_resource *r, const char *protect_key,
-		      unsigned *nlinks, bool *protect)
-{
-	unsigned lab[CF_LABELS_MAX], lnk[CF_LINKS_MAX];
-	size_t nlab = 0, nlnk = 0;
-	int rc;
-
-	b->len = 0;
-	if (r->nlabels > CF_LABELS_MAX || r->nlinks > CF_LINKS_MAX)
-		return -EINVAL;
-	/* Insertion sorts: at most 64 labels and 128 links. */
-	for (size_t i = 0; i < r->nlabels; i++) {
-		if (!r->labels[i].key || !*r->labels[i].key)
-			continue;
-		size_t j = nlab;
-		while (j > 0 && cmp_str(r->labels[lab[j - 1]].key, r->labels[i].key) > 0) {
-			lab[j] = lab[j - 1];
-			j--;
-		}
-		if (j > 0 && !cmp_str(r->labels[lab[j - 1]].key, r->labels[i].key)) {
-			memmove(lab + j, lab + j + 1, (nlab - j) * sizeof *lab);
-			continue; /* duplicate key: the first one wins */
-		}
-		lab[j] = (unsigned) i;
-		nlab++;
-	}
-	for (size_t i = 0; i < r->nlinks; i++) {
-		if (!r->links[i] || !*r->links[i])
-			continue;
-		const char *ni = link_name(r->links[i]);
-		size_t j = nlnk;
-		while (j > 0 && strcmp(link_name(r->links[lnk[j - 1]]), ni) > 0) {
-			lnk[j] = lnk[j - 1];
-			j--;
-		}
-		if (j > 0 && !strcmp(link_name(r->links[lnk[j - 1]]), ni)) {
-			memmove(lnk + j, lnk + j + 1, (nlnk - j) * sizeof *lnk);
-			continue; /* two disks of one name: one entry */
-		}
-		lnk[j] = (unsigned) i;
-		nlnk++;
-	}
-
-	uint8_t ver = REC_VERSION, kind = (uint8_t) r->kind;
-	/* The document's hash makes an equal record mean an equal document: a
-	 * resync compares records only and never reads resource.json back. */
-	uint64_t raw_hash = r->raw && r->raw_len ? cf_hash64(r->raw, r->raw_len) | 1 : 0;
-	uint64_t doc_ref = 0; /* set by the caller, at REC_DOC_REF */
-	uint32_t doc_len = raw_hash ? (uint32_t) r->raw_len : 0;
-	if (buf_add(b, &ver, 1) || buf_add(b, &kind, 1) || buf_add(b, &r->created, 8) ||
-	    buf_add(b, &r->created_ns, 4) || buf_add(b, &r->size_bytes, 8) ||
-	    buf_add(b, &r->stored_bytes, 8) || buf_add(b, &raw_hash, 8) ||
-	    buf_add(b, &doc_ref, 8) || buf_add(b, &doc_len, 4))
-		return -ENOMEM;
-	const char *strs[] = {r->scope,	      r->name,	 r->id,	       r->status,
-			      r->fingerprint, r->source, r->source_id, r->origin};
-	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-		if ((rc = put_str(b, strs[i], i == 2 || i == 6))) /* id, source_id */
-			return rc;
-	uint16_t n16 = (uint16_t) nlnk;
-	if (buf_add(b, &n16, 2))
-		return -ENOMEM;
-	for (size_t i = 0; i < nlnk; i++)
-		if ((rc = put_str(b, r->links[lnk[i]], false)))
-			return rc;
-	n16 = (uint16_t) nlab;
-	size_t at = b->len + 2;
-	uint32_t blen = 0;
-	if (buf_add(b, &n16, 2) || buf_add(b, &blen, 4))
-		return -ENOMEM;
-	*protect = false;
-	for (size_t i = 0; i < nlab; i++) {
-		const struct cf_label *l = &r->labels[lab[i]];
-		const char *v = l->value ? l->value : "";
-		if (strlen(l->key) > MAX_STR || strlen(v) > MAX_STR)
-			return -EINVAL;
-		if (buf_add(b, l->key, strlen(l->key) + 1) || buf_add(b, v, strlen(v) + 1))
-			return -ENOMEM;
-		if (!strcmp(l->key, protect_key))
-			*protect = true;
-	}
-	blen = (uint32_t) (b->len - at - 4);
-	memcpy(b->p + at, &blen, 4);
-	*nlinks = (unsigned) nlnk;
-	return 0;
-}
-
-static char *sv_dup(struct sv s)
-{
-	return s.n ? strndup(s.p, s.n) : NULL;
-}
-
-/* Field i (0 id, 1 source_id) of c as a string: formatted into num when it
- * was stored as a number. */
-static struct sv rec_num(const struct rec *c, int i, struct sv s, char num[24])
-{
-	if (!c->isnum[i])
-		return s;
-	int n = snprintf(num, 24, "%" PRIu64, c->numv[i]);
-	return (struct sv){num, n > 0 ? (size_t) n : 0};
-}
-
-/* Decode a record into a heap cf_resource (raw left NULL). */
-static int rec_to_resource(const struct rec *c, struct cf_resource *out)
-{
-	char num[2][24];
-	memset(out, 0, sizeof *out);
-	out->kind = (enum cf_kind) c->kind;
-	out->created = c->created;
-	out->created_ns = c->created_ns;
-	out->size_bytes = c->size;
-	out->stored_bytes = c->stored;
-	struct {
-		char **dst;
-		struct sv src;
-	} strs[] = {{&out->scope, c->scope},
-		    {&out->name, c->name},
-		    {&out->id, rec_num(c, 0, c->id, num[0])},
-		    {&out->status, c->status},
-		    {&out->fingerprint, c->fingerprint},
-		    {&out->source, c->source},
-		    {&out->source_id, rec_num(c, 1, c->source_id, num[1])},
-		    {&out->origin, c->origin}};
-	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
-		*strs[i].dst = sv_dup(strs[i].src);
-		if (strs[i].src.n && !*strs[i].dst)
-			goto nomem;
-	}
-	if (c->nlinks) {
-		out->links = calloc(c->nlinks, sizeof *out->links);
-		if (!out->links)
-			goto nomem;
-		const unsigned char *p = c->links;
-		for (unsigned i = 0; i < c->nlinks; i++) {
-			struct sv l = link_next(&p);
-			out->links[i] = strndup(l.p, l.n);
-			if (!out->links[i])
-				goto nomem;
-			out->nlinks++;
-		}
-	}
-	if (c->nlabels) {
-		out->labels = calloc(c->nlabels, sizeof *out->labels);
-		if (!out->labels)
-			goto nomem;
-		const char *p = c->labels.p;
-		for (unsigned i = 0; i < c->nlabels; i++) {
-			struct cf_label *l = &out->labels[i];
-			l->key = strdup(p);
-			p += strlen(p) + 1;
-			l->value = strdup(p);
-			p += strlen(p) + 1;
-			out->nlabels++;
-			if (!l->key || !l->value)
-				goto nomem;
-		}
-	}
-	return 0;
-nomem:
-	cf_resource_clear(out);
-	return -ENOMEM;
-}
-
-/* -------------------------------------------------------- table access */
-
-/* dirs, paths and bysrc are MDB_DUPSORT tables with one key per directory
- * (or source) and one duplicate per member, and duplicates sort by bytes.
- * A listing arrives in name order, so its entries are appended to their
- * directory's own sub-tree, whose pages LMDB then fills (a split at the end
- * of a page leaves the old page full). In a flat table keyed by (directory,
- * name) the same inserts land in the middle of the table, every split
- * halves a page, and the tables ended half empty: twice the file, and twice
- * the pages a sync maps into the daemon. The directory is also stored once
- * instead of in every key.
- *
- * A duplicate holds the member's name, a NUL, then its value: a NUL sorts
- * before every byte of a name, so duplicates sort by name, and a search for
- * "name\0" (MDB_GET_BOTH_RANGE) lands on the member if it is there. */
-
-/* Split a duplicate "name\0value" whose value has vsize bytes. */
-static int dup_split(const MDB_val *v, size_t vsize, struct sv *name, const void **value,
-		     const char *what)
-{
-	const char *p = v->mv_data;
-	const char *nul = v->mv_size > vsize ? memchr(p, '\0', v->mv_size - vsize) : NULL;
-	if (!nul || (size_t) (nul - p) + 1 + vsize != v->mv_size) {
-		cf_err("store: %s of %zu bytes is damaged", what, v->mv_size);
-		return -EIO;
-	}
-	name->p = p;
-	name->n = (size_t) (nul - p);
-	*value = nul + 1;
-	return 0;
-}
-
-/* Position c on member `name` of key k: 0 (*v is the duplicate), -ENOENT,
- * or an error. */
-static int dup_seek(MDB_cursor *c, MDB_val *k, const char *name, size_t len, MDB_val *v,
-		    const char *what)
-{
-	unsigned char vb[CF_NAME_MAX + 1];
-	if (len > CF_NAME_MAX)
-		return -ENOENT;
-	memcpy(vb, name, len);
-	vb[len] = '\0';
-	*v = (MDB_val){len + 1, vb};
-	int rc = mdb_cursor_get(c, k, v, MDB_GET_BOTH_RANGE);
-	if (rc)
-		return lmdb_err(rc, what);
-	if (v->mv_size <= len || memcmp(v->mv_data, name, len) ||
-	    ((const char *) v->mv_data)[len] != '\0')
-		return -ENOENT;
-	return 0;
-}
-
-static int open_cursor(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **c)
-{
-	int rc = mdb_cursor_open(txn, dbi, c);
-	return rc ? lmdb_err(rc, "open a cursor") : 0;
-}
-
-/* A dirs duplicate: the entry's name and struct cf_dirent. */
-static int dirent_split(const MDB_val *v, struct sv *name, struct cf_dirent *d)
-{
-	const void *p;
-	int rc = dup_split(v, sizeof *d, name, &p, "a directory entry");
-	if (!rc)
-		memcpy(d, p, sizeof *d);
-	return rc;
-}
-
-/* Every this many steps of a walk or reads on a thread, the map's resident
- * budget is checked (maptrim.h: a pread of /proc/self/statm, microseconds). A
- * walk over a million entries, a sweep or an inventory, touches the whole map
- * within one transaction, so a check per transaction is not enough; a trim
- * in the middle of one is safe (its dirty pages are its own memory, and the
- * map's pages come back from the page cache as they were). */
-enum { TRIM_EVERY = 4096 };
-static _Thread_local unsigned trim_ticks;
-
-static void trim_tick(MDB_txn *txn)
-{
-	if (++trim_ticks < TRIM_EVERY)
-		return;
-	trim_ticks = 0;
-	struct cf_store *s = mdb_env_get_userctx(mdb_txn_env(txn));
-	if (s)
-		cf_maptrim_check(s->trim);
-}
-
-/* The first (first) or next entry of directory *dir under c: 0, MDB_NOTFOUND
- * past the last, or an LMDB error. */
-static int dir_step(MDB_cursor *c, uint64_t *dir, MDB_val *v, bool first)
-{
-	MDB_val k = {8, dir};
-	trim_tick(mdb_cursor_txn(c));
-	return mdb_cursor_get(c, &k, v, first ? MDB_SET_KEY : MDB_NEXT_DUP);
-}
-
-/* Entry `name` of directory parent, through c (a cursor on dirs). */
-static int dirent_at(MDB_cursor *c, uint64_t parent, const char *name, size_t len,
-		     struct cf_dirent *d)
-{
-	MDB_val k = {8, &parent}, v;
-	struct sv nm;
-	int rc = dup_seek(c, &k, name, len, &v, "read a directory entry");
-	return rc ? rc : dirent_split(&v, &nm, d);
-}
-
 /* Point reads on the DUPSORT tables need a cursor: in a read transaction
  * of the thread's rtx, its own for the table (kept, renewed lazily: an open
  * is a malloc and a close a free, on every lookup); otherwise a temporary
@@ -898,8 +165,8 @@ enum { GC_DIRS, GC_PATHS, GC_N };
 static int get_cursor(struct cf_store *s, MDB_txn *txn, int which, MDB_cursor **c);
 static void put_cursor(struct cf_store *s, MDB_txn *txn, int which, MDB_cursor *c);
 
-static int get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
-		      size_t len, struct cf_dirent *d)
+int store_get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
+		     size_t len, struct cf_dirent *d)
 {
 	MDB_cursor *c;
 	int rc = get_cursor(s, txn, GC_DIRS, &c);
@@ -911,8 +178,8 @@ static int get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const c
 }
 
 /* A node's parent inode and name (the name copied into name[CF_NAME_MAX]). */
-static int get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *parent, char *name,
-		    size_t *len)
+int store_get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *parent, char *name,
+		   size_t *len)
 {
 	MDB_val k = {8, &base}, v;
 	int rc = mdb_get(txn, s->dbi[DB_NODES], &k, &v);
@@ -929,8 +196,8 @@ static int get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *p
 }
 
 /* The directory entry of inode ino's node (ino 1 is the root, key (0, "")). */
-static int node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_dirent *d,
-		       uint64_t *parent, char *name, size_t *nlen)
+int store_node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_dirent *d,
+		      uint64_t *parent, char *name, size_t *nlen)
 {
 	uint64_t p = 0;
 	size_t n = 0;
@@ -941,7 +208,7 @@ static int node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf
 		uint64_t base = CF_INO_BASE(ino);
 		if (base <= CF_INO_CONTROL_BASE)
 			return -ENOENT;
-		int rc = get_node(s, txn, base, &p, nm, &n);
+		int rc = store_get_node(s, txn, base, &p, nm, &n);
 		if (rc)
 			return rc;
 	}
@@ -949,73 +216,19 @@ static int node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf
 		*parent = p;
 	if (nlen)
 		*nlen = n;
-	return get_dirent(s, txn, p, nm, n, d);
+	return store_get_dirent(s, txn, p, nm, n, d);
 }
 
-static int get_rec(struct cf_store *s, MDB_txn *txn, uint64_t base, struct rec *c)
+int store_get_rec(struct cf_store *s, MDB_txn *txn, uint64_t base, struct rec *c)
 {
 	MDB_val k = {8, &base}, v;
 	int rc = mdb_get(txn, s->dbi[DB_RES], &k, &v);
 	if (rc)
 		return lmdb_err(rc, "read a resource");
-	return rec_decode(v.mv_data, v.mv_size, c);
+	return store_rec_decode(v.mv_data, v.mv_size, c);
 }
 
-struct subtime {
-	int64_t mtime;
-	uint32_t ns;
-	uint32_t pad;
-};
-
-/* 1 when the directory has a time (it has members), 0 when not (t zeroed). */
-static int get_subtime(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct subtime *t)
-{
-	MDB_val k = {8, &ino}, v;
-	memset(t, 0, sizeof *t);
-	int rc = mdb_get(txn, s->dbi[DB_SUBT], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc)
-		return lmdb_err(rc, "read a directory time");
-	if (v.mv_size != sizeof *t) {
-		cf_err("store: a directory time of %zu bytes", v.mv_size);
-		return -EIO;
-	}
-	memcpy(t, v.mv_data, sizeof *t);
-	return 1;
-}
-
-/* paths: the key is the path's directory with its '/' ("global/snapshots/";
- * "/" for a top-level name), the duplicate "name\0" and the base. */
-static int path_key(struct cf_store *s, const char *path, size_t len, MDB_val *k, const char **name,
-		    size_t *nlen)
-{
-	const char *slash = len ? memrchr(path, '/', len) : NULL;
-	if (slash) {
-		*k = (MDB_val){(size_t) (slash - path) + 1, (void *) path};
-		*name = slash + 1;
-	} else {
-		*k = (MDB_val){1, (void *) "/"};
-		*name = path;
-	}
-	*nlen = len - (size_t) (*name - path);
-	if (!*nlen || *nlen > CF_NAME_MAX || k->mv_size > (size_t) mdb_env_get_maxkeysize(s->env))
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-/* The base in a paths duplicate under c's position. */
-static int path_base(const MDB_val *v, uint64_t *base)
-{
-	struct sv nm;
-	const void *p;
-	int rc = dup_split(v, 8, &nm, &p, "a path record");
-	if (!rc)
-		memcpy(base, p, 8);
-	return rc;
-}
-
-static int path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base)
+int store_path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base)
 {
 	MDB_val k, v;
 	MDB_cursor *c;
@@ -1034,6 +247,9 @@ static int path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t l
 }
 
 /* ------------------------------------------------------------- read side */
+
+/* trim_tick's count of this thread (store_int.h). */
+_Thread_local unsigned store_trim_ticks;
 
 /* One read transaction per thread and store, reset between calls. `depth`
  * lets a callback call back into the store on the same thread. */
@@ -1064,7 +280,7 @@ static void rtx_release(struct rtx *t)
 	free(t);
 }
 
-static void rtx_destroy(void *v)
+void store_rtx_destroy(void *v)
 {
 	pthread_mutex_lock(&reg_lock);
 	for (struct rtx **pp = &reg_head; *pp; pp = &(*pp)->next) {
@@ -1073,6 +289,21 @@ static void rtx_destroy(void *v)
 			*pp = t->next;
 			rtx_release(t);
 			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void store_readers_close(struct cf_store *s)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct rtx **pp = &reg_head; *pp;) {
+		struct rtx *t = *pp;
+		if (t->s == s) {
+			*pp = t->next;
+			rtx_release(t);
+		} else {
+			pp = &t->next;
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -1260,7 +491,7 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 	    sub - CF_SUB_DISK_LINK0 >= d->nlinks)
 		return -ENOENT;
 	struct rec c;
-	int rc = get_rec(s, txn, d->base, &c);
+	int rc = store_get_rec(s, txn, d->base, &c);
 	if (rc)
 		return rc;
 	const unsigned char *p = c.links;
@@ -1288,32 +519,25 @@ static const struct {
  * the source's run of the by-source index, the entry its primary's, the
  * inodes the primary's base with CF_SUB_ALIAS (store.h). */
 
-/* The collection of the resources an alias directory `sub` lists; room for
- * either name and its "/" (the by-source index's value prefix). */
-enum { ALIAS_COLL_MAX = sizeof "global/machineImages/" };
-static const char *alias_coll(unsigned sub)
-{
-	return sub == CF_SUB_SNAPSHOTS ? "global/snapshots" : "global/machineImages";
-}
-
 /* Turn primary entry d into the view of its alias: -ENOENT when it has none
  * (trashed, no source, a kind without aliases) or, with want_sub, not under
  * that sub-directory of the source whose base is src_base. *src (may be
  * NULL) receives the source's path (valid for the transaction). */
-static int alias_view(struct cf_store *s, MDB_txn *txn, struct cf_dirent *d, unsigned want_sub,
-		      uint64_t src_base, struct sv *src)
+int store_alias_view(struct cf_store *s, MDB_txn *txn, struct cf_dirent *d, unsigned want_sub,
+		     uint64_t src_base, struct sv *src)
 {
 	struct rec c;
 	uint64_t b;
 	if (d->type != CF_NODE_RESOURCE || (d->flags & DIRENT_TRASHED) || !d->source_len)
 		return -ENOENT;
-	int rc = get_rec(s, txn, d->base, &c);
+	int rc = store_get_rec(s, txn, d->base, &c);
 	if (rc)
 		return rc;
-	unsigned sub = alias_sub((enum cf_kind) c.kind, c.source);
+	unsigned sub = store_alias_sub((enum cf_kind) c.kind, c.source);
 	if (!sub || (want_sub && sub != want_sub))
 		return -ENOENT;
-	if (want_sub && ((rc = path_get(s, txn, c.source.p, c.source.n, &b)) || b != src_base))
+	if (want_sub &&
+	    ((rc = store_path_get(s, txn, c.source.p, c.source.n, &b)) || b != src_base))
 		return rc && rc != -ENOENT ? rc : -ENOENT;
 	d->type = CF_NODE_ALIAS;
 	d->depth = components(c.source.p, c.source.n) + 2;
@@ -1331,10 +555,10 @@ static int node_view(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_d
 	*sub = CF_SUB_NODE(CF_INO_SUB(ino));
 	if (CF_INO_SUB(ino) >= CF_SUB_ALIAS && *sub > CF_SUB_SOURCE)
 		return -ENOENT;
-	int rc = node_dirent(s, txn, CF_INO(CF_INO_BASE(ino), 0), d, NULL, NULL, NULL);
+	int rc = store_node_dirent(s, txn, CF_INO(CF_INO_BASE(ino), 0), d, NULL, NULL, NULL);
 	if (rc || CF_INO_SUB(ino) < CF_SUB_ALIAS)
 		return rc;
-	return alias_view(s, txn, d, 0, 0, NULL);
+	return store_alias_view(s, txn, d, 0, 0, NULL);
 }
 
 /* Alias `name` in directory `sub` of the source whose base is src_base. */
@@ -1343,15 +567,13 @@ static int alias_get(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsign
 {
 	uint64_t cbase;
 	const char *coll = alias_coll(sub);
-	int rc = path_get(s, txn, coll, strlen(coll), &cbase);
+	int rc = store_path_get(s, txn, coll, strlen(coll), &cbase);
 	if (!rc)
-		rc = get_dirent(s, txn, CF_INO(cbase, 0), name, len, d);
+		rc = store_get_dirent(s, txn, CF_INO(cbase, 0), name, len, d);
 	if (!rc)
-		rc = alias_view(s, txn, d, sub, src_base, NULL);
+		rc = store_alias_view(s, txn, d, sub, src_base, NULL);
 	return rc;
 }
-
-static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size);
 
 /* Call fn for each alias in directory `sub` of the source whose base is
  * src_base, in name order: the source's dependents in the alias's
@@ -1359,18 +581,18 @@ static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out,
  * machine image there) whose entries are in it (not trashed). A damaged
  * entry is logged and skipped. fn returns nonzero to stop. */
 typedef int (*alias_fn)(void *ctx, struct sv name, struct cf_dirent *d);
-static int alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsigned sub,
-		      const char *after, size_t alen, alias_fn fn, void *ctx)
+int store_alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsigned sub,
+		     const char *after, size_t alen, alias_fn fn, void *ctx)
 {
 	char src[CF_PATH_MAX];
 	char prefix[ALIAS_COLL_MAX + CF_NAME_MAX];
 	uint64_t cbase;
 	MDB_cursor *c, *dc;
 	const char *coll = alias_coll(sub);
-	int slen = node_path(s, txn, src_base, src, sizeof src);
+	int slen = store_node_path(s, txn, src_base, src, sizeof src);
 	if (slen < 0)
 		return slen;
-	int rc = path_get(s, txn, coll, strlen(coll), &cbase);
+	int rc = store_path_get(s, txn, coll, strlen(coll), &cbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	size_t plen = (size_t) snprintf(prefix, ALIAS_COLL_MAX, "%s/", coll);
@@ -1431,19 +653,19 @@ static int alias_ls_fn(void *ctx, struct sv name, struct cf_dirent *d)
 }
 
 /* The path of alias node base: SOURCE/snapshots/NAME or SOURCE/clones/NAME. */
-static int alias_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size)
+int store_alias_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size)
 {
 	struct cf_dirent d;
 	struct sv src;
 	char name[CF_NAME_MAX];
 	size_t nlen;
 	uint64_t parent;
-	int rc = node_dirent(s, txn, CF_INO(base, 0), &d, &parent, name, &nlen);
+	int rc = store_node_dirent(s, txn, CF_INO(base, 0), &d, &parent, name, &nlen);
 	if (!rc)
-		rc = alias_view(s, txn, &d, 0, 0, &src);
+		rc = store_alias_view(s, txn, &d, 0, 0, &src);
 	if (rc)
 		return rc;
-	const char *sd = sub_dir_name(alias_sub((enum cf_kind) d.kind, src));
+	const char *sd = sub_dir_name(store_alias_sub((enum cf_kind) d.kind, src));
 	int n = snprintf(out, size, "%.*s/%s/%.*s", (int) src.n, src.p, sd, (int) nlen, name);
 	return n < 0 ? -EIO : (size_t) n >= size ? -ENAMETOOLONG : n;
 }
@@ -1461,7 +683,7 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	bool top = parent == CF_INO_ROOT || parent == CF_INO_TRASH;
 	if (top || CF_INO_SUB(parent) == CF_SUB_DIR) {
 		/* The common case, a member of a container: one get. */
-		rc = get_dirent(s, txn, parent, name, len, &d);
+		rc = store_get_dirent(s, txn, parent, name, len, &d);
 		if (rc == 0) {
 			stat_dirent(&d, CF_INO(d.base, 0), out);
 			return 0;
@@ -1494,7 +716,7 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	}
 	/* disks/ of an instance */
 	struct rec c;
-	rc = get_rec(s, txn, pd.base, &c);
+	rc = store_get_rec(s, txn, pd.base, &c);
 	if (rc)
 		return rc;
 	const unsigned char *p = c.links;
@@ -1525,7 +747,7 @@ static int getattr_in(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_
 {
 	struct cf_dirent d;
 	unsigned sub = CF_SUB_DIR;
-	int rc = ino == CF_INO_ROOT ? node_dirent(s, txn, ino, &d, NULL, NULL, NULL)
+	int rc = ino == CF_INO_ROOT ? store_node_dirent(s, txn, ino, &d, NULL, NULL, NULL)
 				    : node_view(s, txn, ino, &d, &sub);
 	if (rc)
 		return rc;
@@ -1641,10 +863,10 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES) {
 		struct alias_ls ls = {fn, ctx};
 		*resumable = true;
-		return alias_each(s, t->txn, d.base, sub, after, alen, alias_ls_fn, &ls);
+		return store_alias_each(s, t->txn, d.base, sub, after, alen, alias_ls_fn, &ls);
 	}
 	struct rec c;
-	if ((rc = get_rec(s, t->txn, d.base, &c)))
+	if ((rc = store_get_rec(s, t->txn, d.base, &c)))
 		return rc;
 	const unsigned char *p = c.links;
 	for (unsigned i = 0; i < c.nlinks; i++) {
@@ -1711,7 +933,7 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 	if (!rc && (st.mode & S_IFMT) != S_IFLNK)
 		rc = -EINVAL;
 	if (!rc)
-		rc = get_rec(s, t->txn, d.base, &c);
+		rc = store_get_rec(s, t->txn, d.base, &c);
 	if (!rc && sub == CF_SUB_SOURCE) {
 		rc = fmt_link(buf, size, d.depth, c.source);
 	} else if (!rc) {
@@ -1745,7 +967,7 @@ static int read_doc(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 			return rc;
 		rc = node_view(s, t->txn, ino, &d, &sub);
 		if (!rc)
-			rc = get_rec(s, t->txn, d.base, &c);
+			rc = store_get_rec(s, t->txn, d.base, &c);
 		uint64_t ref = c.doc_ref, hash = c.raw_hash;
 		size_t n = rc ? 0 : c.doc_len;
 		rend(t);
@@ -1798,7 +1020,7 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 		rc = -EISDIR;
 	} else if (sub == CF_SUB_STATUS) {
 		struct rec c;
-		if ((rc = get_rec(s, t->txn, d.base, &c)))
+		if ((rc = store_get_rec(s, t->txn, d.base, &c)))
 			goto out;
 		*data = malloc(c.status.n + 1);
 		if (!*data) {
@@ -1832,14 +1054,14 @@ static int res_of(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct rec *c)
 	 * lookup instead of three (node, entry, record) for every xattr request;
 	 * only an alias needs its view. */
 	if (CF_INO_SUB(ino) < CF_SUB_ALIAS)
-		return get_rec(s, txn, CF_INO_BASE(ino), c);
+		return store_get_rec(s, txn, CF_INO_BASE(ino), c);
 	uint64_t dir = CF_INO(CF_INO_BASE(ino), CF_SUB_ALIAS);
 	int rc = node_view(s, txn, dir, &d, &sub);
 	if (rc)
 		return rc;
 	if (!is_resource(&d))
 		return -ENOENT;
-	return get_rec(s, txn, d.base, c);
+	return store_get_rec(s, txn, d.base, c);
 }
 
 int cf_store_labels_view(struct cf_store *s, uint64_t ino, cf_labels_fn fn, void *ctx)
@@ -1898,7 +1120,7 @@ int cf_store_resource(struct cf_store *s, uint64_t ino, struct cf_resource *out)
 		return rc;
 	rc = res_of(s, t->txn, ino, &c);
 	if (!rc)
-		rc = rec_to_resource(&c, out);
+		rc = store_rec_to_resource(&c, out);
 	rend(t);
 	return rc;
 }
@@ -1956,9 +1178,9 @@ int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx)
 		trim_tick(t->txn);
 		struct rec rc_;
 		struct cf_resource r;
-		if (rec_decode(v.mv_data, v.mv_size, &rc_))
+		if (store_rec_decode(v.mv_data, v.mv_size, &rc_))
 			continue; /* logged; one bad record does not hide the rest */
-		if ((rc = rec_to_resource(&rc_, &r)))
+		if ((rc = store_rec_to_resource(&rc_, &r)))
 			break;
 		int stop = 0;
 		if (cf_resource_path(r.kind, r.scope, r.name, path, sizeof path) >= 0)
@@ -1989,7 +1211,7 @@ static int prepend(char *buf, size_t *at, const char *p, size_t n, bool last)
 
 /* The path of node `base`, from the nodes chain up to the root or the
  * trash. */
-static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size)
+int store_node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, size_t size)
 {
 	char tmp[CF_PATH_MAX + 32];
 	char name[CF_NAME_MAX];
@@ -2001,7 +1223,7 @@ static int node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out,
 			cf_err("store: node %llu is not below the root", (unsigned long long) base);
 			return -EIO;
 		}
-		if ((rc = get_node(s, txn, base, &parent, name, &nlen)) ||
+		if ((rc = store_get_node(s, txn, base, &parent, name, &nlen)) ||
 		    (rc = prepend(tmp, &at, name, nlen, hop == 0)))
 			return rc;
 		if (parent == CF_INO_ROOT)
@@ -2052,9 +1274,9 @@ int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, u
 		return rc;
 	rc = getattr_in(s, t->txn, ino, &st); /* the node exists now, sub included */
 	if (!rc && CF_INO_SUB(ino) >= CF_SUB_ALIAS)
-		rc = alias_path(s, t->txn, CF_INO_BASE(ino), buf, size);
+		rc = store_alias_path(s, t->txn, CF_INO_BASE(ino), buf, size);
 	else if (!rc)
-		rc = node_path(s, t->txn, CF_INO_BASE(ino), buf, size);
+		rc = store_node_path(s, t->txn, CF_INO_BASE(ino), buf, size);
 	rend(t);
 	if (rc >= 0 && sub)
 		*sub = CF_SUB_NODE(CF_INO_SUB(ino));
@@ -2113,7 +1335,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 	for (size_t i = 0; !rc && !stop && i < sizeof trash_colls / sizeof *trash_colls; i++) {
 		uint64_t base;
 		int n = snprintf(path, sizeof path, "trash/%s", trash_colls[i]);
-		rc = path_get(s, t->txn, path, (size_t) n, &base);
+		rc = store_path_get(s, t->txn, path, (size_t) n, &base);
 		if (rc) {
 			rc = rc == -ENOENT ? 0 : rc;
 			continue;
@@ -2133,9 +1355,10 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 			struct rec rec;
 			struct cf_resource r;
 			if (dirent_split(&v, &name, &d) || d.type != CF_NODE_RESOURCE ||
-			    clen + 1 + name.n >= sizeof path || get_rec(s, t->txn, d.base, &rec))
+			    clen + 1 + name.n >= sizeof path ||
+			    store_get_rec(s, t->txn, d.base, &rec))
 				continue; /* logged; one bad entry does not hide the rest */
-			if ((rc = rec_to_resource(&rec, &r)))
+			if ((rc = store_rec_to_resource(&rec, &r)))
 				break;
 			memcpy(path, trash_colls[i], clen);
 			path[clen] = '/';
@@ -2151,13 +1374,6 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 		mdb_cursor_close(c);
 	rend(t);
 	return rc;
-}
-
-static void sync_key(enum cf_listing l, char *buf, size_t size, MDB_val *k)
-{
-	int n = snprintf(buf, size, "sync/%s", cf_listing_name(l));
-	k->mv_size = (size_t) n;
-	k->mv_data = buf;
 }
 
 int cf_store_get_sync_state(struct cf_store *s, enum cf_listing l, struct cf_sync_state *out)
@@ -2188,77 +1404,7 @@ int cf_store_get_sync_state(struct cf_store *s, enum cf_listing l, struct cf_syn
 	return rc;
 }
 
-/* ------------------------------------------------------------ write side */
-
-struct change {
-	uint64_t ino; /* entry: the parent */
-	size_t off;   /* entry: name in names */
-	uint32_t len;
-	bool entry;
-};
-
-struct cf_wtxn {
-	struct cf_store *s;
-	MDB_txn *txn;
-	struct docs_state ds; /* the documents' state as this transaction leaves it */
-	bool ds_dirty;
-	struct buf dbuf; /* documents to append at ds.end[ds.cur] before commit */
-	uint64_t next_base;
-	bool next_base_dirty;
-	int64_t now;
-	int64_t fetched; /* a listing page's: when it was read (0: the write path's) */
-	uint64_t writes; /* puts and deletes so far: "did anything change" */
-	struct buf rec;	 /* the record being built */
-	struct buf tmp;	 /* sweep: names to remove */
-	struct change *ch;
-	size_t nch, capch;
-	struct buf names;	    /* names of entry changes */
-	struct cf_u64set reported;  /* inodes already in ch */
-	struct cf_u64set recompute; /* containers that lost a member */
-	uint64_t bump_ino;	    /* the last container raised, and its mtime: */
-	int64_t bump_mtime;	    /* most upserts of a page land in one container */
-	uint32_t bump_ns;
-	/* Container mtimes to raise at commit, each once, however many members
-	 * arrived: a page of snapshots lands in global/snapshots and in the
-	 * snapshots/ of a few disks, and raising as they come would rewrite
-	 * those containers and their ancestors for every member. */
-	struct pending_bump {
-		uint64_t ino;
-		int64_t mt;
-		uint32_t ns;
-	} bumps[32];
-	size_t nbumps;
-	char last_scope[CF_PATH_MAX]; /* the last scope ensured */
-	char coll_path[CF_PATH_MAX];  /* the last collection resolved */
-	size_t coll_len;
-	uint64_t coll_base;
-};
-
-/* Append a document to the current file (written at commit); its ref. */
-static int doc_append(struct cf_wtxn *w, const char *doc, size_t len, uint64_t *ref)
-{
-	int c = w->ds.cur;
-	uint64_t off = w->ds.end[c] + w->dbuf.len;
-	if (off + len >= (UINT64_C(1) << 63))
-		return -ENOSPC;
-	if (buf_add(&w->dbuf, doc, len))
-		return -ENOMEM;
-	*ref = ((uint64_t) c << 63) | off;
-	w->ds.live[c] += len;
-	w->ds_dirty = true;
-	w->writes++;
-	return 0;
-}
-
-/* A record no longer references document (ref, len). */
-static void doc_drop(struct cf_wtxn *w, uint64_t ref, uint32_t len)
-{
-	uint64_t *live = &w->ds.live[DOC_FILE(ref)];
-	*live = *live > len ? *live - len : 0;
-	w->ds_dirty = true;
-}
-
-static int wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flags, const char *what)
+int store_wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flags, const char *what)
 {
 	int rc = mdb_put(w->txn, w->s->dbi[db], k, v, flags);
 	if (rc)
@@ -2268,7 +1414,7 @@ static int wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flag
 }
 
 /* 1 when something was deleted, 0 when it was not there. */
-static int wdel(struct cf_wtxn *w, int db, MDB_val *k, const char *what)
+int store_wdel(struct cf_wtxn *w, int db, MDB_val *k, const char *what)
 {
 	int rc = mdb_del(w->txn, w->s->dbi[db], k, NULL);
 	if (rc == MDB_NOTFOUND)
@@ -2279,7 +1425,7 @@ static int wdel(struct cf_wtxn *w, int db, MDB_val *k, const char *what)
 	return 1;
 }
 
-static int note_change(struct cf_wtxn *w, uint64_t ino, const char *name, size_t len, bool entry)
+int store_note_change(struct cf_wtxn *w, uint64_t ino, const char *name, size_t len, bool entry)
 {
 	if (!entry) {
 		int rc = cf_u64set_add(&w->reported, ino);
@@ -2305,16 +1451,6 @@ static int note_change(struct cf_wtxn *w, uint64_t ino, const char *name, size_t
 	return 0;
 }
 
-static int note_entry(struct cf_wtxn *w, uint64_t parent, const char *name, size_t len)
-{
-	return note_change(w, parent, name, len, true);
-}
-
-static int note_inode(struct cf_wtxn *w, uint64_t ino)
-{
-	return note_change(w, ino, NULL, 0, false);
-}
-
 /* Every node of a resource directory whose attributes or contents follow
  * its record. */
 static int note_resource(struct cf_wtxn *w, uint64_t base)
@@ -2328,10 +1464,11 @@ static int note_resource(struct cf_wtxn *w, uint64_t base)
 	return 0;
 }
 
-static int mark_recompute(struct cf_wtxn *w, uint64_t ino)
+static struct bcache_slot *bcache_slot(struct cf_store *s, const char *path, size_t len)
 {
-	int rc = cf_u64set_add(&w->recompute, ino);
-	return rc < 0 ? rc : 0;
+	if (!s->bcache || len >= BCACHE_PATH)
+		return NULL;
+	return &s->bcache[cf_hash64(path, len) & (BCACHE_SLOTS - 1)];
 }
 
 /* The base of path, or a new one (*created) whose node is `name` in
@@ -2373,15 +1510,13 @@ static int get_or_new_base(struct cf_wtxn *w, const char *path, size_t len, uint
 	k = (MDB_val){8, &b};
 	v = (MDB_val){8 + nlen, nv};
 	/* Bases only grow, so a new node always goes at the end. */
-	if ((rc = wput(w, DB_NODES, &k, &v, MDB_APPEND, "record a node")))
+	if ((rc = store_wput(w, DB_NODES, &k, &v, MDB_APPEND, "record a node")))
 		return rc;
 	w->next_base = b + 1;
 	w->next_base_dirty = true;
 	*base = b;
 	return 0;
 }
-
-static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth);
 
 /* The inode of the directory holding path: the root, CF_INO_TRASH, or a
  * container or resource (sub 0). */
@@ -2398,7 +1533,7 @@ static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t 
 		return 0;
 	}
 	uint64_t b;
-	int rc = resolve(w, path, plen, &b, depth + 1);
+	int rc = store_resolve(w, path, plen, &b, depth + 1);
 	if (rc)
 		return rc;
 	*pino = CF_INO(b, CF_SUB_DIR);
@@ -2406,7 +1541,7 @@ static int parent_ino(struct cf_wtxn *w, const char *path, size_t len, uint64_t 
 }
 
 /* The base of path, allocated (with its ancestors') when new. */
-static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth)
+int store_resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *base, int depth)
 {
 	struct bcache_slot *c = bcache_slot(w->s, path, len);
 	bool created;
@@ -2414,7 +1549,7 @@ static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *ba
 		*base = c->base;
 		return 0;
 	}
-	int rc = path_get(w->s, w->txn, path, len, base);
+	int rc = store_path_get(w->s, w->txn, path, len, base);
 	if (rc == -ENOENT) {
 		if (depth > 8 || !len)
 			return -EINVAL;
@@ -2433,16 +1568,6 @@ static int resolve(struct cf_wtxn *w, const char *path, size_t len, uint64_t *ba
 	return rc;
 }
 
-static void container_init(struct cf_dirent *d, int64_t now)
-{
-	memset(d, 0, sizeof *d);
-	d->type = CF_NODE_CONTAINER;
-	d->kind = CF_KIND_NONE;
-	d->size = (uint64_t) (now > 0 ? now : 0);
-	d->mtime = d->ctime = (int64_t) d->size;
-	d->flags = DIRENT_VACANT;
-}
-
 /* The dirs key of a container inode (the root is (0, "")). */
 static int container_key(struct cf_wtxn *w, uint64_t ino, uint64_t *parent, char *name,
 			 size_t *nlen)
@@ -2452,12 +1577,12 @@ static int container_key(struct cf_wtxn *w, uint64_t ino, uint64_t *parent, char
 		*nlen = 0;
 		return 0;
 	}
-	return get_node(w->s, w->txn, CF_INO_BASE(ino), parent, name, nlen);
+	return store_get_node(w->s, w->txn, CF_INO_BASE(ino), parent, name, nlen);
 }
 
 /* Write entry `name` of directory parent (replacing the one there). */
-static int put_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
-		      const struct cf_dirent *d)
+int store_put_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
+		     const struct cf_dirent *d)
 {
 	unsigned char vb[CF_NAME_MAX + 1 + sizeof *d];
 	MDB_cursor *c;
@@ -2489,8 +1614,8 @@ static int put_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size
 
 /* Remove entry `name` of directory parent: 1, 0 when it was not there, or
  * an error. */
-static int del_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
-		      const char *what)
+int store_del_dirent(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen,
+		     const char *what)
 {
 	MDB_cursor *c;
 	MDB_val k = {8, &parent}, v;
@@ -2516,7 +1641,7 @@ static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t 
 {
 	struct subtime t = {mtime, ns, 0};
 	MDB_val k = {8, &ino}, v = {sizeof t, &t};
-	return wput(w, DB_SUBT, &k, &v, 0, "write a directory time");
+	return store_wput(w, DB_SUBT, &k, &v, 0, "write a directory time");
 }
 
 /* A member of container ino was created at (mt, ns): raise the container's
@@ -2545,7 +1670,7 @@ static int bump_now(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 			return 0; /* a resource's own mtime is its creation time */
 		}
 		if ((rc = container_key(w, ino, &parent, name, &nlen)) ||
-		    (rc = get_dirent(w->s, w->txn, parent, name, nlen, &d)))
+		    (rc = store_get_dirent(w->s, w->txn, parent, name, nlen, &d)))
 			return rc;
 		if (d.type != CF_NODE_CONTAINER)
 			return 0;
@@ -2560,7 +1685,7 @@ static int bump_now(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 		d.mtime = d.ctime = mt;
 		d.mtime_ns = ns;
 		d.flags &= ~DIRENT_VACANT;
-		if ((rc = put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
+		if ((rc = store_put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
 			return rc;
 		if (ino == first) {
 			w->bump_ino = ino;
@@ -2574,7 +1699,7 @@ static int bump_now(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 
 /* bump_now, at commit (see struct cf_wtxn's bumps); at once when too many
  * containers are pending. */
-static int bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
+int store_bump(struct cf_wtxn *w, uint64_t ino, int64_t mt, uint32_t ns)
 {
 	for (size_t i = 0; i < w->nbumps; i++) {
 		struct pending_bump *b = &w->bumps[i];
@@ -2624,7 +1749,7 @@ static int newest_member(struct cf_wtxn *w, uint64_t ino, struct newest *n)
 	MDB_cursor *c;
 	unsigned sub = ino == CF_INO_ROOT ? 0 : CF_INO_SUB(ino);
 	if (sub == CF_SUB_SNAPSHOTS || sub == CF_SUB_CLONES)
-		return alias_each(w->s, w->txn, CF_INO_BASE(ino), sub, NULL, 0, newest_fn, n);
+		return store_alias_each(w->s, w->txn, CF_INO_BASE(ino), sub, NULL, 0, newest_fn, n);
 	int rc = open_cursor(w->txn, w->s->dbi[DB_DIRS], &c);
 	if (rc)
 		return rc;
@@ -2660,7 +1785,7 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 			MDB_val k = {8, &ino};
 			if (!had)
 				return 0;
-			if ((rc = wdel(w, DB_SUBT, &k, "remove a directory time")) < 0)
+			if ((rc = store_wdel(w, DB_SUBT, &k, "remove a directory time")) < 0)
 				return rc;
 			return note_inode(w, ino);
 		}
@@ -2674,7 +1799,7 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 	size_t nlen;
 	uint64_t parent;
 	if ((rc = container_key(w, ino, &parent, name, &nlen)) ||
-	    (rc = get_dirent(w->s, w->txn, parent, name, nlen, &d)))
+	    (rc = store_get_dirent(w->s, w->txn, parent, name, nlen, &d)))
 		return rc == -ENOENT ? 0 : rc; /* the container itself went away */
 	if (d.type != CF_NODE_CONTAINER)
 		return 0;
@@ -2688,7 +1813,7 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 	d.mtime = d.ctime = mt;
 	d.mtime_ns = ns;
 	d.flags = flags;
-	if ((rc = put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
+	if ((rc = store_put_dirent(w, parent, name, nlen, &d)) || (rc = note_inode(w, ino)))
 		return rc;
 	if (w->bump_ino == ino)
 		w->bump_ino = 0;
@@ -2696,23 +1821,24 @@ static int recompute(struct cf_wtxn *w, uint64_t ino, int depth)
 }
 
 /* Make sure container `path` exists (its parent must). */
-static int ensure_container(struct cf_wtxn *w, const char *path, size_t len)
+int store_ensure_container(struct cf_wtxn *w, const char *path, size_t len)
 {
 	uint64_t base, pino;
 	struct cf_dirent d;
 	size_t nlen;
 	const char *name = last_component(path, len, &nlen);
 	int rc;
-	if ((rc = resolve(w, path, len, &base, 0)) || (rc = parent_ino(w, path, len, &pino, 0)))
+	if ((rc = store_resolve(w, path, len, &base, 0)) ||
+	    (rc = parent_ino(w, path, len, &pino, 0)))
 		return rc;
-	rc = get_dirent(w->s, w->txn, pino, name, nlen, &d);
+	rc = store_get_dirent(w->s, w->txn, pino, name, nlen, &d);
 	if (rc != -ENOENT)
 		return rc;
 	container_init(&d, w->now);
 	d.base = base;
 	/* Components from the mount root: the trash is in .clonefs/. */
 	d.depth = components(path, len) + (in_trash(path, len) ? 1 : 0);
-	if ((rc = put_dirent(w, pino, name, nlen, &d)))
+	if ((rc = store_put_dirent(w, pino, name, nlen, &d)))
 		return rc;
 	return note_entry(w, pino, name, nlen);
 }
@@ -2731,13 +1857,13 @@ static int ensure_scope_path(struct cf_wtxn *w, const char *scope)
 	const char *name = scope + (zone ? 6 : 8);
 	if (!cf_name_is_safe(name, strlen(name)) || len + 16 >= sizeof p)
 		return -EINVAL;
-	if ((rc = ensure_container(w, zone ? "zones" : "regions", zone ? 5 : 7)) ||
-	    (rc = ensure_container(w, scope, len)))
+	if ((rc = store_ensure_container(w, zone ? "zones" : "regions", zone ? 5 : 7)) ||
+	    (rc = store_ensure_container(w, scope, len)))
 		return rc;
 	const char *colls[] = {"disks", zone ? "instances" : NULL};
 	for (size_t i = 0; i < 2 && colls[i]; i++) {
 		int n = snprintf(p, sizeof p, "%s/%s", scope, colls[i]);
-		if ((rc = ensure_container(w, p, (size_t) n)))
+		if ((rc = store_ensure_container(w, p, (size_t) n)))
 			return rc;
 	}
 	snprintf(w->last_scope, sizeof w->last_scope, "%s", scope);
@@ -2805,11 +1931,11 @@ static int update_bysrc(struct cf_wtxn *w, const char *path, size_t plen, struct
 
 /* The alias `name` left directory `sub` of source: report it, and have the
  * directory's mtime recomputed. Nothing is stored for an alias. */
-static int remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const char *name,
-			size_t nlen)
+int store_remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const char *name,
+		       size_t nlen)
 {
 	uint64_t sbase;
-	int rc = path_get(w->s, w->txn, source.p, source.n, &sbase);
+	int rc = store_path_get(w->s, w->txn, source.p, source.n, &sbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	uint64_t parent = CF_INO(sbase, sub);
@@ -2831,19 +1957,19 @@ static int note_alias(struct cf_wtxn *w, uint64_t base)
 /* The alias of resource base (primary entry nd, od before when it already
  * had this alias) shows in directory `sub` of its source: report what
  * changed and keep the directory's mtime. */
-static int show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigned sub,
-		      const char *name, size_t nlen, const struct cf_dirent *nd,
-		      const struct cf_dirent *od, bool raw_changed)
+int store_show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigned sub,
+		     const char *name, size_t nlen, const struct cf_dirent *nd,
+		     const struct cf_dirent *od, bool raw_changed)
 {
 	uint64_t sbase;
 	int rc;
-	if ((rc = resolve(w, source, slen, &sbase, 0)))
+	if ((rc = store_resolve(w, source, slen, &sbase, 0)))
 		return rc;
 	uint64_t parent = CF_INO(sbase, sub);
 	if (!od) {
 		if ((rc = note_entry(w, parent, name, nlen)))
 			return rc;
-		return bump(w, parent, nd->mtime, nd->mtime_ns);
+		return store_bump(w, parent, nd->mtime, nd->mtime_ns);
 	}
 	if (!memcmp(od, nd, sizeof *nd))
 		return raw_changed ? note_inode(w, CF_INO(nd->base, CF_SUB_ALIAS | CF_SUB_JSON))
@@ -2851,7 +1977,7 @@ static int show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsign
 	if ((rc = note_alias(w, nd->base)))
 		return rc;
 	if (od->mtime != nd->mtime || od->mtime_ns != nd->mtime_ns)
-		rc = bump(w, parent, nd->mtime, nd->mtime_ns);
+		rc = store_bump(w, parent, nd->mtime, nd->mtime_ns);
 	if (!rc && newer(od->mtime, od->mtime_ns, nd->mtime, nd->mtime_ns))
 		rc = mark_recompute(w, parent);
 	return rc;
@@ -2878,14 +2004,14 @@ static int put_node(struct cf_wtxn *w, uint64_t base, uint64_t parent, const cha
 	memcpy(nv, &parent, 8);
 	memcpy(nv + 8, name, nlen);
 	MDB_val k = {8, &base}, v = {8 + nlen, nv};
-	return wput(w, DB_NODES, &k, &v, 0, "move a node");
+	return store_wput(w, DB_NODES, &k, &v, 0, "move a node");
 }
 
 /* Remove entry `name` of container `parent`, reporting it (the container's
  * mtime is recomputed at commit). */
 static int drop_entry(struct cf_wtxn *w, uint64_t parent, const char *name, size_t nlen)
 {
-	int rc = del_dirent(w, parent, name, nlen, "remove a directory entry");
+	int rc = store_del_dirent(w, parent, name, nlen, "remove a directory entry");
 	if (rc <= 0)
 		return rc;
 	if ((rc = note_entry(w, parent, name, nlen)))
@@ -2914,7 +2040,7 @@ static int locate(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cin
 	/* A damaged entry (-EIO, logged) is overwritten where it belongs and
 	 * removed elsewhere: the writer repairs. */
 	for (int i = 0; i < (tino == cino ? 1 : 2) && !*have_old; i++) {
-		rc = get_dirent(w->s, w->txn, where[i], name, nlen, od);
+		rc = store_get_dirent(w->s, w->txn, where[i], name, nlen, od);
 		if (rc && rc != -ENOENT && rc != -EIO)
 			return rc;
 		*have_old = rc == 0 && od->type == CF_NODE_RESOURCE;
@@ -2934,11 +2060,11 @@ static int locate(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cin
 		return 0;
 	/* Known, and not where we looked: removed (its node still points
 	 * where it was), or leaving the trash. */
-	if ((rc = get_node(w->s, w->txn, *base, node_parent, nm, &nn)))
+	if ((rc = store_get_node(w->s, w->txn, *base, node_parent, nm, &nn)))
 		return rc;
 	if (*node_parent == cino || *node_parent == tino || CF_INO_SUB(*node_parent) != CF_SUB_DIR)
 		return 0;
-	rc = get_dirent(w->s, w->txn, *node_parent, name, nlen, od);
+	rc = store_get_dirent(w->s, w->txn, *node_parent, name, nlen, od);
 	if (rc && rc != -ENOENT && rc != -EIO)
 		return rc;
 	*have_old = rc == 0 && od->type == CF_NODE_RESOURCE && od->base == *base;
@@ -2981,10 +2107,10 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if ((size_t) plen > maxkey || (ssrc && ssrc + 1 + (size_t) plen > maxkey) ||
 	    (sorg && sorg + 1 + (size_t) plen > maxkey) || (ssrc && ssrc + 11 + nlen > maxkey))
 		return -ENAMETOOLONG;
-	if ((rc = rec_encode(&w->rec, r, w->s->protect, &nlinks, &protect)))
+	if ((rc = store_rec_encode(&w->rec, r, w->s->protect, &nlinks, &protect)))
 		return rc;
 	struct rec nrec;
-	if ((rc = rec_decode(w->rec.p, w->rec.len, &nrec)))
+	if ((rc = store_rec_decode(w->rec.p, w->rec.len, &nrec)))
 		return rc;
 	bool global = !strcmp(r->scope, "global");
 	if (!global && (rc = ensure_scope_path(w, r->scope)))
@@ -2993,7 +2119,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if (clen == w->coll_len && !memcmp(path, w->coll_path, clen)) {
 		cbase = w->coll_base;
 	} else {
-		if ((rc = resolve(w, path, clen, &cbase, 0)))
+		if ((rc = store_resolve(w, path, clen, &cbase, 0)))
 			return rc;
 		memcpy(w->coll_path, path, clen);
 		w->coll_len = clen;
@@ -3006,7 +2132,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		char tpath[CF_PATH_MAX + 8];
 		uint64_t tbase;
 		int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) clen, path);
-		if ((rc = resolve(w, tpath, (size_t) tn, &tbase, 0)))
+		if ((rc = store_resolve(w, tpath, (size_t) tn, &tbase, 0)))
 			return rc;
 		tino = CF_INO(tbase, 0);
 	}
@@ -3067,7 +2193,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 			   !memcmp(ob + tail, nb + tail, w->rec.len - tail);
 		raw_same = rec_same;
 		/* A damaged record (logged) is simply rewritten. */
-		have_rec = !rec_same && rec_decode(v.mv_data, v.mv_size, &orec) == 0;
+		have_rec = !rec_same && store_rec_decode(v.mv_data, v.mv_size, &orec) == 0;
 		if (have_rec) {
 			raw_same = orec.raw_hash == nrec.raw_hash && orec.doc_len == nrec.doc_len;
 			if (orec.raw_hash) {
@@ -3104,7 +2230,8 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		k = (MDB_val){8, &base};
 		v = (MDB_val){w->rec.len, w->rec.p};
 		/* A fresh base is the largest key there is: append. */
-		if ((rc = wput(w, DB_RES, &k, &v, fresh ? MDB_APPEND : 0, "write a resource")))
+		if ((rc =
+			 store_wput(w, DB_RES, &k, &v, fresh ? MDB_APPEND : 0, "write a resource")))
 			return rc;
 	}
 	/* Into or out of the trash: the entry leaves its old directory (whose
@@ -3113,7 +2240,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		return rc;
 	if (moved && (rc = drop_entry(w, oino, r->name, nlen)) < 0)
 		return rc;
-	if (!dirent_same && (rc = put_dirent(w, tino, r->name, nlen, &nd)))
+	if (!dirent_same && (rc = store_put_dirent(w, tino, r->name, nlen, &nd)))
 		return rc;
 	if (node_parent != tino && (rc = put_node(w, base, tino, r->name, nlen)))
 		return rc;
@@ -3124,7 +2251,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if (rc)
 		return rc;
 	if (!have_old || moved || od.mtime != nd.mtime || od.mtime_ns != nd.mtime_ns) {
-		if ((rc = bump(w, tino, nd.mtime, nd.mtime_ns)))
+		if ((rc = store_bump(w, tino, nd.mtime, nd.mtime_ns)))
 			return rc;
 		if (have_old && !moved && newer(od.mtime, od.mtime_ns, nd.mtime, nd.mtime_ns) &&
 		    (rc = mark_recompute(w, tino)))
@@ -3141,16 +2268,16 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		had[1] = want[1];
 	}
 	bool was_trashed = have_old && oino != cino;
-	unsigned old_sub = !have_old || was_trashed ? 0 : alias_sub(r->kind, had[0]);
-	unsigned new_sub = trash ? 0 : alias_sub(r->kind, want[0]);
+	unsigned old_sub = !have_old || was_trashed ? 0 : store_alias_sub(r->kind, had[0]);
+	unsigned new_sub = trash ? 0 : store_alias_sub(r->kind, want[0]);
 	bool kept = old_sub && old_sub == new_sub && sv_eq(had[0], want[0]);
-	if (old_sub && !kept && (rc = remove_alias(w, had[0], old_sub, r->name, nlen)))
+	if (old_sub && !kept && (rc = store_remove_alias(w, had[0], old_sub, r->name, nlen)))
 		return rc;
-	if (new_sub && (rc = show_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd,
-					kept ? &od : NULL, !raw_same)))
+	if (new_sub && (rc = store_show_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd,
+					      kept ? &od : NULL, !raw_same)))
 		return rc;
 	if (!w->fetched)
-		recent_note(w->s, base, r->kind);
+		store_recent_note(w->s, base, r->kind);
 	rc = 0;
 out:
 	if (!rc && changed)
@@ -3160,8 +2287,8 @@ out:
 
 /* Remove member `name` (a resource) of container cino, whose path is path;
  * note: the write path removes it (remembered, see struct recent). */
-static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cino,
-			 const char *name, size_t nlen, bool note)
+int store_remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cino,
+			const char *name, size_t nlen, bool note)
 {
 	struct cf_dirent d;
 	struct rec c;
@@ -3169,13 +2296,13 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 	struct sv had[2] = {{NULL, 0}, {NULL, 0}}, none[2] = {{NULL, 0}, {NULL, 0}};
 	MDB_val k;
 	enum cf_kind kind = CF_KIND_NONE;
-	int rc = get_dirent(w->s, w->txn, cino, name, nlen, &d);
+	int rc = store_get_dirent(w->s, w->txn, cino, name, nlen, &d);
 	if (rc)
 		return rc;
 	if (d.type != CF_NODE_RESOURCE)
 		return -EINVAL;
 	uint64_t base = d.base;
-	if (get_rec(w->s, w->txn, base, &c) == 0) {
+	if (store_get_rec(w->s, w->txn, base, &c) == 0) {
 		memcpy(src, c.source.p, c.source.n);
 		memcpy(org, c.origin.p, c.origin.n);
 		had[0] = (struct sv){src, c.source.n};
@@ -3186,20 +2313,20 @@ static int remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint6
 	}
 	if ((rc = update_bysrc(w, path, plen, had, none)))
 		return rc;
-	unsigned sub = d.flags & DIRENT_TRASHED ? 0 : alias_sub(kind, had[0]);
-	if (sub && (rc = remove_alias(w, had[0], sub, name, nlen)))
+	unsigned sub = d.flags & DIRENT_TRASHED ? 0 : store_alias_sub(kind, had[0]);
+	if (sub && (rc = store_remove_alias(w, had[0], sub, name, nlen)))
 		return rc;
 	k = (MDB_val){8, &base};
-	if ((rc = wdel(w, DB_RES, &k, "remove a resource")) < 0)
+	if ((rc = store_wdel(w, DB_RES, &k, "remove a resource")) < 0)
 		return rc;
-	if ((rc = del_dirent(w, cino, name, nlen, "remove a directory entry")) < 0)
+	if ((rc = store_del_dirent(w, cino, name, nlen, "remove a directory entry")) < 0)
 		return rc;
 	if ((rc = note_entry(w, cino, name, nlen)))
 		return rc;
 	if (note) {
 		if (kind == CF_KIND_NONE)
 			cf_path_parse(path, &kind, NULL, 0, NULL, 0);
-		recent_note(w->s, base, kind);
+		store_recent_note(w->s, base, kind);
 	}
 	return mark_recompute(w, cino);
 }
@@ -3213,18 +2340,18 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 	if (cf_path_parse(path, NULL, NULL, 0, name, sizeof name))
 		return -EINVAL;
 	size_t plen = strlen(path), nlen = strlen(name), clen = plen - nlen - 1;
-	int rc = path_get(w->s, w->txn, path, clen, &cbase);
+	int rc = store_path_get(w->s, w->txn, path, clen, &cbase);
 	if (rc)
 		return rc;
-	rc = remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
+	rc = store_remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
 	if (rc != -ENOENT || strncmp(path, "global/", 7))
 		return rc;
 	/* Not in its collection: perhaps in the trash. */
 	char tpath[CF_PATH_MAX + 8];
 	int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) clen, path);
-	if ((size_t) tn >= sizeof tpath || path_get(w->s, w->txn, tpath, (size_t) tn, &cbase))
+	if ((size_t) tn >= sizeof tpath || store_path_get(w->s, w->txn, tpath, (size_t) tn, &cbase))
 		return -ENOENT;
-	return remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
+	return store_remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
 }
 
 typedef bool (*name_filter)(void *ctx, struct sv name, uint8_t type);
@@ -3305,7 +2432,7 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 	uint64_t cbase;
 	size_t clen = strlen(cpath), count, removed = 0;
 	char path[CF_PATH_MAX];
-	int rc = path_get(w->s, w->txn, lpath, strlen(lpath), &cbase);
+	int rc = store_path_get(w->s, w->txn, lpath, strlen(lpath), &cbase);
 	if (rc)
 		return rc == -ENOENT ? 0 : rc;
 	uint64_t cino = CF_INO(cbase, 0);
@@ -3322,13 +2449,13 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 		memcpy(path + clen + 1, name.p, name.n);
 		path[clen + 1 + name.n] = '\0';
 		struct cf_dirent d;
-		if (w->s->recent.n && !get_dirent(w->s, w->txn, cino, name.p, name.n, &d) &&
+		if (w->s->recent.n && !store_get_dirent(w->s, w->txn, cino, name.p, name.n, &d) &&
 		    recent_at(w->s, d.base) >= since) {
 			cf_debug("store: %s: written after the listing began; kept", path);
 			continue;
 		}
-		if ((rc = remove_member(w, path, clen + 1 + name.n, cino, name.p, name.n, false)) <
-		    0)
+		if ((rc = store_remove_member(w, path, clen + 1 + name.n, cino, name.p, name.n,
+					      false)) < 0)
 			return rc;
 		removed++;
 	}
@@ -3367,7 +2494,7 @@ static int dir_empty(struct cf_wtxn *w, uint64_t ino)
 static int scope_names(struct cf_wtxn *w, const char *top, struct buf *b, size_t *count)
 {
 	uint64_t base;
-	int rc = path_get(w->s, w->txn, top, strlen(top), &base);
+	int rc = store_path_get(w->s, w->txn, top, strlen(top), &base);
 	if (rc) {
 		*count = 0;
 		return rc == -ENOENT ? 0 : rc;
@@ -3385,7 +2512,7 @@ static int sweep_scopes(struct cf_wtxn *w, const char *top, const struct cf_path
 	int rc = scope_names(w, top, &scopes, &count);
 	if (rc || !count)
 		goto out;
-	if ((rc = path_get(w->s, w->txn, top, strlen(top), &tbase)))
+	if ((rc = store_path_get(w->s, w->txn, top, strlen(top), &tbase)))
 		goto out;
 	const unsigned char *p = scopes.p;
 	for (size_t i = 0; i < count; i++) {
@@ -3395,7 +2522,7 @@ static int sweep_scopes(struct cf_wtxn *w, const char *top, const struct cf_path
 		int n = snprintf(path, sizeof path, "%s/%.*s", top, (int) name.n, name.p);
 		if (type != CF_NODE_CONTAINER || cf_pathset_has(seen, path, (size_t) n))
 			continue;
-		if ((rc = path_get(w->s, w->txn, path, (size_t) n, &zbase)) ||
+		if ((rc = store_path_get(w->s, w->txn, path, (size_t) n, &zbase)) ||
 		    (rc = list_names(w, CF_INO(zbase, 0), &kids, &nkids)))
 			goto out;
 		/* Empty only when every collection in it is. */
@@ -3412,7 +2539,7 @@ static int sweep_scopes(struct cf_wtxn *w, const char *top, const struct cf_path
 				empty = false;
 				break;
 			}
-			if ((rc = path_get(w->s, w->txn, kpath, (size_t) kn, &kbase)) ||
+			if ((rc = store_path_get(w->s, w->txn, kpath, (size_t) kn, &kbase)) ||
 			    (rc = dir_empty(w, CF_INO(kbase, 0))) < 0)
 				goto out;
 			empty = rc == 1;
@@ -3424,11 +2551,12 @@ static int sweep_scopes(struct cf_wtxn *w, const char *top, const struct cf_path
 			struct sv kid;
 			uint8_t ktype;
 			q = names_next(q, &kid, &ktype);
-			if ((rc = del_dirent(w, CF_INO(zbase, 0), kid.p, kid.n,
-					     "remove a collection")) < 0)
+			if ((rc = store_del_dirent(w, CF_INO(zbase, 0), kid.p, kid.n,
+						   "remove a collection")) < 0)
 				goto out;
 		}
-		if ((rc = del_dirent(w, CF_INO(tbase, 0), name.p, name.n, "remove a scope")) < 0 ||
+		if ((rc = store_del_dirent(w, CF_INO(tbase, 0), name.p, name.n, "remove a scope")) <
+			0 ||
 		    (rc = note_entry(w, CF_INO(tbase, 0), name.p, name.n)) ||
 		    (rc = mark_recompute(w, CF_INO(tbase, 0))))
 			goto out;
@@ -3502,7 +2630,7 @@ int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset
 	int rc = sweep(w, l, seen, since);
 	/* Every later listing of l begins after the writes remembered so far. */
 	if (rc >= 0)
-		recent_forget(w->s, l);
+		store_recent_forget(w->s, l);
 	return rc;
 }
 
@@ -3517,7 +2645,7 @@ int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct c
 	copy.last_error[sizeof copy.last_error - 1] = '\0';
 	sync_key(l, kb, sizeof kb, &k);
 	v = (MDB_val){sizeof copy, &copy};
-	return wput(w, DB_META, &k, &v, 0, "write sync state");
+	return store_wput(w, DB_META, &k, &v, 0, "write sync state");
 }
 
 static void wfree(struct cf_wtxn *w)
@@ -3530,11 +2658,6 @@ static void wfree(struct cf_wtxn *w)
 	cf_u64set_free(&w->reported);
 	cf_u64set_free(&w->recompute);
 	free(w);
-}
-
-static MDB_val meta_key(const char *name)
-{
-	return (MDB_val){strlen(name), (void *) name};
 }
 
 int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
@@ -3628,7 +2751,7 @@ static int docs_compact_step(struct cf_wtxn *w)
 		uint64_t base, ref = 0;
 		memcpy(&base, k.mv_data, 8);
 		w->ds.walk = base + 1;
-		if (rec_decode(v.mv_data, v.mv_size, &r) || !r.raw_hash ||
+		if (store_rec_decode(v.mv_data, v.mv_size, &r) || !r.raw_hash ||
 		    DOC_FILE(r.doc_ref) != from)
 			continue;
 		if (r.doc_len > cap) {
@@ -3717,7 +2840,7 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 			rc = recompute(w, w->recompute.slot[i], 0);
 	if (!rc && w->next_base_dirty) {
 		MDB_val k = meta_key("next_base"), v = {8, &w->next_base};
-		rc = wput(w, DB_META, &k, &v, 0, "write next_base");
+		rc = store_wput(w, DB_META, &k, &v, 0, "write next_base");
 	}
 	if (!rc && w->ds.compacting)
 		rc = docs_compact_step(w);
@@ -3729,7 +2852,7 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 	}
 	if (!rc && w->ds_dirty) {
 		MDB_val k = meta_key("docs"), v = {sizeof w->ds, &w->ds};
-		rc = wput(w, DB_META, &k, &v, 0, "write the documents' state");
+		rc = store_wput(w, DB_META, &k, &v, 0, "write the documents' state");
 	}
 	if (rc) {
 		cf_store_wabort(w);
@@ -3780,11 +2903,11 @@ static int set_in_use(struct cf_store *s, bool in_use)
 		return rc;
 	boot_id(id, sizeof id);
 	MDB_val k = meta_key("in_use"), v = {1, &flag};
-	rc = wput(w, DB_META, &k, &v, 0, "mark the cache");
+	rc = store_wput(w, DB_META, &k, &v, 0, "mark the cache");
 	k = meta_key("boot_id");
 	v = (MDB_val){strlen(id), id};
 	if (!rc && in_use)
-		rc = wput(w, DB_META, &k, &v, 0, "mark the cache");
+		rc = store_wput(w, DB_META, &k, &v, 0, "mark the cache");
 	if (rc) {
 		cf_store_wabort(w);
 		return rc;
@@ -4001,13 +3124,13 @@ static int init_tree(struct cf_store *s)
 	int rc = cf_store_wbegin(s, &w);
 	if (rc)
 		return rc;
-	rc = get_dirent(s, w->txn, 0, "", 0, &d);
+	rc = store_get_dirent(s, w->txn, 0, "", 0, &d);
 	if (rc == -ENOENT) {
 		container_init(&d, w->now);
-		rc = put_dirent(w, 0, "", 0, &d);
+		rc = store_put_dirent(w, 0, "", 0, &d);
 	}
 	for (size_t i = 0; !rc && i < sizeof containers / sizeof *containers; i++)
-		rc = ensure_container(w, containers[i], strlen(containers[i]));
+		rc = store_ensure_container(w, containers[i], strlen(containers[i]));
 	if (rc) {
 		cf_store_wabort(w);
 		return rc;
@@ -4050,7 +3173,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		free(s);
 		return rc;
 	}
-	if (pthread_key_create(&s->key, rtx_destroy)) {
+	if (pthread_key_create(&s->key, store_rtx_destroy)) {
 		cf_docs_close(s->docs);
 		mdb_env_close(s->env);
 		free(s->dir);
@@ -4073,22 +3196,6 @@ int cf_store_open(const char *dir, struct cf_store **out)
 			data, strerror(rc < 0 ? -rc : ENAMETOOLONG));
 	*out = s;
 	return 0;
-}
-
-/* Whether a record's label blob ("key\0value\0...", n labels) holds key. */
-static bool blob_has_key(struct sv labels, unsigned n, const char *key)
-{
-	const char *p = labels.p, *end = labels.p + labels.n;
-	for (unsigned i = 0; p && i < n && p < end; i++) {
-		size_t kl = strnlen(p, (size_t) (end - p));
-		if (p + kl >= end)
-			break;
-		if (!strcmp(p, key))
-			return true;
-		p += kl + 1;
-		p += strnlen(p, (size_t) (end - p)) + 1;
-	}
-	return false;
 }
 
 /* Set every resource's CF_DIRENT_PROTECTED from its record and label key: one pass, when
@@ -4126,17 +3233,18 @@ static int reflag(struct cf_store *s, const char *key)
 		uint64_t base, parent;
 		char name[CF_NAME_MAX + 1];
 		size_t nlen;
-		if (k.mv_size != 8 || rec_decode(v.mv_data, v.mv_size, &r))
+		if (k.mv_size != 8 || store_rec_decode(v.mv_data, v.mv_size, &r))
 			continue; /* damaged (logged): rewritten by the next sync */
 		memcpy(&base, k.mv_data, 8);
-		uint32_t want = blob_has_key(r.labels, r.nlabels, key) ? CF_DIRENT_PROTECTED : 0;
-		if (get_node(s, w->txn, base, &parent, name, &nlen) ||
-		    get_dirent(s, w->txn, parent, name, nlen, &d) || d.base != base ||
+		uint32_t want =
+		    store_blob_has_key(r.labels, r.nlabels, key) ? CF_DIRENT_PROTECTED : 0;
+		if (store_get_node(s, w->txn, base, &parent, name, &nlen) ||
+		    store_get_dirent(s, w->txn, parent, name, nlen, &d) || d.base != base ||
 		    (d.flags & CF_DIRENT_PROTECTED) == want)
 			continue;
 		d.flags = (d.flags & ~(uint32_t) CF_DIRENT_PROTECTED) | want;
 		/* put_dirent writes through a cursor of its own; ours stays valid on DB_RES */
-		if ((rc = put_dirent(w, parent, name, nlen, &d)))
+		if ((rc = store_put_dirent(w, parent, name, nlen, &d)))
 			goto out;
 		changed++;
 	}
@@ -4148,7 +3256,7 @@ static int reflag(struct cf_store *s, const char *key)
 	c = NULL;
 	k = meta_key("protect_label");
 	v = (MDB_val){strlen(key), (void *) key};
-	if ((rc = wput(w, DB_META, &k, &v, 0, "write the protect label")))
+	if ((rc = store_wput(w, DB_META, &k, &v, 0, "write the protect label")))
 		goto out;
 	if (changed)
 		cf_info("store: the protect label is now \"%s\": %zu resources changed their "
@@ -4176,17 +3284,7 @@ void cf_store_close(struct cf_store *s)
 	if (!s)
 		return;
 	/* Readers must be done; their transactions go with the store. */
-	pthread_mutex_lock(&reg_lock);
-	for (struct rtx **pp = &reg_head; *pp;) {
-		struct rtx *t = *pp;
-		if (t->s == s) {
-			*pp = t->next;
-			rtx_release(t);
-		} else {
-			pp = &t->next;
-		}
-	}
-	pthread_mutex_unlock(&reg_lock);
+	store_readers_close(s);
 	pthread_key_delete(s->key);
 	/* The documents reach the disk before the mark says the cache was closed
 	 * cleanly (set_in_use syncs the tree). */
