@@ -5,31 +5,6 @@
  * here; the writers report and time an alias's directory. */
 #include "store_int.h"
 
-/* Whether path[0..len) is a resource path of kind k. */
-static bool path_is_kind(const char *path, size_t len, enum cf_kind k)
-{
-	char tmp[CF_PATH_MAX];
-	enum cf_kind got;
-	if (len >= sizeof tmp)
-		return false;
-	memcpy(tmp, path, len);
-	tmp[len] = '\0';
-	return !cf_path_parse(tmp, &got, NULL, 0, NULL, 0) && got == k;
-}
-
-/* The sub-directory of a source that lists a resource of kind k made from it
- * (a disk's snapshots/, an instance's clones/), or 0 when it has no alias. */
-unsigned store_alias_sub(enum cf_kind k, struct sv source)
-{
-	if (!source.n)
-		return 0;
-	if (k == CF_KIND_SNAPSHOT && path_is_kind(source.p, source.n, CF_KIND_DISK))
-		return CF_SUB_SNAPSHOTS;
-	if (k == CF_KIND_MACHINE_IMAGE && path_is_kind(source.p, source.n, CF_KIND_INSTANCE))
-		return CF_SUB_CLONES;
-	return 0;
-}
-
 static const char *sub_dir_name(unsigned sub)
 {
 	return sub == CF_SUB_SNAPSHOTS ? "snapshots" : "clones";
@@ -51,10 +26,10 @@ int store_alias_view(struct cf_store *s, MDB_txn *txn, struct cf_dirent *d, unsi
 	uint64_t b;
 	if (d->type != CF_NODE_RESOURCE || (d->flags & DIRENT_TRASHED) || !d->source_len)
 		return -ENOENT;
-	int rc = store_get_rec(s, txn, d->base, &c);
+	int rc = get_rec(s, txn, d->base, &c);
 	if (rc)
 		return rc;
-	unsigned sub = store_alias_sub((enum cf_kind) c.kind, c.source);
+	unsigned sub = alias_sub((enum cf_kind) c.kind, c.source);
 	if (!sub || (want_sub && sub != want_sub))
 		return -ENOENT;
 	if (want_sub &&
@@ -144,7 +119,7 @@ int store_alias_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out,
 		rc = store_alias_view(s, txn, &d, 0, 0, &src);
 	if (rc)
 		return rc;
-	const char *sd = sub_dir_name(store_alias_sub((enum cf_kind) d.kind, src));
+	const char *sd = sub_dir_name(alias_sub((enum cf_kind) d.kind, src));
 	int n = snprintf(out, size, "%.*s/%s/%.*s", (int) src.n, src.p, sd, (int) nlen, name);
 	return n < 0 ? -EIO : (size_t) n >= size ? -ENAMETOOLONG : n;
 }

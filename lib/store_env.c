@@ -395,7 +395,7 @@ static int reflag(struct cf_store *s, const char *key)
 		memcpy(&base, k.mv_data, 8);
 		uint32_t want =
 		    store_blob_has_key(r.labels, r.nlabels, key) ? CF_DIRENT_PROTECTED : 0;
-		if (store_get_node(s, w->txn, base, &parent, name, &nlen) ||
+		if (get_node(s, w->txn, base, &parent, name, &nlen) ||
 		    store_get_dirent(s, w->txn, parent, name, nlen, &d) || d.base != base ||
 		    (d.flags & CF_DIRENT_PROTECTED) == want)
 			continue;

@@ -181,7 +181,11 @@ _Static_assert(CF_SUB_DISK_LINK0 + CF_LINKS_MAX <= CF_SUB_ALIAS, "alias subs mee
  * what an alias directory lists. */
 #define BYSRC_ORIGIN '\xff'
 
-static inline int lmdb_err(int rc, const char *what)
+/* An LMDB return code as a negative errno (0 for MDB_SUCCESS), with a log
+ * line for a failure. Static, not inline: as when the store was one file, each
+ * file has its own out-of-line copy, which the compiler sees through (a
+ * nonzero code gives a nonzero errno) without inlining its log calls. */
+__attribute__((unused)) static int lmdb_err(int rc, const char *what)
 {
 	switch (rc) {
 	case MDB_SUCCESS:
@@ -341,12 +345,8 @@ static inline int dirent_at(MDB_cursor *c, uint64_t parent, const char *name, si
  * base of a path. In a reader's transaction they use its cursors. */
 int store_get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		     size_t len, struct cf_dirent *d);
-/* A node's parent inode and name (the name copied into name[CF_NAME_MAX]). */
-int store_get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *parent, char *name,
-		   size_t *len);
 int store_node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_dirent *d,
 		      uint64_t *parent, char *name, size_t *nlen);
-int store_get_rec(struct cf_store *s, MDB_txn *txn, uint64_t base, struct rec *c);
 int store_path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base);
 /* The path of node `base`, from the nodes chain up to the root or the
  * trash. */
@@ -355,6 +355,33 @@ int store_node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, 
  * reader's of s (cf_store_close: the readers must be done). */
 void store_rtx_destroy(void *v);
 void store_readers_close(struct cf_store *s);
+
+/* A node's parent inode and name (the name copied into name[CF_NAME_MAX]). */
+static inline int get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *parent,
+			   char *name, size_t *len)
+{
+	MDB_val k = {8, &base}, v;
+	int rc = mdb_get(txn, s->dbi[DB_NODES], &k, &v);
+	if (rc)
+		return lmdb_err(rc, "read a node");
+	if (v.mv_size < 8 || v.mv_size > 8 + CF_NAME_MAX) {
+		cf_err("store: a node record of %zu bytes", v.mv_size);
+		return -EIO;
+	}
+	memcpy(parent, v.mv_data, 8);
+	*len = v.mv_size - 8;
+	memcpy(name, (const char *) v.mv_data + 8, *len);
+	return 0;
+}
+
+static inline int get_rec(struct cf_store *s, MDB_txn *txn, uint64_t base, struct rec *c)
+{
+	MDB_val k = {8, &base}, v;
+	int rc = mdb_get(txn, s->dbi[DB_RES], &k, &v);
+	if (rc)
+		return lmdb_err(rc, "read a resource");
+	return store_rec_decode(v.mv_data, v.mv_size, c);
+}
 
 struct subtime {
 	int64_t mtime;
@@ -420,9 +447,31 @@ static inline const char *alias_coll(unsigned sub)
 	return sub == CF_SUB_SNAPSHOTS ? "global/snapshots" : "global/machineImages";
 }
 
+/* Whether path[0..len) is a resource path of kind k. */
+static inline bool path_is_kind(const char *path, size_t len, enum cf_kind k)
+{
+	char tmp[CF_PATH_MAX];
+	enum cf_kind got;
+	if (len >= sizeof tmp)
+		return false;
+	memcpy(tmp, path, len);
+	tmp[len] = '\0';
+	return !cf_path_parse(tmp, &got, NULL, 0, NULL, 0) && got == k;
+}
+
 /* The sub-directory of a source that lists a resource of kind k made from it
  * (a disk's snapshots/, an instance's clones/), or 0 when it has no alias. */
-unsigned store_alias_sub(enum cf_kind k, struct sv source);
+static inline unsigned alias_sub(enum cf_kind k, struct sv source)
+{
+	if (!source.n)
+		return 0;
+	if (k == CF_KIND_SNAPSHOT && path_is_kind(source.p, source.n, CF_KIND_DISK))
+		return CF_SUB_SNAPSHOTS;
+	if (k == CF_KIND_MACHINE_IMAGE && path_is_kind(source.p, source.n, CF_KIND_INSTANCE))
+		return CF_SUB_CLONES;
+	return 0;
+}
+
 /* Turn primary entry d into the view of its alias: -ENOENT when it has none
  * (trashed, no source, a kind without aliases) or, with want_sub, not under
  * that sub-directory of the source whose base is src_base. *src (may be

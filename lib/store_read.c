@@ -28,24 +28,6 @@ int store_get_dirent(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	return rc;
 }
 
-/* A node's parent inode and name (the name copied into name[CF_NAME_MAX]). */
-int store_get_node(struct cf_store *s, MDB_txn *txn, uint64_t base, uint64_t *parent, char *name,
-		   size_t *len)
-{
-	MDB_val k = {8, &base}, v;
-	int rc = mdb_get(txn, s->dbi[DB_NODES], &k, &v);
-	if (rc)
-		return lmdb_err(rc, "read a node");
-	if (v.mv_size < 8 || v.mv_size > 8 + CF_NAME_MAX) {
-		cf_err("store: a node record of %zu bytes", v.mv_size);
-		return -EIO;
-	}
-	memcpy(parent, v.mv_data, 8);
-	*len = v.mv_size - 8;
-	memcpy(name, (const char *) v.mv_data + 8, *len);
-	return 0;
-}
-
 /* The directory entry of inode ino's node (ino 1 is the root, key (0, "")). */
 int store_node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_dirent *d,
 		      uint64_t *parent, char *name, size_t *nlen)
@@ -59,7 +41,7 @@ int store_node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_
 		uint64_t base = CF_INO_BASE(ino);
 		if (base <= CF_INO_CONTROL_BASE)
 			return -ENOENT;
-		int rc = store_get_node(s, txn, base, &p, nm, &n);
+		int rc = get_node(s, txn, base, &p, nm, &n);
 		if (rc)
 			return rc;
 	}
@@ -68,15 +50,6 @@ int store_node_dirent(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct cf_
 	if (nlen)
 		*nlen = n;
 	return store_get_dirent(s, txn, p, nm, n, d);
-}
-
-int store_get_rec(struct cf_store *s, MDB_txn *txn, uint64_t base, struct rec *c)
-{
-	MDB_val k = {8, &base}, v;
-	int rc = mdb_get(txn, s->dbi[DB_RES], &k, &v);
-	if (rc)
-		return lmdb_err(rc, "read a resource");
-	return store_rec_decode(v.mv_data, v.mv_size, c);
 }
 
 int store_path_get(struct cf_store *s, MDB_txn *txn, const char *path, size_t len, uint64_t *base)
@@ -160,7 +133,7 @@ void store_readers_close(struct cf_store *s)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-static int rbegin(struct cf_store *s, struct rtx **out)
+static inline int rbegin(struct cf_store *s, struct rtx **out)
 {
 	struct rtx *t = pthread_getspecific(s->key);
 	int rc;
@@ -342,7 +315,7 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 	    sub - CF_SUB_DISK_LINK0 >= d->nlinks)
 		return -ENOENT;
 	struct rec c;
-	int rc = store_get_rec(s, txn, d->base, &c);
+	int rc = get_rec(s, txn, d->base, &c);
 	if (rc)
 		return rc;
 	const unsigned char *p = c.links;
@@ -453,7 +426,7 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	}
 	/* disks/ of an instance */
 	struct rec c;
-	rc = store_get_rec(s, txn, pd.base, &c);
+	rc = get_rec(s, txn, pd.base, &c);
 	if (rc)
 		return rc;
 	const unsigned char *p = c.links;
@@ -603,7 +576,7 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 		return store_alias_each(s, t->txn, d.base, sub, after, alen, alias_ls_fn, &ls);
 	}
 	struct rec c;
-	if ((rc = store_get_rec(s, t->txn, d.base, &c)))
+	if ((rc = get_rec(s, t->txn, d.base, &c)))
 		return rc;
 	const unsigned char *p = c.links;
 	for (unsigned i = 0; i < c.nlinks; i++) {
@@ -670,7 +643,7 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 	if (!rc && (st.mode & S_IFMT) != S_IFLNK)
 		rc = -EINVAL;
 	if (!rc)
-		rc = store_get_rec(s, t->txn, d.base, &c);
+		rc = get_rec(s, t->txn, d.base, &c);
 	if (!rc && sub == CF_SUB_SOURCE) {
 		rc = fmt_link(buf, size, d.depth, c.source);
 	} else if (!rc) {
@@ -704,7 +677,7 @@ static int read_doc(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 			return rc;
 		rc = node_view(s, t->txn, ino, &d, &sub);
 		if (!rc)
-			rc = store_get_rec(s, t->txn, d.base, &c);
+			rc = get_rec(s, t->txn, d.base, &c);
 		uint64_t ref = c.doc_ref, hash = c.raw_hash;
 		size_t n = rc ? 0 : c.doc_len;
 		rend(t);
@@ -757,7 +730,7 @@ int cf_store_read(struct cf_store *s, uint64_t ino, char **data, size_t *len)
 		rc = -EISDIR;
 	} else if (sub == CF_SUB_STATUS) {
 		struct rec c;
-		if ((rc = store_get_rec(s, t->txn, d.base, &c)))
+		if ((rc = get_rec(s, t->txn, d.base, &c)))
 			goto out;
 		*data = malloc(c.status.n + 1);
 		if (!*data) {
@@ -791,14 +764,14 @@ static int res_of(struct cf_store *s, MDB_txn *txn, uint64_t ino, struct rec *c)
 	 * lookup instead of three (node, entry, record) for every xattr request;
 	 * only an alias needs its view. */
 	if (CF_INO_SUB(ino) < CF_SUB_ALIAS)
-		return store_get_rec(s, txn, CF_INO_BASE(ino), c);
+		return get_rec(s, txn, CF_INO_BASE(ino), c);
 	uint64_t dir = CF_INO(CF_INO_BASE(ino), CF_SUB_ALIAS);
 	int rc = node_view(s, txn, dir, &d, &sub);
 	if (rc)
 		return rc;
 	if (!is_resource(&d))
 		return -ENOENT;
-	return store_get_rec(s, txn, d.base, c);
+	return get_rec(s, txn, d.base, c);
 }
 
 int cf_store_labels_view(struct cf_store *s, uint64_t ino, cf_labels_fn fn, void *ctx)
@@ -960,7 +933,7 @@ int store_node_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out, 
 			cf_err("store: node %llu is not below the root", (unsigned long long) base);
 			return -EIO;
 		}
-		if ((rc = store_get_node(s, txn, base, &parent, name, &nlen)) ||
+		if ((rc = get_node(s, txn, base, &parent, name, &nlen)) ||
 		    (rc = prepend(tmp, &at, name, nlen, hop == 0)))
 			return rc;
 		if (parent == CF_INO_ROOT)
@@ -1092,8 +1065,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 			struct rec rec;
 			struct cf_resource r;
 			if (dirent_split(&v, &name, &d) || d.type != CF_NODE_RESOURCE ||
-			    clen + 1 + name.n >= sizeof path ||
-			    store_get_rec(s, t->txn, d.base, &rec))
+			    clen + 1 + name.n >= sizeof path || get_rec(s, t->txn, d.base, &rec))
 				continue; /* logged; one bad entry does not hide the rest */
 			if ((rc = store_rec_to_resource(&rec, &r)))
 				break;

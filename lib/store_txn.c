@@ -153,7 +153,7 @@ static int container_key(struct cf_wtxn *w, uint64_t ino, uint64_t *parent, char
 		*nlen = 0;
 		return 0;
 	}
-	return store_get_node(w->s, w->txn, CF_INO_BASE(ino), parent, name, nlen);
+	return get_node(w->s, w->txn, CF_INO_BASE(ino), parent, name, nlen);
 }
 
 static int put_subtime(struct cf_wtxn *w, uint64_t ino, int64_t mtime, uint32_t ns)

@@ -365,7 +365,7 @@ static int locate(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cin
 		return 0;
 	/* Known, and not where we looked: removed (its node still points
 	 * where it was), or leaving the trash. */
-	if ((rc = store_get_node(w->s, w->txn, *base, node_parent, nm, &nn)))
+	if ((rc = get_node(w->s, w->txn, *base, node_parent, nm, &nn)))
 		return rc;
 	if (*node_parent == cino || *node_parent == tino || CF_INO_SUB(*node_parent) != CF_SUB_DIR)
 		return 0;
@@ -573,8 +573,8 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 		had[1] = want[1];
 	}
 	bool was_trashed = have_old && oino != cino;
-	unsigned old_sub = !have_old || was_trashed ? 0 : store_alias_sub(r->kind, had[0]);
-	unsigned new_sub = trash ? 0 : store_alias_sub(r->kind, want[0]);
+	unsigned old_sub = !have_old || was_trashed ? 0 : alias_sub(r->kind, had[0]);
+	unsigned new_sub = trash ? 0 : alias_sub(r->kind, want[0]);
 	bool kept = old_sub && old_sub == new_sub && sv_eq(had[0], want[0]);
 	if (old_sub && !kept && (rc = store_remove_alias(w, had[0], old_sub, r->name, nlen)))
 		return rc;
@@ -607,7 +607,7 @@ int store_remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64
 	if (d.type != CF_NODE_RESOURCE)
 		return -EINVAL;
 	uint64_t base = d.base;
-	if (store_get_rec(w->s, w->txn, base, &c) == 0) {
+	if (get_rec(w->s, w->txn, base, &c) == 0) {
 		memcpy(src, c.source.p, c.source.n);
 		memcpy(org, c.origin.p, c.origin.n);
 		had[0] = (struct sv){src, c.source.n};
@@ -618,7 +618,7 @@ int store_remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64
 	}
 	if ((rc = update_bysrc(w, path, plen, had, none)))
 		return rc;
-	unsigned sub = d.flags & DIRENT_TRASHED ? 0 : store_alias_sub(kind, had[0]);
+	unsigned sub = d.flags & DIRENT_TRASHED ? 0 : alias_sub(kind, had[0]);
 	if (sub && (rc = store_remove_alias(w, had[0], sub, name, nlen)))
 		return rc;
 	k = (MDB_val){8, &base};
