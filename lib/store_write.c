@@ -324,267 +324,354 @@ static int drop_entry(struct cf_wtxn *w, uint64_t parent, const char *name, size
 	return mark_recompute(w, parent);
 }
 
-/* Find the current entry of resource `path` (name in collection cino),
- * whose entry belongs in tino (cino, or its trash container): in tino (the
- * common case, one get), in the collection when moving into the trash, or,
- * for a path already known, where its node says (leaving the trash). Sets
- * *have_old with od and *oino, *base and *fresh (a path seen for the first
- * time, whose node now points at tino), *node_parent (where its node points)
- * and *stale (a damaged entry elsewhere, to remove; 0 = none). */
-static int locate(struct cf_wtxn *w, const char *path, size_t plen, uint64_t cino, uint64_t tino,
-		  const char *name, size_t nlen, struct cf_dirent *od, bool *have_old,
-		  uint64_t *oino, uint64_t *base, bool *fresh, uint64_t *node_parent,
-		  uint64_t *stale)
-{
-	char nm[CF_NAME_MAX];
-	size_t nn;
-	uint64_t where[2] = {tino, cino};
-	int rc;
-	*have_old = *fresh = false;
-	*stale = 0;
-	/* A damaged entry (-EIO, logged) is overwritten where it belongs and
-	 * removed elsewhere: the writer repairs. */
-	for (int i = 0; i < (tino == cino ? 1 : 2) && !*have_old; i++) {
-		rc = store_get_dirent(w->s, w->txn, where[i], name, nlen, od);
-		if (rc && rc != -ENOENT && rc != -EIO)
-			return rc;
-		*have_old = rc == 0 && od->type == CF_NODE_RESOURCE;
-		*oino = where[i];
-		if (i > 0 && rc == -EIO)
-			*stale = where[i];
-	}
-	if (*have_old) {
-		*base = od->base;
-		*node_parent = *oino;
-		return 0;
-	}
-	if ((rc = get_or_new_base(w, path, plen, tino, name, nlen, base, fresh)))
-		return rc;
-	*node_parent = tino;
-	if (*fresh)
-		return 0;
-	/* Known, and not where we looked: removed (its node still points
-	 * where it was), or leaving the trash. */
-	if ((rc = get_node(w->s, w->txn, *base, node_parent, nm, &nn)))
-		return rc;
-	if (*node_parent == cino || *node_parent == tino || CF_INO_SUB(*node_parent) != CF_SUB_DIR)
-		return 0;
-	rc = store_get_dirent(w->s, w->txn, *node_parent, name, nlen, od);
-	if (rc && rc != -ENOENT && rc != -EIO)
-		return rc;
-	*have_old = rc == 0 && od->type == CF_NODE_RESOURCE && od->base == *base;
-	*oino = *node_parent;
-	if (rc == -EIO)
-		*stale = *node_parent;
-	return 0;
-}
-
-int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed)
-{
+/* One upsert: the resource, its path, its new record, and the directories
+ * its entry concerns. */
+struct target {
+	const struct cf_resource *r;
 	char path[CF_PATH_MAX];
-	char old_src[CF_PATH_MAX], old_org[CF_PATH_MAX];
-	uint64_t cbase, base;
-	struct cf_dirent od, nd;
-	unsigned nlinks;
-	bool protect;
-	int rc;
+	size_t plen, nlen, clen; /* the path, its last name, its collection's path */
+	struct rec nrec;	 /* the new record, decoded (its bytes are in w->rec) */
+	unsigned nlinks;	 /* the links the record kept */
+	bool protect;		 /* it carries the protect label */
+	bool global, trash;	 /* in global/; carrying CF_TRASH_LABEL there */
+	uint64_t cino;		 /* its collection */
+	uint64_t tino;		 /* where its entry belongs: cino, or its trash container */
+};
 
-	if (changed)
-		*changed = false;
-	if (!w || !w->txn || !r)
-		return -EINVAL;
-	uint64_t writes0 = w->writes;
-	if (r->kind == CF_KIND_ZONE || r->kind == CF_KIND_REGION) {
-		rc = cf_store_ensure_scope(w, r->kind, r->name);
-		goto out;
-	}
-	int plen = cf_resource_path(r->kind, r->scope, r->name, path, sizeof path);
+/* Where the resource's current entry is (locate). */
+struct located {
+	struct cf_dirent od;  /* the current entry, when have_old */
+	bool have_old;	      /* it has an entry (od, in directory oino) */
+	uint64_t oino;	      /* the directory of od */
+	uint64_t base;	      /* its base */
+	bool fresh;	      /* a path seen for the first time: its node now points at tino */
+	uint64_t node_parent; /* where its node points */
+	uint64_t stale;	      /* a damaged entry elsewhere, to remove; 0 = none */
+};
+
+/* The record stored before this upsert, compared with the new one. */
+struct old_rec {
+	bool rec_same;	  /* equal bytes but for where the document is: nothing changed */
+	bool raw_same;	  /* the same resource.json (its hash and length) */
+	uint64_t ref;	  /* where its document is, when it had one (len > 0) */
+	uint32_t len;	  /* its document's length */
+	struct sv had[2]; /* its source and origin, copied into src and org */
+	char src[CF_PATH_MAX], org[CF_PATH_MAX];
+};
+
+/* Check everything that can refuse resource r, before the first write, so a
+ * refused one leaves the transaction usable; and encode its record into
+ * w->rec. */
+static int prepare_record(struct cf_wtxn *w, const struct cf_resource *r, struct target *t)
+{
+	int plen = cf_resource_path(r->kind, r->scope, r->name, t->path, sizeof t->path);
+	int rc;
 	if (plen < 0)
 		return plen;
-	/* Everything that can refuse a resource is checked before the first
-	 * write, so a refused one leaves the transaction usable. */
-	size_t nlen = strlen(r->name), clen = (size_t) plen - nlen - 1;
+	t->r = r;
+	t->plen = (size_t) plen;
+	t->nlen = strlen(r->name);
+	t->clen = t->plen - t->nlen - 1;
 	size_t maxkey = (size_t) mdb_env_get_maxkeysize(w->s->env);
 	size_t ssrc = slen0(r->source), sorg = slen0(r->origin);
 	if (r->raw_len > CF_RAW_MAX || slen0(r->status) > 0xffff || ssrc >= CF_PATH_MAX ||
 	    sorg >= CF_PATH_MAX)
 		return -EINVAL;
-	if ((size_t) plen > maxkey || (ssrc && ssrc + 1 + (size_t) plen > maxkey) ||
-	    (sorg && sorg + 1 + (size_t) plen > maxkey) || (ssrc && ssrc + 11 + nlen > maxkey))
+	if (t->plen > maxkey || (ssrc && ssrc + 1 + t->plen > maxkey) ||
+	    (sorg && sorg + 1 + t->plen > maxkey) || (ssrc && ssrc + 11 + t->nlen > maxkey))
 		return -ENAMETOOLONG;
-	if ((rc = store_rec_encode(&w->rec, r, w->s->protect, &nlinks, &protect)))
+	if ((rc = store_rec_encode(&w->rec, r, w->s->protect, &t->nlinks, &t->protect)))
 		return rc;
-	struct rec nrec;
-	if ((rc = store_rec_decode(w->rec.p, w->rec.len, &nrec)))
-		return rc;
-	bool global = !strcmp(r->scope, "global");
-	if (!global && (rc = ensure_scope_path(w, r->scope)))
+	return store_rec_decode(w->rec.p, w->rec.len, &t->nrec);
+}
+
+/* The resource's collection (with its scope, made when missing) and the
+ * directory its entry belongs in: the collection, or for a global resource
+ * carrying CF_TRASH_LABEL, its trash container. */
+static int resolve_dirs(struct cf_wtxn *w, struct target *t)
+{
+	uint64_t cbase;
+	int rc;
+	t->global = !strcmp(t->r->scope, "global");
+	if (!t->global && (rc = ensure_scope_path(w, t->r->scope)))
 		return rc;
 	/* Paths never go away, so the collection's base can be remembered. */
-	if (clen == w->coll_len && !memcmp(path, w->coll_path, clen)) {
+	if (t->clen == w->coll_len && !memcmp(t->path, w->coll_path, t->clen)) {
 		cbase = w->coll_base;
 	} else {
-		if ((rc = store_resolve(w, path, clen, &cbase, 0)))
+		if ((rc = store_resolve(w, t->path, t->clen, &cbase, 0)))
 			return rc;
-		memcpy(w->coll_path, path, clen);
-		w->coll_len = clen;
+		memcpy(w->coll_path, t->path, t->clen);
+		w->coll_len = t->clen;
 		w->coll_base = cbase;
 	}
-	uint64_t cino = CF_INO(cbase, 0), tino = cino;
+	t->cino = t->tino = CF_INO(cbase, 0);
 	/* The label puts a global resource in the trash instead. */
-	bool trash = global && has_label(r, CF_TRASH_LABEL);
-	if (trash) {
+	t->trash = t->global && has_label(t->r, CF_TRASH_LABEL);
+	if (t->trash) {
 		char tpath[CF_PATH_MAX + 8];
 		uint64_t tbase;
-		int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) clen, path);
+		int tn = snprintf(tpath, sizeof tpath, "trash/%.*s", (int) t->clen, t->path);
 		if ((rc = store_resolve(w, tpath, (size_t) tn, &tbase, 0)))
 			return rc;
-		tino = CF_INO(tbase, 0);
+		t->tino = CF_INO(tbase, 0);
 	}
-	/* The entry holds the base: one search when the resource is known. A
-	 * path seen for the first time has no record or document yet: the
-	 * lookups for them are skipped (the first sync's cost). */
-	bool have_old, fresh;
-	uint64_t oino = 0, node_parent = 0, stale = 0;
-	if ((rc = locate(w, path, (size_t) plen, cino, tino, r->name, nlen, &od, &have_old, &oino,
-			 &base, &fresh, &node_parent, &stale)))
-		return rc;
-	bool moved = have_old && oino != tino;
-	/* A page read before the write path stored or removed this resource
-	 * is older than what the store holds: it must not undo it. */
-	if (w->fetched && !fresh && recent_at(w->s, base) >= w->fetched) {
-		cf_debug("store: %s: the page was read before a write to it; left as it is", path);
-		rc = 0;
-		goto out;
-	}
+	return 0;
+}
 
-	memset(&nd, 0, sizeof nd);
-	nd.base = base;
-	nd.mtime = r->created;
-	nd.mtime_ns = r->created_ns;
-	nd.size = r->size_bytes;
-	nd.blocks = r->stored_bytes / 512 + (r->stored_bytes % 512 != 0);
-	nd.json_len = r->raw ? (uint32_t) r->raw_len : 0;
-	nd.status_len = (uint16_t) slen0(r->status);
-	nd.source_len = (uint16_t) slen0(r->source);
-	nd.nlinks = (uint16_t) nlinks;
-	nd.type = CF_NODE_RESOURCE;
-	nd.kind = (uint8_t) r->kind;
-	nd.flags = (protect ? CF_DIRENT_PROTECTED : 0) | (trash ? DIRENT_TRASHED : 0);
+/* Find the current entry of the resource, whose entry belongs in t->tino:
+ * in tino (the common case, one get), in the collection when moving into the
+ * trash, or, for a path already known, where its node says (leaving the
+ * trash). A path seen for the first time gets its base (loc->fresh). */
+static int locate(struct cf_wtxn *w, const struct target *t, struct located *loc)
+{
+	char nm[CF_NAME_MAX];
+	size_t nn;
+	const char *name = t->r->name;
+	uint64_t where[2] = {t->tino, t->cino};
+	int rc;
+	loc->have_old = loc->fresh = false;
+	loc->oino = loc->node_parent = loc->stale = 0;
+	/* A damaged entry (-EIO, logged) is overwritten where it belongs and
+	 * removed elsewhere: the writer repairs. */
+	for (int i = 0; i < (t->tino == t->cino ? 1 : 2) && !loc->have_old; i++) {
+		rc = store_get_dirent(w->s, w->txn, where[i], name, t->nlen, &loc->od);
+		if (rc && rc != -ENOENT && rc != -EIO)
+			return rc;
+		loc->have_old = rc == 0 && loc->od.type == CF_NODE_RESOURCE;
+		loc->oino = where[i];
+		if (i > 0 && rc == -EIO)
+			loc->stale = where[i];
+	}
+	if (loc->have_old) {
+		loc->base = loc->od.base;
+		loc->node_parent = loc->oino;
+		return 0;
+	}
+	if ((rc = get_or_new_base(w, t->path, t->plen, t->tino, name, t->nlen, &loc->base,
+				  &loc->fresh)))
+		return rc;
+	loc->node_parent = t->tino;
+	if (loc->fresh)
+		return 0;
+	/* Known, and not where we looked: removed (its node still points
+	 * where it was), or leaving the trash. */
+	if ((rc = get_node(w->s, w->txn, loc->base, &loc->node_parent, nm, &nn)))
+		return rc;
+	if (loc->node_parent == t->cino || loc->node_parent == t->tino ||
+	    CF_INO_SUB(loc->node_parent) != CF_SUB_DIR)
+		return 0;
+	rc = store_get_dirent(w->s, w->txn, loc->node_parent, name, t->nlen, &loc->od);
+	if (rc && rc != -ENOENT && rc != -EIO)
+		return rc;
+	loc->have_old = rc == 0 && loc->od.type == CF_NODE_RESOURCE && loc->od.base == loc->base;
+	loc->oino = loc->node_parent;
+	if (rc == -EIO)
+		loc->stale = loc->node_parent;
+	return 0;
+}
+
+/* The entry the resource gets (its ctime: the old entry's, or its creation
+ * time when new; compare_record moves it when labels or status changed). */
+static void new_dirent(const struct target *t, const struct located *loc, struct cf_dirent *nd)
+{
+	const struct cf_resource *r = t->r;
+	memset(nd, 0, sizeof *nd);
+	nd->base = loc->base;
+	nd->mtime = r->created;
+	nd->mtime_ns = r->created_ns;
+	nd->size = r->size_bytes;
+	nd->blocks = r->stored_bytes / 512 + (r->stored_bytes % 512 != 0);
+	nd->json_len = r->raw ? (uint32_t) r->raw_len : 0;
+	nd->status_len = (uint16_t) slen0(r->status);
+	nd->source_len = (uint16_t) slen0(r->source);
+	nd->nlinks = (uint16_t) t->nlinks;
+	nd->type = CF_NODE_RESOURCE;
+	nd->kind = (uint8_t) r->kind;
+	nd->flags = (t->protect ? CF_DIRENT_PROTECTED : 0) | (t->trash ? DIRENT_TRASHED : 0);
 	/* Components of the path from the mount root to the resource (for
 	 * relative symlinks): global/snapshots/S, zones/Z/disks/D,
 	 * .clonefs/trash/global/snapshots/S. */
-	nd.depth = trash ? 5 : global ? 3 : 4;
+	nd->depth = t->trash ? 5 : t->global ? 3 : 4;
+	nd->ctime = loc->have_old ? loc->od.ctime : r->created;
+}
 
-	nd.ctime = have_old ? od.ctime : r->created;
-
-	/* The old record: equal bytes mean nothing to write. */
+/* Read the resource's stored record, if any, into o and compare it with the
+ * new one; a change of status or labels of a resource already listed sets
+ * nd's ctime to now. */
+static int compare_record(struct cf_wtxn *w, const struct target *t, const struct located *loc,
+			  struct old_rec *o, struct cf_dirent *nd)
+{
+	uint64_t base = loc->base;
 	MDB_val k = {8, &base}, v;
-	bool rec_same = false, have_rec = false, raw_same = false;
-	uint64_t old_ref = 0, ref = 0;
-	uint32_t old_len = 0;
-	struct sv had[2] = {{NULL, 0}, {NULL, 0}};
-	int mrc = fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RES], &k, &v);
+	struct rec orec;
+	o->rec_same = o->raw_same = false;
+	o->ref = 0;
+	o->len = 0;
+	o->had[0] = o->had[1] = (struct sv){NULL, 0};
+	int mrc = loc->fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RES], &k, &v);
 	if (mrc && mrc != MDB_NOTFOUND)
 		return lmdb_err(mrc, "read a resource");
-	if (!mrc) {
-		struct rec orec;
-		/* Equal bytes but for where the document is: nothing changed (the
-		 * record holds the document's hash and length). */
-		const unsigned char *ob = v.mv_data, *nb = (const unsigned char *) w->rec.p;
-		size_t tail = REC_DOC_REF + 8;
-		rec_same = v.mv_size == w->rec.len && w->rec.len >= tail &&
-			   !memcmp(ob, nb, REC_DOC_REF) &&
-			   !memcmp(ob + tail, nb + tail, w->rec.len - tail);
-		raw_same = rec_same;
-		/* A damaged record (logged) is simply rewritten. */
-		have_rec = !rec_same && store_rec_decode(v.mv_data, v.mv_size, &orec) == 0;
-		if (have_rec) {
-			raw_same = orec.raw_hash == nrec.raw_hash && orec.doc_len == nrec.doc_len;
-			if (orec.raw_hash) {
-				old_ref = orec.doc_ref;
-				old_len = orec.doc_len;
-			}
-			if (have_old &&
-			    (!sv_eq(orec.status, nrec.status) || orec.nlabels != nrec.nlabels ||
-			     !sv_eq(orec.labels, nrec.labels)))
-				nd.ctime = w->now;
-			/* Copied: the puts below may move the pages they point into. */
-			memcpy(old_src, orec.source.p, orec.source.n);
-			memcpy(old_org, orec.origin.p, orec.origin.n);
-			had[0] = (struct sv){old_src, orec.source.n};
-			had[1] = (struct sv){old_org, orec.origin.n};
-		}
+	if (mrc)
+		return 0;
+	/* Equal bytes but for where the document is: nothing changed (the
+	 * record holds the document's hash and length). */
+	const unsigned char *ob = v.mv_data, *nb = (const unsigned char *) w->rec.p;
+	size_t tail = REC_DOC_REF + 8;
+	o->rec_same = v.mv_size == w->rec.len && w->rec.len >= tail &&
+		      !memcmp(ob, nb, REC_DOC_REF) &&
+		      !memcmp(ob + tail, nb + tail, w->rec.len - tail);
+	o->raw_same = o->rec_same;
+	/* A damaged record (logged) is simply rewritten. */
+	if (o->rec_same || store_rec_decode(v.mv_data, v.mv_size, &orec))
+		return 0;
+	o->raw_same = orec.raw_hash == t->nrec.raw_hash && orec.doc_len == t->nrec.doc_len;
+	if (orec.raw_hash) {
+		o->ref = orec.doc_ref;
+		o->len = orec.doc_len;
 	}
-	bool dirent_same = have_old && !moved && !memcmp(&od, &nd, sizeof nd);
-	bool want_raw = r->raw && r->raw_len;
+	if (loc->have_old &&
+	    (!sv_eq(orec.status, t->nrec.status) || orec.nlabels != t->nrec.nlabels ||
+	     !sv_eq(orec.labels, t->nrec.labels)))
+		nd->ctime = w->now;
+	/* Copied: the puts that follow may move the pages they point into. */
+	memcpy(o->src, orec.source.p, orec.source.n);
+	memcpy(o->org, orec.origin.p, orec.origin.n);
+	o->had[0] = (struct sv){o->src, orec.source.n};
+	o->had[1] = (struct sv){o->org, orec.origin.n};
+	return 0;
+}
 
-	if (rec_same && dirent_same && !stale)
-		goto out;
+/* Write the new record (w->rec). The same document stays where it is; a new
+ * one is appended and the old one becomes garbage for the compaction. */
+static int write_record(struct cf_wtxn *w, const struct target *t, const struct located *loc,
+			const struct old_rec *o)
+{
+	const struct cf_resource *r = t->r;
+	uint64_t base = loc->base, ref = 0;
+	int rc;
+	if (o->raw_same)
+		ref = o->ref;
+	else if (r->raw && r->raw_len && (rc = doc_append(w, r->raw, r->raw_len, &ref)))
+		return rc;
+	if (!o->raw_same && o->len)
+		doc_drop(w, o->ref, o->len);
+	memcpy(w->rec.p + REC_DOC_REF, &ref, 8);
+	MDB_val k = {8, &base}, v = {w->rec.len, w->rec.p};
+	/* A fresh base is the largest key there is: append. */
+	return store_wput(w, DB_RES, &k, &v, loc->fresh ? MDB_APPEND : 0, "write a resource");
+}
 
-	if (!rec_same) {
-		/* The same document stays where it is; a new one is appended and
-		 * the old one becomes garbage for the compaction. */
-		if (raw_same)
-			ref = old_ref;
-		else if (want_raw && (rc = doc_append(w, r->raw, r->raw_len, &ref)))
-			return rc;
-		if (!raw_same && old_len)
-			doc_drop(w, old_ref, old_len);
-		memcpy(w->rec.p + REC_DOC_REF, &ref, 8);
-		k = (MDB_val){8, &base};
-		v = (MDB_val){w->rec.len, w->rec.p};
-		/* A fresh base is the largest key there is: append. */
-		if ((rc =
-			 store_wput(w, DB_RES, &k, &v, fresh ? MDB_APPEND : 0, "write a resource")))
-			return rc;
-	}
-	/* Into or out of the trash: the entry leaves its old directory (whose
-	 * mtime is recomputed) and the node follows; the inode stays. */
-	if (stale && (rc = drop_entry(w, stale, r->name, nlen)) < 0)
+/* Put entry nd in its directory (unless it is there as it is) and report
+ * it; keep the directory's mtime. Into or out of the trash: the entry leaves
+ * its old directory (whose mtime is recomputed) and the node follows; the
+ * inode stays. A damaged entry elsewhere is removed. */
+static int place_entry(struct cf_wtxn *w, const struct target *t, const struct located *loc,
+		       const struct cf_dirent *nd, bool dirent_same)
+{
+	const char *name = t->r->name;
+	const struct cf_dirent *od = &loc->od;
+	bool moved = loc->have_old && loc->oino != t->tino;
+	int rc = 0;
+	if (loc->stale && (rc = drop_entry(w, loc->stale, name, t->nlen)) < 0)
 		return rc;
-	if (moved && (rc = drop_entry(w, oino, r->name, nlen)) < 0)
+	if (moved && (rc = drop_entry(w, loc->oino, name, t->nlen)) < 0)
 		return rc;
-	if (!dirent_same && (rc = store_put_dirent(w, tino, r->name, nlen, &nd)))
+	if (!dirent_same && (rc = store_put_dirent(w, t->tino, name, t->nlen, nd)))
 		return rc;
-	if (node_parent != tino && (rc = put_node(w, base, tino, r->name, nlen)))
+	if (loc->node_parent != t->tino && (rc = put_node(w, loc->base, t->tino, name, t->nlen)))
 		return rc;
-	if (!have_old || moved)
-		rc = note_entry(w, tino, r->name, nlen);
-	if (!rc && have_old)
-		rc = note_resource(w, base);
+	if (!loc->have_old || moved)
+		rc = note_entry(w, t->tino, name, t->nlen);
+	if (!rc && loc->have_old)
+		rc = note_resource(w, loc->base);
 	if (rc)
 		return rc;
-	if (!have_old || moved || od.mtime != nd.mtime || od.mtime_ns != nd.mtime_ns) {
-		if ((rc = store_bump(w, tino, nd.mtime, nd.mtime_ns)))
+	if (!loc->have_old || moved || od->mtime != nd->mtime || od->mtime_ns != nd->mtime_ns) {
+		if ((rc = store_bump(w, t->tino, nd->mtime, nd->mtime_ns)))
 			return rc;
-		if (have_old && !moved && newer(od.mtime, od.mtime_ns, nd.mtime, nd.mtime_ns) &&
-		    (rc = mark_recompute(w, tino)))
+		if (loc->have_old && !moved &&
+		    newer(od->mtime, od->mtime_ns, nd->mtime, nd->mtime_ns) &&
+		    (rc = mark_recompute(w, t->tino)))
 			return rc;
 	}
+	return 0;
+}
 
-	/* Lineage index and the alias under the source. A trashed resource
-	 * keeps its index entries (it still exists) but has no alias. */
+/* The lineage index and the alias under the source. A trashed resource
+ * keeps its index entries (it still exists) but has no alias. */
+static int update_lineage(struct cf_wtxn *w, const struct target *t, const struct located *loc,
+			  struct old_rec *o, const struct cf_dirent *nd)
+{
+	const struct cf_resource *r = t->r;
 	struct sv want[2] = {{r->source, slen0(r->source)}, {r->origin, slen0(r->origin)}};
-	if (!rec_same && (rc = update_bysrc(w, path, (size_t) plen, had, want)))
+	int rc;
+	if (!o->rec_same && (rc = update_bysrc(w, t->path, t->plen, o->had, want)))
 		return rc;
-	if (rec_same) {
-		had[0] = want[0];
-		had[1] = want[1];
+	if (o->rec_same) {
+		o->had[0] = want[0];
+		o->had[1] = want[1];
 	}
-	bool was_trashed = have_old && oino != cino;
-	unsigned old_sub = !have_old || was_trashed ? 0 : alias_sub(r->kind, had[0]);
-	unsigned new_sub = trash ? 0 : alias_sub(r->kind, want[0]);
-	bool kept = old_sub && old_sub == new_sub && sv_eq(had[0], want[0]);
-	if (old_sub && !kept && (rc = store_remove_alias(w, had[0], old_sub, r->name, nlen)))
+	bool was_trashed = loc->have_old && loc->oino != t->cino;
+	unsigned old_sub = !loc->have_old || was_trashed ? 0 : alias_sub(r->kind, o->had[0]);
+	unsigned new_sub = t->trash ? 0 : alias_sub(r->kind, want[0]);
+	bool kept = old_sub && old_sub == new_sub && sv_eq(o->had[0], want[0]);
+	if (old_sub && !kept && (rc = store_remove_alias(w, o->had[0], old_sub, r->name, t->nlen)))
 		return rc;
-	if (new_sub && (rc = store_show_alias(w, r->source, want[0].n, new_sub, r->name, nlen, &nd,
-					      kept ? &od : NULL, !raw_same)))
+	if (new_sub && (rc = store_show_alias(w, r->source, want[0].n, new_sub, r->name, t->nlen,
+					      nd, kept ? &loc->od : NULL, !o->raw_same)))
+		return rc;
+	return 0;
+}
+
+/* cf_store_upsert of a resource (not a zone or region). */
+static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
+{
+	struct target t;
+	struct located loc;
+	struct old_rec o;
+	struct cf_dirent nd;
+	int rc;
+	if ((rc = prepare_record(w, r, &t)) || (rc = resolve_dirs(w, &t)))
+		return rc;
+	/* The entry holds the base: one search when the resource is known. A
+	 * path seen for the first time has no record or document yet: the
+	 * lookups for them are skipped (the first sync's cost). */
+	if ((rc = locate(w, &t, &loc)))
+		return rc;
+	/* A page read before the write path stored or removed this resource
+	 * is older than what the store holds: it must not undo it. */
+	if (w->fetched && !loc.fresh && recent_at(w->s, loc.base) >= w->fetched) {
+		cf_debug("store: %s: the page was read before a write to it; left as it is",
+			 t.path);
+		return 0;
+	}
+	new_dirent(&t, &loc, &nd);
+	if ((rc = compare_record(w, &t, &loc, &o, &nd)))
+		return rc;
+	bool moved = loc.have_old && loc.oino != t.tino;
+	bool dirent_same = loc.have_old && !moved && !memcmp(&loc.od, &nd, sizeof nd);
+	if (o.rec_same && dirent_same && !loc.stale)
+		return 0;
+	if ((!o.rec_same && (rc = write_record(w, &t, &loc, &o))) ||
+	    (rc = place_entry(w, &t, &loc, &nd, dirent_same)) ||
+	    (rc = update_lineage(w, &t, &loc, &o, &nd)))
 		return rc;
 	if (!w->fetched)
-		store_recent_note(w->s, base, r->kind);
-	rc = 0;
-out:
+		store_recent_note(w->s, loc.base, r->kind);
+	return 0;
+}
+
+int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed)
+{
+	if (changed)
+		*changed = false;
+	if (!w || !w->txn || !r)
+		return -EINVAL;
+	uint64_t writes0 = w->writes;
+	int rc = r->kind == CF_KIND_ZONE || r->kind == CF_KIND_REGION
+		     ? cf_store_ensure_scope(w, r->kind, r->name)
+		     : upsert_resource(w, r);
 	if (!rc && changed)
 		*changed = w->writes != writes0;
 	return rc;
