@@ -10,11 +10,6 @@ static const char *sub_dir_name(unsigned sub)
 	return sub == CF_SUB_SNAPSHOTS ? "snapshots" : "clones";
 }
 
-/* ---- aliases: a snapshot under its disk's snapshots/, a machine image
- * under its instance's clones/. Nothing is stored for them: the listing is
- * the source's run of the by-source index, the entry its primary's, the
- * inodes the primary's base with CF_SUB_ALIAS (store.h). */
-
 /* Turn primary entry d into the view of its alias: -ENOENT when it has none
  * (trashed, no source, a kind without aliases) or, with want_sub, not under
  * that sub-directory of the source whose base is src_base. *src (may be
@@ -47,7 +42,6 @@ int store_alias_view(struct cf_store *s, MDB_txn *txn, struct cf_dirent *d, unsi
  * collection (only a source, never an origin, puts a snapshot or a
  * machine image there) whose entries are in it (not trashed). A damaged
  * entry is logged and skipped. fn returns nonzero to stop. */
-typedef int (*alias_fn)(void *ctx, struct sv name, struct cf_dirent *d);
 int store_alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsigned sub,
 		     const char *after, size_t alen, alias_fn fn, void *ctx)
 {

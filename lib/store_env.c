@@ -3,7 +3,6 @@
  * rebuilt), the skeleton tree, the protect label's flags, and close. */
 #include "store_int.h"
 
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,7 +15,7 @@
  * process (maptrim.h): data.mdb is 41 MB at 100,000 snapshots, and never
  * trimmed there; at a million it is 400 MB. */
 #define MAP_RESIDENT_BUDGET ((size_t) 64 << 20)
-enum { MAX_READERS = 256, MAX_DBS = 16, REC_VERSION = 3, MAX_STR = CF_PATH_MAX };
+enum { MAX_READERS = 256, MAX_DBS = 16 };
 
 static const struct {
 	const char *name;

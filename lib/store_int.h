@@ -16,7 +16,6 @@
  *                  by-source index, upsert and remove
  *   store_sweep.c  the sweep after a complete listing
  *
- *
  * The tables and the inode scheme are described in store.h. Choices made
  * across the store's files, and why:
  *
@@ -182,9 +181,10 @@ _Static_assert(CF_SUB_DISK_LINK0 + CF_LINKS_MAX <= CF_SUB_ALIAS, "alias subs mee
 #define BYSRC_ORIGIN '\xff'
 
 /* An LMDB return code as a negative errno (0 for MDB_SUCCESS), with a log
- * line for a failure. Static, not inline: as when the store was one file, each
- * file has its own out-of-line copy, which the compiler sees through (a
- * nonzero code gives a nonzero errno) without inlining its log calls. */
+ * line for a failure. Plain static, as it was before the store was split: the
+ * compiler decides in each file whether to inline it. (Declared inline, it
+ * changed GCC's inlining of the read paths' helpers and led
+ * -Wmaybe-uninitialized astray in rbegin's callers.) */
 __attribute__((unused)) static int lmdb_err(int rc, const char *what)
 {
 	switch (rc) {
