@@ -12,8 +12,8 @@
  * of arena, where whole paths took 28 MB of arena during a first sync.
  * cf_hash64 (hash.h): no seed to manage, the paths come from our own cloud
  * account. */
+#include "pathset.h"
 #include "hash.h"
-#include "store.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -284,11 +284,4 @@ int64_t cf_store_clock_ms(void);
 
 int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct cf_sync_state *st);
 
-/* A set of paths (open addressing, one arena): what a listing returned. */
-struct cf_pathset *cf_pathset_new(void);
-int cf_pathset_add(struct cf_pathset *ps, const char *path);
-bool cf_pathset_has(const struct cf_pathset *ps, const char *path, size_t len);
-size_t cf_pathset_count(const struct cf_pathset *ps);
-void cf_pathset_free(struct cf_pathset *ps);
-
 #endif

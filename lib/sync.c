@@ -16,6 +16,7 @@
  * hurries the next pass; the times recorded in the sync state are UTC. */
 #include "sync.h"
 #include "log.h"
+#include "pathset.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * duplicates counted once, one name under several directories or none,
  * growth far past the first table, and NULLs. */
 #include "check.h"
-#include "store.h"
+#include "pathset.h"
 
 #include <stdio.h>
 #include <stdlib.h>

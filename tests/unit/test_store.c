@@ -6,6 +6,7 @@
  * entries (printed, not asserted: machines differ). */
 #include "check.h"
 #include "log.h"
+#include "pathset.h"
 #include "store.h"
 
 #include <errno.h>
