@@ -11,7 +11,7 @@
  * 16 neighbouring pages per fault: a first sync of 100,000 snapshots left
  * 15 MB of documents mapped in the daemon that nobody had asked to read.
  * pread and pwrite never map anything. Two files so that the store can
- * compact one into the other while readers keep reading (store.c). */
+ * compact one into the other while readers keep reading (store_txn.c). */
 #ifndef CLONEFS_DOCS_H
 #define CLONEFS_DOCS_H
 
