@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "layout.h"
 #include "provider.h"
 #include "store.h"
 #include "sync.h"
@@ -57,7 +58,11 @@ static int make_dirs(const char *path)
 
 static int open_store(struct cf_fs *fs, const struct cf_options *o)
 {
-	int rc = cf_store_open(o->cache_dir, &fs->store);
+	/* The store must know the tree before any provider is built. */
+	int rc = cf_layout() ? 0 : cf_layout_use(&cf_gce_layout);
+	if (rc < 0)
+		return rc;
+	rc = cf_store_open(o->cache_dir, &fs->store);
 	if (rc < 0) {
 		cf_err("cannot open the cache in %s: %s", o->cache_dir, strerror(-rc));
 		fs->store = NULL;

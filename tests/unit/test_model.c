@@ -1,5 +1,7 @@
 /* test_model.c — path grammar and name safety: the rules that keep every
  * name from outside inside the mount. */
+#include "layout.h"
+#include "provider.h"
 #include "model.h"
 
 #include "check.h"
@@ -85,6 +87,7 @@ static void test_kinds(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	test_names();
 	test_paths();
 	test_kinds();

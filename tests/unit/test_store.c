@@ -4,6 +4,8 @@
  * mtimes, rebuild of a cache of another schema or of garbage, change
  * reports after commit, and the throughput of upsert and readdir at 100,000
  * entries (printed, not asserted: machines differ). */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
 #include "log.h"
 #include "pathset.h"
@@ -2184,6 +2186,7 @@ static void test_readdir_after(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	cf_log_init("test_store", 0, 1, CF_LOG_WARN);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-store-%d", (int) getpid());
 	mkdir(tmpdir, 0700);
