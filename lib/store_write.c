@@ -673,9 +673,9 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if (!w || !w->txn || !r)
 		return -EINVAL;
 	uint64_t writes0 = w->writes;
-	int rc = r->kind == CF_KIND_ZONE || r->kind == CF_KIND_REGION
-		     ? cf_store_ensure_scope(w, r->kind, r->name)
-		     : upsert_resource(w, r);
+	/* A resource that names a scope (a zone) is its directory. */
+	int rc = cf_scope_type_named_by(r->kind) >= 0 ? cf_store_ensure_scope(w, r->kind, r->name)
+						      : upsert_resource(w, r);
 	if (!rc && changed)
 		*changed = w->writes != writes0;
 	return rc;
