@@ -1,7 +1,10 @@
 /* model.c — kinds, collections, and the one grammar of resource paths.
  *
  * Everything that turns a name from outside into a path goes through here,
- * so the rules for what may become a directory entry live in one place. */
+ * so the rules for what may become a directory entry live in one place. The
+ * words (scopes, collections, kind names) are the installed layout's
+ * (layout.h); their lengths and the scope each kind names are derived once,
+ * at cf_layout_use, so building and parsing a path costs what it did. */
 #include "model.h"
 
 #include "layout.h"
