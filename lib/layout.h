@@ -61,7 +61,9 @@ struct cf_layout {
 };
 
 /* Install the process's layout; check it first (-EINVAL, logged, when a
- * table is inconsistent). Call before the store opens; not thread-safe. */
+ * table is inconsistent; the installed one stays). Call before the store
+ * opens and never while one is open (the store keeps pointers into the
+ * table); not thread-safe. The table must outlive every store. */
 int cf_layout_use(const struct cf_layout *l);
 /* The installed layout, NULL before cf_layout_use. */
 const struct cf_layout *cf_layout(void);
