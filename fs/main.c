@@ -161,6 +161,12 @@ static int start_provider(struct cf_fs *fs, const struct cf_options *o)
 		       strerror(-rc));
 		return rc;
 	}
+	/* The store was opened with a tree: the provider must show that one. */
+	if (fs->provider->ops->layout != cf_layout()) {
+		cf_err("the provider %s shows another tree than the cache was opened with",
+		       fs->provider->ops->name);
+		return -EINVAL;
+	}
 	/* metrics.c counts every call (listing times, failures by reason) */
 	rc = cf_metrics_wrap_provider(&fs->provider);
 	if (rc < 0)
