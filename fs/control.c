@@ -30,7 +30,7 @@
 #include "options.h"
 #include "store.h"
 #include "sync.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "engine.h"
 #include "journal.h"
 #include "timefmt.h"

@@ -9,7 +9,7 @@
  * closed, and opened for real in the daemon. */
 #include "fs.h"
 
-#include "auth.h"
+#include "gce_auth.h"
 #include "engine.h"
 #include "journal.h"
 #include "policy.h"

@@ -16,7 +16,7 @@
 #include "engine.h"
 
 #include "health.h"
-#include "http.h"
+#include "deadline.h"
 #include "log.h"
 #include "names.h"
 #include "timefmt.h"

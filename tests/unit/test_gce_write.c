@@ -5,7 +5,7 @@
  * reference, not the emulator), the body's JSON, and that nothing is sent
  * for input refused up front, through mini_httpd.h's recording server. */
 #include "check.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "gce.h"
 #include "http.h"
 #include "mini_httpd.h"
