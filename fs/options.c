@@ -76,7 +76,7 @@ static int add_provider_opt(struct cf_options *o, const char *arg)
 	for (size_t i = 0; i < o->npopts; i++) {
 		if (!strcmp(o->popts[i].key, key)) {
 			free(key);
-			free(o->popts[i].value);
+			free((char *) o->popts[i].value);
 			o->popts[i].value = value;
 			return 0;
 		}
@@ -422,8 +422,8 @@ void cf_options_free(struct cf_options *o)
 	cf_source_free(o->src);
 	free(o->scope_arg);
 	for (size_t i = 0; i < o->npopts; i++) {
-		free(o->popts[i].key);
-		free(o->popts[i].value);
+		free((char *) o->popts[i].key);
+		free((char *) o->popts[i].value);
 	}
 	free(o->popts);
 	free(o->cache);

@@ -18,7 +18,7 @@ struct cf_provider;
 
 /* One provider option from the command line: -o key=value. */
 struct cf_kv {
-	char *key, *value;
+	const char *key, *value;
 };
 
 /* One mount's provider while it is set up: the kind's state (impl) and what
