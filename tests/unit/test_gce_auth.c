@@ -8,6 +8,7 @@
  * Keys are generated here with libcrypto; none is kept in the repository. */
 #include "check.h"
 #include "gce_auth.h"
+#include "deadline.h"
 #include "http.h"
 #include "mini_httpd.h"
 
@@ -363,6 +364,13 @@ static void test_service_account_grant(void)
 	CHECK_EQ_STR(tok, "ya29.sa-3");
 	cf_auth_last_error(a, err, sizeof err);
 	CHECK_EQ_STR(err, "");
+	/* a write's deadline holds for the token fetch it makes, as for its API calls */
+	server_script(once, 2);
+	cf_http_set_deadline(1); /* long past */
+	cf_auth_invalidate(a);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EAGAIN);
+	CHECK_EQ_INT(S.requests, 0);
+	cf_http_set_deadline(0);
 	cf_auth_free(a);
 
 	char uri[64];
