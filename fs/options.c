@@ -199,20 +199,6 @@ static bool parse_id(const char *s, unsigned *out)
 	return true;
 }
 
-/* An absolute copy of path (the daemon chdirs to / when it backgrounds). */
-static char *absolute(const char *path)
-{
-	char cwd[PATH_MAX];
-	char *out;
-	if (path[0] == '/')
-		return strdup(path);
-	if (!getcwd(cwd, sizeof cwd))
-		return NULL;
-	if (asprintf(&out, "%s/%s", cwd, path) < 0)
-		return NULL;
-	return out;
-}
-
 static char *default_cache_base(void)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -330,7 +316,7 @@ static int validate(struct cf_options *o)
 			usage_error("-o cache=: empty path");
 			return -1;
 		}
-		tmp = absolute(o->cache);
+		tmp = cf_path_absolute(o->cache);
 		if (!tmp)
 			goto oom;
 		free(o->cache);

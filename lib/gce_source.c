@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,20 +103,6 @@ static bool http_host_is_loopback(const char *endpoint)
 	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
 }
 
-/* An absolute copy of path (the daemon chdirs to / when it backgrounds). */
-static char *absolute(const char *path)
-{
-	char cwd[PATH_MAX];
-	char *out;
-	if (path[0] == '/')
-		return strdup(path);
-	if (!getcwd(cwd, sizeof cwd))
-		return NULL;
-	if (asprintf(&out, "%s/%s", cwd, path) < 0)
-		return NULL;
-	return out;
-}
-
 /* FNV-1a, 32 bits: the suffix existing cache directories are named with (a
  * different hash would orphan them). */
 static uint32_t fnv1a(const char *s)
@@ -183,7 +168,7 @@ static int take_path(const char *opt_name, const char *v, char **out, char *why,
 		snprintf(why, why_size, "-o %s=: empty path", opt_name);
 		return -EINVAL;
 	}
-	return (*out = absolute(v)) ? 0 : -ENOMEM;
+	return (*out = cf_path_absolute(v)) ? 0 : -ENOMEM;
 }
 
 static int gce_configure(struct cf_source *s, const char *scope_arg, const struct cf_kv *opts,

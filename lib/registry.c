@@ -5,8 +5,11 @@
 #include "gce.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The first is the default, for a mount named without a SCHEME: source. */
 static const struct cf_provider_kind *const kinds[] = {
@@ -71,6 +74,19 @@ int cf_source_new(const struct cf_provider_kind *k, const char *scope_arg, const
 	}
 	*out = s;
 	return 0;
+}
+
+char *cf_path_absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	char *out;
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof cwd))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
 }
 
 const char *cf_source_credentials(const struct cf_source *s)

@@ -82,6 +82,10 @@ bool cf_registry_kind_takes(const struct cf_provider_kind *k, const char *key);
  * failure *out is NULL. */
 int cf_source_new(const struct cf_provider_kind *k, const char *scope_arg, const struct cf_kv *opts,
 		  size_t n, bool read_only, struct cf_source **out, char *why, size_t why_size);
+/* An absolute copy of path, for a path option (the daemon chdirs to / when it
+ * backgrounds); NULL when out of memory or the working directory is unknown. */
+char *cf_path_absolute(const char *path);
+
 /* Which credentials the source uses ("token_file", "metadata", ...), or NULL. */
 const char *cf_source_credentials(const struct cf_source *s);
 void cf_source_free(struct cf_source *s);
