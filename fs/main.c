@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "layout.h"
 #include "provider.h"
 #include "registry.h"
 #include "store.h"
@@ -57,7 +58,11 @@ static int make_dirs(const char *path)
 
 static int open_store(struct cf_fs *fs, const struct cf_options *o)
 {
-	int rc = cf_store_open(o->cache_dir, &fs->store);
+	/* The store must know the tree before any provider is built. */
+	int rc = cf_layout() ? 0 : cf_layout_use(o->src->kind->layout);
+	if (rc < 0)
+		return rc;
+	rc = cf_store_open(o->cache_dir, &fs->store);
 	if (rc < 0) {
 		cf_err("cannot open the cache in %s: %s", o->cache_dir, strerror(-rc));
 		fs->store = NULL;
@@ -122,6 +127,12 @@ static int start_provider(struct cf_fs *fs, const struct cf_options *o)
 	int rc = o->src->kind->provider(o->src, &fs->provider);
 	if (rc < 0)
 		return rc;
+	/* The store was opened with a tree: the provider must show that one. */
+	if (fs->provider->ops->layout != cf_layout()) {
+		cf_err("the provider %s shows another tree than the cache was opened with",
+		       fs->provider->ops->name);
+		return -EINVAL;
+	}
 	/* metrics.c counts every call (listing times, failures by reason) */
 	rc = cf_metrics_wrap_provider(&fs->provider);
 	if (rc < 0)

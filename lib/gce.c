@@ -920,6 +920,7 @@ static void gce_destroy(struct cf_provider *p)
 
 static const struct cf_provider_ops gce_ops = {
     .name = "gce",
+    .layout = &cf_gce_layout,
     .list_page = gce_list_page,
     .get = gce_get,
     .destroy = gce_destroy,

@@ -356,6 +356,7 @@ const struct cf_provider_kind cf_gce_kind = {
     .scope_word = "PROJECT",
     .scope_noun = "project",
     .keys = gce_keys,
+    .layout = &cf_gce_layout,
     .help_about =
 	"Mounts a Google Compute Engine project's snapshots, images, machine images, disks\n"
 	"and instances as a tree served from a local LMDB cache that a background sync\n"

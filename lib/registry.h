@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 struct cf_http;
+struct cf_layout;
 struct cf_provider;
 
 /* One provider option from the command line: -o key=value. */
@@ -33,12 +34,13 @@ struct cf_source {
 };
 
 struct cf_provider_kind {
-	const char *scheme;	  /* "gce": the source is gce:SCOPE */
-	const char *scope_word;	  /* "PROJECT", for the synopsis */
-	const char *scope_noun;	  /* "project", for the log */
-	const char *const *keys;  /* the -o keys it takes, NULL-terminated */
-	const char *help_about;	  /* --help's paragraph on what a mount shows */
-	const char *help_options; /* --help's lines for its -o options */
+	const char *scheme;		/* "gce": the source is gce:SCOPE */
+	const char *scope_word;		/* "PROJECT", for the synopsis */
+	const char *scope_noun;		/* "project", for the log */
+	const char *const *keys;	/* the -o keys it takes, NULL-terminated */
+	const char *help_about;		/* --help's paragraph on what a mount shows */
+	const char *help_options;	/* --help's lines for its -o options */
+	const struct cf_layout *layout; /* its tree (layout.h), installed before the store opens */
 
 	/* At parsing (no network): check the options, take defaults from the
 	 * environment; scope_arg is SCHEME:SCOPE's SCOPE or NULL. Sets s->scope

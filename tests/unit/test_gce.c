@@ -3,6 +3,8 @@
  * aggregated), error envelopes and their errno. Every hostile case asserts
  * the exact outcome (kept, skipped, or the listing refused), not just that
  * nothing crashed. */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
 #include "gce_auth.h"
 #include "gce.h"
@@ -1270,6 +1272,7 @@ static void test_metadata_hidden(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	test_metadata_hidden();
 	test_urls();
 	test_snapshot();

@@ -4,6 +4,8 @@
  * no answer ends the pass, a 4xx does not), a provider that repeats a page
  * token, API reachability, aggregated scopes, change reports, and a stop
  * that is prompt even in the middle of a slow listing. */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
 #include "log.h"
 #include "sync.h"
@@ -497,6 +499,7 @@ static void test_prompt_stop(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	cf_log_init("test_sync", 0, 1, CF_LOG_WARN);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-sync-%d", (int) getpid());
 	mkdir(tmpdir, 0700);
