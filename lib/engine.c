@@ -17,7 +17,7 @@
 
 #include "health.h"
 #include "layout.h"
-#include "http.h"
+#include "deadline.h"
 #include "log.h"
 #include "names.h"
 #include "timefmt.h"

@@ -120,16 +120,6 @@ struct cf_provider {
 	void *impl;
 };
 
-/* The Compute Engine provider. endpoint ends in "/compute/v1/". The provider
- * keeps pointers to http and auth, which must outlive it. */
-struct cf_gce_config {
-	const char *endpoint;
-	const char *project;
-	struct cf_http *http;
-	struct cf_auth *auth;
-};
-int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out);
-
 /* Map an API failure to the errno the filesystem answers (errmap.c). */
 int cf_errno_from_error(const struct cf_error *e);
 

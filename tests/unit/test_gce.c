@@ -6,7 +6,7 @@
 #include "layout.h"
 #include "provider.h"
 #include "check.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "gce.h"
 #include "http.h"
 #include "mini_httpd.h"
@@ -904,7 +904,7 @@ static void test_auth_file(void)
 	write_token("tok-2\n", 0600);
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
 	CHECK_EQ_STR(tok, "tok-2");
-	write_token("tok-3\n", 0644); /* open to others: refused (more in test_auth.c) */
+	write_token("tok-3\n", 0644); /* open to others: refused (more in test_gce_auth.c) */
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
 	write_token("tok-3\n", 0600);
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);

@@ -7,7 +7,7 @@
 #include "layout.h"
 #include "provider.h"
 #include "check.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "gce.h"
 #include "http.h"
 #include "mini_httpd.h"
