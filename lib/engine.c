@@ -18,7 +18,6 @@
 #include "health.h"
 #include "http.h"
 #include "log.h"
-#include "names.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -443,6 +442,13 @@ struct dep_scan {
 	const char *self;
 };
 
+/* A resource's state in the engine's words: the provider reads its own
+ * status word (provider.h); the store keeps only the word. */
+static enum cf_state state_of(struct cf_engine *e, const struct cf_resource *r)
+{
+	return cf_provider_state(e->cfg.provider, r->kind, r->status);
+}
+
 static int dep_fn(void *ctx, const char *path, size_t len)
 {
 	struct dep_scan *d = ctx;
@@ -458,7 +464,7 @@ static int dep_fn(void *ctx, const char *path, size_t len)
 		return 0; /* gone already */
 	if ((d->want == CF_KIND_NONE || r.kind == d->want) &&
 	    !(d->skip_trashed && label_of(&r, CF_TRASH_LABEL)) &&
-	    !(d->ready_only && r.status && strcmp(r.status, "READY"))) {
+	    !(d->ready_only && r.status && state_of(d->e, &r) != CF_STATE_READY)) {
 		if (!d->n)
 			snprintf(d->first, sizeof d->first, "%s", p);
 		d->n++;
@@ -527,9 +533,10 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 			budget_renew();
 	}
 	if (op->failed) {
-		int rc = cf_errno_from_error(&op->err);
-		/* A guest flush that failed is the source's health, not our input. */
-		if (strstr(op->err.reason, "FLUSH") || strstr(op->err.message, "flush"))
+		int rc = op->err.errnum < 0 ? op->err.errnum : -EIO;
+		/* A failure the provider calls the source's health (GCE: a guest
+		 * flush that failed) is not our input. */
+		if (op->err.source_unhealthy)
 			rc = -EHOSTDOWN;
 		cf_log_refusal(path, -rc, "%s failed in the cloud: %s%s%s", what, op->err.message,
 			       op->err.reason[0] ? " " : "", op->err.reason);
@@ -586,8 +593,8 @@ static void job_target(json_t *job, char *buf, size_t size)
 		snprintf(buf, size, "global/?");
 }
 
-/* Wait until every instance in `list` reports `want` (after its operation). */
-static int await_instances(struct cf_engine *e, json_t *list, const char *want, const char *what)
+/* Wait until every instance in `list` is in state `want` (after its operation). */
+static int await_instances(struct cf_engine *e, json_t *list, enum cf_state want, const char *what)
 {
 	int64_t deadline = now_ms() + (int64_t) e->cfg.op_timeout_seconds * 1000;
 	size_t i;
@@ -599,7 +606,7 @@ static int await_instances(struct cf_engine *e, json_t *list, const char *want, 
 		for (;;) {
 			struct cf_resource r = {0};
 			int rc = refresh(e, path, &r);
-			bool ok = !rc && r.status && !strcmp(r.status, want);
+			bool ok = !rc && r.status && state_of(e, &r) == want;
 			char status[40];
 			snprintf(status, sizeof status, "%s", r.status ? r.status : "?");
 			cf_resource_clear(&r);
@@ -609,7 +616,8 @@ static int await_instances(struct cf_engine *e, json_t *list, const char *want, 
 				return refuse(e, path, ENOENT, "%s: the instance is gone", what);
 			if (now_ms() > deadline)
 				return refuse(e, path, EAGAIN, "%s: still %s, not %s, after %u s",
-					      what, status, want, e->cfg.op_timeout_seconds);
+					      what, status, cf_state_name(want),
+					      e->cfg.op_timeout_seconds);
 			sleep_ms(delay);
 			if (delay < 2000)
 				delay = delay * 3 / 2 + 1;
@@ -715,16 +723,15 @@ static int await_started(struct cf_engine *e, json_t *job)
 			int rc = refresh(e, path, &r);
 			char status[40];
 			snprintf(status, sizeof status, "%s", r.status ? r.status : "?");
+			enum cf_state st = rc ? CF_STATE_NONE : state_of(e, &r);
 			cf_resource_clear(&r);
-			if (!rc && !strcmp(status, "RUNNING"))
+			if (!rc && st == CF_STATE_RUNNING)
 				break;
 			if (rc == -ENOENT) {
 				refuse(e, path, ENOENT, "%s: the instance is gone", what);
 				break;
 			}
-			bool stopped =
-			    !rc && (!strcmp(status, "TERMINATED") || !strcmp(status, "STOPPED") ||
-				    !strcmp(status, "SUSPENDED"));
+			bool stopped = !rc && (st == CF_STATE_STOPPED || st == CF_STATE_SUSPENDED);
 			if (stopped) {
 				char key[32];
 				struct cf_operation op = {0};
@@ -768,7 +775,7 @@ static int await_started(struct cf_engine *e, json_t *job)
 				}
 			}
 			if (now_ms() > deadline) {
-				refuse(e, path, EAGAIN, "%s: still %s, not RUNNING, after %u s",
+				refuse(e, path, EAGAIN, "%s: still %s, not running, after %u s",
 				       what, status, e->cfg.op_timeout_seconds);
 				return -EAGAIN;
 			}
@@ -847,7 +854,7 @@ static int stop_took_effect(struct cf_engine *e, json_t *job)
 		struct cf_resource r = {0};
 		struct cf_error err = {0};
 		int rc = api_get(e, json_string_value(v), &r, &err);
-		bool running = !rc && r.status && !strcmp(r.status, "RUNNING");
+		bool running = !rc && state_of(e, &r) == CF_STATE_RUNNING;
 		cf_resource_clear(&r);
 		if (rc && rc != -ENOENT)
 			return -EAGAIN;
@@ -984,7 +991,7 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				job_fail(job, rc, "stopping the instance failed");
 			next = rc ? "start" : "wait_stopped";
 		} else if (!strcmp(step, "wait_stopped")) {
-			rc = await_instances(e, json_object_get(job, "stop"), "TERMINATED",
+			rc = await_instances(e, json_object_get(job, "stop"), CF_STATE_STOPPED,
 					     "stop for a stop-mode clone");
 			if (rc)
 				job_fail(job, rc, "the instance did not stop");
@@ -1112,16 +1119,16 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 	const struct cf_policy *p = e->cfg.policy;
 	if (p->clone.require_healthy) {
 		if (src->kind == CF_KIND_INSTANCE) {
-			if (!src->status || strcmp(src->status, "RUNNING"))
+			if (state_of(e, src) != CF_STATE_RUNNING)
 				return refuse(e, target, EHOSTDOWN,
-					      "source %s is %s, not RUNNING: clone only a working "
+					      "source %s is %s, not running: clone only a working "
 					      "system",
 					      src_path,
 					      src->status ? src->status : "of unknown status");
 		} else if (src->nlinks == 0) {
-			if (!src->status || strcmp(src->status, "READY"))
+			if (state_of(e, src) != CF_STATE_READY)
 				return refuse(e, target, EHOSTDOWN,
-					      "source disk %s is %s, not READY", src_path,
+					      "source disk %s is %s, not ready", src_path,
 					      src->status ? src->status : "?");
 		} else {
 			for (size_t i = 0; i < src->nlinks; i++) {
@@ -1133,14 +1140,14 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 						      "cannot check attached instance %s: %s",
 						      src->links[i],
 						      err.message[0] ? err.message : strerror(-rc));
-				bool ok = !rc && u.status && !strcmp(u.status, "RUNNING");
+				bool ok = !rc && state_of(e, &u) == CF_STATE_RUNNING;
 				char st[40];
 				snprintf(st, sizeof st, "%s", u.status ? u.status : "missing");
 				cf_resource_clear(&u);
 				if (!ok)
 					return refuse(e, target, EHOSTDOWN,
 						      "disk %s is attached to %s, which is %s, not "
-						      "RUNNING",
+						      "running",
 						      src_path, src->links[i], st);
 			}
 		}
@@ -1240,10 +1247,9 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	const char *kname = kind == CF_KIND_SNAPSHOT ? "snapshots" : "clones";
 	char shown[CF_PATH_MAX + 300];
 	snprintf(shown, sizeof shown, "%s/%s/%s", ppath, kname, name);
-	if (!cf_gce_name_valid(name, strlen(name)))
-		return refuse(e, shown, EINVAL,
-			      "not a valid name: 1-63 characters, lower-case letters, digits and "
-			      "'-', starting with a letter, not ending with '-'");
+	const char *rule = "";
+	if (!cf_provider_text_valid(e->cfg.provider, CF_TEXT_NAME, name, strlen(name), &rule))
+		return refuse(e, shown, EINVAL, "not a valid name: %s", rule);
 	if (cf_resource_path(kind, "global", name, target, sizeof target) < 0)
 		return refuse(e, shown, EINVAL, "not a valid name");
 	struct cf_resource existing = {0};
@@ -1273,6 +1279,18 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	if ((rc = cf_policy_may_clone_source(p, &src, why, sizeof why)) ||
 	    (rc = cf_policy_consistency(p, &src, &cons, why, sizeof why))) {
 		rc = refuse(e, shown, rc, "%s", why);
+		goto out;
+	}
+	/* A mode this provider cannot make (provider.h's CF_CAP_* bits follow
+	 * enum cf_consistency): refused, naming the setting that chose it. */
+	if (!(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
+		bool by_label = label_of(&src, "clone-consistency") != NULL;
+		rc = refuse(e, shown, EOPNOTSUPP,
+			    "the %s provider cannot make a %s-consistent clone: change %s",
+			    e->cfg.provider->ops->name ? e->cfg.provider->ops->name : "cloud",
+			    cf_consistency_name(cons),
+			    by_label ? "the source's clone-consistency label"
+				     : "the policy's clone.consistency");
 		goto out;
 	}
 	unsigned depth = depth_of(e, &src, 0) + 1;
@@ -1569,13 +1587,11 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 	if (stale_recent(e, path))
 		return refuse_stale_repeat(e, shown);
 	/* Only the key and value the caller writes are judged by the provider's rules
-	 * (names.h); the resource's other labels go back as the API holds them. */
-	if (!cf_label_key_valid(key, strlen(key)))
-		return refuse(e, shown, EINVAL,
-			      "label key \"%.64s\" is not valid: a lowercase letter first, then "
-			      "lowercase letters (international ones too), digits, _ and -, at "
-			      "most 63 characters",
-			      key);
+	 * (provider.h's text_valid); the resource's other labels go back as the API
+	 * holds them. */
+	const char *rule = "";
+	if (!cf_provider_text_valid(e->cfg.provider, CF_TEXT_LABEL_KEY, key, strlen(key), &rule))
+		return refuse(e, shown, EINVAL, "label key \"%.64s\" is not valid: %s", key, rule);
 	if (!strcmp(key, CF_TRASH_LABEL))
 		return refuse(e, shown, EPERM,
 			      "%s is clonefs's own: rmdir puts a resource in "
@@ -1583,14 +1599,16 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 			      CF_TRASH_LABEL);
 	if ((rc = may_label(e, c, shown, key, "set")))
 		return rc;
-	if (len > CF_LABEL_BYTES_MAX || memchr(value, '\0', len) ||
-	    !cf_label_value_valid(value, len))
+	if (len > cf_provider_label_bytes_max(e->cfg.provider))
 		return refuse(e, shown, EINVAL,
-			      "label value for %s is not valid: lowercase letters (international "
-			      "ones too), digits, _ and -, at most 63 characters (never changed "
-			      "silently)",
-			      key);
-	char v[CF_LABEL_BYTES_MAX + 1];
+			      "label value for %s is not valid: %zu bytes (never changed silently)",
+			      key, len);
+	if (memchr(value, '\0', len) ||
+	    !cf_provider_text_valid(e->cfg.provider, CF_TEXT_LABEL_VALUE, value, len, &rule))
+		return refuse(e, shown, EINVAL,
+			      "label value for %s is not valid: %s (never changed silently)", key,
+			      rule);
+	char v[CF_LABEL_TEXT_BYTES_MAX + 1];
 	memcpy(v, value, len);
 	v[len] = '\0';
 	return label_update(e, path, shown, want, key, v, flags);
@@ -1637,9 +1655,11 @@ static bool prunable(enum cf_kind k)
 	return k == CF_KIND_SNAPSHOT || k == CF_KIND_IMAGE || k == CF_KIND_MACHINE_IMAGE;
 }
 
-static bool is_ready(const struct cf_resource *r)
+/* Ready, or of no status at all (a resource that reports none is usable). */
+static bool is_ready(struct cf_engine *e, const struct cf_resource *r)
 {
-	return !r->status || !strcmp(r->status, "READY");
+	enum cf_state st = state_of(e, r);
+	return st == CF_STATE_NONE || st == CF_STATE_READY;
 }
 
 static bool newer_than(const struct cf_resource *a, const struct cf_resource *b)
@@ -1666,7 +1686,7 @@ static long confirm_newer(struct cf_engine *e, const struct cf_resource *r,
 		}
 		if (rc)
 			return rc;
-		if (s.kind == r->kind && is_ready(&s) && !label_of(&s, CF_TRASH_LABEL) &&
+		if (s.kind == r->kind && is_ready(e, &s) && !label_of(&s, CF_TRASH_LABEL) &&
 		    s.source && !strcmp(s.source, r->source) && newer_than(&s, r))
 			ok++;
 		else
@@ -1696,7 +1716,7 @@ static int prune_check(struct cf_engine *e, const struct cf_resource *r, const c
 	if (r->source)
 		cf_store_dependents(e->cfg.store, r->source, dep_fn, &sib);
 	size_t newer = sib.newer;
-	if (fresh && r->source && p->prune.keep_last && is_ready(r) &&
+	if (fresh && r->source && p->prune.keep_last && is_ready(e, r) &&
 	    newer >= p->prune.keep_last) {
 		long ok = confirm_newer(e, r, &sib, p->prune.keep_last);
 		if (ok < 0) {
@@ -2057,6 +2077,11 @@ int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t pa
 	int rc = engine_rename(e, c, parent, name, newparent, newname);
 	budget_end();
 	return rc;
+}
+
+size_t cf_engine_label_bytes_max(struct cf_engine *e)
+{
+	return cf_provider_label_bytes_max(e->cfg.provider);
 }
 
 int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,

@@ -48,6 +48,83 @@ static bool present(json_t *v)
 
 /* ---- errors ---- */
 
+/* What a Compute Engine failure means to a shell: the API's error (reason
+ * first, HTTP status second) mapped to an errno in one table, the way sshfs
+ * maps SFTP status codes.
+ *
+ * The API's `errors[].reason` values, most specific first. A 412
+ * (conditionNotMet: a stale labelFingerprint) is EAGAIN here, and a shell
+ * prints "Resource temporarily unavailable", which is what happened; the
+ * provider's set_labels answers it -ESTALE itself (gce_set_labels) so that its
+ * caller knows to re-read the fingerprint, merge and try again. */
+static const struct {
+	const char *reason;
+	int err;
+} by_reason[] = {
+    {"notFound", ENOENT},
+    {"alreadyExists", EEXIST},
+    {"resourceInUseByAnotherResource", EBUSY},
+    {"resourceNotReady", EBUSY},
+    {"invalid", EINVAL},
+    {"badRequest", EINVAL},
+    {"invalidParameter", EINVAL},
+    {"invalidArgument", EINVAL},
+    {"forbidden", EACCES},
+    {"insufficientPermissions", EACCES},
+    {"accessNotConfigured", EACCES},
+    {"required", EACCES},
+    {"authError", EACCES},
+    {"rateLimitExceeded", EAGAIN},
+    {"userRateLimitExceeded", EAGAIN},
+    {"quotaExceeded", EAGAIN},
+    {"conditionNotMet", EAGAIN},
+    {"backendError", EAGAIN},
+    {"internalError", EAGAIN},
+};
+
+static int by_status(long status)
+{
+	switch (status) {
+	case 400:
+		return EINVAL;
+	case 401:
+	case 403:
+		return EACCES;
+	case 404:
+		return ENOENT;
+	case 409:
+		return EEXIST;
+	case 412: /* conditionNotMet, see above */
+	case 429:
+		return EAGAIN;
+	case 0: /* no answer: the API is unreachable */
+		return EAGAIN;
+	default:
+		if (status >= 500 && status <= 599)
+			return EAGAIN;
+		return EIO;
+	}
+}
+
+int cf_gce_errno(const struct cf_error *e)
+{
+	if (!e)
+		return -EIO;
+	for (size_t i = 0; e->reason[0] && i < sizeof by_reason / sizeof by_reason[0]; i++)
+		if (!strcmp(e->reason, by_reason[i].reason))
+			return -by_reason[i].err;
+	return -by_status(e->http_status);
+}
+
+/* The provider's reading of err (provider.h): its errno, and whether the same
+ * request may succeed when repeated (no answer, 429, 5xx). */
+static void classify(struct cf_error *err)
+{
+	int st = err->http_status;
+	err->errnum = cf_gce_errno(err);
+	err->retryable = err->errnum == -EAGAIN && (st == 0 || st == 429 || st >= 500);
+}
+
 void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_error *err)
 {
 	memset(err, 0, sizeof *err);
@@ -71,6 +148,7 @@ void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_er
 		snprintf(err->message, sizeof err->message, "%s",
 			 json_is_object(e) ? "no message" : "no API error body");
 	json_decref(root);
+	classify(err);
 }
 
 /* ---- operations ---- */
@@ -120,6 +198,11 @@ static void decode_op_error(json_t *doc, json_t *e, struct cf_error *err)
 		snprintf(err->message + used, sizeof err->message - used, " (and %zu more errors)",
 			 n - 1);
 	}
+	classify(err);
+	/* A guest flush that failed (a guestFlush snapshot whose guest agent
+	 * could not quiesce) is the source's health, not the request's fault. */
+	if (strstr(err->reason, "FLUSH") || strstr(err->message, "flush"))
+		err->source_unhealthy = true;
 }
 
 int cf_gce_decode_operation(json_t *doc, struct cf_operation *op, struct cf_error *err)
@@ -306,8 +389,10 @@ static int call(struct gce *g, const char *method, const char *url, const char *
 		explicit_bzero(tok, TOKEN_MAX);
 		if (rc) {
 			cf_gce_seterr(err, 0, "%s %s: %s", method, what, resp->error);
-			if (is_transport_transient(rc))
-				rc = cf_errno_from_error(err);
+			if (is_transport_transient(rc)) {
+				classify(err);
+				rc = err->errnum;
+			}
 			break;
 		}
 		if (resp->status == 401 && tries == 0) {
@@ -320,7 +405,7 @@ static int call(struct gce *g, const char *method, const char *url, const char *
 			break;
 		cf_gce_decode_error(resp->status, resp->body, resp->body_len, err);
 		prefix_message(err, method, what);
-		rc = cf_errno_from_error(err);
+		rc = err->errnum;
 		cf_http_response_clear(resp);
 		break;
 	}
@@ -926,6 +1011,11 @@ static const struct cf_provider_ops gce_ops = {
     .power = gce_power,
     .set_labels = gce_set_labels,
     .op_poll = gce_op_poll,
+    .state = cf_gce_state,
+    .text_valid = cf_gce_text_valid,
+    /* crash; flush through guestFlush; stop by stopping the instance */
+    .consistency = CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP,
+    .label_bytes_max = CF_LABEL_BYTES_MAX,
 };
 
 int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out)

@@ -763,7 +763,9 @@ static void error_is(long status, const char *body, const char *reason, const ch
 	if (!strstr(e.message, msg))
 		fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", e.message, msg);
 	CHECK(strstr(e.message, msg) != NULL);
-	CHECK_EQ_INT(cf_errno_from_error(&e), err);
+	CHECK_EQ_INT(cf_gce_errno(&e), err);
+	CHECK_EQ_INT(e.errnum, err); /* filled by the decoder itself */
+	CHECK_EQ_INT(e.retryable, err == -EAGAIN && (status == 429 || status >= 500));
 }
 
 static void test_errors(void)
@@ -843,17 +845,17 @@ static void test_errors(void)
 
 	/* the table on its own */
 	struct cf_error t = {.http_status = 0};
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
 	t.http_status = 500;
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
 	t.http_status = 200;
 	strcpy(t.reason, "quotaExceeded");
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
 	strcpy(t.reason, "insufficientPermissions");
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EACCES);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EACCES);
 	strcpy(t.reason, "backendError");
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
-	CHECK_EQ_INT(cf_errno_from_error(NULL), -EIO);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(NULL), -EIO);
 }
 
 /* ---- auth and the provider, against the in-test server ---- */

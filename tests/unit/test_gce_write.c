@@ -224,7 +224,12 @@ static void test_decode_operation(void)
 	CHECK_EQ_STR(op.err.reason, "GUEST_FLUSH_FAILED");
 	CHECK_EQ_STR(op.err.message, "Guest flush failed:  the guest did not answer.");
 	CHECK_EQ_INT(op.err.http_status, 400);
-	CHECK_EQ_INT(cf_errno_from_error(&op.err), -EINVAL);
+	CHECK_EQ_INT(cf_gce_errno(&op.err), -EINVAL);
+	/* the provider classifies it: the errno, and a failed guest flush is the
+	 * source's health (the engine answers EHOSTDOWN), not worth repeating */
+	CHECK_EQ_INT(op.err.errnum, -EINVAL);
+	CHECK(op.err.source_unhealthy);
+	CHECK(!op.err.retryable);
 	cf_operation_clear(&op);
 
 	/* several errors: the first, and how many more */
@@ -238,6 +243,8 @@ static void test_decode_operation(void)
 	CHECK_EQ_STR(op.err.reason, "QUOTA_EXCEEDED");
 	CHECK_EQ_STR(op.err.message, "Quota 'SNAPSHOTS' exceeded. (and 1 more errors)");
 	CHECK_EQ_INT(op.err.http_status, 403);
+	CHECK_EQ_INT(op.err.errnum, -EACCES); /* the code is not a reason in the table: 403 */
+	CHECK(!op.err.source_unhealthy);
 	CHECK(op.target == NULL);
 	cf_operation_clear(&op);
 
@@ -255,7 +262,9 @@ static void test_decode_operation(void)
 	    0);
 	CHECK(op.failed);
 	CHECK_EQ_STR(op.err.message, "INTERNAL SERVER ERROR");
-	CHECK_EQ_INT(cf_errno_from_error(&op.err), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&op.err), -EAGAIN);
+	CHECK_EQ_INT(op.err.errnum, -EAGAIN);
+	CHECK(op.err.retryable && !op.err.source_unhealthy);
 	cf_operation_clear(&op);
 	/* a hostile code is not copied as a reason */
 	CHECK_EQ_INT(dec("{\"name\":\"operation-8\",\"status\":\"DONE\",\"error\":{\"errors\":[{"
@@ -698,7 +707,7 @@ static void test_set_labels(void)
 	    P->ops->set_labels(P, "zones/us-central1-a/instances/db-1", l, 2, fp, RID, &op, &err),
 	    -ESTALE);
 	/* errmap itself keeps EAGAIN for a 412 (other callers) */
-	CHECK_EQ_INT(cf_errno_from_error(&err), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&err), -EAGAIN);
 	/* other refusals keep their errno */
 	struct canned nf[] = {{404, NULL,
 			       ERR(404, "notFound",
