@@ -232,6 +232,17 @@ static int w_set_labels(struct cf_provider *p, const char *path, const struct cf
 	return counted("set_labels", rc, err ? err : &local);
 }
 
+/* One label change, counted as one set_labels: the provider's reads and
+ * conflict retries inside it are its own. */
+static int w_change_labels(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
+			   void *ctx, struct cf_operation *op, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	struct cf_error local = {0};
+	int rc = in->ops->change_labels(in, path, plan, ctx, op, err ? err : &local);
+	return counted("set_labels", rc, err ? err : &local);
+}
+
 static int w_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait,
 		     struct cf_error *err)
 {
@@ -263,6 +274,7 @@ int cf_metrics_wrap_provider(struct cf_provider **p)
 	w->ops.remove = o->remove ? w_remove : NULL;
 	w->ops.power = o->power ? w_power : NULL;
 	w->ops.set_labels = o->set_labels ? w_set_labels : NULL;
+	w->ops.change_labels = o->change_labels ? w_change_labels : NULL;
 	w->ops.op_poll = o->op_poll ? w_op_poll : NULL;
 	w->ops.destroy = w_destroy;
 	w->pub.ops = &w->ops;

@@ -1429,111 +1429,124 @@ static int refuse_stale_repeat(struct cf_engine *e, const char *shown)
 		      "before repeating the write");
 }
 
-/* Read-modify-write one label with the fingerprint, re-reading and merging
- * on 412 (bounded). value NULL removes it. */
+/* What label_update decides on each fresh read the provider makes. */
+struct label_plan {
+	struct cf_engine *e;
+	const char *path, *shown, *want_id, *key, *value;
+	int flags;
+	bool answered;	/* plan's own answer (logged already when a refusal) */
+	unsigned plans; /* reads the provider made and planned on, this call */
+};
+
+/* The engine's rules on the resource as the API shows it now: the id the
+ * mount showed (ESTALE otherwise), XATTR_CREATE / _REPLACE, and nothing to
+ * write when the label already has the value. The provider calls it again
+ * after every conflict, so each try judges what it will change. */
+static int plan_label(void *ctx, const struct cf_resource *r, struct cf_label_change *ch,
+		      size_t cap, size_t *n)
+{
+	struct label_plan *lp = ctx;
+	struct cf_engine *e = lp->e;
+	budget_renew(); /* an answer from the API */
+	lp->plans++;
+	*n = 0;
+	lp->answered = true;
+	if (lp->want_id && *lp->want_id && (!r->id || strcmp(r->id, lp->want_id))) {
+		/* Deleted and re-created under the same name: its labels are not
+		 * the ones the caller saw. Show the new one, change nothing. (An
+		 * entry without an id is a clone this mount's create made a moment
+		 * ago, before the API showed it: the name is all there is.) */
+		store_put(e, r);
+		stale_note(e, lp->path);
+		return refuse(e, lp->shown, ESTALE,
+			      "the API's %s is id %s, not id %s that the mount showed: "
+			      "labels not changed; the entry now shows the API's resource",
+			      lp->path, r->id ? r->id : "(none)", lp->want_id);
+	}
+	const char *have = label_of(r, lp->key);
+	if ((lp->flags & CF_LABEL_CREATE) && have)
+		return -EEXIST; /* an answer, not a refusal to log */
+	if (((lp->flags & CF_LABEL_REPLACE) || !lp->value) && !have)
+		return -ENODATA;
+	if (lp->value && have && !strcmp(have, lp->value)) {
+		store_put(e, r);
+		return 0;
+	}
+	if (cap < 1)
+		return -ENOMEM;
+	ch[0].key = lp->key;
+	ch[0].value = lp->value;
+	*n = 1;
+	lp->answered = false; /* what follows is the provider's */
+	return 0;
+}
+
+/* Set (value) or remove (NULL) one label: the provider applies the change
+ * with its own concurrency control (GCE: the fingerprint, re-read and merged
+ * on 412, at most 10 tries within the write's budget, jittered), asking
+ * plan_label on each read. */
 static int label_update(struct cf_engine *e, const char *path, const char *shown,
 			const char *want_id, const char *key, const char *value, int flags)
 {
-	for (int attempt = 0; attempt < LABEL_RETRIES; attempt++) {
-		struct cf_resource r = {0};
-		struct cf_error err = {0};
-		int rc = api_get(e, path, &r, &err);
-		if (rc == -ENOENT)
-			return refuse(e, shown, ENOENT, "the resource no longer exists");
-		if (rc)
-			return refuse(e, shown, EAGAIN, "cannot read its labels from the API: %s",
-				      err.message[0] ? err.message : strerror(-rc));
-		if (want_id && *want_id && (!r.id || strcmp(r.id, want_id))) {
-			/* Deleted and re-created under the same name: its labels are not
-			 * the ones the caller saw. Show the new one, change nothing. (An
-			 * entry without an id is a clone this mount's create made a moment
-			 * ago, before the API showed it: the name is all there is.) */
-			store_put(e, &r);
-			stale_note(e, path);
-			rc = refuse(e, shown, ESTALE,
-				    "the API's %s is id %s, not id %s that the mount showed: "
-				    "labels not changed; the entry now shows the API's resource",
-				    path, r.id ? r.id : "(none)", want_id);
-			cf_resource_clear(&r);
-			return rc;
-		}
-		const char *have = label_of(&r, key);
-		if ((flags & CF_LABEL_CREATE) && have) {
-			cf_resource_clear(&r);
-			return -EEXIST; /* an answer, not a refusal to log */
-		}
-		if (((flags & CF_LABEL_REPLACE) || !value) && !have) {
-			cf_resource_clear(&r);
-			return -ENODATA;
-		}
-		if (value && have && !strcmp(have, value)) {
-			store_put(e, &r);
-			cf_resource_clear(&r);
-			return 0;
-		}
-		size_t n = 0;
-		struct cf_label *l = calloc(r.nlabels + 1, sizeof *l);
-		if (!l) {
-			cf_resource_clear(&r);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < r.nlabels; i++)
-			if (strcmp(r.labels[i].key, key))
-				l[n++] = r.labels[i];
-		if (value) {
-			if (n >= CF_LABELS_MAX) {
-				free(l);
-				cf_resource_clear(&r);
-				return refuse(e, shown, ENOSPC,
-					      "it already has %d labels, the provider's limit",
-					      CF_LABELS_MAX);
-			}
-			l[n].key = (char *) key;
-			l[n].value = (char *) value;
-			n++;
-		}
-		struct cf_operation op = {0};
-		/* No request id: the fingerprint makes a repeat harmless (one whose
-		 * first try was applied and its answer lost is a 412: re-read). */
-		unsigned tries = 0;
-		do {
-			memset(&err, 0, sizeof err);
-			rc = e->cfg.provider->ops->set_labels(e->cfg.provider, path, l, n,
-							      r.fingerprint, NULL, &op, &err);
-		} while (rc && rc != -ESTALE && again(rc, &err, &tries, path));
-		if (!rc)
-			budget_renew();
-		free(l);
-		cf_resource_clear(&r);
-		if (rc == -ESTALE) {
-			cf_operation_clear(&op);
-			cf_debug("%s: label fingerprint changed under us, re-reading (try %d)",
-				 path, attempt + 1);
-			/* Hosts racing for one resource: spread them out. */
-			unsigned delay = jitter(20u << (attempt < 7 ? attempt : 7));
-			int64_t deadline = cf_http_deadline();
-			if (deadline && mono_ms() + delay >= deadline)
-				break;
-			sleep_ms(delay);
-			continue;
-		}
-		if (rc) {
-			cf_operation_clear(&op);
-			return refuse(e, shown, rc == -EINVAL ? EINVAL : -rc, "setting labels: %s",
-				      err.message[0] ? err.message : strerror(-rc));
-		}
-		rc = follow(e, &op, shown, "setLabels");
+	const struct cf_provider_ops *o = e->cfg.provider->ops;
+	if (!o->change_labels)
+		return refuse(e, shown, EOPNOTSUPP, "the %s provider cannot change labels",
+			      o->name ? o->name : "cloud");
+	struct label_plan lp = {.e = e,
+				.path = path,
+				.shown = shown,
+				.want_id = want_id,
+				.key = key,
+				.value = value,
+				.flags = flags};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	unsigned tries = 0;
+	int rc;
+	do {
 		cf_operation_clear(&op);
-		if (rc)
-			return rc;
-		refresh(e, path, NULL);
-		kick_sync(e);
-		return 0;
+		memset(&err, 0, sizeof err);
+		lp.answered = false;
+		lp.plans = 0;
+		rc = o->change_labels(e->cfg.provider, path, plan_label, &lp, &op, &err);
+	} while (rc && !lp.answered && rc != -ESTALE && again(rc, &err, &tries, path));
+	if (rc && lp.answered) {
+		cf_operation_clear(&op);
+		return rc; /* plan_label's answer */
 	}
-	return refuse(e, shown, EAGAIN,
-		      "labels kept changing under us (fingerprint conflicts until the write's time "
-		      "ran out, at most %d tries)",
-		      LABEL_RETRIES);
+	if (rc == -ENOENT) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, ENOENT, "the resource no longer exists");
+	}
+	if (rc && !lp.plans) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, EAGAIN, "cannot read its labels from the API: %s",
+			      err.message[0] ? err.message : strerror(-rc));
+	}
+	if (rc == -ESTALE) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, EAGAIN, "%s",
+			      err.message[0] ? err.message
+					     : "labels kept changing under us (fingerprint "
+					       "conflicts)");
+	}
+	if (rc) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, -rc, "setting labels: %s",
+			      err.message[0] ? err.message : strerror(-rc));
+	}
+	if (!op.name) {
+		cf_operation_clear(&op);
+		return 0; /* nothing to write: plan_label said so */
+	}
+	budget_renew();
+	rc = follow(e, &op, shown, "setLabels");
+	cf_operation_clear(&op);
+	if (rc)
+		return rc;
+	refresh(e, path, NULL);
+	kick_sync(e);
+	return 0;
 }
 
 /* The resource an inode shows, its primary path and the path to log. */

@@ -122,6 +122,21 @@ enum {
 	CF_CAP_STOP = 1u << 2,	/* the instance is stopped around it */
 };
 
+/* One change to a resource's labels: set key to value, or remove key
+ * (value NULL). */
+struct cf_label_change {
+	const char *key;
+	const char *value;
+};
+
+/* The caller's decision on a resource's labels as the API shows them now
+ * (change_labels calls it after each fresh read): 0 with the changes to make
+ * in ch[0..*n) (*n <= the capacity it was given; 0 = nothing to write), or a
+ * negative errno that ends the call with that answer (-ESTALE: not the
+ * resource the caller meant; -EEXIST, -ENODATA: the xattr rules). */
+typedef int (*cf_label_plan_fn)(void *ctx, const struct cf_resource *now,
+				struct cf_label_change *ch, size_t cap, size_t *n);
+
 /* The most bytes a label key or value may take in any provider (256
  * characters of up to 4 bytes): the bound of a provider's label_bytes_max. */
 enum { CF_LABEL_TEXT_BYTES_MAX = 1024 };
@@ -175,6 +190,19 @@ struct cf_provider_ops {
 	 * and rule is not NULL, *rule is the rule in one line for the refusal
 	 * ("1-63 characters, ..."). NULL: cf_text_valid_default. */
 	bool (*text_valid)(enum cf_text what, const char *s, size_t len, const char **rule);
+	/* Apply a few label changes to path with the provider's own concurrency
+	 * control: read the resource, ask plan, write the changes; when another
+	 * writer got there first, read again and ask plan again (GCE: the label
+	 * fingerprint, a 412 re-read and merged, at most 10 tries within the
+	 * write's deadline, jittered; AWS: CreateTags/DeleteTags). 0 with *op to
+	 * follow (op->name NULL when plan asked for nothing); plan's errno as it
+	 * gave it; -ENOENT when the resource is gone; -ENOSPC when the changes
+	 * exceed the provider's label count; -EBUSY when writers kept colliding
+	 * until the tries or the deadline ran out. Optional: NULL means the
+	 * engine cannot change labels (EOPNOTSUPP). */
+	int (*change_labels)(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
+			     void *ctx, struct cf_operation *op, struct cf_error *err);
+
 	/* CF_CAP_* bits; 0 means crash-consistent only. */
 	unsigned consistency;
 	/* The most bytes a label value it takes can have, what the filesystem

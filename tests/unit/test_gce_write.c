@@ -718,6 +718,137 @@ static void test_set_labels(void)
 		     -ENOENT);
 }
 
+/* ---- change_labels: read, plan, merge, send; a 412 reads and plans again ---- */
+
+#define SNAP_WITH(fp, labels)                                                                      \
+	"{\"kind\":\"compute#snapshot\",\"name\":\"s1\",\"id\":\"7\",\"status\":\"READY\","        \
+	"\"creationTimestamp\":\"2024-05-01T00:00:00.000-07:00\",\"labelFingerprint\":\"" fp       \
+	"\",\"labels\":" labels "}"
+
+struct plan_ctx {
+	int calls;
+	const char *key, *value; /* the change to ask for */
+	int answer;		 /* returned instead, when not 0 */
+	char seen[8][64];	 /* the fingerprint of each read it was shown */
+};
+
+static int test_plan(void *ctx, const struct cf_resource *now, struct cf_label_change *ch,
+		     size_t cap, size_t *n)
+{
+	struct plan_ctx *pc = ctx;
+	if (pc->calls < 8)
+		snprintf(pc->seen[pc->calls], sizeof pc->seen[0], "%s",
+			 now->fingerprint ? now->fingerprint : "");
+	pc->calls++;
+	*n = 0;
+	if (pc->answer)
+		return pc->answer;
+	CHECK(cap >= 1);
+	ch[0].key = pc->key;
+	ch[0].value = pc->value;
+	*n = 1;
+	return 0;
+}
+
+static int plan_nothing(void *ctx, const struct cf_resource *now, struct cf_label_change *ch,
+			size_t cap, size_t *n)
+{
+	(void) ctx, (void) now, (void) ch, (void) cap;
+	*n = 0;
+	return 0;
+}
+
+static void test_change_labels(void)
+{
+	struct cf_operation op = {0};
+	struct cf_error err;
+	struct plan_ctx pc = {.key = "env", .value = "prod"};
+	/* another writer added team=b between our read and our write: the 412
+	 * makes it read again, and the write keeps team=b */
+	struct canned race[] = {
+	    {200, NULL, SNAP_WITH("fp-1", "{\"owner\":\"a\"}")},
+	    {412, NULL, ERR(412, "conditionNotMet", "Labels fingerprint either invalid")},
+	    {200, NULL, SNAP_WITH("fp-2", "{\"owner\":\"a\",\"team\":\"b\"}")},
+	    {200, NULL, OP_GLOBAL("operation-cl", "DONE", "global/snapshots/s1")},
+	};
+	server_script(race, 4);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err), 0);
+	CHECK_EQ_INT(pc.calls, 2);
+	CHECK_EQ_STR(pc.seen[0], "fp-1");
+	CHECK_EQ_STR(pc.seen[1], "fp-2");
+	CHECK_EQ_INT(server_count(), 4);
+	line_is(0, "GET", "global/snapshots/s1?prettyPrint=false");
+	body_is(1, "{\"labels\":{\"owner\":\"a\",\"env\":\"prod\"},\"labelFingerprint\":\"fp-1\"}");
+	body_is(3, "{\"labels\":{\"owner\":\"a\",\"team\":\"b\",\"env\":\"prod\"},"
+		   "\"labelFingerprint\":\"fp-2\"}");
+	CHECK_EQ_STR(op.name, "operation-cl");
+	cf_operation_clear(&op);
+
+	/* a removal: the key is left out of the set sent */
+	pc = (struct plan_ctx){.key = "owner", .value = NULL};
+	struct canned rm[] = {
+	    {200, NULL, SNAP_WITH("fp-3", "{\"owner\":\"a\",\"team\":\"b\"}")},
+	    {200, NULL, OP_GLOBAL("operation-rm", "DONE", "global/snapshots/s1")},
+	};
+	server_script(rm, 2);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err), 0);
+	body_is(1, "{\"labels\":{\"team\":\"b\"},\"labelFingerprint\":\"fp-3\"}");
+	cf_operation_clear(&op);
+
+	/* the plan's answer ends it, nothing written; a plan of nothing writes nothing */
+	pc = (struct plan_ctx){.answer = -ESTALE};
+	server_script(rm, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ESTALE);
+	CHECK_EQ_INT(server_count(), 1);
+	CHECK(op.name == NULL);
+	/* a plan of nothing (the label already has the value): nothing sent */
+	server_script(rm, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", plan_nothing, NULL, &op, &err),
+		     0);
+	CHECK_EQ_INT(server_count(), 1);
+	CHECK(op.name == NULL);
+
+	/* gone: -ENOENT from the read */
+	struct canned nf[] = {{404, NULL, ERR(404, "notFound", "The resource was not found")}};
+	pc = (struct plan_ctx){.key = "env", .value = "prod"};
+	server_script(nf, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ENOENT);
+	CHECK_EQ_INT(pc.calls, 0);
+
+	/* 64 labels already: no room for one more */
+	char many[64 * 16 + 8];
+	size_t k = 0;
+	k += (size_t) snprintf(many + k, sizeof many - k, "{");
+	for (int i = 0; i < 64; i++)
+		k += (size_t) snprintf(many + k, sizeof many - k, "%s\"k%d\":\"v\"", i ? "," : "",
+				       i);
+	snprintf(many + k, sizeof many - k, "}");
+	char doc[sizeof many + 512];
+	snprintf(doc, sizeof doc, SNAP_WITH("fp-4", "%s"), many);
+	struct canned full[] = {{200, NULL, doc}};
+	server_script(full, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ENOSPC);
+	CHECK(strstr(err.message, "64 labels") != NULL);
+	CHECK_EQ_INT(server_count(), 1);
+
+	/* always a 412: at most 10 tries, then -ESTALE */
+	struct canned again[20];
+	for (int i = 0; i < 20; i += 2) {
+		again[i] = (struct canned){200, NULL, SNAP_WITH("fp-5", "{}"), false};
+		again[i + 1] = (struct canned){412, NULL, "Precondition Failed", false};
+	}
+	pc = (struct plan_ctx){.key = "env", .value = "prod"};
+	server_script(again, 20);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ESTALE);
+	CHECK_EQ_INT(pc.calls, 10);
+	CHECK_EQ_INT(server_count(), 20);
+	CHECK(strstr(err.message, "at most 10 tries") != NULL);
+}
+
 /* ---- failures: the API's errors, retries, no answer ---- */
 
 static void test_failures(void)
@@ -949,6 +1080,7 @@ int main(void)
 	test_invalid_input();
 	test_remove_power();
 	test_set_labels();
+	test_change_labels();
 	test_failures();
 	test_op_poll();
 
