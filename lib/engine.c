@@ -1429,6 +1429,21 @@ static int refuse_stale_repeat(struct cf_engine *e, const char *shown)
 		      "before repeating the write");
 }
 
+/* A label write the API accepted: follow its operation, then show the API's
+ * labels and tell the sync. */
+static int label_written(struct cf_engine *e, struct cf_operation *op, const char *path,
+			 const char *shown)
+{
+	budget_renew();
+	int rc = follow(e, op, shown, "setLabels");
+	cf_operation_clear(op);
+	if (rc)
+		return rc;
+	refresh(e, path, NULL);
+	kick_sync(e);
+	return 0;
+}
+
 /* What label_update decides on each fresh read the provider makes. */
 struct label_plan {
 	struct cf_engine *e;
@@ -1539,14 +1554,7 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		cf_operation_clear(&op);
 		return 0; /* nothing to write: plan_label said so */
 	}
-	budget_renew();
-	rc = follow(e, &op, shown, "setLabels");
-	cf_operation_clear(&op);
-	if (rc)
-		return rc;
-	refresh(e, path, NULL);
-	kick_sync(e);
-	return 0;
+	return label_written(e, &op, path, shown);
 }
 
 /* The resource an inode shows, its primary path and the path to log. */
@@ -1862,14 +1870,7 @@ static int send_trash_label(struct cf_engine *e, const char *path, const char *s
 		return refuse(e, shown, rc == -EINVAL ? EINVAL : -rc, "setting %s: %s",
 			      CF_TRASH_LABEL, err.message[0] ? err.message : strerror(-rc));
 	}
-	budget_renew();
-	rc = follow(e, &op, shown, "setLabels");
-	cf_operation_clear(&op);
-	if (rc)
-		return rc;
-	refresh(e, path, NULL);
-	kick_sync(e);
-	return 0;
+	return label_written(e, &op, path, shown);
 }
 
 /* Prune the resource at path that the mount showed with id want_id: read
