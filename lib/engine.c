@@ -1435,7 +1435,7 @@ static int label_written(struct cf_engine *e, struct cf_operation *op, const cha
 			 const char *shown)
 {
 	budget_renew();
-	int rc = follow(e, op, shown, "setLabels");
+	int rc = follow(e, op, shown, "setting labels");
 	cf_operation_clear(op);
 	if (rc)
 		return rc;
