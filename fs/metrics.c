@@ -232,14 +232,32 @@ static int w_set_labels(struct cf_provider *p, const char *path, const struct cf
 	return counted("set_labels", rc, err ? err : &local);
 }
 
-/* One label change, counted as one set_labels: the provider's reads and
- * conflict retries inside it are its own. */
+/* One label change: a failure counts as set_labels's, unless the caller's
+ * plan ended it (EEXIST, ENODATA, ESTALE: its answer, not the API's). */
+struct plan_wrap {
+	cf_label_plan_fn plan;
+	void *ctx;
+	bool ended; /* the plan asked for no write */
+};
+
+static int w_plan(void *ctx, const struct cf_resource *now, struct cf_label_change *ch, size_t cap,
+		  size_t *n)
+{
+	struct plan_wrap *pw = ctx;
+	int rc = pw->plan(pw->ctx, now, ch, cap, n);
+	pw->ended = rc || !*n;
+	return rc;
+}
+
 static int w_change_labels(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
 			   void *ctx, struct cf_operation *op, struct cf_error *err)
 {
 	struct cf_provider *in = INNER(p);
 	struct cf_error local = {0};
-	int rc = in->ops->change_labels(in, path, plan, ctx, op, err ? err : &local);
+	struct plan_wrap pw = {.plan = plan, .ctx = ctx};
+	int rc = in->ops->change_labels(in, path, w_plan, &pw, op, err ? err : &local);
+	if (pw.ended)
+		return rc; /* the caller's answer, not an API error */
 	return counted("set_labels", rc, err ? err : &local);
 }
 
