@@ -232,6 +232,35 @@ static int w_set_labels(struct cf_provider *p, const char *path, const struct cf
 	return counted("set_labels", rc, err ? err : &local);
 }
 
+/* One label change: a failure counts as set_labels's, unless the caller's
+ * plan ended it (EEXIST, ENODATA, ESTALE: its answer, not the API's). */
+struct plan_wrap {
+	cf_label_plan_fn plan;
+	void *ctx;
+	bool ended; /* the plan asked for no write */
+};
+
+static int w_plan(void *ctx, const struct cf_resource *now, struct cf_label_change *ch, size_t cap,
+		  size_t *n)
+{
+	struct plan_wrap *pw = ctx;
+	int rc = pw->plan(pw->ctx, now, ch, cap, n);
+	pw->ended = rc || !*n;
+	return rc;
+}
+
+static int w_change_labels(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
+			   void *ctx, struct cf_operation *op, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	struct cf_error local = {0};
+	struct plan_wrap pw = {.plan = plan, .ctx = ctx};
+	int rc = in->ops->change_labels(in, path, w_plan, &pw, op, err ? err : &local);
+	if (pw.ended)
+		return rc; /* the caller's answer, not an API error */
+	return counted("set_labels", rc, err ? err : &local);
+}
+
 static int w_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait,
 		     struct cf_error *err)
 {
@@ -263,6 +292,7 @@ int cf_metrics_wrap_provider(struct cf_provider **p)
 	w->ops.remove = o->remove ? w_remove : NULL;
 	w->ops.power = o->power ? w_power : NULL;
 	w->ops.set_labels = o->set_labels ? w_set_labels : NULL;
+	w->ops.change_labels = o->change_labels ? w_change_labels : NULL;
 	w->ops.op_poll = o->op_poll ? w_op_poll : NULL;
 	w->ops.destroy = w_destroy;
 	w->pub.ops = &w->ops;

@@ -13,7 +13,6 @@
 #include "engine.h"
 #include "layout.h"
 #include "log.h"
-#include "names.h"
 
 #include "policy.h"
 
@@ -283,10 +282,11 @@ void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 	}
 	if (readonly(req, fs, "setxattr", ino, NULL))
 		return;
-	/* 63 characters, which in UTF-8 may be up to 4 bytes each; the engine counts them. */
-	if (size > CF_LABEL_BYTES_MAX) {
-		cf_log_refusal(name, EINVAL, "label value of %zu bytes: at most 63 characters",
-			       size);
+	/* More than any provider's label holds; the provider's own rules (through
+	 * the engine) judge the rest. */
+	size_t max = cf_engine_label_bytes_max(fs->engine);
+	if (size > max) {
+		cf_log_refusal(name, EINVAL, "label value of %zu bytes: at most %zu", size, max);
 		fuse_reply_err(req, EINVAL);
 		return;
 	}

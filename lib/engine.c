@@ -19,7 +19,6 @@
 #include "layout.h"
 #include "deadline.h"
 #include "log.h"
-#include "names.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -444,6 +443,13 @@ struct dep_scan {
 	const char *self;
 };
 
+/* A resource's state in the engine's words: the provider reads its own
+ * status word (provider.h); the store keeps only the word. */
+static enum cf_state state_of(struct cf_engine *e, const struct cf_resource *r)
+{
+	return cf_provider_state(e->cfg.provider, r->kind, r->status);
+}
+
 static int dep_fn(void *ctx, const char *path, size_t len)
 {
 	struct dep_scan *d = ctx;
@@ -459,7 +465,7 @@ static int dep_fn(void *ctx, const char *path, size_t len)
 		return 0; /* gone already */
 	if ((d->want == CF_KIND_NONE || r.kind == d->want) &&
 	    !(d->skip_trashed && label_of(&r, CF_TRASH_LABEL)) &&
-	    !(d->ready_only && r.status && strcmp(r.status, "READY"))) {
+	    !(d->ready_only && r.status && state_of(d->e, &r) != CF_STATE_READY)) {
 		if (!d->n)
 			snprintf(d->first, sizeof d->first, "%s", p);
 		d->n++;
@@ -528,9 +534,10 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 			budget_renew();
 	}
 	if (op->failed) {
-		int rc = cf_errno_from_error(&op->err);
-		/* A guest flush that failed is the source's health, not our input. */
-		if (strstr(op->err.reason, "FLUSH") || strstr(op->err.message, "flush"))
+		int rc = op->err.errnum < 0 ? op->err.errnum : -EIO;
+		/* A failure the provider calls the source's health (GCE: a guest
+		 * flush that failed) is not our input. */
+		if (op->err.source_unhealthy)
 			rc = -EHOSTDOWN;
 		cf_log_refusal(path, -rc, "%s failed in the cloud: %s%s%s", what, op->err.message,
 			       op->err.reason[0] ? " " : "", op->err.reason);
@@ -590,8 +597,8 @@ static void job_target(json_t *job, char *buf, size_t size)
 		snprintf(buf, size, "%s/?", home ? home : "");
 }
 
-/* Wait until every instance in `list` reports `want` (after its operation). */
-static int await_instances(struct cf_engine *e, json_t *list, const char *want, const char *what)
+/* Wait until every instance in `list` is in state `want` (after its operation). */
+static int await_instances(struct cf_engine *e, json_t *list, enum cf_state want, const char *what)
 {
 	int64_t deadline = now_ms() + (int64_t) e->cfg.op_timeout_seconds * 1000;
 	size_t i;
@@ -603,7 +610,7 @@ static int await_instances(struct cf_engine *e, json_t *list, const char *want, 
 		for (;;) {
 			struct cf_resource r = {0};
 			int rc = refresh(e, path, &r);
-			bool ok = !rc && r.status && !strcmp(r.status, want);
+			bool ok = !rc && r.status && state_of(e, &r) == want;
 			char status[40];
 			snprintf(status, sizeof status, "%s", r.status ? r.status : "?");
 			cf_resource_clear(&r);
@@ -613,7 +620,8 @@ static int await_instances(struct cf_engine *e, json_t *list, const char *want, 
 				return refuse(e, path, ENOENT, "%s: the instance is gone", what);
 			if (now_ms() > deadline)
 				return refuse(e, path, EAGAIN, "%s: still %s, not %s, after %u s",
-					      what, status, want, e->cfg.op_timeout_seconds);
+					      what, status, cf_state_name(want),
+					      e->cfg.op_timeout_seconds);
 			sleep_ms(delay);
 			if (delay < 2000)
 				delay = delay * 3 / 2 + 1;
@@ -719,16 +727,15 @@ static int await_started(struct cf_engine *e, json_t *job)
 			int rc = refresh(e, path, &r);
 			char status[40];
 			snprintf(status, sizeof status, "%s", r.status ? r.status : "?");
+			enum cf_state st = rc ? CF_STATE_NONE : state_of(e, &r);
 			cf_resource_clear(&r);
-			if (!rc && !strcmp(status, "RUNNING"))
+			if (!rc && st == CF_STATE_RUNNING)
 				break;
 			if (rc == -ENOENT) {
 				refuse(e, path, ENOENT, "%s: the instance is gone", what);
 				break;
 			}
-			bool stopped =
-			    !rc && (!strcmp(status, "TERMINATED") || !strcmp(status, "STOPPED") ||
-				    !strcmp(status, "SUSPENDED"));
+			bool stopped = !rc && (st == CF_STATE_STOPPED || st == CF_STATE_SUSPENDED);
 			if (stopped) {
 				char key[32];
 				struct cf_operation op = {0};
@@ -772,7 +779,7 @@ static int await_started(struct cf_engine *e, json_t *job)
 				}
 			}
 			if (now_ms() > deadline) {
-				refuse(e, path, EAGAIN, "%s: still %s, not RUNNING, after %u s",
+				refuse(e, path, EAGAIN, "%s: still %s, not running, after %u s",
 				       what, status, e->cfg.op_timeout_seconds);
 				return -EAGAIN;
 			}
@@ -851,7 +858,7 @@ static int stop_took_effect(struct cf_engine *e, json_t *job)
 		struct cf_resource r = {0};
 		struct cf_error err = {0};
 		int rc = api_get(e, json_string_value(v), &r, &err);
-		bool running = !rc && r.status && !strcmp(r.status, "RUNNING");
+		bool running = !rc && state_of(e, &r) == CF_STATE_RUNNING;
 		cf_resource_clear(&r);
 		if (rc && rc != -ENOENT)
 			return -EAGAIN;
@@ -988,7 +995,7 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				job_fail(job, rc, "stopping the instance failed");
 			next = rc ? "start" : "wait_stopped";
 		} else if (!strcmp(step, "wait_stopped")) {
-			rc = await_instances(e, json_object_get(job, "stop"), "TERMINATED",
+			rc = await_instances(e, json_object_get(job, "stop"), CF_STATE_STOPPED,
 					     "stop for a stop-mode clone");
 			if (rc)
 				job_fail(job, rc, "the instance did not stop");
@@ -1116,16 +1123,16 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 	const struct cf_policy *p = e->cfg.policy;
 	if (p->clone.require_healthy) {
 		if (src->kind == CF_KIND_INSTANCE) {
-			if (!src->status || strcmp(src->status, "RUNNING"))
+			if (state_of(e, src) != CF_STATE_RUNNING)
 				return refuse(e, target, EHOSTDOWN,
-					      "source %s is %s, not RUNNING: clone only a working "
+					      "source %s is %s, not running: clone only a working "
 					      "system",
 					      src_path,
 					      src->status ? src->status : "of unknown status");
 		} else if (src->nlinks == 0) {
-			if (!src->status || strcmp(src->status, "READY"))
+			if (state_of(e, src) != CF_STATE_READY)
 				return refuse(e, target, EHOSTDOWN,
-					      "source disk %s is %s, not READY", src_path,
+					      "source disk %s is %s, not ready", src_path,
 					      src->status ? src->status : "?");
 		} else {
 			for (size_t i = 0; i < src->nlinks; i++) {
@@ -1137,14 +1144,14 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 						      "cannot check attached instance %s: %s",
 						      src->links[i],
 						      err.message[0] ? err.message : strerror(-rc));
-				bool ok = !rc && u.status && !strcmp(u.status, "RUNNING");
+				bool ok = !rc && state_of(e, &u) == CF_STATE_RUNNING;
 				char st[40];
 				snprintf(st, sizeof st, "%s", u.status ? u.status : "missing");
 				cf_resource_clear(&u);
 				if (!ok)
 					return refuse(e, target, EHOSTDOWN,
 						      "disk %s is attached to %s, which is %s, not "
-						      "RUNNING",
+						      "running",
 						      src_path, src->links[i], st);
 			}
 		}
@@ -1249,10 +1256,9 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	const char *kname = views[sub - CF_SUB_SNAPSHOTS].dir;
 	char shown[CF_PATH_MAX + 300];
 	snprintf(shown, sizeof shown, "%s/%s/%s", ppath, kname, name);
-	if (!cf_gce_name_valid(name, strlen(name)))
-		return refuse(e, shown, EINVAL,
-			      "not a valid name: 1-63 characters, lower-case letters, digits and "
-			      "'-', starting with a letter, not ending with '-'");
+	const char *rule = "";
+	if (!cf_provider_text_valid(e->cfg.provider, CF_TEXT_NAME, name, strlen(name), &rule))
+		return refuse(e, shown, EINVAL, "not a valid name: %s", rule);
 	if (cf_resource_path(kind, cf_kind_home(kind), name, target, sizeof target) < 0)
 		return refuse(e, shown, EINVAL, "not a valid name");
 	struct cf_resource existing = {0};
@@ -1282,6 +1288,18 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	if ((rc = cf_policy_may_clone_source(p, &src, why, sizeof why)) ||
 	    (rc = cf_policy_consistency(p, &src, &cons, why, sizeof why))) {
 		rc = refuse(e, shown, rc, "%s", why);
+		goto out;
+	}
+	/* A mode this provider cannot make (provider.h's CF_CAP_* bits follow
+	 * enum cf_consistency): refused, naming the setting that chose it. */
+	if (!(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
+		bool by_label = label_of(&src, "clone-consistency") != NULL;
+		rc = refuse(e, shown, EOPNOTSUPP,
+			    "the %s provider cannot make a %s-consistent clone: change %s",
+			    e->cfg.provider->ops->name ? e->cfg.provider->ops->name : "cloud",
+			    cf_consistency_name(cons),
+			    by_label ? "the source's clone-consistency label"
+				     : "the policy's clone.consistency");
 		goto out;
 	}
 	unsigned depth = depth_of(e, &src, 0) + 1;
@@ -1420,111 +1438,132 @@ static int refuse_stale_repeat(struct cf_engine *e, const char *shown)
 		      "before repeating the write");
 }
 
-/* Read-modify-write one label with the fingerprint, re-reading and merging
- * on 412 (bounded). value NULL removes it. */
+/* A label write the API accepted: follow its operation, then show the API's
+ * labels and tell the sync. */
+static int label_written(struct cf_engine *e, struct cf_operation *op, const char *path,
+			 const char *shown)
+{
+	budget_renew();
+	int rc = follow(e, op, shown, "setting labels");
+	cf_operation_clear(op);
+	if (rc)
+		return rc;
+	refresh(e, path, NULL);
+	kick_sync(e);
+	return 0;
+}
+
+/* What label_update decides on each fresh read the provider makes. */
+struct label_plan {
+	struct cf_engine *e;
+	const char *path, *shown, *want_id, *key, *value;
+	int flags;
+	bool answered;	/* plan's own answer (logged already when a refusal) */
+	unsigned plans; /* reads the provider made and planned on, this call */
+};
+
+/* The engine's rules on the resource as the API shows it now: the id the
+ * mount showed (ESTALE otherwise), XATTR_CREATE / _REPLACE, and nothing to
+ * write when the label already has the value. The provider calls it again
+ * after every conflict, so each try judges what it will change. */
+static int plan_label(void *ctx, const struct cf_resource *r, struct cf_label_change *ch,
+		      size_t cap, size_t *n)
+{
+	struct label_plan *lp = ctx;
+	struct cf_engine *e = lp->e;
+	budget_renew(); /* an answer from the API */
+	lp->plans++;
+	*n = 0;
+	lp->answered = true;
+	if (lp->want_id && *lp->want_id && (!r->id || strcmp(r->id, lp->want_id))) {
+		/* Deleted and re-created under the same name: its labels are not
+		 * the ones the caller saw. Show the new one, change nothing. (An
+		 * entry without an id is a clone this mount's create made a moment
+		 * ago, before the API showed it: the name is all there is.) */
+		store_put(e, r);
+		stale_note(e, lp->path);
+		return refuse(e, lp->shown, ESTALE,
+			      "the API's %s is id %s, not id %s that the mount showed: "
+			      "labels not changed; the entry now shows the API's resource",
+			      lp->path, r->id ? r->id : "(none)", lp->want_id);
+	}
+	const char *have = label_of(r, lp->key);
+	if ((lp->flags & CF_LABEL_CREATE) && have)
+		return -EEXIST; /* an answer, not a refusal to log */
+	if (((lp->flags & CF_LABEL_REPLACE) || !lp->value) && !have)
+		return -ENODATA;
+	if (lp->value && have && !strcmp(have, lp->value)) {
+		store_put(e, r);
+		return 0;
+	}
+	if (cap < 1)
+		return -ENOMEM;
+	ch[0].key = lp->key;
+	ch[0].value = lp->value;
+	*n = 1;
+	lp->answered = false; /* what follows is the provider's */
+	return 0;
+}
+
+/* Set (value) or remove (NULL) one label: the provider applies the change
+ * with its own concurrency control (GCE: the fingerprint, re-read and merged
+ * on 412, at most 10 tries within the write's budget, jittered), asking
+ * plan_label on each read. */
 static int label_update(struct cf_engine *e, const char *path, const char *shown,
 			const char *want_id, const char *key, const char *value, int flags)
 {
-	for (int attempt = 0; attempt < LABEL_RETRIES; attempt++) {
-		struct cf_resource r = {0};
-		struct cf_error err = {0};
-		int rc = api_get(e, path, &r, &err);
-		if (rc == -ENOENT)
-			return refuse(e, shown, ENOENT, "the resource no longer exists");
-		if (rc)
-			return refuse(e, shown, EAGAIN, "cannot read its labels from the API: %s",
-				      err.message[0] ? err.message : strerror(-rc));
-		if (want_id && *want_id && (!r.id || strcmp(r.id, want_id))) {
-			/* Deleted and re-created under the same name: its labels are not
-			 * the ones the caller saw. Show the new one, change nothing. (An
-			 * entry without an id is a clone this mount's create made a moment
-			 * ago, before the API showed it: the name is all there is.) */
-			store_put(e, &r);
-			stale_note(e, path);
-			rc = refuse(e, shown, ESTALE,
-				    "the API's %s is id %s, not id %s that the mount showed: "
-				    "labels not changed; the entry now shows the API's resource",
-				    path, r.id ? r.id : "(none)", want_id);
-			cf_resource_clear(&r);
-			return rc;
-		}
-		const char *have = label_of(&r, key);
-		if ((flags & CF_LABEL_CREATE) && have) {
-			cf_resource_clear(&r);
-			return -EEXIST; /* an answer, not a refusal to log */
-		}
-		if (((flags & CF_LABEL_REPLACE) || !value) && !have) {
-			cf_resource_clear(&r);
-			return -ENODATA;
-		}
-		if (value && have && !strcmp(have, value)) {
-			store_put(e, &r);
-			cf_resource_clear(&r);
-			return 0;
-		}
-		size_t n = 0;
-		struct cf_label *l = calloc(r.nlabels + 1, sizeof *l);
-		if (!l) {
-			cf_resource_clear(&r);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < r.nlabels; i++)
-			if (strcmp(r.labels[i].key, key))
-				l[n++] = r.labels[i];
-		if (value) {
-			if (n >= CF_LABELS_MAX) {
-				free(l);
-				cf_resource_clear(&r);
-				return refuse(e, shown, ENOSPC,
-					      "it already has %d labels, the provider's limit",
-					      CF_LABELS_MAX);
-			}
-			l[n].key = (char *) key;
-			l[n].value = (char *) value;
-			n++;
-		}
-		struct cf_operation op = {0};
-		/* No request id: the fingerprint makes a repeat harmless (one whose
-		 * first try was applied and its answer lost is a 412: re-read). */
-		unsigned tries = 0;
-		do {
-			memset(&err, 0, sizeof err);
-			rc = e->cfg.provider->ops->set_labels(e->cfg.provider, path, l, n,
-							      r.fingerprint, NULL, &op, &err);
-		} while (rc && rc != -ESTALE && again(rc, &err, &tries, path));
-		if (!rc)
-			budget_renew();
-		free(l);
-		cf_resource_clear(&r);
-		if (rc == -ESTALE) {
-			cf_operation_clear(&op);
-			cf_debug("%s: label fingerprint changed under us, re-reading (try %d)",
-				 path, attempt + 1);
-			/* Hosts racing for one resource: spread them out. */
-			unsigned delay = jitter(20u << (attempt < 7 ? attempt : 7));
-			int64_t deadline = cf_http_deadline();
-			if (deadline && mono_ms() + delay >= deadline)
-				break;
-			sleep_ms(delay);
-			continue;
-		}
-		if (rc) {
-			cf_operation_clear(&op);
-			return refuse(e, shown, rc == -EINVAL ? EINVAL : -rc, "setting labels: %s",
-				      err.message[0] ? err.message : strerror(-rc));
-		}
-		rc = follow(e, &op, shown, "setLabels");
+	const struct cf_provider_ops *o = e->cfg.provider->ops;
+	if (!o->change_labels)
+		return refuse(e, shown, EOPNOTSUPP, "the %s provider cannot change labels",
+			      o->name ? o->name : "cloud");
+	struct label_plan lp = {.e = e,
+				.path = path,
+				.shown = shown,
+				.want_id = want_id,
+				.key = key,
+				.value = value,
+				.flags = flags};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	unsigned tries = 0;
+	int rc;
+	do {
 		cf_operation_clear(&op);
-		if (rc)
-			return rc;
-		refresh(e, path, NULL);
-		kick_sync(e);
-		return 0;
+		memset(&err, 0, sizeof err);
+		lp.answered = false;
+		lp.plans = 0;
+		rc = o->change_labels(e->cfg.provider, path, plan_label, &lp, &op, &err);
+	} while (rc && !lp.answered && rc != -ESTALE && again(rc, &err, &tries, path));
+	if (rc && lp.answered) {
+		cf_operation_clear(&op);
+		return rc; /* plan_label's answer */
 	}
-	return refuse(e, shown, EAGAIN,
-		      "labels kept changing under us (fingerprint conflicts until the write's time "
-		      "ran out, at most %d tries)",
-		      LABEL_RETRIES);
+	if (rc == -ENOENT) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, ENOENT, "the resource no longer exists");
+	}
+	if (rc && !lp.plans) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, EAGAIN, "cannot read its labels from the API: %s",
+			      err.message[0] ? err.message : strerror(-rc));
+	}
+	if (rc == -ESTALE) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, EAGAIN, "%s",
+			      err.message[0] ? err.message
+					     : "labels kept changing under us (fingerprint "
+					       "conflicts)");
+	}
+	if (rc) {
+		cf_operation_clear(&op);
+		return refuse(e, shown, -rc, "setting labels: %s",
+			      err.message[0] ? err.message : strerror(-rc));
+	}
+	if (!op.name) {
+		cf_operation_clear(&op);
+		return 0; /* nothing to write: plan_label said so */
+	}
+	return label_written(e, &op, path, shown);
 }
 
 /* The resource an inode shows, its primary path and the path to log. */
@@ -1578,13 +1617,11 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 	if (stale_recent(e, path))
 		return refuse_stale_repeat(e, shown);
 	/* Only the key and value the caller writes are judged by the provider's rules
-	 * (names.h); the resource's other labels go back as the API holds them. */
-	if (!cf_label_key_valid(key, strlen(key)))
-		return refuse(e, shown, EINVAL,
-			      "label key \"%.64s\" is not valid: a lowercase letter first, then "
-			      "lowercase letters (international ones too), digits, _ and -, at "
-			      "most 63 characters",
-			      key);
+	 * (provider.h's text_valid); the resource's other labels go back as the API
+	 * holds them. */
+	const char *rule = "";
+	if (!cf_provider_text_valid(e->cfg.provider, CF_TEXT_LABEL_KEY, key, strlen(key), &rule))
+		return refuse(e, shown, EINVAL, "label key \"%.64s\" is not valid: %s", key, rule);
 	if (!strcmp(key, CF_TRASH_LABEL))
 		return refuse(e, shown, EPERM,
 			      "%s is clonefs's own: rmdir puts a resource in "
@@ -1592,14 +1629,16 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 			      CF_TRASH_LABEL);
 	if ((rc = may_label(e, c, shown, key, "set")))
 		return rc;
-	if (len > CF_LABEL_BYTES_MAX || memchr(value, '\0', len) ||
-	    !cf_label_value_valid(value, len))
+	if (len > cf_provider_label_bytes_max(e->cfg.provider))
 		return refuse(e, shown, EINVAL,
-			      "label value for %s is not valid: lowercase letters (international "
-			      "ones too), digits, _ and -, at most 63 characters (never changed "
-			      "silently)",
-			      key);
-	char v[CF_LABEL_BYTES_MAX + 1];
+			      "label value for %s is not valid: %zu bytes (never changed silently)",
+			      key, len);
+	if (memchr(value, '\0', len) ||
+	    !cf_provider_text_valid(e->cfg.provider, CF_TEXT_LABEL_VALUE, value, len, &rule))
+		return refuse(e, shown, EINVAL,
+			      "label value for %s is not valid: %s (never changed silently)", key,
+			      rule);
+	char v[CF_LABEL_TEXT_BYTES_MAX + 1];
 	memcpy(v, value, len);
 	v[len] = '\0';
 	return label_update(e, path, shown, want, key, v, flags);
@@ -1646,9 +1685,11 @@ static bool prunable(enum cf_kind k)
 	return k == CF_KIND_SNAPSHOT || k == CF_KIND_IMAGE || k == CF_KIND_MACHINE_IMAGE;
 }
 
-static bool is_ready(const struct cf_resource *r)
+/* Ready, or of no status at all (a resource that reports none is usable). */
+static bool is_ready(struct cf_engine *e, const struct cf_resource *r)
 {
-	return !r->status || !strcmp(r->status, "READY");
+	enum cf_state st = state_of(e, r);
+	return st == CF_STATE_NONE || st == CF_STATE_READY;
 }
 
 static bool newer_than(const struct cf_resource *a, const struct cf_resource *b)
@@ -1675,7 +1716,7 @@ static long confirm_newer(struct cf_engine *e, const struct cf_resource *r,
 		}
 		if (rc)
 			return rc;
-		if (s.kind == r->kind && is_ready(&s) && !label_of(&s, CF_TRASH_LABEL) &&
+		if (s.kind == r->kind && is_ready(e, &s) && !label_of(&s, CF_TRASH_LABEL) &&
 		    s.source && !strcmp(s.source, r->source) && newer_than(&s, r))
 			ok++;
 		else
@@ -1705,7 +1746,7 @@ static int prune_check(struct cf_engine *e, const struct cf_resource *r, const c
 	if (r->source)
 		cf_store_dependents(e->cfg.store, r->source, dep_fn, &sib);
 	size_t newer = sib.newer;
-	if (fresh && r->source && p->prune.keep_last && is_ready(r) &&
+	if (fresh && r->source && p->prune.keep_last && is_ready(e, r) &&
 	    newer >= p->prune.keep_last) {
 		long ok = confirm_newer(e, r, &sib, p->prune.keep_last);
 		if (ok < 0) {
@@ -1838,14 +1879,7 @@ static int send_trash_label(struct cf_engine *e, const char *path, const char *s
 		return refuse(e, shown, rc == -EINVAL ? EINVAL : -rc, "setting %s: %s",
 			      CF_TRASH_LABEL, err.message[0] ? err.message : strerror(-rc));
 	}
-	budget_renew();
-	rc = follow(e, &op, shown, "setLabels");
-	cf_operation_clear(&op);
-	if (rc)
-		return rc;
-	refresh(e, path, NULL);
-	kick_sync(e);
-	return 0;
+	return label_written(e, &op, path, shown);
 }
 
 /* Prune the resource at path that the mount showed with id want_id: read
@@ -2066,6 +2100,11 @@ int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t pa
 	int rc = engine_rename(e, c, parent, name, newparent, newname);
 	budget_end();
 	return rc;
+}
+
+size_t cf_engine_label_bytes_max(struct cf_engine *e)
+{
+	return cf_provider_label_bytes_max(e->cfg.provider);
 }
 
 int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,

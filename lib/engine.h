@@ -76,6 +76,9 @@ int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t
 			const char *key, const char *value, size_t len, int flags);
 int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			   const char *key);
+/* The most bytes a label value may have for this mount's provider: the
+ * filesystem refuses a longer one before asking. */
+size_t cf_engine_label_bytes_max(struct cf_engine *e);
 
 /* ---- the unfinished clone jobs (.clonefs/jobs) ----
  * A clone job stays in the journal until it ended: its create followed to

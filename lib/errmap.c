@@ -1,9 +1,8 @@
-/* errmap.c — what a Compute Engine failure means to a shell: the API's error
- * (reason first, HTTP status second) mapped to an errno in one table, the
- * way sshfs maps SFTP status codes. Also the small provider-neutral helpers
- * of provider.h: its result types' destructors and request ids.
- *
- * cf_errno_from_error returns a negative errno, like every call in lib/. */
+/* errmap.c — the small provider-neutral helpers of provider.h: the neutral
+ * states and text rules a provider without its own calls gets, its result
+ * types' destructors and request ids. What a provider's failure means (its
+ * error table) is the provider's own (GCE: gce.c). */
+#include "names.h"
 #include "provider.h"
 
 #include <errno.h>
@@ -11,69 +10,75 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* The API's `errors[].reason` values, most specific first. A 412
- * (conditionNotMet: a stale labelFingerprint) is EAGAIN here, and a shell
- * prints "Resource temporarily unavailable", which is what happened; the
- * provider's set_labels answers it -ESTALE itself (provider.h) so that its
- * caller knows to re-read the fingerprint, merge and try again. */
-static const struct {
-	const char *reason;
-	int err;
-} by_reason[] = {
-    {"notFound", ENOENT},
-    {"alreadyExists", EEXIST},
-    {"resourceInUseByAnotherResource", EBUSY},
-    {"resourceNotReady", EBUSY},
-    {"invalid", EINVAL},
-    {"badRequest", EINVAL},
-    {"invalidParameter", EINVAL},
-    {"invalidArgument", EINVAL},
-    {"forbidden", EACCES},
-    {"insufficientPermissions", EACCES},
-    {"accessNotConfigured", EACCES},
-    {"required", EACCES},
-    {"authError", EACCES},
-    {"rateLimitExceeded", EAGAIN},
-    {"userRateLimitExceeded", EAGAIN},
-    {"quotaExceeded", EAGAIN},
-    {"conditionNotMet", EAGAIN},
-    {"backendError", EAGAIN},
-    {"internalError", EAGAIN},
+static const char *const state_names[CF_STATE__COUNT] = {
+    [CF_STATE_NONE] = "none",		[CF_STATE_OTHER] = "other",
+    [CF_STATE_READY] = "ready",		[CF_STATE_CREATING] = "creating",
+    [CF_STATE_FAILED] = "failed",	[CF_STATE_DELETING] = "deleting",
+    [CF_STATE_STARTING] = "starting",	[CF_STATE_RUNNING] = "running",
+    [CF_STATE_STOPPING] = "stopping",	[CF_STATE_STOPPED] = "stopped",
+    [CF_STATE_SUSPENDED] = "suspended",
 };
 
-static int by_status(long status)
+const char *cf_state_name(enum cf_state s)
 {
-	switch (status) {
-	case 400:
-		return EINVAL;
-	case 401:
-	case 403:
-		return EACCES;
-	case 404:
-		return ENOENT;
-	case 409:
-		return EEXIST;
-	case 412: /* conditionNotMet, see above */
-	case 429:
-		return EAGAIN;
-	case 0: /* no answer: the API is unreachable */
-		return EAGAIN;
-	default:
-		if (status >= 500 && status <= 599)
-			return EAGAIN;
-		return EIO;
-	}
+	return (unsigned) s < CF_STATE__COUNT ? state_names[s] : "other";
 }
 
-int cf_errno_from_error(const struct cf_error *e)
+enum cf_state cf_state_from_word(const char *status)
 {
-	if (!e)
-		return -EIO;
-	for (size_t i = 0; e->reason[0] && i < sizeof by_reason / sizeof by_reason[0]; i++)
-		if (!strcmp(e->reason, by_reason[i].reason))
-			return -by_reason[i].err;
-	return -by_status(e->http_status);
+	if (!status)
+		return CF_STATE_NONE;
+	for (int i = CF_STATE_READY; i < CF_STATE__COUNT; i++)
+		if (!strcasecmp(status, state_names[i]))
+			return (enum cf_state) i;
+	return CF_STATE_OTHER;
+}
+
+enum cf_state cf_provider_state(const struct cf_provider *p, enum cf_kind kind, const char *status)
+{
+	if (!status)
+		return CF_STATE_NONE;
+	if (p && p->ops->state)
+		return p->ops->state(kind, status);
+	return cf_state_from_word(status);
+}
+
+bool cf_text_valid_default(enum cf_text what, const char *s, size_t len, const char **rule)
+{
+	bool ok;
+	if (what == CF_TEXT_NAME) {
+		ok = s && len <= 63 && !memchr(s, '\0', len) && cf_name_is_safe(s, len);
+		if (rule)
+			*rule = "a directory entry of 1-63 bytes";
+	} else {
+		ok = s && !memchr(s, '\0', len) &&
+		     cf_label_text_sane(s, len, what == CF_TEXT_LABEL_KEY);
+		if (rule)
+			*rule = "text of at most 63 characters, no control character";
+	}
+	return ok;
+}
+
+bool cf_provider_text_valid(const struct cf_provider *p, enum cf_text what, const char *s,
+			    size_t len, const char **rule)
+{
+	if (p && p->ops->text_valid)
+		return p->ops->text_valid(what, s, len, rule);
+	return cf_text_valid_default(what, s, len, rule);
+}
+
+unsigned cf_provider_consistency(const struct cf_provider *p)
+{
+	unsigned caps = p ? p->ops->consistency : 0;
+	return caps ? caps : CF_CAP_CRASH;
+}
+
+size_t cf_provider_label_bytes_max(const struct cf_provider *p)
+{
+	size_t max = p ? p->ops->label_bytes_max : 0;
+	return max && max <= CF_LABEL_TEXT_BYTES_MAX ? max : CF_LABEL_TEXT_BYTES_MAX;
 }
 
 void cf_page_clear(struct cf_page *p)

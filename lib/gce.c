@@ -8,6 +8,7 @@
 #include "gce.h"
 #include "gce_auth.h"
 #include "gce_priv.h"
+#include "deadline.h"
 #include "http.h"
 #include "log.h"
 #include "names.h"
@@ -16,9 +17,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum {
 	TOKEN_MAX = 8192,  /* an access token */
@@ -48,6 +51,83 @@ static bool present(json_t *v)
 
 /* ---- errors ---- */
 
+/* What a Compute Engine failure means to a shell: the API's error (reason
+ * first, HTTP status second) mapped to an errno in one table, the way sshfs
+ * maps SFTP status codes.
+ *
+ * The API's `errors[].reason` values, most specific first. A 412
+ * (conditionNotMet: a stale labelFingerprint) is EAGAIN here, and a shell
+ * prints "Resource temporarily unavailable", which is what happened; the
+ * provider's set_labels answers it -ESTALE itself (gce_set_labels) so that its
+ * caller knows to re-read the fingerprint, merge and try again. */
+static const struct {
+	const char *reason;
+	int err;
+} by_reason[] = {
+    {"notFound", ENOENT},
+    {"alreadyExists", EEXIST},
+    {"resourceInUseByAnotherResource", EBUSY},
+    {"resourceNotReady", EBUSY},
+    {"invalid", EINVAL},
+    {"badRequest", EINVAL},
+    {"invalidParameter", EINVAL},
+    {"invalidArgument", EINVAL},
+    {"forbidden", EACCES},
+    {"insufficientPermissions", EACCES},
+    {"accessNotConfigured", EACCES},
+    {"required", EACCES},
+    {"authError", EACCES},
+    {"rateLimitExceeded", EAGAIN},
+    {"userRateLimitExceeded", EAGAIN},
+    {"quotaExceeded", EAGAIN},
+    {"conditionNotMet", EAGAIN},
+    {"backendError", EAGAIN},
+    {"internalError", EAGAIN},
+};
+
+static int by_status(long status)
+{
+	switch (status) {
+	case 400:
+		return EINVAL;
+	case 401:
+	case 403:
+		return EACCES;
+	case 404:
+		return ENOENT;
+	case 409:
+		return EEXIST;
+	case 412: /* conditionNotMet, see above */
+	case 429:
+		return EAGAIN;
+	case 0: /* no answer: the API is unreachable */
+		return EAGAIN;
+	default:
+		if (status >= 500 && status <= 599)
+			return EAGAIN;
+		return EIO;
+	}
+}
+
+int cf_gce_errno(const struct cf_error *e)
+{
+	if (!e)
+		return -EIO;
+	for (size_t i = 0; e->reason[0] && i < sizeof by_reason / sizeof by_reason[0]; i++)
+		if (!strcmp(e->reason, by_reason[i].reason))
+			return -by_reason[i].err;
+	return -by_status(e->http_status);
+}
+
+/* The provider's reading of err (provider.h): its errno, and whether the same
+ * request may succeed when repeated (no answer, 429, 5xx). */
+static void classify(struct cf_error *err)
+{
+	int st = err->http_status;
+	err->errnum = cf_gce_errno(err);
+	err->retryable = err->errnum == -EAGAIN && (st == 0 || st == 429 || st >= 500);
+}
+
 void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_error *err)
 {
 	memset(err, 0, sizeof *err);
@@ -71,6 +151,7 @@ void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_er
 		snprintf(err->message, sizeof err->message, "%s",
 			 json_is_object(e) ? "no message" : "no API error body");
 	json_decref(root);
+	classify(err);
 }
 
 /* ---- operations ---- */
@@ -120,6 +201,11 @@ static void decode_op_error(json_t *doc, json_t *e, struct cf_error *err)
 		snprintf(err->message + used, sizeof err->message - used, " (and %zu more errors)",
 			 n - 1);
 	}
+	classify(err);
+	/* A guest flush that failed (a guestFlush snapshot whose guest agent
+	 * could not quiesce) is the source's health, not the request's fault. */
+	if (strstr(err->reason, "FLUSH") || strstr(err->message, "flush"))
+		err->source_unhealthy = true;
 }
 
 int cf_gce_decode_operation(json_t *doc, struct cf_operation *op, struct cf_error *err)
@@ -308,8 +394,10 @@ static int call(struct gce *g, const char *method, const char *url, const char *
 		explicit_bzero(tok, TOKEN_MAX);
 		if (rc) {
 			cf_gce_seterr(err, 0, "%s %s: %s", method, what, resp->error);
-			if (is_transport_transient(rc))
-				rc = cf_errno_from_error(err);
+			if (is_transport_transient(rc)) {
+				classify(err);
+				rc = err->errnum;
+			}
 			break;
 		}
 		if (resp->status == 401 && tries == 0) {
@@ -322,7 +410,7 @@ static int call(struct gce *g, const char *method, const char *url, const char *
 			break;
 		cf_gce_decode_error(resp->status, resp->body, resp->body_len, err);
 		prefix_message(err, method, what);
-		rc = cf_errno_from_error(err);
+		rc = err->errnum;
 		cf_http_response_clear(resp);
 		break;
 	}
@@ -837,6 +925,119 @@ static int gce_set_labels(struct cf_provider *p, const char *path, const struct 
 	return rc;
 }
 
+/* ---- label changes: the fingerprint's read, merge and retry ---- */
+
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A delay in [cap/2, cap]: writers that collided do not collide again. */
+static unsigned label_jitter(unsigned cap)
+{
+	static __thread unsigned seed;
+	if (!seed)
+		seed = (unsigned) mono_now_ms() ^ (unsigned) (uintptr_t) &seed;
+	return cap / 2 + (unsigned) rand_r(&seed) % (cap / 2 + 1);
+}
+
+/* r's labels with ch[0..n) applied, into a new array (the strings are r's
+ * and ch's: free only the array). -ENOSPC past the API's label count. */
+static int merge_labels(const struct cf_resource *r, const struct cf_label_change *ch, size_t n,
+			struct cf_label **out, size_t *count, struct cf_error *err)
+{
+	struct cf_label *l = calloc(r->nlabels + n + 1, sizeof *l);
+	size_t m = 0;
+	if (!l) {
+		cf_gce_seterr(err, 0, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r->nlabels; i++) {
+		bool changed = false;
+		for (size_t j = 0; j < n && !changed; j++)
+			changed = !strcmp(r->labels[i].key, ch[j].key);
+		if (!changed)
+			l[m++] = r->labels[i];
+	}
+	for (size_t j = 0; j < n; j++) {
+		if (!ch[j].value)
+			continue;
+		if (m >= CF_LABELS_MAX) {
+			free(l);
+			cf_gce_seterr(err, 0, "it already has %d labels, the provider's limit",
+				      CF_LABELS_MAX);
+			return -ENOSPC;
+		}
+		l[m].key = (char *) ch[j].key;
+		l[m].value = (char *) ch[j].value;
+		m++;
+	}
+	*out = l;
+	*count = m;
+	return 0;
+}
+
+enum {
+	LABEL_TRIES = 10,  /* fingerprint conflicts before giving up (SEMANTICS.md) */
+	LABEL_CHANGES = 8, /* changes one plan may ask for */
+};
+
+/* setLabels replaces the whole set, guarded by the fingerprint of the set
+ * it was computed from: read, plan, merge, send; a 412 (another writer
+ * changed the labels since the read) reads again and plans again, after a
+ * jittered pause that grows, at most LABEL_TRIES times and never past the
+ * write's deadline. No request id: the fingerprint makes a repeat harmless
+ * (one whose first try was applied and its answer lost is a 412: re-read). */
+static int gce_change_labels(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
+			     void *ctx, struct cf_operation *op, struct cf_error *err)
+{
+	struct cf_error scratch;
+	if (!err)
+		err = &scratch;
+	memset(op, 0, sizeof *op);
+	for (int attempt = 0; attempt < LABEL_TRIES; attempt++) {
+		struct cf_resource r = {0};
+		struct cf_label_change ch[LABEL_CHANGES];
+		struct cf_label *l = NULL;
+		size_t n = 0, m = 0;
+		memset(err, 0, sizeof *err);
+		int rc = gce_get(p, path, &r, err);
+		if (rc)
+			return rc;
+		rc = plan(ctx, &r, ch, LABEL_CHANGES, &n);
+		if (rc || !n || n > LABEL_CHANGES) {
+			/* the caller's answer (its -ESTALE is not a conflict) */
+			cf_resource_clear(&r);
+			return rc ? rc : n ? -EINVAL : 0;
+		}
+		rc = merge_labels(&r, ch, n, &l, &m, err);
+		if (!rc)
+			rc = gce_set_labels(p, path, l, m, r.fingerprint, NULL, op, err);
+		free(l);
+		cf_resource_clear(&r);
+		if (rc != -ESTALE)
+			return rc;
+		cf_debug("gce: %s: label fingerprint changed under us, re-reading (try %d)", path,
+			 attempt + 1);
+		/* Hosts racing for one resource: spread them out. */
+		unsigned delay = label_jitter(20u << (attempt < 7 ? attempt : 7));
+		int64_t deadline = cf_http_deadline();
+		if (deadline && mono_now_ms() + delay >= deadline)
+			break;
+		struct timespec ts = {.tv_sec = delay / 1000,
+				      .tv_nsec = (long) (delay % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
+	cf_gce_seterr(err, 412,
+		      "labels kept changing under us (fingerprint conflicts until the write's time "
+		      "ran out, at most %d tries)",
+		      LABEL_TRIES);
+	return -ESTALE;
+}
+
 static int gce_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait,
 		       struct cf_error *err)
 {
@@ -928,7 +1129,13 @@ static const struct cf_provider_ops gce_ops = {
     .remove = gce_remove,
     .power = gce_power,
     .set_labels = gce_set_labels,
+    .change_labels = gce_change_labels,
     .op_poll = gce_op_poll,
+    .state = cf_gce_state,
+    .text_valid = cf_gce_text_valid,
+    /* crash; flush through guestFlush; stop by stopping the instance */
+    .consistency = CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP,
+    .label_bytes_max = CF_LABEL_BYTES_MAX,
 };
 
 int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out)

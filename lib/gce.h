@@ -65,6 +65,11 @@ int cf_gce_decode_page(const char *body, size_t len, enum cf_listing l, struct c
  * into err; a body that is not such an envelope still gives a message. */
 void cf_gce_decode_error(long status, const char *body, size_t len, struct cf_error *err);
 
+/* Map an API failure (reason first, HTTP status second) to the negative
+ * errno the filesystem answers. cf_gce_decode_error and the operation decoder
+ * put it in err->errnum themselves. */
+int cf_gce_errno(const struct cf_error *e);
+
 /* A compute#operation document (every write's answer, and op_poll's) into
  * op (zeroed first): name, status, done, scope from `zone` / `region`
  * ("global" when neither), target from `targetLink` (the path; for a

@@ -1057,3 +1057,54 @@ oom:
 	rc = -ENOMEM;
 	goto out;
 }
+
+/* ---- statuses and the rules for what a caller writes ---- */
+
+/* The API's status words (snapshots, images, machine images, disks,
+ * instances) in the engine's neutral states. */
+enum cf_state cf_gce_state(enum cf_kind kind, const char *status)
+{
+	static const struct {
+		const char *word;
+		enum cf_state state;
+	} words[] = {
+	    {"READY", CF_STATE_READY},	       {"CREATING", CF_STATE_CREATING},
+	    {"UPLOADING", CF_STATE_CREATING},  {"PENDING", CF_STATE_CREATING},
+	    {"RESTORING", CF_STATE_CREATING},  {"FAILED", CF_STATE_FAILED},
+	    {"DELETING", CF_STATE_DELETING},   {"PROVISIONING", CF_STATE_STARTING},
+	    {"STAGING", CF_STATE_STARTING},    {"REPAIRING", CF_STATE_STARTING},
+	    {"RUNNING", CF_STATE_RUNNING},     {"STOPPING", CF_STATE_STOPPING},
+	    {"SUSPENDING", CF_STATE_STOPPING}, {"TERMINATED", CF_STATE_STOPPED},
+	    {"STOPPED", CF_STATE_STOPPED},     {"SUSPENDED", CF_STATE_SUSPENDED},
+	};
+	(void) kind; /* the words mean the same in every kind */
+	if (!status)
+		return CF_STATE_NONE;
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (!strcmp(status, words[i].word))
+			return words[i].state;
+	return CF_STATE_OTHER;
+}
+
+bool cf_gce_text_valid(enum cf_text what, const char *s, size_t len, const char **rule)
+{
+	switch (what) {
+	case CF_TEXT_NAME:
+		if (rule)
+			*rule =
+			    "1-63 characters, lower-case letters, digits and '-', starting with "
+			    "a letter, not ending with '-'";
+		return cf_gce_name_valid(s, len);
+	case CF_TEXT_LABEL_KEY:
+		if (rule)
+			*rule = "a lowercase letter first, then lowercase letters (international "
+				"ones too), digits, _ and -, at most 63 characters";
+		return cf_label_key_valid(s, len); /* a NUL is no label character */
+	case CF_TEXT_LABEL_VALUE:
+		if (rule)
+			*rule = "lowercase letters (international ones too), digits, _ and -, at "
+				"most 63 characters";
+		return cf_label_value_valid(s, len);
+	}
+	return false;
+}

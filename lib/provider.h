@@ -23,6 +23,15 @@ struct cf_error {
 	int http_status;   /* 0 when no HTTP answer arrived */
 	char reason[64];   /* API reason ("notFound", "resourceInUseByAnotherResource") or "" */
 	char message[512]; /* one line, printable, no secrets */
+	/* The provider's reading of the failure (0/false when it did not classify
+	 * it). errnum: what it means to a shell, a negative errno; always set for
+	 * an operation's error (cf_operation.err), where no return value carries
+	 * it. retryable: repeating the same request may succeed (no answer, the
+	 * API busy or failing). source_unhealthy: the failure is the source's
+	 * health (a guest that could not flush), not the request's fault. */
+	int errnum;
+	bool retryable;
+	bool source_unhealthy;
 };
 
 /* One page of a listing. Resources that could not be decoded are not in
@@ -69,6 +78,69 @@ int cf_uuid4(char buf[37]);
 
 struct cf_provider;
 
+/* ---- states, names, labels, capabilities (the engine's neutral words) ---- */
+
+/* A resource's state as the engine judges it. The provider maps its own
+ * status words to it (cf_provider_ops.state); the `status` file and the store
+ * keep the provider's word, and the state is derived from it when needed, so
+ * the store's records do not change. */
+enum cf_state {
+	CF_STATE_NONE = 0, /* the resource reports no status */
+	CF_STATE_OTHER,	   /* a status the provider does not map */
+	CF_STATE_READY,	   /* a snapshot, image or disk that can be used */
+	CF_STATE_CREATING,
+	CF_STATE_FAILED,
+	CF_STATE_DELETING,
+	CF_STATE_STARTING, /* an instance on its way up */
+	CF_STATE_RUNNING,
+	CF_STATE_STOPPING,
+	CF_STATE_STOPPED,
+	CF_STATE_SUSPENDED,
+	CF_STATE__COUNT
+};
+
+/* "ready", "running", ... */
+const char *cf_state_name(enum cf_state s);
+
+/* The neutral mapping, for a provider without a `state` call: the status
+ * compared, ignoring case, with the names above; NULL is CF_STATE_NONE. */
+enum cf_state cf_state_from_word(const char *status);
+
+/* What the provider is asked to judge as text a caller writes. */
+enum cf_text {
+	CF_TEXT_NAME,	     /* a new resource's name (mkdir) */
+	CF_TEXT_LABEL_KEY,   /* a label key */
+	CF_TEXT_LABEL_VALUE, /* a label value */
+};
+
+/* The consistency modes a provider can make a clone with (its `consistency`
+ * bits): bit N is policy.h's enum cf_consistency value N. A mkdir asking for
+ * a mode the provider lacks is refused with EOPNOTSUPP. */
+enum {
+	CF_CAP_CRASH = 1u << 0, /* a snapshot of the disk as it is */
+	CF_CAP_FLUSH = 1u << 1, /* the guest flushes first (GCE: guestFlush) */
+	CF_CAP_STOP = 1u << 2,	/* the instance is stopped around it */
+};
+
+/* One change to a resource's labels: set key to value, or remove key
+ * (value NULL). */
+struct cf_label_change {
+	const char *key;
+	const char *value;
+};
+
+/* The caller's decision on a resource's labels as the API shows them now
+ * (change_labels calls it after each fresh read): 0 with the changes to make
+ * in ch[0..*n) (*n <= the capacity it was given; 0 = nothing to write), or a
+ * negative errno that ends the call with that answer (-ESTALE: not the
+ * resource the caller meant; -EEXIST, -ENODATA: the xattr rules). */
+typedef int (*cf_label_plan_fn)(void *ctx, const struct cf_resource *now,
+				struct cf_label_change *ch, size_t cap, size_t *n);
+
+/* The most bytes a label key or value may take in any provider (256
+ * characters of up to 4 bytes): the bound of a provider's label_bytes_max. */
+enum { CF_LABEL_TEXT_BYTES_MAX = 1024 };
+
 struct cf_provider_ops {
 	const char *name;		/* "gce" */
 	const struct cf_layout *layout; /* its tree (layout.h) */
@@ -107,6 +179,37 @@ struct cf_provider_ops {
 	 * holds the API's message. */
 	int (*op_poll)(struct cf_provider *p, struct cf_operation *op, bool wait,
 		       struct cf_error *err);
+
+	/* ---- rules and capabilities. Pure functions of their arguments (no
+	 * provider pointer: a wrapper copying the ops, fs/metrics.c's, passes
+	 * them on unchanged). Each is optional: NULL takes the neutral default
+	 * named beside it. ---- */
+
+	/* The state a status word means (NULL: cf_state_from_word). */
+	enum cf_state (*state)(enum cf_kind kind, const char *status);
+	/* Whether text a caller writes is acceptable as `what`; when it is not
+	 * and rule is not NULL, *rule is the rule in one line for the refusal
+	 * ("1-63 characters, ..."). NULL: cf_text_valid_default. */
+	bool (*text_valid)(enum cf_text what, const char *s, size_t len, const char **rule);
+	/* Apply a few label changes to path with the provider's own concurrency
+	 * control: read the resource, ask plan, write the changes; when another
+	 * writer got there first, read again and ask plan again (GCE: the label
+	 * fingerprint, a 412 re-read and merged, at most 10 tries within the
+	 * write's deadline, jittered; AWS: CreateTags/DeleteTags). 0 with *op to
+	 * follow (op->name NULL when plan asked for nothing); plan's errno as it
+	 * gave it; -ENOENT when the resource is gone; -ENOSPC when the changes
+	 * exceed the provider's label count; -EBUSY when writers kept colliding
+	 * until the tries or the deadline ran out. Optional: NULL means the
+	 * engine cannot change labels (EOPNOTSUPP). */
+	int (*change_labels)(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
+			     void *ctx, struct cf_operation *op, struct cf_error *err);
+
+	/* CF_CAP_* bits; 0 means crash-consistent only. */
+	unsigned consistency;
+	/* The most bytes a label value it takes can have, what the filesystem
+	 * refuses before asking (GCE: 63 characters of up to 4 bytes); 0, or
+	 * more than CF_LABEL_TEXT_BYTES_MAX, means CF_LABEL_TEXT_BYTES_MAX. */
+	size_t label_bytes_max;
 };
 
 /* ---- the tree a provider shows (layout.h): static data, known before
@@ -120,7 +223,15 @@ struct cf_provider {
 	void *impl;
 };
 
-/* Map an API failure to the errno the filesystem answers (errmap.c). */
-int cf_errno_from_error(const struct cf_error *e);
+/* The provider's calls above with their neutral defaults (errmap.c). */
+enum cf_state cf_provider_state(const struct cf_provider *p, enum cf_kind kind, const char *status);
+bool cf_provider_text_valid(const struct cf_provider *p, enum cf_text what, const char *s,
+			    size_t len, const char **rule);
+unsigned cf_provider_consistency(const struct cf_provider *p);
+size_t cf_provider_label_bytes_max(const struct cf_provider *p);
+
+/* The neutral text rule: a name is a safe directory entry (cf_name_is_safe)
+ * of at most 63 bytes; a label key or value is sane text (names.h). */
+bool cf_text_valid_default(enum cf_text what, const char *s, size_t len, const char **rule);
 
 #endif

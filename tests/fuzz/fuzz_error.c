@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		FUZZ_ASSERT(memchr(err.reason, '\0', sizeof err.reason));
 		for (const char *m = err.message; *m; m++)
 			FUZZ_ASSERT((unsigned char) *m >= 0x20 && *m != 0x7f);
-		int e = cf_errno_from_error(&err);
+		int e = cf_gce_errno(&err);
+		FUZZ_ASSERT(err.errnum == e);
 		FUZZ_ASSERT(e < 0 && e > -4096);
 	}
 	char *s = fuzz_string(data, size);

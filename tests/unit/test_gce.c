@@ -8,6 +8,7 @@
 #include "check.h"
 #include "gce_auth.h"
 #include "gce.h"
+#include "gce_priv.h"
 #include "http.h"
 #include "mini_httpd.h"
 
@@ -765,7 +766,9 @@ static void error_is(long status, const char *body, const char *reason, const ch
 	if (!strstr(e.message, msg))
 		fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", e.message, msg);
 	CHECK(strstr(e.message, msg) != NULL);
-	CHECK_EQ_INT(cf_errno_from_error(&e), err);
+	CHECK_EQ_INT(cf_gce_errno(&e), err);
+	CHECK_EQ_INT(e.errnum, err); /* filled by the decoder itself */
+	CHECK_EQ_INT(e.retryable, err == -EAGAIN && (status == 429 || status >= 500));
 }
 
 static void test_errors(void)
@@ -845,17 +848,17 @@ static void test_errors(void)
 
 	/* the table on its own */
 	struct cf_error t = {.http_status = 0};
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
 	t.http_status = 500;
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
 	t.http_status = 200;
 	strcpy(t.reason, "quotaExceeded");
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
 	strcpy(t.reason, "insufficientPermissions");
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EACCES);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EACCES);
 	strcpy(t.reason, "backendError");
-	CHECK_EQ_INT(cf_errno_from_error(&t), -EAGAIN);
-	CHECK_EQ_INT(cf_errno_from_error(NULL), -EIO);
+	CHECK_EQ_INT(cf_gce_errno(&t), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(NULL), -EIO);
 }
 
 /* ---- auth and the provider, against the in-test server ---- */
@@ -1049,6 +1052,12 @@ static void test_provider(void)
 	    .endpoint = ep, .project = "demo-project", .http = h, .auth = a};
 	CHECK_EQ_INT(cf_gce_new(&cfg, &p), 0);
 	CHECK_EQ_STR(p->ops->name, "gce");
+	/* its rules and capabilities: crash, flush (guestFlush) and stop; labels
+	 * of 63 characters of up to 4 bytes */
+	CHECK_EQ_INT(cf_provider_consistency(p), CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP);
+	CHECK_EQ_INT(cf_provider_label_bytes_max(p), 63 * 4);
+	CHECK_EQ_INT(cf_provider_state(p, CF_KIND_INSTANCE, "TERMINATED"), CF_STATE_STOPPED);
+	CHECK(!cf_provider_text_valid(p, CF_TEXT_NAME, "UPPER", 5, NULL));
 
 	/* a listing: the URL, the bearer, the page token escaped */
 	struct canned list[] = {
@@ -1270,10 +1279,55 @@ static void test_metadata_hidden(void)
 	cf_resource_clear(&r);
 }
 
+/* The API's status words as the engine's states, and its rules for what a
+ * caller writes, as the provider answers them (provider.h). */
+static void test_states_and_rules(void)
+{
+	static const struct {
+		enum cf_kind kind;
+		const char *word;
+		enum cf_state state;
+	} t[] = {
+	    {CF_KIND_SNAPSHOT, "READY", CF_STATE_READY},
+	    {CF_KIND_SNAPSHOT, "CREATING", CF_STATE_CREATING},
+	    {CF_KIND_SNAPSHOT, "UPLOADING", CF_STATE_CREATING},
+	    {CF_KIND_SNAPSHOT, "FAILED", CF_STATE_FAILED},
+	    {CF_KIND_SNAPSHOT, "DELETING", CF_STATE_DELETING},
+	    {CF_KIND_DISK, "READY", CF_STATE_READY},
+	    {CF_KIND_INSTANCE, "PROVISIONING", CF_STATE_STARTING},
+	    {CF_KIND_INSTANCE, "STAGING", CF_STATE_STARTING},
+	    {CF_KIND_INSTANCE, "RUNNING", CF_STATE_RUNNING},
+	    {CF_KIND_INSTANCE, "STOPPING", CF_STATE_STOPPING},
+	    {CF_KIND_INSTANCE, "TERMINATED", CF_STATE_STOPPED},
+	    {CF_KIND_INSTANCE, "STOPPED", CF_STATE_STOPPED},
+	    {CF_KIND_INSTANCE, "SUSPENDED", CF_STATE_SUSPENDED},
+	    {CF_KIND_INSTANCE, "running", CF_STATE_OTHER}, /* the API's words are upper case */
+	    {CF_KIND_INSTANCE, "", CF_STATE_OTHER},
+	    {CF_KIND_INSTANCE, NULL, CF_STATE_NONE},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		CHECK_EQ_INT(cf_gce_state(t[i].kind, t[i].word), t[i].state);
+
+	const char *rule = NULL;
+	CHECK(cf_gce_text_valid(CF_TEXT_NAME, "snap-1", 6, &rule));
+	CHECK(rule && strstr(rule, "1-63 characters"));
+	CHECK(!cf_gce_text_valid(CF_TEXT_NAME, "Snap", 4, NULL));
+	CHECK(!cf_gce_text_valid(CF_TEXT_NAME, "snap-", 5, NULL));
+	CHECK(!cf_gce_text_valid(CF_TEXT_NAME, "s\0p", 3, NULL));
+	CHECK(cf_gce_text_valid(CF_TEXT_LABEL_KEY, "team", 4, &rule));
+	CHECK(rule && strstr(rule, "lowercase letter first"));
+	CHECK(!cf_gce_text_valid(CF_TEXT_LABEL_KEY, "Team", 4, NULL));
+	CHECK(!cf_gce_text_valid(CF_TEXT_LABEL_KEY, "t\0", 2, NULL));
+	CHECK(cf_gce_text_valid(CF_TEXT_LABEL_VALUE, "", 0, &rule));
+	CHECK(!cf_gce_text_valid(CF_TEXT_LABEL_VALUE, "A", 1, NULL));
+	CHECK(!cf_gce_text_valid(CF_TEXT_LABEL_VALUE, "a\0b", 3, NULL));
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
 	test_metadata_hidden();
+	test_states_and_rules();
 	test_urls();
 	test_snapshot();
 	test_other_kinds();

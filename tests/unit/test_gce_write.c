@@ -226,7 +226,12 @@ static void test_decode_operation(void)
 	CHECK_EQ_STR(op.err.reason, "GUEST_FLUSH_FAILED");
 	CHECK_EQ_STR(op.err.message, "Guest flush failed:  the guest did not answer.");
 	CHECK_EQ_INT(op.err.http_status, 400);
-	CHECK_EQ_INT(cf_errno_from_error(&op.err), -EINVAL);
+	CHECK_EQ_INT(cf_gce_errno(&op.err), -EINVAL);
+	/* the provider classifies it: the errno, and a failed guest flush is the
+	 * source's health (the engine answers EHOSTDOWN), not worth repeating */
+	CHECK_EQ_INT(op.err.errnum, -EINVAL);
+	CHECK(op.err.source_unhealthy);
+	CHECK(!op.err.retryable);
 	cf_operation_clear(&op);
 
 	/* several errors: the first, and how many more */
@@ -240,6 +245,8 @@ static void test_decode_operation(void)
 	CHECK_EQ_STR(op.err.reason, "QUOTA_EXCEEDED");
 	CHECK_EQ_STR(op.err.message, "Quota 'SNAPSHOTS' exceeded. (and 1 more errors)");
 	CHECK_EQ_INT(op.err.http_status, 403);
+	CHECK_EQ_INT(op.err.errnum, -EACCES); /* the code is not a reason in the table: 403 */
+	CHECK(!op.err.source_unhealthy);
 	CHECK(op.target == NULL);
 	cf_operation_clear(&op);
 
@@ -257,7 +264,9 @@ static void test_decode_operation(void)
 	    0);
 	CHECK(op.failed);
 	CHECK_EQ_STR(op.err.message, "INTERNAL SERVER ERROR");
-	CHECK_EQ_INT(cf_errno_from_error(&op.err), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&op.err), -EAGAIN);
+	CHECK_EQ_INT(op.err.errnum, -EAGAIN);
+	CHECK(op.err.retryable && !op.err.source_unhealthy);
 	cf_operation_clear(&op);
 	/* a hostile code is not copied as a reason */
 	CHECK_EQ_INT(dec("{\"name\":\"operation-8\",\"status\":\"DONE\",\"error\":{\"errors\":[{"
@@ -700,7 +709,7 @@ static void test_set_labels(void)
 	    P->ops->set_labels(P, "zones/us-central1-a/instances/db-1", l, 2, fp, RID, &op, &err),
 	    -ESTALE);
 	/* errmap itself keeps EAGAIN for a 412 (other callers) */
-	CHECK_EQ_INT(cf_errno_from_error(&err), -EAGAIN);
+	CHECK_EQ_INT(cf_gce_errno(&err), -EAGAIN);
 	/* other refusals keep their errno */
 	struct canned nf[] = {{404, NULL,
 			       ERR(404, "notFound",
@@ -709,6 +718,137 @@ static void test_set_labels(void)
 	server_script(nf, 1);
 	CHECK_EQ_INT(P->ops->set_labels(P, "global/snapshots/s1", l, 2, fp, NULL, &op, &err),
 		     -ENOENT);
+}
+
+/* ---- change_labels: read, plan, merge, send; a 412 reads and plans again ---- */
+
+#define SNAP_WITH(fp, labels)                                                                      \
+	"{\"kind\":\"compute#snapshot\",\"name\":\"s1\",\"id\":\"7\",\"status\":\"READY\","        \
+	"\"creationTimestamp\":\"2024-05-01T00:00:00.000-07:00\",\"labelFingerprint\":\"" fp       \
+	"\",\"labels\":" labels "}"
+
+struct plan_ctx {
+	int calls;
+	const char *key, *value; /* the change to ask for */
+	int answer;		 /* returned instead, when not 0 */
+	char seen[8][64];	 /* the fingerprint of each read it was shown */
+};
+
+static int test_plan(void *ctx, const struct cf_resource *now, struct cf_label_change *ch,
+		     size_t cap, size_t *n)
+{
+	struct plan_ctx *pc = ctx;
+	if (pc->calls < 8)
+		snprintf(pc->seen[pc->calls], sizeof pc->seen[0], "%s",
+			 now->fingerprint ? now->fingerprint : "");
+	pc->calls++;
+	*n = 0;
+	if (pc->answer)
+		return pc->answer;
+	CHECK(cap >= 1);
+	ch[0].key = pc->key;
+	ch[0].value = pc->value;
+	*n = 1;
+	return 0;
+}
+
+static int plan_nothing(void *ctx, const struct cf_resource *now, struct cf_label_change *ch,
+			size_t cap, size_t *n)
+{
+	(void) ctx, (void) now, (void) ch, (void) cap;
+	*n = 0;
+	return 0;
+}
+
+static void test_change_labels(void)
+{
+	struct cf_operation op = {0};
+	struct cf_error err;
+	struct plan_ctx pc = {.key = "env", .value = "prod"};
+	/* another writer added team=b between our read and our write: the 412
+	 * makes it read again, and the write keeps team=b */
+	struct canned race[] = {
+	    {200, NULL, SNAP_WITH("fp-1", "{\"owner\":\"a\"}")},
+	    {412, NULL, ERR(412, "conditionNotMet", "Labels fingerprint either invalid")},
+	    {200, NULL, SNAP_WITH("fp-2", "{\"owner\":\"a\",\"team\":\"b\"}")},
+	    {200, NULL, OP_GLOBAL("operation-cl", "DONE", "global/snapshots/s1")},
+	};
+	server_script(race, 4);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err), 0);
+	CHECK_EQ_INT(pc.calls, 2);
+	CHECK_EQ_STR(pc.seen[0], "fp-1");
+	CHECK_EQ_STR(pc.seen[1], "fp-2");
+	CHECK_EQ_INT(server_count(), 4);
+	line_is(0, "GET", "global/snapshots/s1?prettyPrint=false");
+	body_is(1, "{\"labels\":{\"owner\":\"a\",\"env\":\"prod\"},\"labelFingerprint\":\"fp-1\"}");
+	body_is(3, "{\"labels\":{\"owner\":\"a\",\"team\":\"b\",\"env\":\"prod\"},"
+		   "\"labelFingerprint\":\"fp-2\"}");
+	CHECK_EQ_STR(op.name, "operation-cl");
+	cf_operation_clear(&op);
+
+	/* a removal: the key is left out of the set sent */
+	pc = (struct plan_ctx){.key = "owner", .value = NULL};
+	struct canned rm[] = {
+	    {200, NULL, SNAP_WITH("fp-3", "{\"owner\":\"a\",\"team\":\"b\"}")},
+	    {200, NULL, OP_GLOBAL("operation-rm", "DONE", "global/snapshots/s1")},
+	};
+	server_script(rm, 2);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err), 0);
+	body_is(1, "{\"labels\":{\"team\":\"b\"},\"labelFingerprint\":\"fp-3\"}");
+	cf_operation_clear(&op);
+
+	/* the plan's answer ends it, nothing written; a plan of nothing writes nothing */
+	pc = (struct plan_ctx){.answer = -ESTALE};
+	server_script(rm, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ESTALE);
+	CHECK_EQ_INT(server_count(), 1);
+	CHECK(op.name == NULL);
+	/* a plan of nothing (the label already has the value): nothing sent */
+	server_script(rm, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", plan_nothing, NULL, &op, &err),
+		     0);
+	CHECK_EQ_INT(server_count(), 1);
+	CHECK(op.name == NULL);
+
+	/* gone: -ENOENT from the read */
+	struct canned nf[] = {{404, NULL, ERR(404, "notFound", "The resource was not found")}};
+	pc = (struct plan_ctx){.key = "env", .value = "prod"};
+	server_script(nf, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ENOENT);
+	CHECK_EQ_INT(pc.calls, 0);
+
+	/* 64 labels already: no room for one more */
+	char many[64 * 16 + 8];
+	size_t k = 0;
+	k += (size_t) snprintf(many + k, sizeof many - k, "{");
+	for (int i = 0; i < 64; i++)
+		k += (size_t) snprintf(many + k, sizeof many - k, "%s\"k%d\":\"v\"", i ? "," : "",
+				       i);
+	snprintf(many + k, sizeof many - k, "}");
+	char doc[sizeof many + 512];
+	snprintf(doc, sizeof doc, SNAP_WITH("fp-4", "%s"), many);
+	struct canned full[] = {{200, NULL, doc}};
+	server_script(full, 1);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ENOSPC);
+	CHECK(strstr(err.message, "64 labels") != NULL);
+	CHECK_EQ_INT(server_count(), 1);
+
+	/* always a 412: at most 10 tries, then -ESTALE */
+	struct canned again[20];
+	for (int i = 0; i < 20; i += 2) {
+		again[i] = (struct canned){200, NULL, SNAP_WITH("fp-5", "{}"), false};
+		again[i + 1] = (struct canned){412, NULL, "Precondition Failed", false};
+	}
+	pc = (struct plan_ctx){.key = "env", .value = "prod"};
+	server_script(again, 20);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -ESTALE);
+	CHECK_EQ_INT(pc.calls, 10);
+	CHECK_EQ_INT(server_count(), 20);
+	CHECK(strstr(err.message, "at most 10 tries") != NULL);
 }
 
 /* ---- failures: the API's errors, retries, no answer ---- */
@@ -943,6 +1083,7 @@ int main(void)
 	test_invalid_input();
 	test_remove_power();
 	test_set_labels();
+	test_change_labels();
 	test_failures();
 	test_op_poll();
 
