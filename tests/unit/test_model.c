@@ -60,6 +60,10 @@ static void test_paths(void)
 	CHECK_EQ_INT(cf_path_parse("regions/r/disks/x", &k, NULL, 0, NULL, 0), 0);
 	CHECK_EQ_INT(cf_path_parse("regions/r/instances/x", &k, NULL, 0, NULL, 0), -EINVAL);
 	CHECK_EQ_INT(cf_path_parse("global/snapshots", &k, NULL, 0, NULL, 0), -EINVAL);
+	/* an empty collection matches no kind (zones and regions have none) */
+	CHECK_EQ_INT(cf_path_parse("global//x", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("zones/z1//x", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_collection_kind("global/", 7), CF_KIND_NONE);
 	CHECK_EQ_INT(cf_path_parse("global/snapshots/a/b", &k, NULL, 0, NULL, 0), -EINVAL);
 	CHECK_EQ_INT(cf_path_parse("global/snapshots/..", &k, NULL, 0, NULL, 0), -EINVAL);
 	CHECK_EQ_INT(cf_path_parse("zones/../disks/d", &k, NULL, 0, NULL, 0), -EINVAL);
