@@ -141,6 +141,26 @@ static void keep_marks(const MDB_val *stored, uint64_t id, json_t *job)
 	}
 	json_decref(old);
 }
+/* Write job under id in txn and commit it (txn is gone either way). */
+static int put_commit(struct cf_journal *j, MDB_txn *txn, uint64_t id, json_t *job)
+{
+	unsigned char k[8];
+	key_of(id, k);
+	char *text = json_dumps(job, JSON_COMPACT);
+	if (!text) {
+		mdb_txn_abort(txn);
+		return -ENOMEM;
+	}
+	MDB_val key = {8, k}, val = {strlen(text), text};
+	int rc = mdb_put(txn, j->jobs, &key, &val, 0);
+	free(text);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return mdb_err(rc, "put");
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? mdb_err(rc, "commit") : 0;
+}
 
 static int put(struct cf_journal *j, uint64_t *id, json_t *job, int must_exist)
 {
@@ -167,25 +187,11 @@ static int put(struct cf_journal *j, uint64_t *id, json_t *job, int must_exist)
 		if (!rc)
 			keep_marks(&val, *id, job);
 	}
-	char *text = NULL;
-	if (!rc) {
-		text = json_dumps(job, JSON_COMPACT);
-		if (!text) {
-			mdb_txn_abort(txn);
-			return -ENOMEM;
-		}
-		key_of(*id, k);
-		val.mv_size = strlen(text);
-		val.mv_data = text;
-		rc = mdb_put(txn, j->jobs, &key, &val, 0);
-	}
-	free(text);
 	if (rc) {
 		mdb_txn_abort(txn);
 		return mdb_err(rc, "put");
 	}
-	rc = mdb_txn_commit(txn);
-	return rc ? mdb_err(rc, "commit") : 0;
+	return put_commit(j, txn, *id, job);
 }
 
 int cf_journal_add(struct cf_journal *j, json_t *job, uint64_t *id)
@@ -253,22 +259,14 @@ int cf_journal_update(struct cf_journal *j, uint64_t id, cf_job_update_fn fn, vo
 		return -EIO;
 	}
 	int out = fn(ctx, job);
-	char *text = out == 0 ? json_dumps(job, JSON_COMPACT) : NULL;
+	if (out != 0) {
+		json_decref(job);
+		mdb_txn_abort(txn);
+		return out < 0 ? out : 0;
+	}
+	rc = put_commit(j, txn, id, job);
 	json_decref(job);
-	if (out != 0 || !text) {
-		mdb_txn_abort(txn);
-		return out < 0 ? out : out > 0 ? 0 : -ENOMEM;
-	}
-	val.mv_size = strlen(text);
-	val.mv_data = text;
-	rc = mdb_put(txn, j->jobs, &key, &val, 0);
-	free(text);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return mdb_err(rc, "put");
-	}
-	rc = mdb_txn_commit(txn);
-	return rc ? mdb_err(rc, "commit") : 0;
+	return rc;
 }
 
 int cf_journal_del(struct cf_journal *j, uint64_t id)
