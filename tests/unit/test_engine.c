@@ -4,6 +4,8 @@
  * - a stop-mode clone crashed at every call it makes to the cloud, before
  *   the call and after it (its answer lost), then resumed by a new engine on
  *   the journal as it was: exactly one create, one stop and one start;
+ * - a transient failure is repeated with the same request id (once made),
+ *   an answer (a 4xx) is not;
  * - a start that fails in the cloud is sent again, with a new request id,
  *   after the pause the journal records (not_before, start_tries);
  * - a label write that meets a 412 re-reads, merges and keeps the other
@@ -641,6 +643,56 @@ static void test_reaper(void)
 	fp_destroy(&f);
 }
 
+/* ---- transient failures: repeated, never acting twice ---- */
+
+static void test_retries(void)
+{
+	struct fake_provider f;
+	struct world w;
+	cloud_init(&f);
+	world_open(&w, &f, "{\"clone\": {\"consistency\": \"crash\"}}", NULL, NULL, 5);
+	/* A create whose answer was lost (a 503 after it took effect): sent
+	 * again with its request id, one snapshot made. */
+	struct fp_fail lost = {.op = FP_CREATE,
+			       .nth = 1,
+			       .times = 1,
+			       .err = -EAGAIN,
+			       .http = 503,
+			       .message = "backend error",
+			       .after = true};
+	fp_fail(&f, &lost);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 2);
+	fp_lock(&f);
+	CHECK_EQ_INT(f.started[FP_CREATE], 1);
+	fp_unlock(&f);
+	/* A 403 is the API's answer: not repeated. */
+	struct fp_fail denied = {.op = FP_CREATE,
+				 .nth = 1,
+				 .times = 1,
+				 .err = -EACCES,
+				 .http = 403,
+				 .message = "denied"};
+	fp_fail(&f, &denied);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap2"), -EACCES);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 3);
+	/* A read that finds no answer is tried again, a few times. */
+	struct fp_fail quiet = {.op = FP_GET,
+				.path = DISK,
+				.nth = 1,
+				.times = 2,
+				.err = -EHOSTUNREACH,
+				.message = "no route to host"};
+	fp_fail(&f, &quiet);
+	int gets = atomic_load(&f.calls[FP_GET]);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap3"), 0);
+	CHECK(atomic_load(&f.calls[FP_GET]) - gets >= 3);
+	CHECK(drain(&w, 2000));
+	CHECK(fp_exists(&f, "global/snapshots/snap3"));
+	world_close(&w);
+	fp_destroy(&f);
+}
+
 /* ---- giving a job up: expiry and cancel ---- */
 
 /* A stop-mode clone of d1 planned and crashed just before its stop left:
@@ -789,6 +841,7 @@ int main(void)
 	test_breaker();
 	test_prune_safety();
 	test_restart_retries();
+	test_retries();
 	test_crash_everywhere();
 	test_reaper();
 	test_expiry();
