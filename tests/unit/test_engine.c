@@ -223,6 +223,20 @@ static int crash_hook(void *ctx, enum fp_op op, const char *path, bool after)
 	return rc;
 }
 
+/* Plan a stop-mode clone of d1 on a new mount of cloud f, crash_hook
+ * watching every call: mkdir's answer. */
+static int crash_run(struct crash *c, struct fake_provider *f, struct world *w)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	cloud_init(f);
+	world_open(w, f, STOP_POLICY, NULL, NULL, 1);
+	c->f = f;
+	c->j = w->j;
+	f->hook = crash_hook;
+	f->hook_ctx = c;
+	return mkdir_snap(w, "snap1");
+}
+
 /* A stop-mode clone of d1 crashed at call `at` (before or after it acted),
  * then resumed from the journal as the crash left it by a new engine over
  * the cloud as it was. Returns how many calls the first run made. */
@@ -232,13 +246,7 @@ static int crash_at(int at, bool after)
 	struct world w;
 	struct fake_provider saved;
 	struct crash c = {.f = &f, .at = at, .after = after, .at_op = -1, .saved = &saved};
-	pthread_mutex_init(&c.lock, NULL);
-	cloud_init(&f);
-	world_open(&w, &f, STOP_POLICY, NULL, NULL, 1);
-	c.j = w.j;
-	f.hook = crash_hook;
-	f.hook_ctx = &c;
-	int rc = mkdir_snap(&w, "snap1");
+	int rc = crash_run(&c, &f, &w);
 	/* The rest of the job runs in the background, until it ends or crashes. */
 	for (int i = 0; i < 3000; i++) {
 		pthread_mutex_lock(&c.lock);
@@ -702,13 +710,7 @@ static json_t *planned_job(struct fake_provider *saved)
 	struct fake_provider f;
 	struct world w;
 	struct crash c = {.f = &f, .at_op = FP_STOP, .saved = saved};
-	pthread_mutex_init(&c.lock, NULL);
-	cloud_init(&f);
-	world_open(&w, &f, STOP_POLICY, NULL, NULL, 1);
-	c.j = w.j;
-	f.hook = crash_hook;
-	f.hook_ctx = &c;
-	mkdir_snap(&w, "snap1");
+	crash_run(&c, &f, &w);
 	world_close(&w);
 	fp_destroy(&f);
 	pthread_mutex_destroy(&c.lock);
