@@ -322,6 +322,17 @@ static void test_crash_everywhere(void)
 
 /* ---- stop-mode restart ---- */
 
+/* A clone job ended: its instance runs, and `failed` clones failed. */
+static void check_ended(struct fake_provider *f, struct world *w, unsigned long failed)
+{
+	char status[32];
+	struct cf_engine_stats stats;
+	fp_status(f, INST, status, sizeof status);
+	CHECK_EQ_STR(status, "RUNNING");
+	cf_engine_get_stats(w->e, &stats);
+	CHECK_EQ_INT(stats.clones_failed, failed);
+}
+
 static json_t *job_now(struct cf_journal *j)
 {
 	return first_job(j);
@@ -401,11 +412,7 @@ static void test_restart_retries(void)
 	CHECK_EQ_INT(f.started[FP_CREATE], 1);
 	CHECK_EQ_INT(f.started[FP_STOP], 1);
 	fp_unlock(&f);
-	fp_status(&f, INST, status, sizeof status);
-	CHECK_EQ_STR(status, "RUNNING");
-	struct cf_engine_stats stats;
-	cf_engine_get_stats(w.e, &stats);
-	CHECK_EQ_INT(stats.clones_failed, 0);
+	check_ended(&f, &w, 0);
 	world_close(&w);
 	fp_destroy(&f);
 }
@@ -736,7 +743,6 @@ static void test_expiry(void)
 {
 	static const char policy[] = "{\"clone\": {\"consistency\": \"stop\", "
 				     "\"job_max_age_seconds\": 100}}";
-	char status[32];
 	for (int sent = 0; sent <= 1; sent++) {
 		struct fake_provider f;
 		struct world w;
@@ -752,11 +758,7 @@ static void test_expiry(void)
 		 * instance started again only when a stop may have left. */
 		counts(&f, 0, 0, (unsigned) sent);
 		CHECK(!fp_exists(&f, SNAP));
-		fp_status(&f, INST, status, sizeof status);
-		CHECK_EQ_STR(status, "RUNNING");
-		struct cf_engine_stats stats;
-		cf_engine_get_stats(w.e, &stats);
-		CHECK_EQ_INT(stats.clones_failed, 1);
+		check_ended(&f, &w, 1);
 		world_close(&w);
 		json_decref(job);
 		fp_destroy(&f);
