@@ -30,7 +30,7 @@
 #include "options.h"
 #include "store.h"
 #include "sync.h"
-#include "auth.h"
+#include "registry.h"
 #include "engine.h"
 #include "journal.h"
 #include "timefmt.h"
@@ -592,7 +592,7 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 	jb_time(&b, fs->mounted_at);
 	jb_printf(&b, ",\n  \"sync_interval\": %u", o->sync_interval);
 	jb_puts(&b, ",\n  \"auth\": ");
-	jb_str(&b, fs->auth ? cf_auth_source(fs->auth) : NULL);
+	jb_str(&b, cf_source_credentials(o->src));
 	if (fs->http) {
 		cf_http_get_stats(fs->http, &hs);
 		jb_printf(&b,

@@ -24,7 +24,6 @@
 struct cf_options;
 struct cf_sync;
 struct cf_http;
-struct cf_auth;
 struct cf_provider;
 struct cf_engine;
 struct cf_journal;
@@ -35,7 +34,6 @@ struct cf_fs {
 	struct cf_store *store;
 	struct cf_sync *sync; /* NULL until the sync thread started */
 	struct cf_http *http;
-	struct cf_auth *auth;
 	struct cf_provider *provider;
 	struct cf_policy *policy;
 	struct cf_journal *journal;

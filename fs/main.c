@@ -9,7 +9,6 @@
  * closed, and opened for real in the daemon. */
 #include "fs.h"
 
-#include "auth.h"
 #include "engine.h"
 #include "journal.h"
 #include "policy.h"
@@ -17,7 +16,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "layout.h"
 #include "provider.h"
+#include "registry.h"
 #include "store.h"
 #include "sync.h"
 
@@ -57,7 +58,11 @@ static int make_dirs(const char *path)
 
 static int open_store(struct cf_fs *fs, const struct cf_options *o)
 {
-	int rc = cf_store_open(o->cache_dir, &fs->store);
+	/* The store must know the tree before any provider is built. */
+	int rc = cf_layout() ? 0 : cf_layout_use(o->src->kind->layout);
+	if (rc < 0)
+		return rc;
+	rc = cf_store_open(o->cache_dir, &fs->store);
 	if (rc < 0) {
 		cf_err("cannot open the cache in %s: %s", o->cache_dir, strerror(-rc));
 		fs->store = NULL;
@@ -74,8 +79,8 @@ static int open_store(struct cf_fs *fs, const struct cf_options *o)
 	return rc;
 }
 
-/* HTTP and credentials, before anything else: a key file that cannot be used stops the mount,
- * and the project may come from the credentials. */
+/* HTTP and the provider's credentials, before anything else: credentials that cannot be used
+ * stop the mount, and the scope may come from them. */
 static int start_auth(struct cf_fs *fs, const struct cf_options *o)
 {
 	struct cf_http_config hc = {
@@ -88,73 +93,45 @@ static int start_auth(struct cf_fs *fs, const struct cf_options *o)
 	    /* The http layer permits plain http only to loopback (the emulator). */
 	    .allow_insecure_loopback = true,
 	};
-	struct cf_auth_config ac = {.token_file = o->token_file,
-				    .credentials = o->credentials,
-				    .application_default = true,
-				    .read_only = o->ro};
-	int rc;
-
-	rc = cf_http_new(&hc, &fs->http);
+	int rc = cf_http_new(&hc, &fs->http);
 	if (rc < 0) {
 		cf_err("cannot set up HTTP: %s", strerror(-rc));
 		return rc;
 	}
-	ac.http = fs->http;
-	rc = cf_auth_new(&ac, &fs->auth);
-	if (rc < 0)
-		cf_err("cannot set up authentication: %s", strerror(-rc));
-	return rc;
+	return o->src->kind->start(o->src, fs->http);
 }
 
-/* No project named on the command line or in the environment: the key's project_id, else the
- * metadata server's project (asked briefly: off Compute Engine nobody answers). */
-static int find_project(struct cf_fs *fs, struct cf_options *o)
+/* No scope named on the command line or in the environment: the provider finds it (GCE: the
+ * key's project_id, else the metadata server's project). */
+static int find_project(struct cf_options *o)
 {
-	struct cf_http_config quick = {.connect_timeout_ms = 2000,
-				       .timeout_ms = 3000,
-				       .max_attempts = 3,
-				       .base_delay_ms = 100,
-				       .max_delay_ms = 1000,
-				       .max_total_ms = 8000,
-				       .allow_insecure_loopback = true};
-	struct cf_http *h;
-	char project[128], why[300];
-	const char *key_project = cf_auth_project(fs->auth);
-
+	char scope[128], why[300] = "";
+	const char *from = NULL;
 	if (o->project)
 		return 0;
-	if (key_project)
-		return cf_options_set_project(o, key_project, "the key's project_id", NULL);
-	if (cf_http_new(&quick, &h) < 0)
-		return cf_options_set_project(o, NULL, NULL, "cannot set up HTTP");
-	int rc = cf_auth_metadata_project(fs->auth, h, project, sizeof project, why, sizeof why);
-	cf_http_free(h);
-	if (rc == 0)
-		return cf_options_set_project(o, project, "the metadata server", NULL);
-	return cf_options_set_project(o, NULL, NULL, why);
+	if (o->src->kind->find_scope(o->src, scope, sizeof scope, &from, why, sizeof why) == 0)
+		return cf_options_set_project(o, scope, from, NULL);
+	return cf_options_set_project(o, NULL, NULL, why[0] ? why : NULL);
 }
 
-/* For the exits before anything else was started. */
+/* For the exits before anything else was started (the source's credentials go with the
+ * options). */
 static void stop_auth(struct cf_fs *fs)
 {
-	cf_auth_free(fs->auth);
 	cf_http_free(fs->http);
-	fs->auth = NULL;
 	fs->http = NULL;
 }
 
 static int start_provider(struct cf_fs *fs, const struct cf_options *o)
 {
-	struct cf_gce_config gc = {.endpoint = o->endpoint, .project = o->project};
-	int rc;
-
-	gc.http = fs->http;
-	gc.auth = fs->auth;
-	rc = cf_gce_new(&gc, &fs->provider);
-	if (rc < 0) {
-		cf_err("cannot set up the Compute Engine provider for %s: %s", o->endpoint,
-		       strerror(-rc));
+	int rc = o->src->kind->provider(o->src, &fs->provider);
+	if (rc < 0)
 		return rc;
+	/* The store was opened with a tree: the provider must show that one. */
+	if (fs->provider->ops->layout != cf_layout()) {
+		cf_err("the provider %s shows another tree than the cache was opened with",
+		       fs->provider->ops->name);
+		return -EINVAL;
 	}
 	/* metrics.c counts every call (listing times, failures by reason) */
 	rc = cf_metrics_wrap_provider(&fs->provider);
@@ -339,8 +316,9 @@ int main(int argc, char **argv)
 	atomic_init(&fs.listed, false);
 
 	/* Credentials, then the project they may name. */
-	if (start_auth(&fs, &o) < 0 || find_project(&fs, &o) < 0) {
-		status = fs.auth ? 2 : 1;
+	bool started = false;
+	if (start_auth(&fs, &o) < 0 || (started = true, find_project(&o) < 0)) {
+		status = started ? 2 : 1;
 		stop_auth(&fs);
 		cf_options_free(&o);
 		return status;
@@ -394,8 +372,8 @@ int main(int argc, char **argv)
 	if (!fs.store && open_store(&fs, &o) < 0)
 		goto out;
 	cf_metrics_init(fs.store, o.cmd.foreground); /* estimates for the first sync's display */
-	cf_info("mounted project %s from %s on %s (cache %s, sync every %us)", o.project,
-		o.endpoint, o.cmd.mountpoint, o.cache_dir, o.sync_interval);
+	cf_info("mounted %s %s from %s on %s (cache %s, sync every %us)", o.src->kind->scope_noun,
+		o.project, o.endpoint, o.cmd.mountpoint, o.cache_dir, o.sync_interval);
 
 	struct cf_change_sink sink;
 	if ((rc = cf_notify_start(&fs, &sink)) < 0) {
@@ -435,8 +413,6 @@ out:
 	fuse_session_destroy(fs.se);
 	if (fs.provider && fs.provider->ops && fs.provider->ops->destroy)
 		fs.provider->ops->destroy(fs.provider);
-	if (fs.auth)
-		cf_auth_free(fs.auth);
 	if (fs.http)
 		cf_http_free(fs.http);
 	if (fs.store)

@@ -1,14 +1,14 @@
-/* options.c — clonefs's command line: our -o options through a fuse_opt table, the rest left
- * for libfuse; every usage error is one line on stderr naming the option.
+/* options.c — clonefs's command line: our -o options through a fuse_opt table, the provider's
+ * handed to it as key/values (registry.h), the rest left for libfuse; every usage error is one
+ * line on stderr naming the option.
  *
- * The cache directory of a mount is DIR/<project>@<host[_port]>: one LMDB environment per
- * endpoint and project, named so a person can tell them apart, with a short hash added when
- * the endpoint holds characters a file name should not (so two endpoints never share one). */
+ * The cache directory of a mount is DIR/NAME, NAME the provider's for its scope and endpoint
+ * (GCE: <project>@<host[_port]>). */
 #include "options.h"
 
 #include "model.h"
+#include "registry.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -22,12 +22,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define DEFAULT_ENDPOINT      "https://compute.googleapis.com/compute/v1/"
 #define DEFAULT_SYNC_INTERVAL "60"
 #define DEFAULT_TIMEOUT	      "3600"
-#define API_SUFFIX	      "/compute/v1/"
 #define DEFAULT_POLICY	      "/etc/clonefs/policy.json"
-#define ENDPOINT_ENV	      "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"
 
 #define CF_OPT(t, field)                                                                           \
 	{                                                                                          \
@@ -35,10 +32,6 @@
 	}
 
 static const struct fuse_opt cf_opt_table[] = {
-    CF_OPT("endpoint=%s", endpoint),
-    CF_OPT("project=%s", project),
-    CF_OPT("token_file=%s", token_file),
-    CF_OPT("credentials=%s", credentials),
     CF_OPT("cache=%s", cache),
     CF_OPT("sync_interval=%s", sync_interval_s),
     CF_OPT("timeout=%s", timeout_s),
@@ -64,51 +57,80 @@ static void usage_error(const char *fmt, ...)
 	fputs(" (see clonefs --help)\n", stderr);
 }
 
-/* Positional arguments: gce:PROJECT is ours, anything else (the mountpoint) is libfuse's. */
+/* The kind the mount uses: its SCHEME:SCOPE's, else the registry's default. */
+static const struct cf_provider_kind *kind_of(const struct cf_options *o)
+{
+	return o->kind ? o->kind : cf_registry_default();
+}
+
+/* -o key=value for a provider: kept (the last one given wins, as with our own options). */
+static int add_provider_opt(struct cf_options *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *key = strndup(arg, (size_t) (eq - arg)), *value = strdup(eq + 1);
+	if (!key || !value) {
+		free(key);
+		free(value);
+		return -1;
+	}
+	for (size_t i = 0; i < o->npopts; i++) {
+		if (!strcmp(o->popts[i].key, key)) {
+			free(key);
+			free((char *) o->popts[i].value);
+			o->popts[i].value = value;
+			return 0;
+		}
+	}
+	struct cf_kv *kv = realloc(o->popts, (o->npopts + 1) * sizeof *kv);
+	if (!kv) {
+		free(key);
+		free(value);
+		return -1;
+	}
+	o->popts = kv;
+	o->popts[o->npopts++] = (struct cf_kv){key, value};
+	return 0;
+}
+
+/* Positional arguments: SCHEME:SCOPE of a registered provider is ours, anything else (the
+ * mountpoint) is libfuse's; so is a -o key=value that some provider takes. */
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cf_options *o = data;
+	const char *rest;
 	(void) outargs;
+	if (key == FUSE_OPT_KEY_OPT) {
+		const char *eq = strchr(arg, '=');
+		if (!eq || !cf_registry_takes(arg, (size_t) (eq - arg)))
+			return 1;
+		return add_provider_opt(o, arg) ? -1 : 0;
+	}
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
-	if (strncmp(arg, "gce:", 4) != 0)
+	const struct cf_provider_kind *k = cf_registry_by_source(arg, &rest);
+	if (!k)
 		return 1;
-	if (o->project_arg) {
-		usage_error("more than one gce:PROJECT argument (%s)", arg);
+	if (o->scope_arg) {
+		usage_error("more than one %s:%s argument (%s)", kind_of(o)->scheme,
+			    kind_of(o)->scope_word, arg);
 		return -1;
 	}
-	o->project_arg = strdup(arg + 4);
-	return o->project_arg ? 0 : -1;
+	o->kind = k;
+	o->scope_arg = strdup(rest);
+	return o->scope_arg ? 0 : -1;
 }
 
 static void print_help(const char *prog)
 {
+	const struct cf_provider_kind *k = cf_registry_default();
+	printf("usage: %s [%s:%s] MOUNTPOINT [options]\n"
+	       "\n"
+	       "%s"
+	       "\n"
+	       "clonefs options:\n"
+	       "%s",
+	       prog, k->scheme, k->scope_word, k->help_about, k->help_options);
 	printf(
-	    "usage: %s [gce:PROJECT] MOUNTPOINT [options]\n"
-	    "\n"
-	    "Mounts a Google Compute Engine project's snapshots, images, machine images, disks\n"
-	    "and instances as a tree served from a local LMDB cache that a background sync\n"
-	    "keeps true. mkdir in a disk's snapshots/ or an instance's clones/ makes a\n"
-	    "consistent clone, rmdir prunes (through a grace period), setfattr labels, all\n"
-	    "under a policy. The mount lists the cache at once, before the first sync ends.\n"
-	    "\n"
-	    "clonefs options:\n"
-	    "    -o project=ID          Compute Engine project (default: the one of\n"
-	    "                           gce:PROJECT, else $GOOGLE_CLOUD_PROJECT,\n"
-	    "                           $CLOUDSDK_CORE_PROJECT, the key's project_id,\n"
-	    "                           the metadata server's project)\n"
-	    "    -o endpoint=URL        API base URL, ending in /compute/v1/ (default:\n"
-	    "                           $" ENDPOINT_ENV ",\n"
-	    "                           else " DEFAULT_ENDPOINT ")\n"
-	    "    -o token_file=PATH     read the access token from PATH (re-read when it\n"
-	    "                           changes; default: see -o credentials)\n"
-	    "    -o credentials=FILE    a service_account key or authorized_user file, read\n"
-	    "                           at start (default: $GOOGLE_APPLICATION_CREDENTIALS,\n"
-	    "                           else gcloud's application_default_credentials.json\n"
-	    "                           in $CLOUDSDK_CONFIG or ~/.config/gcloud, else the\n"
-	    "                           metadata server, $GCE_METADATA_HOST honoured);\n"
-	    "                           token and key files must not be open to group or\n"
-	    "                           others (chmod 600)\n"
 	    "    -o cache=DIR           cache directory; the LMDB environment lives in\n"
 	    "                           DIR/<project>@<host> (default: $XDG_CACHE_HOME/clonefs,\n"
 	    "                           else $HOME/.cache/clonefs)\n"
@@ -137,12 +159,12 @@ static void print_help(const char *prog)
 	    "    -d                     debug: log every FUSE request (implies -f;\n"
 	    "                           default: off)\n"
 	    "\n"
-	    "Always added: -o fsname=gce:PROJECT,subtype=clonefs\n"
-	    "As mount(8) type fuse.clonefs: mount -t fuse.clonefs gce:PROJECT MOUNTPOINT\n"
-	    "-o OPTIONS, or in /etc/fstab: gce:PROJECT MOUNTPOINT fuse.clonefs OPTIONS 0 0\n"
+	    "Always added: -o fsname=%s:%s,subtype=clonefs\n"
+	    "As mount(8) type fuse.clonefs: mount -t fuse.clonefs %s:%s MOUNTPOINT\n"
+	    "-o OPTIONS, or in /etc/fstab: %s:%s MOUNTPOINT fuse.clonefs OPTIONS 0 0\n"
 	    "\n"
 	    "libfuse options:\n",
-	    prog);
+	    k->scheme, k->scope_word, k->scheme, k->scope_word, k->scheme, k->scope_word);
 	fflush(stdout);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -177,118 +199,6 @@ static bool parse_id(const char *s, unsigned *out)
 	return true;
 }
 
-/* GCE project ids are lower-case letters, digits and hyphens; legacy domain-scoped ids add
- * "example.com:" in front. The id becomes part of a file name, a URL and a mount option, so
- * nothing else gets through. */
-static bool project_is_valid(const char *p)
-{
-	size_t n = strlen(p);
-	if (n == 0 || n > 100 || !isalnum((unsigned char) p[0]))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char) p[i];
-		if (!isalnum(c) && c != '-' && c != '.' && c != ':' && c != '_')
-			return false;
-	}
-	return true;
-}
-
-static bool endpoint_is_valid(const char *e)
-{
-	size_t n = strlen(e), sl = strlen(API_SUFFIX);
-	const char *host;
-	if (strncmp(e, "https://", 8) == 0)
-		host = e + 8;
-	else if (strncmp(e, "http://", 7) == 0)
-		host = e + 7;
-	else
-		return false;
-	if (n < sl || strcmp(e + n - sl, API_SUFFIX) != 0)
-		return false;
-	if (*host == '/' || *host == '\0')
-		return false;
-	for (const char *c = e; *c; c++)
-		if ((unsigned char) *c <= ' ' || *c == 0x7f || *c == ',')
-			return false;
-	return true;
-}
-
-/* Plain http is for the local emulator only (the http layer refuses it anywhere else, per
- * request): say so at once rather than mount something that can never sync. */
-static bool http_host_is_loopback(const char *endpoint)
-{
-	const char *h = endpoint + 7, *end = strchr(h, '/');
-	char host[256];
-	unsigned char a[16];
-	size_t n = (size_t) (end - h);
-	if (!end || n == 0 || n >= sizeof host || memchr(h, '@', n))
-		return false;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (host[0] == '[') /* [::1] or [::1]:port */
-		return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':');
-	char *colon = strchr(host, ':');
-	if (colon)
-		*colon = '\0';
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
-}
-
-/* An absolute copy of path (the daemon chdirs to / when it backgrounds). */
-static char *absolute(const char *path)
-{
-	char cwd[PATH_MAX];
-	char *out;
-	if (path[0] == '/')
-		return strdup(path);
-	if (!getcwd(cwd, sizeof cwd))
-		return NULL;
-	if (asprintf(&out, "%s/%s", cwd, path) < 0)
-		return NULL;
-	return out;
-}
-
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * 16777619u;
-	return h;
-}
-
-/* "<project>@<host[_port][_path]>", readable and safe as one file name. */
-static char *cache_subdir(const char *project, const char *endpoint)
-{
-	const char *host = strstr(endpoint, "://") + 3;
-	size_t hlen = strlen(host) - strlen(API_SUFFIX) + 1; /* keep a path prefix, if any */
-	char name[256];
-	size_t n;
-	bool lossy = false;
-	int w = snprintf(name, sizeof name, "%s@", project);
-	if (w < 0 || (size_t) w >= sizeof name)
-		return NULL;
-	n = (size_t) w;
-	for (size_t i = 0; i < hlen && host[i] != '\0' && n < 200; i++) {
-		unsigned char c = (unsigned char) host[i];
-		if (i + 1 == hlen && c == '/')
-			break; /* the '/' before compute/v1/ */
-		if (isalnum(c) || c == '.' || c == '-') {
-			name[n++] = (char) c;
-		} else {
-			name[n++] = '_';
-			if (c != ':')
-				lossy = true;
-		}
-		if (n >= 200 && i + 1 < hlen)
-			lossy = true;
-	}
-	name[n] = '\0';
-	if (lossy)
-		snprintf(name + n, sizeof name - n, "-%08x", fnv1a(endpoint));
-	return strdup(name);
-}
-
 static char *default_cache_base(void)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -306,34 +216,6 @@ static char *default_cache_base(void)
 	return NULL;
 }
 
-/* The endpoint when -o endpoint= is not given: gcloud's override for compute, else Google's. */
-static char *default_endpoint(const char **from)
-{
-	const char *env = getenv(ENDPOINT_ENV);
-	if (env && *env) {
-		*from = ENDPOINT_ENV;
-		return strdup(env);
-	}
-	*from = "-o endpoint";
-	return strdup(DEFAULT_ENDPOINT);
-}
-
-/* The project from the environment, as Google's libraries and gcloud read it, or NULL (errno
- * ENOMEM when that is why). */
-static char *env_project(const char **from)
-{
-	static const char *const vars[] = {"GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"};
-	errno = 0;
-	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-		const char *v = getenv(vars[i]);
-		if (v && *v) {
-			*from = vars[i];
-			return strdup(v);
-		}
-	}
-	return NULL;
-}
-
 /* Check every option and derive the rest; one line on stderr for the first problem. */
 static int validate(struct cf_options *o)
 {
@@ -341,8 +223,8 @@ static int validate(struct cf_options *o)
 	char *tmp;
 
 	if (!o->cmd.mountpoint) {
-		usage_error(
-		    "no mountpoint given: usage: clonefs [gce:PROJECT] MOUNTPOINT [-o OPT,...]");
+		usage_error("no mountpoint given: usage: clonefs [%s:%s] MOUNTPOINT [-o OPT,...]",
+			    kind_of(o)->scheme, kind_of(o)->scope_word);
 		return -1;
 	}
 	if (o->rw && o->ro) {
@@ -360,29 +242,24 @@ static int validate(struct cf_options *o)
 	if (!o->policy && access(DEFAULT_POLICY, F_OK) == 0 &&
 	    !(o->policy = strdup(DEFAULT_POLICY)))
 		return -1;
-	if (o->project_arg && o->project && strcmp(o->project_arg, o->project) != 0) {
-		usage_error("-o project=%s contradicts gce:%s", o->project, o->project_arg);
-		return -1;
+	/* The provider's options: every one must be its kind's, then the provider checks them. */
+	for (size_t i = 0; i < o->npopts; i++) {
+		if (!cf_registry_kind_takes(kind_of(o), o->popts[i].key)) {
+			usage_error("-o %s=: not an option of %s:%s mounts", o->popts[i].key,
+				    kind_of(o)->scheme, kind_of(o)->scope_word);
+			return -1;
+		}
 	}
-	o->project_from = o->project ? "-o project" : "gce:PROJECT";
-	if (!o->project && o->project_arg) {
-		o->project = o->project_arg;
-		o->project_arg = NULL;
-	}
-	if (!o->project && !(o->project = env_project(&o->project_from)) && errno == ENOMEM)
+	char why[512];
+	int rc = cf_source_new(kind_of(o), o->scope_arg, o->popts, o->npopts, o->ro, &o->src, why,
+			       sizeof why);
+	if (rc == -ENOMEM)
 		goto oom;
-	if (!o->endpoint && !(o->endpoint = default_endpoint(&o->endpoint_from)))
-		goto oom;
-	if (!endpoint_is_valid(o->endpoint)) {
-		usage_error("%s=%s: must be an http(s) URL ending in " API_SUFFIX, o->endpoint_from,
-			    o->endpoint);
+	if (rc) {
+		usage_error("%s", why);
 		return -1;
 	}
-	if (strncmp(o->endpoint, "http://", 7) == 0 && !http_host_is_loopback(o->endpoint)) {
-		usage_error("%s=%s: plain http only to a loopback address; use https",
-			    o->endpoint_from, o->endpoint);
-		return -1;
-	}
+	o->endpoint = o->src->endpoint;
 	v = parse_seconds(o->sync_interval_s, 1, 7 * 86400);
 	if (v < 0) {
 		usage_error("-o sync_interval=%s: must be a whole number of seconds, 1 to 604800",
@@ -427,32 +304,6 @@ static int validate(struct cf_options *o)
 		o->umask = (unsigned) m;
 	}
 
-	if (o->credentials) {
-		if (!*o->credentials) {
-			usage_error("-o credentials=: empty path");
-			return -1;
-		}
-		if (o->token_file) {
-			usage_error("-o token_file= and -o credentials= exclude each other");
-			return -1;
-		}
-		tmp = absolute(o->credentials);
-		if (!tmp)
-			goto oom;
-		free(o->credentials);
-		o->credentials = tmp;
-	}
-	if (o->token_file) {
-		if (!*o->token_file) {
-			usage_error("-o token_file=: empty path");
-			return -1;
-		}
-		tmp = absolute(o->token_file);
-		if (!tmp)
-			goto oom;
-		free(o->token_file);
-		o->token_file = tmp;
-	}
 	if (!o->cache) {
 		o->cache = default_cache_base();
 		if (!o->cache) {
@@ -465,7 +316,7 @@ static int validate(struct cf_options *o)
 			usage_error("-o cache=: empty path");
 			return -1;
 		}
-		tmp = absolute(o->cache);
+		tmp = cf_path_absolute(o->cache);
 		if (!tmp)
 			goto oom;
 		free(o->cache);
@@ -484,8 +335,9 @@ static int add_fixed_options(struct cf_options *o)
 {
 	char *front;
 	int rc;
-	if (asprintf(&front, "-o%sfsname=gce:%s",
-		     o->default_permissions ? "default_permissions," : "", o->project) < 0)
+	if (asprintf(&front, "-o%sfsname=%s:%s",
+		     o->default_permissions ? "default_permissions," : "", o->src->kind->scheme,
+		     o->project) < 0)
 		return -1;
 	rc = fuse_opt_insert_arg(&o->args, 1, front);
 	free(front);
@@ -498,9 +350,8 @@ int cf_options_parse(int argc, char **argv, struct cf_options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->args = (struct fuse_args) FUSE_ARGS_INIT(argc, argv);
-	/* Defaults, on the heap: fuse_opt frees a string option's old value. The endpoint's
-	 * comes after parsing: an environment variable may set it. */
-	o->endpoint_from = "-o endpoint";
+	/* Defaults, on the heap: fuse_opt frees a string option's old value. The provider's come
+	 * after parsing: an environment variable may set them. */
 	o->sync_interval_s = strdup(DEFAULT_SYNC_INTERVAL);
 	o->timeout_s = strdup(DEFAULT_TIMEOUT);
 	if (!o->sync_interval_s || !o->timeout_s)
@@ -523,43 +374,27 @@ int cf_options_parse(int argc, char **argv, struct cf_options *o)
 	}
 	if (validate(o) != 0)
 		return -1;
-	if (o->project)
-		return cf_options_set_project(o, o->project, o->project_from, NULL);
+	if (o->src->scope)
+		return cf_options_set_project(o, o->src->scope, o->src->scope_from, NULL);
 	return 0;
 }
 
 int cf_options_set_project(struct cf_options *o, const char *project, const char *from,
 			   const char *why)
 {
-	char *tmp;
-	if (!project) {
-		usage_error(
-		    "no project: give gce:PROJECT, -o project=ID or GOOGLE_CLOUD_PROJECT%s%s%s",
-		    why ? " (" : "", why ? why : "", why ? ")" : "");
-		return -1;
-	}
-	if (!project_is_valid(project)) {
-		usage_error("project \"%s\" (%s): not a valid project id (letters, digits, '-', "
-			    "'.', ':')",
-			    project, from);
-		return -1;
-	}
-	if (project != o->project) {
-		if (!(tmp = strdup(project)))
-			goto oom;
-		free(o->project);
-		o->project = tmp;
-	}
-	o->project_from = from;
-	tmp = cache_subdir(o->project, o->endpoint);
-	if (!tmp)
+	char msg[512];
+	int rc = o->src->kind->set_scope(o->src, project, from, why, msg, sizeof msg);
+	if (rc == -ENOMEM)
 		goto oom;
-	if (asprintf(&o->cache_dir, "%s/%s", o->cache, tmp) < 0) {
+	if (rc) {
+		usage_error("%s", msg);
+		return -1;
+	}
+	o->project = o->src->scope;
+	if (asprintf(&o->cache_dir, "%s/%s", o->cache, o->src->cache_name) < 0) {
 		o->cache_dir = NULL;
-		free(tmp);
 		goto oom;
 	}
-	free(tmp);
 	if (add_fixed_options(o) != 0)
 		goto oom;
 	return 0;
@@ -570,11 +405,13 @@ oom:
 
 void cf_options_free(struct cf_options *o)
 {
-	free(o->endpoint);
-	free(o->project);
-	free(o->project_arg);
-	free(o->token_file);
-	free(o->credentials);
+	cf_source_free(o->src);
+	free(o->scope_arg);
+	for (size_t i = 0; i < o->npopts; i++) {
+		free((char *) o->popts[i].key);
+		free((char *) o->popts[i].value);
+	}
+	free(o->popts);
 	free(o->cache);
 	free(o->cache_dir);
 	free(o->sync_interval_s);

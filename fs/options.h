@@ -1,8 +1,10 @@
-/* options.h — the daemon's command line: clonefs [gce:PROJECT] MOUNTPOINT [-f] [-d] [-o OPT,...].
+/* options.h — the daemon's command line: clonefs [SCHEME:SCOPE] MOUNTPOINT [-f] [-d] [-o OPT,...],
+ * SCHEME:SCOPE naming the provider and its scope (gce:PROJECT; registry.h).
  *
- * Our own -o options are parsed with a fuse_opt table; everything else (-f, -d, -s, allow_other,
- * fsname=, ...) is left for libfuse. After cf_options_parse succeeds, `args` holds what
- * fuse_session_new should see, with fsname=gce:PROJECT and subtype=clonefs added (a user's own
+ * Our own -o options are parsed with a fuse_opt table, the provider's (endpoint=, ...) are
+ * handed to it as key/values; everything else (-f, -d, -s, allow_other, fsname=, ...) is left
+ * for libfuse. After cf_options_parse succeeds, `args` holds what
+ * fuse_session_new should see, with fsname=SCHEME:SCOPE and subtype=clonefs added (a user's own
  * fsname= still wins), and default_permissions only when asked for: without it the daemon
  * decides every write and answers access(2) itself (SEMANTICS.md, "Who may do what").
  *
@@ -14,12 +16,18 @@
 
 #include "fs.h"
 
+struct cf_kv;
+struct cf_source;
+
 struct cf_options {
+	/* The provider, from SCHEME:SCOPE or the registry's default, set up from its options. */
+	struct cf_source *src;
+	/* Set by cf_options_set_project: the scope (GCE: the project) and the API endpoint, the
+	 * source's strings, for status and the log. */
+	const char *project;
+	const char *endpoint;
+
 	/* Set by fuse_opt (heap strings; the defaults are set before parsing). */
-	char *endpoint;
-	char *project;
-	char *token_file;
-	char *credentials;     /* a key file: service_account or authorized_user */
 	char *cache;	       /* base cache directory */
 	char *sync_interval_s; /* checked and converted below */
 	char *timeout_s;
@@ -32,9 +40,10 @@ struct cf_options {
 	char *umask_s;		 /* -o umask=OCTAL */
 	int default_permissions; /* consumed here, given to the kernel again (see below) */
 
-	char *project_arg;	   /* from a gce:PROJECT argument */
-	const char *project_from;  /* where the project came from, for messages */
-	const char *endpoint_from; /* "-o endpoint" or CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE */
+	const struct cf_provider_kind *kind; /* from SCHEME:SCOPE, NULL: the default */
+	char *scope_arg;		     /* SCOPE of SCHEME:SCOPE */
+	struct cf_kv *popts;		     /* the provider's -o key=value options */
+	size_t npopts;
 
 	/* Derived, validated values. */
 	unsigned sync_interval; /* seconds, >= 1 */
@@ -43,7 +52,7 @@ struct cf_options {
 	uid_t uid;
 	gid_t gid;
 	unsigned umask;	 /* 022 unless -o umask= */
-	char *cache_dir; /* cache/<project>@<host>: where the LMDB environment lives */
+	char *cache_dir; /* cache/<the source's cache name>: where the LMDB environment lives */
 
 	/* libfuse's own command line (-f, -d, -s, mountpoint, clone_fd, ...). */
 	struct fuse_cmdline_opts cmd;
@@ -53,12 +62,12 @@ struct cf_options {
 /* Parse argv. Returns 0 to go on, 1 when --help or --version was answered (exit 0), and -1 on
  * a usage error, already reported on stderr in one line naming the option (exit 2).
  *
- * The project comes from gce:PROJECT, -o project=, GOOGLE_CLOUD_PROJECT or CLOUDSDK_CORE_PROJECT.
- * With none of them, o->project is NULL after a successful parse: the caller finds it in the
- * credentials or at the metadata server and calls cf_options_set_project, which also derives
- * cache_dir and the fixed libfuse options. */
+ * The scope (GCE: the project) comes from SCHEME:SCOPE or the provider's options and
+ * environment. With none of them, o->project is NULL after a successful parse: the caller has the
+ * provider find it (GCE: in the credentials or at the metadata server) and calls
+ * cf_options_set_project, which also derives cache_dir and the fixed libfuse options. */
 int cf_options_parse(int argc, char **argv, struct cf_options *o);
-/* Take a project found later (from: for messages), or report on stderr that there is none (why:
+/* Take a scope found later (from: for messages), or report on stderr that there is none (why:
  * what was tried, may be NULL). 0, or -1 after a one-line usage error (exit 2). */
 int cf_options_set_project(struct cf_options *o, const char *project, const char *from,
 			   const char *why);

@@ -11,6 +11,7 @@
 #include "fs.h"
 
 #include "engine.h"
+#include "layout.h"
 #include "log.h"
 #include "names.h"
 
@@ -71,18 +72,13 @@ static void caller_done(struct caller *c)
 	c->more = NULL;
 }
 
-/* global/snapshots, global/images, global/machineImages and their trash: where rmdir prunes
- * and mv restores. */
+/* The collections of the kinds pruned through the trash (layout.h; GCE: global/snapshots,
+ * global/images, global/machineImages) and their trash: where rmdir prunes and mv restores. */
 static bool prune_collection(const char *path)
 {
-	static const char *const colls[] = {"global/snapshots", "global/images",
-					    "global/machineImages"};
 	if (!strncmp(path, "trash/", 6))
 		path += 6;
-	for (size_t i = 0; i < sizeof colls / sizeof colls[0]; i++)
-		if (!strcmp(path, colls[i]))
-			return true;
-	return false;
+	return cf_kind_trashable(cf_collection_kind(path, strlen(path)));
 }
 
 int wo_may_write(fuse_req_t req, uint64_t ino, const struct cf_stat *cs)
@@ -157,17 +153,20 @@ static void listings_of(struct cf_fs *fs, uint64_t ino, struct listings *out)
 	memset(out, 0, sizeof *out);
 	if (cf_store_resource(fs->store, ino, &r))
 		return;
-	const char *coll = cf_kind_collection(r.kind);
-	if (coll && r.scope && !strcmp(r.scope, "global")) {
-		char path[64];
-		snprintf(path, sizeof path, "global/%s", coll);
+	/* A kind pruned through the trash: its collection, and its trash container. */
+	const char *coll = cf_kind_collection(r.kind), *home = cf_kind_home(r.kind);
+	if (coll && home && r.scope && !strcmp(r.scope, home)) {
+		char path[CF_PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", home, coll);
 		cf_store_ino_of_path(fs->store, path, &out->ino[0]);
-		snprintf(path, sizeof path, "trash/global/%s", coll);
+		snprintf(path, sizeof path, "trash/%s/%s", home, coll);
 		cf_store_ino_of_path(fs->store, path, &out->ino[1]);
 	}
-	unsigned sub = r.kind == CF_KIND_SNAPSHOT	 ? CF_SUB_SNAPSHOTS
-		       : r.kind == CF_KIND_MACHINE_IMAGE ? CF_SUB_CLONES
-							 : 0;
+	/* The source's view that lists it (a disk's snapshots/). */
+	const struct cf_layout_view *v = cf_layout()->views;
+	unsigned sub = r.kind == v[0].kind   ? CF_SUB_SNAPSHOTS
+		       : r.kind == v[1].kind ? CF_SUB_CLONES
+					     : 0;
 	if (sub && r.source && !cf_store_ino_of_path(fs->store, r.source, &src))
 		out->ino[2] = CF_INO(CF_INO_BASE(src), sub);
 	cf_resource_clear(&r);

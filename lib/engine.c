@@ -16,7 +16,8 @@
 #include "engine.h"
 
 #include "health.h"
-#include "http.h"
+#include "layout.h"
+#include "deadline.h"
 #include "log.h"
 #include "names.h"
 #include "retry_provider.h"
@@ -470,14 +471,16 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 /* Record op in job under key so a resumed job polls the same operation. */
 static void job_set_op(json_t *job, const char *key, const struct cf_operation *op)
 {
+	/* an operation without a scope runs in the layout's first fixed scope */
+	const char *scope = op->scope ? op->scope : cf_kind_home(CF_KIND_NONE);
 	json_t *ops = json_object_get(job, "ops");
 	if (!ops) {
 		ops = json_object();
 		json_object_set_new(job, "ops", ops);
 	}
-	json_object_set_new(ops, key,
-			    json_pack("{s:s, s:s}", "name", op->name ? op->name : "", "scope",
-				      op->scope ? op->scope : "global"));
+	json_object_set_new(
+	    ops, key,
+	    json_pack("{s:s, s:s}", "name", op->name ? op->name : "", "scope", scope ? scope : ""));
 }
 
 static bool job_get_op(json_t *job, const char *key, struct cf_operation *op)
@@ -511,8 +514,9 @@ static void job_target(json_t *job, char *buf, size_t size)
 {
 	enum cf_kind k =
 	    strcmp(jstr(job, "kind"), "machineImage") ? CF_KIND_SNAPSHOT : CF_KIND_MACHINE_IMAGE;
-	if (cf_resource_path(k, "global", jstr(job, "name"), buf, size) < 0)
-		snprintf(buf, size, "global/?");
+	const char *home = cf_kind_home(k);
+	if (cf_resource_path(k, home, jstr(job, "name"), buf, size) < 0)
+		snprintf(buf, size, "%s/?", home ? home : "");
 }
 
 /* Wait until every instance in `list` reports `want` (after its operation). */
@@ -1117,7 +1121,7 @@ static int put_provisional(struct cf_engine *e, enum cf_kind kind, const char *n
 {
 	struct cf_resource r = {0};
 	r.kind = kind;
-	r.scope = (char *) "global";
+	r.scope = (char *) cf_kind_home(kind); /* a clone lives in its kind's fixed scope */
 	r.name = (char *) name;
 	r.status = (char *) "CREATING";
 	r.created = now_s();
@@ -1147,6 +1151,12 @@ static void store_accepted(struct cf_engine *e, enum cf_kind kind, const char *n
 	put_provisional(e, kind, name, src_path, l, n);
 }
 
+/* "a" or "an" before a kind's name, for a refusal that reads as English. */
+static const char *article(const char *word)
+{
+	return word[0] && strchr("aeiouAEIOU", word[0]) ? "an" : "a";
+}
+
 static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
 			const char *name, struct cf_stat *out)
 {
@@ -1156,24 +1166,23 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	int rc = cf_store_path_of(e->cfg.store, parent, ppath, sizeof ppath, &sub);
 	if (rc < 0)
 		return refuse(e, name, ENOENT, "mkdir: the parent directory is gone");
-	enum cf_kind kind;
-	if (sub == CF_SUB_SNAPSHOTS)
-		kind = CF_KIND_SNAPSHOT;
-	else if (sub == CF_SUB_CLONES)
-		kind = CF_KIND_MACHINE_IMAGE;
-	else
+	const struct cf_layout_view *views = cf_layout()->views;
+	if (sub != CF_SUB_SNAPSHOTS && sub != CF_SUB_CLONES) {
+		const char *s0 = cf_kind_name(views[0].source), *s1 = cf_kind_name(views[1].source);
 		return refuse(e, ppath, EPERM,
-			      "mkdir %s: clones are made in a disk's snapshots/ or an instance's "
-			      "clones/ directory",
-			      name);
-	const char *kname = kind == CF_KIND_SNAPSHOT ? "snapshots" : "clones";
+			      "mkdir %s: clones are made in %s %s's %s/ or %s %s's %s/ directory",
+			      name, article(s0), s0, views[0].dir, article(s1), s1, views[1].dir);
+	}
+	/* The view is the layout's (layout.h): what it makes, and its name. */
+	enum cf_kind kind = views[sub - CF_SUB_SNAPSHOTS].kind;
+	const char *kname = views[sub - CF_SUB_SNAPSHOTS].dir;
 	char shown[CF_PATH_MAX + 300];
 	snprintf(shown, sizeof shown, "%s/%s/%s", ppath, kname, name);
 	if (!cf_gce_name_valid(name, strlen(name)))
 		return refuse(e, shown, EINVAL,
 			      "not a valid name: 1-63 characters, lower-case letters, digits and "
 			      "'-', starting with a letter, not ending with '-'");
-	if (cf_resource_path(kind, "global", name, target, sizeof target) < 0)
+	if (cf_resource_path(kind, cf_kind_home(kind), name, target, sizeof target) < 0)
 		return refuse(e, shown, EINVAL, "not a valid name");
 	struct cf_resource existing = {0};
 	if (!stored(e, target, &existing)) {

@@ -6,7 +6,7 @@
  * Operations and errors are small and rare, so they are read with jansson,
  * which also builds the request bodies. */
 #include "gce.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "gce_priv.h"
 #include "http.h"
 #include "log.h"
@@ -297,10 +297,12 @@ static int call(struct gce *g, const char *method, const char *url, const char *
 				      strerror(-rc));
 			break;
 		}
+		/* Compute Engine takes an OAuth 2 bearer token, JSON bodies. */
 		struct cf_http_request req = {.method = method,
 					      .url = url,
-					      .bearer = tok,
+					      .signer = {cf_http_sign_bearer, tok},
 					      .body = body,
+					      .content_type = body ? "application/json" : NULL,
 					      .no_retry = no_retry};
 		rc = cf_http_do(g->http, &req, resp);
 		explicit_bzero(tok, TOKEN_MAX);
@@ -918,6 +920,7 @@ static void gce_destroy(struct cf_provider *p)
 
 static const struct cf_provider_ops gce_ops = {
     .name = "gce",
+    .layout = &cf_gce_layout,
     .list_page = gce_list_page,
     .get = gce_get,
     .destroy = gce_destroy,

@@ -1,7 +1,8 @@
-/* gce.h — the Compute Engine pieces below the provider interface that are
- * worth calling on their own: resource URLs to paths, and the decoders from
- * the API's JSON to the model. The unit tests drive them directly; the rest
- * of clonefs uses cf_gce_new (provider.h). */
+/* gce.h — the Compute Engine provider: its constructor and registration, and
+ * the pieces below the provider interface that are worth calling on their
+ * own: resource URLs to paths, and the decoders from the API's JSON to the
+ * model. The unit tests drive them directly; the rest of clonefs reaches the
+ * provider through the registry (registry.h: the gce:PROJECT source). */
 #ifndef CLONEFS_GCE_H
 #define CLONEFS_GCE_H
 
@@ -11,6 +12,22 @@
 #include <stddef.h>
 
 struct json_t; /* jansson's json_t */
+struct cf_http;
+struct cf_auth;
+struct cf_provider_kind;
+
+/* The Compute Engine provider. endpoint ends in "/compute/v1/". The provider
+ * keeps pointers to http and auth, which must outlive it. */
+struct cf_gce_config {
+	const char *endpoint;
+	const char *project;
+	struct cf_http *http;
+	struct cf_auth *auth;
+};
+int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out);
+
+/* The gce:PROJECT mount source (gce_source.c), for the registry. */
+extern const struct cf_provider_kind cf_gce_kind;
 
 /* A resource URL as the API writes it (selfLink, sourceDisk, users[], ...)
  * to the project-relative path ("zones/Z/disks/D"), validated with

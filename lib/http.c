@@ -9,9 +9,15 @@
  * instead, which is all the reuse a thread can use anyway.
  *
  * Plain http:// is refused unless the host is a loopback address and the
- * config allows it (the emulator), or the request carries no bearer and goes
- * to the link-local metadata server, which only speaks http. */
+ * config allows it (the emulator), or the request carries no credentials (no
+ * signer, no body) and goes to the link-local metadata server, which only
+ * speaks http.
+ *
+ * Authorization is the signer's (http.h): the transport knows no credential,
+ * so a bearer token and a SigV4 signature take the same path, and whatever
+ * header a signer adds is wiped when the request ends. */
 #include "http.h"
+#include "deadline.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -448,7 +454,7 @@ static bool is_metadata(const char *host)
 
 /* May this URL be fetched? Fills why on refusal. The plain-http hosts get
  * no proxy: they are on this machine or its virtual NIC. */
-static int check_url(const struct cf_http *h, const struct cf_http_request *req, bool *direct,
+static int check_url(const struct cf_http *h, const char *url, bool credentials, bool *direct,
 		     char *why, size_t why_size)
 {
 	CURLU *u = curl_url();
@@ -457,7 +463,7 @@ static int check_url(const struct cf_http *h, const struct cf_http_request *req,
 	*direct = false;
 	if (!u)
 		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, req->url, 0) ||
+	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0)) {
 		snprintf(why, why_size, "not a valid URL");
 		rc = -EINVAL;
@@ -477,7 +483,7 @@ static int check_url(const struct cf_http *h, const struct cf_http_request *req,
 				 host);
 			rc = -EPERM;
 		}
-	} else if (is_metadata(host) && !req->bearer) {
+	} else if (is_metadata(host) && !credentials) {
 		*direct = true;
 	} else {
 		snprintf(why, why_size,
@@ -490,6 +496,18 @@ static int check_url(const struct cf_http *h, const struct cf_http_request *req,
 	return rc;
 }
 
+int cf_http_check_url(const struct cf_http *h, const char *url, bool credentials, char *why,
+		      size_t why_size)
+{
+	bool direct;
+	why[0] = '\0';
+	if (!h || !url) {
+		snprintf(why, why_size, "not a valid URL");
+		return -EINVAL;
+	}
+	return check_url(h, url, credentials, &direct, why, why_size);
+}
+
 /* A header value may not smuggle a second header in. */
 static bool header_safe(const char *s)
 {
@@ -499,47 +517,89 @@ static bool header_safe(const char *s)
 	return true;
 }
 
-static int build_headers(const struct cf_http_request *req, struct curl_slist **out)
+struct cf_http_headers {
+	struct curl_slist *list;
+};
+
+int cf_http_add_header(struct cf_http_headers *h, const char *line)
 {
-	struct curl_slist *l = NULL, *t;
-	char auth[8192];
-	*out = NULL;
-
-#define ADD(str)                                                                                   \
-	do {                                                                                       \
-		t = curl_slist_append(l, (str));                                                   \
-		if (!t) {                                                                          \
-			explicit_bzero(auth, sizeof auth);                                         \
-			cf_http_slist_free_wiped(l);                                               \
-			return -ENOMEM;                                                            \
-		}                                                                                  \
-		l = t;                                                                             \
-	} while (0)
-
-	ADD("Accept: application/json");
-	ADD("Expect:"); /* no 100-continue round trip for small JSON bodies */
-	if (req->body)
-		ADD("Content-Type: application/json");
-	if (req->bearer) {
-		int n = snprintf(auth, sizeof auth, "Authorization: Bearer %s", req->bearer);
-		if (n < 0 || (size_t) n >= sizeof auth || !header_safe(req->bearer)) {
-			explicit_bzero(auth, sizeof auth);
-			cf_http_slist_free_wiped(l);
-			return -EINVAL;
-		}
-		ADD(auth);
-		explicit_bzero(auth, sizeof auth);
-	}
-	for (const char *const *hd = req->headers; hd && *hd; hd++) {
-		if (!header_safe(*hd) || !strchr(*hd, ':')) {
-			cf_http_slist_free_wiped(l);
-			return -EINVAL;
-		}
-		ADD(*hd);
-	}
-#undef ADD
-	*out = l;
+	if (!line || !header_safe(line) || !strchr(line, ':'))
+		return -EINVAL;
+	struct curl_slist *t = curl_slist_append(h->list, line);
+	if (!t)
+		return -ENOMEM;
+	h->list = t;
 	return 0;
+}
+
+int cf_http_sign_bearer(void *ctx, const struct cf_http_signing *req, struct cf_http_headers *out,
+			char *why, size_t why_size)
+{
+	const char *token = ctx;
+	char auth[8192];
+	(void) req;
+	int n = snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+	int rc;
+	if (!token || n < 0 || (size_t) n >= sizeof auth || !header_safe(token))
+		rc = -EINVAL;
+	else
+		rc = cf_http_add_header(out, auth);
+	explicit_bzero(auth, sizeof auth);
+	if (rc)
+		snprintf(why, why_size,
+			 rc == -EINVAL ? "a header value is not fit to send" : "out of memory");
+	return rc;
+}
+
+/* The request's headers: ours, the caller's, then the signer's (which sees the
+ * others). 0, or an errno with the reason in why. */
+static int build_headers(const struct cf_http_request *req, const char *method,
+			 struct curl_slist **out, char *why, size_t why_size)
+{
+	struct cf_http_headers hd = {NULL};
+	const char *ctype =
+	    req->body ? (req->content_type ? req->content_type : "application/json") : NULL;
+	char line[256];
+	int rc = 0;
+	*out = NULL;
+	if ((rc = cf_http_add_header(&hd, "Accept: application/json")) ||
+	    /* no 100-continue round trip for small bodies */
+	    (rc = cf_http_add_header(&hd, "Expect:")))
+		goto fail;
+	if (ctype) {
+		int n = snprintf(line, sizeof line, "Content-Type: %s", ctype);
+		if (n < 0 || (size_t) n >= sizeof line) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if ((rc = cf_http_add_header(&hd, line)))
+			goto fail;
+	}
+	for (const char *const *h = req->headers; h && *h; h++)
+		if ((rc = cf_http_add_header(&hd, *h)))
+			goto fail;
+	if (req->signer.sign) {
+		struct cf_http_signing sg = {.method = method,
+					     .url = req->url,
+					     .content_type = ctype,
+					     .body = req->body,
+					     .body_len = req->body ? strlen(req->body) : 0,
+					     .headers = req->headers};
+		rc = req->signer.sign(req->signer.ctx, &sg, &hd, why, why_size);
+		if (rc) {
+			if (!why[0])
+				snprintf(why, why_size, "the request could not be signed");
+			cf_http_slist_free_wiped(hd.list);
+			return rc;
+		}
+	}
+	*out = hd.list;
+	return 0;
+fail:
+	snprintf(why, why_size,
+		 rc == -EINVAL ? "a header value is not fit to send" : "out of memory");
+	cf_http_slist_free_wiped(hd.list);
+	return rc;
 }
 
 static void setup(struct cf_http *h, CURL *c, const struct cf_http_request *req,
@@ -600,29 +660,6 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* The calling thread's deadline (cf_http_set_deadline), CLOCK_MONOTONIC ms. */
-static __thread int64_t thread_deadline;
-
-void cf_http_set_deadline(int64_t mono_ms)
-{
-	thread_deadline = mono_ms > 0 ? mono_ms : 0;
-}
-
-int64_t cf_http_deadline(void)
-{
-	return thread_deadline;
-}
-
-/* Milliseconds left before the thread's deadline: -1 without one, 0 when it
- * has passed. */
-static long time_left(void)
-{
-	if (!thread_deadline)
-		return -1;
-	int64_t left = thread_deadline - (int64_t) now_ms();
-	return left > 0 ? (long) left : 0;
-}
-
 static bool method_ok(const char *m)
 {
 	static const char *const ok[] = {"GET", "POST", "DELETE", "PATCH", "PUT"};
@@ -642,21 +679,21 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 	atomic_fetch_add(&h->requests, 1);
 
 	bool direct;
-	int rc = check_url(h, req, &direct, resp->error, sizeof resp->error);
+	int rc = check_url(h, req->url, req->signer.sign || req->body, &direct, resp->error,
+			   sizeof resp->error);
 	if (rc) {
 		cf_warn("http: %s", resp->error);
 		atomic_fetch_add(&h->failures, 1);
 		return rc;
 	}
 	struct curl_slist *hdrs;
-	rc = build_headers(req, &hdrs);
+	rc = build_headers(req, req->method ? req->method : "GET", &hdrs, resp->error,
+			   sizeof resp->error);
 	if (rc) {
-		snprintf(resp->error, sizeof resp->error,
-			 rc == -EINVAL ? "a header value is not fit to send" : "out of memory");
 		atomic_fetch_add(&h->failures, 1);
 		return rc;
 	}
-	if (time_left() == 0) {
+	if (cf_deadline_left_ms() == 0) {
 		cf_http_slist_free_wiped(hdrs);
 		snprintf(resp->error, sizeof resp->error,
 			 "no time left for this request (the write's deadline has passed)");
@@ -685,7 +722,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		x.too_big = x.oom = x.metadata_flavor = false;
 		x.retry_after[0] = '\0';
 		errbuf[0] = '\0';
-		setup(h, c, req, hdrs, direct, &x, errbuf, time_left());
+		setup(h, c, req, hdrs, direct, &x, errbuf, cf_deadline_left_ms());
 		CURLcode cc = curl_easy_perform(c);
 		long status = 0;
 		resp->attempts = attempt;
@@ -721,7 +758,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 			break;
 		unsigned delay = cf_http_backoff_ms(&h->cfg, attempt, retry_after, NULL);
 		uint64_t spent = now_ms() - start;
-		long left = time_left();
+		long left = cf_deadline_left_ms();
 		if (spent + delay > h->cfg.max_total_ms || (left >= 0 && (long) delay >= left))
 			break;
 		cf_debug("http: %s %s: %s, try %u of %u in %u ms", m, req->url,

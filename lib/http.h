@@ -3,7 +3,11 @@
  * and connection errors, honouring Retry-After.
  *
  * Thread-safe: each thread gets its own easy handle (thread-local), all
- * sharing one connection cache, DNS cache and TLS session cache. */
+ * sharing one connection cache, DNS cache and TLS session cache.
+ *
+ * The one HTTP client of clonefs: the API calls and the token fetches (the
+ * metadata server, an OAuth token endpoint's form posts) all go through it,
+ * so its TLS, URL and loopback rules exist once. */
 #ifndef CLONEFS_HTTP_H
 #define CLONEFS_HTTP_H
 
@@ -11,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The write deadline (cf_http_set_deadline) lives in deadline.h; every request
+ * honours it. */
 struct cf_http;
 
 struct cf_http_config {
@@ -36,18 +42,54 @@ struct cf_http_response {
 	char error[256]; /* transport error, or "" */
 };
 
-/* One request. method "GET", "POST", "DELETE"; body may be NULL; bearer may
- * be NULL (no Authorization header). Retries as configured. Returns 0 when an
- * HTTP answer arrived (any status: check resp->status), -EAGAIN / -ETIMEDOUT /
- * -ECONNREFUSED ... when none did after every try, -EFBIG when the body
- * exceeds max_body. */
+/* The request as it will be sent, for a signer: what SigV4 signs (method,
+ * URL, headers, body) and all a bearer token needs. */
+struct cf_http_signing {
+	const char *method;	  /* "GET", "POST", ... */
+	const char *url;	  /* checked: https, or plain http where allowed */
+	const char *content_type; /* the body's, NULL without a body */
+	const char *body;	  /* NULL without one */
+	size_t body_len;
+	const char *const *headers; /* the caller's extra headers, NULL-terminated */
+};
+
+/* Where a signer puts its headers: cf_http_add_header, once per line. */
+struct cf_http_headers;
+
+/* "Name: value" onto the request's headers. -EINVAL when the line has no ':'
+ * or holds a control character (a value may not smuggle a second header in),
+ * -ENOMEM. The line is copied; the copy is wiped when the request ends, so a
+ * secret in it (an Authorization value) does not outlive the request. */
+int cf_http_add_header(struct cf_http_headers *h, const char *line);
+
+/* A request signer: adds the authorization to one request (a bearer token
+ * today, AWS SigV4 next). Called once per cf_http_do, after the URL and the
+ * headers were checked and before the first try; 0, or a negative errno with
+ * a one-line reason (never a secret) in why, which fails the request. */
+struct cf_http_signer {
+	int (*sign)(void *ctx, const struct cf_http_signing *req, struct cf_http_headers *out,
+		    char *why, size_t why_size);
+	void *ctx;
+};
+
+/* The signer of an OAuth 2 bearer token: ctx is the token, a NUL-terminated
+ * string, sent as "Authorization: Bearer TOKEN". */
+int cf_http_sign_bearer(void *ctx, const struct cf_http_signing *req, struct cf_http_headers *out,
+			char *why, size_t why_size);
+
+/* One request. method "GET", "POST", "DELETE", "PATCH", "PUT"; body may be
+ * NULL; signer.sign may be NULL (no authorization). Retries as configured.
+ * Returns 0 when an HTTP answer arrived (any status: check resp->status),
+ * -EAGAIN / -ETIMEDOUT / -ECONNREFUSED ... when none did after every try,
+ * -EFBIG when the body exceeds max_body, the signer's errno when it failed. */
 struct cf_http_request {
 	const char *method;
 	const char *url;
-	const char *bearer;
-	const char *body; /* JSON */
-	size_t max_body;  /* default 64 MiB */
-	bool no_retry;	  /* a call that must not be repeated blindly */
+	struct cf_http_signer signer;
+	const char *body;
+	const char *content_type; /* the body's; NULL: application/json */
+	size_t max_body;	  /* default 64 MiB */
+	bool no_retry;		  /* a call that must not be repeated blindly */
 	/* extra headers, NULL-terminated "Name: value" strings (may be NULL),
 	 * e.g. "Metadata-Flavor: Google" for the metadata server */
 	const char *const *headers;
@@ -56,13 +98,12 @@ struct cf_http_request {
 	bool secret;
 };
 int cf_http_new(const struct cf_http_config *cfg, struct cf_http **out);
-/* A deadline for every request the calling thread makes from now on, in
- * CLOCK_MONOTONIC milliseconds (0: none, the default): each try is cut to the
- * time left, no retry starts after it, and once it has passed a request
- * fails at once with -ETIMEDOUT. The write path sets it, so that a write
- * that cannot reach the API answers within a bounded time. */
-void cf_http_set_deadline(int64_t mono_ms);
-int64_t cf_http_deadline(void);
+/* Would h send a request to url? credentials: the request carries any (a
+ * signer or a body), which plain http to the metadata server never may. 0, or
+ * -EINVAL / -EPERM with the reason in why: for checking a URL once, when it is
+ * configured, with the rule every request is held to. */
+int cf_http_check_url(const struct cf_http *h, const char *url, bool credentials, char *why,
+		      size_t why_size);
 int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_http_response *resp);
 void cf_http_response_clear(struct cf_http_response *r);
 /* cf_http_response_clear that first overwrites the body (explicit_bzero): for an

@@ -1,8 +1,14 @@
 /* model.c — kinds, collections, and the one grammar of resource paths.
  *
  * Everything that turns a name from outside into a path goes through here,
- * so the rules for what may become a directory entry live in one place. */
+ * so the rules for what may become a directory entry live in one place. The
+ * words (scopes, collections, kind names) are the installed layout's
+ * (layout.h); their lengths and the scope each kind names are derived once,
+ * at cf_layout_use, so building and parsing a path costs what it did. */
 #include "model.h"
+
+#include "layout.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -34,35 +40,124 @@ void cf_resource_clear(struct cf_resource *r)
 	memset(r, 0, sizeof *r);
 }
 
-static const struct {
-	const char *name;
-	const char *collection;
-} kinds[CF_KIND__COUNT] = {
-    [CF_KIND_SNAPSHOT] = {"snapshot", "snapshots"},
-    [CF_KIND_IMAGE] = {"image", "images"},
-    [CF_KIND_MACHINE_IMAGE] = {"machineImage", "machineImages"},
-    [CF_KIND_DISK] = {"disk", "disks"},
-    [CF_KIND_INSTANCE] = {"instance", "instances"},
-    [CF_KIND_ZONE] = {"zone", NULL},
-    [CF_KIND_REGION] = {"region", NULL},
-};
+/* The installed layout and what is derived from it once (layout.h). */
+static struct {
+	const struct cf_layout *l;
+	size_t dirlen[CF_LAYOUT_SCOPES_MAX];
+	size_t collen[CF_KIND__COUNT];
+	int named_by[CF_KIND__COUNT]; /* scope type a kind names, -1 */
+	int home;		      /* the first fixed scope type, -1 */
+} lay;
+
+const struct cf_layout *cf_layout(void)
+{
+	return lay.l;
+}
+
+int cf_layout_use(const struct cf_layout *l)
+{
+	if (!l || !l->nscopes || l->nscopes > CF_LAYOUT_SCOPES_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < l->nscopes; i++) {
+		const struct cf_layout_scope *sc = &l->scopes[i];
+		if (!sc->dir || !*sc->dir || strchr(sc->dir, '/') ||
+		    (sc->kind != CF_KIND_NONE && l->kinds[sc->kind].collection)) {
+			cf_err("layout %s: scope %u is not a directory name", l->provider, i);
+			return -EINVAL;
+		}
+	}
+	for (int k = 1; k < CF_KIND__COUNT; k++) {
+		const struct cf_layout_kind *lk = &l->kinds[k];
+		bool fixed_only = true;
+		for (unsigned i = 0; i < l->nscopes; i++)
+			if (lk->scopes & (1u << i) && l->scopes[i].kind != CF_KIND_NONE)
+				fixed_only = false;
+		if (!lk->name || (lk->collection && strchr(lk->collection, '/')) ||
+		    (lk->scopes >> l->nscopes) || (lk->trashable && !fixed_only) ||
+		    lk->listing >= CF_LIST__COUNT) {
+			cf_err("layout %s: kind %d is inconsistent", l->provider, k);
+			return -EINVAL;
+		}
+	}
+	memset(&lay, 0, sizeof lay);
+	lay.l = l;
+	lay.home = -1;
+	for (int k = 0; k < CF_KIND__COUNT; k++) {
+		lay.collen[k] = l->kinds[k].collection ? strlen(l->kinds[k].collection) : 0;
+		lay.named_by[k] = -1;
+	}
+	for (unsigned i = 0; i < l->nscopes; i++) {
+		lay.dirlen[i] = strlen(l->scopes[i].dir);
+		if (l->scopes[i].kind != CF_KIND_NONE)
+			lay.named_by[l->scopes[i].kind] = (int) i;
+		else if (lay.home < 0)
+			lay.home = (int) i;
+	}
+	return 0;
+}
 
 const char *cf_kind_name(enum cf_kind k)
 {
-	return k > CF_KIND_NONE && k < CF_KIND__COUNT ? kinds[k].name : "none";
+	return lay.l && k > CF_KIND_NONE && k < CF_KIND__COUNT ? lay.l->kinds[k].name : "none";
 }
 
 enum cf_kind cf_kind_from_name(const char *s)
 {
-	for (int k = 1; s && k < CF_KIND__COUNT; k++)
-		if (!strcmp(s, kinds[k].name))
+	for (int k = 1; lay.l && s && k < CF_KIND__COUNT; k++)
+		if (!strcmp(s, lay.l->kinds[k].name))
 			return (enum cf_kind) k;
 	return CF_KIND_NONE;
 }
 
 const char *cf_kind_collection(enum cf_kind k)
 {
-	return k > CF_KIND_NONE && k < CF_KIND__COUNT ? kinds[k].collection : NULL;
+	return lay.l && k > CF_KIND_NONE && k < CF_KIND__COUNT ? lay.l->kinds[k].collection : NULL;
+}
+
+int cf_kind_listing(enum cf_kind k)
+{
+	return lay.l && k > CF_KIND_NONE && k < CF_KIND__COUNT ? lay.l->kinds[k].listing : -1;
+}
+
+bool cf_kind_trashable(enum cf_kind k)
+{
+	return lay.l && k > CF_KIND_NONE && k < CF_KIND__COUNT && lay.l->kinds[k].trashable;
+}
+
+int cf_scope_type_named_by(enum cf_kind k)
+{
+	return lay.l && k > CF_KIND_NONE && k < CF_KIND__COUNT ? lay.named_by[k] : -1;
+}
+
+const char *cf_kind_home(enum cf_kind k)
+{
+	if (!lay.l || k < CF_KIND_NONE || k >= CF_KIND__COUNT)
+		return NULL;
+	if (k == CF_KIND_NONE)
+		return lay.home < 0 ? NULL : lay.l->scopes[lay.home].dir;
+	for (unsigned i = 0; i < lay.l->nscopes; i++)
+		if (lay.l->kinds[k].scopes & (1u << i) && lay.l->scopes[i].kind == CF_KIND_NONE)
+			return lay.l->scopes[i].dir;
+	return NULL;
+}
+
+unsigned cf_layout_sweep_of(enum cf_listing l, struct cf_layout_coll *out, unsigned max)
+{
+	unsigned n = 0;
+	if (!lay.l)
+		return 0;
+	for (unsigned i = 0; i < lay.l->nscopes; i++) {
+		if (lay.l->scopes[i].kind != CF_KIND_NONE && lay.l->scopes[i].listing == l &&
+		    n < max)
+			out[n++] = (struct cf_layout_coll){i, CF_KIND_NONE};
+	}
+	/* A listing's collections in each scope type, scope type by scope type. */
+	for (unsigned i = 0; i < lay.l->nscopes; i++)
+		for (int k = 1; k < CF_KIND__COUNT; k++)
+			if (lay.l->kinds[k].collection && lay.l->kinds[k].listing == (int) l &&
+			    lay.l->kinds[k].scopes & (1u << i) && n < max)
+				out[n++] = (struct cf_layout_coll){i, (enum cf_kind) k};
+	return n;
 }
 
 /* Length of the UTF-8 sequence starting at s (at most n bytes), or 0 when it
@@ -113,62 +208,77 @@ int cf_name_is_safe(const char *name, size_t len)
 	return 1;
 }
 
-/* A scope: "global", "zones/NAME" or "regions/NAME" with a safe NAME. */
-static bool scope_is_valid(const char *scope, enum cf_kind *scope_kind)
+/* The scope type of scope[0..len): a fixed scope's directory, or a named
+ * type's directory, '/' and a safe name; -1 otherwise. */
+static int scope_type(const char *scope, size_t len)
 {
-	const char *rest = NULL;
-	if (!strcmp(scope, "global")) {
-		*scope_kind = CF_KIND_NONE;
-		return true;
+	for (unsigned i = 0; lay.l && i < lay.l->nscopes; i++) {
+		size_t dl = lay.dirlen[i];
+		if (len < dl || memcmp(scope, lay.l->scopes[i].dir, dl))
+			continue;
+		if (lay.l->scopes[i].kind == CF_KIND_NONE) {
+			if (len == dl)
+				return (int) i;
+		} else if (len > dl + 1 && scope[dl] == '/' &&
+			   cf_name_is_safe(scope + dl + 1, len - dl - 1)) {
+			return (int) i;
+		}
 	}
-	if (!strncmp(scope, "zones/", 6))
-		rest = scope + 6, *scope_kind = CF_KIND_ZONE;
-	else if (!strncmp(scope, "regions/", 8))
-		rest = scope + 8, *scope_kind = CF_KIND_REGION;
-	return rest && cf_name_is_safe(rest, strlen(rest));
+	return -1;
 }
 
-/* Which scopes a kind may live in. */
-static bool kind_fits_scope(enum cf_kind k, enum cf_kind scope_kind)
+int cf_scope_type(const char *scope, size_t len)
 {
-	switch (k) {
-	case CF_KIND_SNAPSHOT:
-	case CF_KIND_IMAGE:
-	case CF_KIND_MACHINE_IMAGE:
-		return scope_kind == CF_KIND_NONE;
-	case CF_KIND_DISK:
-		return scope_kind == CF_KIND_ZONE || scope_kind == CF_KIND_REGION;
-	case CF_KIND_INSTANCE:
-		return scope_kind == CF_KIND_ZONE;
-	default:
-		return false;
-	}
+	return scope ? scope_type(scope, len) : -1;
 }
 
-static const char *const listing_names[CF_LIST__COUNT] = {
-    [CF_LIST_ZONES] = "zones",
-    [CF_LIST_REGIONS] = "regions",
-    [CF_LIST_DISKS] = "disks",
-    [CF_LIST_INSTANCES] = "instances",
-    [CF_LIST_SNAPSHOTS] = "snapshots",
-    [CF_LIST_IMAGES] = "images",
-    [CF_LIST_MACHINE_IMAGES] = "machineImages",
-};
+/* Whether kind k may live in scope type st. */
+static bool kind_fits_scope(enum cf_kind k, int st)
+{
+	return st >= 0 && k > CF_KIND_NONE && k < CF_KIND__COUNT &&
+	       (lay.l->kinds[k].scopes & (1u << st));
+}
+
+int cf_scope_path(enum cf_kind k, const char *name, char *buf, size_t size)
+{
+	int st = cf_scope_type_named_by(k);
+	if (st < 0 || !name || !cf_name_is_safe(name, strlen(name)))
+		return -EINVAL;
+	int n = snprintf(buf, size, "%s/%s", lay.l->scopes[st].dir, name);
+	return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : n;
+}
+
+enum cf_kind cf_collection_kind(const char *path, size_t len)
+{
+	const char *slash = path ? memrchr(path, '/', len) : NULL;
+	if (!slash)
+		return CF_KIND_NONE;
+	int st = scope_type(path, (size_t) (slash - path));
+	const char *c = slash + 1;
+	size_t cl = len - (size_t) (c - path);
+	for (int k = 1; st >= 0 && k < CF_KIND__COUNT; k++)
+		if (lay.collen[k] == cl && !memcmp(lay.l->kinds[k].collection, c, cl) &&
+		    kind_fits_scope((enum cf_kind) k, st))
+			return (enum cf_kind) k;
+	return CF_KIND_NONE;
+}
 
 const char *cf_listing_name(enum cf_listing l)
 {
-	return (unsigned) l < CF_LIST__COUNT ? listing_names[l] : "unknown";
+	return lay.l && (unsigned) l < CF_LIST__COUNT && lay.l->listings[l] ? lay.l->listings[l]
+									    : "unknown";
 }
 
 int cf_resource_path(enum cf_kind k, const char *scope, const char *name, char *buf, size_t size)
 {
-	enum cf_kind sk;
 	const char *coll = cf_kind_collection(k);
-	if (!coll || !scope || !name || !scope_is_valid(scope, &sk) || !kind_fits_scope(k, sk) ||
-	    !cf_name_is_safe(name, strlen(name)))
+	if (!coll || !scope || !name)
+		return -EINVAL;
+	size_t ls = strlen(scope);
+	if (!kind_fits_scope(k, scope_type(scope, ls)) || !cf_name_is_safe(name, strlen(name)))
 		return -EINVAL;
 	/* By hand rather than snprintf: the sync builds two of these per resource. */
-	size_t ls = strlen(scope), lc = strlen(coll), ln = strlen(name), n = ls + lc + ln + 2;
+	size_t lc = lay.collen[k], ln = strlen(name), n = ls + lc + ln + 2;
 	if (n >= size || n >= CF_PATH_MAX)
 		return -ENAMETOOLONG;
 	memcpy(buf, scope, ls);
@@ -211,32 +321,20 @@ int cf_path_parse(const char *path, enum cf_kind *kind, char *scope_out, size_t 
 			break;
 		p = slash + 1;
 	}
-	if (n == 5)
-		return -EINVAL; /* too many components */
-	const char *scope_end;
-	int ci; /* index of the collection component */
-	if (n == 3 && l[0] == 6 && !strncmp(c[0], "global", 6)) {
-		ci = 1;
-		scope_end = c[0] + l[0];
-	} else if (n == 4 && ((l[0] == 5 && !strncmp(c[0], "zones", 5)) ||
-			      (l[0] == 7 && !strncmp(c[0], "regions", 7)))) {
-		if (!cf_name_is_safe(c[1], l[1]))
-			return -EINVAL;
-		ci = 2;
-		scope_end = c[1] + l[1];
-	} else {
-		return -EINVAL;
-	}
-	if (!cf_name_is_safe(c[ci + 1], l[ci + 1]))
+	if (n == 5 || n < 3)
+		return -EINVAL; /* SCOPE[/SCOPENAME]/COLLECTION/NAME */
+	int ci = n - 2;		/* index of the collection component */
+	const char *scope_end = c[ci - 1] + l[ci - 1];
+	int st = scope_type(path, (size_t) (scope_end - path));
+	/* A fixed scope is one component, a named one two. */
+	if (st < 0 || (lay.l->scopes[st].kind == CF_KIND_NONE) != (n == 3) ||
+	    !cf_name_is_safe(c[ci + 1], l[ci + 1]))
 		return -EINVAL;
 	enum cf_kind k = CF_KIND_NONE;
-	for (int i = 1; i < CF_KIND__COUNT; i++) {
-		const char *coll = kinds[i].collection;
-		if (coll && strlen(coll) == l[ci] && !strncmp(coll, c[ci], l[ci]))
+	for (int i = 1; i < CF_KIND__COUNT; i++)
+		if (lay.collen[i] == l[ci] && !memcmp(lay.l->kinds[i].collection, c[ci], l[ci]))
 			k = (enum cf_kind) i;
-	}
-	enum cf_kind sk = ci == 1 ? CF_KIND_NONE : (c[0][0] == 'z' ? CF_KIND_ZONE : CF_KIND_REGION);
-	if (k == CF_KIND_NONE || !kind_fits_scope(k, sk))
+	if (k == CF_KIND_NONE || !kind_fits_scope(k, st))
 		return -EINVAL;
 	if (kind)
 		*kind = k;

@@ -5,11 +5,14 @@
  * a zone / region (which only become directories). Nothing above lib/ sees a
  * provider's JSON; it sees struct cf_resource and the paths built here.
  *
- * Paths are relative to the project and use the API's own resource paths:
+ * Paths are relative to the project: SCOPE/COLLECTION/NAME, where the scopes
+ * and collections are the installed provider's layout (layout.h). GCE's are
+ * the API's own resource paths:
  *   global/snapshots/NAME        zones/Z/disks/NAME     regions/R/disks/NAME
  *   global/images/NAME           zones/Z/instances/NAME
  *   global/machineImages/NAME
- * A scope is "global", "zones/Z" or "regions/R". A resource's identity in
+ * A scope is a fixed one ("global") or a named one ("zones/Z"). Every call
+ * here needs a layout installed (cf_layout_use). A resource's identity in
  * the cloud is its id; its entry name is `name` (on GCE the two coincide in
  * use, on AWS the name may be a Name tag), so nothing assumes name == id. */
 #ifndef CLONEFS_MODEL_H
@@ -81,20 +84,21 @@ struct cf_resource {
 
 void cf_resource_clear(struct cf_resource *r);
 
-/* "snapshot", "disk", ... and back; CF_KIND_NONE when unknown. */
+/* The layout's name for a kind ("snapshot", "disk", ...) and back;
+ * CF_KIND_NONE when unknown. */
 const char *cf_kind_name(enum cf_kind k);
 enum cf_kind cf_kind_from_name(const char *s);
 
-/* The collection directory a kind lives in: "snapshots", "images",
- * "machineImages", "disks", "instances"; NULL for zones and regions. */
+/* The collection directory a kind lives in (GCE: "snapshots", "images",
+ * "machineImages", "disks", "instances"); NULL for a kind that names scopes. */
 const char *cf_kind_collection(enum cf_kind k);
 
 /* Build "SCOPE/COLLECTION/NAME" into buf. Returns the length, or -ENAMETOOLONG
  * / -EINVAL (kind without a collection, unsafe name). */
 int cf_resource_path(enum cf_kind k, const char *scope, const char *name, char *buf, size_t size);
 
-/* Parse a project-relative resource path back. scope_out receives "global",
- * "zones/Z" or "regions/R"; name_out the last component. Returns 0 or -EINVAL
+/* Parse a project-relative resource path back. scope_out receives the scope
+ * (GCE: "global", "zones/Z" or "regions/R"); name_out the last component. Returns 0 or -EINVAL
  * for anything that is not exactly one of the layout's resource paths with
  * safe components. */
 int cf_path_parse(const char *path, enum cf_kind *kind, char *scope_out, size_t scope_size,

@@ -70,7 +70,8 @@ int cf_uuid4(char buf[37]);
 struct cf_provider;
 
 struct cf_provider_ops {
-	const char *name; /* "gce" */
+	const char *name;		/* "gce" */
+	const struct cf_layout *layout; /* its tree (layout.h) */
 	/* One page of a listing; token NULL for the first page. */
 	int (*list_page)(struct cf_provider *p, enum cf_listing which, const char *token,
 			 struct cf_page *out, struct cf_error *err);
@@ -108,20 +109,16 @@ struct cf_provider_ops {
 		       struct cf_error *err);
 };
 
+/* ---- the tree a provider shows (layout.h): static data, known before
+ * the provider is built, since a read-only mount opens the store first; the
+ * daemon installs it with cf_layout_use before the store opens. ---- */
+struct cf_layout;
+extern const struct cf_layout cf_gce_layout; /* lib/gce_layout.c */
+
 struct cf_provider {
 	const struct cf_provider_ops *ops;
 	void *impl;
 };
-
-/* The Compute Engine provider. endpoint ends in "/compute/v1/". The provider
- * keeps pointers to http and auth, which must outlive it. */
-struct cf_gce_config {
-	const char *endpoint;
-	const char *project;
-	struct cf_http *http;
-	struct cf_auth *auth;
-};
-int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out);
 
 /* Map an API failure to the errno the filesystem answers (errmap.c). */
 int cf_errno_from_error(const struct cf_error *e);

@@ -4,7 +4,7 @@
  * operation the first try started. */
 #include "retry_provider.h"
 
-#include "http.h"
+#include "deadline.h"
 #include "log.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* retry_provider.h — a provider that repeats another's transient failures
  * within the calling write's budget, and the budget itself.
  *
- * A write from the mount runs under the thread's http deadline (http.h):
+ * A write from the mount runs under the thread's deadline (deadline.h):
  * CF_WRITE_BUDGET_MS from its start (cf_write_budget_start), moved on by
  * every useful answer (cf_write_budget_renew). A write the API keeps
  * answering takes as long as its operations do; one that cannot reach the

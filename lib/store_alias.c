@@ -5,11 +5,6 @@
  * here; the writers report and time an alias's directory. */
 #include "store_int.h"
 
-static const char *sub_dir_name(unsigned sub)
-{
-	return sub == CF_SUB_SNAPSHOTS ? "snapshots" : "clones";
-}
-
 /* Turn primary entry d into the view of its alias: -ENOENT when it has none
  * (trashed, no source, a kind without aliases) or, with want_sub, not under
  * that sub-directory of the source whose base is src_base. *src (may be
@@ -49,7 +44,7 @@ int store_alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsign
 	char prefix[ALIAS_COLL_MAX + CF_NAME_MAX];
 	uint64_t cbase;
 	MDB_cursor *c, *dc;
-	const char *coll = alias_coll(sub);
+	const char *coll = alias_coll(s, sub);
 	int slen = store_node_path(s, txn, src_base, src, sizeof src);
 	if (slen < 0)
 		return slen;
@@ -62,7 +57,7 @@ int store_alias_each(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsign
 	if (after)
 		memcpy(prefix + plen, after, alen);
 	unsigned depth = components(src, (size_t) slen) + 2;
-	enum cf_kind kind = sub == CF_SUB_SNAPSHOTS ? CF_KIND_SNAPSHOT : CF_KIND_MACHINE_IMAGE;
+	enum cf_kind kind = sub_view(sub)->kind;
 	/* Cursors of its own: fn may call back into the store. */
 	if ((rc = open_cursor(txn, s->dbi[DB_BYSRC], &c)))
 		return rc;
@@ -113,7 +108,10 @@ int store_alias_path(struct cf_store *s, MDB_txn *txn, uint64_t base, char *out,
 		rc = store_alias_view(s, txn, &d, 0, 0, &src);
 	if (rc)
 		return rc;
-	const char *sd = sub_dir_name(alias_sub((enum cf_kind) d.kind, src));
+	unsigned sub = alias_sub((enum cf_kind) d.kind, src);
+	if (!sub)
+		return -ENOENT;
+	const char *sd = sub_view(sub)->dir;
 	int n = snprintf(out, size, "%.*s/%s/%.*s", (int) src.n, src.p, sd, (int) nlen, name);
 	return n < 0 ? -EIO : (size_t) n >= size ? -ENAMETOOLONG : n;
 }

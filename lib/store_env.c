@@ -263,18 +263,72 @@ static int move_aside(const char *dir, const char *why)
 	return 0;
 }
 
+/* The layout's fixed part, in this order (a new cache's first bases): every
+ * scope type's directory, the collections of the fixed scopes, then their
+ * trash containers. Named scopes come with their resources. */
+static int init_containers(struct cf_wtxn *w, const struct cf_layout *l)
+{
+	char p[CF_PATH_MAX];
+	int rc = 0;
+	for (unsigned i = 0; !rc && i < l->nscopes; i++)
+		rc = store_ensure_container(w, l->scopes[i].dir, strlen(l->scopes[i].dir));
+	for (int trash = 0; trash < 2; trash++)
+		for (unsigned i = 0; !rc && i < l->nscopes; i++) {
+			const char *dir = l->scopes[i].dir;
+			if (l->scopes[i].kind != CF_KIND_NONE)
+				continue;
+			int n = snprintf(p, sizeof p, "trash/%s", dir);
+			if (trash && (rc = store_ensure_container(w, p, (size_t) n)))
+				break;
+			for (int k = 1; !rc && k < CF_KIND__COUNT; k++) {
+				const struct cf_layout_kind *lk = &l->kinds[k];
+				if (!lk->collection || !(lk->scopes & (1u << i)) ||
+				    (trash && !lk->trashable))
+					continue;
+				n = snprintf(p, sizeof p, "%s%s/%s", trash ? "trash/" : "", dir,
+					     lk->collection);
+				rc = store_ensure_container(w, p, (size_t) n);
+			}
+		}
+	return rc;
+}
+
+/* What the reads take from the layout: a resource directory's entries in
+ * name order, and the collection each view lists. */
+static int init_layout(struct cf_store *s, const struct cf_layout *l)
+{
+	const struct res_entry e[RES_ENTRIES] = {
+	    {"resource.json", 0, CF_SUB_JSON},	 {"source", 0, CF_SUB_SOURCE},
+	    {"status", 0, CF_SUB_STATUS},	 {l->views[0].dir, 0, CF_SUB_SNAPSHOTS},
+	    {l->views[1].dir, 0, CF_SUB_CLONES}, {l->links_dir, 0, CF_SUB_DISKS},
+	};
+	for (size_t i = 0; i < RES_ENTRIES; i++) {
+		size_t j = i;
+		if (!e[i].name || !cf_name_is_safe(e[i].name, strlen(e[i].name)))
+			return -EINVAL;
+		for (; j > 0 && strcmp(s->entries[j - 1].name, e[i].name) > 0; j--)
+			s->entries[j] = s->entries[j - 1];
+		if (j > 0 && !strcmp(s->entries[j - 1].name, e[i].name))
+			return -EINVAL; /* two entries of one name */
+		s->entries[j] = e[i];
+		s->entries[j].len = strlen(e[i].name);
+	}
+	for (int v = 0; v < 2; v++) {
+		enum cf_kind k = l->views[v].kind;
+		const char *home = cf_kind_home(k);
+		if (!home || !cf_kind_collection(k) || !cf_kind_collection(l->views[v].source))
+			return -EINVAL;
+		int n = snprintf(s->alias_coll[v], ALIAS_COLL_MAX - 1, "%s/%s", home,
+				 cf_kind_collection(k));
+		if (n < 0 || n >= ALIAS_COLL_MAX - 1)
+			return -EINVAL; /* and room for its "/" */
+	}
+	return 0;
+}
+
 static int init_tree(struct cf_store *s)
 {
-	static const char *const containers[] = {"global",
-						 "zones",
-						 "regions",
-						 "global/snapshots",
-						 "global/images",
-						 "global/machineImages",
-						 "trash/global",
-						 "trash/global/snapshots",
-						 "trash/global/images",
-						 "trash/global/machineImages"};
+	const struct cf_layout *l = cf_layout();
 	struct cf_wtxn *w;
 	struct cf_dirent d;
 	int rc = cf_store_wbegin(s, &w);
@@ -285,8 +339,8 @@ static int init_tree(struct cf_store *s)
 		container_init(&d, w->now);
 		rc = store_put_dirent(w, 0, "", 0, &d);
 	}
-	for (size_t i = 0; !rc && i < sizeof containers / sizeof *containers; i++)
-		rc = store_ensure_container(w, containers[i], strlen(containers[i]));
+	if (!rc)
+		rc = init_containers(w, l);
 	if (rc) {
 		cf_store_wabort(w);
 		return rc;
@@ -312,6 +366,14 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		return -ENOMEM;
 	}
 	memcpy(s->protect, CF_STORE_PROTECT_DEFAULT, sizeof CF_STORE_PROTECT_DEFAULT);
+	/* The tree is the provider's (layout.h), installed before the store opens. */
+	if (!cf_layout() || init_layout(s, cf_layout())) {
+		cf_err("store: %s", cf_layout() ? "the provider's layout is inconsistent"
+						: "no provider layout installed");
+		free(s->dir);
+		free(s);
+		return -EINVAL;
+	}
 	for (int attempt = 0;; attempt++) {
 		rc = env_open(s, why, sizeof why);
 		if (rc <= 0)

@@ -82,6 +82,7 @@
 #include "store_rec.h"
 #include "docs.h"
 #include "hash.h"
+#include "layout.h"
 #include "log.h"
 #include "maptrim.h"
 #include "u64set.h"
@@ -150,6 +151,9 @@ struct docs_state {
 #define DOC_FILE(ref) ((int) ((ref) >> 63))
 #define DOC_OFF(ref)  ((ref) & ~(UINT64_C(1) << 63))
 enum { DOCS_STEP = 1000, DOCS_STEP_BYTES = 1 << 20 };
+/* A resource directory's synthetic entries (resource.json, status, source,
+ * the two views, the attached disks); an alias collection's path and "/". */
+enum { RES_ENTRIES = 6, ALIAS_COLL_MAX = 128 };
 #define DOCS_SLACK ((uint64_t) 32 << 20) /* garbage tolerated beyond live bytes */
 
 struct cf_store {
@@ -164,6 +168,14 @@ struct cf_store {
 	/* The policy's protect label: a resource carrying it gets CF_DIRENT_PROTECTED when
 	 * its record is written (the writer only; cf_store_set_protect_label). */
 	char protect[CF_LABEL_KEY_MAX + 1];
+	/* From the layout (layout.h), at open: the synthetic entries of a resource
+	 * directory in name order, and the collection each view lists. */
+	struct res_entry {
+		const char *name;
+		size_t len;
+		unsigned sub;
+	} entries[RES_ENTRIES];
+	char alias_coll[2][ALIAS_COLL_MAX];
 };
 
 /* Internal dirent flags (stat reports only CF_DIRENT_PROTECTED).
@@ -441,10 +453,15 @@ static inline int path_base(const MDB_val *v, uint64_t *base)
 
 /* The collection of the resources an alias directory `sub` lists; room for
  * either name and its "/" (the by-source index's value prefix). */
-enum { ALIAS_COLL_MAX = sizeof "global/machineImages/" };
-static inline const char *alias_coll(unsigned sub)
+static inline const char *alias_coll(const struct cf_store *s, unsigned sub)
 {
-	return sub == CF_SUB_SNAPSHOTS ? "global/snapshots" : "global/machineImages";
+	return s->alias_coll[sub - CF_SUB_SNAPSHOTS];
+}
+
+/* The layout's view that directory `sub` (CF_SUB_SNAPSHOTS or CF_SUB_CLONES) is. */
+static inline const struct cf_layout_view *sub_view(unsigned sub)
+{
+	return &cf_layout()->views[sub - CF_SUB_SNAPSHOTS];
 }
 
 /* Whether path[0..len) is a resource path of kind k. */
@@ -465,10 +482,10 @@ static inline unsigned alias_sub(enum cf_kind k, struct sv source)
 {
 	if (!source.n)
 		return 0;
-	if (k == CF_KIND_SNAPSHOT && path_is_kind(source.p, source.n, CF_KIND_DISK))
-		return CF_SUB_SNAPSHOTS;
-	if (k == CF_KIND_MACHINE_IMAGE && path_is_kind(source.p, source.n, CF_KIND_INSTANCE))
-		return CF_SUB_CLONES;
+	for (unsigned sub = CF_SUB_SNAPSHOTS; sub <= CF_SUB_CLONES; sub++)
+		if (k == sub_view(sub)->kind &&
+		    path_is_kind(source.p, source.n, sub_view(sub)->source))
+			return sub;
 	return 0;
 }
 

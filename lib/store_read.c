@@ -287,7 +287,7 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 		return 0;
 	case CF_SUB_SNAPSHOTS:
 	case CF_SUB_CLONES: {
-		enum cf_kind want = sub == CF_SUB_SNAPSHOTS ? CF_KIND_DISK : CF_KIND_INSTANCE;
+		enum cf_kind want = sub_view(sub)->source;
 		if (!primary || d->kind != want)
 			return -ENOENT;
 		struct subtime t;
@@ -329,15 +329,6 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 	return 0;
 }
 
-/* The synthetic entries of a resource directory, in name order. */
-static const struct {
-	const char *name;
-	unsigned sub;
-} res_entries[] = {
-    {"clones", CF_SUB_CLONES},	     {"disks", CF_SUB_DISKS},	{"resource.json", CF_SUB_JSON},
-    {"snapshots", CF_SUB_SNAPSHOTS}, {"source", CF_SUB_SOURCE}, {"status", CF_SUB_STATUS},
-};
-
 /* The entry of any node but the root: a container's or a resource's own
  * entry, or for an alias node the view of its alias. *sub: the node inside
  * the resource, without CF_SUB_ALIAS. */
@@ -358,7 +349,7 @@ static int alias_get(struct cf_store *s, MDB_txn *txn, uint64_t src_base, unsign
 		     const char *name, size_t len, struct cf_dirent *d)
 {
 	uint64_t cbase;
-	const char *coll = alias_coll(sub);
+	const char *coll = alias_coll(s, sub);
 	int rc = store_path_get(s, txn, coll, strlen(coll), &cbase);
 	if (!rc)
 		rc = store_get_dirent(s, txn, CF_INO(cbase, 0), name, len, d);
@@ -406,10 +397,9 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 	if (sub == CF_SUB_DIR) {
 		if (!is_resource(&pd))
 			return -ENOENT;
-		for (size_t i = 0; i < sizeof res_entries / sizeof *res_entries; i++)
-			if (strlen(res_entries[i].name) == len &&
-			    !memcmp(res_entries[i].name, name, len))
-				return stat_sub(s, txn, &pd, res_entries[i].sub, out);
+		for (size_t i = 0; i < RES_ENTRIES; i++)
+			if (s->entries[i].len == len && !memcmp(s->entries[i].name, name, len))
+				return stat_sub(s, txn, &pd, s->entries[i].sub, out);
 		return -ENOENT;
 	}
 	struct cf_stat pst;
@@ -554,13 +544,14 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 	if (after && sub != CF_SUB_SNAPSHOTS && sub != CF_SUB_CLONES)
 		return -EINVAL; /* not resumable: the caller was told so */
 	if (sub == CF_SUB_DIR) {
-		for (size_t i = 0; i < sizeof res_entries / sizeof *res_entries; i++) {
-			rc = stat_sub(s, t->txn, &d, res_entries[i].sub, &st);
+		for (size_t i = 0; i < RES_ENTRIES; i++) {
+			const struct res_entry *e = &s->entries[i];
+			rc = stat_sub(s, t->txn, &d, e->sub, &st);
 			if (rc == -ENOENT)
 				continue;
 			if (rc)
 				return rc;
-			if (fn(ctx, res_entries[i].name, strlen(res_entries[i].name), &st))
+			if (fn(ctx, e->name, e->len, &st))
 				break;
 		}
 		return 0;
@@ -1028,10 +1019,6 @@ int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, voi
 	return rc;
 }
 
-/* The collections whose members can be trashed, and their trash containers. */
-static const char *const trash_colls[] = {"global/snapshots", "global/images",
-					  "global/machineImages"};
-
 int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 {
 	struct rtx *t;
@@ -1039,12 +1026,18 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 	char path[CF_PATH_MAX];
 	if (!s || !fn)
 		return -EINVAL;
+	char coll[CF_PATH_MAX];
 	int rc = rbegin(s, &t), mrc = 0, stop = 0;
 	if (rc)
 		return rc;
-	for (size_t i = 0; !rc && !stop && i < sizeof trash_colls / sizeof *trash_colls; i++) {
+	/* The trash container of each collection whose members can be trashed. */
+	for (int k = 1; !rc && !stop && k < CF_KIND__COUNT; k++) {
 		uint64_t base;
-		int n = snprintf(path, sizeof path, "trash/%s", trash_colls[i]);
+		const char *home = cf_kind_home((enum cf_kind) k);
+		if (!cf_kind_trashable((enum cf_kind) k) || !home)
+			continue;
+		snprintf(coll, sizeof coll, "%s/%s", home, cf_kind_collection((enum cf_kind) k));
+		int n = snprintf(path, sizeof path, "trash/%s", coll);
 		rc = store_path_get(s, t->txn, path, (size_t) n, &base);
 		if (rc) {
 			rc = rc == -ENOENT ? 0 : rc;
@@ -1057,7 +1050,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 		}
 		uint64_t dir = CF_INO(base, 0);
 		MDB_val v;
-		size_t clen = strlen(trash_colls[i]);
+		size_t clen = strlen(coll);
 		for (mrc = dir_step(c, &dir, &v, true); mrc == 0 && !stop;
 		     mrc = dir_step(c, &dir, &v, false)) {
 			struct cf_dirent d;
@@ -1069,7 +1062,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 				continue; /* logged; one bad entry does not hide the rest */
 			if ((rc = store_rec_to_resource(&rec, &r)))
 				break;
-			memcpy(path, trash_colls[i], clen);
+			memcpy(path, coll, clen);
 			path[clen] = '/';
 			memcpy(path + clen + 1, name.p, name.n);
 			path[clen + 1 + name.n] = '\0';

@@ -112,13 +112,13 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 	return (int) removed;
 }
 
-/* Sweep collection `cpath`; a global one's trash too. */
-static int sweep_coll(struct cf_wtxn *w, const char *cpath, const struct cf_pathset *seen,
-		      int64_t since)
+/* Sweep collection `cpath`; with trash, its trash container too. */
+static int sweep_coll(struct cf_wtxn *w, const char *cpath, bool trash,
+		      const struct cf_pathset *seen, int64_t since)
 {
 	char tpath[CF_PATH_MAX + 8];
 	int a = sweep_dir(w, cpath, cpath, seen, since);
-	if (a < 0 || strncmp(cpath, "global/", 7))
+	if (a < 0 || !trash)
 		return a;
 	snprintf(tpath, sizeof tpath, "trash/%s", cpath);
 	int b = sweep_dir(w, tpath, cpath, seen, since);
@@ -140,7 +140,7 @@ static int dir_empty(struct cf_wtxn *w, uint64_t ino)
 	return rc == MDB_NOTFOUND;
 }
 
-/* The scope directories under "zones" or "regions". */
+/* The scope directories under a named scope type's directory ("zones"). */
 static int scope_names(struct cf_wtxn *w, const char *top, struct buf *b, size_t *count)
 {
 	uint64_t base;
@@ -220,7 +220,7 @@ out:
 	return rc < 0 ? rc : (int) removed;
 }
 
-/* Sweep collection `coll` of every scope under top ("zones" / "regions"). */
+/* Sweep collection `coll` of every scope under top ("zones"). */
 static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
 			const struct cf_pathset *seen, int64_t since)
 {
@@ -235,7 +235,7 @@ static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
 		uint8_t type;
 		p = names_next(p, &name, &type);
 		snprintf(path, sizeof path, "%s/%.*s/%s", top, (int) name.n, name.p, coll);
-		rc = sweep_coll(w, path, seen, since);
+		rc = sweep_coll(w, path, false, seen, since);
 		if (rc > 0) {
 			total += rc;
 			rc = 0;
@@ -245,31 +245,35 @@ static int sweep_scoped(struct cf_wtxn *w, const char *top, const char *coll,
 	return rc < 0 ? rc : total;
 }
 
+/* What listing l covers, from the layout: its collections in fixed scopes
+ * (and their trash), in every scope of a named type, or a type's scopes. */
 static int sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen, int64_t since)
 {
-	int a, b;
-	switch (l) {
-	case CF_LIST_SNAPSHOTS:
-		return sweep_coll(w, "global/snapshots", seen, since);
-	case CF_LIST_IMAGES:
-		return sweep_coll(w, "global/images", seen, since);
-	case CF_LIST_MACHINE_IMAGES:
-		return sweep_coll(w, "global/machineImages", seen, since);
-	case CF_LIST_DISKS:
-		a = sweep_scoped(w, "zones", "disks", seen, since);
-		if (a < 0)
-			return a;
-		b = sweep_scoped(w, "regions", "disks", seen, since);
-		return b < 0 ? b : a + b;
-	case CF_LIST_INSTANCES:
-		return sweep_scoped(w, "zones", "instances", seen, since);
-	case CF_LIST_ZONES:
-		return sweep_scopes(w, "zones", seen);
-	case CF_LIST_REGIONS:
-		return sweep_scopes(w, "regions", seen);
-	default:
+	const struct cf_layout *lay = cf_layout();
+	struct cf_layout_coll cs[CF_LAYOUT_SCOPES_MAX * CF_KIND__COUNT];
+	unsigned n =
+	    (unsigned) l < CF_LIST__COUNT ? cf_layout_sweep_of(l, cs, sizeof cs / sizeof *cs) : 0;
+	char path[CF_PATH_MAX];
+	int total = 0;
+	if (!n)
 		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		const struct cf_layout_scope *sc = &lay->scopes[cs[i].scope];
+		const char *coll = cf_kind_collection(cs[i].kind);
+		int rc;
+		if (cs[i].kind == CF_KIND_NONE) {
+			rc = sweep_scopes(w, sc->dir, seen);
+		} else if (sc->kind != CF_KIND_NONE) {
+			rc = sweep_scoped(w, sc->dir, coll, seen, since);
+		} else {
+			snprintf(path, sizeof path, "%s/%s", sc->dir, coll);
+			rc = sweep_coll(w, path, cf_kind_trashable(cs[i].kind), seen, since);
+		}
+		if (rc < 0)
+			return rc;
+		total += rc;
 	}
+	return total;
 }
 
 int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *seen,

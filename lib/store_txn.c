@@ -14,25 +14,6 @@ int64_t cf_store_clock_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The listing that returns resources of kind k, or -1. */
-static int listing_of_kind(enum cf_kind k)
-{
-	switch (k) {
-	case CF_KIND_SNAPSHOT:
-		return CF_LIST_SNAPSHOTS;
-	case CF_KIND_IMAGE:
-		return CF_LIST_IMAGES;
-	case CF_KIND_MACHINE_IMAGE:
-		return CF_LIST_MACHINE_IMAGES;
-	case CF_KIND_DISK:
-		return CF_LIST_DISKS;
-	case CF_KIND_INSTANCE:
-		return CF_LIST_INSTANCES;
-	default:
-		return -1;
-	}
-}
-
 /* Rebuild into cap slots, without the entries of listing drop_listing (-1:
  * none) and those older than older_than. */
 static int recent_rebuild(struct recent *r, size_t cap, int drop_listing, int64_t older_than)
@@ -58,7 +39,8 @@ static int recent_rebuild(struct recent *r, size_t cap, int drop_listing, int64_
 void store_recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
 {
 	struct recent *r = &s->recent;
-	int l = listing_of_kind(k);
+	/* Only the kinds with a collection: a write never stores a scope. */
+	int l = cf_kind_collection(k) ? cf_kind_listing(k) : -1;
 	if (l < 0 || !base)
 		return;
 	int64_t now = cf_store_clock_ms();

@@ -202,26 +202,28 @@ int store_ensure_container(struct cf_wtxn *w, const char *path, size_t len)
 	return note_entry(w, pino, name, nlen);
 }
 
-/* "zones/Z" or "regions/R" with its collections. */
-static int ensure_scope_path(struct cf_wtxn *w, const char *scope)
+/* A named scope ("zones/Z") of type st with the collections of the kinds
+ * that fit it (layout.h). */
+static int ensure_scope_path(struct cf_wtxn *w, const char *scope, int st)
 {
+	const struct cf_layout *l = cf_layout();
 	char p[CF_PATH_MAX];
 	size_t len = strlen(scope);
-	bool zone = !strncmp(scope, "zones/", 6);
 	int rc;
 	if (!strcmp(w->last_scope, scope))
 		return 0;
-	if (!zone && strncmp(scope, "regions/", 8))
+	if (st < 0 || l->scopes[st].kind == CF_KIND_NONE || len + 1 >= sizeof p)
 		return -EINVAL;
-	const char *name = scope + (zone ? 6 : 8);
-	if (!cf_name_is_safe(name, strlen(name)) || len + 16 >= sizeof p)
-		return -EINVAL;
-	if ((rc = store_ensure_container(w, zone ? "zones" : "regions", zone ? 5 : 7)) ||
+	const char *top = l->scopes[st].dir;
+	if ((rc = store_ensure_container(w, top, strlen(top))) ||
 	    (rc = store_ensure_container(w, scope, len)))
 		return rc;
-	const char *colls[] = {"disks", zone ? "instances" : NULL};
-	for (size_t i = 0; i < 2 && colls[i]; i++) {
-		int n = snprintf(p, sizeof p, "%s/%s", scope, colls[i]);
+	for (int k = 1; k < CF_KIND__COUNT; k++) {
+		if (!l->kinds[k].collection || !(l->kinds[k].scopes & (1u << st)))
+			continue;
+		int n = snprintf(p, sizeof p, "%s/%s", scope, l->kinds[k].collection);
+		if (n < 0 || (size_t) n >= sizeof p)
+			return -EINVAL;
 		if ((rc = store_ensure_container(w, p, (size_t) n)))
 			return rc;
 	}
@@ -232,12 +234,12 @@ static int ensure_scope_path(struct cf_wtxn *w, const char *scope)
 int cf_store_ensure_scope(struct cf_wtxn *w, enum cf_kind kind, const char *name)
 {
 	char scope[CF_PATH_MAX];
-	if (!w || !name || (kind != CF_KIND_ZONE && kind != CF_KIND_REGION))
+	if (!w || !name)
 		return -EINVAL;
-	if (!cf_name_is_safe(name, strlen(name)))
+	int n = cf_scope_path(kind, name, scope, sizeof scope);
+	if (n < 0)
 		return -EINVAL;
-	snprintf(scope, sizeof scope, "%s/%s", kind == CF_KIND_ZONE ? "zones" : "regions", name);
-	return ensure_scope_path(w, scope);
+	return ensure_scope_path(w, scope, cf_scope_type(scope, (size_t) n));
 }
 
 /* bysrc: MDB_DUPSORT, the key a source's path, a duplicate per dependent:
@@ -333,7 +335,7 @@ struct target {
 	struct rec nrec;	 /* the new record, decoded (its bytes are in w->rec) */
 	unsigned nlinks;	 /* the links the record kept */
 	bool protect;		 /* it carries the protect label */
-	bool global, trash;	 /* in global/; carrying CF_TRASH_LABEL there */
+	bool trash;		 /* a trashable kind carrying CF_TRASH_LABEL */
 	uint64_t cino;		 /* its collection */
 	uint64_t tino;		 /* where its entry belongs: cino, or its trash container */
 };
@@ -392,8 +394,10 @@ static int resolve_dirs(struct cf_wtxn *w, struct target *t)
 {
 	uint64_t cbase;
 	int rc;
-	t->global = !strcmp(t->r->scope, "global");
-	if (!t->global && (rc = ensure_scope_path(w, t->r->scope)))
+	/* A fixed scope's collections are made at open; a named one comes with its resources. */
+	int st = cf_scope_type(t->r->scope, strlen(t->r->scope));
+	if (st >= 0 && cf_layout()->scopes[st].kind != CF_KIND_NONE &&
+	    (rc = ensure_scope_path(w, t->r->scope, st)))
 		return rc;
 	/* Paths never go away, so the collection's base can be remembered. */
 	if (t->clen == w->coll_len && !memcmp(t->path, w->coll_path, t->clen)) {
@@ -406,8 +410,8 @@ static int resolve_dirs(struct cf_wtxn *w, struct target *t)
 		w->coll_base = cbase;
 	}
 	t->cino = t->tino = CF_INO(cbase, 0);
-	/* The label puts a global resource in the trash instead. */
-	t->trash = t->global && has_label(t->r, CF_TRASH_LABEL);
+	/* The label puts a trashable resource in the trash instead. */
+	t->trash = cf_kind_trashable(t->r->kind) && has_label(t->r, CF_TRASH_LABEL);
 	if (t->trash) {
 		char tpath[CF_PATH_MAX + 8];
 		uint64_t tbase;
@@ -492,7 +496,7 @@ static void new_dirent(const struct target *t, const struct located *loc, struct
 	/* Components of the path from the mount root to the resource (for
 	 * relative symlinks): global/snapshots/S, zones/Z/disks/D,
 	 * .clonefs/trash/global/snapshots/S. */
-	nd->depth = t->trash ? 5 : t->global ? 3 : 4;
+	nd->depth = components(t->path, t->plen) + (t->trash ? 2 : 0);
 	nd->ctime = loc->have_old ? loc->od.ctime : r->created;
 }
 
@@ -669,9 +673,9 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	if (!w || !w->txn || !r)
 		return -EINVAL;
 	uint64_t writes0 = w->writes;
-	int rc = r->kind == CF_KIND_ZONE || r->kind == CF_KIND_REGION
-		     ? cf_store_ensure_scope(w, r->kind, r->name)
-		     : upsert_resource(w, r);
+	/* A resource that names a scope (a zone) is its directory. */
+	int rc = cf_scope_type_named_by(r->kind) >= 0 ? cf_store_ensure_scope(w, r->kind, r->name)
+						      : upsert_resource(w, r);
 	if (!rc && changed)
 		*changed = w->writes != writes0;
 	return rc;
@@ -729,14 +733,15 @@ int cf_store_remove(struct cf_wtxn *w, const char *path)
 	uint64_t cbase;
 	if (!w || !w->txn || !path)
 		return -EINVAL;
-	if (cf_path_parse(path, NULL, NULL, 0, name, sizeof name))
+	enum cf_kind kind;
+	if (cf_path_parse(path, &kind, NULL, 0, name, sizeof name))
 		return -EINVAL;
 	size_t plen = strlen(path), nlen = strlen(name), clen = plen - nlen - 1;
 	int rc = store_path_get(w->s, w->txn, path, clen, &cbase);
 	if (rc)
 		return rc;
 	rc = store_remove_member(w, path, plen, CF_INO(cbase, 0), name, nlen, !w->fetched);
-	if (rc != -ENOENT || strncmp(path, "global/", 7))
+	if (rc != -ENOENT || !cf_kind_trashable(kind))
 		return rc;
 	/* Not in its collection: perhaps in the trash. */
 	char tpath[CF_PATH_MAX + 8];

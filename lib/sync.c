@@ -15,6 +15,7 @@
  * Timing uses CLOCK_MONOTONIC, so a wall-clock jump neither stalls nor
  * hurries the next pass; the times recorded in the sync state are UTC. */
 #include "sync.h"
+#include "layout.h"
 #include "log.h"
 #include "pathset.h"
 
@@ -38,17 +39,18 @@ struct cf_sync {
 	pthread_mutex_t pass_lock; /* one pass at a time (thread or run_once) */
 };
 
-/* One pass: counts for its log line, and the zones and regions listings,
- * whose sweep waits for the end of the pass so that a scope an aggregated
- * listing named counts as seen (else such a zone would be removed by the
- * zones listing and re-created by the disks listing on every pass). */
+/* One pass: counts for its log line, and the listings of named scopes
+ * (layout.h; GCE: zones, regions), whose sweep waits for the end of the pass
+ * so that a scope an aggregated listing named counts as seen (else such a
+ * zone would be removed by the zones listing and re-created by the disks
+ * listing on every pass). */
 struct pass_stats {
 	uint64_t listed, changed, removed, skipped;
 	unsigned complete, failed;
-	struct cf_pathset *scopes[2]; /* zones, regions: complete listings */
-	uint64_t scope_count[2];
-	int64_t scope_since[2]; /* when those listings began */
-	int failed_status;	/* HTTP status of the last listing's failure, 0 = none */
+	struct cf_pathset *scopes[CF_LAYOUT_SCOPES_MAX]; /* by scope type: complete listings */
+	uint64_t scope_count[CF_LAYOUT_SCOPES_MAX];
+	int64_t scope_since[CF_LAYOUT_SCOPES_MAX]; /* when those listings began */
+	int failed_status; /* HTTP status of the last listing's failure, 0 = none */
 };
 
 static double mono_now(void)
@@ -58,18 +60,23 @@ static double mono_now(void)
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-/* The path a resource is known by in a listing's `seen` set (zones and
- * regions have no resource path: their directory's). */
+/* The path a resource is known by in a listing's `seen` set (a resource
+ * that names a scope, a zone, has no resource path: the scope's). */
 static int seen_path(const struct cf_resource *r, char *buf, size_t size)
 {
-	if (r->kind == CF_KIND_ZONE || r->kind == CF_KIND_REGION) {
-		if (!r->name || !cf_name_is_safe(r->name, strlen(r->name)))
-			return -EINVAL;
-		int n = snprintf(buf, size, "%s/%s", r->kind == CF_KIND_ZONE ? "zones" : "regions",
-				 r->name);
-		return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : n;
-	}
+	if (cf_scope_type_named_by(r->kind) >= 0)
+		return cf_scope_path(r->kind, r->name, buf, size);
 	return cf_resource_path(r->kind, r->scope, r->name, buf, size);
+}
+
+/* The scope type whose scopes listing l returns, or -1. */
+static int scope_listing(enum cf_listing l)
+{
+	const struct cf_layout *lay = cf_layout();
+	for (unsigned i = 0; i < lay->nscopes; i++)
+		if (lay->scopes[i].kind != CF_KIND_NONE && lay->scopes[i].listing == l)
+			return (int) i;
+	return -1;
 }
 
 static const struct cf_change_sink *sink_of(const struct cf_sync *s)
@@ -77,14 +84,17 @@ static const struct cf_change_sink *sink_of(const struct cf_sync *s)
 	return s->cfg.sink.entry || s->cfg.sink.inode ? &s->cfg.sink : NULL;
 }
 
-/* A scope an aggregated page named: "zones/Z" or "regions/R". */
+/* A scope an aggregated page named ("zones/Z"): its type, or -EINVAL when
+ * it is not a named scope of the layout. */
 static int ensure_scope(struct cf_wtxn *w, const char *scope)
 {
-	if (!strncmp(scope, "zones/", 6))
-		return cf_store_ensure_scope(w, CF_KIND_ZONE, scope + 6);
-	if (!strncmp(scope, "regions/", 8))
-		return cf_store_ensure_scope(w, CF_KIND_REGION, scope + 8);
-	return -EINVAL;
+	const struct cf_layout *lay = cf_layout();
+	int st = cf_scope_type(scope, strlen(scope));
+	if (st < 0 || lay->scopes[st].kind == CF_KIND_NONE)
+		return -EINVAL;
+	int rc =
+	    cf_store_ensure_scope(w, lay->scopes[st].kind, scope + strlen(lay->scopes[st].dir) + 1);
+	return rc < 0 ? rc : st;
 }
 
 /* Apply one page, read from `fetched` on, in one write transaction. A
@@ -103,14 +113,16 @@ static int apply_page(struct cf_sync *s, enum cf_listing l, const struct cf_page
 	cf_store_wfetched(w, fetched);
 	for (size_t i = 0; i < page->nscopes; i++) {
 		const char *scope = page->scopes[i];
-		rc = ensure_scope(w, scope);
-		if (rc == -EINVAL) {
+		int st = ensure_scope(w, scope);
+		if (st == -EINVAL) {
 			cf_warn("sync: %s: scope \"%s\" skipped", cf_listing_name(l), scope);
 			continue;
 		}
-		if (rc)
+		if (st < 0) {
+			rc = st;
 			goto abort;
-		struct cf_pathset *named = ps->scopes[strncmp(scope, "zones/", 6) ? 1 : 0];
+		}
+		struct cf_pathset *named = ps->scopes[st];
 		if (named && (rc = cf_pathset_add(named, scope)))
 			goto abort;
 	}
@@ -258,8 +270,8 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 			break; /* the last page */
 	}
 	free(token);
-	if (!rc && (l == CF_LIST_ZONES || l == CF_LIST_REGIONS)) {
-		int i = l == CF_LIST_ZONES ? 0 : 1;
+	int i = scope_listing(l);
+	if (!rc && i >= 0) {
 		ps->scopes[i] = seen; /* swept by finish_scopes */
 		ps->scope_count[i] = cf_pathset_count(seen);
 		ps->scope_since[i] = since;
@@ -282,26 +294,27 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 	return rc;
 }
 
-/* The deferred sweeps of the zones and regions listings. */
+/* The deferred sweeps of the listings of named scopes, scope type by type. */
 static int finish_scopes(struct cf_sync *s, struct pass_stats *ps)
 {
-	static const enum cf_listing which[2] = {CF_LIST_ZONES, CF_LIST_REGIONS};
+	const struct cf_layout *lay = cf_layout();
 	char msg[64];
 	int first = 0;
-	for (int i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < lay->nscopes; i++) {
 		if (!ps->scopes[i])
 			continue;
-		int rc = finish_listing(s, which[i], ps->scopes[i], ps->scope_since[i],
+		const enum cf_listing which = lay->scopes[i].listing;
+		int rc = finish_listing(s, which, ps->scopes[i], ps->scope_since[i],
 					ps->scope_count[i], ps, msg, sizeof msg);
 		if (!rc) {
 			ps->complete++;
 			if (s->cfg.progress)
-				s->cfg.progress(s->cfg.progress_ctx, which[i], ps->scope_count[i],
+				s->cfg.progress(s->cfg.progress_ctx, which, ps->scope_count[i],
 						true);
 		} else {
 			ps->failed++;
-			cf_warn("sync: listing %s: %s", cf_listing_name(which[i]), msg);
-			record_failure(s, which[i], msg);
+			cf_warn("sync: listing %s: %s", cf_listing_name(which), msg);
+			record_failure(s, which, msg);
 			if (!first)
 				first = rc;
 		}
@@ -336,8 +349,8 @@ static int run_pass(struct cf_sync *s)
 		if (rc && !first)
 			first = rc;
 	}
-	cf_pathset_free(ps.scopes[0]);
-	cf_pathset_free(ps.scopes[1]);
+	for (unsigned i = 0; i < CF_LAYOUT_SCOPES_MAX; i++)
+		cf_pathset_free(ps.scopes[i]);
 	double ms = (mono_now() - t0) * 1e3;
 	pthread_mutex_unlock(&s->pass_lock);
 	if (first == -ECANCELED)

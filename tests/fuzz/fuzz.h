@@ -6,6 +6,8 @@
 #ifndef CLONEFS_FUZZ_H
 #define CLONEFS_FUZZ_H
 
+#include "layout.h"
+#include "provider.h"
 #include "json.h"
 #include "log.h"
 #include "model.h"
@@ -32,6 +34,7 @@ static inline void fuzz_quiet(void)
 	static int done;
 	if (!done) {
 		cf_log_init("fuzz", 0, 0, CF_LOG_ERR); /* no stderr, no syslog */
+		cf_layout_use(&cf_gce_layout);
 		done = 1;
 	}
 }

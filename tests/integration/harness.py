@@ -181,10 +181,11 @@ class Mount:
     """A clonefs daemon in the foreground on a temporary mountpoint."""
 
     def __init__(self, emulator, workdir, opts=(), cache=None, token_file=True,
-                 endpoint=None, project=None, sync_interval=1, env=None):
+                 endpoint=None, project=None, sync_interval=1, env=None, mnt_parent=None):
         self.emu = emulator
         self.workdir = Path(workdir)
-        self.mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=self.workdir))
+        # mnt_parent: where the mountpoint goes when other users must reach it
+        self.mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=mnt_parent or self.workdir))
         self.cache = Path(cache) if cache else self.workdir / "cache"
         self.opts = list(opts)
         # endpoint=False: no endpoint= option (the daemon's default or environment)

@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,34 +60,38 @@ def api_labels(emu, path):
 
 
 @pytest.fixture
-def shared(tmp_path):
-    """Let other users reach the mountpoints under tmp_path (pytest's base
-    directory is 0700): o+x on every ancestor that lacks it, put back after."""
-    changed = []
-    p = tmp_path
-    while p != p.parent:
-        mode = stat.S_IMODE(p.stat().st_mode)
-        if not mode & 0o001:
-            os.chmod(p, mode | 0o001)
-            changed.append((p, mode))
-        p = p.parent
-    yield tmp_path
-    for p, mode in changed:
-        os.chmod(p, mode)
+def shared():
+    """A directory every user may pass through (0711) for the mountpoints:
+    pytest's own base directory is 0700, and a pytest session that starts
+    meanwhile sets it back to 0700. Only empty directories are removed after,
+    once the mounts are down (env lists this fixture first, so it is torn
+    down last), never anything inside a mount."""
+    d = Path(tempfile.mkdtemp(prefix="clonefs-shared-", dir="/tmp"))
+    os.chmod(d, 0o711)
+    yield d
+    for p in d.iterdir():
+        try:
+            p.rmdir()
+        except OSError:
+            pass
+    try:
+        d.rmdir()
+    except OSError:
+        pass
 
 
 @pytest.fixture
-def env(emulator_factory, mount_factory, shared):
+def env(shared, emulator_factory, mount_factory, tmp_path):
     """An emulator and an allow_other mount with the given policy."""
     def make(policy=None, opts=(), seed=None, emu=None):
         emu = emu or emulator_factory(seed or seeds.inventory(12, 2))
         o = ["allow_other", *opts]
         if policy is not None:
-            n = len(list(shared.glob("policy*.json")))
-            pf = shared / f"policy{n}.json"
+            n = len(list(tmp_path.glob("policy*.json")))
+            pf = tmp_path / f"policy{n}.json"
             pf.write_text(json.dumps(policy))
             o.append(f"policy={pf}")
-        return emu, mount_factory(emu, opts=o)
+        return emu, mount_factory(emu, opts=o, mnt_parent=shared)
     return make
 
 

@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "fake_provider.h"
 #include "journal.h"
+#include "layout.h"
 #include "log.h"
 
 #include <errno.h>
@@ -838,6 +839,7 @@ static void test_cancel(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	cf_log_init("test_engine", 0, 1, CF_LOG_WARN);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-engine-%d", (int) getpid());
 	mkdir(tmpdir, 0700);

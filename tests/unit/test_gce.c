@@ -3,8 +3,10 @@
  * aggregated), error envelopes and their errno. Every hostile case asserts
  * the exact outcome (kept, skipped, or the listing refused), not just that
  * nothing crashed. */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "gce.h"
 #include "http.h"
 #include "mini_httpd.h"
@@ -902,7 +904,7 @@ static void test_auth_file(void)
 	write_token("tok-2\n", 0600);
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
 	CHECK_EQ_STR(tok, "tok-2");
-	write_token("tok-3\n", 0644); /* open to others: refused (more in test_auth.c) */
+	write_token("tok-3\n", 0644); /* open to others: refused (more in test_gce_auth.c) */
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EACCES);
 	write_token("tok-3\n", 0600);
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
@@ -1270,6 +1272,7 @@ static void test_metadata_hidden(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	test_metadata_hidden();
 	test_urls();
 	test_snapshot();

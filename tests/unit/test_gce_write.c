@@ -4,8 +4,10 @@
  * Every request is checked exactly: method, path and query (against the API
  * reference, not the emulator), the body's JSON, and that nothing is sent
  * for input refused up front, through mini_httpd.h's recording server. */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
-#include "auth.h"
+#include "gce_auth.h"
 #include "gce.h"
 #include "http.h"
 #include "mini_httpd.h"
@@ -918,6 +920,7 @@ static void test_op_poll(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	test_uuid4();
 	test_decode_operation();
 

@@ -134,7 +134,9 @@ static void test_retry_sequence(void)
 	    {200, "Content-Type: application/json\r\n", "{\"ok\":true}", false},
 	};
 	server_script(script, 3);
-	struct cf_http_request req = {.method = "GET", .url = server_url("/x"), .bearer = "tok-1"};
+	struct cf_http_request req = {.method = "GET",
+				      .url = server_url("/x"),
+				      .signer = {cf_http_sign_bearer, (void *) "tok-1"}};
 	struct cf_http_response resp;
 	uint64_t t0 = ms_now();
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
@@ -284,9 +286,22 @@ static void test_refusals(void)
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
 	/* The metadata server may be reached in plain http, never with a bearer. */
 	req.url = "http://169.254.169.254/computeMetadata/v1/";
-	req.bearer = "secret";
+	req.signer = (struct cf_http_signer){cf_http_sign_bearer, (void *) "secret"};
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
-	req.bearer = NULL;
+	req.signer = (struct cf_http_signer){0};
+	/* nor with a body (a token endpoint's form carries secrets) */
+	req.method = "POST";
+	req.body = "refresh_token=secret";
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EPERM);
+	req.body = NULL;
+	char why[128];
+	CHECK_EQ_INT(cf_http_check_url(h, "http://169.254.169.254/token", true, why, sizeof why),
+		     -EPERM);
+	CHECK_EQ_INT(cf_http_check_url(h, "http://169.254.169.254/x", false, why, sizeof why), 0);
+	CHECK_EQ_INT(
+	    cf_http_check_url(h, "https://oauth2.example.com/token", true, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_http_check_url(h, "http://oauth2.example.com/token", true, why, sizeof why),
+		     -EPERM);
 	req.method = "BREW";
 	req.url = server_url("/");
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
@@ -297,9 +312,9 @@ static void test_refusals(void)
 	req.headers = evil;
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
 	req.headers = NULL;
-	req.bearer = "tok\nX-Evil: 1";
+	req.signer = (struct cf_http_signer){cf_http_sign_bearer, (void *) "tok\nX-Evil: 1"};
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
-	req.bearer = NULL;
+	req.signer = (struct cf_http_signer){0};
 	cf_http_free(h);
 
 	/* Loopback http needs the switch. */
@@ -314,6 +329,85 @@ static void test_refusals(void)
 	struct cf_http_stats st;
 	cf_http_get_stats(h, &st);
 	CHECK_EQ_INT(st.failures, 3);
+	cf_http_free(h);
+}
+
+/* A signer sees the request as it will be sent (what SigV4 signs) and adds its
+ * headers; a signer that fails stops the request before it leaves. */
+struct seen {
+	char method[8], url[128], ctype[64], body[64], header[64];
+	size_t body_len;
+	int fail;
+};
+
+static int record_signer(void *ctx, const struct cf_http_signing *r, struct cf_http_headers *out,
+			 char *why, size_t why_size)
+{
+	struct seen *s = ctx;
+	snprintf(s->method, sizeof s->method, "%s", r->method);
+	snprintf(s->url, sizeof s->url, "%s", r->url);
+	snprintf(s->ctype, sizeof s->ctype, "%s", r->content_type ? r->content_type : "");
+	snprintf(s->body, sizeof s->body, "%s", r->body ? r->body : "");
+	s->body_len = r->body_len;
+	snprintf(s->header, sizeof s->header, "%s",
+		 r->headers && r->headers[0] ? r->headers[0] : "");
+	if (s->fail) {
+		snprintf(why, why_size, "no credentials for this test");
+		return s->fail;
+	}
+	CHECK_EQ_INT(cf_http_add_header(out, "X-Bad: a\r\nX-Smuggled: b"), -EINVAL);
+	CHECK_EQ_INT(cf_http_add_header(out, "no colon"), -EINVAL);
+	return cf_http_add_header(out, "Authorization: Test signed-by-test");
+}
+
+static void test_signer_and_content_type(void)
+{
+	struct cf_http *h = new_http(1, 1);
+	struct cf_http_response resp;
+	struct seen seen = {0};
+	const char *hdrs[] = {"X-Extra: 1", NULL};
+	struct canned ok[] = {{200, NULL, "{}", false}};
+	server_script(ok, 1);
+	struct cf_http_request req = {.method = "POST",
+				      .url = server_url("/form"),
+				      .body = "a=1&b=2",
+				      .content_type = "application/x-www-form-urlencoded",
+				      .headers = hdrs,
+				      .signer = {record_signer, &seen}};
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK_EQ_INT(resp.status, 200);
+	CHECK_EQ_STR(seen.method, "POST");
+	CHECK_EQ_STR(seen.url, server_url("/form"));
+	CHECK_EQ_STR(seen.ctype, "application/x-www-form-urlencoded");
+	CHECK_EQ_STR(seen.body, "a=1&b=2");
+	CHECK_EQ_INT(seen.body_len, 7);
+	CHECK_EQ_STR(seen.header, "X-Extra: 1");
+	CHECK(strstr(S.last_head, "\r\nContent-Type: application/x-www-form-urlencoded\r\n"));
+	CHECK(strstr(S.last_head, "Content-Type: application/json") == NULL);
+	CHECK(strstr(S.last_head, "\r\nAuthorization: Test signed-by-test\r\n"));
+	CHECK(strstr(S.last_head, "X-Smuggled") == NULL);
+	cf_http_response_clear(&resp);
+
+	/* a JSON body without a content type says application/json */
+	server_script(ok, 1);
+	req = (struct cf_http_request){.method = "POST", .url = server_url("/j"), .body = "{}"};
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
+	CHECK(strstr(S.last_head, "\r\nContent-Type: application/json\r\n"));
+	cf_http_response_clear(&resp);
+
+	/* a signer's failure: its errno and reason, nothing sent */
+	int before = S.requests;
+	seen.fail = -EACCES;
+	req = (struct cf_http_request){
+	    .method = "GET", .url = server_url("/x"), .signer = {record_signer, &seen}};
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EACCES);
+	CHECK_EQ_STR(resp.error, "no credentials for this test");
+	CHECK_EQ_INT(S.requests, before);
+	/* and a content type that would smuggle a header in */
+	req = (struct cf_http_request){
+	    .method = "POST", .url = server_url("/x"), .body = "x", .content_type = "a\r\nX-B: c"};
+	CHECK_EQ_INT(cf_http_do(h, &req, &resp), -EINVAL);
+	CHECK_EQ_INT(S.requests, before);
 	cf_http_free(h);
 }
 
@@ -386,6 +480,7 @@ int main(void)
 	test_retry_sequence();
 	test_bounds();
 	test_refusals();
+	test_signer_and_content_type();
 	test_transport_errors();
 	test_threads();
 	server_stop();

@@ -1,8 +1,11 @@
 /* test_model.c — path grammar and name safety: the rules that keep every
  * name from outside inside the mount. */
+#include "layout.h"
+#include "provider.h"
 #include "model.h"
 
 #include "check.h"
+#include "toy_layout.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -83,10 +86,96 @@ static void test_kinds(void)
 	CHECK(r.name == NULL && r.labels == NULL && r.nlabels == 0);
 }
 
+/* Another provider's tree: its words, and none of GCE's. */
+static void test_other_layout(void)
+{
+	char buf[CF_PATH_MAX], scope[256], name[256];
+	enum cf_kind k;
+	CHECK_EQ_INT(cf_layout_use(&toy_layout), 0);
+	CHECK(cf_layout() == &toy_layout);
+	CHECK(cf_resource_path(CF_KIND_DISK, "lands/a", "v1", buf, sizeof buf) > 0);
+	CHECK_EQ_STR(buf, "lands/a/volumes/v1");
+	CHECK(cf_resource_path(CF_KIND_SNAPSHOT, "here", "s", buf, sizeof buf) > 0);
+	CHECK_EQ_STR(buf, "here/snaps/s");
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_SNAPSHOT, "global", "s", buf, sizeof buf), -EINVAL);
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_DISK, "zones/z", "d", buf, sizeof buf), -EINVAL);
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_DISK, "here", "d", buf, sizeof buf), -EINVAL);
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_DISK, "lands", "d", buf, sizeof buf), -EINVAL);
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_DISK, "lands/..", "d", buf, sizeof buf), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("lands/a/vms/i", &k, scope, sizeof scope, name, sizeof name), 0);
+	CHECK_EQ_INT(k, CF_KIND_INSTANCE);
+	CHECK_EQ_STR(scope, "lands/a");
+	CHECK_EQ_STR(name, "i");
+	CHECK_EQ_INT(cf_path_parse("here/templates/t", &k, scope, sizeof scope, NULL, 0), 0);
+	CHECK_EQ_INT(k, CF_KIND_MACHINE_IMAGE);
+	CHECK_EQ_STR(scope, "here");
+	CHECK_EQ_INT(cf_path_parse("global/snapshots/s", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("zones/z/disks/d", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("here/a/snaps/s", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("lands/snaps/s", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_STR(cf_kind_name(CF_KIND_DISK), "volume");
+	CHECK_EQ_INT(cf_kind_from_name("volume"), CF_KIND_DISK);
+	CHECK_EQ_INT(cf_kind_from_name("disk"), CF_KIND_NONE);
+	CHECK_EQ_STR(cf_listing_name(CF_LIST_DISKS), "volumes");
+	CHECK_EQ_INT(cf_scope_path(CF_KIND_ZONE, "a", buf, sizeof buf), 7);
+	CHECK_EQ_STR(buf, "lands/a");
+	CHECK_EQ_INT(cf_scope_path(CF_KIND_REGION, "r", buf, sizeof buf), -EINVAL);
+	CHECK_EQ_INT(cf_scope_type("lands/a", 7), TOY_LANDS);
+	CHECK_EQ_INT(cf_scope_type("here", 4), TOY_HERE);
+	CHECK_EQ_INT(cf_scope_type("global", 6), -1);
+	CHECK_EQ_STR(cf_kind_home(CF_KIND_IMAGE), "here");
+	CHECK_EQ_STR(cf_kind_home(CF_KIND_NONE), "here");
+	CHECK(cf_kind_home(CF_KIND_DISK) == NULL);
+	CHECK_EQ_INT(cf_collection_kind("here/amis", 9), CF_KIND_IMAGE);
+	CHECK_EQ_INT(cf_collection_kind("lands/a/volumes", 15), CF_KIND_DISK);
+	CHECK_EQ_INT(cf_collection_kind("global/images", 13), CF_KIND_NONE);
+	CHECK(cf_kind_trashable(CF_KIND_IMAGE) && !cf_kind_trashable(CF_KIND_DISK));
+	struct cf_layout_coll cs[8];
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_DISKS, cs, 8), 1);
+	CHECK(cs[0].scope == TOY_LANDS && cs[0].kind == CF_KIND_DISK);
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_ZONES, cs, 8), 1);
+	CHECK(cs[0].scope == TOY_LANDS && cs[0].kind == CF_KIND_NONE);
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_REGIONS, cs, 8), 0);
+
+	/* A table that cannot be walked is refused, and the old one stays. */
+	struct cf_layout bad = toy_layout;
+	bad.kinds[CF_KIND_DISK].trashable = true; /* a trash only in fixed scopes */
+	CHECK_EQ_INT(cf_layout_use(&bad), -EINVAL);
+	bad = toy_layout;
+	bad.scopes[TOY_LANDS].dir = "lands/x";
+	CHECK_EQ_INT(cf_layout_use(&bad), -EINVAL);
+	CHECK(cf_layout() == &toy_layout);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
+/* GCE's table gives the sweep map the store had by heart. */
+static void test_gce_sweeps(void)
+{
+	struct cf_layout_coll cs[8];
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_DISKS, cs, 8), 2);
+	CHECK_EQ_STR(cf_layout()->scopes[cs[0].scope].dir, "zones");
+	CHECK_EQ_STR(cf_layout()->scopes[cs[1].scope].dir, "regions");
+	CHECK(cs[0].kind == CF_KIND_DISK && cs[1].kind == CF_KIND_DISK);
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_INSTANCES, cs, 8), 1);
+	CHECK_EQ_STR(cf_layout()->scopes[cs[0].scope].dir, "zones");
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_MACHINE_IMAGES, cs, 8), 1);
+	CHECK_EQ_STR(cf_layout()->scopes[cs[0].scope].dir, "global");
+	CHECK_EQ_INT(cf_layout_sweep_of(CF_LIST_REGIONS, cs, 8), 1);
+	CHECK(cs[0].kind == CF_KIND_NONE);
+	CHECK_EQ_STR(cf_layout()->scopes[cs[0].scope].dir, "regions");
+	CHECK_EQ_STR(cf_kind_home(CF_KIND_SNAPSHOT), "global");
+	CHECK_EQ_INT(cf_collection_kind("global/machineImages", 20), CF_KIND_MACHINE_IMAGE);
+	CHECK_EQ_INT(cf_collection_kind("zones/z/instances", 17), CF_KIND_INSTANCE);
+	CHECK_EQ_INT(cf_collection_kind("regions/r/instances", 19), CF_KIND_NONE);
+}
+
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	test_names();
 	test_paths();
+	test_gce_sweeps();
+	test_other_layout();
 	test_kinds();
 	return check_summary();
 }

@@ -4,10 +4,13 @@
  * mtimes, rebuild of a cache of another schema or of garbage, change
  * reports after commit, and the throughput of upsert and readdir at 100,000
  * entries (printed, not asserted: machines differ). */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
 #include "log.h"
 #include "pathset.h"
 #include "store.h"
+#include "toy_layout.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -2182,12 +2185,96 @@ static void test_readdir_after(void)
 	cf_store_close(s);
 }
 
+/* A store opened with another provider's tree (toy_layout.h) builds that
+ * tree, and its writes, reads, aliases, trash and sweeps use its words. */
+static void test_other_layout(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_stat st;
+	CHECK_EQ_INT(cf_layout_use(&toy_layout), 0);
+	fresh_dir(dir, sizeof dir, "toy");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_STR(ls(s, ""), "here,lands");
+	CHECK_EQ_STR(ls(s, "here"), "amis,snaps,templates");
+	CHECK_EQ_STR(ls(s, "trash/here"), "amis,snaps,templates");
+
+	struct cf_resource vol, snap, vm, tmpl, old;
+	mk(&vol, CF_KIND_DISK, "lands/a", "v1", "READY", 1600000000);
+	mk(&vm, CF_KIND_INSTANCE, "lands/a", "i1", "RUNNING", 1600000001);
+	add_link(&vm, "lands/a/volumes/v1");
+	mk(&snap, CF_KIND_SNAPSHOT, "here", "s1", "READY", 1600000002);
+	set_str(&snap.source, "lands/a/volumes/v1");
+	mk(&tmpl, CF_KIND_MACHINE_IMAGE, "here", "t1", "READY", 1600000003);
+	set_str(&tmpl.source, "lands/a/vms/i1");
+	mk(&old, CF_KIND_SNAPSHOT, "here", "s2", "READY", 1600000004);
+	set_str(&old.source, "lands/a/volumes/v1");
+	add_label(&old, CF_TRASH_LABEL, "1");
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &tmpl, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &old, NULL, NULL), 0);
+
+	CHECK_EQ_STR(ls(s, "lands"), "a");
+	CHECK_EQ_STR(ls(s, "lands/a"), "vms,volumes");
+	CHECK_EQ_STR(ls(s, "lands/a/volumes/v1"), "backups,resource.json,status");
+	CHECK_EQ_STR(ls(s, "lands/a/volumes/v1/backups"), "s1");
+	CHECK_EQ_STR(ls(s, "lands/a/vms/i1"), "copies,resource.json,status,volumes");
+	CHECK_EQ_STR(ls(s, "lands/a/vms/i1/copies"), "t1");
+	CHECK_EQ_STR(ls(s, "lands/a/vms/i1/volumes"), "v1");
+	uint64_t v1 = ino_of(s, "lands/a/volumes/v1");
+	CHECK_EQ_INT(cf_store_lookup(s, v1, "backups", &st), 0);
+	CHECK_EQ_INT(st.ino, CF_INO(CF_INO_BASE(v1), CF_SUB_SNAPSHOTS));
+	CHECK_EQ_INT(cf_store_lookup(s, v1, "snapshots", &st), -ENOENT);
+	CHECK_EQ_STR(link_of(s, "here/snaps/s1/source"), "../../../lands/a/volumes/v1");
+	CHECK_EQ_STR(link_of(s, "lands/a/volumes/v1/backups/s1/source"),
+		     "../../../../../../lands/a/volumes/v1");
+	CHECK_EQ_STR(ls(s, "here/snaps"), "s1");
+	CHECK_EQ_STR(ls(s, "trash/here/snaps"), "s2");
+	CHECK_EQ_STR(link_of(s, "trash/here/snaps/s2/source"), "../../../../../lands/a/volumes/v1");
+	CHECK_EQ_STR(trashed(s), "here/snaps/s2=s2");
+	char path[CF_PATH_MAX];
+	unsigned sub = 0;
+	CHECK(cf_store_path_of(s, ino_of(s, "lands/a/volumes/v1/backups/s1"), path, sizeof path,
+			       &sub) >= 0);
+	CHECK_EQ_STR(path, "lands/a/volumes/v1/backups/s1");
+
+	/* The sweep map: the volumes listing covers every land's volumes/; the
+	 * snaps listing its trash too; the lands listing the lands. */
+	const char *none[] = {NULL};
+	const char *s1only[] = {"here/snaps/s1", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, s1only, 1, NULL);
+	CHECK_EQ_STR(ls(s, "trash/here/snaps"), "");
+	sweep1(s, CF_LIST_DISKS, none, 1, NULL);
+	CHECK_EQ_STR(ls(s, "lands/a/volumes"), "");
+	sweep1(s, CF_LIST_INSTANCES, none, 1, NULL);
+	sweep1(s, CF_LIST_ZONES, none, 1, NULL);
+	CHECK_EQ_STR(ls(s, "lands"), "");
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "here/templates/t1"), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s1"), -EINVAL);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "here/templates"), "");
+
+	cf_resource_clear(&vol);
+	cf_resource_clear(&vm);
+	cf_resource_clear(&snap);
+	cf_resource_clear(&tmpl);
+	cf_resource_clear(&old);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	cf_log_init("test_store", 0, 1, CF_LOG_WARN);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-store-%d", (int) getpid());
 	mkdir(tmpdir, 0700);
 	test_layout_and_round_trip();
+	test_other_layout();
 	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();

@@ -5,6 +5,8 @@
  * token, API reachability, aggregated scopes, change reports, and a stop
  * that is prompt even in the middle of a slow listing. The cloud is the
  * shared fake (fake_provider.h), its listing failures scripted. */
+#include "layout.h"
+#include "provider.h"
 #include "check.h"
 #include "fake_provider.h"
 #include "log.h"
@@ -416,6 +418,7 @@ static void test_prompt_stop(void)
 
 int main(void)
 {
+	cf_layout_use(&cf_gce_layout);
 	cf_log_init("test_sync", 0, 1, CF_LOG_WARN);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-sync-%d", (int) getpid());
 	mkdir(tmpdir, 0700);

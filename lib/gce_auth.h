@@ -1,5 +1,5 @@
-/* auth.h — access tokens for the provider, found the way Google's own tools
- * find them.
+/* gce_auth.h — the Compute Engine provider's credential source: access
+ * tokens, found the way Google's own tools find them.
  *
  * Sources, the first that applies:
  *   1. token_file: a file holding an access token, re-read when it changes;
@@ -17,8 +17,8 @@
  * the chmod that fixes it in the message. Holding a private key or a refresh
  * token makes the process non-dumpable (no core file, no ptrace by peers).
  * Tokens, keys and refresh tokens never reach a log, a message or status. */
-#ifndef CLONEFS_AUTH_H
-#define CLONEFS_AUTH_H
+#ifndef CLONEFS_GCE_AUTH_H
+#define CLONEFS_GCE_AUTH_H
 
 #include <stdbool.h>
 #include <stddef.h>

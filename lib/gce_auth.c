@@ -1,27 +1,25 @@
-/* auth.c — the bearer token for API calls, from the first source that
- * applies (see auth.h): a token file (re-read when another process replaces
- * it), a service-account key (a JWT signed RS256 with libcrypto, exchanged at
- * the key's token_uri), an authorized_user file (refresh-token grant), or the
- * GCE metadata server. Tokens are cached and refreshed a minute before they
- * expire. One mutex; every secret is wiped from memory when dropped and never
- * written to a log.
+/* gce_auth.c — the Compute Engine provider's credential source: the bearer
+ * token for API calls, from the first source that applies (see gce_auth.h): a token file (re-read
+ * when another process replaces it), a service-account key (a JWT signed RS256 with libcrypto,
+ * exchanged at the key's token_uri), an authorized_user file (refresh-token grant), or the GCE
+ * metadata server. Tokens are cached and refreshed a minute before they expire. One mutex; every
+ * secret is wiped from memory when dropped and never written to a log.
  *
  * Errors: -EACCES when a source answered but gave no usable token (or none
  * is configured); -EAGAIN when it could not be reached or was busy, since
  * that passes and a shell should say so. Each distinct failure is logged
  * once until the source works again.
  *
- * Why the token endpoint has its own libcurl handle: RFC 6749 wants the
- * request form-encoded, and the http layer sends every body as JSON. The
- * handle keeps the http layer's rules: https, or plain http to a loopback
- * address only (the emulator); TLS verified; no redirects; timeouts; retries
- * with the same backoff on 429, 5xx and connection errors. */
-#include "auth.h"
+ * Every token fetch goes through the http layer (http.c), so its TLS, URL and
+ * loopback rules are the only ones: the metadata server through the caller's
+ * client, a token endpoint's form posts (RFC 6749 wants them form-encoded)
+ * through a client of our own, whose only difference is its retry budget
+ * (three tries, backoff capped at 5 s: a token endpoint that is down does not
+ * hold a request for a minute). */
+#include "gce_auth.h"
 #include "http.h"
 #include "log.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -80,7 +78,7 @@ struct cf_auth {
 	char *client_email, *key_id, *project_id;
 	/* authorized_user (client_secret and refresh_token are secrets) */
 	char *client_id, *client_secret, *refresh_token;
-	CURL *curl; /* the token endpoint's, used under lock */
+	struct cf_http *token_http; /* the token endpoint's client (a key file only) */
 
 	char *token; /* cached, NUL-terminated */
 	size_t token_len;
@@ -428,13 +426,12 @@ static int metadata_token(struct cf_auth *a)
 	return rc;
 }
 
-/* ---- the token endpoint: a form POST on our own handle ---- */
+/* ---- the token endpoint: a form POST through the http layer ---- */
 
 struct sbuf {
 	char *p;
 	size_t len, cap;
-	bool oom, too_big;
-	size_t max;
+	bool oom;
 };
 
 static bool sbuf_grow(struct sbuf *b, size_t more)
@@ -499,166 +496,37 @@ static void form_add(struct sbuf *b, const char *key, const char *val)
 	}
 }
 
-static size_t on_answer(char *data, size_t size, size_t nmemb, void *ptr)
-{
-	struct sbuf *b = ptr;
-	size_t n = size * nmemb;
-	if (b->len + n > b->max) {
-		b->too_big = true;
-		return 0;
-	}
-	sbuf_add(b, data, n);
-	return b->oom ? 0 : n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nitems, void *ptr)
-{
-	char *retry_after = ptr; /* 64 bytes */
-	size_t n = size * nitems;
-	static const char name[] = "retry-after:";
-	if (n > sizeof name - 1 && !strncasecmp(data, name, sizeof name - 1)) {
-		size_t vl = n - (sizeof name - 1);
-		if (vl > 63)
-			vl = 63;
-		memcpy(retry_after, data + sizeof name - 1, vl);
-		retry_after[vl] = '\0';
-	}
-	return n;
-}
-
-static bool host_is_loopback(const char *host)
-{
-	unsigned char a[16];
-	if (!strcasecmp(host, "localhost") || !strcmp(host, "[::1]") || !strcmp(host, "::1"))
-		return true;
-	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
-}
-
-/* The http layer's rule for a URL: https, or plain http to loopback only.
- * *loopback: no proxy for it. */
-static bool url_allowed(const char *url, bool *loopback, char *why, size_t why_size)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	bool ok = false;
-	*loopback = false;
-	if (!u) {
-		snprintf(why, why_size, "out of memory");
-		return false;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0)) {
-		snprintf(why, why_size, "not a valid URL");
-	} else if (!strcasecmp(scheme, "https")) {
-		*loopback = host_is_loopback(host);
-		ok = true;
-	} else if (!strcasecmp(scheme, "http") && host_is_loopback(host)) {
-		*loopback = ok = true;
-	} else {
-		snprintf(why, why_size, "only https (plain http only to a loopback address)");
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return ok;
-}
-
-static bool curl_retryable(CURLcode c)
-{
-	return c == CURLE_COULDNT_CONNECT || c == CURLE_OPERATION_TIMEDOUT ||
-	       c == CURLE_RECV_ERROR || c == CURLE_SEND_ERROR || c == CURLE_PARTIAL_FILE ||
-	       c == CURLE_GOT_NOTHING;
-}
-
-/* POST form to the key's token_uri. 0 with *status and the answer in *ans
- * (wipe it), or an errno with the reason in why. */
+/* POST form to the key's token_uri through the http layer. 0 with *status and
+ * the answer in *ans (wipe it), or an errno with the reason in why: -EACCES
+ * when the URL is refused or the answer is too large, -ENOMEM, else -EAGAIN
+ * (no answer after the retries). */
 static int post_form(struct cf_auth *a, const struct sbuf *form, long *status, struct sbuf *ans,
 		     char *why, size_t why_size)
 {
-	static const struct cf_http_config backoff = {
-	    .base_delay_ms = 250, .max_delay_ms = 5000, .max_attempts = POST_ATTEMPTS};
-	bool loopback;
+	struct cf_http_request req = {.method = "POST",
+				      .url = a->token_uri,
+				      .body = form->p ? form->p : "",
+				      .content_type = "application/x-www-form-urlencoded",
+				      .max_body = ANSWER_MAX,
+				      .secret = true};
+	struct cf_http_response resp;
 	*status = 0;
-	if (!url_allowed(a->token_uri, &loopback, why, why_size))
-		return -EACCES;
-	if (!a->curl && !(a->curl = curl_easy_init())) {
-		snprintf(why, why_size, "cannot create a libcurl handle");
+	sbuf_free(ans);
+	int rc = cf_http_do(a->token_http, &req, &resp);
+	if (rc) {
+		snprintf(why, why_size, "%.150s", resp.error);
+		return rc == -ENOMEM				       ? -ENOMEM
+		       : rc == -EPERM || rc == -EINVAL || rc == -EFBIG ? -EACCES
+								       : -EAGAIN;
+	}
+	*status = resp.status;
+	sbuf_add(ans, resp.body, resp.body_len);
+	cf_http_response_wipe(&resp);
+	if (ans->oom) {
+		snprintf(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
-	struct curl_slist *hdrs = NULL, *t;
-	const char *const lines[] = {"Content-Type: application/x-www-form-urlencoded",
-				     "Accept: application/json", "Expect:"};
-	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-		if (!(t = curl_slist_append(hdrs, lines[i]))) {
-			curl_slist_free_all(hdrs);
-			snprintf(why, why_size, "out of memory");
-			return -ENOMEM;
-		}
-		hdrs = t;
-	}
-	CURL *c = a->curl;
-	char errbuf[CURL_ERROR_SIZE], retry_after[64];
-	int rc = -EAGAIN;
-	for (unsigned attempt = 1;; attempt++) {
-		sbuf_free(ans);
-		ans->max = ANSWER_MAX;
-		errbuf[0] = retry_after[0] = '\0';
-		curl_easy_reset(c); /* keeps the connection alive */
-		curl_easy_setopt(c, CURLOPT_URL, a->token_uri);
-		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-		curl_easy_setopt(c, CURLOPT_USERAGENT, "clonefs/" CLONEFS_VERSION);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-		if (loopback)
-			curl_easy_setopt(c, CURLOPT_PROXY, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) form->len);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form->p);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_answer);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, ans);
-		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *) retry_after);
-		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-		CURLcode cc = curl_easy_perform(c);
-		bool retry;
-		long ra = -1;
-		if (ans->too_big || ans->oom) {
-			snprintf(why, why_size, ans->oom ? "out of memory" : "answer too large");
-			rc = ans->oom ? -ENOMEM : -EACCES;
-			retry = false;
-		} else if (cc != CURLE_OK) {
-			snprintf(why, why_size, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-			rc = -EAGAIN;
-			retry = curl_retryable(cc);
-		} else {
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-			rc = 0;
-			retry = cf_http_retryable(*status);
-			if (retry && retry_after[0])
-				ra = cf_http_parse_retry_after(retry_after, (long) time(NULL));
-		}
-		if (!retry || attempt >= POST_ATTEMPTS)
-			break;
-		unsigned ms = cf_http_backoff_ms(&backoff, attempt, ra, NULL);
-		struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
-	}
-	/* leave the handle no pointer into this frame or the form */
-	curl_easy_reset(c);
-	curl_slist_free_all(hdrs);
-	if (!ans->p && rc == 0)
-		sbuf_add(ans, "", 0);
-	if (rc == 0 && ans->oom) {
-		snprintf(why, why_size, "out of memory");
-		rc = -ENOMEM;
-	}
-	return rc;
+	return 0;
 }
 
 /* What of an OAuth error answer may be shown: its printable ASCII, and
@@ -915,6 +783,28 @@ static void wipe_json(json_t *j)
 	}
 }
 
+/* The token endpoint's client, and its rule for token_uri checked now rather
+ * than at the first request: https, or plain http to a loopback address (the
+ * emulator). */
+static int token_client(struct cf_auth *a, char *why, size_t why_size)
+{
+	static const struct cf_http_config cfg = {.base_delay_ms = 250,
+						  .max_delay_ms = 5000,
+						  .max_attempts = POST_ATTEMPTS,
+						  .allow_insecure_loopback = true};
+	char uwhy[160];
+	int rc = cf_http_new(&cfg, &a->token_http);
+	if (rc) {
+		snprintf(why, why_size, "cannot set up HTTP for its token endpoint");
+		return rc == -ENOMEM ? rc : -EINVAL;
+	}
+	if (cf_http_check_url(a->token_http, a->token_uri, true, uwhy, sizeof uwhy)) {
+		snprintf(why, why_size, "token_uri %.80s: %s", a->token_uri, uwhy);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int load_key_file(struct cf_auth *a, const char *path, const char *from)
 {
 	char why[sizeof a->last_error] = "";
@@ -961,12 +851,8 @@ static int load_key_file(struct cf_auth *a, const char *path, const char *from)
 		if (rc == 0 && !a->token_uri && !(a->token_uri = strdup(DEFAULT_TOKEN_URI)))
 			rc = -ENOMEM;
 	}
-	bool loopback;
-	char uwhy[96];
-	if (rc == 0 && !url_allowed(a->token_uri, &loopback, uwhy, sizeof uwhy)) {
-		snprintf(why, sizeof why, "token_uri %.80s: %s", a->token_uri, uwhy);
-		rc = -EINVAL;
-	}
+	if (rc == 0)
+		rc = token_client(a, why, sizeof why);
 	if (root) {
 		wipe_json(root);
 		json_decref(root);
@@ -1208,8 +1094,7 @@ void cf_auth_free(struct cf_auth *a)
 	if (!a)
 		return;
 	drop_token(a);
-	if (a->curl)
-		curl_easy_cleanup(a->curl);
+	cf_http_free(a->token_http);
 	EVP_PKEY_free(a->pkey);
 	free_secret(a->client_secret);
 	free_secret(a->refresh_token);

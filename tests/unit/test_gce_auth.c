@@ -7,7 +7,8 @@
  *
  * Keys are generated here with libcrypto; none is kept in the repository. */
 #include "check.h"
-#include "auth.h"
+#include "gce_auth.h"
+#include "deadline.h"
 #include "http.h"
 #include "mini_httpd.h"
 
@@ -311,6 +312,9 @@ static void test_service_account_grant(void)
 	CHECK(head_has("POST /token HTTP/1.1\r\n") == S.last_head);
 	CHECK(head_has("\r\nContent-Type: application/x-www-form-urlencoded\r\n"));
 	CHECK(strstr(S.last_head, "Authorization") == NULL);
+	/* sent by the http layer's client (its headers), not a private one */
+	CHECK(head_has("\r\nAccept-Encoding: "));
+	CHECK(head_has("\r\nAccept: application/json\r\n"));
 	/* cached until a minute before it expires */
 	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), 0);
 	CHECK_EQ_INT(S.requests, 1);
@@ -360,6 +364,13 @@ static void test_service_account_grant(void)
 	CHECK_EQ_STR(tok, "ya29.sa-3");
 	cf_auth_last_error(a, err, sizeof err);
 	CHECK_EQ_STR(err, "");
+	/* a write's deadline holds for the token fetch it makes, as for its API calls */
+	server_script(once, 2);
+	cf_http_set_deadline(1); /* long past */
+	cf_auth_invalidate(a);
+	CHECK_EQ_INT(cf_auth_token(a, tok, sizeof tok), -EAGAIN);
+	CHECK_EQ_INT(S.requests, 0);
+	cf_http_set_deadline(0);
 	cf_auth_free(a);
 
 	char uri[64];
@@ -696,7 +707,8 @@ static void test_header_wiped(void)
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/compute/v1/x", S.port);
 	struct canned ok[] = {{200, NULL, "{}"}};
 	server_script(ok, 1);
-	struct cf_http_request req = {.method = "GET", .url = url, .bearer = "ya29.secret"};
+	struct cf_http_request req = {
+	    .method = "GET", .url = url, .signer = {cf_http_sign_bearer, (void *) "ya29.secret"}};
 	CHECK_EQ_INT(cf_http_do(h, &req, &resp), 0);
 	CHECK(head_has("\r\nAuthorization: Bearer ya29.secret\r\n"));
 	cf_http_response_clear(&resp);
