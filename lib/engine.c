@@ -19,6 +19,7 @@
 #include "layout.h"
 #include "deadline.h"
 #include "log.h"
+#include "retry_provider.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -38,10 +39,6 @@ enum {
 	LABEL_RETRIES = 10,
 	MAX_DEPTH_WALK = 16,
 	MAX_OWNED = 64,
-	/* A write from the mount gives up, EAGAIN, once the API has given no
-	 * useful answer for this long (DESIGN.md: within 60 s, never hangs). */
-	WRITE_BUDGET_MS = 30000,
-	BACKGROUND_TRIES = 4, /* transient failures repeated by the background thread */
 	/* An rmdir refused ESTALE is refused again for this long: the kernel
 	 * repeats an rmdir that failed ESTALE at once (retry_estale), and that
 	 * repeat must not act on the entry the refusal has just refreshed. */
@@ -60,6 +57,7 @@ struct held {
 
 struct cf_engine {
 	struct cf_engine_config cfg;
+	struct cf_provider *api; /* cfg.provider, retrying (retry_provider.h) */
 	struct cf_breaker *breaker;
 	pthread_t thread;
 	bool running;
@@ -110,127 +108,58 @@ static int64_t mono_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- how long a write from the mount may wait for the API ----
+/* ---- the API ----
  *
- * Every request a FUSE thread makes for a write runs under the thread's
- * http deadline (http.h): WRITE_BUDGET_MS from the start of the write, moved
- * on by every useful answer. A write the API keeps answering (a stop-mode
- * clone, mkdir_wait=ready) takes as long as its operations do; one that
- * cannot reach the API answers EAGAIN once the budget is spent. The
- * background thread has no deadline: it keeps to the op timeout and a few
- * tries, and what it does not finish stays in the journal. */
-static void budget_start(void)
-{
-	cf_http_set_deadline(mono_ms() + WRITE_BUDGET_MS);
-}
-
+ * e->api is the provider behind the retrying decorator (retry_provider.h):
+ * get, create, remove, power and set_labels repeat a transient failure
+ * within the write's budget (a FUSE thread's: CF_WRITE_BUDGET_MS from the
+ * start of the write, moved on by every useful answer) or, in the
+ * background thread, a few times; what the background does not finish
+ * stays in the journal. e->cfg.provider is the provider itself, for what is
+ * not repeated (polling an operation, the read-back after an accepted
+ * clone). The names below are the decorator's rules, as this file uses them. */
 static void budget_renew(void)
 {
-	if (cf_http_deadline())
-		budget_start();
+	cf_write_budget_renew();
 }
 
-static void budget_end(void)
-{
-	cf_http_set_deadline(0);
-}
-
-/* Whether a failed call may simply be repeated: no answer at all, the API's
- * 5xx or 429, or a 2xx that could not be read. Every write carries its
- * request id (or, for labels, the fingerprint), so a repeat never acts twice:
- * the API hands back the operation the first try started. */
 static bool transient(int rc, const struct cf_error *err)
 {
-	if (rc != -EAGAIN && rc != -EPROTO && rc != -ETIMEDOUT && rc != -ECONNREFUSED &&
-	    rc != -EHOSTUNREACH && rc != -ECONNRESET)
-		return false;
-	int st = err ? err->http_status : 0;
-	return st == 0 || (st >= 200 && st < 300) || st == 429 || st >= 500;
+	return cf_retry_transient(rc, err);
 }
 
-/* A delay in [cap/2, cap]: writers that collided do not collide again. */
 static unsigned jitter(unsigned cap)
 {
-	static __thread unsigned seed;
-	if (!seed)
-		seed = (unsigned) mono_ms() ^ (unsigned) (uintptr_t) &seed;
-	return cap / 2 + (unsigned) rand_r(&seed) % (cap / 2 + 1);
+	return cf_retry_jitter(cap);
 }
 
-/* Before repeating a transient failure (*tries counts them): wait a
- * jittered, growing delay. False when the write's deadline would pass first,
- * or, without a deadline, after BACKGROUND_TRIES. */
 static bool again(int rc, const struct cf_error *err, unsigned *tries, const char *what)
 {
-	if (!transient(rc, err))
-		return false;
-	unsigned delay = jitter(250u << (*tries < 5 ? *tries : 5));
-	int64_t deadline = cf_http_deadline();
-	if (deadline ? mono_ms() + delay >= deadline : *tries + 1 >= BACKGROUND_TRIES)
-		return false;
-	(*tries)++;
-	cf_debug("%s: %s; trying again in %u ms (try %u)", what,
-		 err && err->message[0] ? err->message : strerror(-rc), delay, *tries + 1);
-	sleep_ms(delay);
-	return true;
+	return cf_retry_again(rc, err, tries, what);
 }
 
-/* The provider's calls, repeated while transient (see again); a success
- * moves the write's deadline on. */
 static int api_get(struct cf_engine *e, const char *path, struct cf_resource *out,
 		   struct cf_error *err)
 {
-	unsigned tries = 0;
-	int rc;
-	do {
-		memset(err, 0, sizeof *err);
-		rc = e->cfg.provider->ops->get(e->cfg.provider, path, out, err);
-	} while (rc && again(rc, err, &tries, path));
-	if (!rc)
-		budget_renew();
-	return rc;
+	return e->api->ops->get(e->api, path, out, err);
 }
 
 static int api_create(struct cf_engine *e, const struct cf_create_req *req, struct cf_operation *op,
 		      struct cf_error *err)
 {
-	unsigned tries = 0;
-	int rc;
-	do {
-		memset(err, 0, sizeof *err);
-		rc = e->cfg.provider->ops->create(e->cfg.provider, req, op, err);
-	} while (rc && again(rc, err, &tries, req->name));
-	if (!rc)
-		budget_renew();
-	return rc;
+	return e->api->ops->create(e->api, req, op, err);
 }
 
 static int api_remove(struct cf_engine *e, const char *path, const char *rid,
 		      struct cf_operation *op, struct cf_error *err)
 {
-	unsigned tries = 0;
-	int rc;
-	do {
-		memset(err, 0, sizeof *err);
-		rc = e->cfg.provider->ops->remove(e->cfg.provider, path, rid, op, err);
-	} while (rc && again(rc, err, &tries, path));
-	if (!rc)
-		budget_renew();
-	return rc;
+	return e->api->ops->remove(e->api, path, rid, op, err);
 }
 
 static int api_power(struct cf_engine *e, const char *path, bool start, const char *rid,
 		     struct cf_operation *op, struct cf_error *err)
 {
-	unsigned tries = 0;
-	int rc;
-	do {
-		memset(err, 0, sizeof *err);
-		rc = e->cfg.provider->ops->power(e->cfg.provider, path, start, rid, op, err);
-	} while (rc && again(rc, err, &tries, path));
-	if (!rc)
-		budget_renew();
-	return rc;
+	return e->api->ops->power(e->api, path, start, rid, op, err);
 }
 
 /* Log a refusal, count it, and return err (negative). */
@@ -1859,13 +1788,7 @@ static int send_trash_label(struct cf_engine *e, const char *path, const char *s
 	n++;
 	struct cf_operation op = {0};
 	struct cf_error err = {0};
-	unsigned tries = 0;
-	int rc;
-	do {
-		memset(&err, 0, sizeof err);
-		rc = e->cfg.provider->ops->set_labels(e->cfg.provider, path, l, n, f->fingerprint,
-						      NULL, &op, &err);
-	} while (rc && rc != -ESTALE && again(rc, &err, &tries, path));
+	int rc = e->api->ops->set_labels(e->api, path, l, n, f->fingerprint, NULL, &op, &err);
 	free(l);
 	if (rc) {
 		cf_operation_clear(&op);
@@ -2078,27 +2001,27 @@ static int engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_
 int cf_engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
 		    const char *name, struct cf_stat *out)
 {
-	budget_start();
+	cf_write_budget_start();
 	int rc = engine_mkdir(e, c, parent, name, out);
-	budget_end();
+	cf_write_budget_end();
 	return rc;
 }
 
 int cf_engine_rmdir(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
 		    const char *name)
 {
-	budget_start();
+	cf_write_budget_start();
 	int rc = engine_rmdir(e, c, parent, name);
-	budget_end();
+	cf_write_budget_end();
 	return rc;
 }
 
 int cf_engine_rename(struct cf_engine *e, const struct cf_caller *c, uint64_t parent,
 		     const char *name, uint64_t newparent, const char *newname)
 {
-	budget_start();
+	cf_write_budget_start();
 	int rc = engine_rename(e, c, parent, name, newparent, newname);
-	budget_end();
+	cf_write_budget_end();
 	return rc;
 }
 
@@ -2110,18 +2033,18 @@ size_t cf_engine_label_bytes_max(struct cf_engine *e)
 int cf_engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			const char *key, const char *value, size_t len, int flags)
 {
-	budget_start();
+	cf_write_budget_start();
 	int rc = engine_set_label(e, c, ino, key, value, len, flags);
-	budget_end();
+	cf_write_budget_end();
 	return rc;
 }
 
 int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			   const char *key)
 {
-	budget_start();
+	cf_write_budget_start();
 	int rc = engine_remove_label(e, c, ino, key);
-	budget_end();
+	cf_write_budget_end();
 	return rc;
 }
 
@@ -2635,6 +2558,11 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 	memcpy(e->mount_id, cfg->mount_id, sizeof e->mount_id);
 	e->cfg.mount_id = e->mount_id;
 	e->breaker = cf_breaker_new(cfg->policy->prune.max_per_minute);
+	if (cf_retry_provider_new(cfg->provider, &e->api)) {
+		cf_breaker_free(e->breaker);
+		free(e);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_mutex_init(&e->held_lock, NULL);
 	pthread_mutex_init(&e->plan_lock, NULL);
@@ -2645,6 +2573,7 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 	pthread_condattr_destroy(&ca);
 	if (!e->breaker || pthread_create(&e->thread, NULL, engine_thread, e)) {
 		cf_breaker_free(e->breaker);
+		cf_retry_provider_free(e->api);
 		free(e);
 		return -ENOMEM;
 	}
@@ -2664,6 +2593,7 @@ void cf_engine_free(struct cf_engine *e)
 	if (e->running)
 		pthread_join(e->thread, NULL);
 	cf_breaker_free(e->breaker);
+	cf_retry_provider_free(e->api);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->plan_lock);

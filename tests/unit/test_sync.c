@@ -3,10 +3,12 @@
  * on its second page (nothing removed, the error recorded; a 5xx, a 429 or
  * no answer ends the pass, a 4xx does not), a provider that repeats a page
  * token, API reachability, aggregated scopes, change reports, and a stop
- * that is prompt even in the middle of a slow listing. */
+ * that is prompt even in the middle of a slow listing. The cloud is the
+ * shared fake (fake_provider.h), its listing failures scripted. */
 #include "layout.h"
 #include "provider.h"
 #include "check.h"
+#include "fake_provider.h"
 #include "log.h"
 #include "sync.h"
 
@@ -20,129 +22,53 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What the fake cloud holds, and how it misbehaves. */
-struct fake {
-	struct cf_provider p;
-	pthread_mutex_t lock;
-	int nsnaps;			   /* snapshots s-0 .. s-(nsnaps-1), disk d-(i%3) */
-	int first_snap;			   /* ... starting at this index */
-	int page_size;			   /* items per page */
-	int fail_listing;		   /* this listing fails on its second page (-1: none) */
-	int fail_http;			   /* with this HTTP status (0: no answer at all) */
-	int slow_ms;			   /* sleep before each page */
-	bool down;			   /* no answer to anything */
-	bool repeat_token;		   /* snapshots: page 2 hands back the token it was given */
-	int repeats;			   /* ... how often it did (it gives up after 20) */
-	atomic_int pages;		   /* pages served */
-	atomic_int first_pages;		   /* first pages served (one per listing per pass) */
-	atomic_int asked[CF_LIST__COUNT];  /* first pages asked for, per listing */
-	atomic_int served[CF_LIST__COUNT]; /* pages asked for, per listing */
-};
-
-static struct cf_resource res(enum cf_kind k, const char *scope, const char *name, int64_t t)
+/* The cloud: zones z1 and z2, region r1, disks d-0..d-2 in z1 (the disks
+ * listing also names the empty zone z3 and the region), and snapshots
+ * s-FIRST.. of disk d-(i%3), ten to a page. */
+static void set_snaps(struct fake_provider *f, int first, int n)
 {
-	struct cf_resource r = {.kind = k, .created = t};
-	r.scope = scope ? strdup(scope) : NULL;
-	r.name = strdup(name);
-	r.status = strdup("READY");
-	r.raw = strdup("{}");
-	r.raw_len = 2;
-	return r;
+	fp_remove_kind(f, CF_KIND_SNAPSHOT);
+	for (int i = first; i < first + n; i++) {
+		char name[16], src[64];
+		snprintf(name, sizeof name, "s-%03d", i);
+		snprintf(src, sizeof src, "zones/z1/disks/d-%d", i % 3);
+		struct cf_resource *r =
+		    fp_add(f, CF_KIND_SNAPSHOT, "global", name, "READY", 1000 + i);
+		r->source = strdup(src);
+	}
 }
 
-static int fake_list(struct cf_provider *pp, enum cf_listing which, const char *token,
-		     struct cf_page *out, struct cf_error *err)
+static void fake_init(struct fake_provider *f)
 {
-	struct fake *f = pp->impl;
-	int page = token ? atoi(token) : 0;
-	memset(out, 0, sizeof *out);
-	if (f->slow_ms)
-		usleep((useconds_t) f->slow_ms * 1000);
-	atomic_fetch_add(&f->pages, 1);
-	if ((int) which >= 0 && which < CF_LIST__COUNT) {
-		atomic_fetch_add(&f->served[which], 1);
-		if (!token)
-			atomic_fetch_add(&f->asked[which], 1);
-	}
-	if (!token)
-		atomic_fetch_add(&f->first_pages, 1);
-	pthread_mutex_lock(&f->lock);
-	int rc = 0;
-	if (f->down) {
-		snprintf(err->message, sizeof err->message, "connection refused");
-		rc = -EHOSTUNREACH;
-		goto out;
-	}
-	if ((int) which == f->fail_listing && page == 1) {
-		err->http_status = f->fail_http;
-		snprintf(err->message, sizeof err->message, "backend error on page 2");
-		rc = f->fail_http ? -EIO : -EHOSTUNREACH;
-		goto out;
-	}
-	out->items = calloc((size_t) f->page_size + 4, sizeof *out->items);
-	switch (which) {
-	case CF_LIST_ZONES:
-		out->items[out->n++] = res(CF_KIND_ZONE, NULL, "z1", 0);
-		out->items[out->n++] = res(CF_KIND_ZONE, NULL, "z2", 0);
-		break;
-	case CF_LIST_REGIONS:
-		out->items[out->n++] = res(CF_KIND_REGION, NULL, "r1", 0);
-		break;
-	case CF_LIST_DISKS:
-		/* aggregated: names a zone with no disks, and a region */
-		out->scopes = calloc(3, sizeof *out->scopes);
-		out->scopes[out->nscopes++] = strdup("zones/z1");
-		out->scopes[out->nscopes++] = strdup("zones/z3");
-		out->scopes[out->nscopes++] = strdup("regions/r1");
-		for (int i = 0; i < 3; i++) {
-			char name[16];
-			snprintf(name, sizeof name, "d-%d", i);
-			out->items[out->n++] = res(CF_KIND_DISK, "zones/z1", name, 100 + i);
-		}
-		break;
-	case CF_LIST_SNAPSHOTS: {
-		int from = f->first_snap + page * f->page_size;
-		int to = f->first_snap + f->nsnaps;
-		for (int i = from; i < to && i < from + f->page_size; i++) {
-			char name[16], src[64];
-			snprintf(name, sizeof name, "s-%03d", i);
-			snprintf(src, sizeof src, "zones/z1/disks/d-%d", i % 3);
-			out->items[out->n] = res(CF_KIND_SNAPSHOT, "global", name, 1000 + i);
-			out->items[out->n].source = strdup(src);
-			out->n++;
-		}
-		if (f->repeat_token && page == 1 && f->repeats < 20) {
-			/* A broken API: the same token again. Bounded, so that a
-			 * sync without the guard completes (and fails the test)
-			 * instead of hanging it. */
-			f->repeats++;
-			out->next_token = strdup(token);
-		} else if (to > from + f->page_size) {
-			char next[16];
-			snprintf(next, sizeof next, "%d", page + 1);
-			out->next_token = strdup(next);
-		}
-		break;
-	}
-	default:
-		break; /* instances, images, machine images: empty */
-	}
-out:
-	pthread_mutex_unlock(&f->lock);
-	return rc;
-}
-
-static const struct cf_provider_ops fake_ops = {.name = "fake", .list_page = fake_list};
-
-static void fake_init(struct fake *f)
-{
-	memset(f, 0, sizeof *f);
-	f->p.ops = &fake_ops;
-	f->p.impl = f;
-	pthread_mutex_init(&f->lock, NULL);
-	f->fail_listing = -1;
+	fp_init(f);
 	f->page_size = 10;
-	f->nsnaps = 25;
+	fp_add(f, CF_KIND_ZONE, NULL, "z1", "UP", 0);
+	fp_add(f, CF_KIND_ZONE, NULL, "z2", "UP", 0);
+	fp_add(f, CF_KIND_REGION, NULL, "r1", "UP", 0);
+	f->scopes[0] = "zones/z1";
+	f->scopes[1] = "zones/z3";
+	f->scopes[2] = "regions/r1";
+	f->nscopes = 3;
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "d-%d", i);
+		fp_add(f, CF_KIND_DISK, "zones/z1", name, "READY", 100 + i);
+	}
+	set_snaps(f, 0, 25);
+}
+
+/* The snapshots listing fails on its second page with HTTP http (0: no
+ * answer at all), on every pass until the scripts are cleared. */
+static void fail_page_2(struct fake_provider *f, int http)
+{
+	fp_clear_fails(f);
+	struct fp_fail s = {.op = FP_LIST,
+			    .listing = CF_LIST_SNAPSHOTS,
+			    .page = 1,
+			    .err = http ? -EIO : -EHOSTUNREACH,
+			    .http = http,
+			    .message = "backend error on page 2"};
+	fp_fail(f, &s);
 }
 
 /* Change reports and progress, as the daemon would get them. */
@@ -201,7 +127,7 @@ static double now_s(void)
 }
 
 /* Wait (bounded) until the thread's first pass has tried every listing. */
-static bool wait_first_pass(struct fake *f, int passes)
+static bool wait_first_pass(struct fake_provider *f, int passes)
 {
 	for (int i = 0; i < 1000; i++) {
 		if (atomic_load(&f->first_pages) >= passes * CF_LIST__COUNT)
@@ -226,7 +152,7 @@ static void mark_attempts(struct cf_store *st)
 	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
 }
 
-static void count_asked(struct fake *f, int *asked)
+static void count_asked(struct fake_provider *f, int *asked)
 {
 	for (int l = 0; l < CF_LIST__COUNT; l++)
 		asked[l] = atomic_load(&f->asked[l]);
@@ -237,20 +163,18 @@ static void count_asked(struct fake *f, int *asked)
  * attempt, and the pass ends there (`cut`: a 5xx or a 429) or goes on to
  * the listings after it (a 4xx). Every value checked was written by this
  * pass (mark_attempts) or counted during it. */
-static void fail_on_page_2(struct fake *f, struct cf_store *st, struct cf_sync *sy, int http,
-			   bool cut)
+static void fail_on_page_2(struct fake_provider *f, struct cf_store *st, struct cf_sync *sy,
+			   int http, bool cut)
 {
 	struct cf_sync_state before, ss;
 	int asked[CF_LIST__COUNT];
 	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &before), 0);
 	int listed = ls_count(st, "global/snapshots");
 	mark_attempts(st);
-	pthread_mutex_lock(&f->lock);
-	f->first_snap = 10; /* would remove s-005..s-009 if it completed */
-	f->nsnaps = 15;
-	f->fail_listing = CF_LIST_SNAPSHOTS;
-	f->fail_http = http;
-	pthread_mutex_unlock(&f->lock);
+	fp_lock(f);
+	set_snaps(f, 10, 15); /* would remove s-005..s-009 if it completed */
+	fp_unlock(f);
+	fail_page_2(f, http);
 	count_asked(f, asked);
 	CHECK_EQ_INT(cf_sync_run_once(sy), -EIO);
 	CHECK_EQ_INT(ls_count(st, "global/snapshots"), listed);
@@ -285,7 +209,7 @@ static char tmpdir[256];
 
 static void test_passes(void)
 {
-	struct fake f;
+	struct fake_provider f;
 	struct seen seen = {0};
 	struct cf_store *st;
 	struct cf_sync *sy;
@@ -328,10 +252,9 @@ static void test_passes(void)
 	CHECK_EQ_INT(atomic_load(&seen.inodes), 0);
 
 	/* The cloud lost s-000..s-004: the sweep removes exactly those. */
-	pthread_mutex_lock(&f.lock);
-	f.first_snap = 5;
-	f.nsnaps = 20;
-	pthread_mutex_unlock(&f.lock);
+	fp_lock(&f);
+	set_snaps(&f, 5, 20);
+	fp_unlock(&f);
 	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
 	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 20);
 	uint64_t ino;
@@ -356,9 +279,9 @@ static void test_passes(void)
 	 * ends at the first listing. */
 	int asked[CF_LIST__COUNT];
 	count_asked(&f, asked);
-	pthread_mutex_lock(&f.lock);
-	f.down = true;
-	pthread_mutex_unlock(&f.lock);
+	struct fp_fail down = {
+	    .op = FP_ANY, .err = -EHOSTUNREACH, .http = 0, .message = "connection refused"};
+	fp_fail(&f, &down);
 	CHECK_EQ_INT(cf_sync_run_once(sy), -EHOSTUNREACH);
 	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_ZONES]) - asked[CF_LIST_ZONES], 1);
 	for (int l = CF_LIST_ZONES + 1; l < CF_LIST__COUNT; l++)
@@ -368,14 +291,9 @@ static void test_passes(void)
 	CHECK_EQ_INT(ls_count(st, "zones"), 3);
 	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_ZONES, &ss), 0);
 	CHECK_EQ_STR(ss.last_error, "connection refused");
-	pthread_mutex_lock(&f.lock);
-	f.down = false;
-	pthread_mutex_unlock(&f.lock);
 
 	/* Recovery: the next complete listing sweeps and clears the error. */
-	pthread_mutex_lock(&f.lock);
-	f.fail_listing = -1;
-	pthread_mutex_unlock(&f.lock);
+	fp_clear_fails(&f);
 	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
 	CHECK(cf_sync_api_reachable(sy));
 	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 15);
@@ -397,7 +315,7 @@ static void test_passes(void)
 
 	cf_sync_stop(sy);
 	cf_store_close(st);
-	pthread_mutex_destroy(&f.lock);
+	fp_destroy(&f);
 	CHECK_EQ_STR(cf_listing_name(CF_LIST_MACHINE_IMAGES), "machineImages");
 	CHECK_EQ_STR(cf_listing_name(CF_LIST_DISKS), "disks");
 	CHECK_EQ_STR(cf_listing_name((enum cf_listing) 99), "unknown");
@@ -408,7 +326,7 @@ static void test_passes(void)
  * and goes on with the other listings. */
 static void test_repeated_token(void)
 {
-	struct fake f;
+	struct fake_provider f;
 	struct cf_store *st;
 	struct cf_sync *sy;
 	struct cf_sync_state before, ss;
@@ -426,11 +344,10 @@ static void test_repeated_token(void)
 
 	int served = atomic_load(&f.served[CF_LIST_SNAPSHOTS]);
 	int asked_images = atomic_load(&f.asked[CF_LIST_IMAGES]);
-	pthread_mutex_lock(&f.lock);
+	fp_lock(&f);
 	f.repeat_token = true;
-	f.first_snap = 10; /* s-010..s-024: a completed listing would remove s-000..s-009 */
-	f.nsnaps = 15;
-	pthread_mutex_unlock(&f.lock);
+	set_snaps(&f, 10, 15); /* s-010..s-024: a completed listing would remove s-000..s-009 */
+	fp_unlock(&f);
 	CHECK_EQ_INT(cf_sync_run_once(sy), -EPROTO);
 	/* Page 1, then page 2 with its token repeated: no third request. */
 	CHECK_EQ_INT(atomic_load(&f.served[CF_LIST_SNAPSHOTS]) - served, 2);
@@ -450,18 +367,18 @@ static void test_repeated_token(void)
 
 	cf_sync_stop(sy);
 	cf_store_close(st);
-	pthread_mutex_destroy(&f.lock);
+	fp_destroy(&f);
 }
 
 static void test_prompt_stop(void)
 {
-	struct fake f;
+	struct fake_provider f;
 	struct cf_store *st;
 	struct cf_sync *sy;
 	char dir[300];
 	snprintf(dir, sizeof dir, "%s/stop", tmpdir);
 	fake_init(&f);
-	f.nsnaps = 100000; /* 10,000 pages of 10 */
+	set_snaps(&f, 0, 100000); /* 10,000 pages of 10 */
 	f.slow_ms = 20;
 	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
 	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
@@ -483,8 +400,10 @@ static void test_prompt_stop(void)
 	CHECK(ls_count(st, "global/snapshots") > 0);
 
 	/* Stop while waiting for the next pass is prompt too. */
-	f.nsnaps = 5;
+	fp_lock(&f);
+	set_snaps(&f, 0, 5);
 	f.slow_ms = 0;
+	fp_unlock(&f);
 	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
 	int start = atomic_load(&f.first_pages);
 	for (int i = 0; i < 1000 && atomic_load(&f.first_pages) < start + CF_LIST__COUNT; i++)
@@ -494,7 +413,7 @@ static void test_prompt_stop(void)
 	cf_sync_stop(sy);
 	CHECK(now_s() - t0 < 0.5);
 	cf_store_close(st);
-	pthread_mutex_destroy(&f.lock);
+	fp_destroy(&f);
 }
 
 int main(void)
