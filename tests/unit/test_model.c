@@ -1,5 +1,6 @@
 /* test_model.c — path grammar and name safety: the rules that keep every
  * name from outside inside the mount. */
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 #include "model.h"

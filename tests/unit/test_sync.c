@@ -4,6 +4,7 @@
  * no answer ends the pass, a 4xx does not), a provider that repeats a page
  * token, API reachability, aggregated scopes, change reports, and a stop
  * that is prompt even in the middle of a slow listing. */
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 #include "check.h"
