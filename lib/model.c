@@ -257,7 +257,8 @@ enum cf_kind cf_collection_kind(const char *path, size_t len)
 	const char *c = slash + 1;
 	size_t cl = len - (size_t) (c - path);
 	for (int k = 1; st >= 0 && k < CF_KIND__COUNT; k++)
-		if (lay.collen[k] == cl && !memcmp(lay.l->kinds[k].collection, c, cl) &&
+		if (lay.l->kinds[k].collection && lay.collen[k] == cl &&
+		    !memcmp(lay.l->kinds[k].collection, c, cl) &&
 		    kind_fits_scope((enum cf_kind) k, st))
 			return (enum cf_kind) k;
 	return CF_KIND_NONE;
@@ -332,7 +333,8 @@ int cf_path_parse(const char *path, enum cf_kind *kind, char *scope_out, size_t 
 		return -EINVAL;
 	enum cf_kind k = CF_KIND_NONE;
 	for (int i = 1; i < CF_KIND__COUNT; i++)
-		if (lay.collen[i] == l[ci] && !memcmp(lay.l->kinds[i].collection, c[ci], l[ci]))
+		if (lay.l->kinds[i].collection && lay.collen[i] == l[ci] &&
+		    !memcmp(lay.l->kinds[i].collection, c[ci], l[ci]))
 			k = (enum cf_kind) i;
 	if (k == CF_KIND_NONE || !kind_fits_scope(k, st))
 		return -EINVAL;
