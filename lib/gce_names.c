@@ -59,42 +59,25 @@ static bool intl_ok(uint32_t cp, bool first)
 	return first ? iswalpha_l(w, utf8_locale) : iswalnum_l(w, utf8_locale);
 }
 
-/* The label rules over UTF-8 text: 0..63 code points (at least 1 for a key,
- * whose first is a lowercase letter or an international letter). */
-static bool label_valid(const char *s, size_t len, bool key)
+/* One character of a label: a lowercase letter first (ASCII or
+ * international), then lowercase letters, digits, '_' and '-'. */
+static bool label_char(uint32_t cp, bool first)
 {
-	if (!s || len > CF_LABEL_BYTES_MAX || (key && len == 0))
-		return false;
-	size_t chars = 0;
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n = cf_utf8_next(s + i, len - i, &cp);
-		if (!n)
-			return false;
-		bool first = key && i == 0;
-		if (cp < 0x80) {
-			char c = (char) cp;
-			if (first ? !(c >= 'a' && c <= 'z')
-				  : !(lower_alnum(c) || c == '_' || c == '-'))
-				return false;
-		} else if (!intl_ok(cp, first)) {
-			return false;
-		}
-		i += n;
-		if (++chars > 63)
-			return false;
-	}
-	return true;
+	if (cp >= 0x80)
+		return intl_ok(cp, first);
+	char c = (char) cp;
+	return first ? (c >= 'a' && c <= 'z') : (lower_alnum(c) || c == '_' || c == '-');
 }
 
+/* Both over UTF-8 text of 0..63 code points (at least 1 for a key). */
 bool cf_gce_label_key_valid(const char *s, size_t len)
 {
-	return label_valid(s, len, true);
+	return cf_label_text_each(s, len, true, label_char);
 }
 
 bool cf_gce_label_value_valid(const char *s, size_t len)
 {
-	return label_valid(s, len, false);
+	return cf_label_text_each(s, len, false, label_char);
 }
 
 bool cf_gce_text_valid(enum cf_text what, const char *s, size_t len, const char **rule)

@@ -11,7 +11,9 @@ static bool label_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-size_t cf_utf8_next(const char *s, size_t len, uint32_t *cp)
+/* One UTF-8 sequence at s (len > 0 bytes left): its code point and length, or
+ * 0 when it is not the shortest encoding of a scalar value. */
+static size_t utf8_next(const char *s, size_t len, uint32_t *cp)
 {
 	const unsigned char *u = (const unsigned char *) s;
 	size_t n;
@@ -41,21 +43,33 @@ size_t cf_utf8_next(const char *s, size_t len, uint32_t *cp)
 	return n;
 }
 
-bool cf_label_text_sane(const char *s, size_t len, bool key)
+bool cf_label_text_each(const char *s, size_t len, bool key, bool (*ok)(uint32_t cp, bool first))
 {
 	if (!s || len > CF_LABEL_BYTES_MAX || (key && len == 0))
 		return false;
 	size_t chars = 0;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t n = cf_utf8_next(s + i, len - i, &cp);
-		if (!n || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+		size_t n = utf8_next(s + i, len - i, &cp);
+		if (!n || !ok(cp, key && i == 0))
 			return false;
 		i += n;
 		if (++chars > 63)
 			return false;
 	}
 	return true;
+}
+
+/* No control character, C0 or C1. */
+static bool printable(uint32_t cp, bool first)
+{
+	(void) first;
+	return cp >= 0x20 && !(cp >= 0x7f && cp < 0xa0);
+}
+
+bool cf_label_text_sane(const char *s, size_t len, bool key)
+{
+	return cf_label_text_each(s, len, key, printable);
 }
 
 static uint32_t fnv1a(const char *s)

@@ -13,9 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One UTF-8 sequence at s (len > 0 bytes left): its code point in *cp and its
- * length, or 0 when it is not the shortest encoding of a scalar value. */
-size_t cf_utf8_next(const char *s, size_t len, uint32_t *cp);
+/* Label text walked a character at a time, the shape of the label rules so
+ * far (the sane text below, GCE's): valid UTF-8 (shortest forms, scalar
+ * values), at most 63 code points (so at most CF_LABEL_BYTES_MAX bytes), a key
+ * not empty, and ok(cp, first) true for every code point (first: a key's
+ * first). */
+bool cf_label_text_each(const char *s, size_t len, bool key, bool (*ok)(uint32_t cp, bool first));
 
 /* A label key or value as text, whoever wrote it: valid UTF-8, at most 63 code
  * points, no control character (and a key not empty). What clonefs sends back
