@@ -169,11 +169,13 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 }
 
 /* The policy, before anything is mounted: a bad file is a usage error that
- * names the key. */
+ * names the key. Its labels are judged by the mount's provider kind, whose
+ * provider does not exist yet. */
 static int load_policy(struct cf_fs *fs, const struct cf_options *o)
 {
 	char err[512];
-	int rc = o->policy ? cf_policy_load(o->policy, &fs->policy, err, sizeof err)
+	int rc = o->policy ? cf_policy_load(o->policy, o->src->kind->text_valid, &fs->policy, err,
+					    sizeof err)
 			   : cf_policy_defaults(&fs->policy);
 	if (rc) {
 		fprintf(stderr, "clonefs: policy %s\n",

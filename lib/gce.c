@@ -619,7 +619,7 @@ static int labels_json(const struct cf_label *labels, size_t n, bool strict, jso
 		goto oom;
 	for (size_t i = 0; i < n; i++) {
 		const char *k = labels[i].key, *v = labels[i].value;
-		if (!k || !(strict ? cf_label_key_valid(k, strlen(k))
+		if (!k || !(strict ? cf_gce_label_key_valid(k, strlen(k))
 				   : cf_label_text_sane(k, strlen(k), true))) {
 			cf_gce_excerpt(k ? k : "(null)", k ? strlen(k) : 6, ex, sizeof ex);
 			cf_gce_seterr(
@@ -629,7 +629,7 @@ static int labels_json(const struct cf_label *labels, size_t n, bool strict, jso
 			    ex);
 			goto inval;
 		}
-		if (!v || !(strict ? cf_label_value_valid(v, strlen(v))
+		if (!v || !(strict ? cf_gce_label_value_valid(v, strlen(v))
 				   : cf_label_text_sane(v, strlen(v), false))) {
 			cf_gce_excerpt(v ? v : "(null)", v ? strlen(v) : 6, ex, sizeof ex);
 			cf_gce_seterr(err, 0,

@@ -9,6 +9,7 @@
 #include "model.h"
 #include "provider.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct json_t; /* jansson's json_t */
@@ -28,6 +29,24 @@ int cf_gce_new(const struct cf_gce_config *cfg, struct cf_provider **out);
 
 /* The gce:PROJECT mount source (gce_source.c), for the registry. */
 extern const struct cf_provider_kind cf_gce_kind;
+
+/* The tree a project shows (gce_layout.c): global/snapshots, zones/Z/disks,
+ * ... (layout.h). */
+struct cf_layout;
+extern const struct cf_layout cf_gce_layout;
+
+/* ---- what the API accepts from a caller (gce_names.c, where the rules are
+ * spelled out, international characters included) ---- */
+
+/* A resource name: [a-z]([-a-z0-9]{0,61}[a-z0-9])?. */
+bool cf_gce_name_valid(const char *s, size_t len);
+/* A label key and a label value: lowercase letters (international ones too),
+ * digits, _ and -, at most 63 characters; a key starts with a letter. */
+bool cf_gce_label_key_valid(const char *s, size_t len);
+bool cf_gce_label_value_valid(const char *s, size_t len);
+/* The three as the provider's `text_valid` (provider.h), with the rule for a
+ * refusal; also the kind's, for the policy file (registry.h). */
+bool cf_gce_text_valid(enum cf_text what, const char *s, size_t len, const char **rule);
 
 /* A resource URL as the API writes it (selfLink, sourceDisk, users[], ...)
  * to the project-relative path ("zones/Z/disks/D"), validated with

@@ -1058,7 +1058,7 @@ oom:
 	goto out;
 }
 
-/* ---- statuses and the rules for what a caller writes ---- */
+/* ---- statuses (the rules for what a caller writes: gce_names.c) ---- */
 
 /* The API's status words (snapshots, images, machine images, disks,
  * instances) in the engine's neutral states. */
@@ -1084,27 +1084,4 @@ enum cf_state cf_gce_state(enum cf_kind kind, const char *status)
 		if (!strcmp(status, words[i].word))
 			return words[i].state;
 	return CF_STATE_OTHER;
-}
-
-bool cf_gce_text_valid(enum cf_text what, const char *s, size_t len, const char **rule)
-{
-	switch (what) {
-	case CF_TEXT_NAME:
-		if (rule)
-			*rule =
-			    "1-63 characters, lower-case letters, digits and '-', starting with "
-			    "a letter, not ending with '-'";
-		return cf_gce_name_valid(s, len);
-	case CF_TEXT_LABEL_KEY:
-		if (rule)
-			*rule = "a lowercase letter first, then lowercase letters (international "
-				"ones too), digits, _ and -, at most 63 characters";
-		return cf_label_key_valid(s, len); /* a NUL is no label character */
-	case CF_TEXT_LABEL_VALUE:
-		if (rule)
-			*rule = "lowercase letters (international ones too), digits, _ and -, at "
-				"most 63 characters";
-		return cf_label_value_valid(s, len);
-	}
-	return false;
 }

@@ -4,6 +4,7 @@
  * global/machineImages/M, zones/Z/disks/D, regions/R/disks/D,
  * zones/Z/instances/I; a disk's clones are its snapshots/, an instance's its
  * clones/ (machine images). */
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 

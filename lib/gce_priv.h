@@ -26,10 +26,6 @@ bool cf_gce_scope_valid(const char *s);
 /* The provider's status words as neutral states (provider.h's `state`). */
 enum cf_state cf_gce_state(enum cf_kind kind, const char *status);
 
-/* The API's rules for a new name, a label key and value (names.h), with the
- * rule for a refusal (provider.h's `text_valid`). */
-bool cf_gce_text_valid(enum cf_text what, const char *s, size_t len, const char **rule);
-
 /* ---- untrusted text ---- */
 
 bool cf_gce_printable(const char *s, size_t len);

@@ -357,6 +357,7 @@ const struct cf_provider_kind cf_gce_kind = {
     .scope_noun = "project",
     .keys = gce_keys,
     .layout = &cf_gce_layout,
+    .text_valid = cf_gce_text_valid,
     .help_about =
 	"Mounts a Google Compute Engine project's snapshots, images, machine images, disks\n"
 	"and instances as a tree served from a local LMDB cache that a background sync\n"

@@ -1,36 +1,18 @@
-/* names.c — name and label rules of the provider, and label-value mapping.
- * See names.h for the rules, international characters included. */
+/* names.c — label text as text: UTF-8, the sanity check and the label-value
+ * mapping (names.h). The providers' own rules are theirs (GCE: gce_names.c). */
 #include "names.h"
 
-#include <locale.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <wctype.h>
-
-static bool lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-bool cf_gce_name_valid(const char *s, size_t len)
-{
-	if (!s || len == 0 || len > 63 || !(s[0] >= 'a' && s[0] <= 'z') || !lower_alnum(s[len - 1]))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!lower_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
 
 static bool label_char(char c)
 {
-	return lower_alnum(c) || c == '_' || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-/* One UTF-8 sequence at s (len bytes left): its code point and length, or 0
- * when it is not the shortest encoding of a scalar value. */
+/* One UTF-8 sequence at s (len > 0 bytes left): its code point and length, or
+ * 0 when it is not the shortest encoding of a scalar value. */
 static size_t utf8_next(const char *s, size_t len, uint32_t *cp)
 {
 	const unsigned char *u = (const unsigned char *) s;
@@ -61,31 +43,7 @@ static size_t utf8_next(const char *s, size_t len, uint32_t *cp)
 	return n;
 }
 
-/* glibc's built-in C.UTF-8 (2.35+) classifies all of Unicode, whatever the
- * process's own locale; created once, read-only after. */
-static locale_t utf8_locale;
-static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
-static void utf8_locale_init(void)
-{
-	utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
-}
-
-/* A non-ASCII character a label may hold: a letter or digit that is not upper
- * or title case (Ll, Lo, N). `first`: a letter only. */
-static bool intl_ok(uint32_t cp, bool first)
-{
-	pthread_once(&utf8_once, utf8_locale_init);
-	if (!utf8_locale)
-		return false;
-	wint_t w = (wint_t) cp;
-	if (iswupper_l(w, utf8_locale))
-		return false;
-	return first ? iswalpha_l(w, utf8_locale) : iswalnum_l(w, utf8_locale);
-}
-
-/* The label rules over UTF-8 text: 0..63 code points (at least 1 for a key,
- * whose first is a lowercase letter or an international letter). */
-static bool label_valid(const char *s, size_t len, bool key)
+bool cf_label_text_each(const char *s, size_t len, bool key, bool (*ok)(uint32_t cp, bool first))
 {
 	if (!s || len > CF_LABEL_BYTES_MAX || (key && len == 0))
 		return false;
@@ -93,16 +51,8 @@ static bool label_valid(const char *s, size_t len, bool key)
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
 		size_t n = utf8_next(s + i, len - i, &cp);
-		if (!n)
+		if (!n || !ok(cp, key && i == 0))
 			return false;
-		bool first = key && i == 0;
-		if (cp < 0x80) {
-			char c = (char) cp;
-			if (first ? !(c >= 'a' && c <= 'z') : !label_char(c))
-				return false;
-		} else if (!intl_ok(cp, first)) {
-			return false;
-		}
 		i += n;
 		if (++chars > 63)
 			return false;
@@ -110,31 +60,16 @@ static bool label_valid(const char *s, size_t len, bool key)
 	return true;
 }
 
-bool cf_label_key_valid(const char *s, size_t len)
+/* No control character, C0 or C1. */
+static bool printable(uint32_t cp, bool first)
 {
-	return label_valid(s, len, true);
-}
-
-bool cf_label_value_valid(const char *s, size_t len)
-{
-	return label_valid(s, len, false);
+	(void) first;
+	return cp >= 0x20 && !(cp >= 0x7f && cp < 0xa0);
 }
 
 bool cf_label_text_sane(const char *s, size_t len, bool key)
 {
-	if (!s || len > CF_LABEL_BYTES_MAX || (key && len == 0))
-		return false;
-	size_t chars = 0;
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n = utf8_next(s + i, len - i, &cp);
-		if (!n || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
-			return false;
-		i += n;
-		if (++chars > 63)
-			return false;
-	}
-	return true;
+	return cf_label_text_each(s, len, key, printable);
 }
 
 static uint32_t fnv1a(const char *s)

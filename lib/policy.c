@@ -139,10 +139,23 @@ int cf_consistency_from_name(const char *s, enum cf_consistency *out)
 
 /* ---- parsing: each helper names the key it rejects ---- */
 
+/* One parse's state: where its error goes, and the rule label keys and
+ * values are checked with. */
 struct perr {
 	char *buf;
 	size_t size;
+	cf_policy_text_rule text;
 };
+
+static bool key_ok(const struct perr *e, const char *s, size_t n)
+{
+	return e->text(CF_TEXT_LABEL_KEY, s, n, NULL);
+}
+
+static bool value_ok(const struct perr *e, const char *s, size_t n)
+{
+	return e->text(CF_TEXT_LABEL_VALUE, s, n, NULL);
+}
 
 static int bad(struct perr *e, const char *key, const char *what)
 {
@@ -166,10 +179,10 @@ static int get_bool(json_t *v, const char *key, bool *out, struct perr *e)
 	return 0;
 }
 
-/* An array of strings (each checked by ok when not NULL), or null when
+/* An array of strings (each a valid label key when keys), or null when
  * allow_null. *set tells whether it was non-null. */
-static int get_strv(json_t *v, const char *key, bool allow_null, bool (*ok)(const char *, size_t),
-		    char ***out, size_t *n, bool *set, struct perr *e)
+static int get_strv(json_t *v, const char *key, bool allow_null, bool keys, char ***out, size_t *n,
+		    bool *set, struct perr *e)
 {
 	if (json_is_null(v) && allow_null) {
 		strv_free(*out, *n);
@@ -190,11 +203,11 @@ static int get_strv(json_t *v, const char *key, bool allow_null, bool (*ok)(cons
 	for (size_t i = 0; i < cnt; i++) {
 		json_t *s = json_array_get(v, i);
 		if (!json_is_string(s) ||
-		    (ok && !ok(json_string_value(s), json_string_length(s)))) {
+		    (keys && !key_ok(e, json_string_value(s), json_string_length(s)))) {
 			strv_free(arr, i);
 			return bad(e, key,
-				   ok ? "an entry is not a valid label key"
-				      : "every entry must be a string");
+				   keys ? "an entry is not a valid label key"
+					: "every entry must be a string");
 		}
 		arr[i] = strdup(json_string_value(s));
 	}
@@ -204,11 +217,6 @@ static int get_strv(json_t *v, const char *key, bool allow_null, bool (*ok)(cons
 	if (set)
 		*set = true;
 	return 0;
-}
-
-static bool key_ok(const char *s, size_t n)
-{
-	return cf_label_key_valid(s, n);
 }
 
 static int get_labels(json_t *v, const char *key, bool allow_null, struct cf_label **out, size_t *n,
@@ -232,8 +240,8 @@ static int get_labels(json_t *v, const char *key, bool allow_null, struct cf_lab
 		return -ENOMEM;
 	json_object_foreach(v, k, val)
 	{
-		if (!cf_label_key_valid(k, strlen(k)) || !json_is_string(val) ||
-		    !cf_label_value_valid(json_string_value(val), json_string_length(val))) {
+		if (!key_ok(e, k, strlen(k)) || !json_is_string(val) ||
+		    !value_ok(e, json_string_value(val), json_string_length(val))) {
 			cf_labels_free(l, i);
 			return bad(e, key,
 				   "keys and values must be valid labels "
@@ -310,7 +318,7 @@ static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
 			rc = get_bool(v, key, &p->clone.require_healthy, e);
 		} else if (!strcmp(k, "health_command")) {
 			size_t n = strv_len(p->clone.health_command);
-			rc = get_strv(v, key, true, NULL, &p->clone.health_command, &n, NULL, e);
+			rc = get_strv(v, key, true, false, &p->clone.health_command, &n, NULL, e);
 			if (!rc && p->clone.health_command && n == 0)
 				rc = bad(e, key, "an empty argv: use null for no command");
 		} else if (!strcmp(k, "health_timeout_seconds")) {
@@ -325,7 +333,7 @@ static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
 		} else if (!strcmp(k, "max_per_source")) {
 			rc = get_uint(v, key, &p->clone.max_per_source, e);
 		} else if (!strcmp(k, "inherit_labels")) {
-			rc = get_strv(v, key, false, key_ok, &p->clone.inherit_labels,
+			rc = get_strv(v, key, false, true, &p->clone.inherit_labels,
 				      &p->clone.n_inherit_labels, NULL, e);
 		} else if (!strcmp(k, "labels")) {
 			rc = get_labels(v, key, false, &p->clone.labels, &p->clone.n_labels, NULL,
@@ -364,7 +372,7 @@ static int parse_prune(json_t *o, struct cf_policy *p, struct perr *e)
 			rc = get_allow(v, key, k, &p->prune.allow, e);
 		else if (!strcmp(k, "protect_label")) {
 			if (!json_is_string(v) ||
-			    !cf_label_key_valid(json_string_value(v), json_string_length(v)))
+			    !key_ok(e, json_string_value(v), json_string_length(v)))
 				rc = bad(e, key, "expected a valid label key");
 			else {
 				free(p->prune.protect_label);
@@ -390,7 +398,7 @@ static int parse_labels(json_t *o, struct cf_policy *p, struct perr *e)
 		snprintf(key, sizeof key, "labels.%s", k);
 		int rc;
 		if (!strcmp(k, "required"))
-			rc = get_strv(v, key, false, key_ok, &p->labels.required,
+			rc = get_strv(v, key, false, true, &p->labels.required,
 				      &p->labels.n_required, NULL, e);
 		else if (!strcmp(k, "allow_uids") || !strcmp(k, "allow_gids"))
 			rc = get_allow(v, key, k, &p->labels.allow, e);
@@ -402,9 +410,10 @@ static int parse_labels(json_t *o, struct cf_policy *p, struct perr *e)
 	return 0;
 }
 
-int cf_policy_parse(const char *json, struct cf_policy **out, char *err, size_t errsize)
+int cf_policy_parse(const char *json, cf_policy_text_rule text, struct cf_policy **out, char *err,
+		    size_t errsize)
 {
-	struct perr e = {err, errsize};
+	struct perr e = {err, errsize, text ? text : cf_text_valid_default};
 	json_error_t jerr;
 	struct cf_policy *p;
 	int rc = cf_policy_defaults(&p);
@@ -445,7 +454,8 @@ out:
 	return 0;
 }
 
-int cf_policy_load(const char *path, struct cf_policy **out, char *err, size_t errsize)
+int cf_policy_load(const char *path, cf_policy_text_rule text, struct cf_policy **out, char *err,
+		   size_t errsize)
 {
 	/* The file decides what the daemon deletes and which command it runs (as root under
 	 * systemd): like a token file, it must be a regular file (a FIFO would hang the
@@ -515,7 +525,7 @@ int cf_policy_load(const char *path, struct cf_policy **out, char *err, size_t e
 	fclose(f);
 	buf[len] = '\0';
 	char inner[256] = "";
-	int rc = cf_policy_parse(buf, out, inner, sizeof inner);
+	int rc = cf_policy_parse(buf, text, out, inner, sizeof inner);
 	free(buf);
 	if (rc)
 		say(err, errsize, "%s: %s", path, inner);

@@ -10,6 +10,7 @@
 #define CLONEFS_POLICY_H
 
 #include "model.h"
+#include "provider.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -81,11 +82,21 @@ struct cf_policy {
 
 /* The defaults of DESIGN.md / the README. */
 int cf_policy_defaults(struct cf_policy **out);
+/* The rule the policy's label keys and values are checked with (protect_label,
+ * allow_sources, clone.labels, inherit_labels, labels.required): the mount's
+ * provider kind's (registry.h's text_valid), known before any provider is
+ * built, so a label the cloud would refuse stops the start rather than every
+ * clone. NULL: cf_text_valid_default (provider.h). */
+typedef bool (*cf_policy_text_rule)(enum cf_text what, const char *s, size_t len,
+				    const char **rule);
+
 /* Load a policy file: keys not given keep their defaults. -EINVAL (with the
  * key and the problem in err), -ENOENT, -EACCES... */
-int cf_policy_load(const char *path, struct cf_policy **out, char *err, size_t errsize);
+int cf_policy_load(const char *path, cf_policy_text_rule text, struct cf_policy **out, char *err,
+		   size_t errsize);
 /* Parse from a string (the loader and the unit tests). */
-int cf_policy_parse(const char *json, struct cf_policy **out, char *err, size_t errsize);
+int cf_policy_parse(const char *json, cf_policy_text_rule text, struct cf_policy **out, char *err,
+		    size_t errsize);
 void cf_policy_free(struct cf_policy *p);
 /* The effective policy as pretty JSON (malloc'd), for .clonefs/policy. */
 char *cf_policy_to_json(const struct cf_policy *p);

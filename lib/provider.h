@@ -214,9 +214,9 @@ struct cf_provider_ops {
 
 /* ---- the tree a provider shows (layout.h): static data, known before
  * the provider is built, since a read-only mount opens the store first; the
- * daemon installs it with cf_layout_use before the store opens. ---- */
+ * daemon installs the registered kind's (registry.h) with cf_layout_use
+ * before the store opens. ---- */
 struct cf_layout;
-extern const struct cf_layout cf_gce_layout; /* lib/gce_layout.c */
 
 struct cf_provider {
 	const struct cf_provider_ops *ops;

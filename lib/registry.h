@@ -10,12 +10,13 @@
 #ifndef CLONEFS_REGISTRY_H
 #define CLONEFS_REGISTRY_H
 
+#include "provider.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 struct cf_http;
 struct cf_layout;
-struct cf_provider;
 
 /* One provider option from the command line: -o key=value. */
 struct cf_kv {
@@ -41,6 +42,10 @@ struct cf_provider_kind {
 	const char *help_about;		/* --help's paragraph on what a mount shows */
 	const char *help_options;	/* --help's lines for its -o options */
 	const struct cf_layout *layout; /* its tree (layout.h), installed before the store opens */
+	/* Its rules for names, label keys and values (the provider's `text_valid`,
+	 * provider.h), for what is checked before the provider exists: the policy
+	 * file's labels (policy.h). NULL: cf_text_valid_default. */
+	bool (*text_valid)(enum cf_text what, const char *s, size_t len, const char **rule);
 
 	/* At parsing (no network): check the options, take defaults from the
 	 * environment; scope_arg is SCHEME:SCOPE's SCOPE or NULL. Sets s->scope

@@ -6,6 +6,7 @@
 #ifndef CLONEFS_FUZZ_H
 #define CLONEFS_FUZZ_H
 
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 #include "json.h"

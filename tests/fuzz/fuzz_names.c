@@ -24,19 +24,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			    strcmp(s, ".") && strcmp(s, ".."));
 	/* a valid label is sane text (UTF-8, 63 characters, no control), fits an xattr
 	 * value of CF_LABEL_BYTES_MAX, and is never upper-case ASCII */
-	if (cf_label_key_valid(s, len))
+	if (cf_gce_label_key_valid(s, len))
 		FUZZ_ASSERT(len > 0 && len <= CF_LABEL_BYTES_MAX && !memchr(s, '\0', len) &&
 			    cf_label_text_sane(s, len, true) && s[0] != '-' && s[0] != '_' &&
 			    !(s[0] >= '0' && s[0] <= '9'));
-	if (cf_label_value_valid(s, len))
+	if (cf_gce_label_value_valid(s, len))
 		FUZZ_ASSERT(len <= CF_LABEL_BYTES_MAX && !memchr(s, '\0', len) &&
 			    cf_label_text_sane(s, len, false));
-	for (size_t i = 0; cf_label_value_valid(s, len) && i < len; i++)
+	for (size_t i = 0; cf_gce_label_value_valid(s, len) && i < len; i++)
 		FUZZ_ASSERT(!(s[i] >= 'A' && s[i] <= 'Z'));
 
 	char mapped[64];
 	cf_label_value_map(s, mapped);
-	FUZZ_ASSERT(cf_label_value_valid(mapped, strlen(mapped)));
+	FUZZ_ASSERT(cf_gce_label_value_valid(mapped, strlen(mapped)));
 
 	enum cf_kind k;
 	char scope[CF_PATH_MAX], name[CF_NAME_MAX + 1], out[CF_PATH_MAX];

@@ -1,6 +1,8 @@
-/* fuzz_policy.c — a policy file through cf_policy_parse: refused with the key
- * and the problem in one line, or a policy whose decisions can be asked. */
+/* fuzz_policy.c — a policy file through cf_policy_parse, its labels judged by
+ * GCE's rules as in a gce: mount: refused with the key and the problem in one
+ * line, or a policy whose decisions can be asked. */
 #include "fuzz.h"
+#include "gce.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -13,7 +15,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	char *s = fuzz_string(data, size);
 	struct cf_policy *p = NULL;
 	char err[512] = "";
-	int rc = cf_policy_parse(s, &p, err, sizeof err);
+	int rc = cf_policy_parse(s, cf_gce_text_valid, &p, err, sizeof err);
 	if (rc) {
 		FUZZ_ASSERT(!p && err[0] && memchr(err, '\0', sizeof err));
 	} else {

@@ -339,6 +339,14 @@ def test_policy_errors_name_the_key_and_policy_file_shows_the_effective_one(
     r = subprocess.run(m.command(), capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "clone.max_depht" in r.stderr and "unknown key" in r.stderr
+    # the policy's labels are judged by the mount's provider (GCE: no upper case)
+    # before it exists: the start stops, naming the key (started through the
+    # fixture, so a daemon that mounted anyway is unmounted)
+    upper = policy_file(tmp_path, clone={"labels": {"Owner": "team-a"}})
+    m = mount_factory(emu, start=False, opts=[f"policy={upper}"])
+    with pytest.raises(RuntimeError, match=r"(?s)exited with 2: .*clone\.labels: keys and "
+                                           r"values must be valid labels"):
+        m.start(wait_sync=False)
     good = policy_file(tmp_path, prune={"keep_last": 5})
     m2 = mount_factory(emu, opts=[f"policy={good}"])
     eff = json.loads(m2.path(".clonefs/policy").read_text())

@@ -17,6 +17,7 @@
  *   siblings only, the reaper deletes only what this mount labelled and
  *   reads it again first; jobs expire (clone.job_max_age_seconds) and are
  *   cancelled (cf_engine_cancel_job). */
+#include "gce.h"
 #include "check.h"
 #include "engine.h"
 #include "fake_provider.h"
@@ -95,7 +96,7 @@ static void world_open2(struct world *w, struct fake_provider *f, struct fake_pr
 	mkdir(w->dir, 0700);
 	CHECK_EQ_INT(cf_store_open(w->dir, &w->st), 0);
 	CHECK_EQ_INT(cf_journal_open(w->dir, &w->j), 0);
-	CHECK_EQ_INT(cf_policy_parse(policy, &w->pol, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_parse(policy, cf_gce_text_valid, &w->pol, err, sizeof err), 0);
 	CHECK_EQ_INT(fp_seed_store(seed ? seed : f, w->st), 0);
 	if (job)
 		CHECK_EQ_INT(cf_journal_add(w->j, job, id), 0);

@@ -1,5 +1,6 @@
 /* test_model.c — path grammar and name safety: the rules that keep every
  * name from outside inside the mount. */
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 #include "model.h"
@@ -171,6 +172,11 @@ static void test_gce_sweeps(void)
 	CHECK_EQ_INT(cf_collection_kind("global/machineImages", 20), CF_KIND_MACHINE_IMAGE);
 	CHECK_EQ_INT(cf_collection_kind("zones/z/instances", 17), CF_KIND_INSTANCE);
 	CHECK_EQ_INT(cf_collection_kind("regions/r/instances", 19), CF_KIND_NONE);
+	/* An empty collection is no kind's, not even a kind that has no
+	 * collection (zones, regions): those are not compared (a NULL to memcmp,
+	 * which UBSan stops, as the fuzzer found with the second one). */
+	CHECK_EQ_INT(cf_collection_kind("zones/z/", 8), CF_KIND_NONE);
+	CHECK_EQ_INT(cf_path_parse("regions/us-://central1", NULL, NULL, 0, NULL, 0), -EINVAL);
 }
 
 int main(void)

@@ -1,5 +1,7 @@
 /* test_policy.c — the policy file's strictness and every decision it makes,
- * plus the label and name rules they rest on. */
+ * plus the label and name rules they rest on (GCE's, which the policy's labels
+ * are checked with in a gce: mount, and the neutral label text helpers). */
+#include "gce.h"
 #include "names.h"
 #include "policy.h"
 
@@ -24,44 +26,44 @@ static void test_names(void)
 	memset(n64, 'a', 64);
 	CHECK(cf_gce_name_valid(n64, 63));
 	CHECK(!cf_gce_name_valid(n64, 64));
-	CHECK(cf_label_key_valid("owner", 5));
-	CHECK(cf_label_key_valid("a_b-1", 5));
-	CHECK(!cf_label_key_valid("Owner", 5));
-	CHECK(!cf_label_key_valid("1a", 2));
-	CHECK(!cf_label_key_valid("", 0));
-	CHECK(!cf_label_key_valid(n64, 64));
-	CHECK(cf_label_value_valid("", 0));
-	CHECK(cf_label_value_valid("team-1_x", 8));
-	CHECK(!cf_label_value_valid("a b", 3));
+	CHECK(cf_gce_label_key_valid("owner", 5));
+	CHECK(cf_gce_label_key_valid("a_b-1", 5));
+	CHECK(!cf_gce_label_key_valid("Owner", 5));
+	CHECK(!cf_gce_label_key_valid("1a", 2));
+	CHECK(!cf_gce_label_key_valid("", 0));
+	CHECK(!cf_gce_label_key_valid(n64, 64));
+	CHECK(cf_gce_label_value_valid("", 0));
+	CHECK(cf_gce_label_value_valid("team-1_x", 8));
+	CHECK(!cf_gce_label_value_valid("a b", 3));
 	/* The API's real rules: lowercase international letters are allowed, in keys
 	 * and values; upper case is not, whatever the script; 63 characters, not bytes. */
-	CHECK(cf_label_value_valid("caf\xc3\xa9", 5));
-	CHECK(cf_label_value_valid("j\xc3\xb6rg", 5));
-	CHECK(cf_label_key_valid("j\xc3\xb6rg", 5));
-	CHECK(cf_label_key_valid("\xc3\xa9t\xc3\xa9", 5));	    /* été: a letter first */
-	CHECK(cf_label_value_valid("\xe4\xb8\xad\xe6\x96\x87", 6)); /* 中文: Lo */
-	CHECK(cf_label_key_valid("\xe4\xb8\xad", 3));
-	CHECK(cf_label_value_valid("\xce\xb1\xce\xb2-1", 6)); /* αβ-1 */
-	CHECK(!cf_label_value_valid("J\xc3\xb6rg", 5));
-	CHECK(!cf_label_value_valid("j\xc3\x96rg", 5));	    /* Ö */
-	CHECK(!cf_label_key_valid("\xc3\x89t\xc3\xa9", 5)); /* Été */
-	CHECK(!cf_label_value_valid("\xce\x91", 2));	    /* Α, Greek capital */
-	CHECK(!cf_label_value_valid("\xc2\xbd", 2));	    /* ½: not a letter or digit */
-	CHECK(!cf_label_value_valid("a\xc2\xa0"
-				    "b",
-				    4));		 /* no-break space */
-	CHECK(!cf_label_value_valid("\xc3", 1));	 /* truncated */
-	CHECK(!cf_label_value_valid("\xc0\xaf", 2));	 /* overlong '/' */
-	CHECK(!cf_label_value_valid("\xed\xa0\x80", 3)); /* a surrogate */
-	CHECK(!cf_label_value_valid("\xe2\x80\xae", 3)); /* right-to-left override */
-	CHECK(!cf_label_key_valid("_a", 2));
+	CHECK(cf_gce_label_value_valid("caf\xc3\xa9", 5));
+	CHECK(cf_gce_label_value_valid("j\xc3\xb6rg", 5));
+	CHECK(cf_gce_label_key_valid("j\xc3\xb6rg", 5));
+	CHECK(cf_gce_label_key_valid("\xc3\xa9t\xc3\xa9", 5));		/* été: a letter first */
+	CHECK(cf_gce_label_value_valid("\xe4\xb8\xad\xe6\x96\x87", 6)); /* 中文: Lo */
+	CHECK(cf_gce_label_key_valid("\xe4\xb8\xad", 3));
+	CHECK(cf_gce_label_value_valid("\xce\xb1\xce\xb2-1", 6)); /* αβ-1 */
+	CHECK(!cf_gce_label_value_valid("J\xc3\xb6rg", 5));
+	CHECK(!cf_gce_label_value_valid("j\xc3\x96rg", 5));	/* Ö */
+	CHECK(!cf_gce_label_key_valid("\xc3\x89t\xc3\xa9", 5)); /* Été */
+	CHECK(!cf_gce_label_value_valid("\xce\x91", 2));	/* Α, Greek capital */
+	CHECK(!cf_gce_label_value_valid("\xc2\xbd", 2));	/* ½: not a letter or digit */
+	CHECK(!cf_gce_label_value_valid("a\xc2\xa0"
+					"b",
+					4));		     /* no-break space */
+	CHECK(!cf_gce_label_value_valid("\xc3", 1));	     /* truncated */
+	CHECK(!cf_gce_label_value_valid("\xc0\xaf", 2));     /* overlong '/' */
+	CHECK(!cf_gce_label_value_valid("\xed\xa0\x80", 3)); /* a surrogate */
+	CHECK(!cf_gce_label_value_valid("\xe2\x80\xae", 3)); /* right-to-left override */
+	CHECK(!cf_gce_label_key_valid("_a", 2));
 	char intl[64 * 2 + 1] = "";
 	for (int i = 0; i < 64; i++)
 		strcat(intl, "\xc3\xb6");
-	CHECK(cf_label_value_valid(intl, 63 * 2)); /* 63 characters, 126 bytes */
-	CHECK(cf_label_key_valid(intl, 63 * 2));
-	CHECK(!cf_label_value_valid(intl, 64 * 2));
-	CHECK(!cf_label_key_valid(intl, 64 * 2));
+	CHECK(cf_gce_label_value_valid(intl, 63 * 2)); /* 63 characters, 126 bytes */
+	CHECK(cf_gce_label_key_valid(intl, 63 * 2));
+	CHECK(!cf_gce_label_value_valid(intl, 64 * 2));
+	CHECK(!cf_gce_label_key_valid(intl, 64 * 2));
 	/* labels the API holds, sent back unchanged: text, not judged by the rules */
 	CHECK(cf_label_text_sane("Legacy", 6, true));
 	CHECK(cf_label_text_sane(intl, 63 * 2, false));
@@ -83,7 +85,7 @@ static void test_names(void)
 	longin[sizeof longin - 1] = '\0';
 	cf_label_value_map(longin, out);
 	CHECK_EQ_INT(strlen(out), 63);
-	CHECK(cf_label_value_valid(out, strlen(out)));
+	CHECK(cf_gce_label_value_valid(out, strlen(out)));
 	longin[150] = 'y';
 	cf_label_value_map(longin, out2);
 	CHECK(strcmp(out, out2) != 0); /* same prefix, different input: different value */
@@ -113,7 +115,7 @@ static void test_parse(void)
 	    " \"prune\": {\"grace_seconds\": 0, \"protect_label\": \"hold\","
 	    " \"min_age_seconds\": 60, \"keep_last\": 2, \"max_per_minute\": 5},"
 	    " \"labels\": {\"required\": [\"owner\", \"env\"]}}";
-	CHECK_EQ_INT(cf_policy_parse(full, &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_parse(full, cf_gce_text_valid, &p, err, sizeof err), 0);
 	CHECK_EQ_INT(p->clone.consistency, CF_CONS_STOP);
 	CHECK(!p->clone.require_healthy);
 	CHECK_EQ_STR(p->clone.health_command[1], "x");
@@ -129,7 +131,7 @@ static void test_parse(void)
 	CHECK(js && strstr(js, "\"allow_gids\": null"));
 	/* what it prints parses back to the same policy */
 	struct cf_policy *q = NULL;
-	CHECK_EQ_INT(cf_policy_parse(js, &q, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_parse(js, cf_gce_text_valid, &q, err, sizeof err), 0);
 	char *js2 = q ? cf_policy_to_json(q) : NULL;
 	CHECK(js2 && !strcmp(js, js2));
 	free(js);
@@ -166,13 +168,16 @@ static void test_parse(void)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		p = NULL;
 		err[0] = '\0';
-		CHECK_EQ_INT(cf_policy_parse(bad[i].json, &p, err, sizeof err), -EINVAL);
+		CHECK_EQ_INT(cf_policy_parse(bad[i].json, cf_gce_text_valid, &p, err, sizeof err),
+			     -EINVAL);
 		CHECK(p == NULL);
 		if (!strstr(err, bad[i].key))
 			fprintf(stderr, "  error for %s was \"%s\"\n", bad[i].json, err);
 		CHECK(strstr(err, bad[i].key) != NULL);
 	}
-	CHECK_EQ_INT(cf_policy_load("/nonexistent/policy.json", &p, err, sizeof err), -ENOENT);
+	CHECK_EQ_INT(
+	    cf_policy_load("/nonexistent/policy.json", cf_gce_text_valid, &p, err, sizeof err),
+	    -ENOENT);
 	CHECK(strstr(err, "/nonexistent/policy.json") != NULL);
 }
 
@@ -189,7 +194,7 @@ static void test_decisions(void)
 				     " \"allow_sources\": {\"clone-allowed\": \"true\"},"
 				     " \"max_depth\": 1, \"max_per_source\": 2},"
 				     " \"prune\": {\"min_age_seconds\": 600, \"keep_last\": 2}}",
-				     &p, err, sizeof err),
+				     cf_gce_text_valid, &p, err, sizeof err),
 		     0);
 	gid_t groups[] = {7, 50};
 	struct cf_caller u1000 = {.uid = 1000, .gid = 1000};
@@ -250,8 +255,8 @@ static void test_decisions(void)
 		     0);
 	int seen = 0;
 	for (size_t i = 0; i < n; i++) {
-		CHECK(cf_label_key_valid(out[i].key, strlen(out[i].key)));
-		CHECK(cf_label_value_valid(out[i].value, strlen(out[i].value)));
+		CHECK(cf_gce_label_key_valid(out[i].key, strlen(out[i].key)));
+		CHECK(cf_gce_label_value_valid(out[i].value, strlen(out[i].value)));
 		if (!strcmp(out[i].key, "owner"))
 			seen += !strcmp(out[i].value, "team-a");
 		if (!strcmp(out[i].key, "clonefs-source"))
@@ -330,7 +335,7 @@ static void test_rights(void)
 	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_uids\": [0], \"allow_gids\": [27]},"
 				     " \"labels\": {\"allow_uids\": [4242, 0],"
 				     " \"allow_gids\": [27]}}",
-				     &p, err, sizeof err),
+				     cf_gce_text_valid, &p, err, sizeof err),
 		     0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &member, why, sizeof why), 0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &member, why, sizeof why), 0);
@@ -350,7 +355,7 @@ static void test_rights(void)
 	/* a prune list of its own; labels follow it, not the clone list */
 	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]},"
 				     " \"prune\": {\"allow_uids\": [0]}}",
-				     &p, err, sizeof err),
+				     cf_gce_text_valid, &p, err, sizeof err),
 		     0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &member, why, sizeof why), 0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_PRUNE, &member, why, sizeof why), -EACCES);
@@ -359,7 +364,9 @@ static void test_rights(void)
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_LABEL, &root, why, sizeof why), 0);
 	/* an empty list is set: nobody */
 	cf_policy_free(p);
-	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_uids\": []}}", &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_uids\": []}}", cf_gce_text_valid, &p,
+				     err, sizeof err),
+		     0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &root, why, sizeof why), -EACCES);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &owner, why, sizeof why), -EACCES);
 	cf_policy_free(p);
@@ -370,7 +377,8 @@ static void test_rights(void)
 		many[i] = (gid_t) (5000 + i);
 	many[299] = 27;
 	struct cf_caller crowd = {.uid = 4244, .gid = 4244, .groups = many, .ngroups = 300};
-	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]}}", &p, err, sizeof err),
+	CHECK_EQ_INT(cf_policy_parse("{\"clone\": {\"allow_gids\": [27]}}", cf_gce_text_valid, &p,
+				     err, sizeof err),
 		     0);
 	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_CLONE, &crowd, why, sizeof why), 0);
 	crowd.ngroups = 299;
@@ -455,7 +463,7 @@ static void test_trash_value(void)
 					   v, sizeof v),
 		     0);
 	CHECK_EQ_STR(v, "1796302417-0123456789abcdef-18446744073709551615");
-	CHECK(cf_label_value_valid(v, strlen(v)));
+	CHECK(cf_gce_label_value_valid(v, strlen(v)));
 	CHECK_EQ_INT(cf_trash_value_parse(v, &at, mid, rid, sizeof rid), 0);
 	CHECK_EQ_INT(at, 1796302417);
 	CHECK_EQ_STR(mid, "0123456789abcdef");
@@ -493,6 +501,67 @@ static void test_trash_value(void)
 	CHECK_EQ_INT(cf_trash_value_parse(NULL, &at, mid, rid, sizeof rid), -EINVAL);
 }
 
+/* A rule that refuses "veto-key" as a key and "veto-val" as a value, and
+ * nothing else: which text the parser asks about, and as what. */
+static bool veto_rule(enum cf_text what, const char *s, size_t len, const char **rule)
+{
+	(void) rule;
+	if (what == CF_TEXT_LABEL_KEY)
+		return !(len == 8 && !memcmp(s, "veto-key", 8));
+	if (what == CF_TEXT_LABEL_VALUE)
+		return !(len == 8 && !memcmp(s, "veto-val", 8));
+	return false;
+}
+
+/* The policy's labels are judged by the rule the caller passes (the mount's
+ * provider kind's): every label key and value of the file goes through it, as
+ * a key or a value; NULL is the neutral rule (sane text), and the GCE kind's
+ * refuses what GCE would. */
+static void test_text_rule(void)
+{
+	static const struct {
+		const char *json, *key; /* key: the refusal's, NULL: accepted */
+	} cases[] = {
+	    {"{\"prune\": {\"protect_label\": \"veto-key\"}}", "prune.protect_label"},
+	    {"{\"prune\": {\"protect_label\": \"veto-val\"}}", NULL},
+	    {"{\"clone\": {\"allow_sources\": {\"veto-key\": \"x\"}}}", "clone.allow_sources"},
+	    {"{\"clone\": {\"allow_sources\": {\"k\": \"veto-val\"}}}", "clone.allow_sources"},
+	    {"{\"clone\": {\"allow_sources\": {\"veto-val\": \"veto-key\"}}}", NULL},
+	    {"{\"clone\": {\"labels\": {\"veto-key\": \"x\"}}}", "clone.labels"},
+	    {"{\"clone\": {\"labels\": {\"k\": \"veto-val\"}}}", "clone.labels"},
+	    {"{\"clone\": {\"inherit_labels\": [\"a\", \"veto-key\"]}}", "clone.inherit_labels"},
+	    {"{\"clone\": {\"inherit_labels\": [\"veto-val\"]}}", NULL},
+	    {"{\"labels\": {\"required\": [\"veto-key\"]}}", "labels.required"},
+	    {"{\"clone\": {\"health_command\": [\"veto-key\"]}}", NULL}, /* no label */
+	};
+	struct cf_policy *p;
+	char err[512];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		p = NULL;
+		err[0] = '\0';
+		int rc = cf_policy_parse(cases[i].json, veto_rule, &p, err, sizeof err);
+		if (rc != (cases[i].key ? -EINVAL : 0))
+			fprintf(stderr, "  %s: %d %s\n", cases[i].json, rc, err);
+		CHECK_EQ_INT(rc, cases[i].key ? -EINVAL : 0);
+		CHECK(!cases[i].key || strstr(err, cases[i].key));
+		cf_policy_free(p);
+	}
+	/* GCE's rule refuses an upper-case key, the neutral one takes it; control
+	 * characters are refused by both */
+	static const char upper[] = "{\"clone\": {\"labels\": {\"Owner\": \"Team\"}}}";
+	static const char ctrl[] = "{\"labels\": {\"required\": [\"a\\nb\"]}}";
+	p = NULL;
+	CHECK_EQ_INT(cf_policy_parse(upper, cf_gce_text_valid, &p, err, sizeof err), -EINVAL);
+	CHECK(strstr(err, "clone.labels: keys and values must be valid labels") != NULL);
+	CHECK_EQ_INT(cf_policy_parse(upper, NULL, &p, err, sizeof err), 0);
+	CHECK(p && p->clone.n_labels == 1 && !strcmp(p->clone.labels[0].key, "Owner"));
+	cf_policy_free(p);
+	p = NULL;
+	CHECK_EQ_INT(cf_policy_parse(ctrl, NULL, &p, err, sizeof err), -EINVAL);
+	CHECK_EQ_INT(cf_policy_parse(ctrl, cf_gce_text_valid, &p, err, sizeof err), -EINVAL);
+	CHECK(strstr(err, "labels.required") != NULL);
+}
+
 /* The policy file names the health command the daemon runs, as root under systemd: a file
  * others can change, or one owned by another user, is refused with its name; so is
  * anything not a regular file (a FIFO would hang the start). */
@@ -509,29 +578,29 @@ static void test_policy_file_checks(void)
 	CHECK(write(fd, text, sizeof text - 1) == (ssize_t) sizeof text - 1);
 	close(fd);
 	CHECK_EQ_INT(chmod(path, 0644), 0);
-	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_load(path, cf_gce_text_valid, &p, err, sizeof err), 0);
 	cf_policy_free(p);
 	p = NULL;
 	for (int i = 0; i < 2; i++) {
 		CHECK_EQ_INT(chmod(path, i ? 0602 : 0664), 0);
-		CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), -EACCES);
+		CHECK_EQ_INT(cf_policy_load(path, cf_gce_text_valid, &p, err, sizeof err), -EACCES);
 		CHECK(p == NULL);
 		snprintf(want, sizeof want, "policy file %s is writable by group or others", path);
 		CHECK(strstr(err, want) != NULL);
 	}
 	CHECK_EQ_INT(chmod(path, 0644), 0);
 	CHECK_EQ_INT(chown(path, geteuid() + 4242, (gid_t) -1), 0);
-	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), -EACCES);
+	CHECK_EQ_INT(cf_policy_load(path, cf_gce_text_valid, &p, err, sizeof err), -EACCES);
 	snprintf(want, sizeof want, "policy file %s belongs to uid %u", path,
 		 (unsigned) geteuid() + 4242);
 	CHECK(strstr(err, want) != NULL);
 	CHECK_EQ_INT(chown(path, geteuid(), (gid_t) -1), 0);
-	CHECK_EQ_INT(cf_policy_load(path, &p, err, sizeof err), 0);
+	CHECK_EQ_INT(cf_policy_load(path, cf_gce_text_valid, &p, err, sizeof err), 0);
 	cf_policy_free(p);
 	p = NULL;
 	CHECK_EQ_INT(mkfifo(fifo, 0600), 0);
 	time_t t0 = time(NULL);
-	CHECK_EQ_INT(cf_policy_load(fifo, &p, err, sizeof err), -EACCES);
+	CHECK_EQ_INT(cf_policy_load(fifo, cf_gce_text_valid, &p, err, sizeof err), -EACCES);
 	CHECK(time(NULL) - t0 < 3);
 	CHECK(strstr(err, "is not a regular file") != NULL);
 	unlink(fifo);
@@ -544,6 +613,7 @@ int main(void)
 	test_policy_file_checks();
 	test_names();
 	test_parse();
+	test_text_rule();
 	test_decisions();
 	test_rights();
 	test_breaker();

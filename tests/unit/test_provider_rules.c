@@ -3,6 +3,7 @@
  * capabilities, the label byte cap) for a provider without those calls, and
  * the engine refusing a consistency mode the provider lacks (EOPNOTSUPP, with
  * a log line naming the setting to change) before it sends anything. */
+#include "gce.h"
 #include "check.h"
 #include "engine.h"
 #include "layout.h"

@@ -42,6 +42,13 @@ static void test_lookup(void)
 	CHECK(!cf_registry_takes("endpoin", 7));
 	CHECK(cf_registry_kind_takes(k, "credentials"));
 	CHECK(!cf_registry_kind_takes(k, "uid"));
+	/* the kind's text rule, which the policy file is checked with before a
+	 * provider exists, is GCE's */
+	CHECK(k->text_valid != NULL);
+	CHECK(k->text_valid(CF_TEXT_LABEL_KEY, "owner", 5, NULL));
+	CHECK(!k->text_valid(CF_TEXT_LABEL_KEY, "Owner", 5, NULL));
+	CHECK(!k->text_valid(CF_TEXT_LABEL_VALUE, "Team", 4, NULL));
+	CHECK(!k->text_valid(CF_TEXT_NAME, "snap_1", 6, NULL));
 }
 
 static void test_gce_source(void)

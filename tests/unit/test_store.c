@@ -4,6 +4,7 @@
  * mtimes, rebuild of a cache of another schema or of garbage, change
  * reports after commit, and the throughput of upsert and readdir at 100,000
  * entries (printed, not asserted: machines differ). */
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 #include "check.h"

@@ -5,6 +5,7 @@
  * token, API reachability, aggregated scopes, change reports, and a stop
  * that is prompt even in the middle of a slow listing. The cloud is the
  * shared fake (fake_provider.h), its listing failures scripted. */
+#include "gce.h"
 #include "layout.h"
 #include "provider.h"
 #include "check.h"
