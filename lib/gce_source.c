@@ -8,6 +8,7 @@
  * short hash added when the endpoint holds characters a file name should not
  * (so two endpoints never share one). */
 #include "gce.h"
+#include "hash.h"
 #include "gce_auth.h"
 #include "http.h"
 #include "log.h"
@@ -103,15 +104,6 @@ static bool http_host_is_loopback(const char *endpoint)
 	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
 }
 
-/* FNV-1a, 32 bits: the suffix existing cache directories are named with (a
- * different hash would orphan them). */
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * 16777619u;
-	return h;
-}
 
 /* "<project>@<host[_port][_path]>", readable and safe as one file name. */
 static char *cache_subdir(const char *project, const char *endpoint)
@@ -141,7 +133,7 @@ static char *cache_subdir(const char *project, const char *endpoint)
 	}
 	name[n] = '\0';
 	if (lossy)
-		snprintf(name + n, sizeof name - n, "-%08x", fnv1a(endpoint));
+		snprintf(name + n, sizeof name - n, "-%08x", cf_fnv1a32(endpoint));
 	return strdup(name);
 }
 

@@ -1,6 +1,7 @@
-/* hash.h — one fast 64-bit hash for the places that need one: the pathset's
- * slots, and the fingerprint of a resource.json that lets a resync tell an
- * unchanged document without reading the stored one back.
+/* hash.h — the hashes clonefs uses: one fast 64-bit hash for the pathset's
+ * slots and the fingerprint of a resource.json that lets a resync tell an
+ * unchanged document without reading the stored one back; and FNV-1a, 32
+ * bits, for the short suffixes that are persisted.
  *
  * Eight bytes per step (a multiply and a shift each), a finaliser so the low
  * bits are as good as the high ones (the pathset masks them). Not keyed and
@@ -30,6 +31,16 @@ static inline uint64_t cf_hash64(const void *data, size_t len)
 	h ^= h >> 32;
 	h *= 0x94d049bb133111ebull;
 	h ^= h >> 29;
+	return h;
+}
+
+/* FNV-1a, 32 bits, of a string: short, stable suffixes that are persisted
+ * (cache directory names, mapped label values), so it never changes. */
+static inline uint32_t cf_fnv1a32(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 16777619u;
 	return h;
 }
 

@@ -1,6 +1,7 @@
 /* names.c — label text as text: UTF-8, the sanity check and the label-value
  * mapping (names.h). The providers' own rules are theirs (GCE: gce_names.c). */
 #include "names.h"
+#include "hash.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -72,13 +73,6 @@ bool cf_label_text_sane(const char *s, size_t len, bool key)
 	return cf_label_text_each(s, len, key, printable);
 }
 
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * 16777619u;
-	return h;
-}
 
 void cf_label_value_map(const char *in, char out[64])
 {
@@ -105,5 +99,5 @@ void cf_label_value_map(const char *in, char out[64])
 		return;
 	}
 	/* Too long: a prefix and a hash of the whole input keep it unique. */
-	snprintf(out, 64, "%.54s-%08x", buf, fnv1a(in));
+	snprintf(out, 64, "%.54s-%08x", buf, cf_fnv1a32(in));
 }

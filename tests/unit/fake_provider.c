@@ -123,7 +123,8 @@ void fp_clone(struct fake_provider *d, struct fake_provider *s)
 	}
 	d->nres = d->capres = s->nres;
 	d->ops = calloc(s->nops + 1, sizeof *d->ops);
-	memcpy(d->ops, s->ops, s->nops * sizeof *d->ops);
+	if (s->nops) /* s->ops is NULL before the first operation */
+		memcpy(d->ops, s->ops, s->nops * sizeof *d->ops);
 	d->nops = d->capops = s->nops;
 	fp_unlock(s);
 }
