@@ -546,7 +546,7 @@ static void per_kind(struct out *o, const struct census *c, const char *name, co
 	}
 }
 
-/* The errnos of DESIGN.md's table (and the two xattr answers), always shown. */
+/* The errnos of SEMANTICS.md's tables (and the two xattr answers), always shown. */
 static const int table_errnos[] = {EINVAL, EEXIST, EACCES, EPERM,   EHOSTDOWN,	EMLINK,	  EDQUOT,
 				   EBUSY,  EAGAIN, EROFS,  ENODATA, EOPNOTSUPP, ENOTEMPTY};
 

@@ -1,4 +1,4 @@
-/* read_ops.c — the low-level FUSE operations of a read-only clonefs mount.
+/* read_ops.c — the low-level FUSE operations that read (and the access(2) answer).
  *
  * Every answer comes from the LMDB cache (store.h) in a short read transaction: nothing here
  * waits for the network. The kernel is told to cache hard, as fusefloor does: hour-long entry

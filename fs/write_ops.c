@@ -1,4 +1,4 @@
-/* write_ops.c — the FUSE write requests, answered by the engine (lib/engine.h).
+/* write_ops.c — the FUSE write requests, answered by the engine (lib/core/engine.h).
  *
  * This layer only translates: who is asking (uid, gid, supplementary groups,
  * login name, whether it is the user who mounted), which inodes, and the

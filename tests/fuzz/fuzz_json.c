@@ -1,4 +1,4 @@
-/* fuzz_json.c — lib/json.c against jansson (json_loadb with
+/* fuzz_json.c — lib/util/json.c against jansson (json_loadb with
  * JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, the strictness
  * json.h promises): both accept or both refuse, except where json.h says they
  * differ — jansson refuses a number beyond int64 or a double (we accept it,

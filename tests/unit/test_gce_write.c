@@ -708,7 +708,7 @@ static void test_set_labels(void)
 	CHECK_EQ_INT(
 	    P->ops->set_labels(P, "zones/us-central1-a/instances/db-1", l, 2, fp, RID, &op, &err),
 	    -ESTALE);
-	/* errmap itself keeps EAGAIN for a 412 (other callers) */
+	/* the error table itself keeps EAGAIN for a 412 (other callers) */
 	CHECK_EQ_INT(cf_gce_errno(&err), -EAGAIN);
 	/* other refusals keep their errno */
 	struct canned nf[] = {{404, NULL,

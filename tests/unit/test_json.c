@@ -1,4 +1,4 @@
-/* test_json.c — lib/json.c: every value type, nested lookups and iteration,
+/* test_json.c — lib/util/json.c: every value type, nested lookups and iteration,
  * spans that are the exact bytes of the text, escapes decoded, every kind of
  * refusal with a one-line reason, cf_json_int's bounds, accessors given any
  * index, and the same verdict as jansson on a list of tricky documents. */

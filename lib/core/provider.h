@@ -1,8 +1,9 @@
 /* provider.h — the one small interface every cloud implements.
  *
- * The sync engine and (later) the clone/prune journal talk to a cloud only
- * through these calls; the filesystem layer never sees a provider's wire
- * format. GCE (gce.c) is the first implementation; AWS EC2/EBS is shaped for:
+ * The sync and the write engine (clones, prunes, labels, its journal) talk to
+ * a cloud only through these calls; the filesystem layer never sees a
+ * provider's wire format. GCE (lib/gce/) is the first implementation, found
+ * through lib/registry.c; AWS EC2/EBS is shaped for:
  * ids apart from names, XML answers, idempotency through a tag.
  *
  * Every call returns 0 or a negative errno and, on failure, fills `err` (when
@@ -223,7 +224,7 @@ struct cf_provider {
 	void *impl;
 };
 
-/* The provider's calls above with their neutral defaults (errmap.c). */
+/* The provider's calls above with their neutral defaults (provider.c). */
 enum cf_state cf_provider_state(const struct cf_provider *p, enum cf_kind kind, const char *status);
 bool cf_provider_text_valid(const struct cf_provider *p, enum cf_text what, const char *s,
 			    size_t len, const char **rule);

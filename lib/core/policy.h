@@ -1,6 +1,6 @@
 /* policy.h — the policy file and every allow / refuse decision it drives.
  *
- * Each decision returns 0 (allowed) or the negative errno of DESIGN.md's
+ * Each decision returns 0 (allowed) or the negative errno of SEMANTICS.md's
  * table, and writes a one-line reason an operator can act on into `why`.
  * The daemon logs the reason with the refusal; nothing here logs itself.
  *
@@ -80,7 +80,7 @@ struct cf_policy {
 	} labels;
 };
 
-/* The defaults of DESIGN.md / the README. */
+/* The defaults of the README's policy section. */
 int cf_policy_defaults(struct cf_policy **out);
 /* The rule the policy's label keys and values are checked with (protect_label,
  * allow_sources, clone.labels, inherit_labels, labels.required): the mount's

@@ -5,7 +5,7 @@
  * returns it and whether it can be trashed, and a source's views of its
  * clones. The core (model, store, sync, engine, fs/) reads only this table,
  * so a second cloud shows its own words (AWS: volumes/) with no change
- * there. GCE's table is lib/gce_layout.c.
+ * there. GCE's table is lib/gce/gce_layout.c.
  *
  * One layout per process: a mount has one provider, and the store must know
  * the tree before any provider is built (a read-only mount opens the store

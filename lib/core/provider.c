@@ -1,4 +1,4 @@
-/* errmap.c — the small provider-neutral helpers of provider.h: the neutral
+/* provider.c — the small provider-neutral helpers of provider.h: the neutral
  * states and text rules a provider without its own calls gets, its result
  * types' destructors and request ids. What a provider's failure means (its
  * error table) is the provider's own (GCE: gce.c). */

@@ -2,7 +2,7 @@
  * resource (a GET's answer, or an item of a listing) and one listing page,
  * plain or aggregated, and the resource URLs inside them.
  *
- * Pages are read with lib/json.c, not jansson: a first sync of 100,000
+ * Pages are read with lib/util/json.c, not jansson: a first sync of 100,000
  * snapshots is 70 MB of JSON, and a general-purpose DOM spent more CPU on it
  * than everything else the sync does. An item's resource.json is its exact
  * bytes in the answer, not a re-serialisation.
