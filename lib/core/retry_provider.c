@@ -45,6 +45,10 @@ void cf_write_budget_end(void)
 
 bool cf_retry_transient(int rc, const struct cf_error *err)
 {
+	/* The provider's own reading, when it gave one (provider.h); else what
+	 * the errno and the HTTP status say. */
+	if (err && err->errnum)
+		return err->retryable;
 	if (rc != -EAGAIN && rc != -EPROTO && rc != -ETIMEDOUT && rc != -ECONNREFUSED &&
 	    rc != -EHOSTUNREACH && rc != -ECONNRESET)
 		return false;

@@ -6,6 +6,7 @@
 #include "gce.h"
 #include "check.h"
 #include "engine.h"
+#include "retry_provider.h"
 #include "layout.h"
 #include "log.h"
 
@@ -232,11 +233,27 @@ static void test_mode_refused(void)
 	CHECK_EQ_INT(system(cmd), 0);
 }
 
+/* What is repeated: the provider's own reading of a failure when it gave
+ * one (errnum set), else what the errno and the HTTP status say. */
+static void test_retry_reading(void)
+{
+	struct cf_error busy = {.http_status = 400, .errnum = -EIO, .retryable = true};
+	struct cf_error final = {.http_status = 503, .errnum = -EAGAIN, .retryable = false};
+	struct cf_error plain503 = {.http_status = 503};
+	struct cf_error plain400 = {.http_status = 400};
+	CHECK(cf_retry_transient(-EIO, &busy));
+	CHECK(!cf_retry_transient(-EAGAIN, &final));
+	CHECK(cf_retry_transient(-EAGAIN, &plain503));
+	CHECK(!cf_retry_transient(-EAGAIN, &plain400));
+	CHECK(cf_retry_transient(-ECONNREFUSED, NULL));
+}
+
 int main(void)
 {
 	cf_log_init("test_provider_rules", 0, 0, CF_LOG_WARN);
 	cf_layout_use(&cf_gce_layout);
 	test_defaults();
 	test_mode_refused();
+	test_retry_reading();
 	return check_summary();
 }
