@@ -104,7 +104,6 @@ static bool http_host_is_loopback(const char *endpoint)
 	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
 }
 
-
 /* "<project>@<host[_port][_path]>", readable and safe as one file name. */
 static char *cache_subdir(const char *project, const char *endpoint)
 {

@@ -73,7 +73,6 @@ bool cf_label_text_sane(const char *s, size_t len, bool key)
 	return cf_label_text_each(s, len, key, printable);
 }
 
-
 void cf_label_value_map(const char *in, char out[64])
 {
 	char buf[1024];
