@@ -94,20 +94,6 @@ static int64_t now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the API ----
  *
  * e->api is the provider behind the retrying decorator (retry_provider.h):
@@ -437,7 +423,7 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 			return -EAGAIN;
 		}
 		int64_t budget = cf_http_deadline();
-		if (budget && mono_ms() + (int64_t) delay >= budget) {
+		if (budget && cf_mono_ms() + (int64_t) delay >= budget) {
 			cf_log_refusal(
 			    path, EAGAIN,
 			    "%s: the API stopped answering while operation %s was %s (%s); "
@@ -446,7 +432,7 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 			    last[0] ? last : "no answer");
 			return -EAGAIN;
 		}
-		sleep_ms(delay);
+		cf_sleep_ms(delay);
 		if (delay < 2000)
 			delay = delay * 3 / 2 + 1;
 		struct cf_error err = {0};
@@ -551,7 +537,7 @@ static int await_instances(struct cf_engine *e, json_t *list, enum cf_state want
 				return refuse(e, path, EAGAIN, "%s: still %s, not %s, after %u s",
 					      what, status, cf_state_name(want),
 					      e->cfg.op_timeout_seconds);
-			sleep_ms(delay);
+			cf_sleep_ms(delay);
 			if (delay < 2000)
 				delay = delay * 3 / 2 + 1;
 		}
@@ -712,7 +698,7 @@ static int await_started(struct cf_engine *e, json_t *job)
 				       what, status, e->cfg.op_timeout_seconds);
 				return -EAGAIN;
 			}
-			sleep_ms(delay);
+			cf_sleep_ms(delay);
 			if (delay < 2000)
 				delay = delay * 3 / 2 + 1;
 		}
@@ -1089,14 +1075,14 @@ static int check_health(struct cf_engine *e, const char *src_path, const struct 
 		char why[512], where[CF_PATH_MAX + 256];
 		snprintf(where, sizeof where, "%s%s%s", e->cfg.mountpoint ? e->cfg.mountpoint : "",
 			 e->cfg.mountpoint ? "/" : "", src_path);
-		int64_t t0 = mono_ms(), deadline = cf_http_deadline();
+		int64_t t0 = cf_mono_ms(), deadline = cf_http_deadline();
 		int rc = cf_health_run((const char *const *) p->clone.health_command,
 				       p->clone.health_timeout_seconds, where, src->raw,
 				       consistency, why, sizeof why);
 		/* The command's own time (health_timeout_seconds bounds it) is not
 		 * time the API failed to answer. */
 		if (deadline)
-			cf_http_set_deadline(deadline + (mono_ms() - t0));
+			cf_http_set_deadline(deadline + (cf_mono_ms() - t0));
 		if (rc)
 			return refuse(e, target, EHOSTDOWN, "%s", why);
 	}
@@ -1332,7 +1318,7 @@ out:
  * kernel's repeat of that rmdir, setxattr or rename is refused too. */
 static void stale_note(struct cf_engine *e, const char *path)
 {
-	int64_t now = mono_ms();
+	int64_t now = cf_mono_ms();
 	pthread_mutex_lock(&e->lock);
 	int slot = 0;
 	for (int i = 0; i < STALE_MEMO; i++) {
@@ -1350,7 +1336,7 @@ static void stale_note(struct cf_engine *e, const char *path)
 
 static bool stale_recent(struct cf_engine *e, const char *path)
 {
-	int64_t now = mono_ms();
+	int64_t now = cf_mono_ms();
 	bool hit = false;
 	pthread_mutex_lock(&e->lock);
 	for (int i = 0; i < STALE_MEMO && !hit; i++)
@@ -1884,9 +1870,9 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 			 attempt + 1);
 		unsigned delay = jitter(20u << (attempt < 7 ? attempt : 7));
 		int64_t deadline = cf_http_deadline();
-		if (deadline && mono_ms() + delay >= deadline)
+		if (deadline && cf_mono_ms() + delay >= deadline)
 			break;
-		sleep_ms(delay);
+		cf_sleep_ms(delay);
 	}
 	return refuse(e, shown, EAGAIN,
 		      "labels kept changing under us (fingerprint conflicts until the write's time "

@@ -13,23 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 void cf_write_budget_start(void)
 {
-	cf_http_set_deadline(mono_ms() + CF_WRITE_BUDGET_MS);
+	cf_http_set_deadline(cf_mono_ms() + CF_WRITE_BUDGET_MS);
 }
 
 void cf_write_budget_renew(void)
@@ -60,7 +46,7 @@ unsigned cf_retry_jitter(unsigned cap)
 {
 	static __thread unsigned seed;
 	if (!seed)
-		seed = (unsigned) mono_ms() ^ (unsigned) (uintptr_t) &seed;
+		seed = (unsigned) cf_mono_ms() ^ (unsigned) (uintptr_t) &seed;
 	return cap / 2 + (unsigned) rand_r(&seed) % (cap / 2 + 1);
 }
 
@@ -70,12 +56,12 @@ bool cf_retry_again(int rc, const struct cf_error *err, unsigned *tries, const c
 		return false;
 	unsigned delay = cf_retry_jitter(250u << (*tries < 5 ? *tries : 5));
 	int64_t deadline = cf_http_deadline();
-	if (deadline ? mono_ms() + delay >= deadline : *tries + 1 >= CF_BACKGROUND_TRIES)
+	if (deadline ? cf_mono_ms() + delay >= deadline : *tries + 1 >= CF_BACKGROUND_TRIES)
 		return false;
 	(*tries)++;
 	cf_debug("%s: %s; trying again in %u ms (try %u)", what,
 		 err && err->message[0] ? err->message : strerror(-rc), delay, *tries + 1);
-	sleep_ms(delay);
+	cf_sleep_ms(delay);
 	return true;
 }
 

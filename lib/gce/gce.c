@@ -927,19 +927,12 @@ static int gce_set_labels(struct cf_provider *p, const char *path, const struct 
 
 /* ---- label changes: the fingerprint's read, merge and retry ---- */
 
-static int64_t mono_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A delay in [cap/2, cap]: writers that collided do not collide again. */
 static unsigned label_jitter(unsigned cap)
 {
 	static __thread unsigned seed;
 	if (!seed)
-		seed = (unsigned) mono_now_ms() ^ (unsigned) (uintptr_t) &seed;
+		seed = (unsigned) cf_mono_ms() ^ (unsigned) (uintptr_t) &seed;
 	return cap / 2 + (unsigned) rand_r(&seed) % (cap / 2 + 1);
 }
 
@@ -1024,12 +1017,9 @@ static int gce_change_labels(struct cf_provider *p, const char *path, cf_label_p
 		/* Hosts racing for one resource: spread them out. */
 		unsigned delay = label_jitter(20u << (attempt < 7 ? attempt : 7));
 		int64_t deadline = cf_http_deadline();
-		if (deadline && mono_now_ms() + delay >= deadline)
+		if (deadline && cf_mono_ms() + delay >= deadline)
 			break;
-		struct timespec ts = {.tv_sec = delay / 1000,
-				      .tv_nsec = (long) (delay % 1000) * 1000000};
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
+		cf_sleep_ms(delay);
 	}
 	cf_gce_seterr(err, 412,
 		      "labels kept changing under us (fingerprint conflicts until the write's time "

@@ -2,11 +2,12 @@
  * one thread-local CLOCK_MONOTONIC instant. */
 #include "deadline.h"
 
+#include <errno.h>
 #include <time.h>
 
 static __thread int64_t thread_deadline;
 
-static int64_t now_ms(void)
+int64_t cf_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -27,6 +28,13 @@ long cf_deadline_left_ms(void)
 {
 	if (!thread_deadline)
 		return -1;
-	int64_t left = thread_deadline - now_ms();
+	int64_t left = thread_deadline - cf_mono_ms();
 	return left > 0 ? (long) left : 0;
+}
+
+void cf_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }

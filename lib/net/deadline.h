@@ -20,4 +20,9 @@ int64_t cf_http_deadline(void);
  * when it has passed. */
 long cf_deadline_left_ms(void);
 
+/* The clock deadlines are kept in: CLOCK_MONOTONIC, in milliseconds. */
+int64_t cf_mono_ms(void);
+/* Sleep ms milliseconds, whatever signals arrive meanwhile. */
+void cf_sleep_ms(unsigned ms);
+
 #endif

@@ -653,13 +653,6 @@ static uint64_t now_ms(void)
 	return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static bool method_ok(const char *m)
 {
 	static const char *const ok[] = {"GET", "POST", "DELETE", "PATCH", "PUT"};
@@ -765,7 +758,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 			 status ? "retryable status" : resp->error, attempt + 1, max_attempts,
 			 delay);
 		atomic_fetch_add(&h->retries, 1);
-		sleep_ms(delay);
+		cf_sleep_ms(delay);
 	}
 	/* The handle outlives this call: leave it no pointer into this frame,
 	 * the caller's body or the freed header list. */
