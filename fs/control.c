@@ -11,6 +11,8 @@
  *   trash/           resources waiting for their grace period (the store lists them)
  *   jobs/            one read-only file per unfinished clone job, named by its id, holding one
  *                    line of JSON (cf_jobs_describe); `rm jobs/ID` cancels the job
+ *   report.html      a picture of the inventory for a browser, and report.json, its figures
+ *                    (report.c: unlike the others, a stat already gives their true size)
  *
  * Each file is generated when it is opened, so a reader sees one consistent text, and is
  * opened with direct_io, so nothing is served from a stale page cache. A file reports the size
@@ -33,6 +35,7 @@
 #include "registry.h"
 #include "engine.h"
 #include "journal.h"
+#include "report_files.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -53,14 +56,23 @@ enum {
 	CTL_POLICY = CF_INO(CF_INO_CONTROL_BASE, 4),
 	CTL_METRICS = CF_INO(CF_INO_CONTROL_BASE, 5),
 	CTL_UNLABELED = CF_INO(CF_INO_CONTROL_BASE, 6),
+	/* 7 is jobs/ (fs.h) */
+	CTL_REPORT_HTML = CF_INO(CF_INO_CONTROL_BASE, 8),
+	CTL_REPORT_JSON = CF_INO(CF_INO_CONTROL_BASE, 9),
 };
 
 static const struct {
 	const char *name;
 	uint64_t ino;
 } ctl_files[] = {
-    {"status", CTL_STATUS}, {"log", CTL_LOG},	      {"inventory.jsonl", CTL_INVENTORY},
-    {"policy", CTL_POLICY}, {"metrics", CTL_METRICS}, {"unlabeled", CTL_UNLABELED},
+    {"status", CTL_STATUS},
+    {"log", CTL_LOG},
+    {"inventory.jsonl", CTL_INVENTORY},
+    {"policy", CTL_POLICY},
+    {"metrics", CTL_METRICS},
+    {"unlabeled", CTL_UNLABELED},
+    {"report.html", CTL_REPORT_HTML},
+    {"report.json", CTL_REPORT_JSON},
 };
 #define N_CTL_FILES (sizeof ctl_files / sizeof ctl_files[0])
 
@@ -93,6 +105,22 @@ static void file_stat(uint64_t ino, struct cf_stat *out)
 	out->nlink = 1;
 	out->size = atomic_load(&latest_len[CF_INO_SUB(ino) & 7]);
 	out->mtime = out->ctime = time(NULL);
+}
+
+static bool is_report(uint64_t ino)
+{
+	return ino == CTL_REPORT_HTML || ino == CTL_REPORT_JSON;
+}
+
+/* A report's attributes: its true size, generating the text when the cached one is stale
+ * (a listing, !generate, shows the cached size). */
+static void report_stat(struct cf_fs *fs, uint64_t ino, struct cf_stat *out, bool generate)
+{
+	enum report_which w = ino == CTL_REPORT_HTML ? REPORT_HTML : REPORT_JSON;
+	int64_t mtime = time(NULL);
+	file_stat(ino, out);
+	out->size = generate ? report_size(fs, w, &mtime) : report_cached_size(w, &mtime);
+	out->mtime = out->ctime = mtime;
 }
 
 /* .clonefs/jobs/: its listing changes with every job, so it is never cached (read_ops.c). */
@@ -172,7 +200,10 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 	}
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (strcmp(name, ctl_files[i].name) == 0) {
-			file_stat(ctl_files[i].ino, out);
+			if (is_report(ctl_files[i].ino))
+				report_stat(fs, ctl_files[i].ino, out, true);
+			else
+				file_stat(ctl_files[i].ino, out);
 			return 0;
 		}
 	}
@@ -197,7 +228,10 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 		return job_stat(fs, CF_INO_BASE(ino) - CF_INO_JOBS_BASE, out);
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (ino == ctl_files[i].ino) {
-			file_stat(ino, out);
+			if (is_report(ino))
+				report_stat(fs, ino, out, true);
+			else
+				file_stat(ino, out);
 			return 0;
 		}
 	}
@@ -234,7 +268,10 @@ int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 	if (ino != CTL_DIR)
 		return control_getattr(fs, ino, &st) == 0 ? -ENOTDIR : -ENOENT;
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
-		file_stat(ctl_files[i].ino, &st);
+		if (is_report(ctl_files[i].ino))
+			report_stat(fs, ctl_files[i].ino, &st, false);
+		else
+			file_stat(ctl_files[i].ino, &st);
 		if (fn(ctx, ctl_files[i].name, strlen(ctl_files[i].name), &st))
 			return 0;
 	}
@@ -711,7 +748,7 @@ int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *
 	if (ino == CF_INO_JOBS)
 		return -EISDIR;
 	int rc = generate(fs, ino, data, len, fd);
-	if (rc >= 0)
+	if (rc >= 0 && !is_report(ino))
 		atomic_store(&latest_len[CF_INO_SUB(ino) & 7], *len);
 	return rc;
 }
@@ -744,6 +781,10 @@ static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, in
 		return cf_metrics_text(fs, data, len);
 	case CTL_UNLABELED:
 		return cf_metrics_unlabeled(fs, data, len);
+	case CTL_REPORT_HTML:
+		return report_open(fs, REPORT_HTML, data, len);
+	case CTL_REPORT_JSON:
+		return report_open(fs, REPORT_JSON, data, len);
 	default:
 		return -ENOENT;
 	}

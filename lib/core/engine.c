@@ -2588,6 +2588,12 @@ void cf_engine_free(struct cf_engine *e)
 	free(e);
 }
 
+void cf_engine_breaker(struct cf_engine *e, unsigned *recent, unsigned *max)
+{
+	*recent = cf_breaker_recent(e->breaker, now_ms());
+	*max = e->cfg.policy->prune.max_per_minute;
+}
+
 void cf_engine_get_stats(struct cf_engine *e, struct cf_engine_stats *out)
 {
 	pthread_mutex_lock(&e->lock);

@@ -125,5 +125,7 @@ struct cf_engine_stats {
 	unsigned long clones_started, clones_failed, prunes, refusals, jobs_pending;
 };
 void cf_engine_get_stats(struct cf_engine *e, struct cf_engine_stats *out);
+/* The deletion rate breaker: deletions in the last minute, and the most it allows. */
+void cf_engine_breaker(struct cf_engine *e, unsigned *recent, unsigned *max);
 
 #endif

@@ -81,6 +81,7 @@ void cf_policy_free(struct cf_policy *p)
 	cf_labels_free(p->clone.labels, p->clone.n_labels);
 	free(p->prune.protect_label);
 	strv_free(p->labels.required, p->labels.n_required);
+	free(p->report.group_by);
 	free(p);
 }
 
@@ -106,7 +107,9 @@ int cf_policy_defaults(struct cf_policy **out)
 	p->prune.max_per_minute = 30;
 	p->labels.required = strv_dup(required, 1);
 	p->labels.n_required = 1;
-	if (!p->clone.inherit_labels || !p->prune.protect_label || !p->labels.required) {
+	p->report.group_by = strdup("owner");
+	if (!p->clone.inherit_labels || !p->prune.protect_label || !p->labels.required ||
+	    !p->report.group_by) {
 		cf_policy_free(p);
 		return -ENOMEM;
 	}
@@ -410,6 +413,29 @@ static int parse_labels(json_t *o, struct cf_policy *p, struct perr *e)
 	return 0;
 }
 
+static int parse_report(json_t *o, struct cf_policy *p, struct perr *e)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(o))
+		return bad(e, "report", "expected an object");
+	json_object_foreach(o, k, v)
+	{
+		char key[96];
+		snprintf(key, sizeof key, "report.%s", k);
+		if (strcmp(k, "group_by"))
+			return bad(e, key, "unknown key");
+		if (!json_is_string(v) || !key_ok(e, json_string_value(v), json_string_length(v)))
+			return bad(e, key, "expected a valid label key");
+		char *g = strdup(json_string_value(v));
+		if (!g)
+			return -ENOMEM;
+		free(p->report.group_by);
+		p->report.group_by = g;
+	}
+	return 0;
+}
+
 int cf_policy_parse(const char *json, cf_policy_text_rule text, struct cf_policy **out, char *err,
 		    size_t errsize)
 {
@@ -439,6 +465,8 @@ int cf_policy_parse(const char *json, cf_policy_text_rule text, struct cf_policy
 			rc = parse_prune(v, p, &e);
 		else if (!strcmp(k, "labels"))
 			rc = parse_labels(v, p, &e);
+		else if (!strcmp(k, "report"))
+			rc = parse_report(v, p, &e);
 		else
 			rc = bad(&e, k, "unknown key");
 		if (rc)
@@ -601,8 +629,9 @@ char *cf_policy_to_json(const struct cf_policy *p)
 		      "allow_gids",
 		      ids_json((const unsigned *) p->labels.allow.gids, p->labels.allow.n_gids,
 			       p->labels.allow.gids_set));
-	json_t *root =
-	    json_pack("{s:o, s:o, s:o}", "clone", clone, "prune", prune, "labels", labels);
+	json_t *report = json_pack("{s:s}", "group_by", p->report.group_by);
+	json_t *root = json_pack("{s:o, s:o, s:o, s:o}", "clone", clone, "prune", prune, "labels",
+				 labels, "report", report);
 	char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(root);
 	if (s) {
@@ -1014,6 +1043,18 @@ void cf_breaker_refund(struct cf_breaker *b, int64_t taken_ms)
 		break;
 	}
 	pthread_mutex_unlock(&b->lock);
+}
+
+unsigned cf_breaker_recent(struct cf_breaker *b, int64_t now_ms)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&b->lock);
+	for (unsigned k = 0; k < b->count; k++) {
+		unsigned i = (b->head + b->max + 1 - 1 - k) % (b->max + 1);
+		n += now_ms - b->times[i] < 60000;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }
 
 void cf_breaker_free(struct cf_breaker *b)

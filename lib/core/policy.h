@@ -78,6 +78,9 @@ struct cf_policy {
 		size_t n_required;
 		struct cf_allow allow; /* the label right; unset: prune's */
 	} labels;
+	struct {
+		char *group_by; /* the label key .clonefs/report groups spend by ("owner") */
+	} report;
 };
 
 /* The defaults of the README's policy section. */
@@ -168,6 +171,8 @@ struct cf_breaker;
 struct cf_breaker *cf_breaker_new(unsigned max_per_minute);
 int cf_breaker_take(struct cf_breaker *b, int64_t now_ms);
 void cf_breaker_refund(struct cf_breaker *b, int64_t taken_ms);
+/* How many deletions the last 60 seconds hold (the breaker is open at max_per_minute). */
+unsigned cf_breaker_recent(struct cf_breaker *b, int64_t now_ms);
 void cf_breaker_free(struct cf_breaker *b);
 
 /* ---- the trash label ----

@@ -141,6 +141,10 @@ int cf_store_set_protect_label(struct cf_store *s, const char *key);
 
 /* ---- read side: every call is safe from any thread, never blocks ---- */
 
+/* A number that changes with every committed write (LMDB's last transaction id): what was
+ * computed from the store at one generation still holds while it is unchanged. */
+uint64_t cf_store_generation(struct cf_store *s);
+
 int cf_store_lookup(struct cf_store *s, uint64_t parent, const char *name, struct cf_stat *out);
 int cf_store_getattr(struct cf_store *s, uint64_t ino, struct cf_stat *out);
 

@@ -497,6 +497,14 @@ int cf_store_set_protect_label(struct cf_store *s, const char *key)
 	return reflag(s, key);
 }
 
+uint64_t cf_store_generation(struct cf_store *s)
+{
+	MDB_envinfo info;
+	if (!s || mdb_env_info(s->env, &info))
+		return 0;
+	return (uint64_t) info.me_last_txnid;
+}
+
 void cf_store_close(struct cf_store *s)
 {
 	if (!s)
