@@ -54,8 +54,17 @@ static void script_hash(char out[64])
 	EVP_EncodeBlock((unsigned char *) out, md, (int) n);
 }
 
-static const char *kind_plural(enum cf_kind k)
+/* "s" unless n is 1: "1 entry", "2 entries" need their own words */
+static const char *s_(uint64_t n)
 {
+	return n == 1 ? "" : "s";
+}
+
+static const char *kind_plural(enum cf_kind k, uint64_t n)
+{
+	if (n == 1)
+		return cf_kind_name(k) && k != CF_KIND_MACHINE_IMAGE ? cf_kind_name(k)
+								     : "machine image";
 	switch (k) {
 	case CF_KIND_SNAPSHOT:
 		return "snapshots";
@@ -171,7 +180,7 @@ static const char *const age_titles[CF_REPORT_AGES] = {"under a week", "1 week t
 static void age_section(FILE *f, const struct cf_report *r)
 {
 	char b[32], s[32];
-	const double W = 760, H = 300, x0 = 60, y0 = 20, ph = 220, bw = (W - x0 - 20) / 4;
+	const double W = 760, H = 290, x0 = 60, y0 = 20, ph = 220, bw = (W - x0 - 20) / 4;
 	uint64_t ymax = 1;
 	for (int i = 0; i < CF_REPORT_AGES; i++)
 		if (r->age_total[i] > ymax)
@@ -243,8 +252,9 @@ static void age_section(FILE *f, const struct cf_report *r)
 			"<g class=\"policy-line\" data-key=\"prune.min_age_seconds\" "
 			"data-seconds=\"%u\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" "
 			"stroke=\"#b3261e\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
-			"<text x=\"%.1f\" y=\"%.0f\" fill=\"#b3261e\">min_age %s</text></g>\n",
-			r->min_age_seconds, x, x, y0 - 6, y0 + ph, x + 4, y0 + 6,
+			"<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#b3261e\">"
+			"min_age %s</text></g>\n",
+			r->min_age_seconds, x, x, y0 - 6, y0 + ph + 22, x, y0 + ph + 36,
 			rf_span(r->min_age_seconds, s));
 	}
 	fputs("</svg>\n<p class=\"legend\">", f);
@@ -305,7 +315,8 @@ static void spend_section(FILE *f, const struct cf_report *r)
 		if (r->count[k])
 			fprintf(f, "<div class=\"card\" data-kind=\"%s\"><b>%s</b>%s %s</div>",
 				cf_kind_name((enum cf_kind) k), rf_bytes(r->stored[k], b),
-				rf_count(r->count[k], c), kind_plural((enum cf_kind) k));
+				rf_count(r->count[k], c),
+				kind_plural((enum cf_kind) k, r->count[k]));
 	fputs("</div>\n", f);
 	fprintf(f,
 		"<p>Stored bytes (what is billed; <code>du</code> counts the same), of every "
@@ -436,8 +447,9 @@ static void lineage_section(FILE *f, const struct cf_report *r)
 			"</span>",
 			cf_kind_name(t->kind), t->over_depth ? "warn" : "", t->depth);
 		if (t->clones || t->at_quota)
-			fprintf(f, ", <span class=\"%s\">%s copies%s</span>",
+			fprintf(f, ", <span class=\"%s\">%s cop%s%s</span>",
 				t->at_quota ? "warn" : "", rf_count(t->clones, a),
+				t->clones == 1 ? "y" : "ies",
 				t->at_quota ? " (at max_per_source)" : "");
 		if (t->descendants)
 			fprintf(f, ", %s below", rf_count(t->descendants, b));
@@ -474,7 +486,8 @@ static void unlabeled_section(FILE *f, const struct cf_report *r)
 			"<div class=\"card\" data-kind=\"%s\" data-count=\"%" PRIu64
 			"\"><b>%s</b>%s</div>",
 			cf_kind_name((enum cf_kind) k), r->unlabeled[k],
-			rf_count(r->unlabeled[k], a), kind_plural((enum cf_kind) k));
+			rf_count(r->unlabeled[k], a),
+			kind_plural((enum cf_kind) k, r->unlabeled[k]));
 	fputs("</div>\n", f);
 	if (r->nunl) {
 		fputs("<table class=\"sort\" id=\"unlabeled-table\"><thead><tr><th>path</th>"
@@ -504,15 +517,17 @@ static void health_section(FILE *f, const struct cf_report *r, const struct repo
 	if (d->read_only)
 		fputs("; the mount is read-only", f);
 	if (d->have_engine) {
+		fprintf(
+		    f,
+		    ". Deletion breaker: <span id=\"breaker\" class=\"%s\">%u deletion%s in the "
+		    "last minute of %u allowed</span>",
+		    d->breaker_recent >= d->breaker_max ? "warn" : "ok", d->breaker_recent,
+		    s_(d->breaker_recent), d->breaker_max);
 		fprintf(f,
-			". Deletion breaker: <span id=\"breaker\" class=\"%s\">%u deletions in the "
-			"last minute of %u allowed</span>",
-			d->breaker_recent >= d->breaker_max ? "warn" : "ok", d->breaker_recent,
-			d->breaker_max);
-		fprintf(f,
-			". The reaper has completed %lu passes and leaves %zu entries (%zu "
+			". The reaper has completed %lu pass%s and leaves %zu entr%s (%zu "
 			"labelled by another mount or by hand).",
-			d->reaper_passes, d->held, d->not_ours);
+			d->reaper_passes, d->reaper_passes == 1 ? "" : "es", d->held,
+			d->held == 1 ? "y" : "ies", d->not_ours);
 	} else {
 		fputs(".", f);
 	}
@@ -542,10 +557,10 @@ static void health_section(FILE *f, const struct cf_report *r, const struct repo
 	fputs("</tbody></table>\n", f);
 	fprintf(f,
 		"<h3>Trash</h3>\n<p><span id=\"trash-count\" data-count=\"%" PRIu64 "\">%s</span> "
-		"entries in <code>.clonefs/trash/</code>, storing %s; the grace period is %s "
+		"entr%s in <code>.clonefs/trash/</code>, storing %s; the grace period is %s "
 		"(<code>prune.grace_seconds</code>). <code>mv</code> one back to keep it.</p>\n",
-		r->trash_count, rf_count(r->trash_count, a), rf_bytes(r->trash_stored, b),
-		rf_span(r->grace_seconds, c));
+		r->trash_count, rf_count(r->trash_count, a), r->trash_count == 1 ? "y" : "ies",
+		rf_bytes(r->trash_stored, b), rf_span(r->grace_seconds, c));
 	if (r->ntrash) {
 		fputs("<table class=\"sort\" id=\"trash-table\"><thead><tr><th>path</th><th "
 		      "class=\"n\">stored</th><th>deleted at</th><th>by</th></tr></thead><tbody>\n",

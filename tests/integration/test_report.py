@@ -247,6 +247,6 @@ def test_report_in_headless_chromium(reported, tmp_path):
 
     shot = ROOT / "build" / "test" / "report.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    r = chromium([f"--screenshot={shot}", "--window-size=1200,4200", "--hide-scrollbars", url],
+    r = chromium([f"--screenshot={shot}", "--window-size=1200,3150", "--hide-scrollbars", url],
                  tmp_path)
     assert r.returncode == 0 and shot.stat().st_size > 10000, r.stderr[-2000:]
