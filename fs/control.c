@@ -123,6 +123,24 @@ static void report_stat(struct cf_fs *fs, uint64_t ino, struct cf_stat *out, boo
 	out->mtime = out->ctime = mtime;
 }
 
+/* A control file's attributes. The reports and the policy (which never changes while
+ * mounted, and is cheap to write out) give their true size; the others that of their latest
+ * open's text. */
+static void ctl_stat(struct cf_fs *fs, uint64_t ino, struct cf_stat *out, bool generate)
+{
+	if (is_report(ino)) {
+		report_stat(fs, ino, out, generate);
+		return;
+	}
+	file_stat(ino, out);
+	if (ino == CTL_POLICY && fs->policy) {
+		char *js = cf_policy_to_json(fs->policy);
+		if (js)
+			out->size = strlen(js);
+		free(js);
+	}
+}
+
 /* .clonefs/jobs/: its listing changes with every job, so it is never cached (read_ops.c). */
 static void jobs_stat(struct cf_fs *fs, struct cf_stat *out)
 {
@@ -200,10 +218,7 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 	}
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (strcmp(name, ctl_files[i].name) == 0) {
-			if (is_report(ctl_files[i].ino))
-				report_stat(fs, ctl_files[i].ino, out, true);
-			else
-				file_stat(ctl_files[i].ino, out);
+			ctl_stat(fs, ctl_files[i].ino, out, true);
 			return 0;
 		}
 	}
@@ -228,10 +243,7 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 		return job_stat(fs, CF_INO_BASE(ino) - CF_INO_JOBS_BASE, out);
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
 		if (ino == ctl_files[i].ino) {
-			if (is_report(ino))
-				report_stat(fs, ino, out, true);
-			else
-				file_stat(ino, out);
+			ctl_stat(fs, ino, out, true);
 			return 0;
 		}
 	}
@@ -268,10 +280,7 @@ int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 	if (ino != CTL_DIR)
 		return control_getattr(fs, ino, &st) == 0 ? -ENOTDIR : -ENOENT;
 	for (size_t i = 0; i < N_CTL_FILES; i++) {
-		if (is_report(ctl_files[i].ino))
-			report_stat(fs, ctl_files[i].ino, &st, false);
-		else
-			file_stat(ctl_files[i].ino, &st);
+		ctl_stat(fs, ctl_files[i].ino, &st, false);
 		if (fn(ctx, ctl_files[i].name, strlen(ctl_files[i].name), &st))
 			return 0;
 	}

@@ -156,9 +156,15 @@ def test_report_size_is_true_before_the_first_open(reported):
         size = os.stat(p).st_size
         data = p.read_bytes()
         assert size > 0 and size == len(data), (name, size, len(data))
-    # a listing shows the cached size, and stat stays that of the text open serves
+    # stat stays that of the text open serves; shutil.copy (fstat, then sendfile of st_size
+    # bytes) gets it whole
     assert os.stat(m.path(".clonefs/report.html")).st_size == \
         len(m.path(".clonefs/report.html").read_bytes())
+    shutil.copy(m.path(".clonefs/report.json"), m.workdir / "report.json")
+    assert json.loads((m.workdir / "report.json").read_text())["project"] == m.emu.project
+    # the policy never changes while mounted: its stat is true before any open too
+    assert os.stat(m.path(".clonefs/policy")).st_size == \
+        len(m.path(".clonefs/policy").read_bytes())
 
 
 def test_report_json_gives_the_seeds_numbers(reported):
