@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from html.parser import HTMLParser
@@ -135,7 +136,17 @@ def chromium(args, tmp_path, timeout=90):
     env = dict(os.environ, HOME=profile)
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
            "--disable-extensions", "--disable-dev-shm-usage", f"--user-data-dir={profile}"]
-    return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env)
+    # its own process group: on a timeout the whole browser (zygote, GPU and renderer
+    # processes included) is killed, not just the process we started
+    proc = subprocess.Popen(cmd + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.fixture
