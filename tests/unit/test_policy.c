@@ -101,6 +101,7 @@ static void test_parse(void)
 	CHECK_EQ_INT(p->prune.grace_seconds, 3600);
 	CHECK_EQ_STR(p->prune.protect_label, "keep");
 	CHECK_EQ_INT(p->clone.job_max_age_seconds, 600);
+	CHECK_EQ_STR(p->report.group_by, "owner");
 	char *djs = cf_policy_to_json(p);
 	CHECK(djs && strstr(djs, "\"job_max_age_seconds\": 600"));
 	free(djs);
@@ -114,7 +115,8 @@ static void test_parse(void)
 	    " \"labels\": {\"made-by\": \"clonefs\"}, \"job_max_age_seconds\": 30},"
 	    " \"prune\": {\"grace_seconds\": 0, \"protect_label\": \"hold\","
 	    " \"min_age_seconds\": 60, \"keep_last\": 2, \"max_per_minute\": 5},"
-	    " \"labels\": {\"required\": [\"owner\", \"env\"]}}";
+	    " \"labels\": {\"required\": [\"owner\", \"env\"]},"
+	    " \"report\": {\"group_by\": \"team\"}}";
 	CHECK_EQ_INT(cf_policy_parse(full, cf_gce_text_valid, &p, err, sizeof err), 0);
 	CHECK_EQ_INT(p->clone.consistency, CF_CONS_STOP);
 	CHECK(!p->clone.require_healthy);
@@ -126,6 +128,7 @@ static void test_parse(void)
 	CHECK_EQ_INT(p->clone.job_max_age_seconds, 30);
 	CHECK_EQ_STR(p->prune.protect_label, "hold");
 	CHECK_EQ_INT(p->labels.n_required, 2);
+	CHECK_EQ_STR(p->report.group_by, "team");
 	char *js = cf_policy_to_json(p);
 	CHECK(js && strstr(js, "\"consistency\": \"stop\""));
 	CHECK(js && strstr(js, "\"allow_gids\": null"));
@@ -161,6 +164,10 @@ static void test_parse(void)
 	    {"{\"labels\": {\"allow_uids\": 1000}}", "labels.allow_uids"},
 	    {"{\"prune\": {\"allow_uids\": [\"root\"]}}", "prune.allow_uids"},
 	    {"{\"cloen\": {}}", "cloen: unknown key"},
+	    {"{\"report\": {\"group_by\": \"Team!\"}}", "report.group_by: expected a valid label"},
+	    {"{\"report\": {\"group_by\": null}}", "report.group_by"},
+	    {"{\"report\": {\"by\": \"team\"}}", "report.by: unknown key"},
+	    {"{\"report\": []}", "report: expected an object"},
 	    {"[1]", "(top level)"},
 	    {"{\"clone\": {", "line"},
 	    {"{\"clone\": {}, \"clone\": {}}", "line"},
@@ -399,6 +406,8 @@ static void test_breaker(void)
 	CHECK_EQ_INT(cf_breaker_take(b, 60000), 0); /* the first one left the window */
 	CHECK_EQ_INT(cf_breaker_take(b, 60001), -EAGAIN);
 	CHECK_EQ_INT(cf_breaker_take(b, 200000), 0);
+	CHECK_EQ_INT(cf_breaker_recent(b, 200000), 1); /* the one left in the last minute */
+	CHECK_EQ_INT(cf_breaker_recent(b, 260000), 0);
 	cf_breaker_free(b);
 	struct cf_breaker *z = cf_breaker_new(0);
 	CHECK_EQ_INT(cf_breaker_take(z, 0), -EAGAIN);
