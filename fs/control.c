@@ -12,7 +12,7 @@
  *   jobs/            one read-only file per unfinished clone job, named by its id, holding one
  *                    line of JSON (cf_jobs_describe); `rm jobs/ID` cancels the job
  *   report.html      a picture of the inventory for a browser, and report.json, its figures
- *                    (report.c: unlike the others, a stat already gives their true size)
+ *                    (report_files.c: unlike the others, a stat already gives their true size)
  *
  * Each file is generated when it is opened, so a reader sees one consistent text, and is
  * opened with direct_io, so nothing is served from a stale page cache. A file reports the size

@@ -267,3 +267,51 @@ def test_report_in_headless_chromium(reported, tmp_path):
     r = chromium([f"--screenshot={shot}", "--window-size=1200,3150", "--hide-scrollbars", url],
                  tmp_path)
     assert r.returncode == 0 and shot.stat().st_size > 10000, r.stderr[-2000:]
+
+
+def test_report_json_agrees_with_the_inventory(emulator_factory, mount_factory, tmp_path):
+    """At 400 snapshots, the figures against .clonefs/inventory.jsonl, read from the same
+    cache: spend by owner and by report.group_by, ages by owner, the unlabeled count and
+    the lists cut at 20 with the rest counted."""
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"labels": {"required": ["app"]},
+                                  "report": {"group_by": "tier"}}))
+    emu = emulator_factory(seeds.inventory(400, 6))
+    m = mount_factory(emu, opts=[f"policy={policy}"])
+    j = json.loads(m.path(".clonefs/report.json").read_text())
+    inv = [json.loads(line) for line in
+           m.path(".clonefs/inventory.jsonl").read_text().splitlines()]
+    now = j["generated"]
+
+    def sums(key):
+        out = {}
+        for r in inv:
+            k = r["labels"].get(key)
+            out[k] = out.get(k, 0) + r["stored_bytes"]
+        return out
+    rows = lambda lst: {r["name"]: r["stored_bytes"] for r in lst["rows"]}  # noqa: E731
+    assert rows(j["spend"]["by_owner"]) == sums("owner")
+    assert rows(j["spend"]["by_group"]) == sums("tier")
+    assert j["totals"]["resources"] == len(inv)
+    assert j["totals"]["stored_bytes"] == sum(r["stored_bytes"] for r in inv)
+
+    ages = {}
+    for r in inv:
+        if r["kind"] in ("snapshot", "image", "machineImage"):
+            t = dt.datetime.strptime(r["created"], "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=dt.timezone.utc).timestamp()
+            ages.setdefault(r["labels"].get("owner"), [0, 0, 0, 0])[
+                bucket(max(0, now - t) / DAY)] += 1
+    assert {r["name"]: r["ages"] for r in j["age"]["by_owner"]["rows"]} == ages
+
+    missing = [r for r in inv if "app" not in r["labels"]]
+    u = j["unlabeled"]
+    assert u["count"] == len(missing) > 20
+    assert len(u["paths"]) == 20 and u["more"] == len(missing) - 20
+    assert {p["path"] for p in u["paths"]} <= {r["path"] for r in missing}
+    src = j["spend"]["top_sources"]
+    assert len(src["rows"]) + src["more"] == len({r["source"] for r in inv
+                                                  if r["kind"] != "disk" and
+                                                  r["kind"] != "instance"})
+    stored = [r["stored_bytes"] for r in src["rows"]]
+    assert stored == sorted(stored, reverse=True)
