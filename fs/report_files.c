@@ -14,6 +14,7 @@
 #include "report_files.h"
 
 #include "engine.h"
+#include "http.h"
 #include "log.h"
 #include "options.h"
 #include "sync.h"
@@ -85,6 +86,14 @@ static int generate(struct cf_fs *fs, uint64_t gen)
 	    .api_reachable =
 		atomic_load(&fs->listed) && fs->sync && cf_sync_api_reachable(fs->sync),
 	};
+	if (fs->http) {
+		struct cf_http_stats hs;
+		cf_http_get_stats(fs->http, &hs);
+		d.have_http = true;
+		d.requests = hs.requests;
+		d.retries = hs.retries;
+		d.failures = hs.failures;
+	}
 	if (fs->engine) {
 		size_t n[2] = {0, 0};
 		d.have_engine = true;

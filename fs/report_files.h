@@ -24,6 +24,8 @@ struct report_daemon {
 	bool api_reachable, read_only, have_engine;
 	unsigned breaker_recent, breaker_max;
 	unsigned long reaper_passes;
+	bool have_http;
+	unsigned long requests, retries, failures; /* this daemon's HTTP requests */
 	size_t held, not_ours;
 };
 

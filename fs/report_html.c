@@ -40,6 +40,8 @@ static const char style[] =
     ".card{border:1px solid #dfe3ea;border-radius:6px;padding:.5em 1em}"
     ".card b{display:block;font-size:1.3em}";
 
+static const char *const line_colors[] = {"#b3261e", "#1f5fa8"};
+
 static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
 				      "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 
@@ -180,7 +182,7 @@ static const char *const age_titles[CF_REPORT_AGES] = {"under a week", "1 week t
 static void age_section(FILE *f, const struct cf_report *r)
 {
 	char b[32], s[32];
-	const double W = 760, H = 290, x0 = 60, y0 = 20, ph = 220, bw = (W - x0 - 20) / 4;
+	const double W = 760, H = 300, x0 = 60, y0 = 20, ph = 220, bw = (W - x0 - 20) / 4;
 	uint64_t ymax = 1;
 	for (int i = 0; i < CF_REPORT_AGES; i++)
 		if (r->age_total[i] > ymax)
@@ -245,17 +247,20 @@ static void age_section(FILE *f, const struct cf_report *r)
 		    x + w / 2, y - 4, rf_count(r->age_total[i], b), x + w / 2, y0 + ph + 18,
 		    age_titles[i]);
 	}
-	/* the policy's lines */
-	if (r->min_age_seconds) {
-		double x = age_x(r->min_age_seconds, x0, bw);
+	/* the policy's lines, their labels one under the other */
+	for (size_t i = 0; i < r->nlines; i++) {
+		const struct cf_report_line *l = &r->lines[i];
+		double x = age_x(l->seconds, x0, bw);
+		fprintf(f, "<g class=\"policy-line\" data-key=\"");
+		rf_html(f, l->key);
 		fprintf(f,
-			"<g class=\"policy-line\" data-key=\"prune.min_age_seconds\" "
-			"data-seconds=\"%u\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" "
-			"stroke=\"#b3261e\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
-			"<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#b3261e\">"
-			"min_age %s</text></g>\n",
-			r->min_age_seconds, x, x, y0 - 6, y0 + ph + 22, x, y0 + ph + 36,
-			rf_span(r->min_age_seconds, s));
+			"\" data-seconds=\"%" PRId64 "\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" "
+			"y2=\"%.0f\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
+			"<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"%s\">",
+			l->seconds, x, x, y0 - 6, y0 + ph + 22 + 14.0 * i, line_colors[i % 2], x,
+			y0 + ph + 36 + 14.0 * i, line_colors[i % 2]);
+		rf_html(f, l->key);
+		fprintf(f, " %s</text></g>\n", rf_span(l->seconds, s));
 	}
 	fputs("</svg>\n<p class=\"legend\">", f);
 	for (size_t k = 0; k < nrows; k++) {
@@ -268,12 +273,14 @@ static void age_section(FILE *f, const struct cf_report *r)
 		fputs("</span>", f);
 	}
 	fputs("</p>\n", f);
-	if (r->min_age_seconds)
-		fprintf(f,
-			"<p>The dashed line is the policy's <code>prune.min_age_seconds</code> "
-			"(%s): nothing younger is pruned.</p>\n",
-			rf_span(r->min_age_seconds, s));
-	else
+	for (size_t i = 0; i < r->nlines; i++) {
+		fprintf(f, "<p>The %s dashed line is the policy's <code>", i % 2 ? "blue" : "red");
+		rf_html(f, r->lines[i].key);
+		fprintf(f, "</code> (%s): ", rf_span(r->lines[i].seconds, s));
+		rf_html(f, r->lines[i].what);
+		fputs(".</p>\n", f);
+	}
+	if (!r->min_age_seconds)
 		fputs("<p class=\"muted\">The policy sets no "
 		      "<code>prune.min_age_seconds</code>.</p>\n",
 		      f);
@@ -514,6 +521,12 @@ static void health_section(FILE *f, const struct cf_report *r, const struct repo
 	fputs("<section id=\"health\"><h2>Health of the mount</h2>\n", f);
 	fprintf(f, "<p>The API is <span id=\"api\" class=\"%s\">%s</span>",
 		d->api_reachable ? "ok" : "warn", d->api_reachable ? "reachable" : "not reachable");
+	if (d->have_http)
+		fprintf(f,
+			" (%s requests since the mount, %s retried, <span class=\"%s\">%s "
+			"failed</span>)",
+			rf_count(d->requests, a), rf_count(d->retries, b),
+			d->failures ? "warn" : "ok", rf_count(d->failures, c));
 	if (d->read_only)
 		fputs("; the mount is read-only", f);
 	if (d->have_engine) {

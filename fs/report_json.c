@@ -119,9 +119,11 @@ int report_render_json(FILE *f, const struct cf_report *r, const struct report_d
 	for (int i = 0; i < CF_REPORT_AGES; i++)
 		fprintf(f, "%s%" PRIu64, i ? ", " : "", r->age_total[i]);
 	fputs("],\n    \"lines\": [", f);
-	if (r->min_age_seconds)
-		fprintf(f, "{\"key\": \"prune.min_age_seconds\", \"seconds\": %u}",
-			r->min_age_seconds);
+	for (size_t i = 0; i < r->nlines; i++) {
+		fputs(i ? ", {\"key\": " : "{\"key\": ", f);
+		rf_json(f, r->lines[i].key);
+		fprintf(f, ", \"seconds\": %" PRId64 "}", r->lines[i].seconds);
+	}
 	fputs("],\n    \"by_owner\": ", f);
 	list_json(f, &r->age, true);
 	fputs("},\n", f);
@@ -198,6 +200,9 @@ int report_render_json(FILE *f, const struct cf_report *r, const struct report_d
 			", \"breaker\": {\"deletions_last_minute\": %u, \"max_per_minute\": %u}, "
 			"\"reaper\": {\"passes\": %lu, \"held\": %zu, \"not_ours\": %zu}",
 			d->breaker_recent, d->breaker_max, d->reaper_passes, d->held, d->not_ours);
+	if (d->have_http)
+		fprintf(f, ", \"http\": {\"requests\": %lu, \"retries\": %lu, \"failures\": %lu}",
+			d->requests, d->retries, d->failures);
 	fputs(",\n    \"listings\": {", f);
 	for (int l = 0; l < CF_LIST__COUNT; l++) {
 		const struct cf_sync_state *s = &r->sync[l];

@@ -833,6 +833,9 @@ int cf_report_build(const struct cf_report_config *cfg, struct cf_report **out)
 	rep->max_depth = p->clone.max_depth;
 	rep->max_per_source = p->clone.max_per_source;
 	rep->min_age_seconds = p->prune.min_age_seconds;
+	if (p->prune.min_age_seconds)
+		rep->lines[rep->nlines++] = (struct cf_report_line){
+		    "prune.min_age_seconds", "nothing younger is pruned", p->prune.min_age_seconds};
 	rep->keep_last = p->prune.keep_last;
 	rep->grace_seconds = p->prune.grace_seconds;
 	rep->required = p->labels.required;

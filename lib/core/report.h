@@ -25,6 +25,7 @@ enum {
 	CF_REPORT_AGES = 4,	 /* days (< 1 week), weeks (< 30 days), months (< 1 year), older */
 	CF_REPORT_DEPTHS = 8,	 /* lineage depths 0..6, then 7 and deeper */
 	CF_REPORT_OWNERS = 8,	 /* owners stacked in the age histogram, then "other owners" */
+	CF_REPORT_LINES = 4,	 /* the policy's ages drawn on it */
 };
 
 /* The upper bounds of the age buckets, in seconds (the last is open). */
@@ -91,9 +92,17 @@ struct cf_report {
 
 	uint64_t resources, count[CF_KIND__COUNT], stored[CF_KIND__COUNT], total_stored;
 
-	/* Age: snapshots, images and machine images outside the trash, stacked by owner. */
+	/* Age: snapshots, images and machine images outside the trash, stacked by owner, and
+	 * the policy's ages drawn as lines (prune.min_age_seconds when set; a policy key
+	 * such as restore.max_age_seconds is one more line). */
 	struct cf_report_list age;
 	uint64_t age_total[CF_REPORT_AGES], aged;
+	struct cf_report_line {
+		const char *key;  /* "prune.min_age_seconds" */
+		const char *what; /* "nothing younger is pruned" */
+		int64_t seconds;
+	} lines[CF_REPORT_LINES];
+	size_t nlines;
 
 	/* Spend: stored bytes of every resource, the trash's included (still billed). */
 	struct cf_report_list by_owner, by_group, by_source;

@@ -221,6 +221,7 @@ def test_report_json_gives_the_seeds_numbers(reported):
     assert 0 < e["delete_at"] - j["generated"] <= 3600
     assert all(v["last_complete"] for v in j["health"]["listings"].values())
     assert j["health"]["api_reachable"] is True
+    assert j["health"]["http"]["requests"] > 0 and j["health"]["http"]["failures"] == 0
     assert j["health"]["breaker"] == {"deletions_last_minute": 1, "max_per_minute": 30}
 
 
@@ -315,3 +316,14 @@ def test_report_json_agrees_with_the_inventory(emulator_factory, mount_factory, 
                                                   r["kind"] != "instance"})
     stored = [r["stored_bytes"] for r in src["rows"]]
     assert stored == sorted(stored, reverse=True)
+
+
+def test_report_on_a_read_only_mount(emulator_factory, mount_factory):
+    """-o ro: no engine, so no breaker nor reaper; the report is there all the same."""
+    emu = emulator_factory(report_seed())
+    m = mount_factory(emu, opts=["ro"])
+    j = json.loads(m.path(".clonefs/report.json").read_text())
+    assert j["health"]["read_only"] is True and "breaker" not in j["health"]
+    assert j["would_prune"]["total"]["copies"] == 12  # nothing pruned: a-5 is a copy too
+    page = m.path(".clonefs/report.html").read_text()
+    assert "the mount is read-only" in page and page.rstrip().endswith("</html>")
