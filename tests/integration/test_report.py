@@ -6,9 +6,12 @@ st_size, and the DOM it built is checked: every section, the histogram's bars ag
 seed, the hostile values shown as text and never as elements. report.json must give the
 seed's numbers. The screenshot goes to build/test/report.png for people to look at.
 """
+import base64
 import datetime as dt
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -262,6 +265,12 @@ def test_report_in_headless_chromium(reported, tmp_path):
     assert not handlers, handlers
     assert HOSTILE1 in text and HOSTILE2 in text
     assert HOSTILE2 in {a.get("data-owner") for a in dom.find("rect")}
+
+    # the page's one script is the one its Content-Security-Policy lets run (by hash)
+    page = m.path(".clonefs/report.html").read_text()
+    csp = re.search(r"script-src 'sha256-([A-Za-z0-9+/=]+)'", page).group(1)
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    assert base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() == csp
 
     shot = ROOT / "build" / "test" / "report.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
