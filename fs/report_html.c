@@ -7,6 +7,7 @@
  * label goes through rf_html. The histogram's bars carry data-count (and the tables
  * data-v) with the exact numbers, for tests and for people who hover. */
 #include "report_files.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -130,17 +131,19 @@ static void more_line(FILE *f, uint64_t more, const char *what)
 
 static void header(FILE *f, const struct cf_report *r, const struct report_daemon *d)
 {
-	char t1[32], t2[32], t3[32], n1[32], b1[32];
+	char t1[32], t2[32], t3[32], n1[32], b1[32], iso1[32] = "", iso2[32] = "";
+	cf_time_format(d->generated, iso1, sizeof iso1);
+	cf_time_format(r->newest_sync, iso2, sizeof iso2);
 	fputs("<header><h1>clonefs report: <code>", f);
 	rf_html(f, d->project);
 	fputs("</code></h1>\n<p>Generated ", f);
-	fprintf(f, "<time id=\"generated\" datetime=\"%" PRId64 "\">%s</time>", d->generated,
-		rf_time(d->generated, t1));
+	fprintf(f, "<time id=\"generated\" datetime=\"%s\" data-epoch=\"%" PRId64 "\">%s</time>",
+		iso1, d->generated, rf_time(d->generated, t1));
 	if (r->newest_sync)
 		fprintf(f,
 			" from the cache as of the sync completed at <time id=\"synced\" "
-			"datetime=\"%" PRId64 "\">%s</time> (%s before)",
-			r->newest_sync, rf_time(r->newest_sync, t2),
+			"datetime=\"%s\" data-epoch=\"%" PRId64 "\">%s</time> (%s before)",
+			iso2, r->newest_sync, rf_time(r->newest_sync, t2),
 			rf_span(d->generated - r->newest_sync, t3));
 	else
 		fputs(" from a cache no sync has completed yet", f);
