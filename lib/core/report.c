@@ -278,7 +278,10 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 	n->kind = (uint8_t) r->kind;
 	n->created = r->created;
 	n->created_ns = r->created_ns;
-	n->stored = r->stored_bytes;
+	/* stored bytes as du counts them: st_blocks is the stored bytes in 512-byte blocks,
+	 * rounded up (store_write.c) */
+	uint64_t stored = r->stored_bytes / 512 * 512 + (r->stored_bytes % 512 ? 512 : 0);
+	n->stored = stored;
 	n->path = st_id(b->st, path);
 	n->source = st_id(b->st, r->source);
 	n->status = st_id(b->st, r->status);
@@ -324,8 +327,8 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 
 	rep->resources++;
 	rep->count[r->kind]++;
-	rep->stored[r->kind] += r->stored_bytes;
-	rep->total_stored += r->stored_bytes;
+	rep->stored[r->kind] += stored;
+	rep->total_stored += stored;
 
 	/* Spend: every resource, the trash's too (billed until deleted). */
 	struct cf_report_row *ro = tally_row(&b->owner, n->owner);
@@ -335,14 +338,14 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 		b->err = -ENOMEM;
 		return 1;
 	}
-	ro->count++, ro->stored += r->stored_bytes;
-	rg->count++, rg->stored += r->stored_bytes;
+	ro->count++, ro->stored += stored;
+	rg->count++, rg->stored += stored;
 	if (rs)
-		rs->count++, rs->stored += r->stored_bytes;
+		rs->count++, rs->stored += stored;
 
 	if (trashed) {
 		rep->trash_count++;
-		rep->trash_stored += r->stored_bytes;
+		rep->trash_stored += stored;
 		if (rep->ntrash < CF_REPORT_LIST_MAX) {
 			struct cf_report_path *t = &rep->trash[rep->ntrash];
 			const char *v = label_of(r, CF_TRASH_LABEL);
@@ -354,7 +357,7 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 				at = 0;
 			t->kind = r->kind;
 			t->at = at;
-			t->stored = r->stored_bytes;
+			t->stored = stored;
 			t->detail = own(b, v);
 			t->path = own(b, path);
 			rep->ntrash++;
@@ -382,7 +385,7 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 		if (rep->nunl < CF_REPORT_LIST_MAX) {
 			struct cf_report_path *u = &rep->unl[rep->nunl++];
 			u->kind = r->kind;
-			u->stored = r->stored_bytes;
+			u->stored = stored;
 			u->detail = own(b, missing);
 			u->path = own(b, path);
 		} else {

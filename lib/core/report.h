@@ -104,7 +104,8 @@ struct cf_report {
 	} lines[CF_REPORT_LINES];
 	size_t nlines;
 
-	/* Spend: stored bytes of every resource, the trash's included (still billed). */
+	/* Spend: stored bytes of every resource, the trash's included (still billed). Every
+	 * stored figure here is as du counts it: in 512-byte blocks, rounded up. */
 	struct cf_report_list by_owner, by_group, by_source;
 
 	/* Would be pruned. */

@@ -2,7 +2,8 @@
  * run against every rule of cf_policy_may_prune and the EBUSY rule (protect label, min_age,
  * keep_last over READY siblings only, something made from it, the trash left out), ages by
  * owner, spend, lineage depth and max_per_source, unlabeled, the trash's delete times; and
- * that computing it wrote nothing (the store's generation is unchanged). */
+ * that computing it wrote nothing (the store's generation is unchanged). Stored bytes count
+ * as du counts them: 1 byte is one 512-byte block. */
 #include "check.h"
 #include "gce.h"
 #include "layout.h"
@@ -104,7 +105,7 @@ int main(void)
 		     0);
 
 	struct cf_resource r;
-	mk(&r, CF_KIND_DISK, "zones/z", "d", "READY", 500, 0);
+	mk(&r, CF_KIND_DISK, "zones/z", "d", "READY", 500, 1); /* du: one block */
 	label(&r, "owner", "ops");
 	put(s, &r);
 	mk(&r, CF_KIND_DISK, "zones/z", "restored", "READY", 30, 0);
@@ -165,11 +166,11 @@ int main(void)
 
 	/* Spend: every resource, the trash included */
 	const struct cf_report_row *sp = owner_row(&rep->by_owner, "ops");
-	CHECK(sp && sp->stored == (uint64_t) (1 + 4 + 8 + 64 + 128) << 20);
+	CHECK(sp && sp->stored == ((uint64_t) (1 + 4 + 8 + 64 + 128) << 20) + 512); /* + disk d */
 	CHECK_EQ_STR(rep->group_by, "team");
 	const struct cf_report_row *blue = owner_row(&rep->by_group, "blue");
 	CHECK(blue && blue->count == 2 && blue->stored == (uint64_t) (1 + 16) << 20);
-	CHECK_EQ_INT(rep->total_stored, (uint64_t) 255 << 20);
+	CHECK_EQ_INT(rep->total_stored, ((uint64_t) 255 << 20) + 512);
 
 	/* Lineage */
 	CHECK_EQ_INT(rep->depth_count[0], 1);
