@@ -151,7 +151,8 @@ static void test_files(void)
 		   "aws_session_token = tokdev\n");
 	write_file(conf_path, 0644,
 		   "[default]\nregion = us-east-2\n"
-		   "[profile dev]\nregion = ap-south-1\ns3 =\n  max_concurrent_requests = 4\n"
+		   "[profile dev]\ns3 =\n  region = wrong-2\n  max_concurrent_requests = 4\n"
+		   "region = ap-south-1\n"
 		   "[dev]\nregion = wrong-1\n"
 		   "[sso-session x]\nsso_start_url = https://x\n");
 	/* the default profile: keys from credentials, region from config */
