@@ -119,6 +119,22 @@ static void test_env(void)
 	cfg.endpoint = "ftp://x/";
 	CHECK(open_creds(&cfg) == NULL);
 	CHECK_EQ_INT(rc_new, -EINVAL);
+	cfg.endpoint = "https://user:pw@ec2.example/";
+	CHECK(open_creds(&cfg) == NULL);
+	CHECK_EQ_INT(rc_new, -EINVAL);
+
+	/* no HOME and no file variables: no files, no error (the environment's keys) */
+	setenv("AWS_REGION", "us-east-1", 1);
+	unsetenv("HOME");
+	cfg = (struct cf_aws_creds_config){0};
+	c = open_creds(&cfg);
+	CHECK_EQ_INT(rc_new, 0);
+	cf_aws_creds_free(c);
+	cfg.profile = "x";
+	CHECK(open_creds(&cfg) == NULL);
+	CHECK_EQ_INT(rc_new, -ENOENT);
+	setenv("HOME", home, 1);
+	unsetenv("AWS_REGION");
 	cfg = (struct cf_aws_creds_config){.region = "us east 1"};
 	CHECK(open_creds(&cfg) == NULL);
 	CHECK_EQ_INT(rc_new, -EINVAL);
