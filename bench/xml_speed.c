@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 	printf("expat alone, no handlers:                        %.0f MB/s, %.2f ms a page\n",
 	       mb / floor, floor * 1000 / rounds);
 #ifdef HAVE_LIBXML2
-	printf("libxml2's tree (xmlReadMemory), same lookups:   %.0f MB/s, %.2f ms a page\n",
+	printf("libxml2's tree (xmlReadMemory), same lookups:    %.0f MB/s, %.2f ms a page\n",
 	       mb / tree, tree * 1000 / rounds);
 #else
 	(void) tree;
