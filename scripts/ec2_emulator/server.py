@@ -224,8 +224,7 @@ class Handler(BaseHTTPRequestHandler):
             st = em.state
             try:
                 akid = verify(method, url.path, url.query, self.headers.items(), body,
-                              "sts" if sts else "ec2", st.region, em.creds.lookup,
-                              now=st.now())
+                              "sts" if sts else "ec2", st.region, em.creds.lookup)
             except AuthError as e:
                 code, status = (STS_AUTH if sts else EC2_AUTH)[e.kind]
                 msg = e.message
