@@ -81,7 +81,9 @@ refusals: InvalidSnapshot.InUse (a snapshot a registered AMI uses);
   InvalidAMIName.Duplicate / .Malformed; IncorrectInstanceState;
   IncorrectState; TagLimitExceeded (50 tags); InvalidParameterValue for aws:*
   tag keys; *.NotFound and *.Malformed per id; AuthFailure (401) for an
-  unknown key, a wrong secret or session token; RequestExpired (15 min skew).
+  unknown key, a wrong secret or session token; RequestExpired (X-Amz-Date
+  more than 15 minutes off the real clock; moving the emulator's clock
+  does not expire signatures, only IMDS keys).
   STS answers in its own envelope: InvalidClientTokenId, SignatureDoesNotMatch.
 
 seed file (--seed): a JSON object; every key optional, every id generated
@@ -116,6 +118,10 @@ test control endpoints (no auth; not part of the API):
          "imageSeconds", "volumeSeconds", "instanceSeconds",
          "terminatedLingerSeconds"}
   POST   /emulator/v1/clock          {"advanceSeconds": S}: move the clock on
+  POST   /emulator/v1/raw-override   {"action": "DescribeSnapshots", "status": 200,
+         "body": "raw text", "headers": {...}, "times": N (optional)}: that
+         action answers the raw body, before auth and faults (malformed-
+         response tests); DELETE removes every override
   POST   /emulator/v1/resources      a seed-format object: add resources
   DELETE /emulator/v1/resources/ID   remove one behind the API's back
   GET    /emulator/v1/internal-errors  {"count": N}: exceptions of the

@@ -484,6 +484,21 @@ def test_faults(ec2):
     assert len(c.describe_snapshots(OwnerIds=["self"])["Snapshots"]) == 5
 
 
+def test_raw_override_and_seed_checks(ec2, tmp_path):
+    emu = ec2()
+    c = client(emu)
+    emu.control("POST", "raw-override", {"action": "DescribeVolumes", "status": 503,
+                                         "body": "<html>busy</html>", "times": 1})
+    with pytest.raises(ClientError):
+        c.describe_volumes()
+    assert len(c.describe_volumes()["Volumes"]) == 2        # only once
+    bad = Ec2Emulator(tmp_path, seed={"instances": [{"state": "asleep"}]})
+    with pytest.raises(RuntimeError) as e:
+        bad.start()
+    assert "state 'asleep'" in str(e.value)
+    bad.stop()
+
+
 # --------------------------------------------------------------- libcurl
 CURL = shutil.which("curl")
 
