@@ -484,6 +484,22 @@ def test_faults(ec2):
     assert len(c.describe_snapshots(OwnerIds=["self"])["Snapshots"]) == 5
 
 
+def test_botocore_waiters(ec2):
+    """botocore's own waiters (waiters-2.json) see the states they wait for."""
+    emu = ec2(args=["--snapshot-seconds", "1", "--image-seconds", "0.2",
+                    "--instance-seconds", "1"])
+    c = client(emu)
+    fast = {"Delay": 1, "MaxAttempts": 30}
+    sid = c.create_snapshot(VolumeId=VOL_DATA)["SnapshotId"]
+    c.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig=fast)
+    aid = c.create_image(InstanceId=INST, Name="waited-for")["ImageId"]
+    c.get_waiter("image_available").wait(ImageIds=[aid], WaiterConfig=fast)
+    c.stop_instances(InstanceIds=[INST])
+    c.get_waiter("instance_stopped").wait(InstanceIds=[INST], WaiterConfig=fast)
+    c.start_instances(InstanceIds=[INST])
+    c.get_waiter("instance_running").wait(InstanceIds=[INST], WaiterConfig=fast)
+
+
 def test_raw_override_and_seed_checks(ec2, tmp_path):
     emu = ec2()
     c = client(emu)
