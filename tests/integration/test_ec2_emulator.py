@@ -336,6 +336,25 @@ def test_botocore_auth_refusals(ec2):
     assert st == 401 and error_code(root) == "AuthFailure"
 
 
+def test_request_expired(ec2, monkeypatch):
+    """A signature dated 20 minutes ago (botocore's signer on a slow clock)."""
+    import datetime
+    import types
+    import botocore.auth
+
+    class Past(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+    emu = ec2()
+    monkeypatch.setattr(botocore.auth, "datetime", types.SimpleNamespace(datetime=Past))
+    st, root = signed(emu, {"Action": "DescribeVolumes", "Version": "2016-11-15"})
+    assert st == 400 and error_code(root) == "RequestExpired"
+    monkeypatch.undo()
+    st, root = signed(emu, {"Action": "DescribeVolumes", "Version": "2016-11-15"})
+    assert st == 200
+
+
 def test_unknown_parameter_and_action(ec2):
     emu = ec2()
     st, root = signed(emu, {"Action": "DescribeSnapshots", "Version": "2016-11-15",
