@@ -106,8 +106,9 @@ seed file (--seed): a JSON object; every key optional, every id generated
                     "creationDate": "..", "description": "..",
                     "blockDeviceMappings": [{"deviceName": "/dev/xvda",
                                              "snapshotId": "snap-...", "volumeSize": 8}]}]}
-  fullSnapshotSizeInBytes is sent only when the service model's Snapshot
-  shape has that member.
+  fullSnapshotSizeInBytes (of a completed snapshot) is sent when the service
+  model's Snapshot shape has that member, or with --full-snapshot-size (the
+  current API reference lists it; botocore 1.29's model does not).
 
 test control endpoints (no auth; not part of the API):
   GET    /emulator/v1/health
@@ -181,6 +182,8 @@ def build_parser():
     p.add_argument("--garbage-rate", type=float, default=0.0, metavar="R",
                    help="answer this fraction of successful requests 200 with truncated XML "
                         "or an HTML page")
+    p.add_argument("--full-snapshot-size", action="store_true", default=None,
+                   help="send snapshots' fullSnapshotSizeInBytes even if the model lacks it")
     p.add_argument("--random-seed", type=int, default=None, help="seed for every random choice")
     p.add_argument("--verbose", action="store_true", help="log requests to stderr")
     return p
@@ -229,7 +232,8 @@ def main(argv=None):
     faults.drop_rate = args.drop_rate
     faults.garbage_rate = args.garbage_rate
     imds = Imds(st, creds, role=args.imds_role, credentials_ttl=args.imds_credentials_ttl)
-    em = Emulator(st, Api(st, model), creds, imds, faults, verbose=args.verbose)
+    em = Emulator(st, Api(st, model, full_size=args.full_snapshot_size), creds, imds, faults,
+                  verbose=args.verbose)
     try:
         srv = Server(("127.0.0.1", args.port), em)
     except OSError as e:

@@ -519,6 +519,20 @@ def test_botocore_waiters(ec2):
     c.get_waiter("instance_running").wait(InstanceIds=[INST], WaiterConfig=fast)
 
 
+def test_full_snapshot_size(ec2):
+    """fullSnapshotSizeInBytes: as the installed model says, or when asked for."""
+    seed = {"snapshots": [{"snapshotId": SNAP, "volumeSize": 8,
+                           "fullSnapshotSizeInBytes": 123456789}]}
+    body = (b"<fullSnapshotSizeInBytes>123456789</fullSnapshotSizeInBytes>")
+    req = {"Action": "DescribeSnapshots", "Version": "2016-11-15", "SnapshotId.1": SNAP}
+    emu = ec2(seed=seed, args=["--full-snapshot-size"])
+    assert body in signed(emu, req, raw=True)[1]
+    emu = ec2(seed=seed)
+    in_model = "FullSnapshotSizeInBytes" in botocore_session.Session().get_service_model(
+        "ec2").shape_for("Snapshot").members
+    assert (body in signed(emu, req, raw=True)[1]) == in_model
+
+
 def test_raw_override_and_seed_checks(ec2, tmp_path):
     emu = ec2()
     c = client(emu)
