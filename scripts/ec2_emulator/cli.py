@@ -129,7 +129,8 @@ test control endpoints (no auth; not part of the API):
          emulator's own, each answered 500 InternalError and printed on
          stderr after a line starting "ec2-emulator: internal error"
 
-not implemented: presigned (query-string) SigV4, SigV4A, snapshot copy,
+not implemented: CreateImage's reboot (NoReboot is taken; the instance just
+  stays running), presigned (query-string) SigV4, SigV4A, snapshot copy,
   sharing and archive, AttachVolume/DetachVolume, launch templates,
   networking beyond a fixed VPC and subnet, IAM policies (every key may do
   everything), STS actions other than GetCallerIdentity.

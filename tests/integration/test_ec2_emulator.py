@@ -303,6 +303,28 @@ def test_botocore_paging_filters_and_limits(ec2):
     assert zones[0]["ZoneId"] == "use1-az1"
 
 
+def test_filtered_pages_may_be_empty(ec2):
+    """Filters apply to a window of the listing: an empty page with a NextToken
+    is not the end, as on AWS."""
+    emu = ec2(seed={}, args=["--generate-snapshots", "120"])
+    c = client(emu)
+    kw = {"OwnerIds": ["self"], "MaxResults": 5,
+          "Filters": [{"Name": "tag:Name", "Values": ["snapshot-000077"]}]}
+    first = c.describe_snapshots(**kw)
+    found, pages, token = list(first["Snapshots"]), 1, first.get("NextToken")
+    assert token                     # 120 snapshots, a window of 50: more to come
+    while token:
+        page = c.describe_snapshots(NextToken=token, **kw)
+        found += page["Snapshots"]
+        pages += 1
+        token = page.get("NextToken")
+    assert [s["Tags"][0]["Value"] for s in found] == ["snapshot-000077"]
+    assert pages == 3
+    with pytest.raises(ClientError) as e:       # a token is bound to its filters
+        c.describe_snapshots(OwnerIds=["self"], MaxResults=5, NextToken=first["NextToken"])
+    assert code_of(e) == "InvalidPaginationToken"
+
+
 def test_botocore_auth_refusals(ec2):
     emu = ec2(args=["--credentials", "AKIATEMPORARY0000001:s3cret:the-token"])
     assert client(emu).describe_volumes()["Volumes"]
