@@ -298,6 +298,13 @@ def test_botocore_paging_filters_and_limits(ec2):
     assert code_of(e) == "InvalidSnapshot.NotFound"
     vols = c.describe_volumes(MaxResults=900)         # above 500: clamped, not refused
     assert len(vols["Volumes"]) == 8 and "NextToken" not in vols
+    tags = [t for p in c.get_paginator("describe_tags").paginate(
+        Filters=[{"Name": "resource-type", "Values": ["snapshot"]},
+                 {"Name": "key", "Values": ["Name"]}], PaginationConfig={"PageSize": 5})
+        for t in p["Tags"]]
+    assert len(tags) == 42 and {t["ResourceType"] for t in tags} == {"snapshot"}
+    assert {"Key": "Name", "Value": "nightly", "ResourceId": "snap-0a000000000000002",
+            "ResourceType": "snapshot"} in tags
     zones = c.describe_availability_zones()["AvailabilityZones"]
     assert [z["ZoneName"] for z in zones] == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert zones[0]["ZoneId"] == "use1-az1"
