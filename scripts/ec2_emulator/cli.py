@@ -160,8 +160,8 @@ def build_parser():
     p.add_argument("--model", metavar="FILE", help="service-2.json to read (default: botocore's)")
     p.add_argument("--seed", metavar="FILE", help="seed file (JSON, see below)")
     p.add_argument("--generate-snapshots", type=int, default=None, metavar="N",
-                   help="generate 4 instances, 6 volumes in 2 zones and N completed snapshots "
-                        "(Name tags snapshot-%%06d)")
+                   help="generate 4 instances, 6 volumes in 2 zones, N completed snapshots "
+                        "(Name tags snapshot-%%06d) and 2 AMIs with a snapshot each")
     p.add_argument("--generate-epoch", type=float, default=None, metavar="SECONDS",
                    help="time of the generated inventory (default: now)")
     p.add_argument("--snapshot-seconds", type=float, default=2.0, metavar="S")
