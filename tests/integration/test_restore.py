@@ -98,3 +98,267 @@ def test_disk_from_snapshot_relative_link(env):
     assert len(inserts(emu, "/disks/db-restored")) == 1
     doc = json.loads((coll / "db-restored/resource.json").read_text())
     assert doc["sourceSnapshotId"] == snap["id"]
+
+
+def test_ls_l_right_after_ln_s_shows_the_directory(env):
+    """What `ls -l` shows meanwhile: the answer to symlink(2) is a symlink node
+    (the kernel accepts nothing else), with zero timeouts, and its name is
+    invalidated at once; any later lookup or listing shows the new directory,
+    CREATING until the API says READY."""
+    emu, m = env()
+    coll = m.path(DISKS)
+    os.symlink("../../../global/snapshots/snap-00001", coll / "quick")
+    st = os.lstat(coll / "quick")
+    assert (st.st_mode & 0o170000) == 0o040000, oct(st.st_mode)     # a directory
+    out = subprocess.run(["ls", "-l", str(coll)], capture_output=True, text=True, check=True)
+    line = [ln for ln in out.stdout.splitlines() if ln.endswith(" quick")]
+    assert line and line[0].startswith("d"), out.stdout
+    assert (coll / "quick/status").read_text().strip() in ("CREATING", "READY")
+
+
+def test_disk_from_image_absolute_link(env):
+    emu, m = env()
+    coll = m.path(f"zones/{seeds.ZONES[1]}/disks")
+    os.symlink(str(m.path("global/images/golden-1")), coll / "scratch")
+    wait_for(lambda: api_get(emu, f"zones/{seeds.ZONES[1]}/disks/scratch") is not None and
+             api_get(emu, f"zones/{seeds.ZONES[1]}/disks/scratch")["status"] == "READY", 30,
+             "the disk from the image")
+    disk = api_get(emu, f"zones/{seeds.ZONES[1]}/disks/scratch")
+    img = api_get(emu, "global/images/golden-1")
+    assert disk["sourceImage"].endswith("global/images/golden-1")
+    assert disk["sourceImageId"] == img["id"]
+    assert int(disk["sizeGb"]) >= int(img["diskSizeGb"])
+    assert disk["labels"]["clonefs-restored-from"] == f"golden-1-{img['id']}"
+    assert (coll / "scratch").is_dir()
+
+
+def test_instance_from_machine_image_waits_for_running(env):
+    emu, m = env(opts=["mkdir_wait=ready"])
+    coll = m.path(INSTANCES)
+    os.symlink("../../../global/machineImages/db-0-mi-1", coll / "web-2")
+    # with mkdir_wait=ready the call returns once the instance runs
+    inst = api_get(emu, f"{INSTANCES}/web-2")
+    assert inst["status"] == "RUNNING", inst
+    mi = api_get(emu, "global/machineImages/db-0-mi-1")
+    assert inst["sourceMachineImage"].endswith("global/machineImages/db-0-mi-1")
+    assert inst["labels"]["clonefs-restored-from"] == f"db-0-mi-1-{mi['id']}"
+    assert (coll / "web-2/status").read_text() == "RUNNING\n"
+    assert len(inserts(emu, "/instances/web-2")) == 1
+
+
+# ---- refusals: EINVAL, EEXIST, EACCES ----
+
+def test_einval_eexist_eacces(env):
+    emu, m = env(policy={"restore": {"allow_uids": [4242]}})
+    coll = m.path(DISKS)
+    link = "../../../global/snapshots/snap-00000"
+    # root is not in restore.allow_uids: EACCES, with the rule in the log
+    assert errno_of(lambda: os.symlink(link, coll / "denied")) == errno.EACCES
+    assert log_has(m, "restore.allow_uids")
+    emu2, m2 = env()
+    coll = m2.path(DISKS)
+    cases = {
+        "not-a-copy": "../data-1",                                  # a disk
+        "outside": "/etc/passwd",                                   # not in the mount
+        "escapes": "../../../../../../etc",                         # leaves the mount
+        "missing": "../../../global/snapshots/no-such-snapshot",   # not of this mount
+        "wrong-kind": "../../../global/machineImages/db-0-mi-1",   # a disk from a machine image
+    }
+    for name, target in cases.items():
+        assert errno_of(lambda: os.symlink(target, coll / name)) == errno.EINVAL, name
+    # a collection where nothing is restored
+    assert errno_of(lambda: os.symlink(link, m2.path("global/snapshots/x"))) == errno.EINVAL
+    assert errno_of(lambda: os.symlink("../../../global/snapshots/snap-00000",
+                                       m2.path(f"{INSTANCES}/x"))) == errno.EINVAL
+    # a name taken: the kernel sees it (its lookup answers before we are asked) ...
+    assert errno_of(lambda: os.symlink(link, coll / "data-0")) == errno.EEXIST
+    # ... or only the API does (made a moment ago, not synced yet): its 409 is EEXIST
+    st, _ = emu2.api("POST", DISKS, {"name": "raced", "sizeGb": "10"})
+    assert st == 200
+    assert errno_of(lambda: os.symlink(link, coll / "raced")) == errno.EEXIST
+    log = m2.path(".clonefs/log").read_text()
+    assert "not a resource of the mount" in log and "raced" in log, log
+    assert not [d for d in emu2.list_all(DISKS) if d["name"] in cases]
+
+
+# ---- age ----
+
+def test_old_copy_refused_then_approved(env):
+    emu, m = env(policy={"restore": {"max_age_seconds": 30 * 86400}},
+                 snaps={"old-copy": (45, {"owner": "team-a"}),
+                        "fresh-copy": (2, {"owner": "team-a"})})
+    coll = m.path(DISKS)
+    assert errno_of(lambda: os.symlink("../../../global/snapshots/old-copy",
+                                       coll / "from-old")) == errno.EPERM
+    log = m.path(".clonefs/log").read_text()
+    assert "older than restore.max_age_seconds" in log and "clonefs-restore-approved" in log
+    assert api_get(emu, f"{DISKS}/from-old") is None
+    os.symlink("../../../global/snapshots/fresh-copy", coll / "from-fresh")
+    # the approval label (the prune right: root, the mounting user, here) lets it through
+    os.setxattr(m.path("global/snapshots/old-copy"), "user.clonefs-restore-approved", b"yes")
+    os.symlink("../../../global/snapshots/old-copy", coll / "from-old")
+    disk = api_get(emu, f"{DISKS}/from-old")
+    assert disk is not None
+    # its age stays visible: clonefs-source-created is 45 days back
+    created = disk["labels"]["clonefs-source-created"]
+    assert created[:10] == (seeds.NOW - dt.timedelta(days=45)).strftime("%Y-%m-%d")
+    st = m.status()["restores"]
+    assert st["started"] == 2 and st["from_copies_older_than_30_days"] == 1, st
+
+
+# ---- consistency ----
+
+def test_weaker_consistency_refused(env):
+    emu, m = env(policy={"restore": {"require_consistency": "flush"}},
+                 snaps={"crashy": (1, {"clonefs-consistency": "crash"}),
+                        "flushed": (1, {"clonefs-consistency": "flush"}),
+                        "unknown": (1, {})})
+    coll = m.path(DISKS)
+    for name in ("crashy", "unknown"):
+        assert errno_of(lambda: os.symlink(f"../../../global/snapshots/{name}",
+                                           coll / f"from-{name}")) == errno.EPERM, name
+    assert log_has(m, "made crash-consistent")
+    os.symlink("../../../global/snapshots/flushed", coll / "from-flushed")
+    assert api_get(emu, f"{DISKS}/from-flushed")["labels"]["clonefs-consistency"] == "flush"
+
+
+# ---- replicated sources ----
+
+def test_replicated_source_marked_command_run_confirmed(env, tmp_path):
+    out = tmp_path / "after.out"
+    script = tmp_path / "after.sh"
+    script.write_text(f"#!/bin/sh\nenv | grep ^CLONEFS_ | sort > {out}\n")
+    script.chmod(0o755)
+    emu, m = env(policy={"clone": {"consistency": "crash"},
+                         "restore": {"replicated_selector": {"role": "replica"},
+                                     "after_command": [str(script)]}},
+                 snaps={"replica-snap": (1, {"role": "replica", "owner": "team-a"})})
+    coll = m.path(DISKS)
+    os.symlink("../../../global/snapshots/replica-snap", coll / "db-b")
+    disk = api_get(emu, f"{DISKS}/db-b")
+    assert disk["labels"]["clonefs-resync"] == "required"
+    # the after command ran once the disk was made, with the three variables
+    wait_for(lambda: out.exists() and out.read_text(), 30, "the after command")
+    env_lines = out.read_text().splitlines()
+    assert f"CLONEFS_SOURCE={m.mnt}/global/snapshots/replica-snap" in env_lines, env_lines
+    assert f"CLONEFS_TARGET={m.mnt}/{DISKS}/db-b" in env_lines, env_lines
+    snap = api_get(emu, "global/snapshots/replica-snap")
+    assert f"CLONEFS_RESTORED_FROM=replica-snap-{snap['id']}" in env_lines, env_lines
+    # listed in .clonefs/resync
+    wait_for(lambda: f"{DISKS}/db-b" in m.path(".clonefs/resync").read_text(), 30,
+             "the disk in .clonefs/resync")
+    # not a clone source while marked: EHOSTDOWN, as an unhealthy source
+    wait_for(lambda: (coll / "db-b/status").read_text() == "READY\n", 30, "READY")
+    assert errno_of(lambda: os.mkdir(coll / "db-b/snapshots/too-early")) == errno.EHOSTDOWN
+    assert log_has(m, "resync is not confirmed")
+    # the resync confirmed: the mark goes, who and when is recorded
+    subprocess.run(["setfattr", "-x", "user.clonefs-resync", str(coll / "db-b")], check=True)
+    labels = api_get(emu, f"{DISKS}/db-b")["labels"]
+    assert "clonefs-resync" not in labels
+    assert labels["clonefs-resync-confirmed"].endswith("-root"), labels
+    assert f"{DISKS}/db-b" not in m.path(".clonefs/resync").read_text()
+    assert log_has(m, "resync confirmed by root")
+    os.mkdir(coll / "db-b/snapshots/in-sync")
+    assert api_get(emu, "global/snapshots/in-sync") is not None
+
+
+def test_unreplicated_source_is_not_marked(env, tmp_path):
+    out = tmp_path / "after.out"
+    emu, m = env(policy={"restore": {"replicated_selector": {"role": "replica"},
+                                     "after_command": ["/bin/sh", "-c", f"touch {out}"]}})
+    os.symlink("../../../global/snapshots/snap-00002", m.path(f"{DISKS}/plain"))
+    wait_for(lambda: api_get(emu, f"{DISKS}/plain")["status"] == "READY", 30, "READY")
+    assert "clonefs-resync" not in api_get(emu, f"{DISKS}/plain")["labels"]
+    assert m.path(".clonefs/resync").read_text() == ""
+    assert not out.exists()
+
+
+# ---- quota and depth: a restored disk is a descendant of its copy ----
+
+def test_restored_counts_toward_max_per_source_and_depth(env):
+    emu, m = env(policy={"clone": {"max_per_source": 1, "max_depth": 1,
+                                   "consistency": "crash"}})
+    coll = m.path(DISKS)
+    os.symlink("../../../global/snapshots/snap-00003", coll / "first")
+    wait_for(lambda: "first" in os.listdir(coll), 10, "first")
+    # the snapshot already has one resource made from it
+    assert errno_of(lambda: os.symlink("../../../global/snapshots/snap-00003",
+                                       coll / "second")) == errno.EDQUOT
+    # the restored disk has the copy's depth (1): a snapshot of it would be depth 2
+    wait_for(lambda: (coll / "first/status").read_text() == "READY\n", 30, "READY")
+    assert api_get(emu, f"{DISKS}/first")["labels"]["clonefs-depth"] == "1"
+    assert errno_of(lambda: os.mkdir(coll / "first/snapshots/deeper")) == errno.EMLINK
+
+
+# ---- exactly once ----
+
+def control(emu, method, sub, body=None):
+    import urllib.request
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{emu.port}/emulator/v1/{sub}", data=data,
+                                 method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def test_fault_rate_one_resource_per_ln_s(env):
+    emu, m = env(emu_args=["--random-seed", "11"])
+    control(emu, "DELETE", "requests")
+    control(emu, "POST", "faults", {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05})
+    names = [f"faulty-{i:02d}" for i in range(10)]
+    for i, name in enumerate(names):
+        os.symlink(f"../../../global/snapshots/snap-{i % 6:05d}", m.path(f"{DISKS}/{name}"))
+    control(emu, "POST", "faults", {"failRate": 0, "dropRate": 0, "garbageRate": 0})
+    sent = control(emu, "GET", "requests")["requests"]
+    posts = sum(v for k, v in sent.items() if k.startswith("POST") and k.endswith(f"{DISKS}"))
+    disks = [d["name"] for d in emu.list_all(DISKS) if d["name"].startswith("faulty-")]
+    assert sorted(disks) == names
+    ops = [op for op in emu.list_all(f"zones/{ZONE}/operations")
+           if op["operationType"] == "insert" and "/disks/faulty-" in op["targetLink"]]
+    assert len(ops) == len(names), [op["targetLink"] for op in ops]
+    print(f"{posts} inserts sent for {len(names)} restores")
+    wait_for(lambda: all((m.path(f"{DISKS}/{n}/status").read_text() == "READY\n")
+                         for n in names), 60, "every restored disk READY in the mount")
+
+
+def posts_sent(emu):
+    sent = control(emu, "GET", "requests")["requests"]
+    return sum(v for k, v in sent.items() if k.startswith("POST") and k.endswith(DISKS))
+
+
+@pytest.mark.parametrize("moment", ["request-in-flight", "operation-running"])
+def test_kill_9_mid_restore_finishes_exactly_once(emulator_factory, mount_factory, tmp_path,
+                                                  moment):
+    """kill -9 while the insert is on its way (held by a slow API) or while its operation
+    runs: the restarted daemon resumes the journaled job with the same request id, so one
+    disk and one operation, and the job's last step (the after command of a replicated
+    source, which nothing but the job runs) happens exactly once."""
+    out = tmp_path / "after.out"
+    pol = tmp_path / "policy.json"
+    pol.write_text(json.dumps({"restore": {
+        "replicated_selector": {"role": "replica"},
+        "after_command": ["/bin/sh", "-c", f"echo $CLONEFS_TARGET >> {out}"]}}))
+    emu = emulator_factory(seed(rep=(1, {"role": "replica"})), args=["--op-seconds", "3"])
+    cache = tmp_path / "cache"
+    m = mount_factory(emu, cache=cache, opts=["mkdir_wait=ready", f"policy={pol}"])
+    control(emu, "DELETE", "requests")
+    if moment == "request-in-flight":
+        control(emu, "POST", "faults", {"slowRate": 1.0, "slowSeconds": 2})
+    ln = subprocess.Popen(["ln", "-s", "../../../global/snapshots/rep",
+                           str(m.path(f"{DISKS}/survivor"))], stderr=subprocess.DEVNULL)
+    if moment == "request-in-flight":
+        # the insert reached the API, which holds it for 2 s before handling it
+        wait_for(lambda: posts_sent(emu) >= 1, 30, "the insert to reach the API")
+    else:
+        wait_for(lambda: inserts(emu, "/disks/survivor"), 30, "the insert to be accepted")
+    m.kill()
+    ln.wait(30)
+    control(emu, "POST", "faults", {"slowRate": 0})
+    m2 = mount_factory(emu, cache=cache, opts=[f"policy={pol}"])
+    wait_for(lambda: out.exists() and out.read_text(), 60, "the job to end after the restart")
+    assert len(inserts(emu, "/disks/survivor")) == 1
+    assert [d["name"] for d in emu.list_all(DISKS)].count("survivor") == 1
+    disk = api_get(emu, f"{DISKS}/survivor")
+    assert disk["status"] == "READY" and disk["labels"]["clonefs-resync"] == "required"
+    assert out.read_text().splitlines() == [f"{m2.mnt}/{DISKS}/survivor"]
+    assert "moved aside" not in m2.stderr()
