@@ -362,3 +362,107 @@ def test_kill_9_mid_restore_finishes_exactly_once(emulator_factory, mount_factor
     assert disk["status"] == "READY" and disk["labels"]["clonefs-resync"] == "required"
     assert out.read_text().splitlines() == [f"{m2.mnt}/{DISKS}/survivor"]
     assert "moved aside" not in m2.stderr()
+
+
+# ---- who may restore, and who may approve an old copy ----
+
+def as_user(who, *cmd):
+    uid, gid, groups = who
+    g = [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", *g, "--", *cmd],
+                          capture_output=True, text=True, cwd="/", timeout=60)
+
+
+@pytest.fixture
+def shared():
+    """A directory every user may pass through, for an allow_other mountpoint."""
+    import tempfile
+    from pathlib import Path
+    d = Path(tempfile.mkdtemp(prefix="clonefs-shared-", dir="/tmp"))
+    os.chmod(d, 0o711)
+    yield d
+    for p in d.iterdir():
+        try:
+            p.rmdir()
+        except OSError:
+            pass
+    try:
+        d.rmdir()
+    except OSError:
+        pass
+
+
+def test_restore_right_and_approval_takes_the_prune_right(shared, env):
+    # 4242 may restore and label, 4343 may only label; the prune right is root's
+    emu, m = env(policy={"clone": {"allow_uids": [0]}, "prune": {"allow_uids": [0]},
+                         "labels": {"allow_uids": [0, 4242, 4343]},
+                         "restore": {"allow_uids": [4242], "max_age_seconds": 86400}},
+                 snaps={"old-copy": (3, {})}, opts=["allow_other"], mnt_parent=shared)
+    coll = m.path(DISKS)
+    r = as_user(OUTSIDER, "ln", "-s", "../../../global/snapshots/snap-00000",
+                str(coll / "by-outsider"))
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+    assert log_has(m, "not in the policy's restore.allow_uids")
+    r = as_user(MEMBER, "ln", "-s", "../../../global/snapshots/snap-00000",
+                str(coll / "by-member"))
+    assert r.returncode == 0, r.stderr
+    assert api_get(emu, f"{DISKS}/by-member")["labels"]["clonefs-created-by"] == "uid-4242"
+    # test -w answers from the same rule
+    assert as_user(MEMBER, "test", "-w", str(coll)).returncode == 0
+    assert as_user(OUTSIDER, "test", "-w", str(coll)).returncode != 0
+    # the approval label is the prune right's, even for one who may label and restore
+    old = str(m.path("global/snapshots/old-copy"))
+    r = as_user(MEMBER, "setfattr", "-n", "user.clonefs-restore-approved", "-v", "yes", old)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+    r = as_user(MEMBER, "ln", "-s", "../../../global/snapshots/old-copy", str(coll / "old"))
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
+    os.setxattr(old, "user.clonefs-restore-approved", b"yes")        # root: the prune right
+    r = as_user(MEMBER, "ln", "-s", "../../../global/snapshots/old-copy", str(coll / "old"))
+    assert r.returncode == 0, r.stderr
+
+
+# ---- the emulator: disks.insert and instances.insert from the API reference ----
+
+def test_emulator_inserts_follow_the_api(emulator_factory):
+    emu = emulator_factory(seed())
+    rid = {"requestId": "5f0c7c1e-8d1a-4c39-9a57-2f4f8e3c1a01"}
+    body = {"name": "r1", "sourceSnapshot": "global/snapshots/snap-00000"}
+    st, op = emu.api("POST", DISKS, body, rid)
+    assert st == 200 and op["operationType"] == "insert"
+    st, again = emu.api("POST", DISKS, body, rid)                   # the same request id
+    assert st == 200 and again["name"] == op["name"]
+    emu.wait_operation(op)
+    disk = api_get(emu, f"{DISKS}/r1")
+    assert disk["status"] == "READY" and disk["sizeGb"] == "10"
+    assert disk["sourceSnapshotId"] == api_get(emu, "global/snapshots/snap-00000")["id"]
+    # a second insert of the name (another request id): alreadyExists
+    assert emu.api("POST", DISKS, body)[0] == 409
+    # smaller than the source: invalid, with the API's words
+    st, err = emu.api("POST", DISKS, {**body, "name": "r2", "sizeGb": "5"})
+    assert st == 400 and "cannot be smaller than the snapshot size" in err["error"]["message"]
+    # larger is fine; both sources at once are not
+    assert emu.api("POST", DISKS, {**body, "name": "r3", "sizeGb": "20"})[0] == 200
+    assert emu.api("POST", DISKS, {**body, "name": "r4",
+                                   "sourceImage": "global/images/golden-1"})[0] == 400
+    # sourceImage as the query parameter of disks.insert
+    st, op = emu.api("POST", DISKS, {"name": "r5"}, {"sourceImage": "global/images/golden-1"})
+    assert st == 200
+    emu.wait_operation(op)
+    assert api_get(emu, f"{DISKS}/r5")["sourceImage"].endswith("global/images/golden-1")
+    # a source not there: notFound
+    assert emu.api("POST", DISKS, {"name": "r6", "sourceSnapshot":
+                                   "global/snapshots/nope"})[0] == 404
+    # an instance from a machine image: RUNNING with the machine image's disks
+    st, mi = emu.api("POST", "global/machineImages", {"name": "mi-x"},
+                     {"sourceInstance": INSTANCE})
+    emu.wait_operation(mi)
+    st, op = emu.api("POST", INSTANCES, {"name": "vm-x", "labels": {"a": "b"}},
+                     {"sourceMachineImage": "global/machineImages/mi-x"})
+    assert st == 200, op
+    emu.wait_operation(op)
+    inst = api_get(emu, f"{INSTANCES}/vm-x")
+    assert inst["status"] == "RUNNING" and inst["labels"] == {"a": "b"}
+    assert inst["sourceMachineImage"].endswith("global/machineImages/mi-x")
+    assert inst["disks"] and api_get(emu, f"{DISKS}/vm-x")["users"] == [inst["selfLink"]]
+    # an instance without a source is not what this emulator makes
+    assert emu.api("POST", INSTANCES, {"name": "vm-y"})[0] == 400
