@@ -343,17 +343,25 @@ def test_kill_9_mid_restore_finishes_exactly_once(emulator_factory, mount_factor
     m = mount_factory(emu, cache=cache, opts=["mkdir_wait=ready", f"policy={pol}"])
     control(emu, "DELETE", "requests")
     if moment == "request-in-flight":
-        control(emu, "POST", "faults", {"slowRate": 1.0, "slowSeconds": 2})
+        control(emu, "POST", "faults", {"slowRate": 1.0, "slowSeconds": 4})
     ln = subprocess.Popen(["ln", "-s", "../../../global/snapshots/rep",
                            str(m.path(f"{DISKS}/survivor"))], stderr=subprocess.DEVNULL)
     if moment == "request-in-flight":
-        # the insert reached the API, which holds it for 2 s before handling it
-        wait_for(lambda: posts_sent(emu) >= 1, 30, "the insert to reach the API")
+        # the job is journaled (its log line), and its insert goes out right after: the
+        # API holds every request 4 s before handling it, so a kill 1 s later finds the
+        # insert on its way, its answer never to arrive
+        wait_for(lambda: "restore from global/snapshots/rep" in m.stderr(), 30,
+                 "the restore to be journaled")
+        time.sleep(1.0)                                     # the moment of the kill
+        assert posts_sent(emu) == 0                         # not answered yet
     else:
         wait_for(lambda: inserts(emu, "/disks/survivor"), 30, "the insert to be accepted")
     m.kill()
     ln.wait(30)
     control(emu, "POST", "faults", {"slowRate": 0})
+    # the cloud acted on it, whatever became of its answer: a resumed job must not
+    # ask for it again under another request id (that would be refused: the name is taken)
+    wait_for(lambda: inserts(emu, "/disks/survivor"), 30, "the insert to take effect")
     m2 = mount_factory(emu, cache=cache, opts=[f"policy={pol}"])
     wait_for(lambda: out.exists() and out.read_text(), 60, "the job to end after the restart")
     assert len(inserts(emu, "/disks/survivor")) == 1
