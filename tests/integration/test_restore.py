@@ -277,8 +277,12 @@ def test_unreplicated_source_is_not_marked(env, tmp_path):
 
 def test_restored_counts_toward_max_per_source_and_depth(env):
     emu, m = env(policy={"clone": {"max_per_source": 1, "max_depth": 1,
-                                   "consistency": "crash"}})
+                                   "consistency": "crash"}},
+                 snaps={"deep": (1, {"clonefs-depth": "2"})})
     coll = m.path(DISKS)
+    # a copy deeper than max_depth allows now (the policy changed since): not restored
+    assert errno_of(lambda: os.symlink("../../../global/snapshots/deep",
+                                       coll / "from-deep")) == errno.EMLINK
     os.symlink("../../../global/snapshots/snap-00003", coll / "first")
     wait_for(lambda: "first" in os.listdir(coll), 10, "first")
     # the snapshot already has one resource made from it
