@@ -478,3 +478,37 @@ def test_emulator_inserts_follow_the_api(emulator_factory):
     assert inst["disks"] and api_get(emu, f"{DISKS}/vm-x")["users"] == [inst["selfLink"]]
     # an instance without a source is not what this emulator makes
     assert emu.api("POST", INSTANCES, {"name": "vm-y"})[0] == 400
+
+
+# ---- the README's restore recipes, run as written ----
+
+def readme_block(marker):
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    m = re.search(rf"<!-- recipe: {marker} -->\s*```sh\n(.*?)```", text, re.S)
+    assert m, f"README has no recipe {marker}"
+    return m.group(1)
+
+
+def run_recipe(marker, m, tmp_path):
+    script = readme_block(marker).replace("/mnt/gce", str(m.path()))
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_recipes_restore_and_resync(env, tmp_path):
+    emu, m = env(policy={"restore": {"replicated_selector": {"role": "replica"}}},
+                 snaps={"db-2026-11-25": (8, {"owner": "team-a"}),
+                        "db-b-copy": (1, {"role": "replica"})})
+    out = run_recipe("restore", m, tmp_path).stdout.splitlines()
+    snap = api_get(emu, "global/snapshots/db-2026-11-25")
+    assert out[0] == f"db-2026-11-25-{snap['id']}", out
+    assert out[1].startswith((seeds.NOW - dt.timedelta(days=8)).strftime("%Y-%m-%dt")), out
+    assert api_get(emu, f"{DISKS}/db-restored") is not None
+    os.symlink("../../../global/snapshots/db-b-copy", m.path(f"{DISKS}/db-b"))
+    wait_for(lambda: "db-b" in m.path(".clonefs/resync").read_text(), 30, "the mark listed")
+    out = run_recipe("resync", m, tmp_path).stdout
+    assert f'"path":"{DISKS}/db-b"' in out, out
+    assert "clonefs-resync" not in api_get(emu, f"{DISKS}/db-b")["labels"]
+    assert m.path(".clonefs/resync").read_text() == ""
