@@ -250,7 +250,8 @@ static int recheck_source(struct cf_engine *e, json_t *job, char *why, size_t si
 	}
 	if (rc)
 		return -EAGAIN;
-	if (!src.id || strcmp(src.id, jstr(job, "source_id"))) {
+	/* (a copy the API gave no id when planned is judged by its name alone) */
+	if (*jstr(job, "source_id") && (!src.id || strcmp(src.id, jstr(job, "source_id")))) {
 		snprintf(why, size, "cancelled: its source %s is now id %s, not id %s", path,
 			 src.id ? src.id : "(none)", jstr(job, "source_id"));
 		rc = -ESTALE;
