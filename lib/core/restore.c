@@ -1,7 +1,7 @@
 /* restore.c — ln -s into a collection brings a copy back (restore.h).
  *
  *   ln -s ../../../global/snapshots/S zones/Z/disks/NEW     a disk from a snapshot
- *   ln -s /mnt/gce/global/images/I   zones/Z/disks/NEW     a disk from an image
+ *   ln -s /mnt/cloud/global/images/I zones/Z/disks/NEW      a disk from an image
  *   ln -s ../../../global/machineImages/M zones/Z/instances/NEW
  *
  * The checks (the policy's restore section) are judged on the source as the

@@ -838,10 +838,12 @@ static int gce_restore(struct cf_provider *p, const struct cf_restore_req *req,
 		cf_gce_seterr(err, 0, "restore: \"%s\" is not a valid Compute Engine name", ex);
 		return -EINVAL;
 	}
-	if (!req->scope || !cf_gce_scope_valid(req->scope) ||
-	    (!disk && strncmp(req->scope, "zones/", 6))) {
-		cf_gce_seterr(err, 0, "restore %s: not a zone%s", req->name,
-			      disk ? " or a region" : "");
+	if (!req->scope || !cf_gce_scope_valid(req->scope) || strncmp(req->scope, "zones/", 6)) {
+		/* a regional disk needs its replicaZones, which are not clonefs's to choose */
+		cf_gce_seterr(err, 0,
+			      "restore %s: not a zone (a regional disk needs replica zones, which "
+			      "clonefs does not choose: restore into a zone's disks/)",
+			      req->name);
 		return -EINVAL;
 	}
 	unsigned kinds =

@@ -479,6 +479,9 @@ static void test_restore(void)
 	inst.source = "global/machineImages/mi-1";
 	inst.scope = "regions/us-central1"; /* instances live in zones */
 	refused(P->ops->restore(P, &inst, &op, &err), &err, "not a zone");
+	req.scope = "regions/us-central1"; /* a regional disk: its replica zones are not ours */
+	refused(P->ops->restore(P, &req, &op, &err), &err, "not a zone");
+	req.scope = "zones/us-central1-a";
 	inst.scope = "zones/us-central1-a";
 	inst.name = "I9";
 	refused(P->ops->restore(P, &inst, &op, &err), &err, "not a valid");
