@@ -178,6 +178,12 @@ def test_einval_eexist_eacces(env):
     assert errno_of(lambda: os.symlink(link, coll / "raced")) == errno.EEXIST
     log = m2.path(".clonefs/log").read_text()
     assert "not a resource of the mount" in log and "raced" in log, log
+    assert "a disk is not made from global/machineImages/db-0-mi-1" in log, log
+    # a copy in the trash: moved out first
+    os.rmdir(m2.path("global/snapshots/snap-00005"))
+    assert errno_of(lambda: os.symlink("../../../global/snapshots/snap-00005",
+                                       coll / "from-trash")) == errno.EPERM
+    assert log_has(m2, "is in .clonefs/trash")
     assert not [d for d in emu2.list_all(DISKS) if d["name"] in cases]
 
 
