@@ -768,6 +768,17 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 	family(&o, "clonefs_clones_failed_total", "counter", "Clones that failed in the cloud.");
 	series(&o, "clonefs_clones_failed_total", NULL, NULL, NULL, NULL, NULL, NULL,
 	       u64s(es.clones_failed, v));
+	family(&o, "clonefs_restores_total", "counter", "Restores (ln -s) started.");
+	series(&o, "clonefs_restores_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(es.restores, v));
+	family(&o, "clonefs_restores_failed_total", "counter",
+	       "Restores refused by the API or failed in the cloud.");
+	series(&o, "clonefs_restores_failed_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(es.restores_failed, v));
+	family(&o, "clonefs_restores_old_copies_total", "counter",
+	       "Restores started from copies older than 30 days.");
+	series(&o, "clonefs_restores_old_copies_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(es.restores_old, v));
 	family(&o, "clonefs_prunes_total", "counter", "Prunes (rmdir) accepted.");
 	series(&o, "clonefs_prunes_total", NULL, NULL, NULL, NULL, NULL, NULL, u64s(es.prunes, v));
 	family(&o, "clonefs_refusals_total", "counter",

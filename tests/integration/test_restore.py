@@ -210,6 +210,11 @@ def test_old_copy_refused_then_approved(env):
     assert created[:10] == (seeds.NOW - dt.timedelta(days=45)).strftime("%Y-%m-%d")
     st = m.status()["restores"]
     assert st["started"] == 2 and st["from_copies_older_than_30_days"] == 1, st
+    metrics = {ln.split("{")[0].split(" ")[0]: ln.rsplit(" ", 1)[1]
+               for ln in m.path(".clonefs/metrics").read_text().splitlines()
+               if ln.startswith("clonefs_restores")}
+    assert metrics["clonefs_restores_total"] == "2", metrics
+    assert metrics["clonefs_restores_old_copies_total"] == "1", metrics
 
 
 # ---- consistency ----
