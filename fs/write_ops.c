@@ -5,8 +5,9 @@
  * engine's errno back to the kernel. Every decision and every refusal's log
  * line is the engine's: without default_permissions the kernel checks no
  * modes, so every write of every caller reaches it. On a read-only mount every
- * write is EROFS; what has no meaning here (creating files, links, symlinks,
- * changing times or modes) is EPERM, refused early and loudly. access(2) of
+ * write is EROFS; a symlink is a restore (restore.h); what has no meaning here
+ * (creating files, hard links, changing times or modes) is EPERM, refused early
+ * and loudly. access(2) of
  * W_OK asks the same policy (wo_may_write). */
 #include "fs.h"
 
@@ -358,7 +359,7 @@ void wo_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 	cf_notify_dir_busy(parent, false);
 }
 
-/* Creating files, links and symlinks, or changing a node's times and modes,
+/* Creating files and hard links, or changing a node's times and modes,
  * has no meaning in the cloud: refused with a reason. */
 void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name)
 {
@@ -367,8 +368,8 @@ void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name)
 		return;
 	char where[CF_PATH_MAX + CF_NAME_MAX + 48];
 	cf_log_refusal(cf_fs_node_name(fs, where, sizeof where, ino, name), EPERM,
-		       "%s: clonefs shows cloud resources; only mkdir, rmdir, mv out of the "
-		       "trash and labels change them",
+		       "%s: clonefs shows cloud resources; only mkdir, rmdir, ln -s (a restore), "
+		       "mv out of the trash and labels change them",
 		       op);
 	fuse_reply_err(req, EPERM);
 }
