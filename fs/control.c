@@ -59,6 +59,7 @@ enum {
 	/* 7 is jobs/ (fs.h) */
 	CTL_REPORT_HTML = CF_INO(CF_INO_CONTROL_BASE, 8),
 	CTL_REPORT_JSON = CF_INO(CF_INO_CONTROL_BASE, 9),
+	CTL_RESYNC = CF_INO(CF_INO_CONTROL_BASE, 10),
 };
 
 static const struct {
@@ -73,11 +74,12 @@ static const struct {
     {"unlabeled", CTL_UNLABELED},
     {"report.html", CTL_REPORT_HTML},
     {"report.json", CTL_REPORT_JSON},
+    {"resync", CTL_RESYNC},
 };
 #define N_CTL_FILES (sizeof ctl_files / sizeof ctl_files[0])
 
 /* The length of each file's latest generated text, by CF_INO_SUB (1..6). */
-static _Atomic uint64_t latest_len[8];
+static _Atomic uint64_t latest_len[16];
 
 /* ---- attributes and names ---- */
 
@@ -103,7 +105,7 @@ static void file_stat(uint64_t ino, struct cf_stat *out)
 	out->ino = ino;
 	out->mode = S_IFREG | 0444;
 	out->nlink = 1;
-	out->size = atomic_load(&latest_len[CF_INO_SUB(ino) & 7]);
+	out->size = atomic_load(&latest_len[CF_INO_SUB(ino) & 15]);
 	out->mtime = out->ctime = time(NULL);
 }
 
@@ -663,6 +665,14 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 		jb_puts(&b, ",\n  \"progress\": null");
 	}
 	gen_reaper(fs, &b);
+	if (fs->engine) { /* restores since this daemon started (restore.h) */
+		struct cf_engine_stats es;
+		cf_engine_get_stats(fs->engine, &es);
+		jb_printf(&b,
+			  ",\n  \"restores\": {\"started\": %lu, \"failed\": %lu, "
+			  "\"from_copies_older_than_30_days\": %lu}",
+			  es.restores, es.restores_failed, es.restores_old);
+	}
 	jb_puts(&b, ",\n  \"collections\": {");
 	for (int l = 0; l < CF_LIST__COUNT; l++) {
 		const struct cf_sync_state *c = &st[l];
@@ -740,6 +750,49 @@ static int gen_inventory(struct cf_fs *fs, char **data, size_t *len, int *fd)
 	return jb_finish_fd(&b, data, len, fd);
 }
 
+/* .clonefs/resync: the restored resources still marked clonefs-resync (restore.h), one JSON
+ * line each; `setfattr -x user.clonefs-resync` on one confirms it and takes it off. */
+static const char *label_in(const struct cf_resource *r, const char *key)
+{
+	for (size_t i = 0; i < r->nlabels; i++)
+		if (r->labels[i].key && !strcmp(r->labels[i].key, key))
+			return r->labels[i].value;
+	return NULL;
+}
+
+static int resync_line(void *ctx, const char *path, const struct cf_resource *r)
+{
+	struct jbuf *b = ctx;
+	const char *mark = label_in(r, "clonefs-resync");
+	if (!mark)
+		return 0;
+	jb_puts(b, "{\"path\":");
+	jb_str(b, path);
+	jb_puts(b, ",\"kind\":");
+	jb_str(b, cf_kind_name(r->kind));
+	jb_puts(b, ",\"clonefs-resync\":");
+	jb_str(b, mark);
+	jb_puts(b, ",\"restored_from\":");
+	jb_str(b, label_in(r, "clonefs-restored-from"));
+	jb_puts(b, ",\"restored_at\":");
+	jb_str(b, label_in(r, "clonefs-restored-at"));
+	jb_puts(b, "}\n");
+	return b->oom || b->err ? 1 : 0;
+}
+
+static int gen_resync(struct cf_fs *fs, char **data, size_t *len)
+{
+	struct jbuf b = {.fd = -1};
+	int rc = cf_store_foreach_resource(fs->store, resync_line, &b);
+	if (rc < 0 && rc != -ENOENT && !b.oom && !b.err) {
+		free(b.p);
+		return rc;
+	}
+	if (!b.p && !b.oom)
+		jb_reserve(&b, 1);
+	return jb_finish(&b, data, len);
+}
+
 static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *fd);
 
 int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *fd)
@@ -758,7 +811,7 @@ int control_read(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, int *
 		return -EISDIR;
 	int rc = generate(fs, ino, data, len, fd);
 	if (rc >= 0 && !is_report(ino))
-		atomic_store(&latest_len[CF_INO_SUB(ino) & 7], *len);
+		atomic_store(&latest_len[CF_INO_SUB(ino) & 15], *len);
 	return rc;
 }
 
@@ -794,6 +847,8 @@ static int generate(struct cf_fs *fs, uint64_t ino, char **data, size_t *len, in
 		return report_open(fs, REPORT_HTML, data, len);
 	case CTL_REPORT_JSON:
 		return report_open(fs, REPORT_JSON, data, len);
+	case CTL_RESYNC:
+		return gen_resync(fs, data, len);
 	default:
 		return -ENOENT;
 	}

@@ -76,6 +76,18 @@ void wo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name);
 
+/* ln -s: a restore (restore.h), answered with a symlink node of links.c. */
+void wo_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+
+/* ---- fs/links.c: the symlink nodes a restore answers with ---- */
+#define CF_INO_LINKS_BASE ((uint64_t) 1 << 53)
+bool cf_links_owns(uint64_t ino);
+/* A new node pointing at target (what the caller's link said), into *out. */
+void cf_links_add(const char *target, struct cf_stat *out);
+/* -ESTALE for a node no longer kept. */
+int cf_links_getattr(uint64_t ino, struct cf_stat *out);
+int cf_links_readlink(uint64_t ino, char *buf, size_t size);
+
 /* ---- fs/notify.c: kernel invalidations from a thread of their own ---- */
 int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink);
 void cf_notify_stop(void);
@@ -86,6 +98,8 @@ void cf_notify_dir_seen(uint64_t dir);
 /* A mkdir, rmdir or rename of ours in directory dir begins (busy) or has been
  * answered: entry invalidations under it wait until then (notify.c). */
 void cf_notify_dir_busy(uint64_t dir, bool busy);
+/* Invalidate entry name of dir (and dir's listing) soon, once dir is not busy. */
+void cf_notify_entry(uint64_t dir, const char *name);
 
 /* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
 

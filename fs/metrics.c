@@ -203,6 +203,15 @@ static int w_create(struct cf_provider *p, const struct cf_create_req *req, stru
 	return counted("create", rc, err ? err : &local);
 }
 
+static int w_restore(struct cf_provider *p, const struct cf_restore_req *req,
+		     struct cf_operation *op, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	struct cf_error local = {0};
+	int rc = in->ops->restore(in, req, op, err ? err : &local);
+	return counted("restore", rc, err ? err : &local);
+}
+
 static int w_remove(struct cf_provider *p, const char *path, const char *request_id,
 		    struct cf_operation *op, struct cf_error *err)
 {
@@ -290,6 +299,7 @@ int cf_metrics_wrap_provider(struct cf_provider **p)
 	w->ops.get = o->get ? w_get : NULL;
 	w->ops.create = o->create ? w_create : NULL;
 	w->ops.remove = o->remove ? w_remove : NULL;
+	w->ops.restore = o->restore ? w_restore : NULL;
 	w->ops.power = o->power ? w_power : NULL;
 	w->ops.set_labels = o->set_labels ? w_set_labels : NULL;
 	w->ops.change_labels = o->change_labels ? w_change_labels : NULL;
@@ -758,6 +768,17 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 	family(&o, "clonefs_clones_failed_total", "counter", "Clones that failed in the cloud.");
 	series(&o, "clonefs_clones_failed_total", NULL, NULL, NULL, NULL, NULL, NULL,
 	       u64s(es.clones_failed, v));
+	family(&o, "clonefs_restores_total", "counter", "Restores (ln -s) started.");
+	series(&o, "clonefs_restores_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(es.restores, v));
+	family(&o, "clonefs_restores_failed_total", "counter",
+	       "Restores refused by the API or failed in the cloud.");
+	series(&o, "clonefs_restores_failed_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(es.restores_failed, v));
+	family(&o, "clonefs_restores_old_copies_total", "counter",
+	       "Restores started from copies older than 30 days.");
+	series(&o, "clonefs_restores_old_copies_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(es.restores_old, v));
 	family(&o, "clonefs_prunes_total", "counter", "Prunes (rmdir) accepted.");
 	series(&o, "clonefs_prunes_total", NULL, NULL, NULL, NULL, NULL, NULL, u64s(es.prunes, v));
 	family(&o, "clonefs_refusals_total", "counter",

@@ -301,6 +301,13 @@ static void sink_done(void *ctx)
 	flush();
 }
 
+void cf_notify_entry(uint64_t dir, const char *name)
+{
+	push(dir, name, strlen(name));
+	push(dir, NULL, 0);
+	flush();
+}
+
 int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink)
 {
 	Q.fs = fs;

@@ -5,8 +5,9 @@
  * engine's errno back to the kernel. Every decision and every refusal's log
  * line is the engine's: without default_permissions the kernel checks no
  * modes, so every write of every caller reaches it. On a read-only mount every
- * write is EROFS; what has no meaning here (creating files, links, symlinks,
- * changing times or modes) is EPERM, refused early and loudly. access(2) of
+ * write is EROFS; a symlink is a restore (restore.h); what has no meaning here
+ * (creating files, hard links, changing times or modes) is EPERM, refused early
+ * and loudly. access(2) of
  * W_OK asks the same policy (wo_may_write). */
 #include "fs.h"
 
@@ -15,6 +16,7 @@
 #include "log.h"
 
 #include "policy.h"
+#include "restore.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +82,14 @@ static bool prune_collection(const char *path)
 	return cf_kind_trashable(cf_collection_kind(path, strlen(path)));
 }
 
+/* The collections of the kinds a restore makes (layout.h; GCE: zones/Z/disks, zones/Z/instances).
+ */
+static bool restore_collection(const char *path)
+{
+	enum cf_kind k = cf_collection_kind(path, strlen(path));
+	return (k == CF_KIND_DISK || k == CF_KIND_INSTANCE) && !cf_kind_home(k);
+}
+
 int wo_may_write(fuse_req_t req, uint64_t ino, const struct cf_stat *cs)
 {
 	struct cf_fs *fs = fuse_req_userdata(req);
@@ -96,6 +106,8 @@ int wo_may_write(fuse_req_t req, uint64_t ino, const struct cf_stat *cs)
 		right = CF_RIGHT_CLONE;
 	else if (sub == CF_SUB_DIR && prune_collection(path))
 		right = CF_RIGHT_PRUNE;
+	else if (sub == CF_SUB_DIR && restore_collection(path))
+		right = CF_RIGHT_RESTORE; /* ln -s restores there */
 	else if (sub == CF_SUB_DIR && cf_store_resource(fs->store, ino, &r) == 0)
 		right = CF_RIGHT_LABEL; /* its labels; the protect label takes more (policy.h) */
 	else
@@ -317,7 +329,37 @@ void wo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, err);
 }
 
-/* Creating files, links and symlinks, or changing a node's times and modes,
+/* ln -s TARGET COLLECTION/NAME: a restore (lib/core/restore.h). The answer is a symlink node
+ * pointing at TARGET with zero timeouts (links.c), and the name is invalidated right after the
+ * answer, so the next lookup or listing shows the new disk or instance directory. */
+void wo_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct cf_fs *fs = fuse_req_userdata(req);
+	struct caller c;
+	if (readonly(req, fs, "symlink", parent, name))
+		return;
+	caller_of(req, &c);
+	cf_notify_dir_seen(parent);	  /* the reply gives the kernel a dentry there */
+	cf_notify_dir_busy(parent, true); /* the kernel holds parent's lock until we answer */
+	int rc = cf_engine_symlink(fs->engine, &c.c, link, parent, name);
+	caller_done(&c);
+	if (rc) {
+		fuse_reply_err(req, err_of(rc));
+		cf_notify_dir_busy(parent, false);
+		return;
+	}
+	struct cf_stat st;
+	struct fuse_entry_param e;
+	cf_links_add(link, &st);
+	cf_notify_entry(parent, name); /* delivered once the answer is in */
+	cf_fs_fill_entry(fs, &st, &e);
+	e.entry_timeout = 0;
+	e.attr_timeout = 0;
+	fuse_reply_entry(req, &e);
+	cf_notify_dir_busy(parent, false);
+}
+
+/* Creating files and hard links, or changing a node's times and modes,
  * has no meaning in the cloud: refused with a reason. */
 void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name)
 {
@@ -326,8 +368,8 @@ void wo_refuse(fuse_req_t req, const char *op, uint64_t ino, const char *name)
 		return;
 	char where[CF_PATH_MAX + CF_NAME_MAX + 48];
 	cf_log_refusal(cf_fs_node_name(fs, where, sizeof where, ino, name), EPERM,
-		       "%s: clonefs shows cloud resources; only mkdir, rmdir, mv out of the "
-		       "trash and labels change them",
+		       "%s: clonefs shows cloud resources; only mkdir, rmdir, ln -s (a restore), "
+		       "mv out of the trash and labels change them",
 		       op);
 	fuse_reply_err(req, EPERM);
 }

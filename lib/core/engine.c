@@ -15,6 +15,7 @@
  * it then goes to `start` if a stop may have left, else it ends. */
 #include "engine.h"
 
+#include "engine_int.h"
 #include "health.h"
 #include "layout.h"
 #include "deadline.h"
@@ -1205,6 +1206,17 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 		rc = refuse(e, shown, rc, "%s", why);
 		goto out;
 	}
+	/* Restored from a replicated system's copy and not confirmed in sync
+	 * yet (restore.c): not a source, as an unhealthy one is not. */
+	if (label_of(&src, CF_RESYNC_LABEL)) {
+		rc = refuse(e, shown, EHOSTDOWN,
+			    "the source %s was restored from a copy of a replicated system and "
+			    "its resync is not confirmed (label %s=%s): clone it once it is in "
+			    "sync (setfattr -x user.%s on it confirms)",
+			    ppath, CF_RESYNC_LABEL, label_of(&src, CF_RESYNC_LABEL),
+			    CF_RESYNC_LABEL);
+		goto out;
+	}
 	/* A mode this provider cannot make (provider.h's CF_CAP_* bits follow
 	 * enum cf_consistency): refused, naming the setting that chose it. */
 	if (!(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
@@ -1577,6 +1589,8 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 		return -ENODATA;
 	if (!strcmp(key, CF_TRASH_LABEL))
 		return refuse(e, shown, EPERM, "mv the entry out of .clonefs/trash to restore it");
+	if (!strcmp(key, CF_RESYNC_LABEL))
+		return cf_restore_confirm_resync(e, c, ino); /* and records who confirmed it */
 	if ((rc = may_label(e, c, shown, key, "remove")))
 		return rc;
 	if (stale_recent(e, path))
@@ -2186,7 +2200,8 @@ int cf_jobs_describe(struct cf_journal *j, uint64_t id, char **line, size_t *len
 static int resume_fn(void *ctx, uint64_t id, json_t *job)
 {
 	struct cf_engine *e = ctx;
-	if (strcmp(jstr(job, "type"), "clone")) {
+	bool restore = !strcmp(jstr(job, "type"), "restore"); /* restore.c's */
+	if (strcmp(jstr(job, "type"), "clone") && !restore) {
 		cf_warn("journal: job %" PRIu64 " of unknown type \"%s\" dropped", id,
 			jstr(job, "type"));
 		cf_journal_del(e->cfg.journal, id);
@@ -2201,7 +2216,10 @@ static int resume_fn(void *ctx, uint64_t id, json_t *job)
 	 * have run it on (or to its end) since. */
 	json_t *mine = NULL;
 	if (cf_journal_get(e->cfg.journal, id, &mine) == 0) {
-		run_job(e, id, mine, false);
+		if (restore)
+			cf_restore_run_job(e, id, mine, false, true);
+		else
+			run_job(e, id, mine, false);
 		json_decref(mine);
 	}
 	owned_drop(e, id);
@@ -2603,4 +2621,146 @@ void cf_engine_get_stats(struct cf_engine *e, struct cf_engine_stats *out)
 		owned += e->owned[i] != 0;
 	out->jobs_pending = owned;
 	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- the services other parts of the engine use (engine_int.h) ---- */
+
+const struct cf_engine_config *cf_eng_cfg(struct cf_engine *e)
+{
+	return &e->cfg;
+}
+
+struct cf_provider *cf_eng_api(struct cf_engine *e)
+{
+	return e->api;
+}
+
+int cf_eng_refuse(struct cf_engine *e, const char *path, int err, const char *fmt, ...)
+{
+	char why[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	return refuse(e, path, err, "%s", why);
+}
+
+int cf_eng_follow(struct cf_engine *e, struct cf_operation *op, const char *path, const char *what)
+{
+	return follow(e, op, path, what);
+}
+
+int cf_eng_store_put(struct cf_engine *e, const struct cf_resource *r)
+{
+	return store_put(e, r);
+}
+
+int cf_eng_refresh(struct cf_engine *e, const char *path, struct cf_resource *out)
+{
+	return refresh(e, path, out);
+}
+
+int cf_eng_stored(struct cf_engine *e, const char *path, struct cf_resource *out)
+{
+	return stored(e, path, out);
+}
+
+unsigned cf_eng_depth(struct cf_engine *e, const struct cf_resource *r)
+{
+	return depth_of(e, r, 0);
+}
+
+size_t cf_eng_descendants(struct cf_engine *e, const char *path, char *first, size_t size)
+{
+	struct dep_scan ds = {.e = e, .want = CF_KIND_NONE, .skip_trashed = true};
+	cf_store_dependents(e->cfg.store, path, dep_fn, &ds);
+	if (first && size)
+		snprintf(first, size, "%s", ds.first);
+	return ds.n;
+}
+
+enum cf_state cf_eng_state(struct cf_engine *e, const struct cf_resource *r)
+{
+	return state_of(e, r);
+}
+
+void cf_eng_job_set_op(json_t *job, const char *key, const struct cf_operation *op)
+{
+	job_set_op(job, key, op);
+}
+
+bool cf_eng_job_get_op(json_t *job, const char *key, struct cf_operation *op)
+{
+	return job_get_op(job, key, op);
+}
+
+void cf_eng_job_fail(json_t *job, int rc, const char *msg)
+{
+	job_fail(job, rc, msg);
+}
+
+int cf_eng_plan(struct cf_engine *e, json_t *job, const char *shown, uint64_t *id)
+{
+	int rc;
+	pthread_mutex_lock(&e->plan_lock);
+	if (!owned_take(e, UINT64_MAX)) {
+		pthread_mutex_unlock(&e->plan_lock);
+		return refuse(e, shown, EAGAIN, "%d jobs are in flight already; try again later",
+			      MAX_OWNED);
+	}
+	if (!job || (rc = cf_journal_add(e->cfg.journal, job, id))) {
+		owned_drop(e, UINT64_MAX);
+		pthread_mutex_unlock(&e->plan_lock);
+		return refuse(e, shown, EAGAIN, "cannot write the operation journal: %s",
+			      strerror(job ? -rc : ENOMEM));
+	}
+	owned_rename(e, UINT64_MAX, *id);
+	pthread_mutex_unlock(&e->plan_lock);
+	return 0;
+}
+
+void cf_eng_release(struct cf_engine *e, uint64_t id)
+{
+	owned_drop(e, id);
+}
+
+void cf_eng_kick(struct cf_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->kick = true;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void cf_eng_kick_sync(struct cf_engine *e)
+{
+	kick_sync(e);
+}
+
+void cf_eng_count_restore(struct cf_engine *e, bool planned, bool old, bool failed)
+{
+	pthread_mutex_lock(&e->lock);
+	e->stats.restores += planned;
+	e->stats.restores_old += planned && old;
+	e->stats.restores_failed += failed;
+	pthread_mutex_unlock(&e->lock);
+}
+
+int cf_eng_label_target(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
+			const char *key, char *path, size_t psize, char *want_id, size_t isize,
+			char *shown, size_t ssize)
+{
+	struct cf_resource r = {0};
+	int rc = resolve(e, ino, &r, path, psize, shown, ssize);
+	if (rc == -ENOTSUP || rc == -ENOENT)
+		return -ENODATA;
+	if (rc)
+		return rc;
+	snprintf(want_id, isize, "%s", r.id ? r.id : "");
+	cf_resource_clear(&r);
+	if ((rc = may_label(e, c, shown, key, "remove")))
+		return rc;
+	if (stale_recent(e, path))
+		return refuse_stale_repeat(e, shown);
+	return 0;
 }

@@ -123,6 +123,7 @@ unsigned long cf_engine_foreach_held(struct cf_engine *e, cf_held_fn fn, void *c
 /* Counters for status and metrics. */
 struct cf_engine_stats {
 	unsigned long clones_started, clones_failed, prunes, refusals, jobs_pending;
+	unsigned long restores, restores_old, restores_failed; /* old: a copy > 30 days old */
 };
 void cf_engine_get_stats(struct cf_engine *e, struct cf_engine_stats *out);
 /* The deletion rate breaker: deletions in the last minute, and the most it allows. */

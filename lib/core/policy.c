@@ -82,6 +82,11 @@ void cf_policy_free(struct cf_policy *p)
 	free(p->prune.protect_label);
 	strv_free(p->labels.required, p->labels.n_required);
 	free(p->report.group_by);
+	free(p->restore.allow.uids);
+	free(p->restore.allow.gids);
+	free(p->restore.approve_label);
+	cf_labels_free(p->restore.replicated_selector, p->restore.n_replicated_selector);
+	strv_free(p->restore.after_command, strv_len(p->restore.after_command));
 	free(p);
 }
 
@@ -108,8 +113,10 @@ int cf_policy_defaults(struct cf_policy **out)
 	p->labels.required = strv_dup(required, 1);
 	p->labels.n_required = 1;
 	p->report.group_by = strdup("owner");
+	p->restore.approve_label = strdup("clonefs-restore-approved");
+	p->restore.after_timeout_seconds = 60;
 	if (!p->clone.inherit_labels || !p->prune.protect_label || !p->labels.required ||
-	    !p->report.group_by) {
+	    !p->report.group_by || !p->restore.approve_label) {
 		cf_policy_free(p);
 		return -ENOMEM;
 	}
@@ -436,6 +443,60 @@ static int parse_report(json_t *o, struct cf_policy *p, struct perr *e)
 	return 0;
 }
 
+static int parse_restore(json_t *o, struct cf_policy *p, struct perr *e)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(o))
+		return bad(e, "restore", "expected an object");
+	json_object_foreach(o, k, v)
+	{
+		char key[96];
+		snprintf(key, sizeof key, "restore.%s", k);
+		int rc = 0;
+		if (!strcmp(k, "allow_uids") || !strcmp(k, "allow_gids")) {
+			rc = get_allow(v, key, k, &p->restore.allow, e);
+		} else if (!strcmp(k, "max_age_seconds")) {
+			rc = get_uint(v, key, &p->restore.max_age_seconds, e);
+		} else if (!strcmp(k, "approve_label")) {
+			if (!json_is_string(v) ||
+			    !key_ok(e, json_string_value(v), json_string_length(v)))
+				rc = bad(e, key, "expected a valid label key");
+			else {
+				free(p->restore.approve_label);
+				p->restore.approve_label = strdup(json_string_value(v));
+			}
+		} else if (!strcmp(k, "require_consistency")) {
+			if (json_is_null(v))
+				p->restore.consistency_set = false;
+			else if (!json_is_string(v) ||
+				 cf_consistency_from_name(json_string_value(v),
+							  &p->restore.require_consistency))
+				rc = bad(e, key, "expected \"crash\", \"flush\", \"stop\" or null");
+			else
+				p->restore.consistency_set = true;
+		} else if (!strcmp(k, "replicated_selector")) {
+			rc = get_labels(v, key, true, &p->restore.replicated_selector,
+					&p->restore.n_replicated_selector,
+					&p->restore.replicated_set, e);
+			if (!rc && p->restore.replicated_set && !p->restore.n_replicated_selector)
+				rc = bad(e, key, "an empty selector matches everything: use null");
+		} else if (!strcmp(k, "after_command")) {
+			size_t n = strv_len(p->restore.after_command);
+			rc = get_strv(v, key, true, false, &p->restore.after_command, &n, NULL, e);
+			if (!rc && p->restore.after_command && n == 0)
+				rc = bad(e, key, "an empty argv: use null for no command");
+		} else if (!strcmp(k, "after_timeout_seconds")) {
+			rc = get_uint(v, key, &p->restore.after_timeout_seconds, e);
+		} else {
+			rc = bad(e, key, "unknown key");
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int cf_policy_parse(const char *json, cf_policy_text_rule text, struct cf_policy **out, char *err,
 		    size_t errsize)
 {
@@ -467,6 +528,8 @@ int cf_policy_parse(const char *json, cf_policy_text_rule text, struct cf_policy
 			rc = parse_labels(v, p, &e);
 		else if (!strcmp(k, "report"))
 			rc = parse_report(v, p, &e);
+		else if (!strcmp(k, "restore"))
+			rc = parse_restore(v, p, &e);
 		else
 			rc = bad(&e, k, "unknown key");
 		if (rc)
@@ -630,8 +693,29 @@ char *cf_policy_to_json(const struct cf_policy *p)
 		      ids_json((const unsigned *) p->labels.allow.gids, p->labels.allow.n_gids,
 			       p->labels.allow.gids_set));
 	json_t *report = json_pack("{s:s}", "group_by", p->report.group_by);
-	json_t *root = json_pack("{s:o, s:o, s:o, s:o}", "clone", clone, "prune", prune, "labels",
-				 labels, "report", report);
+	json_t *restore =
+	    json_pack("{s:o, s:o, s:I, s:s, s:o, s:o, s:o, s:I}", "allow_uids",
+		      ids_json((const unsigned *) p->restore.allow.uids, p->restore.allow.n_uids,
+			       p->restore.allow.uids_set),
+		      "allow_gids",
+		      ids_json((const unsigned *) p->restore.allow.gids, p->restore.allow.n_gids,
+			       p->restore.allow.gids_set),
+		      "max_age_seconds", (json_int_t) p->restore.max_age_seconds, "approve_label",
+		      p->restore.approve_label, "require_consistency",
+		      p->restore.consistency_set
+			  ? json_string(cf_consistency_name(p->restore.require_consistency))
+			  : json_null(),
+		      "replicated_selector",
+		      p->restore.replicated_set ? labels_json(p->restore.replicated_selector,
+							      p->restore.n_replicated_selector)
+						: json_null(),
+		      "after_command",
+		      p->restore.after_command
+			  ? strv_json(p->restore.after_command, strv_len(p->restore.after_command))
+			  : json_null(),
+		      "after_timeout_seconds", (json_int_t) p->restore.after_timeout_seconds);
+	json_t *root = json_pack("{s:o, s:o, s:o, s:o, s:o}", "clone", clone, "prune", prune,
+				 "labels", labels, "restore", restore, "report", report);
 	char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(root);
 	if (s) {
@@ -666,6 +750,8 @@ const char *cf_right_name(enum cf_right r)
 		return "prune";
 	case CF_RIGHT_LABEL:
 		return "label";
+	case CF_RIGHT_RESTORE:
+		return "restore";
 	}
 	return "?";
 }
@@ -713,10 +799,13 @@ int cf_policy_may(const struct cf_policy *p, enum cf_right r, const struct cf_ca
 		  size_t whysize)
 {
 	/* The section whose lists decide: the right's own, else the one before it. */
-	static const char *const section[] = {"clone", "prune", "labels"};
-	const struct cf_allow *chain[] = {&p->clone.allow, &p->prune.allow, &p->labels.allow};
+	static const char *const section[] = {"clone", "prune", "labels", "restore"};
+	const struct cf_allow *chain[] = {&p->clone.allow, &p->prune.allow, &p->labels.allow,
+					  &p->restore.allow};
 	int at = r == CF_RIGHT_LABEL ? 2 : r == CF_RIGHT_PRUNE ? 1 : 0;
-	while (at > 0 && !allow_set(chain[at]))
+	if (r == CF_RIGHT_RESTORE) /* restore's own lists, else clone's */
+		at = allow_set(&p->restore.allow) ? 3 : 0;
+	while (at > 0 && at < 3 && !allow_set(chain[at]))
 		at--;
 	const struct cf_allow *a = chain[at];
 	char groups[120];
@@ -742,6 +831,12 @@ enum cf_right cf_policy_label_right(const struct cf_policy *p, const char *key)
 	if (!strncmp(key, "clonefs-", 8) || !strcmp(key, "clone-consistency") ||
 	    (p->prune.protect_label && !strcmp(key, p->prune.protect_label)))
 		return CF_RIGHT_PRUNE;
+	/* the restore section's: who approves an old copy, what marks a replica */
+	if (p->restore.approve_label && !strcmp(key, p->restore.approve_label))
+		return CF_RIGHT_PRUNE;
+	for (size_t i = 0; p->restore.replicated_set && i < p->restore.n_replicated_selector; i++)
+		if (!strcmp(key, p->restore.replicated_selector[i].key))
+			return CF_RIGHT_PRUNE;
 	for (size_t i = 0; p->clone.sources_set && i < p->clone.n_allow_sources; i++)
 		if (!strcmp(key, p->clone.allow_sources[i].key))
 			return CF_RIGHT_PRUNE;

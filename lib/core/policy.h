@@ -43,7 +43,9 @@ struct cf_caller {
 /* The three rights a caller may hold. CLONE: mkdir in snapshots/ or clones/.
  * PRUNE: rmdir, a restore from the trash, and changing the labels the policy
  * reads. LABEL: changing any other label. */
-enum cf_right { CF_RIGHT_CLONE, CF_RIGHT_PRUNE, CF_RIGHT_LABEL };
+enum cf_right { CF_RIGHT_CLONE, CF_RIGHT_PRUNE, CF_RIGHT_LABEL, CF_RIGHT_RESTORE };
+/* RESTORE: ln -s into a collection, a disk or instance from a copy; its
+ * lists are restore.allow_*, and when it sets neither, clone's. */
 
 struct cf_policy {
 	struct {
@@ -81,6 +83,19 @@ struct cf_policy {
 	struct {
 		char *group_by; /* the label key .clonefs/report groups spend by ("owner") */
 	} report;
+	/* ln -s: a disk or instance from a copy (policy_restore.c). */
+	struct {
+		struct cf_allow allow;	  /* the restore right; unset: clone's */
+		unsigned max_age_seconds; /* an older source needs approve_label; 0: any age */
+		char *approve_label;	  /* default clonefs-restore-approved (prune right) */
+		bool consistency_set;	  /* require_consistency given (not null) */
+		enum cf_consistency require_consistency;
+		bool replicated_set;
+		struct cf_label *replicated_selector; /* all must match: a replicated source */
+		size_t n_replicated_selector;
+		char **after_command; /* argv, NULL-terminated; NULL = none */
+		unsigned after_timeout_seconds;
+	} restore;
 };
 
 /* The defaults of the README's policy section. */
@@ -194,6 +209,30 @@ int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, cha
  * anything else: a bare epoch (older clonefs), a hand-set or malformed value. */
 int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_LEN + 1], char *rid,
 			 size_t rid_size);
+
+/* ---- restore decisions (policy_restore.c) ---- */
+
+/* The label a restored resource carries while its resync is not confirmed. */
+#define CF_RESYNC_LABEL "clonefs-resync"
+
+/* The source's age (now - created) is within restore.max_age_seconds, or it
+ * carries restore.approve_label. -EPERM with its age and the rule in why. */
+int cf_policy_restore_age(const struct cf_policy *p, const struct cf_resource *src, int64_t now,
+			  char *why, size_t whysize);
+/* The source was made with restore.require_consistency or a stronger mode
+ * (its clonefs-consistency label). -EPERM */
+int cf_policy_restore_consistency(const struct cf_policy *p, const struct cf_resource *src,
+				  char *why, size_t whysize);
+/* The source's labels match restore.replicated_selector (all of them). */
+bool cf_policy_restore_replicated(const struct cf_policy *p, const struct cf_resource *src);
+/* The labels a restored resource carries: the source's labels named in
+ * clone.inherit_labels, clone.labels, then clonefs-restored-from (the
+ * source's name and id), clonefs-restored-at, clonefs-source-created, the
+ * source's clonefs-consistency, clonefs-depth, clonefs-created-by, and
+ * clonefs-resync=required when replicated. -ENOSPC beyond 64 labels. */
+int cf_policy_restore_labels(const struct cf_policy *p, const struct cf_resource *src,
+			     unsigned depth, bool replicated, const char *user, int64_t now,
+			     struct cf_label **out, size_t *n, char *why, size_t whysize);
 
 /* Labels the policy requires that r lacks, comma-separated into buf; 0 when
  * none is missing, else the number missing. */

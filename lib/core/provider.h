@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cf_http;
 struct cf_auth;
@@ -69,6 +70,19 @@ struct cf_create_req {
 	const char *name;
 	const char *source; /* disk path or instance path */
 	bool guest_flush;   /* application-consistent (GCE guestFlush) */
+	const struct cf_label *labels;
+	size_t nlabels;
+	const char *request_id;
+};
+
+/* What to restore: see cf_provider_ops.restore. */
+struct cf_restore_req {
+	enum cf_kind kind; /* CF_KIND_DISK or CF_KIND_INSTANCE */
+	const char *scope; /* where the new resource goes ("zones/Z") */
+	const char *name;
+	const char
+	    *source; /* a snapshot or image path (a disk), a machine image path (an instance) */
+	uint64_t size_bytes; /* a disk's size, at least the source's; 0: the source's own */
 	const struct cf_label *labels;
 	size_t nlabels;
 	const char *request_id;
@@ -204,6 +218,17 @@ struct cf_provider_ops {
 	 * engine cannot change labels (EOPNOTSUPP). */
 	int (*change_labels)(struct cf_provider *p, const char *path, cf_label_plan_fn plan,
 			     void *ctx, struct cf_operation *op, struct cf_error *err);
+
+	/* A restore: a new disk from a snapshot or an image, or a new instance
+	 * from a machine image (with the disks it saved), labels set in the
+	 * create call; like create, it returns once the API accepted it, and
+	 * the request id makes a repeat return the first operation (GCE:
+	 * disks.insert with sourceSnapshot / sourceImage, instances.insert with
+	 * sourceMachineImage; AWS: CreateVolume from a SnapshotId, RunInstances
+	 * from an AMI, the request id as ClientToken). Optional: NULL means the
+	 * provider cannot restore (EOPNOTSUPP). */
+	int (*restore)(struct cf_provider *p, const struct cf_restore_req *req,
+		       struct cf_operation *op, struct cf_error *err);
 
 	/* CF_CAP_* bits; 0 means crash-consistent only. */
 	unsigned consistency;

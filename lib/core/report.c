@@ -839,6 +839,10 @@ int cf_report_build(const struct cf_report_config *cfg, struct cf_report **out)
 	if (p->prune.min_age_seconds)
 		rep->lines[rep->nlines++] = (struct cf_report_line){
 		    "prune.min_age_seconds", "nothing younger is pruned", p->prune.min_age_seconds};
+	if (p->restore.max_age_seconds && rep->nlines < CF_REPORT_LINES)
+		rep->lines[rep->nlines++] = (struct cf_report_line){
+		    "restore.max_age_seconds", "older needs the approval label to be restored",
+		    p->restore.max_age_seconds};
 	rep->keep_last = p->prune.keep_last;
 	rep->grace_seconds = p->prune.grace_seconds;
 	rep->required = p->labels.required;

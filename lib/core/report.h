@@ -93,8 +93,8 @@ struct cf_report {
 	uint64_t resources, count[CF_KIND__COUNT], stored[CF_KIND__COUNT], total_stored;
 
 	/* Age: snapshots, images and machine images outside the trash, stacked by owner, and
-	 * the policy's ages drawn as lines (prune.min_age_seconds when set; a policy key
-	 * such as restore.max_age_seconds is one more line). */
+	 * the policy's ages drawn as lines (prune.min_age_seconds and
+	 * restore.max_age_seconds, when set). */
 	struct cf_report_list age;
 	uint64_t age_total[CF_REPORT_AGES], aged;
 	struct cf_report_line {

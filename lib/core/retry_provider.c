@@ -119,6 +119,18 @@ static int r_create(struct cf_provider *p, const struct cf_create_req *req, stru
 	return rc;
 }
 
+static int r_restore(struct cf_provider *p, const struct cf_restore_req *req,
+		     struct cf_operation *op, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	struct cf_error local;
+	int rc;
+	if (!err)
+		err = &local;
+	RETRYING(req->name, rc = in->ops->restore(in, req, op, err));
+	return rc;
+}
+
 static int r_remove(struct cf_provider *p, const char *path, const char *request_id,
 		    struct cf_operation *op, struct cf_error *err)
 {
@@ -191,6 +203,7 @@ int cf_retry_provider_new(struct cf_provider *inner, struct cf_provider **out)
 	r->ops.get = o->get ? r_get : NULL;
 	r->ops.create = o->create ? r_create : NULL;
 	r->ops.remove = o->remove ? r_remove : NULL;
+	r->ops.restore = o->restore ? r_restore : NULL;
 	r->ops.power = o->power ? r_power : NULL;
 	r->ops.set_labels = o->set_labels ? r_set_labels : NULL;
 	r->ops.change_labels = o->change_labels ? r_change_labels : NULL;

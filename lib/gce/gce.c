@@ -808,6 +808,84 @@ oom:
 	return -ENOMEM;
 }
 
+/* A restore: disks.insert (regionDisks.insert) with sourceSnapshot or
+ * sourceImage in the Disk, or instances.insert with sourceMachineImage in
+ * the Instance; sizeGb only when asked for (the API refuses one smaller
+ * than the source's). */
+static int gce_restore(struct cf_provider *p, const struct cf_restore_req *req,
+		       struct cf_operation *op, struct cf_error *err)
+{
+	struct gce *g = p->impl;
+	struct cf_error scratch;
+	struct url u;
+	char what[CF_PATH_MAX + 32], partial[CF_PATH_MAX + 128], ex[80];
+	enum cf_kind sk;
+	json_t *body = NULL, *labels;
+	int rc;
+
+	memset(op, 0, sizeof *op);
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if (!req || (req->kind != CF_KIND_DISK && req->kind != CF_KIND_INSTANCE)) {
+		cf_gce_seterr(err, 0, "restore: only disks and instances are restored");
+		return -EINVAL;
+	}
+	bool disk = req->kind == CF_KIND_DISK;
+	if (!req->name || !cf_gce_name_valid(req->name, strlen(req->name))) {
+		cf_gce_excerpt(req->name ? req->name : "(null)", req->name ? strlen(req->name) : 6,
+			       ex, sizeof ex);
+		cf_gce_seterr(err, 0, "restore: \"%s\" is not a valid Compute Engine name", ex);
+		return -EINVAL;
+	}
+	if (!req->scope || !cf_gce_scope_valid(req->scope) || strncmp(req->scope, "zones/", 6)) {
+		/* a regional disk needs its replicaZones, which are not clonefs's to choose */
+		cf_gce_seterr(err, 0,
+			      "restore %s: not a zone (a regional disk needs replica zones, which "
+			      "clonefs does not choose: restore into a zone's disks/)",
+			      req->name);
+		return -EINVAL;
+	}
+	unsigned kinds =
+	    disk ? (1u << CF_KIND_SNAPSHOT) | (1u << CF_KIND_IMAGE) : 1u << CF_KIND_MACHINE_IMAGE;
+	if ((rc = write_target(req->source, kinds,
+			       disk ? "a snapshot or an image" : "a machine image", &sk, err)) ||
+	    (rc = need_request_id(req->request_id, req->name, err)) ||
+	    (rc = labels_json(req->labels, req->nlabels, true, &labels, err)))
+		return rc;
+	if (!(body = json_object())) {
+		json_decref(labels);
+		goto oom;
+	}
+	snprintf(partial, sizeof partial, "projects/%s/%s", g->project, req->source);
+	if (json_object_set_new(body, "name", json_string(req->name)) ||
+	    json_object_set_new(body, "labels", labels))
+		goto oom;
+	const char *field = !disk		     ? "sourceMachineImage"
+			    : sk == CF_KIND_SNAPSHOT ? "sourceSnapshot"
+						     : "sourceImage";
+	if (json_object_set_new(body, field, json_string(partial)))
+		goto oom;
+	if (disk && req->size_bytes) {
+		/* whole GB, rounded up: never smaller than asked */
+		uint64_t gb = (req->size_bytes + (1ull << 30) - 1) >> 30;
+		char n[24];
+		snprintf(n, sizeof n, "%llu", (unsigned long long) gb);
+		if (json_object_set_new(body, "sizeGb", json_string(n)))
+			goto oom;
+	}
+	snprintf(what, sizeof what, "%s/%s", req->scope, disk ? "disks" : "instances");
+	u_init(&u, g->base);
+	u_path(&u, what);
+	u_param(&u, "requestId", req->request_id);
+	u_param(&u, "prettyPrint", "false");
+	return write_call(g, "POST", &u, what, body, req->request_id, op, err);
+oom:
+	json_decref(body);
+	cf_gce_seterr(err, 0, "out of memory");
+	return -ENOMEM;
+}
+
 static int gce_remove(struct cf_provider *p, const char *path, const char *request_id,
 		      struct cf_operation *op, struct cf_error *err)
 {
@@ -1117,6 +1195,7 @@ static const struct cf_provider_ops gce_ops = {
     .destroy = gce_destroy,
     .create = gce_create,
     .remove = gce_remove,
+    .restore = gce_restore,
     .power = gce_power,
     .set_labels = gce_set_labels,
     .change_labels = gce_change_labels,

@@ -153,6 +153,10 @@ class Api:
                     return self._insert_image(proj, q, body)
                 if cpath == "global/machineImages":
                     return self._insert_machine_image(proj, q, body)
+                if rtype == "disks":
+                    return self._insert_disk(proj, coll, q, body)
+                if rtype == "instances" and scope_type == "zones":
+                    return self._insert_instance(proj, coll, q, body)
             raise self._no_route(path)
         name = remainder[0]
         if n == 1:
@@ -750,6 +754,188 @@ class Api:
 
         op = st.start_operation(proj, "global", None, "insert", doc["selfLink"], doc["id"],
                                 on_done=done, request_id=rid)
+        return self._op_response(op)
+
+    # disks.insert / regionDisks.insert from a snapshot or an image, and instances.insert
+    # from a machine image: a resource restored from a copy.
+    def _size_gb(self, v, default):
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            return default
+        return n
+
+    def _insert_disk(self, proj, dcoll, q, body):
+        st = self.state
+        rid, hit = self._request_id(proj, q)
+        if hit:
+            return self._op_response(hit)
+        body = self._body(body)
+        name = body.get("name")
+        self._check_name(name)
+        if name in dcoll.entries:
+            raise already_exists(dcoll.rel(name))
+        if dcoll.scope_type == "regions" and not body.get("replicaZones"):
+            raise required("resource.replicaZones")
+        # sourceImage is a query parameter of disks.insert as well as a field of the Disk
+        if q.get("sourceImage") and not body.get("sourceImage"):
+            body["sourceImage"] = q.get("sourceImage")
+        sources = [f for f in ("sourceSnapshot", "sourceImage", "sourceDisk") if body.get(f)]
+        if len(sources) > 1:
+            raise invalid("resource", name, "At most one of sourceSnapshot, sourceImage and "
+                          "sourceDisk may be specified.")
+        if sources == ["sourceDisk"]:
+            raise invalid("resource.sourceDisk", body.get("sourceDisk"),
+                          "Cloning a disk is not supported by this emulator.")
+        requested = body.get("sizeGb")
+        if requested is not None and self._size_gb(requested, -1) <= 0:
+            raise invalid("resource.sizeGb", requested, "Must be a positive integer.")
+        extra = {"status": "CREATING"}
+        if sources:
+            src = sources[0]
+            rtype = "snapshots" if src == "sourceSnapshot" else "images"
+            _, scoll, se = self._resolve_or_404(proj, body.get(src), rtype, "resource." + src)
+            sdoc = se.doc
+            if sdoc.get("status") != "READY":
+                raise not_ready(scoll.rel(se.key))
+            src_gb = self._size_gb(sdoc.get("diskSizeGb"), 10)
+            size = self._size_gb(requested, src_gb) if requested is not None else src_gb
+            if size < src_gb:
+                what = "snapshot" if src == "sourceSnapshot" else "image"
+                raise invalid("resource.sizeGb", requested,
+                              "Requested disk size cannot be smaller than the %s size (%d GB)."
+                              % (what, src_gb))
+            extra[src] = sdoc.get("selfLink", scoll.link(se.key))
+            if "id" in sdoc:
+                extra[src + "Id"] = sdoc["id"]
+            if isinstance(sdoc.get("architecture"), str):
+                extra["architecture"] = sdoc["architecture"]
+        else:
+            size = self._size_gb(requested, 500) if requested is not None else 500
+        extra["sizeGb"] = str(size)
+        scope_link = PROJECTS_ROOT + proj.name + "/%s/%s" % (dcoll.scope_type, dcoll.scope_name)
+        dtype = body.get("type") if isinstance(body.get("type"), str) else \
+            scope_link + "/diskTypes/pd-standard"
+        extra["type"] = dtype
+        if dcoll.scope_type == "zones":
+            extra["zone"] = scope_link
+        else:
+            extra["region"] = scope_link
+            extra["replicaZones"] = body.get("replicaZones")
+        doc = self._new_doc(proj, dcoll, name, body, extra)
+        e = dcoll.put(name, doc)
+
+        def done(fail):
+            if not self._alive(dcoll, e):
+                return None
+            if fail:
+                dcoll.remove(e.key)
+                return None
+            doc["status"] = "READY"
+            dcoll.changed(e)
+            return None
+
+        op = st.start_operation(proj, dcoll.scope_type, dcoll.scope_name, "insert",
+                                doc["selfLink"], doc["id"], on_done=done, request_id=rid)
+        return self._op_response(op)
+
+    def _insert_instance(self, proj, icoll, q, body):
+        """instances.insert with sourceMachineImage: the instance and its disks as the
+        machine image saved them (each disk restored in the instance's zone)."""
+        st = self.state
+        rid, hit = self._request_id(proj, q)
+        if hit:
+            return self._op_response(hit)
+        body = self._body(body)
+        name = body.get("name")
+        self._check_name(name)
+        if name in icoll.entries:
+            raise already_exists(icoll.rel(name))
+        src = body.get("sourceMachineImage") or q.get("sourceMachineImage")
+        if not src:
+            if q.get("sourceInstanceTemplate"):
+                raise invalid("sourceInstanceTemplate", q.get("sourceInstanceTemplate"),
+                              "Instance templates are not supported by this emulator.")
+            raise invalid("resource", name, "Only instances.insert with a sourceMachineImage "
+                          "is supported by this emulator.")
+        _, mcoll, me = self._resolve_or_404(proj, src, "machineImages",
+                                            "resource.sourceMachineImage")
+        mi = me.doc
+        if mi.get("status") != "READY":
+            raise not_ready(mcoll.rel(me.key))
+        zone = icoll.scope_name
+        dcoll = proj.coll("zones/%s/disks" % zone)
+        props = mi.get("sourceInstanceProperties") if isinstance(
+            mi.get("sourceInstanceProperties"), dict) else {}
+        saved = [d for d in (props.get("disks") or []) if isinstance(d, dict)]
+        zone_link = PROJECTS_ROOT + proj.name + "/zones/" + zone
+        ilink = icoll.link(name)
+        planned = []
+        for i, sad in enumerate(saved):
+            dname = name if i == 0 else "%s-%d" % (name, i)
+            if dname in dcoll.entries:
+                raise already_exists(dcoll.rel(dname))
+            planned.append((dname, sad))
+        labels = body.get("labels") if "labels" in body else props.get("labels")
+        ibody = dict(body)
+        ibody["labels"] = labels
+        mtype = props.get("machineType")
+        if isinstance(mtype, str) and "/" not in mtype:
+            mtype = zone_link + "/machineTypes/" + mtype
+        extra = {"status": "PROVISIONING", "zone": zone_link,
+                 "sourceMachineImage": mi.get("selfLink", mcoll.link(me.key)),
+                 "machineType": body.get("machineType") or mtype or
+                 zone_link + "/machineTypes/e2-medium"}
+        for k in ("canIpForward", "deletionProtection", "networkInterfaces", "scheduling",
+                  "serviceAccounts", "metadata", "guestAccelerators", "minCpuPlatform"):
+            if k in props and k not in body:
+                extra[k] = props[k]
+        disks, ddocs = [], []
+        for i, (dname, sad) in enumerate(planned):
+            gb = self._size_gb(sad.get("diskSizeGb"), 10)
+            dextra = {"status": "CREATING", "sizeGb": str(gb), "zone": zone_link,
+                      "type": zone_link + "/diskTypes/" + (
+                          sad["diskType"].rsplit("/", 1)[-1]
+                          if isinstance(sad.get("diskType"), str) else "pd-standard"),
+                      "users": [ilink]}
+            ddoc = self._new_doc(proj, dcoll, dname, {"labels": labels or {}}, dextra)
+            ddocs.append((dname, ddoc))
+            ad = {"kind": "compute#attachedDisk", "type": "PERSISTENT", "mode": "READ_WRITE",
+                  "source": ddoc["selfLink"], "index": i, "boot": bool(sad.get("boot", i == 0)),
+                  "autoDelete": bool(sad.get("autoDelete", False)),
+                  "deviceName": sad.get("deviceName") if isinstance(sad.get("deviceName"), str)
+                  else dname, "interface": sad.get("interface", "SCSI"), "diskSizeGb": str(gb)}
+            disks.append(ad)
+        extra["disks"] = disks
+        doc = self._new_doc(proj, icoll, name, ibody, extra)
+        doc["tags"] = {"fingerprint": "42WmSpB8rSM="}
+        entries = [(dcoll, dcoll.put(dn, dd)) for dn, dd in ddocs]
+        e = icoll.put(name, doc)
+
+        def half():
+            if self._alive(icoll, e) and doc["status"] == "PROVISIONING":
+                doc["status"] = "STAGING"
+                icoll.changed(e)
+
+        def done(fail):
+            if fail:
+                for c, de in entries:
+                    if self._alive(c, de):
+                        c.remove(de.key)
+                if self._alive(icoll, e):
+                    icoll.remove(e.key)
+                return None
+            for c, de in entries:
+                if self._alive(c, de):
+                    de.doc["status"] = "READY"
+                    c.changed(de)
+            if self._alive(icoll, e):
+                doc["status"] = "RUNNING"
+                icoll.changed(e)
+            return None
+
+        op = st.start_operation(proj, "zones", zone, "insert", doc["selfLink"], doc["id"],
+                                on_half=half, on_done=done, request_id=rid)
         return self._op_response(op)
 
     def _delete(self, proj, coll, name, q):

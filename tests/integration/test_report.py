@@ -48,7 +48,8 @@ MACHINE_IMAGE = ("mi-0", 50, "team-a", 2)
 POLICY = {"prune": {"min_age_seconds": 30 * DAY, "keep_last": 2, "grace_seconds": 3600},
           "clone": {"max_depth": 1, "max_per_source": 3},
           "labels": {"required": ["owner"]},
-          "report": {"group_by": "team"}}
+          "report": {"group_by": "team"},
+          "restore": {"max_age_seconds": 90 * DAY}}
 BOUNDS = [7 * DAY, 30 * DAY, 365 * DAY]
 BUCKETS = ["days", "weeks", "months", "older"]
 
@@ -187,7 +188,8 @@ def test_report_json_gives_the_seeds_numbers(reported):
     ages = {r["name"]: r["ages"] for r in j["age"]["by_owner"]["rows"]}
     assert ages == expected_ages()
     assert j["age"]["total"] == [sum(v[i] for v in expected_ages().values()) for i in range(4)]
-    assert j["age"]["lines"] == [{"key": "prune.min_age_seconds", "seconds": 30 * DAY}]
+    assert j["age"]["lines"] == [{"key": "prune.min_age_seconds", "seconds": 30 * DAY},
+                                 {"key": "restore.max_age_seconds", "seconds": 90 * DAY}]
 
     spend = {r["name"]: r["stored_bytes"] for r in j["spend"]["by_owner"]["rows"]}
     for owner, b in expected_spend().items():
@@ -254,6 +256,7 @@ def test_report_in_headless_chromium(reported, tmp_path):
     assert totals == {b: sum(v[i] for v in expected_ages().values())
                       for i, b in enumerate(BUCKETS)}
     assert dom.find("g", data_key="prune.min_age_seconds", data_seconds=str(30 * DAY))
+    assert dom.find("g", data_key="restore.max_age_seconds", data_seconds=str(90 * DAY))
     assert dom.find(id="prune-count")[0]["data-count"] == "2"
     assert dom.find(id="unlabeled-count")[0]["data-count"] == "1"
     assert dom.find(id="trash-count")[0]["data-count"] == "1"

@@ -519,6 +519,12 @@ static void advance(struct fake_provider *f, struct fp_oper *o)
 			fp_remove(f, o->target);
 		}
 		break;
+	case FP_RESTORE:
+		if (o->failed)
+			fp_remove(f, o->target);
+		else if (r)
+			set_status(r, r->kind == CF_KIND_INSTANCE ? "RUNNING" : "READY");
+		break;
 	case FP_STOP:
 		if (r)
 			set_status(r, o->failed ? "RUNNING" : "TERMINATED");
@@ -685,6 +691,54 @@ static int fp_create(struct cf_provider *pp, const struct cf_create_req *req,
 {
 	struct create_ctx c = {req, op};
 	int rc = call(pp->impl, FP_CREATE, req->source, act_create, &c, err);
+	if (rc)
+		cf_operation_clear(op);
+	return rc;
+}
+
+struct restore_ctx {
+	const struct cf_restore_req *req;
+	struct cf_operation *op;
+};
+
+static int act_restore(struct fake_provider *f, void *ctx, struct cf_error *err)
+{
+	struct restore_ctx *c = ctx;
+	const struct cf_restore_req *q = c->req;
+	char path[CF_PATH_MAX];
+	struct fp_oper *o = by_rid(f, FP_RESTORE, q->request_id);
+	if (o) {
+		fill_op(o, c->op);
+		return 0;
+	}
+	if (cf_resource_path(q->kind, q->scope, q->name, path, sizeof path) < 0)
+		return api_error(err, -EINVAL, 400, "invalid", "Invalid name '%.200s'", q->name);
+	if (fp_find(f, path))
+		return api_error(err, -EEXIST, 409, "alreadyExists",
+				 "The resource '%.200s' already exists", path);
+	if (!fp_find(f, q->source))
+		return api_error(err, -ENOENT, 404, "notFound",
+				 "The resource '%.200s' was not found", q->source);
+	struct cf_resource *r =
+	    fp_add(f, q->kind, q->scope, q->name,
+		   q->kind == CF_KIND_INSTANCE ? "PROVISIONING" : "CREATING", time(NULL));
+	if (!r)
+		return -ENOMEM;
+	r->origin = strdup(q->source);
+	for (size_t i = 0; i < q->nlabels; i++)
+		put_label(r, q->labels[i].key, q->labels[i].value);
+	o = new_op(f, FP_RESTORE, path, q->request_id);
+	if (!o)
+		return -ENOMEM;
+	fill_op(o, c->op);
+	return 0;
+}
+
+static int fp_restore(struct cf_provider *pp, const struct cf_restore_req *req,
+		      struct cf_operation *op, struct cf_error *err)
+{
+	struct restore_ctx c = {req, op};
+	int rc = call(pp->impl, FP_RESTORE, req->source, act_restore, &c, err);
 	if (rc)
 		cf_operation_clear(op);
 	return rc;
@@ -885,6 +939,7 @@ static const struct cf_provider_ops fp_ops = {
     .get = fp_get,
     .destroy = fp_destroy_op,
     .create = fp_create,
+    .restore = fp_restore,
     .remove = fp_remove_op,
     .power = fp_power,
     .set_labels = fp_set_labels,

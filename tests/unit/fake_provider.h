@@ -34,6 +34,7 @@ enum fp_op {
 	FP_START,
 	FP_SET_LABELS,
 	FP_POLL,
+	FP_RESTORE, /* a disk or instance from a copy */
 	FP__COUNT,
 	FP_ANY = FP__COUNT, /* a failure script for every call */
 };

@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "layout.h"
 #include "log.h"
+#include "restore.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -838,6 +839,221 @@ static void test_cancel(void)
 	fp_destroy(&f);
 }
 
+/* ---- restore (restore.c): ln -s into a zone's disks/ ---- */
+
+static const char RESTORE_POLICY[] =
+    "{\"clone\": {\"consistency\": \"crash\", \"require_healthy\": false, "
+    "\"max_per_source\": 2},"
+    " \"restore\": {\"replicated_selector\": {\"role\": \"replica\"}}}";
+static const char RDISK[] = "zones/z1/disks/r1";
+static const char RLINK[] = "../../../global/snapshots/snap1";
+
+static int all_fn(void *ctx, uint64_t id, json_t *job)
+{
+	(void) id;
+	(void) job;
+	(*(int *) ctx)++;
+	return 0;
+}
+
+/* Every job of the journal, restores included (njobs counts clones). */
+static int nall(struct cf_journal *j)
+{
+	int n = 0;
+	cf_journal_foreach(j, all_fn, &n);
+	return n;
+}
+
+static bool drain_all(struct world *w, int rounds)
+{
+	for (int i = 0; i < rounds && nall(w->j); i++) {
+		cf_engine_tick(w->e);
+		usleep(1000);
+	}
+	return !nall(w->j);
+}
+
+static int restore(struct world *w, const char *link, const char *name)
+{
+	return cf_engine_symlink(w->e, &caller, link, ino_of(w->st, "zones/z1/disks"), name);
+}
+
+/* A restore of snap1 into r1, crashed at call `at` (before or after it
+ * acted), resumed on the journal and the cloud as the crash left them:
+ * one disk, one restore operation. The calls of the first run. */
+static int restore_crash_at(int at, bool after)
+{
+	struct fake_provider f, saved;
+	struct world w;
+	struct crash c = {.f = &f, .at = at, .after = after, .at_op = -1, .saved = &saved};
+	pthread_mutex_init(&c.lock, NULL);
+	cloud_init(&f);
+	add_snap(&f, "snap1", "READY", 60);
+	world_open(&w, &f, RESTORE_POLICY, NULL, NULL, 1);
+	c.j = w.j;
+	f.hook = crash_hook;
+	f.hook_ctx = &c;
+	int rc = restore(&w, RLINK, "r1");
+	for (int i = 0; i < 3000; i++) {
+		pthread_mutex_lock(&c.lock);
+		bool crashed = c.crashed;
+		pthread_mutex_unlock(&c.lock);
+		if (crashed || !nall(w.j))
+			break;
+		cf_engine_tick(w.e);
+		usleep(1000);
+	}
+	world_close(&w);
+	int calls = c.n;
+	char status[32];
+	if (!c.crashed) {
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(f.started[FP_RESTORE], 1);
+		fp_status(&f, RDISK, status, sizeof status);
+		CHECK_EQ_STR(status, "READY");
+		fp_destroy(&f);
+		pthread_mutex_destroy(&c.lock);
+		return calls;
+	}
+	fp_destroy(&f);
+	bool planned = c.job != NULL;
+	uint64_t id;
+	world_open(&w, &saved, RESTORE_POLICY, c.job, &id, 5);
+	CHECK(drain_all(&w, 2000));
+	world_close(&w);
+	unsigned want = planned ? 1 : 0;
+	fp_lock(&saved);
+	unsigned started = saved.started[FP_RESTORE], made = saved.done[FP_RESTORE];
+	fp_unlock(&saved);
+	if (started != want || made != want)
+		fprintf(stderr, "restore crashed at call %d (%s), job %s: %u restores (%u made)\n",
+			at, after ? "after" : "before", planned ? "planned" : "not planned",
+			started, made);
+	CHECK_EQ_INT(started, want);
+	CHECK_EQ_INT(made, want);
+	CHECK_EQ_INT(fp_exists(&saved, RDISK), planned);
+	if (planned) {
+		char from[80];
+		fp_label(&saved, RDISK, "clonefs-restored-from", from, sizeof from);
+		CHECK(!strncmp(from, "snap1-", 6));
+	}
+	fp_destroy(&saved);
+	json_decref(c.job);
+	pthread_mutex_destroy(&c.lock);
+	return calls;
+}
+
+static void test_restore_crash_everywhere(void)
+{
+	int calls = restore_crash_at(0, false);
+	fprintf(stderr, "a restore makes %d calls to the cloud\n", calls);
+	CHECK(calls >= 3);
+	for (int at = 1; at <= calls; at++) {
+		restore_crash_at(at, false);
+		restore_crash_at(at, true);
+	}
+}
+
+static void test_restore_rules(void)
+{
+	struct fake_provider f;
+	struct world w;
+	char v[80];
+	cloud_init(&f);
+	add_snap(&f, "snap1", "READY", 60);
+	fp_set_label(&f, SNAP, "role", "replica");
+	add_snap(&f, "snap2", "READY", 60);
+	world_open(&w, &f, RESTORE_POLICY, NULL, NULL, 5);
+	/* not a copy, a kind that is not made from it, a taken name */
+	CHECK_EQ_INT(restore(&w, "../d1", "x1"), -EINVAL);
+	CHECK_EQ_INT(restore(&w, "../../../../..", "x2"), -EINVAL);
+	CHECK_EQ_INT(restore(&w, "../../../global/snapshots/none", "x3"), -EINVAL);
+	CHECK_EQ_INT(
+	    cf_engine_symlink(w.e, &caller, RLINK, ino_of(w.st, "zones/z1/instances"), "x4"),
+	    -EINVAL);
+	CHECK_EQ_INT(restore(&w, RLINK, "d1"), -EEXIST);
+	CHECK_EQ_INT(f.started[FP_RESTORE], 0);
+	/* a replicated source: the new disk is marked */
+	CHECK_EQ_INT(restore(&w, RLINK, "r1"), 0);
+	CHECK(drain_all(&w, 2000));
+	fp_label(&f, RDISK, "clonefs-resync", v, sizeof v);
+	CHECK_EQ_STR(v, "required");
+	fp_label(&f, RDISK, "clonefs-depth", v, sizeof v);
+	CHECK_EQ_STR(v, "1");
+	/* ... and refused as a clone source until the resync is confirmed */
+	char snaps[200];
+	snprintf(snaps, sizeof snaps, "%s/snapshots", RDISK);
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, ino_of(w.st, snaps), "early", NULL), -EHOSTDOWN);
+	CHECK_EQ_INT(cf_engine_remove_label(w.e, &caller, ino_of(w.st, RDISK), "clonefs-resync"),
+		     0);
+	fp_label(&f, RDISK, "clonefs-resync", v, sizeof v);
+	CHECK_EQ_STR(v, "");
+	fp_label(&f, RDISK, "clonefs-resync-confirmed", v, sizeof v);
+	CHECK(strstr(v, "tester") != NULL);
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, ino_of(w.st, snaps), "later", NULL), 0);
+	/* an unreplicated source: no mark */
+	CHECK_EQ_INT(restore(&w, "../../../global/snapshots/snap2", "r2"), 0);
+	CHECK(drain_all(&w, 2000));
+	fp_label(&f, "zones/z1/disks/r2", "clonefs-resync", v, sizeof v);
+	CHECK_EQ_STR(v, "");
+	/* max_per_source counts restored disks: snap1 has r1, one more, then no */
+	CHECK_EQ_INT(restore(&w, RLINK, "r3"), 0);
+	CHECK_EQ_INT(restore(&w, RLINK, "r4"), -EDQUOT);
+	/* the source re-created since the mount saw it: ESTALE, nothing sent */
+	unsigned before = f.started[FP_RESTORE];
+	fp_recreate(&f, "global/snapshots/snap2");
+	CHECK_EQ_INT(restore(&w, "../../../global/snapshots/snap2", "r5"), -ESTALE);
+	CHECK_EQ_INT(f.started[FP_RESTORE], before);
+	/* a transient failure of the restore call: repeated with its request id, one disk */
+	struct fp_fail flaky = {.op = FP_RESTORE,
+				.nth = 1,
+				.times = 2,
+				.err = -EAGAIN,
+				.http = 503,
+				.reason = "backendError",
+				.message = "busy",
+				.after = true};
+	fp_fail(&f, &flaky);
+	CHECK_EQ_INT(restore(&w, "../../../global/snapshots/snap2", "r6"), 0);
+	fp_clear_fails(&f);
+	CHECK(drain_all(&w, 2000));
+	CHECK_EQ_INT(f.started[FP_RESTORE], before + 1);
+	world_close(&w);
+	fp_destroy(&f);
+}
+
+static void test_restore_resolve(void)
+{
+	char out[CF_PATH_MAX], why[256];
+	CHECK_EQ_INT(cf_restore_resolve("/mnt/gce", "zones/z1/disks", "../../../global/images/i",
+					out, sizeof out, why, sizeof why),
+		     0);
+	CHECK_EQ_STR(out, "global/images/i");
+	CHECK_EQ_INT(cf_restore_resolve("/mnt/gce/", "zones/z1/disks",
+					"/mnt/gce/global/snapshots/s", out, sizeof out, why,
+					sizeof why),
+		     0);
+	CHECK_EQ_STR(out, "global/snapshots/s");
+	/* a snapshot shown under its disk names the snapshot */
+	CHECK_EQ_INT(cf_restore_resolve(NULL, "zones/z1/disks", "./d1/snapshots/s", out, sizeof out,
+					why, sizeof why),
+		     0);
+	CHECK_EQ_STR(out, "global/snapshots/s");
+	CHECK_EQ_INT(cf_restore_resolve("/mnt/gce", "zones/z1/disks",
+					"/mnt/gcex/global/snapshots/s", out, sizeof out, why,
+					sizeof why),
+		     -EINVAL);
+	CHECK_EQ_INT(cf_restore_resolve(NULL, "zones/z1/disks", "/global/snapshots/s", out,
+					sizeof out, why, sizeof why),
+		     -EINVAL);
+	CHECK_EQ_INT(cf_restore_resolve(NULL, "zones/z1/disks", "../../../../global/snapshots/s",
+					out, sizeof out, why, sizeof why),
+		     -EINVAL);
+	CHECK_EQ_INT(cf_restore_resolve(NULL, "zones/z1/disks", "../../../.clonefs/trash", out,
+					sizeof out, why, sizeof why),
+		     -EINVAL);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -853,6 +1069,9 @@ int main(void)
 	test_reaper();
 	test_expiry();
 	test_cancel();
+	test_restore_resolve();
+	test_restore_rules();
+	test_restore_crash_everywhere();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))

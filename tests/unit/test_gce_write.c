@@ -421,6 +421,78 @@ static void test_create(void)
 	CHECK_EQ_INT(server_count(), 5);
 }
 
+/* ---- restore: disks.insert, instances.insert ---- */
+
+static void refused(int rc, const struct cf_error *err, const char *msg_has);
+
+static void test_restore(void)
+{
+	struct cf_operation op;
+	struct cf_error err;
+	struct cf_label labels[] = {L("clonefs-restored-from", "s1-42")};
+	struct canned ok[] = {
+	    {200, NULL, OP_ZONAL("operation-r1", "PENDING", "zones/us-central1-a/disks/d9")},
+	    {200, NULL, OP_ZONAL("operation-r2", "PENDING", "zones/us-central1-a/disks/d8")},
+	    {200, NULL, OP_ZONAL("operation-r3", "PENDING", "zones/us-central1-a/instances/i9")},
+	};
+	server_script(ok, 3);
+	/* a disk from a snapshot: the Disk's sourceSnapshot, no sizeGb (the copy's own) */
+	struct cf_restore_req req = {.kind = CF_KIND_DISK,
+				     .scope = "zones/us-central1-a",
+				     .name = "d9",
+				     .source = "global/snapshots/s1",
+				     .labels = labels,
+				     .nlabels = 1,
+				     .request_id = RID};
+	CHECK_EQ_INT(P->ops->restore(P, &req, &op, &err), 0);
+	line_is(0, "POST", "zones/us-central1-a/disks?requestId=" RID "&prettyPrint=false");
+	body_is(0, "{\"name\":\"d9\",\"labels\":{\"clonefs-restored-from\":\"s1-42\"},"
+		   "\"sourceSnapshot\":\"projects/demo-project/global/snapshots/s1\"}");
+	CHECK_EQ_STR(op.name, "operation-r1");
+	CHECK_EQ_STR(op.scope, "zones/us-central1-a");
+	cf_operation_clear(&op);
+	/* from an image, a size asked for: whole GB, rounded up */
+	req.name = "d8";
+	req.source = "global/images/golden";
+	req.size_bytes = (10ull << 30) + 1;
+	req.nlabels = 0;
+	CHECK_EQ_INT(P->ops->restore(P, &req, &op, &err), 0);
+	body_is(
+	    1, "{\"name\":\"d8\",\"labels\":{},"
+	       "\"sourceImage\":\"projects/demo-project/global/images/golden\",\"sizeGb\":\"11\"}");
+	cf_operation_clear(&op);
+	/* an instance from a machine image */
+	struct cf_restore_req inst = {.kind = CF_KIND_INSTANCE,
+				      .scope = "zones/us-central1-a",
+				      .name = "i9",
+				      .source = "global/machineImages/mi-1",
+				      .request_id = RID2};
+	CHECK_EQ_INT(P->ops->restore(P, &inst, &op, &err), 0);
+	line_is(2, "POST", "zones/us-central1-a/instances?requestId=" RID2 "&prettyPrint=false");
+	body_is(2, "{\"name\":\"i9\",\"labels\":{},"
+		   "\"sourceMachineImage\":\"projects/demo-project/global/machineImages/mi-1\"}");
+	cf_operation_clear(&op);
+	CHECK_EQ_INT(server_count(), 3);
+	/* refused before anything is sent */
+	inst.source = "global/snapshots/s1"; /* an instance is not made from a snapshot */
+	refused(P->ops->restore(P, &inst, &op, &err), &err, "a machine image");
+	inst.source = "global/machineImages/mi-1";
+	inst.scope = "regions/us-central1"; /* instances live in zones */
+	refused(P->ops->restore(P, &inst, &op, &err), &err, "not a zone");
+	req.scope = "regions/us-central1"; /* a regional disk: its replica zones are not ours */
+	refused(P->ops->restore(P, &req, &op, &err), &err, "not a zone");
+	req.scope = "zones/us-central1-a";
+	inst.scope = "zones/us-central1-a";
+	inst.name = "I9";
+	refused(P->ops->restore(P, &inst, &op, &err), &err, "not a valid");
+	inst.name = "i9";
+	inst.request_id = "nope";
+	refused(P->ops->restore(P, &inst, &op, &err), &err, "not a UUID");
+	req.kind = CF_KIND_SNAPSHOT;
+	refused(P->ops->restore(P, &req, &op, &err), &err, "only disks and instances");
+	CHECK_EQ_INT(server_count(), 3);
+}
+
 /* ---- input refused before anything is sent ---- */
 
 static void refused(int rc, const struct cf_error *err, const char *msg_has)
@@ -1081,6 +1153,7 @@ int main(void)
 
 	test_create();
 	test_invalid_input();
+	test_restore();
 	test_remove_power();
 	test_set_labels();
 	test_change_labels();

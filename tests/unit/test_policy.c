@@ -617,8 +617,127 @@ static void test_policy_file_checks(void)
 	rmdir(dir);
 }
 
+/* The restore section: its keys, who holds the restore right, the age and
+ * its approval, consistency, the replicated selector, provenance labels. */
+static const char *lab(const struct cf_label *l, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].key, k))
+			return l[i].value;
+	return NULL;
+}
+
+static void test_restore(void)
+{
+	struct cf_policy *p = NULL;
+	char err[256], why[512];
+	CHECK_EQ_INT(cf_policy_parse("{\"restore\": {\"max_age\": 1}}", NULL, &p, err, sizeof err),
+		     -EINVAL);
+	CHECK(strstr(err, "restore.max_age") != NULL);
+	CHECK_EQ_INT(cf_policy_parse("{\"restore\": {\"require_consistency\": \"x\"}}", NULL, &p,
+				     err, sizeof err),
+		     -EINVAL);
+	CHECK_EQ_INT(cf_policy_parse("{\"restore\": {\"replicated_selector\": {}}}", NULL, &p, err,
+				     sizeof err),
+		     -EINVAL);
+	CHECK_EQ_INT(
+	    cf_policy_parse("{\"restore\": {\"after_command\": []}}", NULL, &p, err, sizeof err),
+	    -EINVAL);
+	/* defaults: no age limit, the approval label's name, the clone lists decide */
+	CHECK_EQ_INT(
+	    cf_policy_parse("{\"clone\": {\"allow_uids\": [7]}}", NULL, &p, err, sizeof err), 0);
+	CHECK_EQ_STR(p->restore.approve_label, "clonefs-restore-approved");
+	struct cf_caller seven = {.uid = 7, .gid = 7}, eight = {.uid = 8, .gid = 8};
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_RESTORE, &seven, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_RESTORE, &eight, why, sizeof why), -EACCES);
+	CHECK(strstr(why, "clone.allow_uids") != NULL);
+	CHECK(cf_policy_label_right(p, "clonefs-restore-approved") == CF_RIGHT_PRUNE);
+	CHECK(cf_policy_label_right(p, "clonefs-resync") == CF_RIGHT_PRUNE);
+	cf_policy_free(p);
+
+	CHECK_EQ_INT(
+	    cf_policy_parse("{\"clone\": {\"allow_uids\": [7]}, \"restore\": {\"allow_uids\": [8], "
+			    "\"max_age_seconds\": 100, \"approve_label\": \"ok-old\", "
+			    "\"require_consistency\": \"flush\", "
+			    "\"replicated_selector\": {\"role\": \"replica\"}, "
+			    "\"after_command\": [\"/bin/true\"]}}",
+			    NULL, &p, err, sizeof err),
+	    0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_RESTORE, &eight, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may(p, CF_RIGHT_RESTORE, &seven, why, sizeof why), -EACCES);
+	CHECK(strstr(why, "restore.allow_uids") != NULL);
+	CHECK(cf_policy_label_right(p, "ok-old") == CF_RIGHT_PRUNE);
+	CHECK(cf_policy_label_right(p, "role") == CF_RIGHT_PRUNE);
+	CHECK(cf_policy_label_right(p, "env") == CF_RIGHT_LABEL);
+
+	struct cf_label l[3] = {{(char *) "role", (char *) "replica"},
+				{(char *) "clonefs-consistency", (char *) "crash"},
+				{(char *) "ok-old", (char *) "yes"}};
+	struct cf_resource src = {.kind = CF_KIND_SNAPSHOT,
+				  .name = (char *) "db-1",
+				  .id = (char *) "123",
+				  .created = 1000,
+				  .labels = l,
+				  .nlabels = 2};
+	/* age: 100 s allowed; 101 s refused with the age; the label approves */
+	CHECK_EQ_INT(cf_policy_restore_age(p, &src, 1100, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_restore_age(p, &src, 1101, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "101 s") != NULL && strstr(why, "ok-old") != NULL);
+	src.nlabels = 3;
+	CHECK_EQ_INT(cf_policy_restore_age(p, &src, 100000, why, sizeof why), 0);
+	/* consistency: crash < flush; no label cannot be told */
+	CHECK_EQ_INT(cf_policy_restore_consistency(p, &src, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "crash-consistent") != NULL);
+	l[1].value = (char *) "stop";
+	CHECK_EQ_INT(cf_policy_restore_consistency(p, &src, why, sizeof why), 0);
+	l[1].value = (char *) "flush";
+	CHECK_EQ_INT(cf_policy_restore_consistency(p, &src, why, sizeof why), 0);
+	src.nlabels = 1;
+	CHECK_EQ_INT(cf_policy_restore_consistency(p, &src, why, sizeof why), -EPERM);
+	/* replicated: all of the selector */
+	CHECK(cf_policy_restore_replicated(p, &src));
+	l[0].value = (char *) "primary";
+	CHECK(!cf_policy_restore_replicated(p, &src));
+	l[0].value = (char *) "replica";
+	/* labels: provenance, the mark, the source's consistency */
+	src.nlabels = 2;
+	struct cf_label *out = NULL;
+	size_t n = 0;
+	CHECK_EQ_INT(cf_policy_restore_labels(p, &src, 1, true, "ann", 1000 + 86400, &out, &n, why,
+					      sizeof why),
+		     0);
+	CHECK_EQ_STR(lab(out, n, "clonefs-restored-from"), "db-1-123");
+	CHECK_EQ_STR(lab(out, n, "clonefs-source-created"), "1970-01-01t00-16-40z");
+	CHECK_EQ_STR(lab(out, n, "clonefs-restored-at"), "1970-01-02t00-16-40z");
+	CHECK_EQ_STR(lab(out, n, "clonefs-consistency"), "flush");
+	CHECK_EQ_STR(lab(out, n, "clonefs-resync"), "required");
+	CHECK_EQ_STR(lab(out, n, "clonefs-depth"), "1");
+	CHECK_EQ_STR(lab(out, n, "clonefs-created-by"), "ann");
+	cf_labels_free(out, n);
+	CHECK_EQ_INT(
+	    cf_policy_restore_labels(p, &src, 0, false, "ann", 2000, &out, &n, why, sizeof why), 0);
+	CHECK(lab(out, n, "clonefs-resync") == NULL);
+	cf_labels_free(out, n);
+	/* a long name keeps the whole id */
+	src.name = (char *) "a-very-long-snapshot-name-that-goes-on-and-on-and-on-for-ever";
+	src.id = (char *) "9876543210987654321";
+	CHECK_EQ_INT(
+	    cf_policy_restore_labels(p, &src, 0, false, "ann", 2000, &out, &n, why, sizeof why), 0);
+	const char *from = lab(out, n, "clonefs-restored-from");
+	CHECK(from && strlen(from) <= 63 && strstr(from, "-9876543210987654321") &&
+	      !strncmp(from, "a-very-long", 11));
+	cf_labels_free(out, n);
+	/* the effective policy shows the section */
+	char *js = cf_policy_to_json(p);
+	CHECK(js && strstr(js, "\"require_consistency\": \"flush\"") &&
+	      strstr(js, "\"approve_label\": \"ok-old\""));
+	free(js);
+	cf_policy_free(p);
+}
+
 int main(void)
 {
+	test_restore();
 	test_policy_file_checks();
 	test_names();
 	test_parse();
