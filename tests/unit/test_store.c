@@ -1894,6 +1894,10 @@ static void test_scale(void)
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "snap-%08d", i);
 		mk(&rs[i], CF_KIND_SNAPSHOT, "global", name, "READY", 1600000000 + i);
+		char id[24]; /* each its own, as the API's are (the id index) */
+		snprintf(id, sizeof id, "%llu",
+			 4200000000000000000ull + (unsigned long long) i * 7919);
+		set_str(&rs[i].id, id);
 		snprintf(src, sizeof src, "zones/us-central1-a/disks/disk-%04d", i % 1000);
 		set_str(&rs[i].source, src);
 		add_label(&rs[i], "team", "storage");
@@ -1955,7 +1959,34 @@ static void test_scale(void)
 		fprintf(stderr, "PERF readdir %d entries: %.2f ms (%.2f ms per 10k)\n", N,
 			(t1 - t0) * 1e3, (t1 - t0) * 1e3 / (N / 10000));
 	}
+	/* .clonefs/by-id/: every id, each with its link's size (the path). */
+	for (int round = 0; round < 2; round++) {
+		uint64_t sum = 0;
+		t0 = now_s();
+		CHECK_EQ_INT(cf_store_readdir(s, CF_INO_BYID, count_entry, &sum), 0);
+		t1 = now_s();
+		CHECK_EQ_INT(sum, (uint64_t) N); /* symlinks: no blocks */
+		fprintf(stderr, "PERF readdir .clonefs/by-id, %d entries: %.2f ms\n", N,
+			(t1 - t0) * 1e3);
+	}
 	struct cf_stat st;
+	char link[256];
+	t0 = now_s();
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += cf_store_lookup(s, CF_INO_BYID, rs[i].id, &st) != 0 || st.size != 36;
+	t1 = now_s();
+	CHECK_EQ_INT(bad, 0);
+	fprintf(stderr, "PERF by-id lookup x%d: %.1f ms (%.2f us each)\n", N, (t1 - t0) * 1e3,
+		(t1 - t0) * 1e6 / N);
+	t0 = now_s();
+	for (int i = 0; i < N; i++) /* "../../global/snapshots/snap-NNNNNNNN" */
+		bad += cf_store_readlink(s, CF_INO(CF_INO_BASE(st.ino), CF_SUB_BYID), link,
+					 sizeof link) != 36;
+	t1 = now_s();
+	CHECK_EQ_INT(bad, 0);
+	fprintf(stderr, "PERF by-id readlink x%d: %.1f ms (%.2f us each)\n", N, (t1 - t0) * 1e3,
+		(t1 - t0) * 1e6 / N);
 	t0 = now_s();
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "snap-%08d", i);
