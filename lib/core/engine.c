@@ -124,28 +124,51 @@ static bool again(int rc, const struct cf_error *err, unsigned *tries, const cha
 	return cf_retry_again(rc, err, tries, what);
 }
 
+/* The path the provider is given for a resource the mount shows at path:
+ * where the store chooses names (layout.h's pref_names), its id path
+ * (COLL/ID), the one the cloud knows it by, when the store holds its id; else
+ * path itself (a clone the API does not show yet: the provider finds it by
+ * the name it was made with). */
+static const char *api_path(struct cf_engine *e, const char *path, char *buf, size_t size)
+{
+	struct cf_resource r = {0};
+	uint64_t ino;
+	if (!cf_layout()->pref_names || !path || cf_store_ino_of_path(e->cfg.store, path, &ino) ||
+	    cf_store_resource(e->cfg.store, ino, &r))
+		return path;
+	int n = r.id && *r.id ? cf_resource_path(r.kind, r.scope, r.id, buf, size) : -1;
+	cf_resource_clear(&r);
+	return n > 0 ? buf : path;
+}
+
 static int api_get(struct cf_engine *e, const char *path, struct cf_resource *out,
 		   struct cf_error *err)
 {
-	return e->api->ops->get(e->api, path, out, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->get(e->api, api_path(e, path, p, sizeof p), out, err);
 }
 
 static int api_create(struct cf_engine *e, const struct cf_create_req *req, struct cf_operation *op,
 		      struct cf_error *err)
 {
-	return e->api->ops->create(e->api, req, op, err);
+	char p[CF_PATH_MAX];
+	struct cf_create_req q = *req;
+	q.source = api_path(e, req->source, p, sizeof p);
+	return e->api->ops->create(e->api, &q, op, err);
 }
 
 static int api_remove(struct cf_engine *e, const char *path, const char *rid,
 		      struct cf_operation *op, struct cf_error *err)
 {
-	return e->api->ops->remove(e->api, path, rid, op, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->remove(e->api, api_path(e, path, p, sizeof p), rid, op, err);
 }
 
 static int api_power(struct cf_engine *e, const char *path, bool start, const char *rid,
 		     struct cf_operation *op, struct cf_error *err)
 {
-	return e->api->ops->power(e->api, path, start, rid, op, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->power(e->api, api_path(e, path, p, sizeof p), start, rid, op, err);
 }
 
 /* Log a refusal, count it, and return err (negative). */
@@ -1585,7 +1608,9 @@ static int label_update_to(struct cf_engine *e, const char *path, const char *re
 		memset(&err, 0, sizeof err);
 		lp.answered = false;
 		lp.plans = 0;
-		rc = o->change_labels(e->cfg.provider, path, plan_label, &lp, &op, &err);
+		char ap[CF_PATH_MAX];
+		rc = o->change_labels(e->cfg.provider, api_path(e, path, ap, sizeof ap), plan_label,
+				      &lp, &op, &err);
 	} while (rc && !lp.answered && rc != -ESTALE && again(rc, &err, &tries, path));
 	if (rc && lp.answered) {
 		cf_operation_clear(&op);

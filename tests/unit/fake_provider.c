@@ -150,14 +150,18 @@ static struct fp_res *find_res(struct fake_provider *f, const char *path)
 {
 	char p[CF_PATH_MAX];
 	for (size_t i = 0; i < f->nres; i++) {
-		/* with a name label, a resource is known by the path its label
-		 * names, else by its id's (how the store lists it) */
+		/* with a name label, a resource is known by its id path and by
+		 * the path its label names (as an API finds one by its id, or by
+		 * a filter on the label) */
 		const struct cf_resource *r = &f->res[i].r;
 		const char *n = f->name_label ? name_of(f, r) : NULL;
-		if (f->name_label && !n)
-			n = r->id;
-		if (n ? cf_resource_path(r->kind, r->scope, n, p, sizeof p) > 0 && !strcmp(p, path)
-		      : !strcmp(f->res[i].path, path))
+		if (!f->name_label
+			? !strcmp(f->res[i].path, path)
+			: (n && cf_resource_path(r->kind, r->scope, n, p, sizeof p) > 0 &&
+			   !strcmp(p, path)) ||
+			      (r->id &&
+			       cf_resource_path(r->kind, r->scope, r->id, p, sizeof p) > 0 &&
+			       !strcmp(p, path)))
 			return &f->res[i];
 	}
 	return NULL;
@@ -631,6 +635,9 @@ static int call(struct fake_provider *f, enum fp_op op, const char *path, act_fn
 		struct cf_error *err)
 {
 	atomic_fetch_add(&f->calls[op], 1);
+	fp_lock(f);
+	snprintf(f->last_path[op], sizeof f->last_path[op], "%s", path ? path : "");
+	fp_unlock(f);
 	int rc = hook(f, op, path, false, err);
 	if (rc)
 		return rc;

@@ -100,6 +100,8 @@ struct fake_provider {
 	unsigned started[FP__COUNT];	   /* distinct operations accepted, per op (under lock) */
 	unsigned done[FP__COUNT];	   /* operations that took effect (DONE, no error) */
 	char last_rid[FP__COUNT][40];	   /* the request id of the latest accepted one */
+	char last_path[FP__COUNT]
+		      [CF_PATH_MAX]; /* the path the latest call was given (under lock) */
 };
 
 void fp_init(struct fake_provider *f);

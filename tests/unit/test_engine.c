@@ -1066,9 +1066,19 @@ static void test_name_label(void)
 	CHECK_EQ_INT(f.started[FP_CREATE], 1);
 	fp_unlock(&f);
 
-	/* renamed through its label: the entry moves */
+	/* renamed through its label: the entry moves; the provider was given
+	 * the resource's id path, the one the cloud knows */
 	uint64_t web = ino_or0(w.st, "snapshots/web");
+	char idpath[80];
+	fp_lock(&f);
+	struct cf_resource *made = fp_find(&f, "snapshots/web");
+	snprintf(idpath, sizeof idpath, "snapshots/%s", made && made->id ? made->id : "?");
+	fp_unlock(&f);
 	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, web, "Name", "db", 2, 0), 0);
+	fp_lock(&f);
+	CHECK_EQ_STR(f.last_path[FP_SET_LABELS], idpath);
+	CHECK_EQ_STR(f.last_path[FP_CREATE], "volumes/vol-1");
+	fp_unlock(&f);
 	CHECK(ino_or0(w.st, "snapshots/db") != 0);
 	CHECK_EQ_INT(ino_or0(w.st, "snapshots/web"), 0);
 	fp_label(&f, "snapshots/db", "Name", val, sizeof val);
