@@ -125,28 +125,51 @@ static bool again(int rc, const struct cf_error *err, unsigned *tries, const cha
 	return cf_retry_again(rc, err, tries, what);
 }
 
+/* The path the provider is given for a resource the mount shows at path:
+ * where the store chooses names (layout.h's pref_names), its id path
+ * (COLL/ID), the one the cloud knows it by, when the store holds its id; else
+ * path itself (a clone the API does not show yet: the provider finds it by
+ * the name it was made with). */
+static const char *api_path(struct cf_engine *e, const char *path, char *buf, size_t size)
+{
+	struct cf_resource r = {0};
+	uint64_t ino;
+	if (!cf_layout()->pref_names || !path || cf_store_ino_of_path(e->cfg.store, path, &ino) ||
+	    cf_store_resource(e->cfg.store, ino, &r))
+		return path;
+	int n = r.id && *r.id ? cf_resource_path(r.kind, r.scope, r.id, buf, size) : -1;
+	cf_resource_clear(&r);
+	return n > 0 ? buf : path;
+}
+
 static int api_get(struct cf_engine *e, const char *path, struct cf_resource *out,
 		   struct cf_error *err)
 {
-	return e->api->ops->get(e->api, path, out, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->get(e->api, api_path(e, path, p, sizeof p), out, err);
 }
 
 static int api_create(struct cf_engine *e, const struct cf_create_req *req, struct cf_operation *op,
 		      struct cf_error *err)
 {
-	return e->api->ops->create(e->api, req, op, err);
+	char p[CF_PATH_MAX];
+	struct cf_create_req q = *req;
+	q.source = api_path(e, req->source, p, sizeof p);
+	return e->api->ops->create(e->api, &q, op, err);
 }
 
 static int api_remove(struct cf_engine *e, const char *path, const char *rid,
 		      struct cf_operation *op, struct cf_error *err)
 {
-	return e->api->ops->remove(e->api, path, rid, op, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->remove(e->api, api_path(e, path, p, sizeof p), rid, op, err);
 }
 
 static int api_power(struct cf_engine *e, const char *path, bool start, const char *rid,
 		     struct cf_operation *op, struct cf_error *err)
 {
-	return e->api->ops->power(e->api, path, start, rid, op, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->power(e->api, api_path(e, path, p, sizeof p), start, rid, op, err);
 }
 
 /* Log a refusal, count it, and return err (negative). */
@@ -724,7 +747,8 @@ static bool before_accepted(json_t *job)
 {
 	const char *step = jstr(job, "step");
 	return !json_is_true(json_object_get(job, "accepted")) &&
-	       (!strcmp(step, "stop") || !strcmp(step, "wait_stopped") || !strcmp(step, "create"));
+	       (!strcmp(step, "stop") || !strcmp(step, "wait_stopped") || !strcmp(step, "flush") ||
+		!strcmp(step, "create"));
 }
 
 /* Whether a stop request of the job may have left. A job planned without
@@ -870,6 +894,47 @@ static int give_up(struct cf_engine *e, json_t *job, const char *target, bool re
 			      size);
 }
 
+/* Whether the job may have run its flush command and owes the thaw. */
+static bool thaw_due(json_t *job)
+{
+	return json_is_true(json_object_get(job, "thaw_due"));
+}
+
+/* Run the policy's flush or thaw command (clone.flush_command,
+ * clone.thaw_command; none set: nothing to run) the way the health command
+ * runs: the source's path in the mount and its resource.json (the cache's,
+ * stored when the mkdir read it) in the environment, the same timeout. */
+static int run_hook(struct cf_engine *e, json_t *job, bool thaw, char *why, size_t size)
+{
+	const struct cf_policy *p = e->cfg.policy;
+	char *const *argv = thaw ? p->clone.thaw_command : p->clone.flush_command;
+	if (!argv)
+		return 0;
+	const char *source = jstr(job, "source");
+	char where[CF_PATH_MAX + 256];
+	snprintf(where, sizeof where, "%s%s%s", e->cfg.mountpoint ? e->cfg.mountpoint : "",
+		 e->cfg.mountpoint ? "/" : "", source);
+	char *doc = NULL, *json = NULL;
+	size_t len = 0;
+	uint64_t ino;
+	if (!cf_store_ino_of_path(e->cfg.store, source, &ino) &&
+	    !cf_store_read(e->cfg.store, CF_INO(CF_INO_BASE(ino), CF_SUB_JSON), &doc, &len) &&
+	    (json = malloc(len + 1))) {
+		memcpy(json, doc, len);
+		json[len] = '\0';
+	}
+	free(doc);
+	int64_t t0 = cf_mono_ms(), deadline = cf_http_deadline();
+	int rc = cf_command_run(thaw ? "thaw command" : "flush command", (const char *const *) argv,
+				p->clone.health_timeout_seconds, where, json,
+				jstr(job, "consistency"), why, size);
+	/* The command's own time is not time the API failed to answer. */
+	if (deadline)
+		cf_http_set_deadline(deadline + (cf_mono_ms() - t0));
+	free(json);
+	return rc;
+}
+
 /* Run job from its recorded step. With until_accepted, return as soon as
  * the create was accepted (mkdir's answer); the rest is the background
  * thread's. Every transition is journaled before the next request. Between
@@ -899,7 +964,8 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 					restart ? "starting the instances it may have stopped"
 						: "nothing was sent; dropped");
 				job_fail(job, -ECANCELED, why);
-				next = restart ? "start" : "done";
+				/* A flush command may have run: thaw before anything else. */
+				next = thaw_due(job) ? "thaw" : restart ? "start" : "done";
 			}
 		}
 		first = false;
@@ -916,6 +982,37 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			if (rc)
 				job_fail(job, rc, "the instance did not stop");
 			next = rc ? "start" : "create";
+		} else if (!strcmp(step, "flush")) {
+			/* Journaled first: from here on a crash or a give-up thaws. */
+			json_object_set_new(job, "thaw_due", json_true());
+			int jrc = cf_journal_put(e->cfg.journal, id, job);
+			if (jrc) {
+				cf_err("journal: cannot record job %" PRIu64 ": %s", id,
+				       strerror(-jrc));
+				return -EAGAIN;
+			}
+			char why[700];
+			rc = run_hook(e, job, false, why, sizeof why);
+			if (rc) {
+				job_fail(job, rc, why);
+				refuse(e, target, -rc,
+				       "%s; nothing was sent, the thaw command runs", why);
+			}
+			next = rc ? "thaw" : "create";
+		} else if (!strcmp(step, "thaw")) {
+			/* After the create was accepted or refused (or the job was given
+			 * up): a frozen source must never stay frozen. Its failure is
+			 * logged; the clone's own result stands. */
+			char why[700];
+			rc = run_hook(e, job, true, why, sizeof why);
+			if (rc)
+				cf_err("job %" PRIu64 ": %s: %s; the source %s may still be frozen",
+				       id, target, why, source);
+			json_object_set_new(job, "thaw_due", json_false());
+			rc = 0;
+			next = json_is_true(json_object_get(job, "accepted"))  ? "wait_created"
+			       : json_array_size(json_object_get(job, "stop")) ? "start"
+									       : "done";
 		} else if (!strcmp(step, "create")) {
 			struct cf_operation op = {0};
 			struct cf_error err = {0};
@@ -936,7 +1033,10 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				       : CF_KIND_MACHINE_IMAGE;
 			req.name = jstr(job, "name");
 			req.source = source;
-			req.guest_flush = !strcmp(jstr(job, "consistency"), "flush");
+			/* The provider's own flush when it has one; else the policy's
+			 * flush and thaw commands are the flush (steps flush, thaw). */
+			req.guest_flush = !strcmp(jstr(job, "consistency"), "flush") &&
+					  (cf_provider_consistency(e->cfg.provider) & CF_CAP_FLUSH);
 			req.labels = l;
 			req.nlabels = i;
 			req.request_id = json_string_value(
@@ -954,9 +1054,10 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				json_object_set_new(job, "accepted", json_true());
 			}
 			cf_operation_clear(&op);
-			next =
-			    rc ? (json_array_size(json_object_get(job, "stop")) ? "start" : "done")
-			       : "wait_created";
+			next = thaw_due(job) ? "thaw"
+			       : rc ? (json_array_size(json_object_get(job, "stop")) ? "start"
+										     : "done")
+				    : "wait_created";
 		} else if (!strcmp(step, "wait_created")) {
 			struct cf_operation op = {0};
 			if (job_get_op(job, "create", &op))
@@ -1145,6 +1246,29 @@ static void store_accepted(struct cf_engine *e, enum cf_kind kind, const char *n
 	put_provisional(e, kind, name, src_path, l, n);
 }
 
+/* Set the layout's name label to name in the labels *l (n of them, heap). */
+static int set_name_label(struct cf_label **l, size_t *n, const char *name)
+{
+	const char *key = cf_layout()->name_label;
+	size_t i = 0;
+	while (i < *n && strcmp((*l)[i].key, key))
+		i++;
+	if (i == *n) {
+		struct cf_label *m = realloc(*l, (*n + 1) * sizeof *m);
+		if (!m)
+			return -ENOMEM;
+		*l = m;
+		m[i].key = strdup(key);
+		m[i].value = NULL;
+		(*n)++;
+		if (!m[i].key)
+			return -ENOMEM;
+	}
+	free((*l)[i].value);
+	(*l)[i].value = strdup(name);
+	return (*l)[i].value ? 0 : -ENOMEM;
+}
+
 /* "a" or "an" before a kind's name, for a refusal that reads as English. */
 static const char *article(const char *word)
 {
@@ -1219,8 +1343,23 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	}
 	/* A mode this provider cannot make (provider.h's CF_CAP_* bits follow
 	 * enum cf_consistency): refused, naming the setting that chose it. */
-	if (!(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
-		bool by_label = label_of(&src, "clone-consistency") != NULL;
+	bool by_label = label_of(&src, "clone-consistency") != NULL;
+	/* Flush mode through the policy's commands: on a provider without a
+	 * flush of its own they are the flush; never a silent crash-consistent
+	 * clone instead. */
+	bool hooks = cons == CF_CONS_FLUSH && (p->clone.flush_command || p->clone.thaw_command);
+	if (cons == CF_CONS_FLUSH && !(cf_provider_consistency(e->cfg.provider) & CF_CAP_FLUSH) &&
+	    !p->clone.flush_command) {
+		rc = refuse(e, shown, EOPNOTSUPP,
+			    "the %s provider has no flush of its own: set the policy's "
+			    "clone.flush_command (and clone.thaw_command) to flush the source, or "
+			    "change %s",
+			    e->cfg.provider->ops->name ? e->cfg.provider->ops->name : "cloud",
+			    by_label ? "the source's clone-consistency label"
+				     : "the policy's clone.consistency");
+		goto out;
+	}
+	if (cons != CF_CONS_FLUSH && !(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
 		rc = refuse(e, shown, EOPNOTSUPP,
 			    "the %s provider cannot make a %s-consistent clone: change %s",
 			    e->cfg.provider->ops->name ? e->cfg.provider->ops->name : "cloud",
@@ -1247,6 +1386,12 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 		rc = refuse(e, shown, rc, "%s", why);
 		goto out;
 	}
+	/* Where the provider names resources by a label, the new one is named
+	 * by it: the name goes in the create request itself. */
+	if (cf_layout()->name_label && (rc = set_name_label(&labels, &nlabels, name))) {
+		rc = refuse(e, shown, -rc, "out of memory");
+		goto out;
+	}
 
 	/* Plan: which instances to stop, one request id per request. */
 	json_t *stop = json_array();
@@ -1265,7 +1410,10 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 			kind == CF_KIND_SNAPSHOT ? "snapshot" : "machineImage", "name", name,
 			"source", ppath, "consistency", cf_consistency_name(cons), "labels",
 			labels_to_json(labels, nlabels), "stop", stop, "rid", "create", rid, "stop",
-			uuids(nstop), "start", uuids(nstop), "step", nstop ? "stop" : "create",
+			uuids(nstop), "start", uuids(nstop), "step",
+			nstop	? "stop"
+			: hooks ? "flush"
+				: "create",
 			"user", c->user ? c->user : "", "created", (json_int_t) now_s());
 	/* no stop request has left yet (power_all sets it before the first) */
 	if (job)
@@ -1436,8 +1584,21 @@ static int plan_label(void *ctx, const struct cf_resource *r, struct cf_label_ch
  * with its own concurrency control (GCE: the fingerprint, re-read and merged
  * on 412, at most 10 tries within the write's budget, jittered), asking
  * plan_label on each read. */
+static int label_update_to(struct cf_engine *e, const char *path, const char *readback,
+			   const char *shown, const char *want_id, const char *key,
+			   const char *value, int flags);
+
 static int label_update(struct cf_engine *e, const char *path, const char *shown,
 			const char *want_id, const char *key, const char *value, int flags)
+{
+	return label_update_to(e, path, path, shown, want_id, key, value, flags);
+}
+
+/* The same, the resource read back from `readback` after the write: where a
+ * write of the name label moves it. */
+static int label_update_to(struct cf_engine *e, const char *path, const char *readback,
+			   const char *shown, const char *want_id, const char *key,
+			   const char *value, int flags)
 {
 	const struct cf_provider_ops *o = e->cfg.provider->ops;
 	if (!o->change_labels)
@@ -1459,7 +1620,9 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		memset(&err, 0, sizeof err);
 		lp.answered = false;
 		lp.plans = 0;
-		rc = o->change_labels(e->cfg.provider, path, plan_label, &lp, &op, &err);
+		char ap[CF_PATH_MAX];
+		rc = o->change_labels(e->cfg.provider, api_path(e, path, ap, sizeof ap), plan_label,
+				      &lp, &op, &err);
 	} while (rc && !lp.answered && rc != -ESTALE && again(rc, &err, &tries, path));
 	if (rc && lp.answered) {
 		cf_operation_clear(&op);
@@ -1490,7 +1653,7 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		cf_operation_clear(&op);
 		return 0; /* nothing to write: plan_label said so */
 	}
-	return label_written(e, &op, path, shown);
+	return label_written(e, &op, readback, shown);
 }
 
 /* The resource an inode shows, its primary path and the path to log. */
@@ -1528,6 +1691,33 @@ static int may_label(struct cf_engine *e, const struct cf_caller *c, const char 
 	return 0;
 }
 
+/* A new value of the name label for resource r: a valid, unlisted name. */
+static int check_rename(struct cf_engine *e, const struct cf_resource *r, const char *shown,
+			const char *value, size_t len)
+{
+	char name[CF_NAME_MAX + 1], target[CF_PATH_MAX];
+	const char *rule = "";
+	if (len > CF_NAME_MAX || memchr(value, '\0', len) || !cf_name_is_safe(value, len) ||
+	    !cf_provider_text_valid(e->cfg.provider, CF_TEXT_NAME, value, len, &rule))
+		return refuse(e, shown, EINVAL, "%s: not a valid name%s%s", cf_layout()->name_label,
+			      *rule ? ": " : "", rule);
+	memcpy(name, value, len);
+	name[len] = '\0';
+	if (r->name && !strcmp(r->name, name))
+		return 0; /* its own name */
+	struct cf_resource other = {0};
+	if (cf_resource_path(r->kind, r->scope, name, target, sizeof target) < 0)
+		return refuse(e, shown, EINVAL, "%s: not a valid name", cf_layout()->name_label);
+	if (!stored(e, target, &other)) {
+		bool self = other.id && r->id && !strcmp(other.id, r->id);
+		cf_resource_clear(&other);
+		if (!self)
+			return refuse(e, shown, EEXIST, "%s: %s is listed already",
+				      cf_layout()->name_label, target);
+	}
+	return 0;
+}
+
 static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			    const char *key, const char *value, size_t len, int flags)
 {
@@ -1540,7 +1730,18 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 		return rc;
 	char want[CF_ID_MAX];
 	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
+	/* The name label names the entry: its new value must be a name the
+	 * collection does not list already (the entry moves once it is set). */
+	bool naming = cf_layout()->name_label && !strcmp(key, cf_layout()->name_label);
+	char moved[CF_PATH_MAX] = "";
+	rc = naming ? check_rename(e, &r, shown, value, len) : 0;
+	/* read back where the new name lists it */
+	if (naming && !rc)
+		snprintf(moved, sizeof moved, "%.*s/%.*s",
+			 (int) (strlen(path) - strlen(r.name) - 1), path, (int) len, value);
 	cf_resource_clear(&r);
+	if (rc)
+		return rc;
 	if (stale_recent(e, path))
 		return refuse_stale_repeat(e, shown);
 	/* Only the key and value the caller writes are judged by the provider's rules
@@ -1568,7 +1769,7 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 	char v[CF_LABEL_TEXT_BYTES_MAX + 1];
 	memcpy(v, value, len);
 	v[len] = '\0';
-	return label_update(e, path, shown, want, key, v, flags);
+	return label_update_to(e, path, *moved ? moved : path, shown, want, key, v, flags);
 }
 
 static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
@@ -1584,6 +1785,10 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 	bool have = label_of(&r, key) != NULL;
 	char want[CF_ID_MAX];
 	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
+	/* Without its name label a resource is listed by its id: read back there. */
+	char moved[CF_PATH_MAX] = "";
+	if (cf_layout()->name_label && !strcmp(key, cf_layout()->name_label) && *want)
+		cf_resource_path(r.kind, r.scope, want, moved, sizeof moved);
 	cf_resource_clear(&r);
 	if (!have)
 		return -ENODATA;
@@ -1595,7 +1800,7 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 		return rc;
 	if (stale_recent(e, path))
 		return refuse_stale_repeat(e, shown);
-	return label_update(e, path, shown, want, key, NULL, 0);
+	return label_update_to(e, path, *moved ? moved : path, shown, want, key, NULL, 0);
 }
 
 /* ---- prune ----

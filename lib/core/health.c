@@ -1,5 +1,6 @@
-/* health.c — runs the policy's health command under a timeout, with a clean
- * environment and no shell, and turns its outcome into a decision. */
+/* health.c — runs the policy's health command (and the flush and thaw
+ * commands, the same way) under a timeout, with a clean environment and no
+ * shell, and turns its outcome into a decision. */
 #include "health.h"
 
 #include <errno.h>
@@ -25,30 +26,18 @@ static int64_t now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char *source_path,
-		  const char *source_json, const char *consistency, char *why, size_t whysize)
+int cf_command_spawn(const char *what, const char *const argv[], unsigned timeout_seconds,
+		     const char *const env[], char *why, size_t whysize)
 {
 	if (!argv || !argv[0]) {
-		snprintf(why, whysize, "health command is empty");
+		snprintf(why, whysize, "%s is empty", what);
 		return -EHOSTDOWN;
 	}
-	char *e_src = NULL, *e_json = NULL, *e_cons = NULL;
-	if (asprintf(&e_src, "CLONEFS_SOURCE=%s", source_path ? source_path : "") < 0)
-		e_src = NULL;
-	if (source_json && strlen(source_json) < ENV_JSON_MAX &&
-	    asprintf(&e_json, "CLONEFS_SOURCE_JSON=%s", source_json) < 0)
-		e_json = NULL;
-	if (asprintf(&e_cons, "CLONEFS_CONSISTENCY=%s", consistency ? consistency : "") < 0)
-		e_cons = NULL;
-	char *envp[6];
+	const char *envp[CF_COMMAND_ENV_MAX + 2];
 	int ne = 0;
-	envp[ne++] = (char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	if (e_src)
-		envp[ne++] = e_src;
-	if (e_json)
-		envp[ne++] = e_json;
-	if (e_cons)
-		envp[ne++] = e_cons;
+	envp[ne++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t i = 0; env && env[i] && ne <= CF_COMMAND_ENV_MAX; i++)
+		envp[ne++] = env[i];
 	envp[ne] = NULL;
 
 	/* stdin from /dev/null; stdout and stderr too: the command's verdict is
@@ -72,15 +61,11 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
 	pid_t pid;
 	/* posix_spawn takes char *const[] for historical reasons; it does not write */
-	int rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *) argv, envp);
+	int rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *) argv, (char *const *) envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	free(e_src);
-	free(e_json);
-	free(e_cons);
 	if (rc) {
-		snprintf(why, whysize, "health command %s could not be run: %s", argv[0],
-			 strerror(rc));
+		snprintf(why, whysize, "%s %s could not be run: %s", what, argv[0], strerror(rc));
 		return -EHOSTDOWN;
 	}
 
@@ -91,7 +76,7 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
-			snprintf(why, whysize, "health command %s: waitpid: %s", argv[0],
+			snprintf(why, whysize, "%s %s: waitpid: %s", what, argv[0],
 				 strerror(errno));
 			return -EHOSTDOWN;
 		}
@@ -100,9 +85,9 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
-			snprintf(why, whysize, "health command %s did not finish within %u s",
-				 argv[0], timeout_seconds);
-			return -EHOSTDOWN;
+			snprintf(why, whysize, "%s %s did not finish within %u s", what, argv[0],
+				 timeout_seconds ? timeout_seconds : 30);
+			return -ETIMEDOUT;
 		}
 		poll(NULL, 0, 10); /* a child's exit is polled; no SIGCHLD handler to share */
 	}
@@ -112,14 +97,50 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 	 * under valgrind, whose fork stands in for glibc's vfork). */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		snprintf(why, whysize,
-			 "health command %s exited with status 127: it, or a command it ran, "
+			 "%s %s exited with status 127: it, or a command it ran, "
 			 "could not be run",
-			 argv[0]);
+			 what, argv[0]);
 	else if (WIFEXITED(status))
-		snprintf(why, whysize, "health command %s exited with status %d", argv[0],
+		snprintf(why, whysize, "%s %s exited with status %d", what, argv[0],
 			 WEXITSTATUS(status));
 	else
-		snprintf(why, whysize, "health command %s was killed by signal %d", argv[0],
+		snprintf(why, whysize, "%s %s was killed by signal %d", what, argv[0],
 			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return -EHOSTDOWN;
+}
+
+int cf_command_run(const char *what, const char *const argv[], unsigned timeout_seconds,
+		   const char *source_path, const char *source_json, const char *consistency,
+		   char *why, size_t whysize)
+{
+	char *e_src = NULL, *e_json = NULL, *e_cons = NULL;
+	if (asprintf(&e_src, "CLONEFS_SOURCE=%s", source_path ? source_path : "") < 0)
+		e_src = NULL;
+	if (source_json && strlen(source_json) < ENV_JSON_MAX &&
+	    asprintf(&e_json, "CLONEFS_SOURCE_JSON=%s", source_json) < 0)
+		e_json = NULL;
+	if (asprintf(&e_cons, "CLONEFS_CONSISTENCY=%s", consistency ? consistency : "") < 0)
+		e_cons = NULL;
+	const char *env[4];
+	int ne = 0;
+	if (e_src)
+		env[ne++] = e_src;
+	if (e_json)
+		env[ne++] = e_json;
+	if (e_cons)
+		env[ne++] = e_cons;
+	env[ne] = NULL;
+	int rc = cf_command_spawn(what, argv, timeout_seconds, env, why, whysize);
+	free(e_src);
+	free(e_json);
+	free(e_cons);
+	/* every failure of these commands is a refusal: the source is not fit */
+	return rc ? -EHOSTDOWN : 0;
+}
+
+int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char *source_path,
+		  const char *source_json, const char *consistency, char *why, size_t whysize)
+{
+	return cf_command_run("health command", argv, timeout_seconds, source_path, source_json,
+			      consistency, why, whysize);
 }

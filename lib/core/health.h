@@ -16,4 +16,18 @@
 int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char *source_path,
 		  const char *source_json, const char *consistency, char *why, size_t whysize);
 
+/* The same for another of the policy's commands (clone.flush_command,
+ * clone.thaw_command): `what` names it in why ("flush command"). */
+int cf_command_run(const char *what, const char *const argv[], unsigned timeout_seconds,
+		   const char *source_path, const char *source_json, const char *consistency,
+		   char *why, size_t whysize);
+
+/* The runner under both: argv through execve under the timeout (0: 30 s), with an
+ * environment of PATH and env[] (NULL-terminated, at most CF_COMMAND_ENV_MAX
+ * "KEY=VALUE" strings). 0 when it exited 0; else -ETIMEDOUT (killed, with its
+ * process group, at the timeout) or -EHOSTDOWN, with the reason in why. */
+enum { CF_COMMAND_ENV_MAX = 8 };
+int cf_command_spawn(const char *what, const char *const argv[], unsigned timeout_seconds,
+		     const char *const env[], char *why, size_t whysize);
+
 #endif

@@ -11,7 +11,9 @@
  *   global/snapshots/NAME        zones/Z/disks/NAME     regions/R/disks/NAME
  *   global/images/NAME           zones/Z/instances/NAME
  *   global/machineImages/NAME
- * A scope is a fixed one ("global") or a named one ("zones/Z"). Every call
+ * A scope is a fixed one ("global") or a named one ("zones/Z"); a fixed
+ * scope may be the mount root itself (""), whose collections are top-level
+ * directories (COLLECTION/NAME: an AWS region's snapshots/). Every call
  * here needs a layout installed (cf_layout_use). A resource's identity in
  * the cloud is its id; its entry name is `name` (on GCE the two coincide in
  * use, on AWS the name may be a Name tag), so nothing assumes name == id. */
@@ -61,8 +63,15 @@ struct cf_label {
  * resource paths as cf_path_from_url returns them, already validated. */
 struct cf_resource {
 	enum cf_kind kind;
-	char *scope;	 /* "global", "zones/us-central1-a", "regions/us-central1" */
-	char *name;	 /* entry name, validated by cf_name_is_safe */
+	char *scope; /* "global", "zones/us-central1-a", "regions/us-central1" */
+	char *name;  /* entry name, validated by cf_name_is_safe */
+	/* A name the provider would rather show, judged safe and not shaped
+	 * like an id (AWS: the Name tag); NULL: none. A provider that sets it
+	 * sets name to the id: the store lists the resource under name_pref
+	 * when it holds it in its collection (no other resource of the
+	 * collection prefers it, or this one is the oldest that does: creation
+	 * time, then id), else under its id; the record keeps the name shown. */
+	char *name_pref;
 	char *id;	 /* provider id (GCE: uint64 as decimal) */
 	char *status;	 /* READY, CREATING, RUNNING, TERMINATED, ... */
 	int64_t created; /* creation time, seconds since the epoch, UTC */
@@ -96,6 +105,10 @@ const char *cf_kind_collection(enum cf_kind k);
 /* Build "SCOPE/COLLECTION/NAME" into buf. Returns the length, or -ENAMETOOLONG
  * / -EINVAL (kind without a collection, unsafe name). */
 int cf_resource_path(enum cf_kind k, const char *scope, const char *name, char *buf, size_t size);
+
+/* Build a collection's path, "SCOPE/COLLECTION" ("COLLECTION" in the root
+ * scope, ""), into buf: its length, or -EINVAL / -ENAMETOOLONG. */
+int cf_collection_path(enum cf_kind k, const char *scope, char *buf, size_t size);
 
 /* Parse a project-relative resource path back. scope_out receives the scope
  * (GCE: "global", "zones/Z" or "regions/R"); name_out the last component. Returns 0 or -EINVAL

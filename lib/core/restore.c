@@ -18,6 +18,7 @@
 #include "restore.h"
 
 #include "engine_int.h"
+#include "health.h"
 #include "layout.h"
 #include "log.h"
 #include "names.h"
@@ -26,15 +27,10 @@
 #include "timefmt.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,74 +144,21 @@ static int run_after(char *const argv[], unsigned timeout, const char *source, c
 		e_tgt = NULL;
 	if (asprintf(&e_from, "CLONEFS_RESTORED_FROM=%s", from) < 0)
 		e_from = NULL;
-	char *envp[5];
+	const char *env[4];
 	int ne = 0;
-	envp[ne++] = (char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	if (e_src)
-		envp[ne++] = e_src;
+		env[ne++] = e_src;
 	if (e_tgt)
-		envp[ne++] = e_tgt;
+		env[ne++] = e_tgt;
 	if (e_from)
-		envp[ne++] = e_from;
-	envp[ne] = NULL;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	/* none of the daemon's descriptors (databases, sockets with tokens) */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setpgroup(&attr, 0);
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-	pid_t pid;
-	int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+		env[ne++] = e_from;
+	env[ne] = NULL;
+	int rc = cf_command_spawn("restore.after_command", (const char *const *) argv,
+				  timeout ? timeout : 60, env, why, whysize);
 	free(e_src);
 	free(e_tgt);
 	free(e_from);
-	if (rc) {
-		snprintf(why, whysize, "restore.after_command %s could not be run: %s", argv[0],
-			 strerror(rc));
-		return -EIO;
-	}
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t deadline = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-			   (int64_t) (timeout ? timeout : 60) * 1000;
-	int status = 0;
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if ((w < 0 && errno != EINTR) ||
-		    (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= deadline) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			snprintf(why, whysize,
-				 "restore.after_command %s did not finish within %u s", argv[0],
-				 timeout);
-			return -ETIMEDOUT;
-		}
-		poll(NULL, 0, 10);
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		snprintf(why, whysize, "restore.after_command %s exited with status %d", argv[0],
-			 WEXITSTATUS(status));
-	else
-		snprintf(why, whysize, "restore.after_command %s was killed by signal %d", argv[0],
-			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return -EIO;
+	return rc == -ETIMEDOUT ? rc : rc ? -EIO : 0;
 }
 
 /* ---- the job ---- */

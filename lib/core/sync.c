@@ -61,12 +61,15 @@ static double mono_now(void)
 }
 
 /* The path a resource is known by in a listing's `seen` set (a resource
- * that names a scope, a zone, has no resource path: the scope's). */
+ * that names a scope, a zone, has no resource path: the scope's; where the
+ * store chooses entry names (layout.h's pref_names), its id path: the sweep
+ * looks it up by its id). */
 static int seen_path(const struct cf_resource *r, char *buf, size_t size)
 {
 	if (cf_scope_type_named_by(r->kind) >= 0)
 		return cf_scope_path(r->kind, r->name, buf, size);
-	return cf_resource_path(r->kind, r->scope, r->name, buf, size);
+	return cf_resource_path(r->kind, r->scope,
+				cf_layout()->pref_names && r->id ? r->id : r->name, buf, size);
 }
 
 /* The scope type whose scopes listing l returns, or -1. */
@@ -330,7 +333,13 @@ static int run_pass(struct cf_sync *s)
 	pthread_mutex_lock(&s->pass_lock);
 	double t0 = mono_now();
 	bool cut = false;
+	unsigned used = 0;
 	for (int l = 0; l < CF_LIST__COUNT && !cut; l++) {
+		/* A listing the layout does not name has nothing to show (a tree
+		 * without zones or regions): never asked for. */
+		if (!cf_listing_used((enum cf_listing) l))
+			continue;
+		used++;
 		int rc = run_listing(s, (enum cf_listing) l, &ps);
 		if (rc && !first)
 			first = rc;
@@ -356,9 +365,9 @@ static int run_pass(struct cf_sync *s)
 	if (first == -ECANCELED)
 		cf_info("sync: pass stopped after %.0f ms", ms);
 	else
-		cf_info("sync: pass: %u of %d listings complete, %u failed; %llu resources listed, "
+		cf_info("sync: pass: %u of %u listings complete, %u failed; %llu resources listed, "
 			"%llu changed, %llu removed, %llu skipped; %.0f ms",
-			ps.complete, CF_LIST__COUNT, ps.failed, (unsigned long long) ps.listed,
+			ps.complete, used, ps.failed, (unsigned long long) ps.listed,
 			(unsigned long long) ps.changed, (unsigned long long) ps.removed,
 			(unsigned long long) ps.skipped, ms);
 	return first;

@@ -82,13 +82,18 @@ struct fake_provider {
 	int page_size;	       /* items per listing page (default 500) */
 	const char *scopes[8]; /* named by aggregated listings besides their items' */
 	size_t nscopes;
-	int slow_ms;	   /* sleep before each page */
-	bool repeat_token; /* snapshots: page 2 hands back the token it was given */
-	int repeats;	   /* ... how often it did (it gives up after 20) */
+	const char *name_label; /* its value is a resource's name_pref (NULL: none) */
+	int slow_ms;		/* sleep before each page */
+	bool repeat_token;	/* snapshots: page 2 hands back the token it was given */
+	int repeats;		/* ... how often it did (it gives up after 20) */
 	uint64_t next_id;
 	fp_hook_fn hook;
 	void *hook_ctx;
+	/* Its ops, a copy of the fake's own, so that a test can take a
+	 * capability away (fp_set_consistency). */
+	struct cf_provider_ops own_ops;
 	/* what happened */
+	atomic_int guest_flushes; /* creates that asked for the provider's own flush */
 	atomic_int calls[FP__COUNT];
 	atomic_int pages, first_pages;
 	atomic_int asked[CF_LIST__COUNT];  /* first pages asked for, per listing */
@@ -96,6 +101,8 @@ struct fake_provider {
 	unsigned started[FP__COUNT];	   /* distinct operations accepted, per op (under lock) */
 	unsigned done[FP__COUNT];	   /* operations that took effect (DONE, no error) */
 	char last_rid[FP__COUNT][40];	   /* the request id of the latest accepted one */
+	char last_path[FP__COUNT]
+		      [CF_PATH_MAX]; /* the path the latest call was given (under lock) */
 };
 
 void fp_init(struct fake_provider *f);
@@ -124,6 +131,9 @@ void fp_recreate(struct fake_provider *f, const char *path);
 void fp_status(struct fake_provider *f, const char *path, char *buf, size_t size);
 void fp_label(struct fake_provider *f, const char *path, const char *key, char *buf, size_t size);
 bool fp_exists(struct fake_provider *f, const char *path);
+
+/* The consistency modes it offers (CF_CAP_*; all three by default). */
+void fp_set_consistency(struct fake_provider *f, unsigned caps);
 
 void fp_fail(struct fake_provider *f, const struct fp_fail *spec);
 void fp_clear_fails(struct fake_provider *f);

@@ -25,6 +25,7 @@
 #include "layout.h"
 #include "log.h"
 #include "restore.h"
+#include "toy_root_layout.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1054,6 +1055,281 @@ static void test_restore_resolve(void)
 		     -EINVAL);
 }
 
+/* ---- flush mode through the policy's flush and thaw commands ---- */
+
+static char hook_log[400];
+
+/* Scripts that append "WHAT SOURCE CONSISTENCY" to hook_log (their
+ * environment is the health command's: only PATH and CLONEFS_*). */
+static void write_hooks(char *flush, char *thaw, char *bad, size_t size)
+{
+	snprintf(hook_log, sizeof hook_log, "%s/hooks.log", tmpdir);
+	const char *names[3] = {"flush", "thaw", "badflush"};
+	char *paths[3] = {flush, thaw, bad};
+	for (int i = 0; i < 3; i++) {
+		snprintf(paths[i], size, "%s/%s.sh", tmpdir, names[i]);
+		FILE *fp = fopen(paths[i], "w");
+		CHECK(fp != NULL);
+		if (!fp)
+			return;
+		fprintf(fp,
+			"#!/bin/sh\necho \"%s $CLONEFS_SOURCE $CLONEFS_CONSISTENCY "
+			"${CLONEFS_SOURCE_JSON:+json}\" >> '%s'\n%s",
+			names[i], hook_log, i == 2 ? "exit 3\n" : "");
+		fclose(fp);
+		chmod(paths[i], 0755);
+	}
+}
+
+static const char *read_hooks(void)
+{
+	static char buf[2048];
+	buf[0] = '\0';
+	FILE *fp = fopen(hook_log, "r");
+	if (fp) {
+		size_t n = fread(buf, 1, sizeof buf - 1, fp);
+		buf[n] = '\0';
+		fclose(fp);
+	}
+	return buf;
+}
+
+/* What the log held when the create was sent. */
+static char log_at_create[2048];
+
+static int note_create(void *ctx, enum fp_op op, const char *path, bool after)
+{
+	(void) ctx;
+	(void) path;
+	if (op == FP_CREATE && !after)
+		snprintf(log_at_create, sizeof log_at_create, "%s", read_hooks());
+	return 0;
+}
+
+static void flush_world(struct fake_provider *f, struct world *w, unsigned caps, const char *flush,
+			const char *thaw)
+{
+	char policy[1200];
+	snprintf(policy, sizeof policy,
+		 "{\"clone\": {\"consistency\": \"flush\", \"require_healthy\": true"
+		 "%s%s%s%s%s%s}}",
+		 flush ? ", \"flush_command\": [\"" : "", flush ? flush : "", flush ? "\"]" : "",
+		 thaw ? ", \"thaw_command\": [\"" : "", thaw ? thaw : "", thaw ? "\"]" : "");
+	cloud_init(f);
+	fp_set_consistency(f, caps);
+	f->hook = note_create;
+	world_open(w, f, policy, NULL, NULL, 5);
+	unlink(hook_log);
+	log_at_create[0] = '\0';
+}
+
+static void test_flush_commands(void)
+{
+	char flush[300], thaw[300], bad[300];
+	struct fake_provider f;
+	struct world w;
+	const unsigned no_flush = CF_CAP_CRASH | CF_CAP_STOP;
+	const char both[] = "flush zones/z1/disks/d1 flush json\n"
+			    "thaw zones/z1/disks/d1 flush json\n";
+	write_hooks(flush, thaw, bad, sizeof flush);
+
+	/* No flush of its own and no command: EOPNOTSUPP, nothing sent. */
+	flush_world(&f, &w, no_flush, NULL, NULL);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EOPNOTSUPP);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 0);
+	CHECK_EQ_INT(njobs(w.j), 0);
+	world_close(&w);
+	fp_destroy(&f);
+	/* A thaw command alone is no flush. */
+	flush_world(&f, &w, no_flush, NULL, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EOPNOTSUPP);
+	CHECK_EQ_STR(read_hooks(), "");
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* The commands are the flush: flush before the create, thaw after it
+	 * was accepted (before mkdir answers); the provider is not asked. */
+	flush_world(&f, &w, no_flush, flush, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_STR(log_at_create, "flush zones/z1/disks/d1 flush json\n");
+	CHECK_EQ_STR(read_hooks(), both);
+	CHECK_EQ_INT(atomic_load(&f.guest_flushes), 0);
+	CHECK(drain(&w, 2000));
+	CHECK(fp_exists(&f, SNAP));
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* A provider with a flush of its own keeps it, and runs them too. */
+	flush_world(&f, &w, CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP, flush, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_STR(read_hooks(), both);
+	CHECK_EQ_INT(atomic_load(&f.guest_flushes), 1);
+	world_close(&w);
+	fp_destroy(&f);
+	flush_world(&f, &w, CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP, NULL, NULL);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_INT(atomic_load(&f.guest_flushes), 1);
+	CHECK_EQ_STR(read_hooks(), "");
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* A create the API refuses: thawed all the same. */
+	flush_world(&f, &w, no_flush, flush, thaw);
+	struct fp_fail denied = {
+	    .op = FP_CREATE, .nth = 1, .times = 1, .err = -EACCES, .http = 403, .message = "no"};
+	fp_fail(&f, &denied);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EACCES);
+	CHECK_EQ_STR(read_hooks(), both);
+	CHECK_EQ_INT(njobs(w.j), 0);
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* A flush command that fails: nothing sent, thawed, EHOSTDOWN. */
+	flush_world(&f, &w, no_flush, bad, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EHOSTDOWN);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 0);
+	CHECK_EQ_STR(read_hooks(), "badflush zones/z1/disks/d1 flush json\n"
+				   "thaw zones/z1/disks/d1 flush json\n");
+	world_close(&w);
+	fp_destroy(&f);
+}
+
+/* A crash between the flush and the create (the create never left): the
+ * journal resumed by a new engine sends the create once and thaws. */
+static void test_flush_crash(void)
+{
+	char flush[300], thaw[300], bad[300];
+	struct fake_provider f, saved;
+	struct world w;
+	write_hooks(flush, thaw, bad, sizeof flush);
+	char policy[1200];
+	snprintf(policy, sizeof policy,
+		 "{\"clone\": {\"consistency\": \"flush\", \"flush_command\": [\"%s\"],"
+		 " \"thaw_command\": [\"%s\"]}}",
+		 flush, thaw);
+	struct crash c = {.f = &f, .at_op = FP_CREATE, .saved = &saved};
+	pthread_mutex_init(&c.lock, NULL);
+	cloud_init(&f);
+	fp_set_consistency(&f, CF_CAP_CRASH);
+	world_open(&w, &f, policy, NULL, NULL, 1);
+	unlink(hook_log);
+	c.j = w.j;
+	f.hook = crash_hook;
+	f.hook_ctx = &c;
+	log_at_create[0] = '\0';
+	/* the process "dies" at the create; what its engine does after that is
+	 * not the test's (its thaw is cleared from the log below) */
+	CHECK(mkdir_snap(&w, "snap1") != 0);
+	world_close(&w);
+	fp_destroy(&f);
+	CHECK(c.crashed && c.job);
+	if (!c.job)
+		return;
+	CHECK_EQ_STR(json_string_value(json_object_get(c.job, "step")), "create");
+	CHECK(json_is_true(json_object_get(c.job, "thaw_due")));
+	CHECK(!strncmp(read_hooks(), "flush zones/z1/disks/d1 flush json\n", 35));
+	unlink(hook_log);
+	uint64_t id;
+	fp_set_consistency(&saved, CF_CAP_CRASH);
+	world_open(&w, &saved, policy, c.job, &id, 5);
+	CHECK(drain(&w, 2000));
+	world_close(&w);
+	CHECK_EQ_STR(read_hooks(), "thaw zones/z1/disks/d1 flush json\n");
+	fp_lock(&saved);
+	CHECK_EQ_INT(saved.started[FP_CREATE], 1);
+	fp_unlock(&saved);
+	CHECK(fp_exists(&saved, SNAP));
+	fp_destroy(&saved);
+	json_decref(c.job);
+	pthread_mutex_destroy(&c.lock);
+}
+
+/* ---- a provider that names resources by a label (toy_root_layout.h) ---- */
+
+static uint64_t ino_or0(struct cf_store *st, const char *path)
+{
+	uint64_t ino = 0;
+	return cf_store_ino_of_path(st, path, &ino) ? 0 : ino;
+}
+
+/* mkdir NAME sets the name label in the create request and is EEXIST for a
+ * listed name; setting the label renames the entry (EEXIST when the new
+ * name is listed, EINVAL when it cannot be one). */
+static void test_name_label(void)
+{
+	struct fake_provider f;
+	struct world w;
+	char val[64];
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	fp_init(&f);
+	f.name_label = "Name";
+	struct cf_resource *v = fp_add(&f, CF_KIND_DISK, "", "vol-1", "READY", 100);
+	free(v->id);
+	v->id = strdup("vol-1");
+	world_open(&w, &f, "{\"clone\": {\"consistency\": \"crash\", \"require_healthy\": false}}",
+		   NULL, NULL, 5);
+	uint64_t view = ino_or0(w.st, "volumes/vol-1/snapshots");
+	CHECK(view != 0);
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, view, "web", NULL), 0);
+	CHECK(drain(&w, 2000));
+	fp_label(&f, "snapshots/web", "Name", val, sizeof val);
+	CHECK_EQ_STR(val, "web");
+	CHECK(ino_or0(w.st, "snapshots/web") != 0);
+	CHECK(ino_or0(w.st, "volumes/vol-1/snapshots/web") != 0);
+	/* a listed name */
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, view, "web", NULL), -EEXIST);
+	fp_lock(&f);
+	CHECK_EQ_INT(f.started[FP_CREATE], 1);
+	fp_unlock(&f);
+
+	/* renamed through its label: the entry moves; the provider was given
+	 * the resource's id path, the one the cloud knows */
+	uint64_t web = ino_or0(w.st, "snapshots/web");
+	char idpath[80];
+	fp_lock(&f);
+	struct cf_resource *made = fp_find(&f, "snapshots/web");
+	snprintf(idpath, sizeof idpath, "snapshots/%s", made && made->id ? made->id : "?");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, web, "Name", "db", 2, 0), 0);
+	fp_lock(&f);
+	CHECK_EQ_STR(f.last_path[FP_SET_LABELS], idpath);
+	CHECK_EQ_STR(f.last_path[FP_CREATE], "volumes/vol-1");
+	fp_unlock(&f);
+	CHECK(ino_or0(w.st, "snapshots/db") != 0);
+	CHECK_EQ_INT(ino_or0(w.st, "snapshots/web"), 0);
+	fp_label(&f, "snapshots/db", "Name", val, sizeof val);
+	CHECK_EQ_STR(val, "db");
+
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, view, "other", NULL), 0);
+	CHECK(drain(&w, 2000));
+	uint64_t other = ino_or0(w.st, "snapshots/other");
+	CHECK(other != 0);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, other, "Name", "db", 2, 0), -EEXIST);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, other, "Name", "a/b", 3, 0), -EINVAL);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, other, "Name", "web", 3, 0), 0);
+	CHECK(ino_or0(w.st, "snapshots/web") != 0 && !ino_or0(w.st, "snapshots/other"));
+	/* its own name again: nothing to refuse */
+	CHECK_EQ_INT(
+	    cf_engine_set_label(w.e, &caller, ino_or0(w.st, "snapshots/web"), "Name", "web", 3, 0),
+	    0);
+	/* its name label removed: listed by its id */
+	char id[64];
+	fp_lock(&f);
+	struct cf_resource *held = fp_find(&f, "snapshots/web");
+	snprintf(id, sizeof id, "snapshots/%s", held && held->id ? held->id : "?");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_engine_remove_label(w.e, &caller, ino_or0(w.st, "snapshots/web"), "Name"),
+		     0);
+	CHECK(ino_or0(w.st, id) != 0 && !ino_or0(w.st, "snapshots/web"));
+	/* a label that is not the name label: no name rules */
+	CHECK_EQ_INT(
+	    cf_engine_set_label(w.e, &caller, ino_or0(w.st, "snapshots/db"), "owner", "db", 2, 0),
+	    0);
+	world_close(&w);
+	fp_destroy(&f);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -1072,6 +1348,9 @@ int main(void)
 	test_restore_resolve();
 	test_restore_rules();
 	test_restore_crash_everywhere();
+	test_flush_commands();
+	test_flush_crash();
+	test_name_label();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))

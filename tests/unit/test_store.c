@@ -12,6 +12,7 @@
 #include "pathset.h"
 #include "store.h"
 #include "toy_layout.h"
+#include "toy_root_layout.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1893,6 +1894,10 @@ static void test_scale(void)
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "snap-%08d", i);
 		mk(&rs[i], CF_KIND_SNAPSHOT, "global", name, "READY", 1600000000 + i);
+		char id[24]; /* each its own, as the API's are (the id index) */
+		snprintf(id, sizeof id, "%llu",
+			 4200000000000000000ull + (unsigned long long) i * 7919);
+		set_str(&rs[i].id, id);
 		snprintf(src, sizeof src, "zones/us-central1-a/disks/disk-%04d", i % 1000);
 		set_str(&rs[i].source, src);
 		add_label(&rs[i], "team", "storage");
@@ -1954,7 +1959,34 @@ static void test_scale(void)
 		fprintf(stderr, "PERF readdir %d entries: %.2f ms (%.2f ms per 10k)\n", N,
 			(t1 - t0) * 1e3, (t1 - t0) * 1e3 / (N / 10000));
 	}
+	/* .clonefs/by-id/: every id, each with its link's size (the path). */
+	for (int round = 0; round < 2; round++) {
+		uint64_t sum = 0;
+		t0 = now_s();
+		CHECK_EQ_INT(cf_store_readdir(s, CF_INO_BYID, count_entry, &sum), 0);
+		t1 = now_s();
+		CHECK_EQ_INT(sum, (uint64_t) N); /* symlinks: no blocks */
+		fprintf(stderr, "PERF readdir .clonefs/by-id, %d entries: %.2f ms\n", N,
+			(t1 - t0) * 1e3);
+	}
 	struct cf_stat st;
+	char link[256];
+	t0 = now_s();
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += cf_store_lookup(s, CF_INO_BYID, rs[i].id, &st) != 0 || st.size != 36;
+	t1 = now_s();
+	CHECK_EQ_INT(bad, 0);
+	fprintf(stderr, "PERF by-id lookup x%d: %.1f ms (%.2f us each)\n", N, (t1 - t0) * 1e3,
+		(t1 - t0) * 1e6 / N);
+	t0 = now_s();
+	for (int i = 0; i < N; i++) /* "../../global/snapshots/snap-NNNNNNNN" */
+		bad += cf_store_readlink(s, CF_INO(CF_INO_BASE(st.ino), CF_SUB_BYID), link,
+					 sizeof link) != 36;
+	t1 = now_s();
+	CHECK_EQ_INT(bad, 0);
+	fprintf(stderr, "PERF by-id readlink x%d: %.1f ms (%.2f us each)\n", N, (t1 - t0) * 1e3,
+		(t1 - t0) * 1e6 / N);
 	t0 = now_s();
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "snap-%08d", i);
@@ -2268,6 +2300,389 @@ static void test_other_layout(void)
 	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
 }
 
+/* A tree whose collections sit at the mount root (toy_root_layout.h: AWS's
+ * snapshots/, images/, volumes/, instances/): paths, parents, inodes, the
+ * root's listing, views, links, the trash, the sweep and remove all work
+ * without a scope component, and the path grammar takes COLLECTION/NAME. */
+static void test_root_layout(void)
+{
+	char dir[512], scope[64], name[64];
+	struct cf_store *s;
+	struct cf_stat st;
+	enum cf_kind k;
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	char p[CF_PATH_MAX];
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_SNAPSHOT, "", "s1", p, sizeof p), 12);
+	CHECK_EQ_STR(p, "snapshots/s1");
+	CHECK_EQ_INT(cf_collection_path(CF_KIND_DISK, "", p, sizeof p), 7);
+	CHECK_EQ_STR(p, "volumes");
+	CHECK_EQ_INT(cf_path_parse("volumes/v1", &k, scope, sizeof scope, name, sizeof name), 0);
+	CHECK_EQ_INT(k, CF_KIND_DISK);
+	CHECK_EQ_STR(scope, "");
+	CHECK_EQ_STR(name, "v1");
+	CHECK_EQ_INT(cf_path_parse("x/volumes/v1", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("volumes", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("trash/v1", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_collection_kind("images", 6), CF_KIND_MACHINE_IMAGE);
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_SNAPSHOT, "global", "s1", p, sizeof p), -EINVAL);
+	CHECK(!cf_listing_used(CF_LIST_ZONES) && cf_listing_used(CF_LIST_DISKS));
+
+	fresh_dir(dir, sizeof dir, "root");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_STR(ls(s, ""), "images,instances,snapshots,volumes");
+	CHECK_EQ_STR(ls(s, "trash"), "images,snapshots");
+
+	struct cf_resource vol, snap, vm, ami, old;
+	mk(&vol, CF_KIND_DISK, "", "v1", "READY", 1600000000);
+	mk(&vm, CF_KIND_INSTANCE, "", "i1", "RUNNING", 1600000001);
+	add_link(&vm, "volumes/v1");
+	mk(&snap, CF_KIND_SNAPSHOT, "", "s1", "READY", 1600000002);
+	set_str(&snap.source, "volumes/v1");
+	mk(&ami, CF_KIND_MACHINE_IMAGE, "", "a1", "READY", 1600000003);
+	set_str(&ami.source, "instances/i1");
+	mk(&old, CF_KIND_SNAPSHOT, "", "s2", "READY", 1600000004);
+	set_str(&old.source, "volumes/v1");
+	add_label(&old, CF_TRASH_LABEL, "1");
+	/* listed by id in this tree (pref_names): ids that read as names */
+	struct cf_resource *all[] = {&vol, &vm, &snap, &ami, &old};
+	for (size_t i = 0; i < 5; i++)
+		set_str(&all[i]->id, all[i]->name);
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &ami, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &old, NULL, NULL), 0);
+
+	CHECK_EQ_STR(ls(s, ""), "images,instances,snapshots,volumes");
+	CHECK_EQ_STR(ls(s, "volumes"), "v1");
+	CHECK_EQ_STR(ls(s, "volumes/v1"), "resource.json,snapshots,status");
+	CHECK_EQ_STR(ls(s, "volumes/v1/snapshots"), "s1");
+	CHECK_EQ_STR(ls(s, "instances/i1"), "images,resource.json,status,volumes");
+	CHECK_EQ_STR(ls(s, "instances/i1/images"), "a1");
+	CHECK_EQ_STR(link_of(s, "instances/i1/volumes/v1"), "../../../volumes/v1");
+	CHECK_EQ_STR(link_of(s, "snapshots/s1/source"), "../../volumes/v1");
+	CHECK_EQ_STR(link_of(s, "volumes/v1/snapshots/s1/source"), "../../../../volumes/v1");
+	CHECK_EQ_STR(ls(s, "snapshots"), "s1");
+	CHECK_EQ_STR(ls(s, "trash/snapshots"), "s2");
+	/* .clonefs/trash/snapshots/s2/source: four levels below the root */
+	CHECK_EQ_STR(link_of(s, "trash/snapshots/s2/source"), "../../../../volumes/v1");
+	CHECK_EQ_STR(trashed(s), "snapshots/s2=s2");
+	CHECK_EQ_INT(cf_store_lookup(s, CF_INO_ROOT, "volumes", &st), 0);
+	CHECK_EQ_INT(st.ino, ino_of(s, "volumes"));
+	char path[CF_PATH_MAX];
+	unsigned sub = 0;
+	CHECK(cf_store_path_of(s, ino_of(s, "volumes/v1/snapshots/s1"), path, sizeof path, &sub) >=
+	      0);
+	CHECK_EQ_STR(path, "volumes/v1/snapshots/s1");
+	CHECK(cf_store_path_of(s, ino_of(s, "images"), path, sizeof path, &sub) >= 0);
+	CHECK_EQ_STR(path, "images");
+	CHECK(cf_store_path_of(s, ino_of(s, "trash/snapshots/s2"), path, sizeof path, &sub) >= 0);
+	CHECK_EQ_STR(path, "trash/snapshots/s2");
+	struct cf_resource back;
+	CHECK_EQ_INT(cf_store_resource(s, ino_of(s, "snapshots/s1"), &back), 0);
+	CHECK_EQ_STR(back.scope, "");
+	cf_resource_clear(&back);
+
+	/* Inodes survive a reopen. */
+	uint64_t v1 = ino_of(s, "volumes/v1");
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(ino_of(s, "volumes/v1"), v1);
+
+	const char *none[] = {NULL};
+	const char *s1only[] = {"snapshots/s1", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, s1only, 1, NULL);
+	CHECK_EQ_STR(ls(s, "trash/snapshots"), "");
+	CHECK_EQ_STR(ls(s, "snapshots"), "s1");
+	sweep1(s, CF_LIST_DISKS, none, 1, NULL);
+	CHECK_EQ_STR(ls(s, "volumes"), "");
+	CHECK_EQ_STR(ls(s, ""), "images,instances,snapshots,volumes");
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "images/a1"), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s1"), -EINVAL);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "images"), "");
+	CHECK_EQ_STR(ls(s, "instances/i1/images"), "");
+
+	cf_resource_clear(&vol);
+	cf_resource_clear(&vm);
+	cf_resource_clear(&snap);
+	cf_resource_clear(&ami);
+	cf_resource_clear(&old);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
+/* A resource of the root tree listed by id unless it holds its preferred name. */
+static void mkn(struct cf_resource *r, const char *id, const char *pref, int64_t created)
+{
+	mk(r, CF_KIND_SNAPSHOT, "", id, "READY", created);
+	set_str(&r->id, id);
+	set_str(&r->name_pref, pref);
+}
+
+static const char *id_at(struct cf_store *s, const char *path)
+{
+	static char buf[64];
+	struct cf_resource r;
+	uint64_t ino = ino_of(s, path);
+	if (!ino || cf_store_resource(s, ino, &r))
+		return "(missing)";
+	snprintf(buf, sizeof buf, "%s", r.id ? r.id : "(none)");
+	cf_resource_clear(&r);
+	return buf;
+}
+
+/* Preferred names (model.h's name_pref): the oldest resource preferring a
+ * name holds it whatever order the pages come in, the others are listed by
+ * id; a rename moves the entry, a holder's removal frees the name for the
+ * next in line at its next write; unsafe names and names that are another
+ * resource's id are never used; the sweep knows such resources by id. */
+static void test_preferred_names(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_resource a, b, c, x, u;
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	mkn(&a, "snap-a", "web", 1000);
+	mkn(&b, "snap-b", "web", 2000);
+	mkn(&c, "snap-0", "web", 1000); /* as old as a: the smaller id wins */
+	for (int order = 0; order < 2; order++) {
+		char name[32];
+		snprintf(name, sizeof name, "names%d", order);
+		fresh_dir(dir, sizeof dir, name);
+		CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+		struct cf_wtxn *w;
+		CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+		CHECK_EQ_INT(cf_store_upsert(w, order ? &b : &a, NULL), 0);
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+		CHECK_EQ_STR(ls(s, "snapshots"), "web");
+		/* the other one in the same transaction (a page) */
+		CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+		CHECK_EQ_INT(cf_store_upsert(w, order ? &a : &b, NULL), 0);
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+		CHECK_EQ_STR(ls(s, "snapshots"), "snap-b,web");
+		CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-a");
+		CHECK_EQ_STR(id_at(s, "snapshots/snap-b"), "snap-b");
+		/* the moved one keeps its document */
+		char *doc = read_file(s, "snapshots/snap-b/resource.json");
+		CHECK(doc && strstr(doc, "\"name\":\"snap-b\""));
+		free(doc);
+		/* upserting again changes nothing */
+		bool changed = true;
+		CHECK_EQ_INT(put1(s, &a, &changed, NULL), 0);
+		CHECK(!changed);
+		CHECK_EQ_INT(put1(s, &b, &changed, NULL), 0);
+		CHECK(!changed);
+		cf_store_close(s);
+	}
+	fresh_dir(dir, sizeof dir, "names2");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(put1(s, &b, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &c, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-b,web");
+	CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-0");
+
+	/* The sweep knows them by id: all seen, none removed; c gone. */
+	const char *all[] = {"snapshots/snap-a", "snapshots/snap-b", "snapshots/snap-0", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, all, 0, NULL);
+	const char *two[] = {"snapshots/snap-a", "snapshots/snap-b", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, two, 1, NULL);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-b");
+	/* the next in line takes it when it is next written */
+	CHECK_EQ_INT(put1(s, &b, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-b");
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-b,web");
+	CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-a");
+
+	/* A Name changed elsewhere: the entry moves; b takes "web" at its
+	 * next write. */
+	set_str(&a.name_pref, "db");
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "db,snap-b");
+	CHECK_EQ_INT(put1(s, &b, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "db,web");
+	CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-b");
+	/* Its Name removed: listed by id. */
+	set_str(&a.name_pref, NULL);
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,web");
+	/* The holder deleted (rmdir, or the sweep): removed by its path. */
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "snapshots/web"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a");
+
+	/* Unsafe names and another resource's id are never used. */
+	mkn(&u, "snap-u", "a/b", 500);
+	mkn(&x, "snap-x", "snap-a", 100);
+	CHECK_EQ_INT(put1(s, &u, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &x, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-u,snap-x");
+	CHECK_EQ_STR(id_at(s, "snapshots/snap-a"), "snap-a");
+	/* An id that cannot be a name: refused before anything is written. */
+	set_str(&u.id, "bad/id");
+	CHECK_EQ_INT(put1(s, &u, NULL, NULL), -EINVAL);
+
+	cf_resource_clear(&a);
+	cf_resource_clear(&b);
+	cf_resource_clear(&c);
+	cf_resource_clear(&u);
+	cf_resource_clear(&x);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
+static const char *ls_ino(struct cf_store *s, uint64_t ino, const char *after)
+{
+	static struct names c;
+	memset(&c, 0, sizeof c);
+	bool resumable = false;
+	int rc = cf_store_readdir_after(s, ino, after, after ? strlen(after) : 0, &resumable,
+					collect, &c);
+	if (rc || !resumable)
+		snprintf(c.buf, sizeof c.buf, "(error %d)", rc);
+	return c.buf;
+}
+
+static const char *byid_link(struct cf_store *s, const char *id)
+{
+	static char buf[1024];
+	struct cf_stat st;
+	int rc = cf_store_lookup(s, CF_INO_BYID, id, &st);
+	if (rc)
+		return "(missing)";
+	int n = cf_store_readlink(s, st.ino, buf, sizeof buf);
+	if (n < 0 || (st.mode & S_IFMT) != S_IFLNK || st.size != (uint64_t) n)
+		snprintf(buf, sizeof buf, "(error %d, size %llu)", n, (unsigned long long) st.size);
+	return buf;
+}
+
+/* .clonefs/by-id/: every resource with an id, in id order, a symlink to
+ * where it is now (relative to .clonefs/by-id/), into and out of the trash,
+ * gone with it; one id of two kinds listed once; the id follows a
+ * re-creation under the same name. */
+static void test_by_id(void)
+{
+	char dir[512], path[CF_PATH_MAX];
+	struct cf_store *s;
+	struct cf_resource d, s1, s2, img;
+	fresh_dir(dir, sizeof dir, "byid");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&d, CF_KIND_DISK, "zones/z", "d", "READY", 100);
+	set_str(&d.id, "300");
+	mk(&s1, CF_KIND_SNAPSHOT, "global", "s1", "READY", 200);
+	set_str(&s1.id, "100");
+	mk(&s2, CF_KIND_SNAPSHOT, "global", "s2", "READY", 200);
+	set_str(&s2.id, "200");
+	mk(&img, CF_KIND_IMAGE, "global", "i", "READY", 200);
+	set_str(&img.id, "200"); /* the same id as s2, another kind */
+	CHECK_EQ_INT(put1(s, &d, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &s1, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &img, NULL, NULL), 0);
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "100,200,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "100"), "200,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "2"), "200,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "200"), "300");
+	CHECK_EQ_STR(byid_link(s, "100"), "../../global/snapshots/s1");
+	CHECK_EQ_STR(byid_link(s, "300"), "../../zones/z/disks/d");
+	CHECK_EQ_STR(byid_link(s, "999"), "(missing)");
+	CHECK_EQ_STR(byid_link(s, "10"), "(missing)");
+	struct cf_stat st;
+	CHECK_EQ_INT(cf_store_lookup(s, CF_INO_BYID, "100", &st), 0);
+	CHECK_EQ_INT(st.ino, CF_INO(CF_INO_BASE(ino_of(s, "global/snapshots/s1")), CF_SUB_BYID));
+	unsigned sub = 0;
+	CHECK(cf_store_path_of(s, st.ino, path, sizeof path, &sub) > 0);
+	CHECK_EQ_STR(path, "global/snapshots/s1");
+	CHECK_EQ_INT(sub, CF_SUB_BYID);
+	/* into the trash and back */
+	add_label(&s1, CF_TRASH_LABEL, "1");
+	struct heard h = {0};
+	struct cf_change_sink sink = {on_entry, on_inode, &h, NULL};
+	CHECK_EQ_INT(put1(s, &s1, NULL, &sink), 0);
+	CHECK_EQ_STR(byid_link(s, "100"), "../trash/global/snapshots/s1");
+	CHECK(heard_inode(&h, st.ino)); /* its cached target is dropped */
+	/* re-created under the same name: the new id */
+	set_str(&s2.id, "250");
+	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "100,200,250,300");
+	CHECK_EQ_STR(byid_link(s, "200"), "../../global/images/i");
+	CHECK_EQ_STR(byid_link(s, "250"), "../../global/snapshots/s2");
+	struct cf_wtxn *w;
+	memset(&h, 0, sizeof h);
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s1"), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/images/i"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, &sink), 0);
+	CHECK(heard_entry(&h, CF_INO_BYID, "100"));
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "250,300");
+	CHECK_EQ_STR(byid_link(s, "100"), "(missing)");
+	cf_resource_clear(&d);
+	cf_resource_clear(&s1);
+	cf_resource_clear(&s2);
+	cf_resource_clear(&img);
+	cf_store_close(s);
+}
+
+/* Where names come from the API's data, a provider names a source or a link
+ * by its id path (volumes/ID): stored as where that resource is listed now,
+ * so the source link, the volume's snapshots/ and the instance's volumes/
+ * follow its name, and a rename reaches them when they are next written. */
+static void test_named_sources(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_resource vol, snap, vm;
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	fresh_dir(dir, sizeof dir, "namedsrc");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&vol, CF_KIND_DISK, "", "vol-1", "READY", 100);
+	set_str(&vol.id, "vol-1");
+	set_str(&vol.name_pref, "data");
+	mk(&vm, CF_KIND_INSTANCE, "", "i-1", "RUNNING", 100);
+	set_str(&vm.id, "i-1");
+	set_str(&vm.name_pref, "web");
+	add_link(&vm, "volumes/vol-1");
+	mk(&snap, CF_KIND_SNAPSHOT, "", "snap-1", "READY", 200);
+	set_str(&snap.id, "snap-1");
+	set_str(&snap.source, "volumes/vol-1");
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "volumes"), "data");
+	CHECK_EQ_STR(ls(s, "volumes/data/snapshots"), "snap-1");
+	CHECK_EQ_STR(link_of(s, "snapshots/snap-1/source"), "../../volumes/data");
+	CHECK_EQ_STR(ls(s, "instances/web/volumes"), "data");
+	CHECK_EQ_STR(link_of(s, "instances/web/volumes/data"), "../../../volumes/data");
+	bool changed = true;
+	CHECK_EQ_INT(put1(s, &snap, &changed, NULL), 0);
+	CHECK(!changed); /* the same page again: nothing to write */
+	/* renamed: the volume first (its listing comes first), then the rest */
+	set_str(&vol.name_pref, "db");
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "volumes"), "db");
+	CHECK_EQ_STR(ls(s, "volumes/db/snapshots"), "snap-1");
+	CHECK_EQ_STR(link_of(s, "snapshots/snap-1/source"), "../../volumes/db");
+	CHECK_EQ_STR(link_of(s, "instances/web/volumes/db"), "../../../volumes/db");
+	/* a source the store does not hold stays as given */
+	set_str(&snap.source, "volumes/vol-gone");
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_STR(link_of(s, "snapshots/snap-1/source"), "../../volumes/vol-gone");
+	CHECK_EQ_STR(ls(s, "volumes/db/snapshots"), "");
+	cf_resource_clear(&vol);
+	cf_resource_clear(&vm);
+	cf_resource_clear(&snap);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -2276,6 +2691,10 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	test_layout_and_round_trip();
 	test_other_layout();
+	test_root_layout();
+	test_preferred_names();
+	test_by_id();
+	test_named_sources();
 	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();

@@ -12,6 +12,7 @@
 #include "fake_provider.h"
 #include "log.h"
 #include "sync.h"
+#include "toy_root_layout.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -417,6 +418,136 @@ static void test_prompt_stop(void)
 	fp_destroy(&f);
 }
 
+/* A tree with its collections at the root (toy_root_layout.h): the
+ * listings the layout does not name (zones, regions) are never asked for,
+ * the others fill snapshots/ and volumes/ at the top and their sweep
+ * removes what the cloud no longer has. */
+static void test_root_tree(void)
+{
+	struct fake_provider f;
+	struct cf_store *st;
+	struct cf_sync *sy;
+	char dir[300];
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	snprintf(dir, sizeof dir, "%s/root", tmpdir);
+	fp_init(&f);
+	f.page_size = 3;
+	/* listed by id in this tree: ids that read as names */
+	struct cf_resource *r = fp_add(&f, CF_KIND_DISK, "", "v1", "READY", 100);
+	free(r->id);
+	r->id = strdup("v1");
+	for (int i = 0; i < 7; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "s-%d", i);
+		r = fp_add(&f, CF_KIND_SNAPSHOT, "", name, "READY", 1000 + i);
+		r->source = strdup("volumes/v1");
+		free(r->id);
+		r->id = strdup(name);
+	}
+	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
+	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 7);
+	CHECK_EQ_INT(ls_count(st, "volumes"), 1);
+	CHECK_EQ_INT(ls_count(st, "volumes/v1/snapshots"), 7);
+	CHECK_EQ_INT(ls_count(st, ""), 4); /* images, instances, snapshots, volumes */
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_ZONES]), 0);
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_REGIONS]), 0);
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_IMAGES]), 0);
+	struct cf_sync_state ss;
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &ss), 0);
+	CHECK_EQ_INT(ss.count, 7);
+	CHECK_EQ_STR(ss.last_error, "");
+	fp_lock(&f);
+	fp_remove(&f, "snapshots/s-3");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 6);
+	CHECK_EQ_INT(ls_count(st, "volumes/v1/snapshots"), 6);
+	uint64_t ino;
+	CHECK_EQ_INT(cf_store_ino_of_path(st, "snapshots/s-3", &ino), -ENOENT);
+	cf_sync_stop(sy);
+	cf_store_close(st);
+	fp_destroy(&f);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
+static bool listed(struct cf_store *st, const char *path)
+{
+	uint64_t ino;
+	return cf_store_ino_of_path(st, path, &ino) == 0;
+}
+
+/* Names from the API's data (toy_root_layout.h's pref_names), through
+ * listings of one item a page: the newer of two namesakes comes first and
+ * takes the name, the older one's page takes it back; the sweep keeps both;
+ * a Name changed in the cloud moves the entry at the next sync; a deleted
+ * holder's name goes to the next in line by the sync after the one that
+ * saw it go. */
+static void test_preferred_names(void)
+{
+	struct fake_provider f;
+	struct cf_store *st;
+	struct cf_sync *sy;
+	char dir[300];
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	snprintf(dir, sizeof dir, "%s/names", tmpdir);
+	fp_init(&f);
+	f.page_size = 1;
+	const char *ids[] = {"snap-new", "snap-old", "snap-other"};
+	const int64_t made[] = {2000, 1000, 1500};
+	const char *prefs[] = {"web", "web", "db"};
+	for (int i = 0; i < 3; i++) {
+		struct cf_resource *r = fp_add(&f, CF_KIND_SNAPSHOT, "", ids[i], "READY", made[i]);
+		free(r->id);
+		r->id = strdup(ids[i]);
+		r->name_pref = strdup(prefs[i]);
+	}
+	/* no preferred name, and a name that is not its id: listed by its id */
+	struct cf_resource *plain = fp_add(&f, CF_KIND_SNAPSHOT, "", "plain", "READY", 3000);
+	free(plain->id);
+	plain->id = strdup("snap-plain");
+	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
+	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 4);
+	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new") &&
+	      listed(st, "snapshots/db") && listed(st, "snapshots/snap-plain"));
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0); /* stable */
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 4);
+	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new") &&
+	      listed(st, "snapshots/snap-plain"));
+	fp_lock(&f);
+	fp_remove(&f, "snapshots/plain");
+	fp_unlock(&f);
+
+	/* renamed in the cloud: db -> www */
+	fp_lock(&f);
+	struct cf_resource *o = fp_find(&f, "snapshots/snap-other");
+	free(o->name_pref);
+	o->name_pref = strdup("www");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK(listed(st, "snapshots/www") && !listed(st, "snapshots/db"));
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 3);
+
+	/* the holder of "web" deleted */
+	fp_lock(&f);
+	fp_remove(&f, "snapshots/snap-old");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 2);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK(listed(st, "snapshots/web") && !listed(st, "snapshots/snap-new"));
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 2);
+	cf_sync_stop(sy);
+	cf_store_close(st);
+	fp_destroy(&f);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -426,6 +557,8 @@ int main(void)
 	test_passes();
 	test_repeated_token();
 	test_prompt_stop();
+	test_root_tree();
+	test_preferred_names();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))
