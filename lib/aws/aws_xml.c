@@ -218,7 +218,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 	if (s->rc || !s->depth)
 		return;
 	unsigned d = s->depth;
-	const char *t = s->text + s->text_mark[d];
+	const char *t; /* set after grow: s->text may still be NULL here */
 	size_t tl = s->text_len - s->text_mark[d];
 	int rc = 0;
 	if (!grow(&s->text, &s->text_cap, s->text_len, 0)) {

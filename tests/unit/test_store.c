@@ -29,7 +29,7 @@ static char tmpdir[256];
 
 static void rm_rf(const char *dir)
 {
-	char cmd[512];
+	char cmd[1024];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
