@@ -602,6 +602,107 @@ int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx)
 	return cf_store_readdir_after(s, ino, NULL, 0, NULL, fn, ctx);
 }
 
+uint64_t cf_dir_name_cookie(const char *name, size_t len)
+{
+	return CF_DIR_COOKIE_SMALL | (cf_hash64(name, len) >> 4);
+}
+
+/* cf_store_readdir_cookie: a listing the store keeps in name order is passed
+ * through with its bases as cookies; a small one is collected here, then
+ * sorted by cookie and given from past the caller's. */
+struct cookie_ent {
+	uint64_t cookie;
+	struct cf_stat st;
+	size_t len;
+	char name[CF_NAME_MAX];
+};
+struct cookie_ls {
+	cf_dirc_fn fn;
+	void *ctx;
+	uint64_t cookie;
+	bool resumable; /* set by readdir_in before the first entry */
+	struct cookie_ent *ents;
+	size_t n, cap;
+	int err;
+};
+
+static int cookie_entry(void *ctx, const char *name, size_t len, const struct cf_stat *st)
+{
+	struct cookie_ls *ls = ctx;
+	if (ls->resumable) {
+		if (ls->cookie >= CF_DIR_COOKIE_SMALL) { /* a small listing's cookie: not ours */
+			ls->err = -EINVAL;
+			return 1;
+		}
+		return ls->fn(ls->ctx, name, len, st, CF_INO_BASE(st->ino) + CF_DIR_COOKIE_MIN);
+	}
+	if (len > CF_NAME_MAX) {
+		ls->err = -EIO;
+		return 1;
+	}
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? 2 * ls->cap : 8;
+		struct cookie_ent *e = realloc(ls->ents, cap * sizeof *e);
+		if (!e) {
+			ls->err = -ENOMEM;
+			return 1;
+		}
+		ls->ents = e;
+		ls->cap = cap;
+	}
+	struct cookie_ent *e = &ls->ents[ls->n++];
+	e->cookie = cf_dir_name_cookie(name, len);
+	e->st = *st;
+	e->len = len;
+	memcpy(e->name, name, len);
+	return 0;
+}
+
+static int cookie_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cookie_ent *) a)->cookie;
+	uint64_t y = ((const struct cookie_ent *) b)->cookie;
+	return x < y ? -1 : x > y;
+}
+
+int cf_store_readdir_cookie(struct cf_store *s, uint64_t ino, uint64_t cookie, cf_dirc_fn fn,
+			    void *ctx)
+{
+	struct rtx *t;
+	struct cookie_ls ls = {.fn = fn, .ctx = ctx, .cookie = cookie};
+	char after[CF_NAME_MAX];
+	size_t alen = 0;
+	uint64_t parent;
+	if (!s || !fn || (cookie && cookie < CF_DIR_COOKIE_MIN))
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	/* A base's cookie: resume after the name its node has (kept when it is
+	 * removed or moves to the trash). */
+	if (cookie && cookie < CF_DIR_COOKIE_SMALL) {
+		rc = get_node(s, t->txn, cookie - CF_DIR_COOKIE_MIN, &parent, after, &alen);
+		if (rc == -ENOENT)
+			rc = -EINVAL;
+	}
+	if (!rc)
+		rc = readdir_in(t, ino, cookie && cookie < CF_DIR_COOKIE_SMALL ? after : NULL, alen,
+				&ls.resumable, cookie_entry, &ls);
+	rend(t);
+	if (!rc)
+		rc = ls.err;
+	if (!rc && !ls.resumable && ls.n) {
+		qsort(ls.ents, ls.n, sizeof *ls.ents, cookie_cmp);
+		for (size_t i = 0; i < ls.n; i++) {
+			struct cookie_ent *e = &ls.ents[i];
+			if (e->cookie > cookie && fn(ctx, e->name, e->len, &e->st, e->cookie))
+				break;
+		}
+	}
+	free(ls.ents);
+	return rc;
+}
+
 static int fmt_link(char *buf, size_t size, unsigned ups, struct sv target)
 {
 	size_t n = 3 * (size_t) ups + target.n;
