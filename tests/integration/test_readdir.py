@@ -14,6 +14,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.request
 
 import seeds
 from harness import wait_for
@@ -196,3 +197,26 @@ def test_changes_elsewhere_show_in_kept_listings(emulator_factory, mount_factory
     # and a restore stays through the next sync
     m.wait_synced()
     assert "snap-00004" in ls(snaps) and "snap-00004" not in ls(trash)
+
+
+def test_an_instances_disks_follow_a_change_elsewhere(emulator_factory, mount_factory):
+    emu = emulator_factory(seeds.inventory(4, 4))
+    m = mount_factory(emu)
+    inst = f"zones/{ZONE}/instances/db-0"
+    disks = m.path(f"{inst}/disks")
+    assert ls(disks)[2:] == ["data-0", "data-2"]     # listed: the kernel keeps it
+    assert os.readlink(disks / "data-0").endswith("/data-0")   # a dentry and its target
+    # data-0 detached elsewhere: the instance as the API now has it
+    doc = emu.api("GET", inst)[1]
+    doc["disks"] = [d for d in doc["disks"] if not d["source"].endswith("/data-0")]
+    req = urllib.request.Request(f"http://127.0.0.1:{emu.port}/emulator/v1/resources/{inst}",
+                                 method="DELETE")
+    urllib.request.urlopen(req, timeout=30).read()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{emu.port}/emulator/v1/resources/zones/{ZONE}/instances",
+        data=json.dumps(doc).encode(), method="POST")
+    urllib.request.urlopen(req, timeout=30).read()
+    wait_for(lambda: ls(disks)[2:] == ["data-2"], 30, "data-0 out of a kept disks/ listing")
+    assert os.readlink(disks / "data-2").endswith(f"zones/{ZONE}/disks/data-2")
+    # and its name goes too, though the kernel was given it (a dentry of its own)
+    wait_for(lambda: not os.path.lexists(disks / "data-0"), 10, "data-0's dentry dropped")
