@@ -16,6 +16,13 @@
  * under any FUSE implementation of this tree — what clonefs is measured against in one run.
  * It is not a filesystem anyone should use: it is read-only and never changes.
  *
+ * With -k the kernel opens directories and files itself (FUSE_CAP_NO_OPENDIR_SUPPORT and
+ * FUSE_CAP_NO_OPEN_SUPPORT, Linux >= 5.1): opendir and open answer ENOSYS once and are never
+ * sent again, nor releasedir and release, and the kernel keeps listings and pages as it would
+ * with cache_readdir and keep_cache. Its readdir needs no handle (the offset is an index into
+ * a list that never changes), so this is the fastest server possible, what scripts/bench calls
+ * "floor"; without -k it is the floor of issue 6, "floor-open".
+ *
  * Adapted from ../shared/bench/fusefloor.c (same approach, clonefs's real layout and data).
  *
  * Input, one snapshot per line, tab-separated, no header:
@@ -23,8 +30,8 @@
  *   source_target  resource_json
  *
  * build: cc -O2 -o floor floor.c $(pkg-config --cflags --libs fuse3)
- * run:   floor [-s] [-d] TSV MOUNTPOINT     (foreground; fusermount3 -u MOUNTPOINT ends it)
- *        -s single-threaded, -d libfuse debug output */
+ * run:   floor [-s] [-k] [-d] TSV MOUNTPOINT (foreground; fusermount3 -u MOUNTPOINT ends it)
+ *        -s single-threaded, -k the kernel opens (above), -d libfuse debug output */
 /* 3.14's API, as clonefs uses: below 3.12, fuse_session_loop_mt() is the 3.2 entry point, which
  * reads the config as the old {clone_fd, max_idle_threads} struct; handed a fuse_loop_cfg_create()
  * config it sees max_idle_threads = 0 and creates and destroys a thread for every request —
@@ -70,6 +77,7 @@ static size_t n_snaps;
 static uint32_t *slots; /* open-addressing hash of names: index + 1, 0 = empty */
 static size_t n_slots;
 static struct timespec newest, started;
+static int kernel_opens; /* -k, and the kernel offers it */
 
 static uint64_t hash(const char *s)
 {
@@ -149,6 +157,11 @@ static void fl_init(void *userdata, struct fuse_conn_info *conn)
 	(void) userdata;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (kernel_opens && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) &&
+	    (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT | FUSE_CAP_NO_OPEN_SUPPORT;
+	else
+		kernel_opens = 0;
 }
 
 static void fl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -178,6 +191,8 @@ static void fl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void fl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void) ino;
+	if (kernel_opens)
+		return (void) fuse_reply_err(req, ENOSYS);
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
@@ -258,6 +273,8 @@ static void fl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void) fuse_reply_err(req, EISDIR);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return (void) fuse_reply_err(req, EROFS);
+	if (kernel_opens) /* default_permissions: the kernel refuses writes on its own */
+		return (void) fuse_reply_err(req, ENOSYS);
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
@@ -458,11 +475,13 @@ int main(int argc, char **argv)
 			single = 1;
 		else if (!strcmp(argv[a], "-d"))
 			debug = 1;
+		else if (!strcmp(argv[a], "-k"))
+			kernel_opens = 1;
 		else
 			break;
 	}
 	if (argc - a != 2) {
-		fprintf(stderr, "usage: %s [-s] [-d] TSV MOUNTPOINT\n", argv[0]);
+		fprintf(stderr, "usage: %s [-s] [-k] [-d] TSV MOUNTPOINT\n", argv[0]);
 		return 2;
 	}
 	clock_gettime(CLOCK_REALTIME, &started);
@@ -484,7 +503,8 @@ int main(int argc, char **argv)
 		fuse_session_destroy(se);
 		return 1;
 	}
-	fprintf(stderr, "floor: %zu snapshots on %s\n", n_snaps, argv[a + 1]);
+	fprintf(stderr, "floor: %zu snapshots on %s%s\n", n_snaps, argv[a + 1],
+		kernel_opens ? " (the kernel opens, if it can)" : "");
 	int rc;
 	if (single) {
 		rc = fuse_session_loop(se);

@@ -145,12 +145,18 @@ static void ctl_stat(struct cf_fs *fs, uint64_t ino, struct cf_stat *out, bool g
 	}
 }
 
-/* .clonefs/jobs/: its listing changes with every job, so it is never cached (read_ops.c). */
+/* .clonefs/jobs/: its listing changes with every job, of this daemon or of another that shares
+ * the journal, and no change is reported: its mtime is now, to the nanosecond, and the kernel
+ * (which asks for it at every rewind, the attributes are never cached) drops a kept listing
+ * whose directory's mtime moved. */
 static void jobs_stat(struct cf_fs *fs, struct cf_stat *out)
 {
+	struct timespec now;
 	dir_stat(fs, out);
 	out->ino = CF_INO_JOBS;
-	out->mtime = out->ctime = time(NULL);
+	clock_gettime(CLOCK_REALTIME, &now);
+	out->mtime = out->ctime = now.tv_sec;
+	out->mtime_ns = (uint32_t) now.tv_nsec;
 }
 
 /* A job's name: its id in decimal, as the listing writes it (no sign, no leading zero). */

@@ -236,6 +236,14 @@ static void deliver(struct cf_fs *fs, struct note *batch)
 			for (unsigned sub = CF_SUB_STATUS; sub <= CF_SUB_SOURCE; sub++)
 				if (cf_u64set_add(&done, n->ino | sub) != 0)
 					inval_inode(se, n->ino | sub);
+		/* An instance's disks/ lists its links, whose listing the kernel keeps like any
+		 * other: dropped with the resource's record, and, when the kernel holds it, the
+		 * cached targets of its first links too. */
+		if (!n->len && n->ino != CF_INO_ROOT && CF_INO_SUB(n->ino) == CF_SUB_DIR &&
+		    !control_owns(n->ino) && cf_u64set_add(&done, n->ino | CF_SUB_DISKS) != 0 &&
+		    fuse_lowlevel_notify_inval_inode(se, n->ino | CF_SUB_DISKS, 0, 0) == 0)
+			for (unsigned sub = CF_SUB_DISK_LINK0; sub < CF_SUB_DISK_LINK0 + 16; sub++)
+				inval_inode(se, n->ino | sub);
 	}
 	cf_u64set_free(&done);
 }

@@ -5,13 +5,11 @@
  * and attribute timeouts, readdirplus, cached readdir and kept page caches; the sync's change
  * sink (main.c) invalidates exactly what changed, so long timeouts stay correct.
  *
- * A directory listing is snapshotted on its first readdir into one growable array of fixed
- * records plus one name blob (no allocation per entry), from one store transaction, and served
- * by index: the offset the kernel hands back is the index of the next record. It is built on
- * the first readdir rather than in opendir because, with cache_readdir, a warm `ls` opens the
- * directory but never reads it. A big directory of the store's tree is snapshotted in windows
- * of SNAP_WINDOW entries, each resuming after the last name of the one before, so that listing
- * a million snapshots holds 300 KB rather than 84 MB.
+ * Readdir is stateless: the offset the kernel hands back is a cookie the store resumes from
+ * (a node's base, or a name's hash in a small listing; cf_store_readdir_cookie), never an
+ * index into something that changes, so no handle is kept and, where the kernel offers it
+ * (FUSE_CAP_NO_OPENDIR_SUPPORT), opendir answers ENOSYS: the kernel then opens directories
+ * itself and keeps their listings until the sync invalidates them (notify.c).
  *
  * Writes go to write_ops.c; on a read-only mount they answer EROFS with a line in the log. The
  * kernel mount itself is not MS_RDONLY and, unless -o default_permissions is given, the kernel
@@ -124,7 +122,7 @@ static void fill_stat(const struct cf_fs *fs, const struct cf_stat *cs, struct s
 /* The control files change on every read: their attributes are not cached. */
 static double attr_timeout(const struct cf_fs *fs, uint64_t ino)
 {
-	return (control_owns(ino) && CF_INO_SUB(ino) != 0) || cf_links_owns(ino) ? 0 : fs->timeout;
+	return control_owns(ino) && CF_INO_SUB(ino) != 0 ? 0 : fs->timeout;
 }
 
 void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e)
@@ -152,8 +150,6 @@ static int node_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *cs)
 	int rc;
 	if (control_owns(ino))
 		return control_getattr(fs, ino, cs);
-	if (cf_links_owns(ino))
-		return cf_links_getattr(ino, cs);
 	rc = cf_store_getattr(fs->store, ino, cs);
 	if (rc == -ENOENT && ino == CF_INO_ROOT) {
 		root_stat(fs, cs);
@@ -161,6 +157,10 @@ static int node_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *cs)
 	}
 	return rc;
 }
+
+/* The kernel opens directories without asking (FUSE_CAP_NO_OPENDIR_SUPPORT, set by ro_init):
+ * opendir answers ENOSYS once and is never sent again, nor releasedir. */
+static bool no_opendir;
 
 /* ---- lookup, getattr, forget ---- */
 
@@ -170,6 +170,13 @@ static void ro_init(void *userdata, struct fuse_conn_info *conn)
 	/* Symlink targets (source, disks/N) go into the page cache like file contents. */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* Directories need no handle (readdir is stateless): the kernel may open them itself,
+	 * with no opendir or releasedir round trip, and keep their listings (Linux >= 5.1).
+	 * Files keep their open: it is connection-wide, and .clonefs/ files are made there. */
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		no_opendir = true;
+	}
 	/* Nothing here has ACLs to ask about. */
 	conn->want &= ~FUSE_CAP_POSIX_ACL;
 }
@@ -236,26 +243,17 @@ static void ro_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 /* ---- directories ---- */
 
-/* One entry of a listing snapshot: what a struct stat needs, and where the name is. */
-struct dir_rec {
-	struct cf_stat st; /* as the store answered it */
-	uint32_t name_len;
-	uint32_t name_off; /* into the name blob */
-};
-
-/* Every open file and directory handle, so that those the kernel never released (the mount
- * went away while one was open, or its RELEASE was still in flight: the kernel sends it
- * asynchronously after close returns) are freed at destroy, and a leak check finds nothing. */
+/* Every open file handle, so that those the kernel never released (the mount went away while
+ * one was open, or its RELEASE was still in flight: the kernel sends it asynchronously after
+ * close returns) are freed at destroy, and a leak check finds nothing. Directories have none. */
 struct handle {
 	struct handle *prev, *next;
-	bool is_dir;
 };
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct handle handles = {&handles, &handles, false};
+static struct handle handles = {&handles, &handles};
 
-static void handle_add(struct handle *h, bool is_dir)
+static void handle_add(struct handle *h)
 {
-	h->is_dir = is_dir;
 	pthread_mutex_lock(&handles_lock);
 	h->next = handles.next;
 	h->prev = &handles;
@@ -272,268 +270,210 @@ static void handle_del(struct handle *h)
 	pthread_mutex_unlock(&handles_lock);
 }
 
-/* A resource directory lists ".", "..", its files and at most one alias directory: held in
- * the handle itself, with no allocation; a bigger listing moves to the heap. */
-enum { SNAP_INLINE = 8, SNAP_INLINE_NAMES = 128 };
-/* Entries per window of a big listing: about 300 KB, where a whole listing of a million
- * snapshots took 84 MB; a `getdents64` of 32 KB takes about 200 of them. */
-enum { SNAP_WINDOW = 4096 };
+/* A listing keeps nothing between readdir calls: the offset of each entry is a cookie the
+ * listing resumes right after. "." is 1, ".." 2, the root's ".clonefs" (its last entry) 3; the
+ * store's entries carry the store's cookies (cf_store_readdir_cookie, >= 16: a node's base, or
+ * a name's hash in a small listing), and so do the daemon's .clonefs/ and jobs/ (name hashes,
+ * sorted). So a name present throughout a listing is listed exactly once, through any sync or
+ * write between the calls, and with no handle the kernel need not open the directory. */
+enum { OFF_DOT = 1, OFF_DOTDOT = 2, OFF_CONTROL = 3 };
 
-struct dir_snap {
-	struct handle h; /* first: a handle is its snapshot */
-	uint64_t ino;
-	struct dir_rec *recs; /* small or the heap */
-	size_t n, cap;
-	char *names; /* small_names or the heap */
-	size_t names_len, names_cap;
-	bool built;
-	int err; /* set by the builder callback */
-	/* A listing of the store's directory table comes in windows of SNAP_WINDOW entries:
-	 * recs[0] is entry `first` of the listing ("." is 0, and the offset the kernel is given
-	 * for entry i is i + 1); the next window starts after recs[n - 1]'s name. */
-	size_t first;
-	bool resumable; /* the store can resume after a name (cf_store_readdir_after) */
-	bool at_end;	/* this window holds the listing's last entry */
-	struct dir_rec small[SNAP_INLINE];
-	char small_names[SNAP_INLINE_NAMES];
+struct dir_fill {
+	fuse_req_t req;
+	struct cf_fs *fs;
+	char *buf;
+	size_t size, used;
+	bool plus;
+	bool full; /* an entry did not fit: the listing goes on in the next call */
 };
 
-/* Grow *p (cap elements of size each, in the handle while *p == inline_buf) to at least
- * `need` elements. */
-static int snap_grow(void **p, size_t *cap, size_t need, size_t size, void *inline_buf)
+static int fill_entry(void *ctx, const char *name, size_t len, const struct cf_stat *cs,
+		      uint64_t cookie)
 {
-	size_t c = *cap;
-	while (c < need)
-		c *= 2;
-	void *q = *p == inline_buf ? malloc(c * size) : realloc(*p, c * size);
-	if (!q)
-		return -ENOMEM;
-	if (*p == inline_buf)
-		memcpy(q, inline_buf, *cap * size);
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
-static int snap_add(void *ctx, const char *name, size_t len, const struct cf_stat *cs)
-{
-	struct dir_snap *d = ctx;
-	struct dir_rec *r;
-	if (d->n == d->cap &&
-	    snap_grow((void **) &d->recs, &d->cap, d->n + 1, sizeof *d->recs, d->small))
-		goto oom;
-	if (d->names_len + len + 1 > UINT32_MAX)
-		goto oom; /* a 4 GiB listing: name_off would not fit */
-	if (d->names_len + len + 1 > d->names_cap &&
-	    snap_grow((void **) &d->names, &d->names_cap, d->names_len + len + 1, 1,
-		      d->small_names))
-		goto oom;
-	memcpy(d->names + d->names_len, name, len);
-	d->names[d->names_len + len] = '\0'; /* fuse_add_direntry wants a C string */
-	r = &d->recs[d->n++];
-	r->st = *cs;
-	r->name_len = (uint32_t) len;
-	r->name_off = (uint32_t) d->names_len;
-	d->names_len += len + 1;
-	if (d->resumable && d->n >= SNAP_WINDOW) {
-		d->at_end = false;
-		return 1; /* the window is full */
-	}
-	return 0;
-oom:
-	d->err = -ENOMEM;
-	return 1;
-}
-
-/* (Re)build the snapshot of directory d->ino: ".", "..", the store's entries, and .clonefs in
- * the root. ".." carries the directory's own inode: the kernel answers ".." itself, and the
- * store has no inode -> parent call. */
-static int snap_build(struct cf_fs *fs, struct dir_snap *d)
-{
-	struct cf_stat self;
-	int rc;
-
-	d->n = 0;
-	d->names_len = 0;
-	d->err = 0;
-	d->first = 0;
-	d->resumable = false;
-	d->at_end = true;
-	rc = node_getattr(fs, d->ino, &self);
-	if (rc < 0)
-		return rc;
-	if (!S_ISDIR(self.mode))
-		return -ENOTDIR;
-	if (snap_add(d, ".", 1, &self) || snap_add(d, "..", 2, &self))
-		return d->err;
-	/* .clonefs/by-id/ holds every resource's id: listed from the store in
-	 * windows, like a big collection. */
-	if (control_owns(d->ino) && d->ino != CF_INO_BYID) {
-		rc = control_readdir(fs, d->ino, snap_add, d);
-	} else {
-		/* The store sets resumable before its first entry; the root stays whole (it is
-		 * small, and .clonefs follows its last entry). */
-		rc = cf_store_readdir_after(fs->store, d->ino, NULL, 0,
-					    d->ino == CF_INO_ROOT ? NULL : &d->resumable, snap_add,
-					    d);
-		if (rc == -ENOENT && d->ino == CF_INO_ROOT)
-			rc = 0; /* an empty cache */
-		if (rc >= 0 && !d->err && d->ino == CF_INO_ROOT) {
-			struct cf_stat ctl;
-			control_root_entry(fs, &ctl);
-			snap_add(d, ".clonefs", 8, &ctl);
-		}
-	}
-	if (d->err)
-		return d->err;
-	if (rc < 0)
-		return rc;
-	d->built = true;
-	return 0;
-}
-
-/* Replace the window with the next one: the entries after the last one's name. */
-static int snap_next(struct cf_fs *fs, struct dir_snap *d)
-{
-	char last[CF_NAME_MAX + 1];
-	const struct dir_rec *r = &d->recs[d->n - 1];
-	size_t len = r->name_len;
+	struct dir_fill *f = ctx;
+	char cname[CF_NAME_MAX + 1]; /* fuse_add_direntry wants a C string */
+	size_t n;
 	if (len > CF_NAME_MAX)
-		return -EIO;
-	memcpy(last, d->names + r->name_off, len);
-	d->first += d->n;
-	d->n = 0;
-	d->names_len = 0;
-	d->err = 0;
-	d->at_end = true;
-	int rc = cf_store_readdir_after(fs->store, d->ino, last, len, &d->resumable, snap_add, d);
-	if (d->err)
-		return d->err;
-	return rc < 0 ? rc : 0;
-}
-
-/* Make the window hold entry `off` of the listing, if the listing has one. */
-static int snap_seek(struct cf_fs *fs, struct dir_snap *d, size_t off)
-{
-	int rc;
-	if (!d->built || off == 0 || off < d->first) { /* a first read, or a rewind */
-		if ((rc = snap_build(fs, d)))
-			return rc;
+		return 0; /* the store never holds one: skip rather than truncate */
+	memcpy(cname, name, len);
+	cname[len] = '\0';
+	if (f->plus) {
+		struct fuse_entry_param e;
+		cf_fs_fill_entry(f->fs, cs, &e);
+		if (cookie == OFF_DOT || cookie == OFF_DOTDOT)
+			e.ino = 0; /* "." and "..": no entry, no lookup count */
+		n = fuse_add_direntry_plus(f->req, f->buf + f->used, f->size - f->used, cname, &e,
+					   (off_t) cookie);
+	} else {
+		struct stat st = {.st_ino = cs->ino, .st_mode = cs->mode};
+		n = fuse_add_direntry(f->req, f->buf + f->used, f->size - f->used, cname, &st,
+				      (off_t) cookie);
 	}
-	while (off >= d->first + d->n && !d->at_end && d->n)
-		if ((rc = snap_next(fs, d)))
-			return rc;
+	if (n > f->size - f->used) {
+		f->full = true;
+		return 1;
+	}
+	f->used += n;
 	return 0;
 }
 
-static void snap_free(struct dir_snap *d)
+/* .clonefs/ and jobs/: the daemon's own entries, sorted by their names' cookies. */
+struct ctl_ent {
+	uint64_t cookie;
+	struct cf_stat st;
+	char name[32]; /* the longest control name or job id */
+	size_t len;
+};
+struct ctl_list {
+	struct ctl_ent *v;
+	size_t n, cap;
+	int err;
+};
+
+static int ctl_collect(void *ctx, const char *name, size_t len, const struct cf_stat *st)
 {
-	if (!d)
-		return;
-	handle_del(&d->h);
-	if (d->recs != d->small)
-		free(d->recs);
-	if (d->names != d->small_names)
-		free(d->names);
-	free(d);
+	struct ctl_list *l = ctx;
+	if (len >= sizeof l->v->name)
+		return 0; /* none is as long */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct ctl_ent *v = realloc(l->v, cap * sizeof *v);
+		if (!v) {
+			l->err = -ENOMEM;
+			return 1;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	struct ctl_ent *e = &l->v[l->n++];
+	e->cookie = cf_dir_name_cookie(name, len);
+	e->st = *st;
+	memcpy(e->name, name, len);
+	e->len = len;
+	return 0;
+}
+
+static int ctl_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ctl_ent *) a)->cookie, y = ((const struct ctl_ent *) b)->cookie;
+	return x < y ? -1 : x > y;
+}
+
+static int control_fill(struct cf_fs *fs, uint64_t ino, uint64_t cookie, struct dir_fill *f)
+{
+	struct ctl_list l = {0};
+	int rc = control_readdir(fs, ino, ctl_collect, &l);
+	if (!rc)
+		rc = l.err;
+	if (!rc && cookie && cookie < CF_DIR_COOKIE_SMALL)
+		rc = -EINVAL; /* not a cookie this listing gives */
+	if (!rc && l.n) {
+		qsort(l.v, l.n, sizeof *l.v, ctl_cmp);
+		for (size_t i = 0; i < l.n; i++)
+			if (l.v[i].cookie > cookie &&
+			    fill_entry(f, l.v[i].name, l.v[i].len, &l.v[i].st, l.v[i].cookie))
+				break;
+	}
+	free(l.v);
+	return rc;
 }
 
 static void ro_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_snap *d = calloc(1, sizeof *d);
-	if (!d) {
-		cf_log_refusal("opendir", ENOMEM, "out of memory");
-		fuse_reply_err(req, ENOMEM);
+	(void) ino;
+	if (no_opendir) {
+		fuse_reply_err(req, ENOSYS); /* the kernel opens directories itself from now on */
 		return;
 	}
-	handle_add(&d->h, true);
-	d->ino = ino;
-	d->recs = d->small;
-	d->cap = SNAP_INLINE;
-	d->names = d->small_names;
-	d->names_cap = SNAP_INLINE_NAMES;
-	fi->fh = (uintptr_t) d;
-	fi->cache_readdir = !control_volatile(ino); /* the jobs come and go */
-	fi->keep_cache = !control_volatile(ino);
-	if (fuse_reply_open(req, fi) != 0)
-		snap_free(d); /* interrupted: no releasedir will come */
+	/* A kernel without FUSE_CAP_NO_OPENDIR_SUPPORT: a handle with nothing in it, and the
+	 * flags the kernel takes by default when it opens a directory itself. The jobs come and
+	 * go, and its listing is cached all the same: jobs_stat's mtime changes on every stat,
+	 * which makes the kernel drop the listing at every rewind. */
+	fi->fh = 0;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
-static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		      struct fuse_file_info *fi, bool plus)
+static void serve_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct cf_fs *fs = fs_of(req);
-	struct dir_snap *d = (struct dir_snap *) (uintptr_t) fi->fh;
-	size_t used = 0;
-	char *buf;
+	struct dir_fill f = {.req = req, .fs = fs, .size = size, .plus = plus};
+	uint64_t cookie = off < 0 ? 0 : (uint64_t) off;
+	struct cf_stat self;
 	int rc;
 
-	/* Before the snapshot is taken (a plain readdir's snapshot may serve a later readdirplus).
-	 */
+	/* Before the store is read: changes from now on invalidate what the kernel learns. */
 	cf_notify_dir_seen(ino);
-	/* Offset 0 is the first read or a rewinddir: take a fresh snapshot. Past the window, the
-	 * next one; before it (a seekdir back), the windows again from the first. */
-	rc = snap_seek(fs, d, off < 0 ? 0 : (size_t) off);
+	rc = node_getattr(fs, ino, &self);
+	if (rc == 0 && !S_ISDIR(self.mode))
+		rc = -ENOTDIR;
+	if (rc == 0 && !(f.buf = malloc(size)))
+		rc = -ENOMEM;
+	/* ".." carries the directory's own inode: the kernel answers ".." itself, and the store
+	 * has no inode -> parent call. */
+	if (rc == 0 && cookie < OFF_DOT)
+		fill_entry(&f, ".", 1, &self, OFF_DOT);
+	if (rc == 0 && cookie < OFF_DOTDOT && !f.full)
+		fill_entry(&f, "..", 2, &self, OFF_DOTDOT);
+	if (rc == 0 && !f.full && cookie != OFF_CONTROL) {
+		uint64_t from = cookie <= OFF_CONTROL ? 0 : cookie;
+		/* the trash and by-id/ are the store's, in cookie order there */
+		if (control_owns(ino) && ino != CF_INO_TRASH && ino != CF_INO_BYID) {
+			rc = control_fill(fs, ino, from, &f);
+		} else {
+			rc = cf_store_readdir_cookie(fs->store, ino, from, fill_entry, &f);
+			if (rc == -ENOENT && ino == CF_INO_ROOT)
+				rc = 0; /* an empty cache */
+			/* .clonefs follows the root's last entry */
+			if (rc == 0 && ino == CF_INO_ROOT && !f.full) {
+				struct cf_stat ctl;
+				control_root_entry(fs, &ctl);
+				fill_entry(&f, ".clonefs", 8, &ctl, OFF_CONTROL);
+			}
+		}
+	}
+	if (rc == -EINVAL) {
+		/* an offset no listing gave (a seekdir to a made-up place) */
+		free(f.buf);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 	if (rc < 0) {
-		d->built = false;
+		free(f.buf);
 		reply_store_err(req, plus ? "readdirplus" : "readdir", ino, NULL, rc);
 		return;
 	}
-	buf = malloc(size);
-	if (!buf) {
-		cf_log_refusal("readdir", ENOMEM, "out of memory");
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t i = off < 0 ? 0 : (size_t) off - d->first; i < d->n; i++) {
-		const struct dir_rec *r = &d->recs[i];
-		const char *name = d->names + r->name_off;
-		size_t n;
-		if (plus) {
-			struct fuse_entry_param e;
-			cf_fs_fill_entry(fs, &r->st, &e);
-			if (d->first + i < 2)
-				e.ino = 0; /* "." and "..": no entry, no lookup count */
-			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
-						   (off_t) (d->first + i) + 1);
-		} else {
-			struct stat st = {.st_ino = r->st.ino, .st_mode = r->st.mode};
-			n = fuse_add_direntry(req, buf + used, size - used, name, &st,
-					      (off_t) (d->first + i) + 1);
-		}
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	fuse_reply_buf(req, f.buf, f.used);
+	free(f.buf);
 }
 
 static void ro_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	serve_dir(req, ino, size, off, fi, false);
+	(void) fi;
+	serve_dir(req, ino, size, off, false);
 }
 
 static void ro_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	serve_dir(req, ino, size, off, fi, true);
+	(void) fi;
+	serve_dir(req, ino, size, off, true);
 }
 
 static void ro_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void) ino;
-	snap_free((struct dir_snap *) (uintptr_t) fi->fh);
+	(void) fi;
 	fuse_reply_err(req, 0);
 }
-
 /* ---- files and symlinks ---- */
 
 /* An open file: its whole contents, read once at open so every read of it agrees; a large
  * control file's are in an unlinked file instead (fd, control_read). */
 struct file_buf {
-	struct handle h; /* first, as in dir_snap */
+	struct handle h; /* first: a handle is its file */
 	char *data;
 	size_t len;
 	int fd;
@@ -583,7 +523,7 @@ static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fb->data = data;
 	fb->len = len;
 	fb->fd = fd;
-	handle_add(&fb->h, false);
+	handle_add(&fb->h);
 	fi->fh = (uintptr_t) fb;
 	if (fuse_reply_open(req, fi) != 0)
 		file_free(fb); /* interrupted: no release will come */
@@ -647,8 +587,7 @@ static void ro_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cf_fs *fs = fs_of(req);
 	char target[PATH_MAX];
-	int rc = cf_links_owns(ino) ? cf_links_readlink(ino, target, sizeof target)
-				    : cf_store_readlink(fs->store, ino, target, sizeof target);
+	int rc = cf_store_readlink(fs->store, ino, target, sizeof target);
 	if (rc < 0) {
 		reply_store_err(req, "readlink", ino, NULL, rc);
 		return;
@@ -774,7 +713,8 @@ static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	wo_symlink(req, link, parent, name); /* a restore */
+	(void) link;
+	wo_refuse(req, "symlink", parent, name);
 }
 
 static void ro_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -853,10 +793,7 @@ static void ro_destroy(void *userdata)
 		pthread_mutex_unlock(&handles_lock);
 		if (!h)
 			break;
-		if (h->is_dir)
-			snap_free((struct dir_snap *) h);
-		else
-			file_free((struct file_buf *) h);
+		file_free((struct file_buf *) h);
 	}
 }
 

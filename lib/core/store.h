@@ -33,7 +33,7 @@
  *   bysrc   source path => resource path (lineage, quotas); an origin's
  *           dependents carry a 0xff byte before the path
  *   subtimes inode of a disk's snapshots/ or an instance's clones/ -> mtime
- *   byid    id ++ "\0" ++ u8 kind -> base      (.clonefs/by-id/, in id order)
+ *   byid    cookie(id) ++ id ++ "\0" ++ u8 kind -> base (.clonefs/by-id/, in cookie order)
  *   prefs   collection ++ "\0" ++ preferred name => claim (store_names.c)
  * (=> : MDB_DUPSORT, one duplicate per member). resource.json documents are
  * in DIR/docs.0 and DIR/docs.1 (docs.h), found through the resource's record.
@@ -52,7 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 7
+#define CF_STORE_SCHEMA 8
 
 enum {
 	CF_INO_ROOT = 1,
@@ -173,6 +173,29 @@ int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx);
  * removed between calls may or may not appear, as readdir(3) allows. */
 int cf_store_readdir_after(struct cf_store *s, uint64_t ino, const char *after, size_t alen,
 			   bool *resumable, cf_dir_fn fn, void *ctx);
+
+/* The same with nothing kept between calls (readdir without opendir): each
+ * entry comes with a cookie, >= CF_DIR_COOKIE_MIN, and a listing given
+ * `cookie` resumes right after the entry that had it (0: from the first).
+ * A name present throughout a listing made of several calls is listed
+ * exactly once, whatever was added or removed in between. In a listing the
+ * store keeps in name order (see resumable above) the cookie is the entry's
+ * node base + CF_DIR_COOKIE_MIN, resumed after the node's name (a node
+ * keeps its base and name forever, even once removed); in a small one (a
+ * resource's entries, an instance's disks/) it is cf_dir_name_cookie and
+ * the entries come in cookie order. A cookie the listing never gave:
+ * -EINVAL. */
+enum { CF_DIR_COOKIE_MIN = 16 };
+#define CF_DIR_COOKIE_SMALL ((uint64_t) 1 << 60) /* every small listing's cookie has it */
+typedef int (*cf_dirc_fn)(void *ctx, const char *name, size_t len, const struct cf_stat *st,
+			  uint64_t cookie);
+int cf_store_readdir_cookie(struct cf_store *s, uint64_t ino, uint64_t cookie, cf_dirc_fn fn,
+			    void *ctx);
+/* The cookie of a name in a small listing: CF_DIR_COOKIE_SMALL | a 60-bit hash
+ * (so never a base's cookie), and two names of
+ * one small directory (a few hundred at most) collide with odds below
+ * 2^-40; sorting by it makes any listing of distinct names resumable. */
+uint64_t cf_dir_name_cookie(const char *name, size_t len);
 
 /* The symlink target of ino into buf (NUL-terminated); returns its length. */
 int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size);

@@ -671,16 +671,19 @@ int store_show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigne
 
 /* ---- ids and preferred names (store_names.c)
  *
- * byid: id ++ '\0' ++ u8 kind -> base, for every resource with an id, in id
- * order (.clonefs/by-id/ lists it; kinds sharing an id show the first) (a resource's
- * identity in the cloud: .clonefs/by-id/, and how a resource whose entry
- * name follows its preferred name is found again when that name changes).
- * prefs: collection path ++ '\0' ++ preferred name => one claim per resource
- * preferring it: u64 created + 2^63 and u32 ns big-endian, then the id, so
- * that the first duplicate is the oldest claim (creation time, then id) and
- * holds the name. Only the API's data decides: every host shows the same. */
+ * byid: cookie(id) (8 bytes, big-endian) ++ id ++ '\0' ++ u8 kind -> base, for
+ * every resource with an id, in the order of its listing cookies, so a listing
+ * resumes past any cookie (.clonefs/by-id/ lists it; kinds sharing an id show the first) (a
+ * resource's identity in the cloud: .clonefs/by-id/, and how a resource whose entry name follows
+ * its preferred name is found again when that name changes). prefs: collection path ++ '\0' ++
+ * preferred name => one claim per resource preferring it: u64 created + 2^63 and u32 ns big-endian,
+ * then the id, so that the first duplicate is the oldest claim (creation time, then id) and holds
+ * the name. Only the API's data decides: every host shows the same. */
 
 /* The resource of kind k with this id: its base, or -ENOENT. */
+/* A byid key's first 8 bytes: a listing cookie, big-endian (store_names.c). */
+enum { CF_BYID_KEY_MAX = 8 + CF_ID_MAX + 2 };
+void store_byid_prefix(uint64_t cookie, unsigned char out[8]);
 int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char *id, size_t n,
 		   uint64_t *base);
 int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base);

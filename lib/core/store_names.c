@@ -17,21 +17,31 @@
 
 /* ---- byid ---- */
 
+/* The key: the id's listing cookie (cf_dir_name_cookie, big-endian) ++ id ++ "\0" ++ kind.
+ * The cookie first puts .clonefs/by-id/ in cookie order, so a listing resumes after any
+ * cookie it gave with no state kept (fs/read_ops.c's stateless readdir). */
 static int byid_key(enum cf_kind k, const char *id, size_t n, unsigned char *kb, MDB_val *key)
 {
 	if (!id || !n || n >= CF_ID_MAX || memchr(id, '\0', n))
 		return -ENOENT;
-	memcpy(kb, id, n);
-	kb[n] = '\0';
-	kb[n + 1] = (unsigned char) k;
-	*key = (MDB_val){n + 2, kb};
+	store_byid_prefix(cf_dir_name_cookie(id, n), kb);
+	memcpy(kb + 8, id, n);
+	kb[8 + n] = '\0';
+	kb[8 + n + 1] = (unsigned char) k;
+	*key = (MDB_val){8 + n + 2, kb};
 	return 0;
+}
+
+void store_byid_prefix(uint64_t cookie, unsigned char out[8])
+{
+	for (int i = 7; i >= 0; i--, cookie >>= 8)
+		out[i] = (unsigned char) cookie;
 }
 
 int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char *id, size_t n,
 		   uint64_t *base)
 {
-	unsigned char kb[CF_ID_MAX + 2];
+	unsigned char kb[CF_BYID_KEY_MAX];
 	MDB_val key, v;
 	int rc = byid_key(k, id, n, kb, &key);
 	if (rc)
@@ -48,7 +58,7 @@ int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char 
 
 int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base)
 {
-	unsigned char kb[CF_ID_MAX + 2];
+	unsigned char kb[CF_BYID_KEY_MAX];
 	MDB_val key, v = {8, &base};
 	if (byid_key(k, id, n, kb, &key))
 		return 0; /* no id, or one too long to be one: not indexed */
@@ -59,7 +69,7 @@ int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, 
 
 int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base)
 {
-	unsigned char kb[CF_ID_MAX + 2];
+	unsigned char kb[CF_BYID_KEY_MAX];
 	MDB_val key;
 	uint64_t cur;
 	int rc = store_byid_get(w->s, w->txn, k, id, n, &cur);

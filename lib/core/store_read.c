@@ -405,25 +405,49 @@ static int alias_ls_fn(void *ctx, struct sv name, struct cf_dirent *d)
 	return ls->fn(ls->ctx, name.p, name.n, &st);
 }
 
-/* The first byid entry at or past `id`'s (after: past every kind of it). */
-static int byid_seek(MDB_cursor *c, const char *id, size_t len, bool after, MDB_val *k, MDB_val *v)
+/* The first byid entry at or past `id`'s, of any kind. */
+static int byid_seek(MDB_cursor *c, const char *id, size_t len, MDB_val *k, MDB_val *v)
 {
-	unsigned char kb[CF_ID_MAX + 2];
+	unsigned char kb[CF_BYID_KEY_MAX];
 	if (len >= CF_ID_MAX)
 		len = CF_ID_MAX - 1; /* no id is longer: from where such a one would be */
-	memcpy(kb, id, len);
-	kb[len] = after ? '\1' : '\0'; /* ids are safe names: no control byte */
-	*k = (MDB_val){len + 1, kb};
+	store_byid_prefix(cf_dir_name_cookie(id, len), kb);
+	memcpy(kb + 8, id, len);
+	kb[8 + len] = '\0';
+	*k = (MDB_val){8 + len + 1, kb};
 	return mdb_cursor_get(c, k, v, MDB_SET_RANGE);
 }
 
-/* A byid key's id, or 0 for a damaged key. */
+/* The first byid entry whose cookie is past `cookie` (0: the first of all). */
+static int byid_seek_past(MDB_cursor *c, uint64_t cookie, MDB_val *k, MDB_val *v)
+{
+	unsigned char kb[8];
+	if (!cookie)
+		return mdb_cursor_get(c, k, v, MDB_FIRST);
+	if (cookie == UINT64_MAX)
+		return MDB_NOTFOUND;
+	store_byid_prefix(cookie + 1, kb);
+	*k = (MDB_val){8, kb};
+	return mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+}
+
+/* A byid key's id length (the id at key + 8), or 0 for a damaged key. */
 static size_t byid_id(const MDB_val *k)
 {
-	const char *nul = memchr(k->mv_data, '\0', k->mv_size);
-	return nul && (size_t) (nul - (const char *) k->mv_data) + 2 == k->mv_size
-		   ? (size_t) (nul - (const char *) k->mv_data)
-		   : 0;
+	if (k->mv_size < 8 + 2)
+		return 0;
+	const char *id = (const char *) k->mv_data + 8;
+	const char *nul = memchr(id, '\0', k->mv_size - 8);
+	return nul && (size_t) (nul - id) + 8 + 2 == k->mv_size ? (size_t) (nul - id) : 0;
+}
+
+static uint64_t byid_cookie(const MDB_val *k)
+{
+	const unsigned char *p = k->mv_data;
+	uint64_t c = 0;
+	for (int i = 0; i < 8; i++)
+		c = c << 8 | p[i];
+	return c;
 }
 
 /* The link of the resource at base (from the index, base v), as by-id/ shows it. */
@@ -446,41 +470,55 @@ static int byid_lookup(struct cf_store *s, MDB_txn *txn, const char *name, size_
 	int rc = open_cursor(txn, s->dbi[DB_BYID], &c);
 	if (rc)
 		return rc;
-	rc = len < CF_ID_MAX ? byid_seek(c, name, len, false, &k, &v) : MDB_NOTFOUND;
-	if (rc == 0 && (byid_id(&k) != len || memcmp(k.mv_data, name, len)))
+	rc = len < CF_ID_MAX ? byid_seek(c, name, len, &k, &v) : MDB_NOTFOUND;
+	if (rc == 0 && (byid_id(&k) != len || memcmp((const char *) k.mv_data + 8, name, len)))
 		rc = MDB_NOTFOUND;
 	rc = rc ? lmdb_err(rc, "read the id index") : byid_stat(s, txn, &v, out);
 	mdb_cursor_close(c);
 	return rc;
 }
 
-/* .clonefs/by-id/ in id order, each id once, after `after` when given. */
-static int byid_readdir(struct cf_store *s, MDB_txn *txn, const char *after, size_t alen,
-			cf_dir_fn fn, void *ctx)
+/* .clonefs/by-id/ in cookie order, each id once, past `cookie`; fn gets each entry's. */
+static int byid_readdir(struct cf_store *s, MDB_txn *txn, uint64_t cookie, cf_dirc_fn fn, void *ctx)
 {
 	MDB_cursor *c;
 	MDB_val k, v;
 	struct cf_stat st;
-	char last[CF_ID_MAX];
-	size_t lastn = 0;
+	uint64_t lastc = 0;
 	int rc = open_cursor(txn, s->dbi[DB_BYID], &c);
 	if (rc)
 		return rc;
-	rc = after ? byid_seek(c, after, alen, true, &k, &v) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
-	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+	for (rc = byid_seek_past(c, cookie, &k, &v); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		trim_tick(txn);
 		size_t n = byid_id(&k);
-		if (!n || (n == lastn && !memcmp(last, k.mv_data, n)))
-			continue; /* damaged, or one id of two kinds: shown once */
-		memcpy(last, k.mv_data, n);
-		lastn = n;
+		uint64_t kc = n ? byid_cookie(&k) : 0;
+		/* damaged; one id of two kinds, or two ids of one cookie (a 60-bit hash:
+		 * as rare as in any small listing): shown once, as a cookie must be unique */
+		if (!n || kc == lastc)
+			continue;
+		lastc = kc;
 		if (byid_stat(s, txn, &v, &st))
 			continue; /* not there now (a write in flight): not listed */
-		if (fn(ctx, k.mv_data, n, &st))
+		if (fn(ctx, (const char *) k.mv_data + 8, n, &st, kc))
 			break;
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : lmdb_err(rc, "list the id index");
+}
+
+/* byid_readdir for a cf_dir_fn (cf_store_readdir_after's callers). */
+struct byid_plain {
+	cf_dir_fn fn;
+	void *ctx;
+};
+
+static int byid_plain_fn(void *ctx, const char *name, size_t len, const struct cf_stat *st,
+			 uint64_t cookie)
+{
+	struct byid_plain *p = ctx;
+	(void) cookie;
+	return p->fn(p->ctx, name, len, st);
 }
 
 static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
@@ -650,8 +688,10 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 		return readdir_range(t, ino, after, alen, fn, ctx);
 	}
 	if (ino == CF_INO_BYID) {
+		struct byid_plain p = {fn, ctx};
 		*resumable = true;
-		return byid_readdir(s, t->txn, after, alen, fn, ctx);
+		return byid_readdir(s, t->txn, after ? cf_dir_name_cookie(after, alen) : 0,
+				    byid_plain_fn, &p);
 	}
 	if ((rc = node_view(s, t->txn, ino, &d, &sub)))
 		return rc;
@@ -718,6 +758,114 @@ int cf_store_readdir_after(struct cf_store *s, uint64_t ino, const char *after, 
 int cf_store_readdir(struct cf_store *s, uint64_t ino, cf_dir_fn fn, void *ctx)
 {
 	return cf_store_readdir_after(s, ino, NULL, 0, NULL, fn, ctx);
+}
+
+uint64_t cf_dir_name_cookie(const char *name, size_t len)
+{
+	return CF_DIR_COOKIE_SMALL | (cf_hash64(name, len) >> 4);
+}
+
+/* cf_store_readdir_cookie: a listing the store keeps in name order is passed
+ * through with its bases as cookies; a small one is collected here, then
+ * sorted by cookie and given from past the caller's. */
+struct cookie_ent {
+	uint64_t cookie;
+	struct cf_stat st;
+	size_t len;
+	char name[CF_NAME_MAX];
+};
+struct cookie_ls {
+	cf_dirc_fn fn;
+	void *ctx;
+	uint64_t cookie;
+	bool resumable; /* set by readdir_in before the first entry */
+	struct cookie_ent *ents;
+	size_t n, cap;
+	int err;
+};
+
+static int cookie_entry(void *ctx, const char *name, size_t len, const struct cf_stat *st)
+{
+	struct cookie_ls *ls = ctx;
+	if (ls->resumable) {
+		if (ls->cookie >= CF_DIR_COOKIE_SMALL) { /* a small listing's cookie: not ours */
+			ls->err = -EINVAL;
+			return 1;
+		}
+		return ls->fn(ls->ctx, name, len, st, CF_INO_BASE(st->ino) + CF_DIR_COOKIE_MIN);
+	}
+	if (len > CF_NAME_MAX) {
+		ls->err = -EIO;
+		return 1;
+	}
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? 2 * ls->cap : 8;
+		struct cookie_ent *e = realloc(ls->ents, cap * sizeof *e);
+		if (!e) {
+			ls->err = -ENOMEM;
+			return 1;
+		}
+		ls->ents = e;
+		ls->cap = cap;
+	}
+	struct cookie_ent *e = &ls->ents[ls->n++];
+	e->cookie = cf_dir_name_cookie(name, len);
+	e->st = *st;
+	e->len = len;
+	memcpy(e->name, name, len);
+	return 0;
+}
+
+static int cookie_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cookie_ent *) a)->cookie;
+	uint64_t y = ((const struct cookie_ent *) b)->cookie;
+	return x < y ? -1 : x > y;
+}
+
+int cf_store_readdir_cookie(struct cf_store *s, uint64_t ino, uint64_t cookie, cf_dirc_fn fn,
+			    void *ctx)
+{
+	struct rtx *t;
+	struct cookie_ls ls = {.fn = fn, .ctx = ctx, .cookie = cookie};
+	char after[CF_NAME_MAX];
+	size_t alen = 0;
+	uint64_t parent;
+	if (!s || !fn || (cookie && cookie < CF_DIR_COOKIE_MIN))
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	if (ino == CF_INO_BYID) { /* in cookie order in the store itself */
+		rc = cookie && cookie < CF_DIR_COOKIE_SMALL
+			 ? -EINVAL
+			 : byid_readdir(s, t->txn, cookie, fn, ctx);
+		rend(t);
+		return rc;
+	}
+	/* A base's cookie: resume after the name its node has (kept when it is
+	 * removed or moves to the trash). */
+	if (cookie && cookie < CF_DIR_COOKIE_SMALL) {
+		rc = get_node(s, t->txn, cookie - CF_DIR_COOKIE_MIN, &parent, after, &alen);
+		if (rc == -ENOENT)
+			rc = -EINVAL;
+	}
+	if (!rc)
+		rc = readdir_in(t, ino, cookie && cookie < CF_DIR_COOKIE_SMALL ? after : NULL, alen,
+				&ls.resumable, cookie_entry, &ls);
+	rend(t);
+	if (!rc)
+		rc = ls.err;
+	if (!rc && !ls.resumable && ls.n) {
+		qsort(ls.ents, ls.n, sizeof *ls.ents, cookie_cmp);
+		for (size_t i = 0; i < ls.n; i++) {
+			struct cookie_ent *e = &ls.ents[i];
+			if (e->cookie > cookie && fn(ctx, e->name, e->len, &e->st, e->cookie))
+				break;
+		}
+	}
+	free(ls.ents);
+	return rc;
 }
 
 static int fmt_link(char *buf, size_t size, unsigned ups, struct sv target)

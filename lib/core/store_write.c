@@ -542,6 +542,24 @@ static int compare_record(struct cf_wtxn *w, const struct target *t, const struc
 	    (!sv_eq(orec.status, t->nrec.status) || orec.nlabels != t->nrec.nlabels ||
 	     !sv_eq(orec.labels, t->nrec.labels)))
 		nd->ctime = w->now;
+	/* An instance's disks/ lists its links by name, each at its index: when they change,
+	 * every old name is reported (the kernel may keep a dentry that would now show the
+	 * link at its index), and disks/ with them. */
+	bool links_same = orec.nlinks == t->nrec.nlinks;
+	const unsigned char *op = orec.links, *np = t->nrec.links;
+	for (unsigned i = 0; links_same && i < orec.nlinks; i++) {
+		struct sv a = link_next(&op), b = link_next(&np);
+		links_same = sv_eq(a, b);
+	}
+	op = orec.links;
+	for (unsigned i = 0; !links_same && i < orec.nlinks; i++) {
+		struct sv l = link_next(&op);
+		size_t nl;
+		const char *ln = last_component(l.p, l.n, &nl);
+		int rc = note_entry(w, CF_INO(base, CF_SUB_DISKS), ln, nl);
+		if (rc)
+			return rc;
+	}
 	/* Copied: the puts that follow may move the pages they point into. */
 	char num[24];
 	struct sv oid = store_rec_id(&orec, num);

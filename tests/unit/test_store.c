@@ -2218,6 +2218,222 @@ static void test_readdir_after(void)
 	cf_store_close(s);
 }
 
+/* A stateless listing (fs/read_ops.c): a few entries per call, each call
+ * resuming from the cookie of the last entry the one before gave. */
+struct cpage {
+	struct names c;
+	size_t max;
+	uint64_t last; /* the cookie of the last entry taken */
+	uint64_t prev; /* the one before: cookies grow in a small listing */
+	bool unordered;
+};
+
+static int collect_cookie(void *ctx, const char *name, size_t len, const struct cf_stat *st,
+			  uint64_t cookie)
+{
+	struct cpage *p = ctx;
+	collect(&p->c, name, len, st);
+	if (cookie < CF_DIR_COOKIE_MIN)
+		p->unordered = true; /* never one of the caller's */
+	p->prev = p->last;
+	p->last = cookie;
+	return p->c.n >= p->max;
+}
+
+/* Up to max entries from cookie: "name,name" (or "(error N)"); *next the
+ * cookie to go on from. */
+static const char *ls_cookie(struct cf_store *s, uint64_t ino, uint64_t cookie, size_t max,
+			     uint64_t *next)
+{
+	static struct cpage p;
+	memset(&p, 0, sizeof p);
+	p.max = max;
+	p.last = cookie;
+	int rc = cf_store_readdir_cookie(s, ino, cookie, collect_cookie, &p);
+	if (rc)
+		snprintf(p.c.buf, sizeof p.c.buf, "(error %d)", rc);
+	if (next)
+		*next = p.last;
+	return p.c.buf;
+}
+
+static void put_snap(struct cf_store *s, const char *name, const char *disk)
+{
+	struct cf_resource r;
+	mk(&r, CF_KIND_SNAPSHOT, "global", name, "READY", 100);
+	if (disk)
+		set_str(&r.source, disk);
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	cf_resource_clear(&r);
+}
+
+static void rm_snap(struct cf_store *s, const char *name)
+{
+	struct cf_wtxn *w;
+	char path[64];
+	snprintf(path, sizeof path, "global/snapshots/%s", name);
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, path), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+}
+
+/* The resume cursor: a listing resumes after the entry whose cookie it is
+ * given, whether that entry is still there or not, and in a small listing
+ * by the names' hashes; cookies it never gave are refused. */
+static void test_readdir_cookie(void)
+{
+	static const char *const names[] = {"a", "ab", "b", "c", "d", "e"};
+	char dir[512];
+	struct cf_store *s;
+	uint64_t next = 0, at_ab, at_d;
+	fresh_dir(dir, sizeof dir, "cookie");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		put_snap(s, names[i], NULL);
+	uint64_t coll = ino_of(s, "global/snapshots");
+	CHECK_EQ_STR(ls_cookie(s, coll, 0, 2, &at_ab), "a,ab");
+	CHECK_EQ_INT(at_ab, CF_INO_BASE(ino_of(s, "global/snapshots/ab")) + CF_DIR_COOKIE_MIN);
+	CHECK_EQ_STR(ls_cookie(s, coll, at_ab, 2, &next), "b,c");
+	CHECK_EQ_STR(ls_cookie(s, coll, next, 1, &at_d), "d");
+	CHECK_EQ_STR(ls_cookie(s, coll, at_d, 10, &next), "e");
+	CHECK_EQ_STR(ls_cookie(s, coll, next, 10, NULL), "");
+	/* Between calls: "ab", where the listing stands, goes; "aa" (before it)
+	 * and "bb" (after it) come. The listing goes on after "ab" all the same:
+	 * "b" and "c" once, "bb" (new) in its place. Not by position: with an
+	 * index, "aa" would push "ab" back into the next call's first place. */
+	put_snap(s, "aa", NULL);
+	put_snap(s, "bb", NULL);
+	rm_snap(s, "ab");
+	CHECK_EQ_STR(ls_cookie(s, coll, at_ab, 3, &next), "b,bb,c");
+	/* "d" gone and back: it keeps its base, so its cookie. */
+	rm_snap(s, "d");
+	CHECK_EQ_STR(ls_cookie(s, coll, at_d, 10, NULL), "e");
+	put_snap(s, "d", NULL);
+	CHECK_EQ_STR(ls_cookie(s, coll, at_d, 10, NULL), "e");
+	CHECK_EQ_STR(ls_cookie(s, coll, 0, 100, NULL), "a,aa,b,bb,c,d,e");
+	/* The root resumes so too. */
+	CHECK_EQ_STR(ls_cookie(s, CF_INO_ROOT, 0, 1, &next), "global");
+	CHECK_EQ_STR(ls_cookie(s, CF_INO_ROOT, next, 10, NULL), "regions,zones");
+
+	/* A small listing (a resource's own entries): every entry once, in
+	 * cookie order, one per call; a removed entry's cookie resumes after
+	 * its place. */
+	uint64_t a = ino_of(s, "global/snapshots/a");
+	char seen[4096] = "";
+	size_t calls = 0;
+	for (next = 0;; calls++) {
+		const char *got = ls_cookie(s, a, next, 1, &next);
+		if (!*got)
+			break;
+		CHECK(next >= CF_DIR_COOKIE_SMALL);
+		CHECK_EQ_INT(next, cf_dir_name_cookie(got, strlen(got)));
+		snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s%s", *seen ? "," : "",
+			 got);
+	}
+	CHECK(calls >= 2);
+	/* the same names as a whole listing, in another order */
+	struct names whole = {0};
+	CHECK_EQ_INT(cf_store_readdir(s, a, collect, &whole), 0);
+	CHECK_EQ_INT(strlen(seen), strlen(whole.buf));
+	CHECK_EQ_INT(calls, whole.n);
+	{
+		static struct cpage p;
+		memset(&p, 0, sizeof p);
+		p.max = 100;
+		CHECK_EQ_INT(cf_store_readdir_cookie(s, a, 0, collect_cookie, &p), 0);
+		CHECK_EQ_INT(p.c.n, whole.n);
+		CHECK(!p.unordered);
+		uint64_t status = cf_dir_name_cookie("status", 6);
+		uint64_t from = status - 1; /* just before "status": it comes first */
+		const char *got = ls_cookie(s, a, from, 1, NULL);
+		CHECK_EQ_STR(got, "status");
+		/* a small cookie no entry has: the entries past it */
+		const char *rest = ls_cookie(s, a, status, 100, NULL);
+		CHECK(strstr(rest, "status") == NULL);
+	}
+
+	/* Cookies the listing never gave: refused. */
+	CHECK_EQ_STR(ls_cookie(s, coll, 5, 10, NULL), "(error -22)");
+	CHECK_EQ_STR(ls_cookie(s, coll, cf_dir_name_cookie("a", 1), 10, NULL), "(error -22)");
+	CHECK_EQ_STR(ls_cookie(s, a, at_d, 10, NULL), "(error -22)");
+	CHECK_EQ_STR(ls_cookie(s, coll, ((uint64_t) 1 << 40) + CF_DIR_COOKIE_MIN, 10, NULL),
+		     "(error -22)");
+
+	/* A disk's snapshots/ (the source index): resumes by its snapshots'
+	 * bases, past one that left. */
+	struct cf_resource r;
+	mk(&r, CF_KIND_DISK, "zones/z", "d", "READY", 100);
+	CHECK_EQ_INT(put1(s, &r, NULL, NULL), 0);
+	cf_resource_clear(&r);
+	put_snap(s, "x1", "zones/z/disks/d");
+	put_snap(s, "x2", "zones/z/disks/d");
+	put_snap(s, "x3", "zones/z/disks/d");
+	uint64_t al = ino_of(s, "zones/z/disks/d/snapshots");
+	CHECK_EQ_STR(ls_cookie(s, al, 0, 2, &next), "x1,x2");
+	rm_snap(s, "x2");
+	CHECK_EQ_STR(ls_cookie(s, al, next, 10, NULL), "x3");
+	cf_store_close(s);
+}
+
+/* The promise under churn: a listing of 300 names, a few per call, while
+ * every call adds one name and removes another: each name present
+ * throughout is listed exactly once, and no name twice. */
+static void test_readdir_cookie_churn(void)
+{
+	enum { POOL = 600, START = 300 };
+	char dir[512], name[16];
+	struct cf_store *s;
+	bool present[POOL] = {false}, always[POOL], listed_twice = false;
+	unsigned listed[POOL] = {0};
+	unsigned seed = 12345;
+	fresh_dir(dir, sizeof dir, "churn");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	for (int i = 0; i < START; i++) {
+		snprintf(name, sizeof name, "s%03d", i * 2); /* every other name: room between */
+		put_snap(s, name, NULL);
+		present[i * 2] = true;
+	}
+	memcpy(always, present, sizeof always);
+	uint64_t coll = ino_of(s, "global/snapshots");
+	uint64_t next = 0;
+	for (int round = 0; round < 1000; round++) {
+		static struct cpage p;
+		memset(&p, 0, sizeof p);
+		p.max = 1 + (seed = seed * 1103515245 + 12345) % 5;
+		p.last = next;
+		CHECK_EQ_INT(cf_store_readdir_cookie(s, coll, next, collect_cookie, &p), 0);
+		if (!p.c.n)
+			break;
+		next = p.last;
+		for (char *tok = strtok(p.c.buf, ","); tok; tok = strtok(NULL, ",")) {
+			int i = atoi(tok + 1);
+			if (i >= 0 && i < POOL && listed[i]++)
+				listed_twice = true;
+		}
+		/* one name comes, one goes (any, before or after where we are) */
+		int add = (int) ((seed = seed * 1103515245 + 12345) % POOL);
+		int del = (int) ((seed = seed * 1103515245 + 12345) % POOL);
+		snprintf(name, sizeof name, "s%03d", add);
+		if (!present[add]) {
+			put_snap(s, name, NULL);
+			present[add] = true;
+		}
+		if (present[del] && del != add) {
+			snprintf(name, sizeof name, "s%03d", del);
+			rm_snap(s, name);
+			present[del] = false;
+			always[del] = false;
+		}
+	}
+	CHECK(!listed_twice);
+	int missed = 0;
+	for (int i = 0; i < POOL; i++)
+		if (always[i] && listed[i] != 1)
+			missed++;
+	CHECK_EQ_INT(missed, 0);
+	cf_store_close(s);
+}
+
 /* A store opened with another provider's tree (toy_layout.h) builds that
  * tree, and its writes, reads, aliases, trash and sweeps use its words. */
 static void test_other_layout(void)
@@ -2562,7 +2778,59 @@ static const char *byid_link(struct cf_store *s, const char *id)
 	return buf;
 }
 
-/* .clonefs/by-id/: every resource with an id, in id order, a symlink to
+/* The ids of csv in .clonefs/by-id/'s order (their listing cookies), those past
+ * `after`'s cookie only when given. */
+static const char *by_cookie(const char *csv, const char *after)
+{
+	static char out[256];
+	char ids[8][32];
+	size_t n = 0;
+	const char *p = csv;
+	while (*p && n < 8) {
+		size_t len = strcspn(p, ",");
+		snprintf(ids[n++], sizeof ids[0], "%.*s", (int) len, p);
+		p += len + (p[len] == ',');
+	}
+	for (size_t i = 1; i < n; i++) /* insertion sort by cookie */
+		for (size_t j = i; j > 0 && cf_dir_name_cookie(ids[j], strlen(ids[j])) <
+						cf_dir_name_cookie(ids[j - 1], strlen(ids[j - 1]));
+		     j--) {
+			char t[32];
+			memcpy(t, ids[j], sizeof t);
+			memcpy(ids[j], ids[j - 1], sizeof t);
+			memcpy(ids[j - 1], t, sizeof t);
+		}
+	uint64_t from = after ? cf_dir_name_cookie(after, strlen(after)) : 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (cf_dir_name_cookie(ids[i], strlen(ids[i])) > from)
+			snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s",
+				 *out ? "," : "", ids[i]);
+	return out;
+}
+
+/* A by-id listing resumed with cf_store_readdir_cookie past the cookie of `after`
+ * (an id that need not exist any more: nothing is kept between calls). */
+static int collect_c(void *ctx, const char *name, size_t len, const struct cf_stat *st,
+		     uint64_t cookie)
+{
+	(void) cookie;
+	return collect(ctx, name, len, st);
+}
+
+static const char *ls_byid_past(struct cf_store *s, const char *after)
+{
+	static struct names c;
+	memset(&c, 0, sizeof c);
+	int rc = cf_store_readdir_cookie(s, CF_INO_BYID, cf_dir_name_cookie(after, strlen(after)),
+					 collect_c, &c);
+	if (rc)
+		snprintf(c.buf, sizeof c.buf, "(error %d)", rc);
+	return c.buf;
+}
+
+/* .clonefs/by-id/: every resource with an id, in the order of the ids' listing
+ * cookies, a symlink to
  * where it is now (relative to .clonefs/by-id/), into and out of the trash,
  * gone with it; one id of two kinds listed once; the id follows a
  * re-creation under the same name. */
@@ -2585,10 +2853,12 @@ static void test_by_id(void)
 	CHECK_EQ_INT(put1(s, &s1, NULL, NULL), 0);
 	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
 	CHECK_EQ_INT(put1(s, &img, NULL, NULL), 0);
-	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "100,200,300");
-	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "100"), "200,300");
-	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "2"), "200,300");
-	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "200"), "300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), by_cookie("100,200,300", NULL));
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "100"), by_cookie("100,200,300", "100"));
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "2"), by_cookie("100,200,300", "2"));
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "200"), by_cookie("100,200,300", "200"));
+	CHECK_EQ_STR(by_cookie("100,200,300", NULL),
+		     "200,300,100"); /* the hash is fixed: a change shows */
 	CHECK_EQ_STR(byid_link(s, "100"), "../../global/snapshots/s1");
 	CHECK_EQ_STR(byid_link(s, "300"), "../../zones/z/disks/d");
 	CHECK_EQ_STR(byid_link(s, "999"), "(missing)");
@@ -2610,7 +2880,7 @@ static void test_by_id(void)
 	/* re-created under the same name: the new id */
 	set_str(&s2.id, "250");
 	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
-	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "100,200,250,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), by_cookie("100,200,250,300", NULL));
 	CHECK_EQ_STR(byid_link(s, "200"), "../../global/images/i");
 	CHECK_EQ_STR(byid_link(s, "250"), "../../global/snapshots/s2");
 	struct cf_wtxn *w;
@@ -2620,7 +2890,10 @@ static void test_by_id(void)
 	CHECK_EQ_INT(cf_store_remove(w, "global/images/i"), 0);
 	CHECK_EQ_INT(cf_store_wcommit(w, &sink), 0);
 	CHECK(heard_entry(&h, CF_INO_BYID, "100"));
-	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "250,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), by_cookie("250,300", NULL));
+	/* resumed past a removed id's cookie: the rest, nothing twice */
+	CHECK_EQ_STR(ls_byid_past(s, "100"), by_cookie("250,300", "100"));
+	CHECK_EQ_STR(ls_byid_past(s, "200"), by_cookie("250,300", "200"));
 	CHECK_EQ_STR(byid_link(s, "100"), "(missing)");
 	cf_resource_clear(&d);
 	cf_resource_clear(&s1);
@@ -2696,6 +2969,8 @@ int main(void)
 	test_by_id();
 	test_named_sources();
 	test_readdir_after();
+	test_readdir_cookie();
+	test_readdir_cookie_churn();
 	test_sweep_and_changes();
 	test_trash();
 	test_write_path_vs_listing();
