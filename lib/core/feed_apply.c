@@ -1,0 +1,151 @@
+/* feed_apply.c — one change from a feed into the store, in the order the
+ * cloud made them: the per-path clock of the newest change applied, and
+ * cf_sync_apply (feed.h).
+ *
+ * The clock lives in memory: after a restart the first listing brings the
+ * cache up to date and the clock starts empty, so a change delivered again
+ * after a crash is applied (it is the newest the mount has seen). */
+#include "feed.h"
+#include "hash.h"
+#include "layout.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct clock_slot {
+	char *path; /* NULL: empty */
+	int64_t us;
+};
+
+struct cf_feed_clock {
+	struct clock_slot *slot;
+	size_t cap, n; /* cap a power of two, n * 2 <= cap */
+};
+
+void cf_feed_batch_clear(struct cf_feed_batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->items[i].ack_id);
+		free(b->items[i].path);
+		cf_resource_clear(&b->items[i].res);
+	}
+	free(b->items);
+	b->items = NULL;
+	b->n = 0;
+}
+
+struct cf_feed_clock *cf_feed_clock_new(void)
+{
+	return calloc(1, sizeof(struct cf_feed_clock));
+}
+
+void cf_feed_clock_free(struct cf_feed_clock *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->cap; i++)
+		free(c->slot[i].path);
+	free(c->slot);
+	free(c);
+}
+
+static struct clock_slot *find(const struct cf_feed_clock *c, const char *path)
+{
+	size_t i = (size_t) cf_hash64(path, strlen(path)) & (c->cap - 1);
+	while (c->slot[i].path && strcmp(c->slot[i].path, path))
+		i = (i + 1) & (c->cap - 1);
+	return &c->slot[i];
+}
+
+int64_t cf_feed_clock_get(const struct cf_feed_clock *c, const char *path)
+{
+	if (!c || !c->cap || !path)
+		return 0;
+	const struct clock_slot *s = find(c, path);
+	return s->path ? s->us : 0;
+}
+
+int cf_feed_clock_put(struct cf_feed_clock *c, const char *path, int64_t us)
+{
+	if (!c || !path)
+		return -EINVAL;
+	if ((c->n + 1) * 2 > c->cap) {
+		struct cf_feed_clock nc = {calloc(c->cap ? c->cap * 2 : 64, sizeof *nc.slot),
+					   c->cap ? c->cap * 2 : 64, c->n};
+		if (!nc.slot)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->cap; i++)
+			if (c->slot[i].path)
+				*find(&nc, c->slot[i].path) = c->slot[i];
+		free(c->slot);
+		*c = nc;
+	}
+	struct clock_slot *s = find(c, path);
+	if (!s->path) {
+		if (!(s->path = strdup(path)))
+			return -ENOMEM;
+		c->n++;
+	}
+	s->us = us;
+	return 0;
+}
+
+/* A zone or region the resource lives in gets its directory first, as a
+ * listing's aggregated page would make it. */
+static int ensure_scope(struct cf_wtxn *w, const char *scope)
+{
+	const struct cf_layout *lay = cf_layout();
+	int st = cf_scope_type(scope, strlen(scope));
+	if (st < 0 || lay->scopes[st].kind == CF_KIND_NONE)
+		return 0; /* a fixed scope ("global"): always there */
+	return cf_store_ensure_scope(w, lay->scopes[st].kind,
+				     scope + strlen(lay->scopes[st].dir) + 1);
+}
+
+int cf_sync_apply(struct cf_store *store, struct cf_feed_clock *clock,
+		  const struct cf_change_sink *sink, const struct cf_feed_change *ch)
+{
+	char scope[CF_PATH_MAX], name[CF_NAME_MAX + 1], path[CF_PATH_MAX];
+	enum cf_kind kind;
+	struct cf_wtxn *w;
+	if (!store || !clock || !ch || ch->ignore || !ch->path || ch->update_us <= 0)
+		return -EINVAL;
+	if (cf_path_parse(ch->path, &kind, scope, sizeof scope, name, sizeof name))
+		return -EINVAL;
+	/* What the change says it is must be where it says it is. */
+	if (!ch->deleted &&
+	    (ch->res.kind != kind || !ch->res.scope || !ch->res.name ||
+	     cf_resource_path(ch->res.kind, ch->res.scope, ch->res.name, path, sizeof path) < 0 ||
+	     strcmp(path, ch->path)))
+		return -EINVAL;
+	int64_t known = cf_feed_clock_get(clock, ch->path);
+	if (known && ch->update_us <= known)
+		return 0;
+	int rc = cf_store_wbegin(store, &w);
+	if (rc)
+		return rc;
+	if (ch->deleted) {
+		rc = cf_store_remove(w, ch->path);
+		if (rc == -ENOENT) { /* not in the cache: it agrees already */
+			cf_store_wabort(w);
+			rc = 0;
+			goto done;
+		}
+	} else if (!(rc = ensure_scope(w, scope))) {
+		rc = cf_store_upsert(w, &ch->res, NULL);
+	}
+	if (rc) {
+		cf_store_wabort(w);
+		return rc;
+	}
+	if ((rc = cf_store_wcommit(w, sink)))
+		return rc;
+done:
+	if (cf_feed_clock_put(clock, ch->path, ch->update_us))
+		cf_warn("feed: out of memory remembering the time of %s", ch->path);
+	return 1;
+}
