@@ -107,7 +107,8 @@ static void process(struct cf_feed *f, struct cf_feed_batch *b)
 		set_state(f, f->st.state, "out of memory");
 		return; /* nothing acknowledged: delivered again */
 	}
-	qsort(b->items, b->n, sizeof *b->items, by_time);
+	if (b->n > 1)
+		qsort(b->items, b->n, sizeof *b->items, by_time);
 	int64_t since = cf_mono_ms();
 	for (size_t i = 0; i < b->n && !atomic_load(&f->stop); i++) {
 		const struct cf_feed_change *c = &b->items[i];

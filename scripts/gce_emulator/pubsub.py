@@ -23,9 +23,10 @@ Faults (server.Faults, /emulator/v1/faults): feedLostAckRate (an acknowledge
 answers {} but is forgotten: the message comes back after its deadline),
 feedAckFailRate (an acknowledge answers 503), feedRedeliverRate (a message is
 delivered again even though acknowledged), feedDuplicateRate (a message is
-delivered twice in one pull, two ackIds), feedReorderRate (a pull hands its
-messages newest first), feedHoldSeconds (a published message becomes
-deliverable only after this long, so that several pile up)."""
+delivered twice in one pull, two ackIds), feedReorderRate (a pull with several
+messages waiting hands out only the newest: the older ones come in later
+pulls, after it), feedHoldSeconds (messages become deliverable only once none
+was published for this long, so that several pile up)."""
 
 import base64
 import copy
@@ -166,11 +167,16 @@ class PubSub:
                 mid = str(next(self._ids))
                 doc = {"data": base64.b64encode(data).decode("ascii"), "attributes": {},
                        "messageId": mid, "publishTime": rfc3339(now)}
+                hold = self.faults.feed_hold_seconds
                 for sname in subs:
                     s = self.subs.get(sname)
                     if s is None:
                         continue
-                    m = Message(mid, doc, now + self.faults.feed_hold_seconds)
+                    m = Message(mid, doc, now + hold)
+                    if hold:    # a quiet period: what waits, waits with it
+                        for w in s.queue:
+                            if w.avail > now:
+                                w.avail = now + hold
                     s.queue.append(m)
                     s.messages[mid] = m
                 self.published += 1
@@ -264,7 +270,7 @@ class PubSub:
                 self.cond.wait(max(0.01, min(nxt - now, 0.5)))
             f = self.faults
             if len(ready) > 1 and self._chance(f.feed_reorder_rate):
-                ready.reverse()
+                ready = ready[-1:]      # the newest first, the others later
             got = []
             for m in ready:
                 s.queue.remove(m)
