@@ -137,8 +137,8 @@ static void print_help(const char *prog)
 	    "                           DIR/<project>@<host> (default: $XDG_CACHE_HOME/clonefs,\n"
 	    "                           else $HOME/.cache/clonefs)\n"
 	    "    -o sync_interval=SECS  seconds between full listings, >= 1 "
-	    "(default: " DEFAULT_SYNC_INTERVAL "); with a change feed, only while\n"
-	    "                           the feed does not work\n"
+	    "(default: " DEFAULT_SYNC_INTERVAL ");\n"
+	    "                           with a change feed, only while it does not work\n"
 	    "    -o feed_full_interval=SECS  with a change feed: seconds between the full\n"
 	    "                           listings kept as a safety net (default: " DEFAULT_FEED_FULL
 	    ")\n"

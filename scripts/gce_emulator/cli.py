@@ -258,6 +258,8 @@ def main(argv=None):
             oauth.close()
             print("gce-emulator: %s" % e, file=sys.stderr)
             return 2
+        # the asset API's first message on a new feed is a welcome string, not an asset
+        pubsub.welcome()
         # from now on (after the seed): every change is published
         state.set_observer(pubsub.publish_change)
     em = Emulator(state, api, faults, verbose=args.verbose, oauth=oauth, pubsub=pubsub)

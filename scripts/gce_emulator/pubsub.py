@@ -17,7 +17,7 @@ Cloud Asset Inventory TemporalAsset, JSON as the asset API writes it:
 "compute.googleapis.com/Snapshot", ancestors, resource {version,
 discoveryDocumentUri, discoveryName, parent, location, data}, updateTime},
 priorAssetState, priorAsset}. A deleted asset carries no resource; its last
-known copy is the priorAsset.
+known copy is the priorAsset. The first message on a feed is a welcome string.
 
 Faults (server.Faults, /emulator/v1/faults): feedLostAckRate (an acknowledge
 answers {} but is forgotten: the message comes back after its deadline),
@@ -125,6 +125,17 @@ class PubSub:
             self.topics.setdefault(topic, []).append(name)
 
     # ------------------------------------------------------------ publishing
+    def welcome(self):
+        """What the asset API publishes first on a feed: a plain string."""
+        for topic in list(self.topics):
+            project = topic.split("/")[1]
+            self.publish(project, ("You have successfully configured real time feed "
+                                   "'projects/%s/feeds/clonefs-feed' with asset types "
+                                   "compute.googleapis.com/Snapshot,compute.googleapis.com/Image,"
+                                   "compute.googleapis.com/MachineImage,compute.googleapis.com/"
+                                   "Disk,compute.googleapis.com/RegionDisk,compute.googleapis.com/"
+                                   "Instance" % project).encode())
+
     def publish_change(self, project, coll, entry, deleted, now):
         """A TemporalAsset for a change of one resource. Caller: State.lock held."""
         rtype = coll.rtype
