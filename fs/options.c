@@ -139,7 +139,8 @@ static void print_help(const char *prog)
 	    "    -o sync_interval=SECS  seconds between full listings, >= 1 "
 	    "(default: " DEFAULT_SYNC_INTERVAL ");\n"
 	    "                           with a change feed, only while it does not work\n"
-	    "    -o feed_full_interval=SECS  with a change feed: seconds between the full\n"
+	    "    -o feed_full_interval=SECS\n"
+	    "                           with a change feed: seconds between the full\n"
 	    "                           listings kept as a safety net (default: " DEFAULT_FEED_FULL
 	    ")\n"
 	    "    -o timeout=SECS        kernel entry and attribute cache timeout "
