@@ -2,16 +2,21 @@
  * order the cloud made them whatever the order they arrive in (a stale or
  * duplicate change never overwrites a newer record, a deletion is not undone
  * by an older create), a change that is not where it says refused, a
- * listing page read before a feed change not undoing it; and the GCE
- * decoder of a TemporalAsset, which ignores what is not this mount's. */
+ * listing page read before a feed change not undoing it; the GCE decoder of
+ * a TemporalAsset, which ignores what is not this mount's; and the Pub/Sub
+ * client's requests and answers, against mini_httpd.h's recording server. */
 #include "check.h"
 #include "feed.h"
 #include "gce.h"
+#include "gce_auth.h"
+#include "http.h"
+#include "mini_httpd.h"
 #include "layout.h"
 #include "log.h"
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +261,123 @@ static void test_decode_asset(void)
 	}
 }
 
+static void b64(const char *in, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t) (unsigned char) in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t) (unsigned char) in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char) in[i + 2];
+		out[o++] = t[v >> 18 & 63];
+		out[o++] = t[v >> 12 & 63];
+		out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static void test_pubsub_client(void)
+{
+	static char token_path[80], pull[8192], asset64[1024], welcome64[256], ep[64];
+	const char *asset =
+	    "{\"asset\":{\"name\":\"//compute.googleapis.com/projects/p1/global/snapshots/s1\","
+	    "\"assetType\":\"compute.googleapis.com/Snapshot\",\"updateTime\":"
+	    "\"2026-12-03T10:00:00Z\",\"resource\":{\"data\":" SNAP_DATA "}}}";
+	struct cf_http *h;
+	struct cf_auth *a;
+	struct cf_feed_source *f;
+	struct cf_feed_batch b;
+	struct cf_error err;
+	b64(asset, asset64);
+	b64("You have successfully configured real time feed", welcome64);
+	snprintf(pull, sizeof pull,
+		 "{\"receivedMessages\":[{\"ackId\":\"ack-1\",\"message\":{\"data\":\"%s\","
+		 "\"messageId\":\"1\",\"publishTime\":\"2026-12-03T10:00:00.5Z\"},"
+		 "\"deliveryAttempt\":1},"
+		 "{\"ackId\":\"ack-2\",\"message\":{\"data\":\"%s\",\"messageId\":\"2\"}},"
+		 "{\"ackId\":\"bad\\u0001id\",\"message\":{\"data\":\"%s\"}},"
+		 "{\"ackId\":\"ack-4\",\"message\":{\"data\":\"!!not base64\"}}]}",
+		 asset64, welcome64, asset64);
+	struct canned script[] = {
+	    {200, "Content-Type: application/json\r\n", pull, false},
+	    {200, "Content-Type: application/json\r\n", "{}", false},
+	    {200, "Content-Type: application/json\r\n", "{}", false},
+	    {200, "Content-Type: application/json\r\n", "{}", false},
+	    {404, "Content-Type: application/json\r\n",
+	     "{\"error\":{\"code\":404,\"message\":\"Resource not found (resource=s).\","
+	     "\"status\":\"NOT_FOUND\"}}",
+	     false},
+	};
+	if (server_start()) {
+		CHECK(!"cannot start the test server");
+		return;
+	}
+	snprintf(token_path, sizeof token_path, "/tmp/clonefs-test-feed-token-%d", (int) getpid());
+	int fd = open(token_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && write(fd, "tok\n", 4) == 4);
+	close(fd);
+	struct cf_http_config hc = {
+	    .max_attempts = 1, .timeout_ms = 10000, .allow_insecure_loopback = true};
+	CHECK_EQ_INT(cf_http_new(&hc, &h), 0);
+	CHECK_EQ_INT(cf_auth_new(&(struct cf_auth_config){.token_file = token_path, .http = h}, &a),
+		     0);
+	snprintf(ep, sizeof ep, "http://127.0.0.1:%d/", S.port);
+	struct cf_gce_feed_config fc = {.endpoint = ep,
+					.subscription = "projects/p1/subscriptions/s",
+					.project = "p1",
+					.auth = a};
+	CHECK_EQ_INT(cf_gce_feed_new(&fc, &f), 0);
+	server_script(script, 5);
+
+	/* a pull: the asset, the welcome string and undecodable data ignored, the
+	 * message with an unusable ackId dropped */
+	CHECK_EQ_INT(f->ops->pull(f, 10, &b, &err), 0);
+	CHECK_EQ_STR(S.req[0].line, "POST /v1/projects/p1/subscriptions/s:pull HTTP/1.1");
+	CHECK(strstr(S.req[0].body, "\"maxMessages\":10") != NULL);
+	CHECK(strstr(S.req[0].body, "returnImmediately") == NULL);
+	CHECK(strstr(S.req[0].head, "Bearer tok") != NULL);
+	CHECK_EQ_INT(b.n, 3);
+	if (b.n == 3) {
+		CHECK_EQ_STR(b.items[0].ack_id, "ack-1");
+		CHECK(!b.items[0].ignore);
+		CHECK_EQ_STR(b.items[0].path, "global/snapshots/s1");
+		CHECK_EQ_INT(b.items[0].publish_us, 1796292000500000LL);
+		CHECK_EQ_STR(b.items[1].ack_id, "ack-2");
+		CHECK(b.items[1].ignore);
+		CHECK_EQ_STR(b.items[2].ack_id, "ack-4");
+		CHECK(b.items[2].ignore);
+	}
+	cf_feed_batch_clear(&b);
+
+	const char *ids[] = {"ack-1", "ack-2"};
+	CHECK_EQ_INT(f->ops->ack(f, ids, 2, &err), 0);
+	CHECK_EQ_STR(S.req[1].line, "POST /v1/projects/p1/subscriptions/s:acknowledge HTTP/1.1");
+	CHECK(strstr(S.req[1].body, "\"ackIds\":[\"ack-1\",\"ack-2\"]") != NULL);
+	CHECK_EQ_INT(f->ops->extend(f, ids, 1, 60, &err), 0);
+	CHECK_EQ_STR(S.req[2].line,
+		     "POST /v1/projects/p1/subscriptions/s:modifyAckDeadline HTTP/1.1");
+	CHECK(strstr(S.req[2].body, "\"ackDeadlineSeconds\":60") != NULL);
+	/* an empty answer: nothing to do */
+	CHECK_EQ_INT(f->ops->pull(f, 10, &b, &err), 0);
+	CHECK_EQ_INT(b.n, 0);
+	/* the subscription is gone */
+	CHECK_EQ_INT(f->ops->pull(f, 10, &b, &err), -ENOENT);
+	CHECK_EQ_INT(err.http_status, 404);
+	CHECK(strstr(err.message, "not found") != NULL);
+	unsigned long req = 0, bytes = 0;
+	f->ops->traffic(f, &req, &bytes);
+	CHECK_EQ_INT(req, 5);
+
+	f->ops->destroy(f);
+	cf_auth_free(a);
+	cf_http_free(h);
+	server_stop();
+	unlink(token_path);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -264,6 +386,7 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	test_ordering();
 	test_decode_asset();
+	test_pubsub_client();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
