@@ -180,3 +180,19 @@ def test_a_deleted_subscription_is_reported_and_polling_takes_over(fleet):
     wait_for(lambda: xattr(watcher, "global/snapshots/snap-00003", "user.polled") == "yes", 15,
              "the change by polling")
     assert "gone" in watcher.path(".clonefs/log").read_text()
+
+
+def test_lost_acknowledgements_bring_the_change_again_and_it_is_dropped_as_stale(fleet):
+    emu, writer, watcher = fleet()
+    snap = "global/snapshots/snap-00004"
+    faults(emu, feedLostAckRate=1.0)           # acknowledge answers {} and forgets
+    set_labels_api(emu, snap, {"lost": "ack"})
+    seen_within(lambda: xattr(watcher, snap, "user.lost") == "ack", "the change")
+    stale = feed_status(watcher)["stale"]
+    # redelivered after the 10 s deadline: not newer than what was applied
+    wait_for(lambda: feed_status(watcher)["stale"] > stale, 30, "the redelivered change")
+    faults(emu, feedLostAckRate=0.0)
+    wait_for(lambda: control(emu, "GET", "pubsub")["subscriptions"][SUB]["outstanding"] == 0,
+             30, "every message acknowledged")
+    assert xattr(watcher, snap, "user.lost") == "ack"
+    assert feed_status(watcher)["errors"] == 0
