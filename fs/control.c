@@ -564,6 +564,8 @@ static void gen_feed(struct cf_fs *fs, struct jbuf *b)
 	jb_str(b, fs->feed_src->name);
 	jb_puts(b, ", \"state\": ");
 	jb_str(b, fst.state);
+	jb_printf(b, ", \"full_interval\": %u", fs->opt->feed_full_interval);
+	jb_printf(b, ", \"polling\": %s", fst.polling ? "true" : "false");
 	jb_printf(b,
 		  ", \"messages\": %" PRIu64 ", \"applied\": %" PRIu64 ", \"stale\": %" PRIu64
 		  ", \"ignored\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"lag_ms\": %" PRId64

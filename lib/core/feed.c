@@ -70,6 +70,9 @@ static void fall_back(struct cf_feed *f, bool on, const char *why)
 	if (on == f->polling)
 		return;
 	f->polling = on;
+	pthread_mutex_lock(&f->lock);
+	f->st.polling = on;
+	pthread_mutex_unlock(&f->lock);
 	if (on)
 		cf_warn("feed %s: %s; listing every %us until it recovers", f->cfg.source->name,
 			why, f->cfg.poll_interval);
@@ -228,6 +231,7 @@ int cf_feed_start(const struct cf_feed_config *cfg, struct cf_feed **out)
 		return -ENOMEM;
 	}
 	f->cfg = *cfg;
+	cf_feed_clock_baseline(f->clock, wall_us());
 	if (!f->cfg.behind_s)
 		f->cfg.behind_s = 300;
 	f->st.state = "starting";

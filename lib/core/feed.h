@@ -79,6 +79,10 @@ struct cf_feed_source {
 struct cf_feed_clock;
 struct cf_feed_clock *cf_feed_clock_new(void);
 void cf_feed_clock_free(struct cf_feed_clock *c);
+/* The time the feed started (UTC microseconds): a change made before it to a
+ * path the clock does not know is stale once the listing of its kind has
+ * completed since (that listing read it). */
+void cf_feed_clock_baseline(struct cf_feed_clock *c, int64_t us);
 /* The newest time applied to path, 0 when none. */
 int64_t cf_feed_clock_get(const struct cf_feed_clock *c, const char *path);
 int cf_feed_clock_put(struct cf_feed_clock *c, const char *path, int64_t us);
@@ -86,7 +90,8 @@ int cf_feed_clock_put(struct cf_feed_clock *c, const char *path, int64_t us);
 /* Apply one change to the store in its own transaction, the changes
  * reported to sink (may be NULL) after commit: 1 when stored (a deletion of
  * what the cache does not hold counts: the cache agrees), 0 when stale
- * (a change at or after its update time was applied already), -EINVAL /
+ * (a change at or after its update time was applied already, or the
+ * baseline's listing read it), -EINVAL /
  * -ENAMETOOLONG when the store refuses it (nothing written), another
  * negative errno when the store failed (nothing written: deliver it again). */
 int cf_sync_apply(struct cf_store *store, struct cf_feed_clock *clock,
@@ -110,6 +115,7 @@ struct cf_feed_stats {
 	int64_t last_pull; /* UTC seconds of the last pull that answered, 0 = none */
 	unsigned long requests, bytes;
 	const char *state;    /* "starting", "ok", "behind", "gone", "failing" */
+	bool polling;	      /* the full listing runs at poll_interval now */
 	char last_error[256]; /* "" when none */
 };
 

@@ -2,9 +2,12 @@
  * cloud made them: the per-path clock of the newest change applied, and
  * cf_sync_apply (feed.h).
  *
- * The clock lives in memory: after a restart the first listing brings the
- * cache up to date and the clock starts empty, so a change delivered again
- * after a crash is applied (it is the newest the mount has seen). */
+ * The clock lives in memory. After a restart it starts empty, with a
+ * baseline: the time the feed started. A change made before that, to a
+ * resource the clock does not know, is older than what this mount's first
+ * listing read (every page of it was read after the baseline), so once that
+ * listing has completed the change is stale; before, it is applied (the
+ * listing's pages read later put the truth back). */
 #include "feed.h"
 #include "hash.h"
 #include "layout.h"
@@ -21,7 +24,8 @@ struct clock_slot {
 
 struct cf_feed_clock {
 	struct clock_slot *slot;
-	size_t cap, n; /* cap a power of two, n * 2 <= cap */
+	size_t cap, n;	  /* cap a power of two, n * 2 <= cap */
+	int64_t baseline; /* UTC microseconds, 0 = none (cf_feed_clock_baseline) */
 };
 
 void cf_feed_batch_clear(struct cf_feed_batch *b)
@@ -61,6 +65,22 @@ static struct clock_slot *find(const struct cf_feed_clock *c, const char *path)
 	return &c->slot[i];
 }
 
+void cf_feed_clock_baseline(struct cf_feed_clock *c, int64_t us)
+{
+	if (c)
+		c->baseline = us;
+}
+
+/* Whether the listing of kind completed since the baseline: then it read
+ * every change made before the baseline. */
+static bool listed_since(struct cf_store *store, enum cf_kind kind, int64_t baseline_us)
+{
+	struct cf_sync_state st;
+	int l = cf_kind_listing(kind);
+	return l >= 0 && !cf_store_get_sync_state(store, (enum cf_listing) l, &st) &&
+	       st.last_complete * 1000000 >= baseline_us;
+}
+
 int64_t cf_feed_clock_get(const struct cf_feed_clock *c, const char *path)
 {
 	if (!c || !c->cap || !path)
@@ -75,7 +95,7 @@ int cf_feed_clock_put(struct cf_feed_clock *c, const char *path, int64_t us)
 		return -EINVAL;
 	if ((c->n + 1) * 2 > c->cap) {
 		struct cf_feed_clock nc = {calloc(c->cap ? c->cap * 2 : 64, sizeof *nc.slot),
-					   c->cap ? c->cap * 2 : 64, c->n};
+					   c->cap ? c->cap * 2 : 64, c->n, c->baseline};
 		if (!nc.slot)
 			return -ENOMEM;
 		for (size_t i = 0; i < c->cap; i++)
@@ -124,6 +144,8 @@ int cf_sync_apply(struct cf_store *store, struct cf_feed_clock *clock,
 		return -EINVAL;
 	int64_t known = cf_feed_clock_get(clock, ch->path);
 	if (known && ch->update_us <= known)
+		return 0;
+	if (!known && ch->update_us < clock->baseline && listed_since(store, kind, clock->baseline))
 		return 0;
 	int rc = cf_store_wbegin(store, &w);
 	if (rc)

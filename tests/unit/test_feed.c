@@ -158,6 +158,41 @@ static void test_ordering(void)
 	cf_store_close(s);
 }
 
+/* After a restart: a change made before the feed started, to a resource the
+ * clock does not know, is stale once the listing of its kind completed since;
+ * before that listing, it is applied. */
+static void test_baseline(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_wtxn *w;
+	snprintf(dir, sizeof dir, "%s/baseline", tmpdir);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	struct cf_feed_clock *k = cf_feed_clock_new();
+	const int64_t start = 1700000000LL * 1000000; /* the feed started */
+	cf_feed_clock_baseline(k, start);
+
+	/* no listing since the start: applied */
+	CHECK_EQ_INT(apply(s, k, "early", "old", start - 5000000), 1);
+	CHECK_EQ_STR(label_of(s, "early"), "old");
+
+	struct cf_sync_state st = {.last_complete = 1700000010, .last_attempt = 1700000010};
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_put_sync_state(w, CF_LIST_SNAPSHOTS, &st), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	/* the snapshots listing completed since: it read the older change */
+	CHECK_EQ_INT(apply(s, k, "late", "older-than-the-listing", start - 1), 0);
+	CHECK_EQ_STR(label_of(s, "late"), "-");
+	/* a change made after the start is applied */
+	CHECK_EQ_INT(apply(s, k, "late", "newer", start + 1), 1);
+	CHECK_EQ_STR(label_of(s, "late"), "newer");
+	/* a path the clock knows is judged by its own time */
+	CHECK_EQ_INT(apply(s, k, "early", "older-still", start - 6000000), 0);
+
+	cf_feed_clock_free(k);
+	cf_store_close(s);
+}
+
 static int decode(const char *json, struct cf_feed_change *c)
 {
 	char why[300];
@@ -385,6 +420,7 @@ int main(void)
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/clonefs-test-feed-%d", (int) getpid());
 	mkdir(tmpdir, 0700);
 	test_ordering();
+	test_baseline();
 	test_decode_asset();
 	test_pubsub_client();
 	char cmd[300];
