@@ -133,6 +133,10 @@ static void process(struct cf_feed *f, struct cf_feed_batch *b)
 		} else if (rc == 0) {
 			stale++;
 			cf_debug("feed: %s: stale change ignored", c->path);
+		} else if (rc == -EAGAIN) {
+			cf_debug("feed: %s: older than this mount, waits for the first listing",
+				 c->path);
+			continue; /* not acknowledged: it comes again */
 		} else if (rc == -EINVAL || rc == -ENAMETOOLONG) {
 			ignored++;
 			if (!c->ignore)

@@ -91,7 +91,8 @@ int cf_feed_clock_put(struct cf_feed_clock *c, const char *path, int64_t us);
  * reported to sink (may be NULL) after commit: 1 when stored (a deletion of
  * what the cache does not hold counts: the cache agrees), 0 when stale
  * (a change at or after its update time was applied already, or the
- * baseline's listing read it), -EINVAL /
+ * baseline's listing read it), -EAGAIN when it is older than the baseline
+ * and that listing has not completed yet (deliver it again later), -EINVAL /
  * -ENAMETOOLONG when the store refuses it (nothing written), another
  * negative errno when the store failed (nothing written: deliver it again). */
 int cf_sync_apply(struct cf_store *store, struct cf_feed_clock *clock,

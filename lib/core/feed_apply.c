@@ -6,8 +6,9 @@
  * baseline: the time the feed started. A change made before that, to a
  * resource the clock does not know, is older than what this mount's first
  * listing read (every page of it was read after the baseline), so once that
- * listing has completed the change is stale; before, it is applied (the
- * listing's pages read later put the truth back). */
+ * listing has completed the change is stale; before, it waits (-EAGAIN: not
+ * acknowledged, so delivered again): applied now, it could overwrite a newer
+ * state a page already read, which that listing would then keep. */
 #include "feed.h"
 #include "hash.h"
 #include "layout.h"
@@ -72,13 +73,15 @@ void cf_feed_clock_baseline(struct cf_feed_clock *c, int64_t us)
 }
 
 /* Whether the listing of kind completed since the baseline: then it read
- * every change made before the baseline. */
+ * every change made before the baseline. The sync state keeps whole
+ * seconds: a listing that completed in the baseline's second counts (one of
+ * the daemon before, ended in the very second this one started, would too). */
 static bool listed_since(struct cf_store *store, enum cf_kind kind, int64_t baseline_us)
 {
 	struct cf_sync_state st;
 	int l = cf_kind_listing(kind);
 	return l >= 0 && !cf_store_get_sync_state(store, (enum cf_listing) l, &st) &&
-	       st.last_complete * 1000000 >= baseline_us;
+	       st.last_complete >= baseline_us / 1000000;
 }
 
 int64_t cf_feed_clock_get(const struct cf_feed_clock *c, const char *path)
@@ -145,8 +148,8 @@ int cf_sync_apply(struct cf_store *store, struct cf_feed_clock *clock,
 	int64_t known = cf_feed_clock_get(clock, ch->path);
 	if (known && ch->update_us <= known)
 		return 0;
-	if (!known && ch->update_us < clock->baseline && listed_since(store, kind, clock->baseline))
-		return 0;
+	if (!known && ch->update_us < clock->baseline)
+		return listed_since(store, kind, clock->baseline) ? 0 : -EAGAIN;
 	int rc = cf_store_wbegin(store, &w);
 	if (rc)
 		return rc;

@@ -169,14 +169,22 @@ static void test_baseline(void)
 	snprintf(dir, sizeof dir, "%s/baseline", tmpdir);
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
 	struct cf_feed_clock *k = cf_feed_clock_new();
-	const int64_t start = 1700000000LL * 1000000; /* the feed started */
+	const int64_t start = 1700000000LL * 1000000 + 700000; /* the feed started */
 	cf_feed_clock_baseline(k, start);
 
-	/* no listing since the start: applied */
-	CHECK_EQ_INT(apply(s, k, "early", "old", start - 5000000), 1);
-	CHECK_EQ_STR(label_of(s, "early"), "old");
+	/* no listing since the start: it waits for one */
+	CHECK_EQ_INT(apply(s, k, "early", "old", start - 5000000), -EAGAIN);
+	CHECK_EQ_STR(label_of(s, "early"), "-");
+	CHECK_EQ_INT(apply(s, k, "early", "new", start + 5000000), 1);
 
-	struct cf_sync_state st = {.last_complete = 1700000010, .last_attempt = 1700000010};
+	/* a listing completed before the start does not count */
+	struct cf_sync_state before = {.last_complete = 1699999999, .last_attempt = 1699999999};
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_put_sync_state(w, CF_LIST_SNAPSHOTS, &before), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_INT(apply(s, k, "late", "x", start - 1), -EAGAIN);
+	/* (in the start's own second: the state keeps whole seconds) */
+	struct cf_sync_state st = {.last_complete = 1700000000, .last_attempt = 1700000000};
 	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
 	CHECK_EQ_INT(cf_store_put_sync_state(w, CF_LIST_SNAPSHOTS, &st), 0);
 	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
@@ -187,7 +195,8 @@ static void test_baseline(void)
 	CHECK_EQ_INT(apply(s, k, "late", "newer", start + 1), 1);
 	CHECK_EQ_STR(label_of(s, "late"), "newer");
 	/* a path the clock knows is judged by its own time */
-	CHECK_EQ_INT(apply(s, k, "early", "older-still", start - 6000000), 0);
+	CHECK_EQ_INT(apply(s, k, "early", "older", start + 4000000), 0);
+	CHECK_EQ_STR(label_of(s, "early"), "new");
 
 	cf_feed_clock_free(k);
 	cf_store_close(s);
