@@ -458,6 +458,7 @@ const struct cf_provider_kind cf_gce_kind = {
 	"                           apply changes at once from this Pub/Sub subscription\n"
 	"                           of a Cloud Asset Inventory feed (README: the setup);\n"
 	"                           full listings then every feed_full_interval\n"
+	"                           (default: none, every change by listing)\n"
 	"    -o pubsub_endpoint=URL Pub/Sub's base URL, ending in '/' (default:\n"
 	"                           " PUBSUB_ENDPOINT ")\n",
     .configure = gce_configure,
