@@ -27,7 +27,14 @@ struct cf_feed_clock {
 	struct clock_slot *slot;
 	size_t cap, n;	  /* cap a power of two, n * 2 <= cap */
 	int64_t baseline; /* UTC microseconds, 0 = none (cf_feed_clock_baseline) */
+	int64_t newest;	  /* the newest time put */
 };
+
+/* Past this many paths, those not changed for an hour are forgotten and the
+ * baseline moves up to that hour: a change older than it then waits for a
+ * listing completed since (the safety net runs hourly), as after a restart. */
+enum { CLOCK_KEEP = 1 << 16 };
+#define CLOCK_FORGET_US ((int64_t) 3600 * 1000000)
 
 void cf_feed_batch_clear(struct cf_feed_batch *b)
 {
@@ -92,21 +99,43 @@ int64_t cf_feed_clock_get(const struct cf_feed_clock *c, const char *path)
 	return s->path ? s->us : 0;
 }
 
+/* Rebuild into cap slots, without the paths older than cutoff (freed). */
+static int rebuild(struct cf_feed_clock *c, size_t cap, int64_t cutoff)
+{
+	struct cf_feed_clock nc = *c;
+	if (!(nc.slot = calloc(cap, sizeof *nc.slot)))
+		return -ENOMEM;
+	nc.cap = cap;
+	nc.n = 0;
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->slot[i].path)
+			continue;
+		if (c->slot[i].us < cutoff) {
+			free(c->slot[i].path);
+			continue;
+		}
+		*find(&nc, c->slot[i].path) = c->slot[i];
+		nc.n++;
+	}
+	free(c->slot);
+	*c = nc;
+	return 0;
+}
+
 int cf_feed_clock_put(struct cf_feed_clock *c, const char *path, int64_t us)
 {
 	if (!c || !path)
 		return -EINVAL;
-	if ((c->n + 1) * 2 > c->cap) {
-		struct cf_feed_clock nc = {calloc(c->cap ? c->cap * 2 : 64, sizeof *nc.slot),
-					   c->cap ? c->cap * 2 : 64, c->n, c->baseline};
-		if (!nc.slot)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->cap; i++)
-			if (c->slot[i].path)
-				*find(&nc, c->slot[i].path) = c->slot[i];
-		free(c->slot);
-		*c = nc;
+	if (us > c->newest)
+		c->newest = us;
+	if (c->n >= CLOCK_KEEP && !cf_feed_clock_get(c, path)) {
+		int64_t cutoff = c->newest - CLOCK_FORGET_US;
+		/* at most once a minute of the cloud's time: a rebuild is a pass */
+		if (cutoff > c->baseline + 60 * 1000000 && !rebuild(c, c->cap, cutoff))
+			c->baseline = cutoff;
 	}
+	if ((c->n + 1) * 2 > c->cap && rebuild(c, c->cap ? c->cap * 2 : 64, INT64_MIN))
+		return -ENOMEM;
 	struct clock_slot *s = find(c, path);
 	if (!s->path) {
 		if (!(s->path = strdup(path)))

@@ -202,6 +202,27 @@ static void test_baseline(void)
 	cf_store_close(s);
 }
 
+/* Past 65536 paths, those unchanged for an hour are forgotten and the
+ * baseline rises to that hour. */
+static void test_clock_forgets(void)
+{
+	struct cf_feed_clock *k = cf_feed_clock_new();
+	const int64_t t0 = 1700000000LL * 1000000, hour = 3600LL * 1000000;
+	char p[64];
+	for (int i = 0; i < 65536; i++) {
+		snprintf(p, sizeof p, "global/snapshots/o%d", i);
+		CHECK_EQ_INT(cf_feed_clock_put(k, p, t0 + i), 0);
+	}
+	const int64_t minute = 60LL * 1000000;
+	CHECK_EQ_INT(cf_feed_clock_put(k, "global/snapshots/recent", t0 + 2 * minute), 0);
+	CHECK_EQ_INT(cf_feed_clock_get(k, "global/snapshots/o5"), t0 + 5);
+	CHECK_EQ_INT(cf_feed_clock_put(k, "global/snapshots/new", t0 + hour + minute), 0);
+	CHECK_EQ_INT(cf_feed_clock_get(k, "global/snapshots/o5"), 0);
+	CHECK_EQ_INT(cf_feed_clock_get(k, "global/snapshots/recent"), t0 + 2 * minute);
+	CHECK_EQ_INT(cf_feed_clock_get(k, "global/snapshots/new"), t0 + hour + minute);
+	cf_feed_clock_free(k);
+}
+
 static int decode(const char *json, struct cf_feed_change *c)
 {
 	char why[300];
@@ -430,6 +451,7 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	test_ordering();
 	test_baseline();
+	test_clock_forgets();
 	test_decode_asset();
 	test_pubsub_client();
 	char cmd[300];
