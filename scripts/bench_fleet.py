@@ -64,9 +64,10 @@ class Fleet:
         mnt = os.path.join(self.work, "mnt-" + name)
         os.makedirs(mnt, exist_ok=True)
         tok = os.path.join(self.work, "token")
-        with open(tok, "w") as f:
-            f.write(self.token + "\n")
-        os.chmod(tok, 0o600)
+        if not os.path.exists(tok):  # once: a mount reading it must never see it rewritten
+            fd = os.open(tok, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, (self.token + "\n").encode())
+            os.close(fd)
         o = ["endpoint=" + self.url, "token_file=" + tok,
              "cache=" + os.path.join(self.work, "cache-" + name)] + opts
         p = subprocess.Popen([self.binary, "gce:" + PROJECT, mnt, "-f", "-o", ",".join(o)],
@@ -181,7 +182,10 @@ def run_mode(binary, n, mode, seconds, sync):
                 "visible_max_s": round(max(delays), 3), "feed": feed}
     finally:
         fl.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("FLEET_KEEP"):
+            log("kept %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def fmt_bytes(b):
