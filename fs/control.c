@@ -25,6 +25,7 @@
 #include "fs.h"
 
 #include "engine.h"
+#include "feed.h"
 #include "http.h"
 #include "layout.h"
 #include "log.h"
@@ -617,6 +618,33 @@ static void gen_reaper(struct cf_fs *fs, struct jbuf *b)
 	jb_printf(b, ",\n  \"reaper_passes\": %lu", passes);
 }
 
+/* The change feed (feed.h), when one is configured. */
+static void gen_feed(struct cf_fs *fs, struct jbuf *b)
+{
+	struct cf_feed_stats fst;
+	if (!fs->feed)
+		return;
+	cf_feed_get_stats(fs->feed, &fst);
+	jb_puts(b, ",\n  \"feed\": {\"subscription\": ");
+	jb_str(b, fs->feed_src->name);
+	jb_puts(b, ", \"state\": ");
+	jb_str(b, fst.state);
+	jb_printf(b, ", \"full_interval\": %u", fs->opt->feed_full_interval);
+	jb_printf(b, ", \"polling\": %s", fst.polling ? "true" : "false");
+	jb_printf(b,
+		  ", \"messages\": %" PRIu64 ", \"applied\": %" PRIu64 ", \"stale\": %" PRIu64
+		  ", \"ignored\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"lag_ms\": %" PRId64
+		  ", \"requests\": %lu, \"bytes_in\": %lu, \"last_pull\": ",
+		  fst.messages, fst.applied, fst.stale, fst.ignored, fst.errors, fst.lag_ms,
+		  fst.requests, fst.bytes);
+	jb_time(b, fst.last_pull);
+	jb_puts(b, ", \"last_pull_epoch\": ");
+	jb_epoch(b, fst.last_pull);
+	jb_puts(b, ", \"last_error\": ");
+	jb_str(b, fst.last_error[0] ? fst.last_error : NULL);
+	jb_puts(b, "}");
+}
+
 static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 {
 	const struct cf_options *o = fs->opt;
@@ -665,6 +693,7 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 			  "\"bytes_in\": %lu}",
 			  hs.requests, hs.retries, hs.failures, hs.bytes_in);
 	}
+	gen_feed(fs, &b);
 	/* The listing running now: how far the (first) sync is. */
 	struct cf_progress pg;
 	cf_metrics_get_progress(&pg);

@@ -23,6 +23,8 @@
 
 struct cf_options;
 struct cf_sync;
+struct cf_feed;
+struct cf_feed_source;
 struct cf_http;
 struct cf_provider;
 struct cf_engine;
@@ -49,6 +51,10 @@ struct cf_fs {
 	time_t mounted_at;
 	atomic_bool stopping; /* set when the session loop ended: no more notifications */
 	atomic_bool listed;   /* a listing completed since this daemon started */
+
+	/* The provider's change feed (feed.h), NULL when none; its thread. */
+	struct cf_feed_source *feed_src;
+	struct cf_feed *feed;
 };
 
 /* ---- fs/read_ops.c ---- */

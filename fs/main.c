@@ -10,6 +10,7 @@
 #include "fs.h"
 
 #include "engine.h"
+#include "feed.h"
 #include "journal.h"
 #include "policy.h"
 #include "http.h"
@@ -156,7 +157,8 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 	    .store = fs->store,
 	    .provider = fs->provider,
 	    .sink = *sink,
-	    .interval = o->sync_interval,
+	    /* with a change feed, the full listing is the safety net */
+	    .interval = fs->feed_src ? o->feed_full_interval : o->sync_interval,
 	    .progress = on_progress,
 	    .progress_ctx = fs,
 	};
@@ -164,6 +166,26 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 	if (rc < 0) {
 		cf_err("cannot start the sync thread: %s", strerror(-rc));
 		fs->sync = NULL;
+	}
+	return rc;
+}
+
+/* The change feed's thread, when the provider has one configured. */
+static int start_feed(struct cf_fs *fs, const struct cf_options *o,
+		      const struct cf_change_sink *sink)
+{
+	struct cf_feed_config fc = {
+	    .store = fs->store,
+	    .source = fs->feed_src,
+	    .sync = fs->sync,
+	    .sink = *sink,
+	    .full_interval = o->feed_full_interval,
+	    .poll_interval = o->sync_interval,
+	};
+	int rc = cf_feed_start(&fc, &fs->feed);
+	if (rc < 0) {
+		cf_err("cannot start the change feed: %s", strerror(-rc));
+		fs->feed = NULL;
 	}
 	return rc;
 }
@@ -356,6 +378,8 @@ int main(int argc, char **argv)
 	}
 	if (start_provider(&fs, &o) < 0)
 		goto out;
+	if (o.src->kind->feed && o.src->kind->feed(o.src, &fs.feed_src) < 0)
+		goto out;
 
 	if (fuse_set_signal_handlers(fs.se) != 0) {
 		cf_err("cannot install signal handlers");
@@ -384,6 +408,8 @@ int main(int argc, char **argv)
 	}
 	if (start_sync(&fs, &o, &sink) < 0)
 		goto out;
+	if (fs.feed_src && start_feed(&fs, &o, &sink) < 0)
+		goto out;
 	if (!fs.read_only && start_engine(&fs, &o, &sink) < 0)
 		goto out;
 	/* A read-only mount runs no job, but lists those a writer left (.clonefs/jobs). */
@@ -403,6 +429,8 @@ out:
 	atomic_store(&fs.stopping, true);
 	if (fs.engine)
 		cf_engine_free(fs.engine);
+	if (fs.feed)
+		cf_feed_stop(fs.feed);
 	if (fs.sync)
 		cf_sync_stop(fs.sync);
 	cf_notify_stop();
@@ -413,6 +441,8 @@ out:
 	if (signals)
 		fuse_remove_signal_handlers(fs.se);
 	fuse_session_destroy(fs.se);
+	if (fs.feed_src && fs.feed_src->ops->destroy)
+		fs.feed_src->ops->destroy(fs.feed_src);
 	if (fs.provider && fs.provider->ops && fs.provider->ops->destroy)
 		fs.provider->ops->destroy(fs.provider);
 	if (fs.http)

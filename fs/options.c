@@ -24,6 +24,7 @@
 
 #define DEFAULT_SYNC_INTERVAL "60"
 #define DEFAULT_TIMEOUT	      "3600"
+#define DEFAULT_FEED_FULL     "3600" /* with a change feed: the safety net's interval */
 #define DEFAULT_POLICY	      "/etc/clonefs/policy.json"
 
 #define CF_OPT(t, field)                                                                           \
@@ -34,6 +35,7 @@
 static const struct fuse_opt cf_opt_table[] = {
     CF_OPT("cache=%s", cache),
     CF_OPT("sync_interval=%s", sync_interval_s),
+    CF_OPT("feed_full_interval=%s", feed_full_interval_s),
     CF_OPT("timeout=%s", timeout_s),
     CF_OPT("policy=%s", policy),
     CF_OPT("mkdir_wait=%s", mkdir_wait),
@@ -135,7 +137,12 @@ static void print_help(const char *prog)
 	    "                           DIR/<project>@<host> (default: $XDG_CACHE_HOME/clonefs,\n"
 	    "                           else $HOME/.cache/clonefs)\n"
 	    "    -o sync_interval=SECS  seconds between full listings, >= 1 "
-	    "(default: " DEFAULT_SYNC_INTERVAL ")\n"
+	    "(default: " DEFAULT_SYNC_INTERVAL ");\n"
+	    "                           with a change feed, only while it does not work\n"
+	    "    -o feed_full_interval=SECS\n"
+	    "                           with a change feed: seconds between the full\n"
+	    "                           listings kept as a safety net (default: " DEFAULT_FEED_FULL
+	    ")\n"
 	    "    -o timeout=SECS        kernel entry and attribute cache timeout "
 	    "(default: " DEFAULT_TIMEOUT ")\n"
 	    "    -o policy=FILE         the clone / prune policy, JSON (default:\n"
@@ -267,6 +274,15 @@ static int validate(struct cf_options *o)
 		return -1;
 	}
 	o->sync_interval = (unsigned) v;
+	v = parse_seconds(o->feed_full_interval_s ? o->feed_full_interval_s : DEFAULT_FEED_FULL, 1,
+			  7 * 86400);
+	if (v < 0) {
+		usage_error("-o feed_full_interval=%s: must be a whole number of seconds, 1 to "
+			    "604800",
+			    o->feed_full_interval_s);
+		return -1;
+	}
+	o->feed_full_interval = (unsigned) v;
 	v = parse_seconds(o->timeout_s, 0, 365 * 86400);
 	if (v < 0) {
 		usage_error("-o timeout=%s: must be a whole number of seconds, 0 to 31536000",
@@ -415,6 +431,7 @@ void cf_options_free(struct cf_options *o)
 	free(o->cache);
 	free(o->cache_dir);
 	free(o->sync_interval_s);
+	free(o->feed_full_interval_s);
 	free(o->timeout_s);
 	free(o->policy);
 	free(o->mkdir_wait);

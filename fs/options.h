@@ -54,6 +54,10 @@ struct cf_options {
 	unsigned umask;	 /* 022 unless -o umask= */
 	char *cache_dir; /* cache/<the source's cache name>: where the LMDB environment lives */
 
+	/* A change feed's safety net: -o feed_full_interval= (NULL: the default), in seconds. */
+	char *feed_full_interval_s;
+	unsigned feed_full_interval;
+
 	/* libfuse's own command line (-f, -d, -s, mountpoint, clone_fd, ...). */
 	struct fuse_cmdline_opts cmd;
 	struct fuse_args args; /* for fuse_session_new */

@@ -17,6 +17,7 @@
 
 struct cf_http;
 struct cf_layout;
+struct cf_feed_source;
 
 /* One provider option from the command line: -o key=value. */
 struct cf_kv {
@@ -69,6 +70,9 @@ struct cf_provider_kind {
 	/* The provider, after start and set_scope; it may keep pointers into s,
 	 * which must outlive it. 0, or an errno with the reason logged. */
 	int (*provider)(struct cf_source *s, struct cf_provider **out);
+	/* The change feed the options name (feed.h), after provider; 0 with *out
+	 * NULL when none. Optional (NULL: the kind has no feed). */
+	int (*feed)(struct cf_source *s, struct cf_feed_source **out);
 	/* Which credentials are in use ("token_file", "metadata", ...), or NULL. */
 	const char *(*credentials)(const struct cf_source *s);
 	/* Free impl (the strings of struct cf_source are freed by cf_source_free). */

@@ -37,6 +37,7 @@ struct cf_sync {
 	atomic_bool stop;	   /* also read between pages, without the lock */
 	atomic_bool reachable;	   /* the last request got an HTTP answer */
 	pthread_mutex_t pass_lock; /* one pass at a time (thread or run_once) */
+	atomic_uint interval;	   /* seconds between passes (cf_sync_set_interval) */
 };
 
 /* One pass: counts for its log line, and the listings of named scopes
@@ -387,7 +388,8 @@ static void *sync_main(void *arg)
 		run_pass(s);
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += s->cfg.interval ? s->cfg.interval : 1;
+		unsigned every = atomic_load(&s->interval);
+		until.tv_sec += every ? every : 1;
 		pthread_mutex_lock(&s->lock);
 		while (!s->kick && !atomic_load(&s->stop)) {
 			if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
@@ -411,6 +413,7 @@ int cf_sync_start(const struct cf_sync_config *cfg, struct cf_sync **out)
 	s->cfg = *cfg;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->reachable, true); /* until a request says otherwise */
+	atomic_init(&s->interval, cfg->interval);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->pass_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -444,6 +447,15 @@ void cf_sync_kick(struct cf_sync *s)
 bool cf_sync_api_reachable(struct cf_sync *s)
 {
 	return s && atomic_load(&s->reachable);
+}
+
+void cf_sync_set_interval(struct cf_sync *s, unsigned seconds, bool now)
+{
+	if (!s)
+		return;
+	atomic_store(&s->interval, seconds);
+	if (now)
+		cf_sync_kick(s);
 }
 
 void cf_sync_stop(struct cf_sync *s)

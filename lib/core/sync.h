@@ -33,6 +33,9 @@ int cf_sync_start(const struct cf_sync_config *cfg, struct cf_sync **out);
 int cf_sync_run_once(struct cf_sync *s);
 /* Ask the thread for a pass as soon as possible (e.g. after a write). */
 void cf_sync_kick(struct cf_sync *s);
+/* Passes from now on every `seconds` (a change feed switches between its
+ * long safety net and the mount's interval); now: start one at once. */
+void cf_sync_set_interval(struct cf_sync *s, unsigned seconds, bool now);
 /* Whether the API answered the most recent request. */
 bool cf_sync_api_reachable(struct cf_sync *s);
 /* Stop the thread (finishing or abandoning the current page) and free. */

@@ -100,4 +100,28 @@ int cf_gce_errno(const struct cf_error *e);
  * document has no usable name, status or scope (op left empty); -ENOMEM. */
 int cf_gce_decode_operation(struct json_t *doc, struct cf_operation *op, struct cf_error *err);
 
+/* ---- the change feed (gce_feed.c) ---- */
+
+struct cf_feed_source;
+struct cf_feed_change;
+/* A Cloud Asset Inventory feed read from a Pub/Sub subscription
+ * ("projects/P/subscriptions/S") at endpoint (ends in '/', e.g.
+ * "https://pubsub.googleapis.com/"), with the provider's credentials; project:
+ * the mount's, the only one whose assets are applied. auth must outlive it. */
+struct cf_gce_feed_config {
+	const char *endpoint;
+	const char *subscription;
+	const char *project;
+	struct cf_auth *auth;
+};
+int cf_gce_feed_new(const struct cf_gce_feed_config *cfg, struct cf_feed_source **out);
+
+/* One TemporalAsset (a feed message's data, JSON) into ch: path, update time,
+ * deleted, and the resource unless deleted. An asset outside project, of a
+ * kind the tree does not show, with a resource that is not its path or
+ * without a usable time sets ch->ignore with the reason in why. 0, or
+ * -ENOMEM. */
+int cf_gce_decode_asset(const char *text, size_t len, const char *project,
+			struct cf_feed_change *ch, char *why, size_t why_size);
+
 #endif

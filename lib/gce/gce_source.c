@@ -8,6 +8,7 @@
  * short hash added when the endpoint holds characters a file name should not
  * (so two endpoints never share one). */
 #include "gce.h"
+#include "feed.h"
 #include "hash.h"
 #include "gce_auth.h"
 #include "http.h"
@@ -27,12 +28,15 @@
 #define DEFAULT_ENDPOINT "https://compute.googleapis.com/compute/v1/"
 #define API_SUFFIX	 "/compute/v1/"
 #define ENDPOINT_ENV	 "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"
+#define PUBSUB_ENDPOINT	 "https://pubsub.googleapis.com/"
 
 struct gce_source {
 	char *project_opt; /* -o project= */
 	char *token_file, *credentials;
 	const char *endpoint_from; /* "-o endpoint" or ENDPOINT_ENV */
 	bool read_only;
+	char *feed;	       /* -o feed=projects/P/subscriptions/S, or NULL */
+	char *pubsub_endpoint; /* -o pubsub_endpoint=, or NULL: PUBSUB_ENDPOINT */
 	struct cf_http *http;
 	struct cf_auth *auth;
 };
@@ -162,6 +166,62 @@ static int take_path(const char *opt_name, const char *v, char **out, char *why,
 	return (*out = cf_path_absolute(v)) ? 0 : -ENOMEM;
 }
 
+/* "projects/P/subscriptions/S": P a project id, S a Pub/Sub name (a letter,
+ * then 2 to 254 of letters, digits and -_.~+). It goes into a URL as is. */
+static bool subscription_is_valid(const char *v)
+{
+	char p[128];
+	const char *sub = strstr(v, "/subscriptions/");
+	if (strncmp(v, "projects/", 9) || !sub || (size_t) (sub - v - 9) >= sizeof p)
+		return false;
+	memcpy(p, v + 9, (size_t) (sub - v - 9));
+	p[sub - v - 9] = '\0';
+	sub += strlen("/subscriptions/");
+	size_t n = strlen(sub);
+	if (!project_is_valid(p) || strchr(p, '/') || n < 3 || n > 255 ||
+	    !isalpha((unsigned char) sub[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char) sub[i]) && !strchr("-_.~+", sub[i]))
+			return false;
+	return true;
+}
+
+/* The change feed's options: -o feed=, -o pubsub_endpoint= (http(s), ending
+ * in '/', plain http only to loopback). */
+static int feed_configure(struct gce_source *g, const char *feed, const char *ep, char *why,
+			  size_t why_size)
+{
+	if (ep && !feed) {
+		snprintf(why, why_size, "-o pubsub_endpoint= needs -o feed=");
+		return -EINVAL;
+	}
+	if (!feed)
+		return 0;
+	if (!subscription_is_valid(feed)) {
+		snprintf(why, why_size, "-o feed=%s: expected projects/PROJECT/subscriptions/NAME",
+			 feed);
+		return -EINVAL;
+	}
+	if (ep) {
+		size_t n = strlen(ep);
+		bool http = !strncmp(ep, "http://", 7);
+		bool ok = (http || !strncmp(ep, "https://", 8)) && n > 9 && ep[n - 1] == '/';
+		for (const char *c = ep; ok && *c; c++)
+			ok = (unsigned char) *c > ' ' && *c != 0x7f && *c != ',';
+		if (!ok || (http && !http_host_is_loopback(ep))) {
+			snprintf(why, why_size,
+				 "-o pubsub_endpoint=%s: must be an https URL ending in '/' (plain "
+				 "http only to a loopback address)",
+				 ep);
+			return -EINVAL;
+		}
+		if (!(g->pubsub_endpoint = strdup(ep)))
+			return -ENOMEM;
+	}
+	return (g->feed = strdup(feed)) ? 0 : -ENOMEM;
+}
+
 static int gce_configure(struct cf_source *s, const char *scope_arg, const struct cf_kv *opts,
 			 size_t n, bool read_only, char *why, size_t why_size)
 {
@@ -223,7 +283,8 @@ static int gce_configure(struct cf_source *s, const char *scope_arg, const struc
 	}
 	if (token_file && (rc = take_path("token_file", token_file, &g->token_file, why, why_size)))
 		return rc;
-	return 0;
+	return feed_configure(g, opt(opts, n, "feed"), opt(opts, n, "pubsub_endpoint"), why,
+			      why_size);
 }
 
 static int gce_set_scope(struct cf_source *s, const char *project, const char *from,
@@ -322,6 +383,24 @@ static int gce_provider(struct cf_source *s, struct cf_provider **out)
 	return rc;
 }
 
+/* The change feed, when -o feed= names one (else 0 with *out NULL). */
+static int gce_feed(struct cf_source *s, struct cf_feed_source **out)
+{
+	struct gce_source *g = s->impl;
+	*out = NULL;
+	if (!g->feed)
+		return 0;
+	struct cf_gce_feed_config fc = {.endpoint = g->pubsub_endpoint ? g->pubsub_endpoint
+								       : PUBSUB_ENDPOINT,
+					.subscription = g->feed,
+					.project = s->scope,
+					.auth = g->auth};
+	int rc = cf_gce_feed_new(&fc, out);
+	if (rc < 0)
+		cf_err("cannot set up the change feed %s: %s", g->feed, strerror(-rc));
+	return rc;
+}
+
 static const char *gce_credentials(const struct cf_source *s)
 {
 	const struct gce_source *g = s->impl;
@@ -336,11 +415,14 @@ static void gce_free(struct cf_source *s)
 	cf_auth_free(g->auth);
 	free(g->token_file);
 	free(g->credentials);
+	free(g->feed);
+	free(g->pubsub_endpoint);
 	free(g);
 	s->impl = NULL;
 }
 
-static const char *const gce_keys[] = {"project", "endpoint", "token_file", "credentials", NULL};
+static const char *const gce_keys[] = {"project", "endpoint",	     "token_file", "credentials",
+				       "feed",	  "pubsub_endpoint", NULL};
 
 const struct cf_provider_kind cf_gce_kind = {
     .scheme = "gce",
@@ -371,12 +453,20 @@ const struct cf_provider_kind cf_gce_kind = {
 	"                           in $CLOUDSDK_CONFIG or ~/.config/gcloud, else the\n"
 	"                           metadata server, $GCE_METADATA_HOST honoured);\n"
 	"                           token and key files must not be open to group or\n"
-	"                           others (chmod 600)\n",
+	"                           others (chmod 600)\n"
+	"    -o feed=projects/P/subscriptions/S\n"
+	"                           apply changes at once from this Pub/Sub subscription\n"
+	"                           of a Cloud Asset Inventory feed (README: the setup);\n"
+	"                           full listings then every feed_full_interval\n"
+	"                           (default: none, every change by listing)\n"
+	"    -o pubsub_endpoint=URL Pub/Sub's base URL, ending in '/' (default:\n"
+	"                           " PUBSUB_ENDPOINT ")\n",
     .configure = gce_configure,
     .set_scope = gce_set_scope,
     .start = gce_start,
     .find_scope = gce_find_scope,
     .provider = gce_provider,
     .credentials = gce_credentials,
+    .feed = gce_feed,
     .free = gce_free,
 };

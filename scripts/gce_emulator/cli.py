@@ -8,6 +8,7 @@ import threading
 
 from .api import Api
 from .oauth import OAuth, SetupError
+from .pubsub import PubSub
 from .server import Emulator, Faults, Server
 from .store import SeedError, State, generate, load_seed
 
@@ -185,6 +186,15 @@ def build_parser():
     p.add_argument("--token-ttl", type=float, default=3600.0, metavar="S",
                    help="lifetime of the access tokens POST /token and the metadata server "
                         "issue, in seconds of the emulator's clock (default 3600)")
+    p.add_argument("--feed", action="append", default=[], metavar="SUBSCRIPTION",
+                   help="serve Pub/Sub's REST API at /v1/ with subscription "
+                        "projects/P/subscriptions/S on topic projects/P/topics/clonefs-feed, "
+                        "which gets a Cloud Asset Inventory TemporalAsset for every change "
+                        "to a resource of project P; repeatable (one per watching host)")
+    p.add_argument("--feed-ack-deadline", type=int, default=10, metavar="S",
+                   help="the subscriptions' ackDeadlineSeconds (default 10)")
+    p.add_argument("--feed-pull-hold", type=float, default=5.0, metavar="S",
+                   help="how long a pull with nothing to deliver waits (default 5)")
     p.add_argument("--verbose", action="store_true", help="log requests to stderr")
     return p
 
@@ -232,7 +242,27 @@ def main(argv=None):
     faults.slow_seconds = args.slow_seconds
     faults.drop_rate = args.drop_rate
     faults.garbage_rate = args.garbage_rate
-    em = Emulator(state, api, faults, verbose=args.verbose, oauth=oauth)
+    pubsub = None
+    if args.feed:
+        if not 10 <= args.feed_ack_deadline <= 600 or not 0 <= args.feed_pull_hold <= 60:
+            oauth.close()
+            print("gce-emulator: --feed-ack-deadline must be 10..600, --feed-pull-hold 0..60",
+                  file=sys.stderr)
+            return 2
+        pubsub = PubSub(faults, state.rng, ack_deadline=args.feed_ack_deadline,
+                        hold=args.feed_pull_hold)
+        try:
+            for sub in args.feed:
+                pubsub.add_subscription(sub)
+        except ValueError as e:
+            oauth.close()
+            print("gce-emulator: %s" % e, file=sys.stderr)
+            return 2
+        # the asset API's first message on a new feed is a welcome string, not an asset
+        pubsub.welcome()
+        # from now on (after the seed): every change is published
+        state.set_observer(pubsub.publish_change)
+    em = Emulator(state, api, faults, verbose=args.verbose, oauth=oauth, pubsub=pubsub)
     try:
         srv = Server(("127.0.0.1", args.port), em)
     except OSError as e:

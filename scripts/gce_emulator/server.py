@@ -16,6 +16,7 @@ from .store import SeedError, split_collection_path
 from .util import ApiError, dumps
 
 COMPUTE_PREFIX = "/compute/v1/"
+PUBSUB_PREFIX = "/v1/"   # Pub/Sub's REST API (pubsub.py), when a feed is configured
 CONTROL_PREFIX = "/emulator/v1/"
 TOKEN_PATH = "/token"
 
@@ -32,6 +33,10 @@ class Faults:
     FIELDS = {
         "failRate": "fail_rate", "slowRate": "slow_rate", "slowSeconds": "slow_seconds",
         "dropRate": "drop_rate", "garbageRate": "garbage_rate",
+        # the change feed's Pub/Sub (pubsub.py)
+        "feedLostAckRate": "feed_lost_ack_rate", "feedAckFailRate": "feed_ack_fail_rate",
+        "feedRedeliverRate": "feed_redeliver_rate", "feedDuplicateRate": "feed_duplicate_rate",
+        "feedReorderRate": "feed_reorder_rate", "feedHoldSeconds": "feed_hold_seconds",
     }
 
     def __init__(self):
@@ -40,13 +45,20 @@ class Faults:
         self.slow_seconds = 2.0
         self.drop_rate = 0.0
         self.garbage_rate = 0.0
+        self.feed_lost_ack_rate = 0.0
+        self.feed_ack_fail_rate = 0.0
+        self.feed_redeliver_rate = 0.0
+        self.feed_duplicate_rate = 0.0
+        self.feed_reorder_rate = 0.0
+        self.feed_hold_seconds = 0.0
 
 
 class Emulator:
     """Everything the request handler needs."""
 
-    def __init__(self, state, api, faults, verbose=False, oauth=None):
+    def __init__(self, state, api, faults, verbose=False, oauth=None, pubsub=None):
         self.state = state
+        self.pubsub = pubsub  # pubsub.PubSub when a change feed is configured
         self.api = api
         self.oauth = oauth
         self.faults = faults
@@ -200,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
         key = "%s %s" % (method, path)
         if path.startswith(COMPUTE_PREFIX):
             sent = self._compute(em, method, path, q, body)
+        elif path.startswith(PUBSUB_PREFIX) and em.pubsub is not None:
+            sent = self._send(*self._pubsub(em, method, path[len(PUBSUB_PREFIX):], body))
         elif path == TOKEN_PATH and em.oauth is not None:
             sent = self._send(*self._guarded(
                 em, key, lambda: em.oauth.token_endpoint(method, self.headers, body)))
@@ -257,6 +271,13 @@ class Handler(BaseHTTPRequestHandler):
                 out = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
         return self._send(status, headers, out, drop=em.chance(f.drop_rate))
 
+    def _pubsub(self, em, method, sub, body):
+        """Pub/Sub, with the compute API's credentials (one token serves both)."""
+        def answer():
+            em.api.check_auth(self.headers)
+            return em.pubsub.handle(method, urllib.parse.unquote(sub), body)
+        return self._guarded(em, "%s %s%s" % (method, PUBSUB_PREFIX, sub), answer)
+
     # ----------------------------------------------------------------- control
     def _control(self, em, method, sub, q, body):
         st = em.state
@@ -281,6 +302,8 @@ class Handler(BaseHTTPRequestHandler):
         if sub == "internal-errors" and method == "GET":
             with em.stats_lock:
                 return 200, {"count": em.internal_errors}
+        if sub == "pubsub" and method == "GET" and em.pubsub is not None:
+            return 200, em.pubsub.stats()
         if sub == "tokens" and method == "GET" and em.oauth is not None:
             return 200, {"tokens": em.oauth.listing()}
         if sub == "faults":

@@ -114,6 +114,7 @@ class Collection:
             e = self.entries[key] = Entry(key, doc)
             bisect.insort(self.keys, key)
             self._ctd = None
+            self._observe(e, False)
         else:
             e.doc = doc
             self.changed(e)
@@ -126,6 +127,7 @@ class Collection:
             if i < len(self.keys) and self.keys[i] == key:
                 del self.keys[i]
             self._ctd = None
+            self._observe(e, True)
         return e
 
     def changed(self, e):
@@ -134,6 +136,12 @@ class Collection:
         if ts != e.ts:
             e.ts = ts
             self._ctd = None
+        self._observe(e, False)
+
+    def _observe(self, e, deleted):
+        """Tell the project's observer (the change feed, pubsub.py) of a change."""
+        if self.project.observer is not None:
+            self.project.observer(self, e, deleted)
 
     def order(self, order):
         """Keys in the requested order: 'name' -> names, 'ctd' -> (-ts, name)."""
@@ -152,6 +160,7 @@ class Project:
         self.colls = {}
         self.request_ids = {}       # requestId -> (ops collection path, op name)
         self.fixed_regions = set()  # regions seeded with their own `zones` list
+        self.observer = None        # fn(coll, entry, deleted) after every change, or None
 
     def coll(self, path, create=True):
         c = self.colls.get(path)
@@ -220,7 +229,19 @@ class State:
         p = self.projects.get(name)
         if p is None:
             p = self.projects[name] = Project(name, self.load_time)
+            self._bind_observer(p)
         return p
+
+    def set_observer(self, fn):
+        """fn(project, coll, entry, deleted, now) after every change of a resource
+        from now on, in every project (the change feed: pubsub.py)."""
+        self._observer_fn = fn
+        for p in self.projects.values():
+            self._bind_observer(p)
+
+    def _bind_observer(self, p):
+        fn = getattr(self, "_observer_fn", None)
+        p.observer = None if fn is None else (lambda c, e, d: fn(p, c, e, d, self.now()))
 
     def project(self, name):
         return self.projects.get(name)

@@ -1,0 +1,222 @@
+"""bench_fleet — what a fleet of mounts of one project costs the API, and how soon a change
+made on one shows on the others: polling against the change feed (issue 17, section 4).
+
+Run by `scripts/bench --fleet` (see --help there). For each mode (poll, feed), on one emulator
+generating N snapshots and publishing a Cloud Asset Inventory feed (one Pub/Sub subscription per
+watching host):
+  - three mounts of the project: one writing, two watching; polling watchers list every
+    --fleet-sync seconds; feed watchers read their subscription (-o feed=) and keep only the
+    hourly safety-net listing;
+  - once every first sync is over and the API is quiet, for --fleet-seconds: a mkdir on the
+    writer every few seconds (a snapshot of a disk), each timed from mkdir's return to the entry
+    on each watcher (polled every 10 ms);
+  - each watcher's requests and bytes over the window (its .clonefs/status: the compute API's
+    http counters plus the feed's), scaled to one host-hour.
+Prints one row per mode and the target: with the feed, every entry on the others within 2 s.
+Nothing here asserts: it is a measurement. Everything it starts it stops."""
+
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+PY = "/usr/bin/python3"
+PROJECT = "bench-project"
+T_FEED_VISIBLE_S = 2.0
+SUBS = ["projects/%s/subscriptions/watcher-%d" % (PROJECT, i) for i in (1, 2)]
+
+
+def log(msg):
+    print("fleet: " + msg, flush=True)
+
+
+class Fleet:
+    def __init__(self, binary, n, work):
+        self.binary, self.n, self.work = binary, n, work
+        self.procs, self.mounts = [], []
+        self.token = secrets.token_hex(16)
+
+    def start_emulator(self):
+        cmd = [PY, os.path.join(TOP, "scripts/gce-emulator"), "--port", "0", "--token",
+               self.token, "--project", PROJECT, "--generate-snapshots", str(self.n)]
+        for s in SUBS:
+            cmd += ["--feed", s]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                             stderr=open(os.path.join(self.work, "emulator.log"), "w"))
+        self.procs.append(p)
+        line, deadline = b"", time.monotonic() + 120 + self.n / 2000
+        while not line.endswith(b"\n"):
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise RuntimeError("the emulator did not start (%s/emulator.log)" % self.work)
+            if select.select([p.stdout], [], [], 0.5)[0]:
+                line += os.read(p.stdout.fileno(), 1)
+        self.url = re.search(r"(http://127\.0\.0\.1:\d+/compute/v1/)", line.decode()).group(1)
+        self.pubsub = self.url[:-len("compute/v1/")]
+
+    def mount(self, name, opts):
+        mnt = os.path.join(self.work, "mnt-" + name)
+        os.makedirs(mnt, exist_ok=True)
+        tok = os.path.join(self.work, "token")
+        if not os.path.exists(tok):  # once: a mount reading it must never see it rewritten
+            fd = os.open(tok, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, (self.token + "\n").encode())
+            os.close(fd)
+        o = ["endpoint=" + self.url, "token_file=" + tok,
+             "cache=" + os.path.join(self.work, "cache-" + name)] + opts
+        p = subprocess.Popen([self.binary, "gce:" + PROJECT, mnt, "-f", "-o", ",".join(o)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(self.work, name + ".log"), "w"))
+        self.procs.append(p)
+        self.mounts.append(mnt)
+        deadline = time.monotonic() + 60
+        while not os.path.ismount(mnt):
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise RuntimeError("clonefs %s did not mount (%s/%s.log)" % (name, self.work, name))
+            time.sleep(0.02)
+        return mnt
+
+    def stop(self):
+        for mnt in self.mounts:
+            subprocess.run(["fusermount3", "-u", mnt], capture_output=True)
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for mnt in self.mounts:
+            if os.path.ismount(mnt):
+                subprocess.run(["fusermount3", "-uz", mnt], capture_output=True)
+
+
+def status(mnt):
+    with open(os.path.join(mnt, ".clonefs", "status")) as f:
+        return json.load(f)
+
+
+def traffic(mnt):
+    """(requests, bytes) the mount made so far: the compute API's and the feed's."""
+    st = status(mnt)
+    h, f = st.get("http") or {}, st.get("feed") or {}
+    return (h.get("requests", 0) + f.get("requests", 0), h.get("bytes_in", 0) + f.get("bytes_in", 0))
+
+
+def wait_synced(mnt, n, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            st = status(mnt)
+            if st["collections"]["snapshots"]["count"] >= n and st["progress"] is None:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("%s: no complete first sync within %ds" % (mnt, timeout))
+
+
+def run_mode(binary, n, mode, seconds, sync):
+    work = tempfile.mkdtemp(prefix="clonefs-fleet-%s-" % mode)
+    fl = Fleet(binary, n, work)
+    try:
+        fl.start_emulator()
+        pol = os.path.join(work, "policy.json")  # no per-disk limit on the bench's clones
+        with open(pol, "w") as f:
+            json.dump({"clone": {"max_per_source": 1000000}}, f)
+        writer = fl.mount("writer", ["sync_interval=%d" % sync, "policy=" + pol])
+        watchers = []
+        for i, sub in enumerate(SUBS):
+            opts = ["sync_interval=%d" % sync]
+            if mode == "feed":
+                opts += ["feed=" + sub, "pubsub_endpoint=" + fl.pubsub, "feed_full_interval=3600"]
+            watchers.append(fl.mount("watcher-%d" % (i + 1), opts))
+        for m in [writer] + watchers:
+            wait_synced(m, n, 120 + n / 500)
+        disk = sorted(d for d in os.listdir(os.path.join(writer, "zones"))
+                      if os.listdir(os.path.join(writer, "zones", d, "disks")))[0]
+        disk = os.path.join(writer, "zones", disk, "disks")
+        disk = os.path.join(disk, sorted(os.listdir(disk))[0], "snapshots")
+        before = [traffic(w) for w in watchers]
+        t_start = time.monotonic()
+        delays, k = [], 0
+        every = max(2.0, seconds / 6)
+        while time.monotonic() - t_start < seconds:
+            k += 1
+            name = "fleet-%s-%d" % (mode, k)
+            os.mkdir(os.path.join(disk, name))
+            t0 = time.monotonic()
+            pending = {w: os.path.join(w, "global", "snapshots", name) for w in watchers}
+            limit = t0 + sync + 30
+            while pending and time.monotonic() < limit:
+                for w, p in list(pending.items()):
+                    if os.path.exists(p):
+                        delays.append(time.monotonic() - t0)
+                        del pending[w]
+                time.sleep(0.01)
+            delays += [float("inf")] * len(pending)
+            rest = every - (time.monotonic() - t0)
+            if time.monotonic() - t_start + max(rest, 0) >= seconds:
+                break
+            if rest > 0:
+                time.sleep(rest)
+        # the whole window, whatever the last change took
+        while time.monotonic() - t_start < seconds:
+            time.sleep(0.1)
+        window = time.monotonic() - t_start
+        after = [traffic(w) for w in watchers]
+        req = [(a[0] - b[0]) * 3600 / window for a, b in zip(after, before)]
+        byt = [(a[1] - b[1]) * 3600 / window for a, b in zip(after, before)]
+        feed = [status(w).get("feed") for w in watchers]
+        return {"mode": mode, "n": n, "window_s": round(window, 1), "changes": k,
+                "requests_per_host_hour": round(statistics.mean(req)),
+                "bytes_per_host_hour": round(statistics.mean(byt)),
+                "visible_median_s": round(statistics.median(delays), 3),
+                "visible_max_s": round(max(delays), 3), "feed": feed}
+    finally:
+        fl.stop()
+        if os.environ.get("FLEET_KEEP"):
+            log("kept %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def fmt_bytes(b):
+    for unit in ("B", "kB", "MB", "GB"):
+        if b < 1000:
+            return "%.1f %s" % (b, unit)
+        b /= 1000
+    return "%.1f TB" % b
+
+
+def run(binary, sizes, seconds, sync, json_path=None):
+    rows = []
+    for n in sizes:
+        for mode in ("poll", "feed"):
+            log("N=%d, %s: three mounts, %ds of changes (sync_interval %ds)" % (n, mode, seconds, sync))
+            rows.append(run_mode(binary, n, mode, seconds, sync))
+    print()
+    print("fleet: 1 writer, 2 watchers; per watching host; sync_interval %ds, feed safety net 1 h" % sync)
+    print("%-8s %-5s %8s %14s %14s %12s %10s  %s" % ("N", "mode", "changes", "requests/h",
+                                                     "bytes/h", "visible med", "max", "target"))
+    for r in rows:
+        verdict = ""
+        if r["mode"] == "feed":
+            verdict = "%s (<= %.0f s)" % ("PASS" if r["visible_max_s"] <= T_FEED_VISIBLE_S else "MISS",
+                                          T_FEED_VISIBLE_S)
+        print("%-8d %-5s %8d %14d %14s %11.2fs %9.2fs  %s" % (
+            r["n"], r["mode"], r["changes"], r["requests_per_host_hour"],
+            fmt_bytes(r["bytes_per_host_hour"]), r["visible_median_s"], r["visible_max_s"], verdict))
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w") as f:
+            json.dump({"fleet": rows, "target_visible_s": T_FEED_VISIBLE_S}, f, indent=1)
+        print("results: %s" % json_path)
+    return 0

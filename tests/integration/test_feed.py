@@ -1,0 +1,198 @@
+"""test_feed.py — the change feed (-o feed=): two mounts of one emulator
+project, one writing, the other watching through a Cloud Asset Inventory
+feed on a Pub/Sub subscription with a long sync interval. A create, a label
+and a delete show on the watcher within 2 s, without a listing; duplicate
+and out-of-order messages do not overwrite newer records; a message applied
+but not acknowledged before the watcher is killed comes again after the
+restart and is acknowledged once; a deleted subscription says so and falls
+back to polling."""
+import base64
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import seeds
+from harness import wait_for
+
+ZONE = seeds.ZONES[0]
+DISK = f"zones/{ZONE}/disks/data-0"
+SUB = "projects/demo-project/subscriptions/watcher"
+FRESH = 2.0   # the target: a change on one mount shows on the others within this
+
+
+def pubsub(emu, method, path, body=None):
+    """Call the emulator's Pub/Sub at /v1/<path>."""
+    url = emu.url.replace("compute/v1/", "v1/") + path
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {emu.token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def control(emu, method, path, body=None):
+    url = emu.url.replace("compute/v1/", "emulator/v1/") + path
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def faults(emu, **kw):
+    control(emu, "POST", "faults", kw)
+
+
+@pytest.fixture
+def fleet(emulator_factory, mount_factory, tmp_path):
+    """An emulator publishing a feed, a writer (polling) and a watcher (the feed,
+    sync_interval long enough that a listing never explains what it sees)."""
+    def make(watcher_sync=600):
+        emu = emulator_factory(seeds.inventory(6, 2), args=["--feed", SUB])
+        writer = mount_factory(emu, cache=tmp_path / "cache-writer",
+                               opts=[f"policy={tmp_path / 'policy.json'}"])
+        watcher = mount_factory(emu, **watcher_opts(emu, tmp_path, watcher_sync))
+        return emu, writer, watcher
+    (tmp_path / "policy.json").write_text(json.dumps({"prune": {"grace_seconds": 0, "keep_last": 0}}))
+    return make
+
+
+def watcher_opts(emu, tmp_path, sync):
+    return {"cache": tmp_path / "cache-watcher", "sync_interval": sync,
+            "opts": [f"feed={SUB}", "pubsub_endpoint=" + emu.url.replace("compute/v1/", ""),
+                     "feed_full_interval=3600"]}
+
+
+def feed_status(m):
+    return m.status()["feed"]
+
+
+def seen_within(pred, what, limit=FRESH):
+    """Wait for pred on the watcher; the time it took must be within limit."""
+    t0 = time.monotonic()
+    wait_for(pred, 20, what)
+    took = time.monotonic() - t0
+    assert took <= limit, f"{what}: took {took:.2f}s, target {limit}s"
+    return took
+
+
+def xattr(m, rel, key):
+    try:
+        return os.getxattr(m.path(rel), key).decode()
+    except OSError:
+        return None
+
+
+def set_labels_api(emu, path, labels):
+    st, doc = emu.api("GET", path)
+    assert st == 200, doc
+    st, op = emu.api("POST", path + "/setLabels",
+                     {"labels": labels, "labelFingerprint": doc["labelFingerprint"]})
+    assert st == 200, op
+
+
+def test_create_label_delete_show_within_two_seconds_without_a_listing(fleet):
+    emu, writer, watcher = fleet()
+    passes = watcher.status()["passes"]
+    snap = "global/snapshots/fresh"
+    assert not os.path.exists(watcher.path(snap))    # and the kernel remembers that
+
+    os.mkdir(writer.path(f"{DISK}/snapshots/fresh"))
+    seen_within(lambda: os.path.isdir(watcher.path(snap)), "the new snapshot on the watcher")
+    # its later status (CREATING -> READY) comes the same way
+    wait_for(lambda: watcher.path(snap + "/status").read_text().strip() == "READY", 10,
+             "READY on the watcher")
+
+    os.setxattr(writer.path(snap), "user.env", b"prod")
+    seen_within(lambda: xattr(watcher, snap, "user.env") == "prod", "the label on the watcher")
+
+    # a delete made elsewhere (the console), seen once the cloud deleted it
+    st, op = emu.api("DELETE", snap)
+    assert st == 200, op
+    emu.wait_operation(op)
+    seen_within(lambda: not os.path.exists(watcher.path(snap)), "the deletion on the watcher")
+
+    fs = feed_status(watcher)
+    assert fs["state"] == "ok", fs
+    assert fs["applied"] >= 4 and fs["errors"] == 0, fs
+    assert watcher.status()["passes"] == passes, "a listing ran: the test proves nothing"
+
+
+def test_duplicates_and_out_of_order_messages_never_overwrite_a_newer_record(fleet):
+    emu, writer, watcher = fleet()
+    snap = "global/snapshots/snap-00001"
+
+    faults(emu, feedDuplicateRate=1.0)
+    set_labels_api(emu, snap, {"v": "dup"})
+    seen_within(lambda: xattr(watcher, snap, "user.v") == "dup", "the duplicated change")
+    wait_for(lambda: feed_status(watcher)["stale"] >= 1, 10, "the duplicate counted stale")
+
+    # two changes close together, the newer delivered first
+    faults(emu, feedDuplicateRate=0.0, feedReorderRate=1.0, feedHoldSeconds=1.0)
+    stale = feed_status(watcher)["stale"]
+    set_labels_api(emu, snap, {"v": "older"})
+    set_labels_api(emu, snap, {"v": "newer"})
+    wait_for(lambda: feed_status(watcher)["stale"] > stale, 15, "the older change arriving late")
+    assert xattr(watcher, snap, "user.v") == "newer"
+    fs = feed_status(watcher)
+    assert fs["errors"] == 0, fs
+    stats = control(emu, "GET", "pubsub")["subscriptions"][SUB]
+    assert stats["outstanding"] == 0 and stats["queued"] == 0, stats
+
+
+def test_a_change_not_acknowledged_before_a_crash_comes_again_and_is_acknowledged_once(
+        fleet, tmp_path):
+    emu, writer, watcher = fleet()
+    snap = "global/snapshots/snap-00002"
+    faults(emu, feedAckFailRate=1.0)           # stored, but the acknowledgement fails
+    set_labels_api(emu, snap, {"crash": "yes"})
+    seen_within(lambda: xattr(watcher, snap, "user.crash") == "yes", "the change")
+    watcher.kill()                             # before any acknowledgement got through
+    stats = control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"]
+    mine = [mid for mid, s in stats.items() if s["acks"] == 0]
+    assert mine, stats
+
+    faults(emu, feedAckFailRate=0.0)
+    watcher.start()                            # same cache; the message is redelivered
+    wait_for(lambda: all(control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"][mid]
+                         ["acked"] for mid in mine), 30, "the redelivered message acknowledged")
+    after = control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"]
+    for mid in mine:
+        assert after[mid]["acks"] == 1 and after[mid]["attempts"] >= 2, after[mid]
+    assert xattr(watcher, snap, "user.crash") == "yes"
+    assert feed_status(watcher)["messages"] >= 1
+
+
+def test_a_deleted_subscription_is_reported_and_polling_takes_over(fleet):
+    emu, writer, watcher = fleet(watcher_sync=2)
+    st, body = pubsub(emu, "DELETE", SUB)
+    assert st == 200, body
+    wait_for(lambda: feed_status(watcher)["state"] == "gone", 20, "the feed reported gone")
+    assert "404" in (feed_status(watcher)["last_error"] or "")
+    # polling at sync_interval now: a change made elsewhere still shows
+    set_labels_api(emu, "global/snapshots/snap-00003", {"polled": "yes"})
+    wait_for(lambda: xattr(watcher, "global/snapshots/snap-00003", "user.polled") == "yes", 15,
+             "the change by polling")
+    assert "gone" in watcher.path(".clonefs/log").read_text()
+
+
+def test_lost_acknowledgements_bring_the_change_again_and_it_is_dropped_as_stale(fleet):
+    emu, writer, watcher = fleet()
+    snap = "global/snapshots/snap-00004"
+    faults(emu, feedLostAckRate=1.0)           # acknowledge answers {} and forgets
+    set_labels_api(emu, snap, {"lost": "ack"})
+    seen_within(lambda: xattr(watcher, snap, "user.lost") == "ack", "the change")
+    stale = feed_status(watcher)["stale"]
+    # redelivered after the 10 s deadline: not newer than what was applied
+    wait_for(lambda: feed_status(watcher)["stale"] > stale, 30, "the redelivered change")
+    faults(emu, feedLostAckRate=0.0)
+    wait_for(lambda: control(emu, "GET", "pubsub")["subscriptions"][SUB]["outstanding"] == 0,
+             30, "every message acknowledged")
+    assert xattr(watcher, snap, "user.lost") == "ack"
+    assert feed_status(watcher)["errors"] == 0
