@@ -157,6 +157,7 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 	    .provider = fs->provider,
 	    .sink = *sink,
 	    .interval = o->sync_interval,
+	    .reconcile = o->reconcile,
 	    .progress = on_progress,
 	    .progress_ctx = fs,
 	};

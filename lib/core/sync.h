@@ -19,7 +19,11 @@ struct cf_sync_config {
 	struct cf_store *store;
 	struct cf_provider *provider;
 	struct cf_change_sink sink; /* may have NULL callbacks */
-	unsigned interval;	    /* seconds between full syncs */
+	unsigned interval;	    /* seconds between passes */
+	/* seconds between full reconciliations: the passes between them are
+	 * compact (what tells a change, whole resources only for what changed)
+	 * when the provider can; 0 = every pass full */
+	unsigned reconcile;
 	/* progress of a listing, for the first sync's display (may be NULL):
 	 * listing, resources so far, and whether the listing completed */
 	void (*progress)(void *ctx, enum cf_listing l, uint64_t done, bool complete);
@@ -35,6 +39,13 @@ int cf_sync_run_once(struct cf_sync *s);
 void cf_sync_kick(struct cf_sync *s);
 /* Whether the API answered the most recent request. */
 bool cf_sync_api_reachable(struct cf_sync *s);
+/* The sync's decision on one compact item at `path` (sync.c, the compact
+ * pass): true when the store's record shows the same (the provider's
+ * `unchanged`), false when it must be fetched whole. For tests. */
+bool cf_sync_compact_unchanged(struct cf_store *st, const struct cf_provider *p,
+			       const struct cf_resource *item, const char *path);
+/* The random phase in [0, interval) s, in ms, after the first pass. */
+unsigned cf_sync_offset_ms(unsigned interval);
 /* Stop the thread (finishing or abandoning the current page) and free. */
 void cf_sync_stop(struct cf_sync *s);
 
