@@ -734,6 +734,10 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 		    "Bytes received for a listing's requests in this daemon, as on the wire "
 		    "(compressed when the API compressed them).",
 		    u64s(ls[l].bytes, v));
+	PER_LISTING("clonefs_sync_pages_total", "counter",
+		    "Pages of a listing received in this daemon: whole, compact (below) and "
+		    "fetched (below); whole = total - compact - fetched.",
+		    u64s(ls[l].pages, v));
 	PER_LISTING("clonefs_sync_compact_pages_total", "counter",
 		    "Pages of a listing that asked only for what tells a change.",
 		    u64s(ls[l].compact_pages, v));

@@ -52,10 +52,12 @@ struct cf_http {
 	pthread_mutex_t slots_lock; /* guards slots */
 	struct easy_slot *slots;    /* every thread's easy handle, for cf_http_free */
 	atomic_ulong requests, retries, failures, bytes_in, wire_in, held;
-	/* The shared backoff: after a 429, no request of this handle (from any
-	 * thread: every listing, the id fetches, the writes) is sent before
-	 * this CLOCK_MONOTONIC ms, the API's Retry-After or our own backoff. */
-	atomic_ullong not_before_ms;
+	/* The shared backoff: after a 429, no request of this handle of the
+	 * same class (from any thread: [0] reads, every listing, the fetches of
+	 * what changed and the write path's reads; [1] writes, which Compute
+	 * Engine rates apart) is sent before this CLOCK_MONOTONIC ms, the API's
+	 * Retry-After or our own backoff. */
+	atomic_ullong not_before_ms[2];
 };
 
 /* What one attempt collects. */
@@ -660,20 +662,20 @@ static uint64_t now_ms(void);
 /* A 429: every request of h waits `delay` ms from now (the later of this
  * and a hold already set), so the whole mount backs off together instead of
  * each caller hammering the quota on its own schedule. */
-static void share_backoff(struct cf_http *h, unsigned delay)
+static void share_backoff(struct cf_http *h, int cls, unsigned delay)
 {
 	unsigned long long until = now_ms() + delay;
-	unsigned long long cur = atomic_load(&h->not_before_ms);
-	while (cur < until && !atomic_compare_exchange_weak(&h->not_before_ms, &cur, until))
+	unsigned long long cur = atomic_load(&h->not_before_ms[cls]);
+	while (cur < until && !atomic_compare_exchange_weak(&h->not_before_ms[cls], &cur, until))
 		;
 }
 
 /* Wait out the shared backoff before a try. true (with *rc and the reason)
  * when the caller's deadline ends before it does. */
-static bool hold_back(struct cf_http *h, int *rc, struct cf_http_response *resp)
+static bool hold_back(struct cf_http *h, int cls, int *rc, struct cf_http_response *resp)
 {
 	for (;;) {
-		unsigned long long until = atomic_load(&h->not_before_ms), now = now_ms();
+		unsigned long long until = atomic_load(&h->not_before_ms[cls]), now = now_ms();
 		if (until <= now)
 			return false;
 		long left = cf_deadline_left_ms();
@@ -749,6 +751,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 	struct xfer x = {.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY,
 			 .secret = req->secret};
 	const char *m = req->method ? req->method : "GET";
+	const int cls = strcmp(m, "GET") != 0; /* the shared backoff's class */
 
 	for (unsigned attempt = 1;; attempt++) {
 		if (x.secret && x.body)
@@ -757,7 +760,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		x.too_big = x.oom = x.metadata_flavor = false;
 		x.retry_after[0] = '\0';
 		errbuf[0] = '\0';
-		if (hold_back(h, &rc, resp)) {
+		if (hold_back(h, cls, &rc, resp)) {
 			atomic_fetch_add(&h->failures, 1);
 			cf_http_slist_free_wiped(hdrs);
 			return rc;
@@ -801,7 +804,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		resp->status = status;
 		unsigned delay = cf_http_backoff_ms(&h->cfg, attempt, retry_after, NULL);
 		if (status == 429)
-			share_backoff(h, delay);
+			share_backoff(h, cls, delay);
 		if (!retry || attempt >= max_attempts)
 			break;
 		uint64_t spent = now_ms() - start;
