@@ -12,6 +12,11 @@
  * error instead. Stop is checked between pages; a page in flight is bounded
  * by the HTTP layer's timeouts.
  *
+ * A pass is full (every resource whole: the first, and one every
+ * `reconcile` seconds) or compact (the provider's list_query: only what
+ * tells a change; whole resources fetched by id for what a compact page
+ * shows new or changed): see "the compact pass" below.
+ *
  * Timing uses CLOCK_MONOTONIC, so a wall-clock jump neither stalls nor
  * hurries the next pass; the times recorded in the sync state are UTC. */
 #include "sync.h"
@@ -54,7 +59,7 @@ struct pass_stats {
 	uint64_t scope_count[CF_LAYOUT_SCOPES_MAX];
 	int64_t scope_since[CF_LAYOUT_SCOPES_MAX]; /* when those listings began */
 	int failed_status;		   /* HTTP status of the last listing's failure, 0 = none */
-	bool compact;			   /* a compact pass (compact_listing) */
+	bool compact;			   /* a compact pass (compact_due) */
 	uint64_t requests, bytes, fetched; /* API traffic; resources fetched whole */
 };
 

@@ -4,7 +4,9 @@
  * zonal kinds), upserts each page in one write transaction, and after a
  * complete listing removes what the listing no longer returned. A listing
  * that fails part-way removes nothing and records the error in the sync
- * state. Every change is reported to the change sink after commit. */
+ * state. Every change is reported to the change sink after commit. Between
+ * full reconciliations a pass may be compact: the provider lists only what
+ * tells a change and the sync fetches whole what changed (sync.c). */
 #ifndef CLONEFS_SYNC_H
 #define CLONEFS_SYNC_H
 
