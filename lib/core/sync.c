@@ -307,6 +307,12 @@ static int compact_page(struct cf_sync *s, enum cf_listing l, const struct cf_pa
 	return rc;
 }
 
+/* How many wanted resources make one fetch. */
+static size_t want_batch(const struct cf_provider *p)
+{
+	return p->ops->ids_max ? p->ops->ids_max : 1;
+}
+
 /* Apply one fetched page (or one resource from get) as a full page. */
 static int apply_fetched(struct cf_sync *s, enum cf_listing l, struct cf_page *page,
 			 int64_t fetched, struct cf_pathset *seen, struct pass_stats *ps, char *msg,
@@ -435,7 +441,9 @@ static int run_listing(struct cf_sync *s, enum cf_listing l, struct pass_stats *
 		ps->skipped += page.skipped;
 		if (page.compact) {
 			rc = compact_page(s, l, &page, fetched, seen, &want, ps, msg, sizeof msg);
-			if (!rc && want.n)
+			/* Changes are few and spread over the pages: gathered across
+			 * pages, fetched ids_max to a request, the rest at the end. */
+			if (!rc && (want.n >= want_batch(p) || !page.next_token) && want.n)
 				rc = fetch_wanted(s, l, &want, seen, ps, msg, sizeof msg);
 		} else {
 			rc = apply_page(s, l, &page, fetched, seen, ps, msg, sizeof msg);

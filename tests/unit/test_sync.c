@@ -507,10 +507,13 @@ static void test_compact(void)
 	fp_unlock(&f);
 	CHECK_EQ_INT(fp_remove(&f, "global/snapshots/s-006"), 0);
 	int ids = atomic_load(&f.ids_fetched);
+	fetches = atomic_load(&f.id_fetches);
 	compact0 = atomic_load(&f.compact_listings);
 	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
 	CHECK(atomic_load(&f.compact_listings) > compact0);
 	CHECK_EQ_INT(atomic_load(&f.ids_fetched) - ids, 3); /* s-004, s-005, s-new */
+	/* on two pages (ten to a page), fetched in one request (ids_max 4) */
+	CHECK_EQ_INT(atomic_load(&f.id_fetches) - fetches, 1);
 	store_label(st, "global/snapshots/s-004", "env", v, sizeof v);
 	CHECK_EQ_STR(v, "prod");
 	store_status(st, "global/snapshots/s-005", v, sizeof v);
