@@ -443,6 +443,20 @@ static void store_status(struct cf_store *st, const char *path, char *buf, size_
 	cf_resource_clear(&r);
 }
 
+/* Each mount's phase: random in [0, interval) s, so a fleet started
+ * together spreads out; none without an interval. */
+static void test_offset(void)
+{
+	unsigned first = cf_sync_offset_ms(60), differ = 0;
+	for (int i = 0; i < 100; i++) {
+		unsigned o = cf_sync_offset_ms(60);
+		CHECK(o < 60000);
+		differ += o != first;
+	}
+	CHECK(differ > 90);
+	CHECK_EQ_INT(cf_sync_offset_ms(0), 0);
+}
+
 /* The sync's decision on one compact item against the store's record. */
 static void test_compact_decision(struct fake_provider *f, struct cf_store *st)
 {
@@ -560,6 +574,7 @@ int main(void)
 	test_repeated_token();
 	test_prompt_stop();
 	test_compact();
+	test_offset();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))
