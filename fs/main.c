@@ -158,6 +158,7 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 	    .sink = *sink,
 	    .interval = o->sync_interval,
 	    .reconcile = o->reconcile,
+	    .offset_ms = cf_sync_offset_ms(o->sync_interval),
 	    .progress = on_progress,
 	    .progress_ctx = fs,
 	};

@@ -601,11 +601,14 @@ static void *sync_main(void *arg)
 		run_pass(s);
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += s->cfg.interval ? s->cfg.interval : 1;
 		/* Once, after the first pass: this mount's phase, so that a fleet
 		 * started together (a deploy, a reboot) does not list in lock step
-		 * from then on. The first sync is not delayed: someone waits on it. */
-		if (s->offset_ms) {
+		 * from then on. The first sync is not delayed (someone waits on
+		 * it), and the second comes that part of the interval after it, not
+		 * an interval and that part: a change still shows within one. */
+		if (!s->offset_ms)
+			until.tv_sec += s->cfg.interval ? s->cfg.interval : 1;
+		else {
 			until.tv_sec += s->offset_ms / 1000;
 			until.tv_nsec += (long) (s->offset_ms % 1000) * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
@@ -647,11 +650,10 @@ int cf_sync_start(const struct cf_sync_config *cfg, struct cf_sync **out)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
-	s->offset_ms = cf_sync_offset_ms(cfg->interval);
-	if (s->offset_ms)
-		cf_info("sync: passes every %u s, this mount's offset %u ms (jitter), a full "
-			"reconciliation every %u s",
-			cfg->interval, s->offset_ms, cfg->reconcile);
+	s->offset_ms = cfg->interval && cfg->offset_ms < cfg->interval * 1000u ? cfg->offset_ms : 0;
+	cf_info("sync: passes every %u s, this mount's offset %u ms (jitter), a full "
+		"reconciliation every %u s",
+		cfg->interval, s->offset_ms, cfg->reconcile);
 	atomic_init(&s->stop, false);
 	atomic_init(&s->reachable, true); /* until a request says otherwise */
 	pthread_mutex_init(&s->lock, NULL);

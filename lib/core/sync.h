@@ -26,6 +26,9 @@ struct cf_sync_config {
 	 * compact (what tells a change, whole resources only for what changed)
 	 * when the provider can; 0 = every pass full */
 	unsigned reconcile;
+	/* ms after the first pass to the second (then `interval` between
+	 * passes): this mount's phase, cf_sync_offset_ms; 0 = none */
+	unsigned offset_ms;
 	/* progress of a listing, for the first sync's display (may be NULL):
 	 * listing, resources so far, and whether the listing completed */
 	void (*progress)(void *ctx, enum cf_listing l, uint64_t done, bool complete);
@@ -46,7 +49,7 @@ bool cf_sync_api_reachable(struct cf_sync *s);
  * `unchanged`), false when it must be fetched whole. For tests. */
 bool cf_sync_compact_unchanged(struct cf_store *st, const struct cf_provider *p,
 			       const struct cf_resource *item, const char *path);
-/* The random phase in [0, interval) s, in ms, after the first pass. */
+/* The random phase in [0, interval) s, in ms: the wait after the first pass. */
 unsigned cf_sync_offset_ms(unsigned interval);
 /* Stop the thread (finishing or abandoning the current page) and free. */
 void cf_sync_stop(struct cf_sync *s);
