@@ -684,14 +684,15 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 	jb_puts(&b, ",\n  \"mounted_at\": ");
 	jb_time(&b, fs->mounted_at);
 	jb_printf(&b, ",\n  \"sync_interval\": %u", o->sync_interval);
+	jb_printf(&b, ",\n  \"reconcile_interval\": %u", o->reconcile);
 	jb_puts(&b, ",\n  \"auth\": ");
 	jb_str(&b, cf_source_credentials(o->src));
 	if (fs->http) {
 		cf_http_get_stats(fs->http, &hs);
 		jb_printf(&b,
 			  ",\n  \"http\": {\"requests\": %lu, \"retries\": %lu, \"failures\": %lu, "
-			  "\"bytes_in\": %lu}",
-			  hs.requests, hs.retries, hs.failures, hs.bytes_in);
+			  "\"bytes_in\": %lu, \"wire_bytes_in\": %lu, \"backoff_waits\": %lu}",
+			  hs.requests, hs.retries, hs.failures, hs.bytes_in, hs.wire_in, hs.held);
 	}
 	gen_feed(fs, &b);
 	/* The listing running now: how far the (first) sync is. */

@@ -159,6 +159,8 @@ static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 	    .sink = *sink,
 	    /* with a change feed, the full listing is the safety net */
 	    .interval = fs->feed_src ? o->feed_full_interval : o->sync_interval,
+	    .reconcile = o->reconcile,
+	    .offset_ms = cf_sync_offset_ms(o->sync_interval),
 	    .progress = on_progress,
 	    .progress_ctx = fs,
 	};

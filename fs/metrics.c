@@ -39,6 +39,9 @@ struct listing_stats {
 	uint64_t done;	   /* resources listed so far in the running listing */
 	uint64_t estimate; /* the previous complete count, from the store (0 = unknown) */
 	unsigned long errors, pages;
+	/* API traffic of the listing, every page (compact, full and the
+	 * fetches of what changed): requests and bytes received */
+	uint64_t requests, bytes, compact_pages, fetch_pages;
 	bool printed; /* the first pass showed its progress on stderr */
 };
 
@@ -142,17 +145,21 @@ static int counted(const char *call, int rc, const struct cf_error *err)
 
 #define INNER(p) (((struct wrap *) (p)->impl)->inner)
 
-static int w_list_page(struct cf_provider *p, enum cf_listing which, const char *token,
-		       struct cf_page *out, struct cf_error *err)
+/* One page of a listing, either call; q NULL for list_page. A fetch of
+ * what a compact page showed changed (q->nids) is part of its listing, not
+ * the start of one. */
+static int w_list(struct cf_provider *p, enum cf_listing which, const struct cf_list_query *q,
+		  const char *token, struct cf_page *out, struct cf_error *err)
 {
 	struct cf_provider *in = INNER(p);
 	struct cf_error local;
 	unsigned l = (unsigned) which;
+	bool fetch = q && q->nids;
 	if (!err) {
 		memset(&local, 0, sizeof local);
 		err = &local;
 	}
-	if (!token && l < CF_LIST__COUNT) {
+	if (!token && !fetch && l < CF_LIST__COUNT) {
 		pthread_mutex_lock(&M.lock);
 		/* The sync walks the listings in a fixed order: one that does not come after
 		 * the last one started begins a new pass. */
@@ -168,9 +175,12 @@ static int w_list_page(struct cf_provider *p, enum cf_listing which, const char 
 			M.last_print = M.l[l].start; /* nothing shown in the first second */
 		pthread_mutex_unlock(&M.lock);
 	}
-	int rc = in->ops->list_page(in, which, token, out, err);
+	int rc = q ? in->ops->list_query(in, which, q, token, out, err)
+		   : in->ops->list_page(in, which, token, out, err);
 	if (l < CF_LIST__COUNT) {
 		pthread_mutex_lock(&M.lock);
+		M.l[l].requests += rc ? 1 : (out->requests ? out->requests : 1);
+		M.l[l].bytes += rc ? 0 : out->bytes;
 		if (rc) {
 			M.l[l].errors++;
 			count_error("list", err);
@@ -178,12 +188,27 @@ static int w_list_page(struct cf_provider *p, enum cf_listing which, const char 
 				M.active = false;
 		} else {
 			M.l[l].pages++;
-			if (!out->next_token)
+			M.l[l].compact_pages += out->compact;
+			M.l[l].fetch_pages += fetch;
+			if (!out->next_token && !fetch)
 				M.l[l].last_page = mono_now();
 		}
 		pthread_mutex_unlock(&M.lock);
 	}
 	return rc;
+}
+
+static int w_list_page(struct cf_provider *p, enum cf_listing which, const char *token,
+		       struct cf_page *out, struct cf_error *err)
+{
+	return w_list(p, which, NULL, token, out, err);
+}
+
+static int w_list_query(struct cf_provider *p, enum cf_listing which, const struct cf_list_query *q,
+			const char *token, struct cf_page *out, struct cf_error *err)
+{
+	static const struct cf_list_query whole = {0};
+	return w_list(p, which, q ? q : &whole, token, out, err);
 }
 
 static int w_get(struct cf_provider *p, const char *path, struct cf_resource *out,
@@ -297,6 +322,7 @@ int cf_metrics_wrap_provider(struct cf_provider **p)
 	w->inner = *p;
 	w->ops = *o; /* the name, and NULL where the inner provider has no call */
 	w->ops.list_page = o->list_page ? w_list_page : NULL;
+	w->ops.list_query = o->list_query ? w_list_query : NULL;
 	w->ops.get = o->get ? w_get : NULL;
 	w->ops.create = o->create ? w_create : NULL;
 	w->ops.remove = o->remove ? w_remove : NULL;
@@ -713,6 +739,24 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 	    "clonefs_sync_errors_total", "counter",
 	    "Listings of a collection that failed in this daemon (nothing is removed then).",
 	    u64s(ls[l].errors, v));
+	PER_LISTING("clonefs_sync_requests_total", "counter",
+		    "API requests made for a listing in this daemon: its pages, compact or whole, "
+		    "and the fetches of what a compact page showed changed.",
+		    u64s(ls[l].requests, v));
+	PER_LISTING("clonefs_sync_received_bytes_total", "counter",
+		    "Bytes received for a listing's requests in this daemon, as on the wire "
+		    "(compressed when the API compressed them).",
+		    u64s(ls[l].bytes, v));
+	PER_LISTING("clonefs_sync_pages_total", "counter",
+		    "Pages of a listing received in this daemon: whole, compact (below) and "
+		    "fetched (below); whole = total - compact - fetched.",
+		    u64s(ls[l].pages, v));
+	PER_LISTING("clonefs_sync_compact_pages_total", "counter",
+		    "Pages of a listing that asked only for what tells a change.",
+		    u64s(ls[l].compact_pages, v));
+	PER_LISTING("clonefs_sync_fetch_pages_total", "counter",
+		    "Pages fetched whole because a compact page showed them new or changed.",
+		    u64s(ls[l].fetch_pages, v));
 	family(&o, "clonefs_sync_duration_seconds", "gauge",
 	       "How long the last complete listing of a collection took in this daemon "
 	       "(absent until one completed).");
@@ -742,6 +786,16 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 	family(&o, "clonefs_api_received_bytes_total", "counter", "Response bytes received.");
 	series(&o, "clonefs_api_received_bytes_total", NULL, NULL, NULL, NULL, NULL, NULL,
 	       u64s(hs.bytes_in, v));
+	family(&o, "clonefs_api_wire_bytes_total", "counter",
+	       "Response bytes as they came over the wire (compressed when the API compressed "
+	       "them).");
+	series(&o, "clonefs_api_wire_bytes_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(hs.wire_in, v));
+	family(&o, "clonefs_api_backoff_waits_total", "counter",
+	       "Requests held back by the shared backoff after a 429 (every caller waits "
+	       "together, honouring Retry-After).");
+	series(&o, "clonefs_api_backoff_waits_total", NULL, NULL, NULL, NULL, NULL, NULL,
+	       u64s(hs.held, v));
 	family(&o, "clonefs_api_errors_total", "counter",
 	       "Provider calls that failed, by call, HTTP status (0 = no answer) and the API's "
 	       "reason.");

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define DEFAULT_SYNC_INTERVAL "60"
+#define DEFAULT_RECONCILE     "3600"
 #define DEFAULT_TIMEOUT	      "3600"
 #define DEFAULT_FEED_FULL     "3600" /* with a change feed: the safety net's interval */
 #define DEFAULT_POLICY	      "/etc/clonefs/policy.json"
@@ -36,6 +37,7 @@ static const struct fuse_opt cf_opt_table[] = {
     CF_OPT("cache=%s", cache),
     CF_OPT("sync_interval=%s", sync_interval_s),
     CF_OPT("feed_full_interval=%s", feed_full_interval_s),
+    CF_OPT("reconcile_interval=%s", reconcile_s),
     CF_OPT("timeout=%s", timeout_s),
     CF_OPT("policy=%s", policy),
     CF_OPT("mkdir_wait=%s", mkdir_wait),
@@ -136,9 +138,12 @@ static void print_help(const char *prog)
 	    "    -o cache=DIR           cache directory; the LMDB environment lives in\n"
 	    "                           DIR/<project>@<host> (default: $XDG_CACHE_HOME/clonefs,\n"
 	    "                           else $HOME/.cache/clonefs)\n"
-	    "    -o sync_interval=SECS  seconds between full listings, >= 1 "
+	    "    -o sync_interval=SECS  seconds between listings, >= 1 "
 	    "(default: " DEFAULT_SYNC_INTERVAL ");\n"
 	    "                           with a change feed, only while it does not work\n"
+	    "    -o reconcile_interval=SECS  seconds between full listings; the passes\n"
+	    "                           between ask only what tells a change, 0 = every\n"
+	    "                           pass full (default: " DEFAULT_RECONCILE ")\n"
 	    "    -o feed_full_interval=SECS\n"
 	    "                           with a change feed: seconds between the full\n"
 	    "                           listings kept as a safety net (default: " DEFAULT_FEED_FULL
@@ -283,6 +288,14 @@ static int validate(struct cf_options *o)
 		return -1;
 	}
 	o->feed_full_interval = (unsigned) v;
+	v = parse_seconds(o->reconcile_s, 0, 30 * 86400);
+	if (v < 0) {
+		usage_error("-o reconcile_interval=%s: must be a whole number of seconds, 0 to "
+			    "2592000",
+			    o->reconcile_s);
+		return -1;
+	}
+	o->reconcile = (unsigned) v;
 	v = parse_seconds(o->timeout_s, 0, 365 * 86400);
 	if (v < 0) {
 		usage_error("-o timeout=%s: must be a whole number of seconds, 0 to 31536000",
@@ -370,7 +383,8 @@ int cf_options_parse(int argc, char **argv, struct cf_options *o)
 	 * after parsing: an environment variable may set them. */
 	o->sync_interval_s = strdup(DEFAULT_SYNC_INTERVAL);
 	o->timeout_s = strdup(DEFAULT_TIMEOUT);
-	if (!o->sync_interval_s || !o->timeout_s)
+	o->reconcile_s = strdup(DEFAULT_RECONCILE);
+	if (!o->sync_interval_s || !o->timeout_s || !o->reconcile_s)
 		return -1;
 
 	if (fuse_opt_parse(&o->args, o, cf_opt_table, opt_proc) != 0)
@@ -432,6 +446,7 @@ void cf_options_free(struct cf_options *o)
 	free(o->cache_dir);
 	free(o->sync_interval_s);
 	free(o->feed_full_interval_s);
+	free(o->reconcile_s);
 	free(o->timeout_s);
 	free(o->policy);
 	free(o->mkdir_wait);

@@ -30,6 +30,7 @@ struct cf_options {
 	/* Set by fuse_opt (heap strings; the defaults are set before parsing). */
 	char *cache;	       /* base cache directory */
 	char *sync_interval_s; /* checked and converted below */
+	char *reconcile_s;     /* -o reconcile_interval=SECS */
 	char *timeout_s;
 	char *policy;	  /* policy file, NULL = built-in defaults */
 	char *mkdir_wait; /* "accepted" (NULL) or "ready" */
@@ -47,6 +48,7 @@ struct cf_options {
 
 	/* Derived, validated values. */
 	unsigned sync_interval; /* seconds, >= 1 */
+	unsigned reconcile;	/* seconds between full listings, 0 = every pass */
 	unsigned timeout;	/* kernel entry / attribute timeout, seconds */
 	bool uid_set, gid_set;
 	uid_t uid;

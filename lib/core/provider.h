@@ -47,6 +47,25 @@ struct cf_page {
 	 * so a zone with no disks still gets its directory */
 	char **scopes;
 	size_t nscopes;
+	/* what the page cost (list_query fills them; 0 when not known): the
+	 * requests made and the bytes received on the wire for them */
+	unsigned requests;
+	uint64_t bytes;
+	/* the items are compact (cf_list_query.compact): only what tells a
+	 * change, not whole resources (raw is not their resource.json) */
+	bool compact;
+};
+
+/* What a listing asks for (list_query). */
+struct cf_list_query {
+	/* Only the fields that tell a change (the provider's `unchanged` reads
+	 * them) and what names the resource; the provider may answer whole
+	 * resources instead (page.compact false), e.g. for a short listing. */
+	bool compact;
+	/* When nids > 0: only the resources with these provider ids, whole (at
+	 * most ids_max of them); a resource gone since is simply not returned. */
+	const char *const *ids;
+	size_t nids;
 };
 
 void cf_page_clear(struct cf_page *p);
@@ -229,6 +248,19 @@ struct cf_provider_ops {
 	 * provider cannot restore (EOPNOTSUPP). */
 	int (*restore)(struct cf_provider *p, const struct cf_restore_req *req,
 		       struct cf_operation *op, struct cf_error *err);
+	/* ---- cheaper listings (optional; NULL: every pass lists whole
+	 * resources with list_page). ---- */
+	/* One page of listing `which` as q asks (q NULL: as list_page). */
+	int (*list_query)(struct cf_provider *p, enum cf_listing which,
+			  const struct cf_list_query *q, const char *token, struct cf_page *out,
+			  struct cf_error *err);
+	/* Whether a compact item shows nothing new against the stored record of
+	 * the same path: the provider's change token (GCE: id, status, label
+	 * fingerprint, and the sizes and links the tree shows). A pure function;
+	 * false when unsure, so the sync fetches the whole resource. */
+	bool (*unchanged)(const struct cf_resource *compact, const struct cf_resource *stored);
+	/* The most ids one list_query may carry (0: 1). */
+	size_t ids_max;
 
 	/* CF_CAP_* bits; 0 means crash-consistent only. */
 	unsigned consistency;

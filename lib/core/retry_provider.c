@@ -95,6 +95,13 @@ static int r_list_page(struct cf_provider *p, enum cf_listing which, const char 
 	return in->ops->list_page(in, which, token, out, err);
 }
 
+static int r_list_query(struct cf_provider *p, enum cf_listing which, const struct cf_list_query *q,
+			const char *token, struct cf_page *out, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	return in->ops->list_query(in, which, q, token, out, err);
+}
+
 static int r_get(struct cf_provider *p, const char *path, struct cf_resource *out,
 		 struct cf_error *err)
 {
@@ -200,6 +207,7 @@ int cf_retry_provider_new(struct cf_provider *inner, struct cf_provider **out)
 	r->inner = inner;
 	r->ops = *o; /* the name, and NULL where the inner provider has no call */
 	r->ops.list_page = o->list_page ? r_list_page : NULL;
+	r->ops.list_query = o->list_query ? r_list_query : NULL;
 	r->ops.get = o->get ? r_get : NULL;
 	r->ops.create = o->create ? r_create : NULL;
 	r->ops.remove = o->remove ? r_remove : NULL;

@@ -344,6 +344,17 @@ static int append_escaped(char *buf, size_t size, size_t *pos, const char *s, bo
 	return 0;
 }
 
+/* Append s as it is. */
+static int append_literal(char *buf, size_t size, size_t *pos, const char *s)
+{
+	size_t n = strlen(s);
+	if (*pos + n >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf + *pos, s, n + 1);
+	*pos += n;
+	return 0;
+}
+
 /* "GET global/snapshots: HTTP 403 forbidden: " before the API's message;
  * what does not fit is cut from the end. */
 static void prefix_message(struct cf_error *err, const char *method, const char *what)
@@ -419,13 +430,60 @@ static int call(struct gce *g, const char *method, const char *url, const char *
 	return rc;
 }
 
-static int gce_list_page(struct cf_provider *p, enum cf_listing which, const char *token,
-			 struct cf_page *out, struct cf_error *err)
+/* The partial response (`fields`, a Google API system parameter) a compact
+ * listing asks for: what names a resource and what tells a change of what
+ * the tree shows (gce_unchanged), nothing else. Zones and regions are few
+ * and always listed whole (NULL). Not asked: creationTimestamp, sources,
+ * diskSizeGb of snapshots and images (fixed for the life of the id). */
+static const char *const compact_fields[CF_LIST__COUNT] = {
+    [CF_LIST_SNAPSHOTS] = "items(id,name,status,labelFingerprint,storageBytes),nextPageToken",
+    [CF_LIST_IMAGES] = "items(id,name,status,labelFingerprint),nextPageToken",
+    [CF_LIST_MACHINE_IMAGES] =
+	"items(id,name,status,labelFingerprint,totalStorageBytes),nextPageToken",
+    [CF_LIST_DISKS] = "items/*/disks(id,name,status,labelFingerprint,sizeGb,users),"
+		      "nextPageToken,unreachables",
+    [CF_LIST_INSTANCES] = "items/*/instances(id,name,status,labelFingerprint,disks/source),"
+			  "nextPageToken,unreachables",
+};
+
+enum { IDS_MAX = 50 }; /* ids in one filter: about 2,300 bytes of URL */
+
+/* A provider id fit for a filter: 1-20 digits. */
+static bool id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n > 20)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] < '0' || id[i] > '9')
+			return false;
+	return true;
+}
+
+/* The filter that lists only these ids: "(id = 1) OR (id = 2)" (AIP-160). */
+static int ids_filter(const struct cf_list_query *q, char *buf, size_t size)
+{
+	size_t pos = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < q->nids; i++) {
+		if (!id_valid(q->ids[i]))
+			return -EINVAL;
+		int n = snprintf(buf + pos, size - pos, "%s(id = %s)", i ? " OR " : "", q->ids[i]);
+		if (n < 0 || (size_t) n >= size - pos)
+			return -ENAMETOOLONG;
+		pos += (size_t) n;
+	}
+	return 0;
+}
+
+static int gce_list_query(struct cf_provider *p, enum cf_listing which,
+			  const struct cf_list_query *q, const char *token, struct cf_page *out,
+			  struct cf_error *err)
 {
 	struct gce *g = p->impl;
 	struct cf_error scratch;
 	struct cf_http_response resp;
-	char url[GCE_URL_MAX];
+	char url[GCE_URL_MAX], filter[IDS_MAX * 32];
 	size_t pos;
 	int rc;
 
@@ -437,14 +495,33 @@ static int gce_list_page(struct cf_provider *p, enum cf_listing which, const cha
 		cf_gce_seterr(err, 0, "no such listing");
 		return -EINVAL;
 	}
+	if (q && q->nids && (q->nids > IDS_MAX || !q->ids)) {
+		cf_gce_seterr(err, 0, "listing %s: too many ids", cf_listing_name(which));
+		return -EINVAL;
+	}
+	if (q && q->nids && ids_filter(q, filter, sizeof filter)) {
+		cf_gce_seterr(err, 0, "listing %s: an id is not a Compute Engine id",
+			      cf_listing_name(which));
+		return -EINVAL;
+	}
 	const char *lurl = cf_gce_listing_url(which);
+	const char *fields = q && q->compact && !q->nids ? compact_fields[which] : NULL;
 	/* prettyPrint=false (a Google API system parameter) drops the default
-	 * indentation; items stay whole (no `fields=`): each is a resource.json. */
-	int n = snprintf(url, sizeof url, "%s%s?maxResults=%d&prettyPrint=false%s", g->base, lurl,
-			 PAGE_SIZE, token && *token ? "&pageToken=" : "");
+	 * indentation; without `fields=` items stay whole: each is a resource.json. */
+	int n = snprintf(url, sizeof url, "%s%s?maxResults=%d&prettyPrint=false", g->base, lurl,
+			 PAGE_SIZE);
 	pos = (size_t) n;
-	if (n < 0 || (size_t) n >= sizeof url ||
-	    (token && append_escaped(url, sizeof url, &pos, token, false))) {
+	bool long_url = n < 0 || (size_t) n >= sizeof url;
+	if (!long_url && fields)
+		long_url = append_literal(url, sizeof url, &pos, "&fields=") ||
+			   append_escaped(url, sizeof url, &pos, fields, false);
+	if (!long_url && q && q->nids)
+		long_url = append_literal(url, sizeof url, &pos, "&filter=") ||
+			   append_escaped(url, sizeof url, &pos, filter, false);
+	if (!long_url && token && *token)
+		long_url = append_literal(url, sizeof url, &pos, "&pageToken=") ||
+			   append_escaped(url, sizeof url, &pos, token, false);
+	if (long_url) {
 		cf_gce_seterr(err, 0, "listing %s: URL too long", cf_listing_name(which));
 		return -ENAMETOOLONG;
 	}
@@ -452,8 +529,60 @@ static int gce_list_page(struct cf_provider *p, enum cf_listing which, const cha
 	if (rc)
 		return rc;
 	rc = cf_gce_decode_page(resp.body, resp.body_len, which, out, err);
+	out->requests = 1;
+	out->bytes = resp.wire_bytes ? resp.wire_bytes : resp.body_len;
+	out->compact = !rc && fields;
 	cf_http_response_clear(&resp);
 	return rc;
+}
+
+static int gce_list_page(struct cf_provider *p, enum cf_listing which, const char *token,
+			 struct cf_page *out, struct cf_error *err)
+{
+	return gce_list_query(p, which, NULL, token, out, err);
+}
+
+/* Two link lists hold the same paths (the store keeps its own order). */
+static bool same_links(const struct cf_resource *a, const struct cf_resource *b)
+{
+	if (a->nlinks != b->nlinks)
+		return false;
+	for (size_t i = 0; i < a->nlinks; i++) {
+		size_t j = 0;
+		while (j < b->nlinks && strcmp(a->links[i], b->links[j]))
+			j++;
+		if (j == b->nlinks)
+			return false;
+	}
+	return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* The change token of compact_fields: the same id (not a resource deleted
+ * and made again under its name), status and label fingerprint (which every
+ * label change changes, by any writer), and what else of the tree can change
+ * for the kind: storage bytes, a disk's size and users, an instance's disks. */
+static bool gce_unchanged(const struct cf_resource *c, const struct cf_resource *st)
+{
+	if (!c || !st || c->kind != st->kind || !c->id || !same_str(c->id, st->id) ||
+	    !c->fingerprint || !same_str(c->fingerprint, st->fingerprint) ||
+	    !same_str(c->status, st->status) || !same_str(c->scope, st->scope))
+		return false;
+	switch (c->kind) {
+	case CF_KIND_SNAPSHOT:
+	case CF_KIND_MACHINE_IMAGE:
+		return c->stored_bytes == st->stored_bytes;
+	case CF_KIND_DISK:
+		return c->size_bytes == st->size_bytes && same_links(c, st);
+	case CF_KIND_INSTANCE:
+		return same_links(c, st);
+	default:
+		return true;
+	}
 }
 
 static int gce_get(struct cf_provider *p, const char *path, struct cf_resource *out,
@@ -1191,6 +1320,9 @@ static const struct cf_provider_ops gce_ops = {
     .name = "gce",
     .layout = &cf_gce_layout,
     .list_page = gce_list_page,
+    .list_query = gce_list_query,
+    .unchanged = gce_unchanged,
+    .ids_max = IDS_MAX,
     .get = gce_get,
     .destroy = gce_destroy,
     .create = gce_create,

@@ -52,7 +52,13 @@ struct cf_http {
 	pthread_key_t key;
 	pthread_mutex_t slots_lock; /* guards slots */
 	struct easy_slot *slots;    /* every thread's easy handle, for cf_http_free */
-	atomic_ulong requests, retries, failures, bytes_in;
+	atomic_ulong requests, retries, failures, bytes_in, wire_in, held;
+	/* The shared backoff: after a 429, no request of this handle of the
+	 * same class (from any thread: [0] reads, every listing, the fetches of
+	 * what changed and the write path's reads; [1] writes, which Compute
+	 * Engine rates apart) is sent before this CLOCK_MONOTONIC ms, the API's
+	 * Retry-After or our own backoff. */
+	atomic_ullong not_before_ms[2];
 };
 
 /* What one attempt collects. */
@@ -335,6 +341,8 @@ void cf_http_get_stats(struct cf_http *h, struct cf_http_stats *out)
 	out->retries = atomic_load(&h->retries);
 	out->failures = atomic_load(&h->failures);
 	out->bytes_in = atomic_load(&h->bytes_in);
+	out->wire_in = atomic_load(&h->wire_in);
+	out->held = atomic_load(&h->held);
 }
 
 void cf_http_response_clear(struct cf_http_response *r)
@@ -650,7 +658,10 @@ static void setup(struct cf_http *h, CURL *c, const struct cf_http_request *req,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "clonefs/" CLONEFS_VERSION);
+	/* Google's APIs compress an answer only for a client whose User-Agent
+	 * says "gzip" besides Accept-Encoding (their performance tips); a JSON
+	 * listing shrinks several times. */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "clonefs/" CLONEFS_VERSION " (gzip)");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_PROXY, direct ? "" : NULL);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) x->max);
@@ -685,6 +696,39 @@ static void setup(struct cf_http *h, CURL *c, const struct cf_http_request *req,
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
 			 !strcmp(m, "GET") || !strcmp(m, "POST") ? NULL : m);
+}
+
+static uint64_t now_ms(void);
+
+/* A 429: every request of h waits `delay` ms from now (the later of this
+ * and a hold already set), so the whole mount backs off together instead of
+ * each caller hammering the quota on its own schedule. */
+static void share_backoff(struct cf_http *h, int cls, unsigned delay)
+{
+	unsigned long long until = now_ms() + delay;
+	unsigned long long cur = atomic_load(&h->not_before_ms[cls]);
+	while (cur < until && !atomic_compare_exchange_weak(&h->not_before_ms[cls], &cur, until))
+		;
+}
+
+/* Wait out the shared backoff before a try. true (with *rc and the reason)
+ * when the caller's deadline ends before it does. */
+static bool hold_back(struct cf_http *h, int cls, int *rc, struct cf_http_response *resp)
+{
+	for (;;) {
+		unsigned long long until = atomic_load(&h->not_before_ms[cls]), now = now_ms();
+		if (until <= now)
+			return false;
+		long left = cf_deadline_left_ms();
+		if (left >= 0 && (unsigned long long) left < until - now) {
+			snprintf(resp->error, sizeof resp->error,
+				 "the API asked to slow down (429) beyond this request's deadline");
+			*rc = -ETIMEDOUT;
+			return true;
+		}
+		atomic_fetch_add(&h->held, 1);
+		cf_sleep_ms((unsigned) (until - now));
+	}
 }
 
 static uint64_t now_ms(void)
@@ -755,6 +799,7 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 	struct xfer x = {.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY,
 			 .secret = req->secret};
 	const char *m = req->method ? req->method : "GET";
+	const int cls = strcmp(m, "GET") != 0; /* the shared backoff's class */
 
 	for (unsigned attempt = 1;; attempt++) {
 		if (x.secret && x.body)
@@ -763,11 +808,21 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 		x.too_big = x.oom = x.metadata_flavor = false;
 		x.retry_after[0] = '\0';
 		errbuf[0] = '\0';
+		if (hold_back(h, cls, &rc, resp)) {
+			atomic_fetch_add(&h->failures, 1);
+			cf_http_slist_free_wiped(hdrs);
+			return rc;
+		}
 		setup(h, c, req, hdrs, direct, &x, errbuf, cf_deadline_left_ms());
 		CURLcode cc = curl_easy_perform(c);
 		long status = 0;
 		resp->attempts = attempt;
 		atomic_fetch_add(&h->bytes_in, x.len);
+		curl_off_t wire = 0;
+		if (curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &wire) == CURLE_OK && wire > 0) {
+			atomic_fetch_add(&h->wire_in, (unsigned long) wire);
+			resp->wire_bytes += (uint64_t) wire;
+		}
 
 		bool retry = false;
 		long retry_after = -1;
@@ -795,9 +850,11 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 				    cf_http_parse_retry_after(x.retry_after, (long) time(NULL));
 		}
 		resp->status = status;
+		unsigned delay = cf_http_backoff_ms(&h->cfg, attempt, retry_after, NULL);
+		if (status == 429)
+			share_backoff(h, cls, delay);
 		if (!retry || attempt >= max_attempts)
 			break;
-		unsigned delay = cf_http_backoff_ms(&h->cfg, attempt, retry_after, NULL);
 		uint64_t spent = now_ms() - start;
 		long left = cf_deadline_left_ms();
 		if (spent + delay > h->cfg.max_total_ms || (left >= 0 && (long) delay >= left))

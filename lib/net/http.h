@@ -34,7 +34,8 @@ struct cf_http_response {
 	long status; /* 0 when no answer arrived */
 	char *body;  /* NUL-terminated, malloc'd (may be NULL) */
 	size_t body_len;
-	unsigned attempts; /* how many tries it took */
+	unsigned attempts;   /* how many tries it took */
+	uint64_t wire_bytes; /* body bytes received on the wire, every try (compressed) */
 	/* The answer carried "Metadata-Flavor: Google", as only the metadata server's do:
 	 * an answer to a metadata request without it came from something else (a proxy, a
 	 * captive portal, a local listener) and must not be believed. */
@@ -136,6 +137,8 @@ void cf_http_free(struct cf_http *h);
 /* Counters for status and metrics. */
 struct cf_http_stats {
 	unsigned long requests, retries, failures, bytes_in;
+	unsigned long wire_in; /* body bytes as received (compressed), bytes_in decoded */
+	unsigned long held;    /* tries that waited out the shared 429 backoff */
 };
 void cf_http_get_stats(struct cf_http *h, struct cf_http_stats *out);
 

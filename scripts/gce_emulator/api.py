@@ -97,8 +97,12 @@ class Api:
         if status == 200 and query.get("fields"):
             try:
                 mask = fieldmask.parse(query["fields"])
-            except fieldmask.FieldsError:
-                mask = None
+            except fieldmask.FieldsError as e:
+                # The reference: a `fields` value with an error is 400 Bad
+                # Request with a message naming the selection, never a full
+                # answer the caller did not ask for.
+                raise ApiError(400, "invalidParameter",
+                               "Invalid field selection %s (%s)" % (query["fields"], e))
             if mask is not None:
                 out = dumps(fieldmask.apply(json.loads(out), mask))
         return status, {"Content-Type": JSON_TYPE}, out

@@ -4,7 +4,10 @@
     items/name,kind
     *
 
-An expression this module cannot parse is ignored (the full response is sent).
+`*` in a path stands for every key of an object (`items/*/disks(name)`: the
+disks of every scope of an aggregated list). An expression this module cannot
+parse is refused (FieldsError; the API answers 400 "Invalid field
+selection"), as the partial-response reference says.
 """
 
 

@@ -1,6 +1,7 @@
 """HTTP/1.1 front end: keep-alive, faults, test control endpoints."""
 
 import email.utils
+import gzip
 import json
 import socket
 import sys
@@ -169,8 +170,21 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
+    def _gzip_wanted(self):
+        # Google's APIs compress an answer when the client asks in both places
+        # their performance tips name: Accept-Encoding: gzip, and a User-Agent
+        # that contains "gzip".
+        ae = (self.headers.get("Accept-Encoding") or "").lower()
+        ua = (self.headers.get("User-Agent") or "").lower()
+        codings = [c.split(";")[0].strip() for c in ae.split(",")]
+        return "gzip" in codings and "gzip" in ua
+
     def _send(self, status, headers, body, drop=False):
         phrase = self.responses.get(status, ("",))[0]
+        if body and self._gzip_wanted():
+            body = gzip.compress(body, 6)
+            headers = dict(headers)
+            headers["Content-Encoding"] = "gzip"
         lines = ["HTTP/1.1 %d %s" % (status, phrase),
                  "Date: " + email.utils.formatdate(usegmt=True),
                  "Server: " + self.server_version]

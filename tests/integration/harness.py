@@ -8,6 +8,7 @@ hit a bug of its own: it answers such a request with a 500, which clonefs
 retries as a flaky cloud and a test could otherwise pass through.
 """
 import json
+import math
 import os
 import select
 import shutil
@@ -251,7 +252,9 @@ class Mount:
             st = self.status()
             for name, c in st["collections"].items():
                 lc = c.get("last_complete_epoch")
-                if lc is None or lc < int(after):
+                # whole seconds: a listing done earlier in after's second is
+                # not after it (ceil, not int: passes can take well under 1 s)
+                if lc is None or lc < math.ceil(after):
                     return False
             return True
         wait_for(synced, timeout, "a complete sync")

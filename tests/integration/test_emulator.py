@@ -437,9 +437,27 @@ def test_fields_partial_response(emu):
                query={"fields": "items(name,labels),nextPageToken"})
     assert d == {"items": [{"name": "d1"}, {"name": "d2", "labels": {"owner": "bob"}},
                            {"name": "data-9"}]}
-    # an expression it cannot parse is ignored, never an error
-    d = emu.ok("GET", "zones/us-central1-a/disks/d1", query={"fields": "items(("})
-    assert d["name"] == "d1"
+    # an expression with an error is 400 "Invalid field selection" (the partial
+    # response reference), never a full answer the caller did not ask for
+    st, _, d = emu.call("GET", "zones/us-central1-a/disks/d1", query={"fields": "items(("})
+    assert st == 400 and "Invalid field selection" in d["error"]["message"], d
+    # `*` stands for every scope of an aggregated list; a/b inside a sub-selector
+    d = emu.ok("GET", "aggregated/disks",
+               query={"fields": "items/*/disks(name,labels/owner),nextPageToken"})
+    assert d["items"]["zones/us-central1-a"]["disks"][1] == {"name": "d2",
+                                                             "labels": {"owner": "bob"}}
+
+
+def test_gzip_when_the_user_agent_says_so(emu):
+    """Google's performance tips: a gzip answer for Accept-Encoding: gzip and a
+    User-Agent containing "gzip", not for either alone."""
+    import gzip
+    for ua, zipped in (("clonefs/1 (gzip)", True), ("clonefs/1", False)):
+        st, h, raw = emu.call("GET", "global/snapshots", raw=True,
+                              headers={"Accept-Encoding": "gzip", "User-Agent": ua})
+        assert st == 200 and (h.get("Content-Encoding") == "gzip") == zipped, ua
+        body = json.loads(gzip.decompress(raw) if zipped else raw)
+        assert body["kind"] == "compute#snapshotList"
 
 
 def test_auth(emu, tmp_path):

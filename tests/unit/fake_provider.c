@@ -455,10 +455,58 @@ static void add_scope(struct cf_page *out, const char *scope, size_t cap)
 	out->scopes[out->nscopes++] = strdup(scope);
 }
 
+/* Whether r is one of the ids q asks for. */
+static bool asked_id(const struct cf_list_query *q, const struct cf_resource *r)
+{
+	for (size_t i = 0; i < q->nids; i++)
+		if (r->id && !strcmp(q->ids[i], r->id))
+			return true;
+	return false;
+}
+
+/* A compact item: what names it and its change token, nothing else. */
+static int compact_copy(struct cf_resource *d, const struct cf_resource *s)
+{
+	memset(d, 0, sizeof *d);
+	d->kind = s->kind;
+	d->scope = dup_or_null(s->scope);
+	d->name = dup_or_null(s->name);
+	d->id = dup_or_null(s->id);
+	d->status = dup_or_null(s->status);
+	d->fingerprint = dup_or_null(s->fingerprint);
+	return 0;
+}
+
+static int fp_list_query(struct cf_provider *pp, enum cf_listing which,
+			 const struct cf_list_query *q, const char *token, struct cf_page *out,
+			 struct cf_error *err);
+
 static int fp_list(struct cf_provider *pp, enum cf_listing which, const char *token,
 		   struct cf_page *out, struct cf_error *err)
 {
+	return fp_list_query(pp, which, NULL, token, out, err);
+}
+
+/* The change token: the same id, status and label fingerprint. */
+static bool fp_unchanged(const struct cf_resource *c, const struct cf_resource *st)
+{
+	return c->id && st->id && !strcmp(c->id, st->id) && c->fingerprint && st->fingerprint &&
+	       !strcmp(c->fingerprint, st->fingerprint) && c->status && st->status &&
+	       !strcmp(c->status, st->status);
+}
+
+static int fp_list_query(struct cf_provider *pp, enum cf_listing which,
+			 const struct cf_list_query *q, const char *token, struct cf_page *out,
+			 struct cf_error *err)
+{
 	struct fake_provider *f = pp->impl;
+	bool by_id = q && q->nids, compact = q && q->compact && !by_id;
+	if (by_id) {
+		atomic_fetch_add(&f->id_fetches, 1);
+		atomic_fetch_add(&f->ids_fetched, (int) q->nids);
+	} else if (compact && !token) {
+		atomic_fetch_add(&f->compact_listings, 1);
+	}
 	int page = token ? atoi(token) : 0;
 	memset(out, 0, sizeof *out);
 	atomic_fetch_add(&f->calls[FP_LIST], 1);
@@ -467,10 +515,10 @@ static int fp_list(struct cf_provider *pp, enum cf_listing which, const char *to
 	atomic_fetch_add(&f->pages, 1);
 	if ((int) which >= 0 && which < CF_LIST__COUNT) {
 		atomic_fetch_add(&f->served[which], 1);
-		if (!token)
+		if (!token && !by_id)
 			atomic_fetch_add(&f->asked[which], 1);
 	}
-	if (!token)
+	if (!token && !by_id)
 		atomic_fetch_add(&f->first_pages, 1);
 	fp_lock(f);
 	int rc = 0;
@@ -486,13 +534,15 @@ static int fp_list(struct cf_provider *pp, enum cf_listing which, const char *to
 	size_t cap = f->nscopes + ps;
 	if (aggregated)
 		out->scopes = calloc(cap + 1, sizeof *out->scopes);
-	if (aggregated && page == 0)
+	if (aggregated && page == 0 && !by_id)
 		for (size_t i = 0; i < f->nscopes; i++)
 			add_scope(out, f->scopes[i], cap);
 	size_t seen = 0, from = (size_t) page * ps;
 	bool more = false;
+	out->compact = compact;
+	out->requests = 1;
 	for (size_t i = 0; i < f->nres; i++) {
-		if (f->res[i].r.kind != k)
+		if (f->res[i].r.kind != k || (by_id && !asked_id(q, &f->res[i].r)))
 			continue;
 		if (seen >= from + ps) {
 			more = true;
@@ -500,7 +550,10 @@ static int fp_list(struct cf_provider *pp, enum cf_listing which, const char *to
 		}
 		if (seen++ < from)
 			continue;
-		fp_show(f, &out->items[out->n++], &f->res[i].r);
+		if (compact)
+			compact_copy(&out->items[out->n++], &f->res[i].r);
+		else
+			fp_show(f, &out->items[out->n++], &f->res[i].r);
 		if (aggregated)
 			add_scope(out, f->res[i].r.scope, cap);
 	}
@@ -983,6 +1036,9 @@ static void fp_destroy_op(struct cf_provider *pp)
 static const struct cf_provider_ops fp_ops = {
     .name = "fake",
     .list_page = fp_list,
+    .list_query = fp_list_query,
+    .unchanged = fp_unchanged,
+    .ids_max = 4,
     .get = fp_get,
     .destroy = fp_destroy_op,
     .create = fp_create,

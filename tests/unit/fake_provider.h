@@ -96,11 +96,13 @@ struct fake_provider {
 	atomic_int guest_flushes; /* creates that asked for the provider's own flush */
 	atomic_int calls[FP__COUNT];
 	atomic_int pages, first_pages;
-	atomic_int asked[CF_LIST__COUNT];  /* first pages asked for, per listing */
-	atomic_int served[CF_LIST__COUNT]; /* pages asked for, per listing */
-	unsigned started[FP__COUNT];	   /* distinct operations accepted, per op (under lock) */
-	unsigned done[FP__COUNT];	   /* operations that took effect (DONE, no error) */
-	char last_rid[FP__COUNT][40];	   /* the request id of the latest accepted one */
+	atomic_int asked[CF_LIST__COUNT];   /* first pages asked for, per listing */
+	atomic_int served[CF_LIST__COUNT];  /* pages asked for, per listing */
+	atomic_int compact_listings;	    /* compact listings begun (list_query) */
+	atomic_int id_fetches, ids_fetched; /* list_query calls by id, ids they named */
+	unsigned started[FP__COUNT];	    /* distinct operations accepted, per op (under lock) */
+	unsigned done[FP__COUNT];	    /* operations that took effect (DONE, no error) */
+	char last_rid[FP__COUNT][40];	    /* the request id of the latest accepted one */
 	char last_path[FP__COUNT]
 		      [CF_PATH_MAX]; /* the path the latest call was given (under lock) */
 };

@@ -1083,6 +1083,51 @@ static void test_provider(void)
 	CHECK(pg.next_token == NULL);
 	cf_page_clear(&pg);
 
+	/* a compact listing: the partial response's fields; a fetch by id: the
+	 * filter, whole items; an id that is not digits is refused unsent */
+	struct canned compact[] = {
+	    {200, NULL,
+	     "{\"items\":[{\"id\":\"7\",\"name\":\"s1\",\"status\":\"READY\","
+	     "\"labelFingerprint\":\"fp1\",\"storageBytes\":\"10\"}]}"},
+	    {200, NULL, "{\"items\":[{\"id\":\"7\",\"name\":\"s1\"}]}"},
+	};
+	server_script(compact, 2);
+	const struct cf_list_query cq = {.compact = true};
+	CHECK_EQ_INT(p->ops->list_query(p, CF_LIST_SNAPSHOTS, &cq, NULL, &pg, &err), 0);
+	CHECK(
+	    head_has("/global/snapshots?maxResults=500&prettyPrint=false&fields=items%28id%2Cname%"
+		     "2Cstatus%2ClabelFingerprint%2CstorageBytes%29%2CnextPageToken HTTP/1.1"));
+	CHECK(pg.compact && pg.n == 1 && pg.requests == 1 && pg.bytes > 0);
+	char g[] = "global", id7[] = "7", id8[] = "8", ready[] = "READY", fp1[] = "fp1",
+	     fp2[] = "fp2";
+	struct cf_resource same = {.kind = CF_KIND_SNAPSHOT,
+				   .scope = g,
+				   .id = id7,
+				   .status = ready,
+				   .fingerprint = fp1,
+				   .stored_bytes = 10};
+	CHECK(p->ops->unchanged(&pg.items[0], &same));
+	same.fingerprint = fp2; /* another writer's labels */
+	CHECK(!p->ops->unchanged(&pg.items[0], &same));
+	same.fingerprint = fp1;
+	same.id = id8; /* deleted and made again */
+	CHECK(!p->ops->unchanged(&pg.items[0], &same));
+	same.id = id7;
+	same.stored_bytes = 11;
+	CHECK(!p->ops->unchanged(&pg.items[0], &same));
+	cf_page_clear(&pg);
+	const char *ids[] = {"7", "12"};
+	const struct cf_list_query iq = {.ids = ids, .nids = 2};
+	CHECK_EQ_INT(p->ops->list_query(p, CF_LIST_SNAPSHOTS, &iq, NULL, &pg, &err), 0);
+	CHECK(
+	    head_has("/global/snapshots?maxResults=500&prettyPrint=false&filter=%28id%20%3D%207%29"
+		     "%20OR%20%28id%20%3D%2012%29 HTTP/1.1"));
+	CHECK(!pg.compact && pg.n == 1);
+	cf_page_clear(&pg);
+	const char *bad_ids[] = {"7) OR (name = x"};
+	const struct cf_list_query bq = {.ids = bad_ids, .nids = 1};
+	CHECK_EQ_INT(p->ops->list_query(p, CF_LIST_SNAPSHOTS, &bq, NULL, &pg, &err), -EINVAL);
+
 	/* every listing's collection */
 	static const char *const urls[CF_LIST__COUNT] = {
 	    [CF_LIST_ZONES] = "/zones?",

@@ -171,6 +171,41 @@ static void test_retry_sequence(void)
 	cf_http_free(h);
 }
 
+/* A 429 holds every read of the handle back for its Retry-After, the next
+ * request's first try included (the sync's next listing, from any thread);
+ * writes are rated apart and go at once. The User-Agent asks for gzip. */
+static void test_shared_backoff(void)
+{
+	struct cf_http *h = new_http(1, 10);
+	struct canned script[] = {
+	    {429, "Retry-After: 1\r\n", "slow down", false},
+	    {200, NULL, "write", false},
+	    {200, NULL, "read", false},
+	};
+	server_script(script, 3);
+	struct cf_http_request get = {.method = "GET", .url = server_url("/list")};
+	struct cf_http_request post = {.method = "POST", .url = server_url("/w"), .body = "{}"};
+	struct cf_http_response resp;
+	CHECK_EQ_INT(cf_http_do(h, &get, &resp), 0);
+	CHECK_EQ_INT(resp.status, 429);
+	cf_http_response_clear(&resp);
+	CHECK(strstr(S.last_head, "User-Agent: clonefs/") && strstr(S.last_head, " (gzip)\r\n"));
+	uint64_t t0 = ms_now();
+	CHECK_EQ_INT(cf_http_do(h, &post, &resp), 0);
+	CHECK(ms_now() - t0 < 500);
+	CHECK_EQ_STR(resp.body, "write");
+	cf_http_response_clear(&resp);
+	CHECK_EQ_INT(cf_http_do(h, &get, &resp), 0);
+	CHECK(ms_now() - t0 >= 900);
+	CHECK_EQ_STR(resp.body, "read");
+	cf_http_response_clear(&resp);
+	struct cf_http_stats st;
+	cf_http_get_stats(h, &st);
+	CHECK(st.held >= 1);
+	CHECK(st.wire_in >= 9 + 5 + 4);
+	cf_http_free(h);
+}
+
 static void test_bounds(void)
 {
 	struct cf_http *h = new_http(3, 1);
@@ -483,6 +518,7 @@ int main(void)
 	test_signer_and_content_type();
 	test_transport_errors();
 	test_threads();
+	test_shared_backoff();
 	server_stop();
 	return check_summary();
 }

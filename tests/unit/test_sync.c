@@ -418,6 +418,153 @@ static void test_prompt_stop(void)
 	fp_destroy(&f);
 }
 
+/* The label value key of the resource at path in the store, "" when absent. */
+static void store_label(struct cf_store *st, const char *path, const char *key, char *buf,
+			size_t size)
+{
+	struct cf_resource r;
+	uint64_t ino;
+	buf[0] = '\0';
+	if (cf_store_ino_of_path(st, path, &ino) || cf_store_resource(st, ino, &r))
+		return;
+	for (size_t i = 0; i < r.nlabels; i++)
+		if (!strcmp(r.labels[i].key, key))
+			snprintf(buf, size, "%s", r.labels[i].value);
+	cf_resource_clear(&r);
+}
+
+static void store_status(struct cf_store *st, const char *path, char *buf, size_t size)
+{
+	struct cf_resource r;
+	uint64_t ino;
+	buf[0] = '\0';
+	if (cf_store_ino_of_path(st, path, &ino) || cf_store_resource(st, ino, &r))
+		return;
+	snprintf(buf, size, "%s", r.status ? r.status : "");
+	cf_resource_clear(&r);
+}
+
+/* Each mount's phase: random in [0, interval) s, so a fleet started
+ * together spreads out; none without an interval. */
+static void test_offset(void)
+{
+	unsigned first = cf_sync_offset_ms(60), differ = 0;
+	for (int i = 0; i < 100; i++) {
+		unsigned o = cf_sync_offset_ms(60);
+		CHECK(o < 60000);
+		differ += o != first;
+	}
+	CHECK(differ > 90);
+	CHECK_EQ_INT(cf_sync_offset_ms(0), 0);
+}
+
+/* The sync's decision on one compact item against the store's record. */
+static void test_compact_decision(struct fake_provider *f, struct cf_store *st)
+{
+	struct cf_resource c = {0};
+	fp_lock(f);
+	const struct cf_resource *r = fp_find(f, "global/snapshots/s-003");
+	CHECK(r != NULL);
+	c.kind = r->kind;
+	c.scope = strdup(r->scope);
+	c.name = strdup(r->name);
+	c.id = strdup(r->id);
+	c.status = strdup(r->status);
+	c.fingerprint = strdup(r->fingerprint);
+	fp_unlock(f);
+	CHECK(cf_sync_compact_unchanged(st, &f->p, &c, "global/snapshots/s-003"));
+	/* another path (not stored) */
+	CHECK(!cf_sync_compact_unchanged(st, &f->p, &c, "global/snapshots/s-999"));
+	/* another fingerprint: a label changed */
+	free(c.fingerprint);
+	c.fingerprint = strdup("other");
+	CHECK(!cf_sync_compact_unchanged(st, &f->p, &c, "global/snapshots/s-003"));
+	cf_resource_clear(&c);
+}
+
+/* The compact pass: the first pass lists whole, the next ones ask only for
+ * the change token and fetch whole only what changed, by id; a label changed
+ * by another writer, a status change, a new and a deleted resource all show
+ * after one pass; the reconciliation interval brings back a full pass. */
+static void test_compact(void)
+{
+	struct fake_provider f;
+	struct cf_store *st;
+	struct cf_sync *sy;
+	char dir[300], v[64];
+	snprintf(dir, sizeof dir, "%s/compact", tmpdir);
+	fake_init(&f);
+	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
+	struct cf_sync_config cfg = {
+	    .store = st, .provider = &f.p, .interval = 3600, .reconcile = 3600};
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK(wait_first_pass(&f, 1));
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0); /* after the thread's first, full pass */
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 25);
+	test_compact_decision(&f, st);
+
+	/* Nothing changed: compact listings, nothing fetched. */
+	int compact0 = atomic_load(&f.compact_listings);
+	CHECK(compact0 > 0);
+	int fetches = atomic_load(&f.id_fetches);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK(atomic_load(&f.compact_listings) > compact0);
+	CHECK_EQ_INT(atomic_load(&f.id_fetches), fetches);
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 25);
+
+	/* Another writer: a label, a status, a new snapshot, a deleted one. */
+	fp_set_label(&f, "global/snapshots/s-004", "env", "prod");
+	fp_lock(&f);
+	struct cf_resource *r = fp_find(&f, "global/snapshots/s-005");
+	free(r->status);
+	r->status = strdup("DELETING");
+	fp_add(&f, CF_KIND_SNAPSHOT, "global", "s-new", "READY", 5000);
+	fp_unlock(&f);
+	CHECK_EQ_INT(fp_remove(&f, "global/snapshots/s-006"), 0);
+	int ids = atomic_load(&f.ids_fetched);
+	fetches = atomic_load(&f.id_fetches);
+	compact0 = atomic_load(&f.compact_listings);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK(atomic_load(&f.compact_listings) > compact0);
+	CHECK_EQ_INT(atomic_load(&f.ids_fetched) - ids, 3); /* s-004, s-005, s-new */
+	/* on two pages (ten to a page), fetched in one request (ids_max 4) */
+	CHECK_EQ_INT(atomic_load(&f.id_fetches) - fetches, 1);
+	store_label(st, "global/snapshots/s-004", "env", v, sizeof v);
+	CHECK_EQ_STR(v, "prod");
+	store_status(st, "global/snapshots/s-005", v, sizeof v);
+	CHECK_EQ_STR(v, "DELETING");
+	uint64_t ino;
+	CHECK_EQ_INT(cf_store_ino_of_path(st, "global/snapshots/s-new", &ino), 0);
+	CHECK_EQ_INT(cf_store_ino_of_path(st, "global/snapshots/s-006", &ino), -ENOENT);
+	CHECK_EQ_INT(ls_count(st, "global/snapshots"), 25);
+
+	/* Deleted and made again under its name: a new id, fetched whole. */
+	fp_recreate(&f, "global/snapshots/s-007");
+	ids = atomic_load(&f.ids_fetched);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(atomic_load(&f.ids_fetched) - ids, 1);
+	cf_sync_stop(sy);
+
+	/* A short reconciliation interval: a full pass comes back within it. */
+	cfg.reconcile = 1;
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK(wait_first_pass(&f, 6));
+	bool full = false;
+	double t0 = now_s();
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0); /* compact: a full pass began < 1 s ago */
+	while (!full && now_s() - t0 < 10) {
+		compact0 = atomic_load(&f.compact_listings);
+		CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+		full = atomic_load(&f.compact_listings) == compact0;
+		if (!full)
+			usleep(100000);
+	}
+	CHECK(full);
+	cf_sync_stop(sy);
+	cf_store_close(st);
+	fp_destroy(&f);
+}
+
 /* A tree with its collections at the root (toy_root_layout.h): the
  * listings the layout does not name (zones, regions) are never asked for,
  * the others fill snapshots/ and volumes/ at the top and their sweep
@@ -559,6 +706,8 @@ int main(void)
 	test_prompt_stop();
 	test_root_tree();
 	test_preferred_names();
+	test_compact();
+	test_offset();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))
