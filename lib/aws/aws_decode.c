@@ -1,0 +1,494 @@
+/* aws_decode.c — EC2's Describe answers into the model (aws.h).
+ *
+ * Each item becomes a struct cf_resource keyed by its id: the entry name is
+ * the core's choice (the Name tag when usable, else the id), so name = id
+ * here and the Name tag is one of the labels. Everything from the API is
+ * checked before it is kept: ids by their shape, tags as text within EC2's
+ * limits, sizes within CF_SIZE_MAX, times as RFC 3339. What cannot be
+ * trusted is dropped with a log line: a bad tag alone, a bad item whole.
+ *
+ * Per kind (the EC2 API reference, 2016-11-15):
+ *   snapshot  snapshotId, volumeId, status, startTime, volumeSize (GiB),
+ *             fullSnapshotSizeInBytes (when the API gives it), tagSet
+ *   AMI       imageId, name, imageState, creationDate, sourceInstanceId,
+ *             blockDeviceMapping[].ebs.{snapshotId,volumeSize}, tagSet
+ *   volume    volumeId, size (GiB), snapshotId, status, createTime,
+ *             attachmentSet[].instanceId, tagSet
+ *   instance  instanceId, imageId, instanceState.name, launchTime, the
+ *             primary interface's (deviceIndex 0) attachment.attachTime,
+ *             blockDeviceMapping[].ebs.volumeId, tagSet
+ * mtime is startTime / creationDate / createTime / the primary interface's
+ * attach time (launchTime is the last start, not the instance's birth). */
+#include "aws.h"
+#include "aws_tree.h"
+#include "layout.h"
+#include "log.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where a listing's items are: the answer's element, its set, and for
+ * DescribeInstances the set inside each reservation. */
+struct shape {
+	const char *answer, *set, *inner;
+	const char *id, *status, *word;
+};
+
+static const struct shape *shape_of(enum cf_kind k)
+{
+	static const struct shape snap = {
+	    "DescribeSnapshotsResponse", "snapshotSet", NULL, "snapshotId", "status", "snapshot"};
+	static const struct shape ami = {
+	    "DescribeImagesResponse", "imagesSet", NULL, "imageId", "imageState", "AMI"};
+	static const struct shape vol = {
+	    "DescribeVolumesResponse", "volumeSet", NULL, "volumeId", "status", "volume"};
+	static const struct shape inst = {"DescribeInstancesResponse",
+					  "reservationSet",
+					  "instancesSet",
+					  "instanceId",
+					  NULL,
+					  "instance"};
+	switch (k) {
+	case CF_KIND_SNAPSHOT:
+		return &snap;
+	case CF_KIND_MACHINE_IMAGE:
+		return &ami;
+	case CF_KIND_DISK:
+		return &vol;
+	case CF_KIND_INSTANCE:
+		return &inst;
+	default:
+		return NULL;
+	}
+}
+
+/* A printable excerpt of untrusted text for a log line. */
+static void excerpt(const char *s, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+	for (size_t i = 0; s && i < len && o + 1 < size && i < 40; i++)
+		out[o++] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+	out[o] = '\0';
+}
+
+static void seterr(struct cf_error *err, const char *fmt, const char *a)
+{
+	memset(err, 0, sizeof *err);
+	err->http_status = 200;
+	snprintf(err->message, sizeof err->message, fmt, a);
+	err->errnum = -EPROTO;
+}
+
+/* "volumes/ID" for an id of kind k, into a new string; NULL (not an error)
+ * when s is not such an id. *oom on allocation failure. */
+static char *path_of(enum cf_kind k, const char *s, size_t len, bool *oom)
+{
+	char buf[CF_PATH_MAX];
+	if (!s || !cf_aws_id_of_kind(k, s, len) ||
+	    cf_resource_path(k, cf_kind_home(k), s, buf, sizeof buf) < 0)
+		return NULL;
+	char *p = strdup(buf);
+	if (!p)
+		*oom = true;
+	return p;
+}
+
+/* An unsigned decimal (no sign, no spaces) or false. */
+static bool parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!s || !len || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		unsigned d = (unsigned) (s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+static uint64_t gib_bytes(uint64_t gib)
+{
+	return gib >= CF_SIZE_MAX >> 30 ? CF_SIZE_MAX : gib << 30;
+}
+
+static uint64_t cap_bytes(uint64_t b)
+{
+	return b > CF_SIZE_MAX ? CF_SIZE_MAX : b;
+}
+
+static bool set_time(struct cf_resource *r, const char *s)
+{
+	int64_t sec;
+	uint32_t ns;
+	if (!s || cf_time_parse(s, &sec, &ns))
+		return false;
+	r->created = sec;
+	r->created_ns = ns;
+	return true;
+}
+
+/* The tagSet into r->labels; a tag that is not text within EC2's limits is
+ * left out (logged), as is one past CF_LABELS_MAX. */
+static int decode_tags(const struct aws_node *item, struct cf_resource *r, const char *id)
+{
+	const struct aws_node *set = aws_child(item, "tagSet");
+	size_t n = 0;
+	for (const struct aws_node *t = aws_child(set, "item"); t; t = aws_next_same(t))
+		n++;
+	if (!n)
+		return 0;
+	if (n > CF_LABELS_MAX) {
+		cf_warn("aws: %s: %zu tags, only the first %d are shown", id, n, CF_LABELS_MAX);
+		n = CF_LABELS_MAX;
+	}
+	if (!(r->labels = calloc(n, sizeof *r->labels)))
+		return -ENOMEM;
+	for (const struct aws_node *t = aws_child(set, "item"); t && r->nlabels < n;
+	     t = aws_next_same(t)) {
+		size_t kl = 0, vl = 0;
+		const char *k = aws_text(t, "key", &kl), *v = aws_text(t, "value", &vl);
+		char ex[48];
+		if (!v)
+			v = "", vl = 0; /* a tag without a value is the empty value */
+		if (!k || !cf_aws_tag_key_valid(k, kl) || !cf_aws_tag_value_valid(v, vl)) {
+			excerpt(k, k ? kl : 0, ex, sizeof ex);
+			cf_warn("aws: %s: tag \"%s\" is not text within EC2's limits, not shown",
+				id, ex);
+			continue;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < r->nlabels && !dup; i++)
+			dup = !strcmp(r->labels[i].key, k);
+		if (dup)
+			continue;
+		struct cf_label *l = &r->labels[r->nlabels];
+		if (!(l->key = strdup(k)) || !(l->value = strdup(v))) {
+			free(l->key);
+			l->key = NULL;
+			return -ENOMEM;
+		}
+		r->nlabels++;
+	}
+	return 0;
+}
+
+/* Append path to r->links unless it is there already or the list is full. */
+static int add_link(struct cf_resource *r, char *path)
+{
+	for (size_t i = 0; i < r->nlinks; i++)
+		if (!strcmp(r->links[i], path)) {
+			free(path);
+			return 0;
+		}
+	if (r->nlinks >= CF_LINKS_MAX) {
+		free(path);
+		return 0;
+	}
+	char **l = realloc(r->links, (r->nlinks + 1) * sizeof *l);
+	if (!l) {
+		free(path);
+		return -ENOMEM;
+	}
+	r->links = l;
+	r->links[r->nlinks++] = path;
+	return 0;
+}
+
+static int decode_snapshot(const struct aws_node *it, struct cf_resource *r, bool *oom)
+{
+	size_t l = 0;
+	const char *s;
+	uint64_t v;
+	if ((s = aws_text(it, "volumeId", &l)) && l) {
+		r->source = path_of(CF_KIND_DISK, s, l, oom);
+		if (cf_aws_id_of_kind(CF_KIND_DISK, s, l) && !(r->source_id = strdup(s)))
+			*oom = true;
+	}
+	if (!set_time(r, aws_text(it, "startTime", NULL)))
+		return -EINVAL;
+	if ((s = aws_text(it, "volumeSize", &l)) && parse_u64(s, l, &v))
+		r->size_bytes = gib_bytes(v);
+	if ((s = aws_text(it, "fullSnapshotSizeInBytes", &l)) && parse_u64(s, l, &v))
+		r->stored_bytes = cap_bytes(v);
+	return 0;
+}
+
+static int decode_image(const struct aws_node *it, struct cf_resource *r, bool *oom)
+{
+	size_t l = 0;
+	const char *s;
+	uint64_t v, total = 0;
+	if ((s = aws_text(it, "sourceInstanceId", &l)) && l)
+		r->source = path_of(CF_KIND_INSTANCE, s, l, oom);
+	if (!set_time(r, aws_text(it, "creationDate", NULL)))
+		return -EINVAL;
+	const struct aws_node *bdm = aws_child(it, "blockDeviceMapping");
+	for (const struct aws_node *m = aws_child(bdm, "item"); m; m = aws_next_same(m)) {
+		const struct aws_node *ebs = aws_child(m, "ebs");
+		if ((s = aws_text(ebs, "volumeSize", &l)) && parse_u64(s, l, &v) &&
+		    v < CF_SIZE_MAX >> 30)
+			total += v;
+	}
+	r->size_bytes = gib_bytes(total);
+	return 0;
+}
+
+static int decode_volume(const struct aws_node *it, struct cf_resource *r, bool *oom)
+{
+	size_t l = 0;
+	const char *s;
+	uint64_t v;
+	if ((s = aws_text(it, "snapshotId", &l)) && l)
+		r->origin = path_of(CF_KIND_SNAPSHOT, s, l, oom);
+	if (!set_time(r, aws_text(it, "createTime", NULL)))
+		return -EINVAL;
+	if ((s = aws_text(it, "size", &l)) && parse_u64(s, l, &v))
+		r->size_bytes = gib_bytes(v);
+	const struct aws_node *set = aws_child(it, "attachmentSet");
+	for (const struct aws_node *a = aws_child(set, "item"); a && !*oom; a = aws_next_same(a)) {
+		char *p;
+		if ((s = aws_text(a, "instanceId", &l)) &&
+		    (p = path_of(CF_KIND_INSTANCE, s, l, oom)) && add_link(r, p))
+			*oom = true;
+	}
+	return 0;
+}
+
+static int decode_instance(const struct aws_node *it, struct cf_resource *r, bool *oom)
+{
+	size_t l = 0;
+	const char *s, *primary = NULL;
+	const struct aws_node *st = aws_child(it, "instanceState");
+	if ((s = aws_text(st, "name", &l)) && l && l < 32 && cf_name_is_safe(s, l) &&
+	    !(r->status = strdup(s)))
+		*oom = true;
+	if ((s = aws_text(it, "imageId", &l)) && l)
+		r->origin = path_of(CF_KIND_MACHINE_IMAGE, s, l, oom);
+	const struct aws_node *enis = aws_child(it, "networkInterfaceSet");
+	for (const struct aws_node *e = aws_child(enis, "item"); e; e = aws_next_same(e)) {
+		const struct aws_node *at = aws_child(e, "attachment");
+		const char *idx = aws_text(at, "deviceIndex", NULL);
+		if (idx && !strcmp(idx, "0"))
+			primary = aws_text(at, "attachTime", NULL);
+	}
+	if (!set_time(r, primary) && !set_time(r, aws_text(it, "launchTime", NULL)))
+		return -EINVAL;
+	const struct aws_node *bdm = aws_child(it, "blockDeviceMapping");
+	for (const struct aws_node *m = aws_child(bdm, "item"); m && !*oom; m = aws_next_same(m)) {
+		char *p;
+		if ((s = aws_text(aws_child(m, "ebs"), "volumeId", &l)) &&
+		    (p = path_of(CF_KIND_DISK, s, l, oom)) && add_link(r, p))
+			*oom = true;
+	}
+	return 0;
+}
+
+/* One item. 0; -EINVAL with why (skip it); -ENOMEM. A terminated instance
+ * is -ENOENT: gone on AWS, not listed. */
+static int decode_item(const struct aws_node *it, enum cf_kind k, struct cf_resource *r, char *why,
+		       size_t why_size)
+{
+	const struct shape *sh = shape_of(k);
+	size_t l = 0;
+	bool oom = false;
+	char ex[48];
+	int rc;
+	memset(r, 0, sizeof *r);
+	r->kind = k;
+	const char *id = aws_text(it, sh->id, &l);
+	if (!id || !cf_aws_id_of_kind(k, id, l)) {
+		excerpt(id, id ? l : 0, ex, sizeof ex);
+		snprintf(why, why_size, "%s id \"%s\" is not an EC2 %s id", sh->word, ex, sh->word);
+		return -EINVAL;
+	}
+	if (!(r->id = strdup(id)) || !(r->name = strdup(id)) ||
+	    !(r->scope = strdup(cf_kind_home(k) ? cf_kind_home(k) : "")))
+		goto oom;
+	if (sh->status) {
+		const char *s = aws_text(it, sh->status, &l);
+		if (s && l && l < 32 && cf_name_is_safe(s, l) && !(r->status = strdup(s)))
+			goto oom;
+	}
+	switch (k) {
+	case CF_KIND_SNAPSHOT:
+		rc = decode_snapshot(it, r, &oom);
+		break;
+	case CF_KIND_MACHINE_IMAGE:
+		rc = decode_image(it, r, &oom);
+		break;
+	case CF_KIND_DISK:
+		rc = decode_volume(it, r, &oom);
+		break;
+	default:
+		rc = decode_instance(it, r, &oom);
+		break;
+	}
+	if (oom)
+		goto oom;
+	if (rc) {
+		snprintf(why, why_size, "%s %s has no usable creation time", sh->word, r->id);
+		cf_resource_clear(r);
+		return rc;
+	}
+	if (!r->status) {
+		snprintf(why, why_size, "%s %s has no usable state", sh->word, r->id);
+		cf_resource_clear(r);
+		return -EINVAL;
+	}
+	if (k == CF_KIND_INSTANCE && !strcmp(r->status, "terminated")) {
+		cf_resource_clear(r);
+		return -ENOENT;
+	}
+	if ((rc = decode_tags(it, r, r->id)))
+		goto oom;
+	if (!(r->raw = aws_tree_json(it, CF_RAW_MAX, &r->raw_len))) {
+		snprintf(why, why_size, "%s %s: its document is larger than %d bytes", sh->word,
+			 r->id, CF_RAW_MAX);
+		cf_resource_clear(r);
+		return -EINVAL; /* (or out of memory: either way not kept) */
+	}
+	return 0;
+oom:
+	cf_resource_clear(r);
+	snprintf(why, why_size, "out of memory");
+	return -ENOMEM;
+}
+
+static int push(struct cf_page *out, size_t *cap, struct cf_resource *r)
+{
+	if (out->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct cf_resource *p = realloc(out->items, nc * sizeof *p);
+		if (!p)
+			return -ENOMEM;
+		out->items = p;
+		*cap = nc;
+	}
+	out->items[out->n++] = *r;
+	return 0;
+}
+
+static int decode_set(const struct aws_node *set, enum cf_kind k, struct cf_page *out, size_t *cap)
+{
+	char why[256];
+	for (const struct aws_node *it = aws_child(set, "item"); it; it = aws_next_same(it)) {
+		struct cf_resource r;
+		int rc = decode_item(it, k, &r, why, sizeof why);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc == -ENOENT)
+			continue;
+		if (rc) {
+			out->skipped++;
+			cf_warn("aws: skipped: %s", why);
+			continue;
+		}
+		if (push(out, cap, &r)) {
+			cf_resource_clear(&r);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct cf_page *out,
+		       struct cf_error *err)
+{
+	struct cf_error scratch;
+	const struct shape *sh = shape_of(kind);
+	struct aws_node *root = NULL;
+	char why[200];
+	size_t cap = 0, tl = 0;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if (!err)
+		err = &scratch;
+	if (!sh) {
+		seterr(err, "%s", "no such listing");
+		return -EINVAL;
+	}
+	if ((rc = aws_tree_parse(body, len, &root, why, sizeof why))) {
+		seterr(err, "the answer is unusable: %s", why);
+		return rc;
+	}
+	if (strcmp(root->name, sh->answer)) {
+		char ex[48];
+		excerpt(root->name, strlen(root->name), ex, sizeof ex);
+		seterr(err, "the answer is a <%s>", ex);
+		aws_tree_free(root);
+		return -EPROTO;
+	}
+	const struct aws_node *set = aws_child(root, sh->set);
+	rc = 0;
+	if (sh->inner) {
+		for (const struct aws_node *res = aws_child(set, "item"); res && !rc;
+		     res = aws_next_same(res))
+			rc = decode_set(aws_child(res, sh->inner), kind, out, &cap);
+	} else {
+		rc = decode_set(set, kind, out, &cap);
+	}
+	const char *tok = rc ? NULL : aws_text(root, "nextToken", &tl);
+	if (tok && tl) {
+		/* It goes back in a form body, escaped; anything but printable
+		 * ASCII of a sane length is not a token. */
+		bool ok = tl <= 4096;
+		for (size_t i = 0; ok && i < tl; i++)
+			ok = tok[i] > 0x20 && tok[i] < 0x7f;
+		if (!ok) {
+			seterr(err, "%s", "the answer's nextToken is unusable");
+			rc = -EPROTO;
+		} else if (!(out->next_token = strdup(tok))) {
+			rc = -ENOMEM;
+		}
+	}
+	aws_tree_free(root);
+	if (rc) {
+		if (rc == -ENOMEM)
+			seterr(err, "%s", "out of memory");
+		cf_page_clear(out);
+	}
+	return rc;
+}
+
+int cf_aws_image_snapshots(const char *body, size_t len, const char *image_id, char ids[][32],
+			   size_t max, size_t *n)
+{
+	struct aws_node *root = NULL;
+	char why[200];
+	int rc = aws_tree_parse(body, len, &root, why, sizeof why);
+	*n = 0;
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	const struct aws_node *set = aws_child(root, "imagesSet");
+	for (const struct aws_node *it = aws_child(set, "item"); it; it = aws_next_same(it)) {
+		const char *id = aws_text(it, "imageId", NULL);
+		if (!id || strcmp(id, image_id))
+			continue;
+		rc = 0;
+		const struct aws_node *bdm = aws_child(it, "blockDeviceMapping");
+		for (const struct aws_node *m = aws_child(bdm, "item"); m; m = aws_next_same(m)) {
+			size_t l = 0;
+			const char *s = aws_text(aws_child(m, "ebs"), "snapshotId", &l);
+			if (!s || !cf_aws_id_of_kind(CF_KIND_SNAPSHOT, s, l) || *n >= max)
+				continue;
+			bool dup = false;
+			for (size_t i = 0; i < *n && !dup; i++)
+				dup = !strcmp(ids[i], s);
+			if (!dup)
+				memcpy(ids[(*n)++], s, l + 1);
+		}
+		break;
+	}
+	aws_tree_free(root);
+	return rc;
+}
