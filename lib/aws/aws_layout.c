@@ -11,7 +11,8 @@
  * Everything lives in the one root scope (a region has no folders a user
  * sees: availability zones are an attribute). An AMI is the model's machine
  * image (made from an instance, every volume of it); the model's plain image
- * kind has no place here. Zones and regions name no scopes. */
+ * kind has no place here. Zones and regions name no scopes, and the listings the table leaves
+ * unnamed (zones, regions, plain images) are never walked. */
 #include "aws.h"
 #include "layout.h"
 #include "provider.h"
@@ -37,12 +38,9 @@ const struct cf_layout cf_aws_layout = {
 	},
     .listings =
 	{
-	    [CF_LIST_ZONES] = "zones",
-	    [CF_LIST_REGIONS] = "regions",
 	    [CF_LIST_DISKS] = "volumes",
 	    [CF_LIST_INSTANCES] = "instances",
 	    [CF_LIST_SNAPSHOTS] = "snapshots",
-	    [CF_LIST_IMAGES] = "plainImages",
 	    [CF_LIST_MACHINE_IMAGES] = "images",
 	},
     .views =
