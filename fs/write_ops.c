@@ -155,11 +155,11 @@ static void listings_of(struct cf_fs *fs, uint64_t ino, struct listings *out)
 	/* A kind pruned through the trash: its collection, and its trash container. */
 	const char *coll = cf_kind_collection(r.kind), *home = cf_kind_home(r.kind);
 	if (coll && home && r.scope && !strcmp(r.scope, home)) {
-		char path[CF_PATH_MAX];
-		snprintf(path, sizeof path, "%s/%s", home, coll);
+		char path[CF_PATH_MAX], tpath[CF_PATH_MAX + 8];
+		cf_collection_path(r.kind, home, path, sizeof path);
 		cf_store_ino_of_path(fs->store, path, &out->ino[0]);
-		snprintf(path, sizeof path, "trash/%s/%s", home, coll);
-		cf_store_ino_of_path(fs->store, path, &out->ino[1]);
+		snprintf(tpath, sizeof tpath, "trash/%s", path);
+		cf_store_ino_of_path(fs->store, tpath, &out->ino[1]);
 	}
 	/* The source's view that lists it (a disk's snapshots/). */
 	const struct cf_layout_view *v = cf_layout()->views;

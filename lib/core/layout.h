@@ -24,7 +24,9 @@ enum { CF_LAYOUT_SCOPES_MAX = 4 };
 
 /* A type of scope. A fixed scope (no naming kind) is the directory itself
  * ("global"); a named one is DIR/NAME, one per resource of the naming kind
- * ("zones/Z" for each zone), swept by the listing of that kind. */
+ * ("zones/Z" for each zone), swept by the listing of that kind. A fixed
+ * scope whose dir is "" is the mount root: its collections are top-level
+ * directories (AWS: snapshots/, volumes/; trash/snapshots/ in the trash). */
 struct cf_layout_scope {
 	const char *dir;	 /* the top directory: "global", "zones" */
 	enum cf_kind kind;	 /* the kind whose resources name the scopes; CF_KIND_NONE: fixed */
@@ -78,6 +80,9 @@ int cf_scope_path(enum cf_kind k, const char *name, char *buf, size_t size);
 /* The fixed scope kind k lives in ("global" for a snapshot), or NULL; with
  * CF_KIND_NONE the first fixed scope (where a provider's global operations run). */
 const char *cf_kind_home(enum cf_kind k);
+/* Whether the layout names listing l (listings[l]): a tree without zones or
+ * regions (AWS) leaves those listings NULL, and the sync never walks them. */
+bool cf_listing_used(enum cf_listing l);
 /* The listing that returns kind k, or -1. */
 int cf_kind_listing(enum cf_kind k);
 /* Whether kind k is pruned through the trash. */

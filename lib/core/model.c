@@ -60,7 +60,9 @@ int cf_layout_use(const struct cf_layout *l)
 		return -EINVAL;
 	for (unsigned i = 0; i < l->nscopes; i++) {
 		const struct cf_layout_scope *sc = &l->scopes[i];
-		if (!sc->dir || !*sc->dir || strchr(sc->dir, '/') ||
+		/* A fixed scope may be the mount root itself (""): its collections
+		 * are then top-level directories (AWS: snapshots/, volumes/). */
+		if (!sc->dir || (!*sc->dir && sc->kind != CF_KIND_NONE) || strchr(sc->dir, '/') ||
 		    (sc->kind != CF_KIND_NONE && l->kinds[sc->kind].collection)) {
 			cf_err("layout %s: scope %u is not a directory name", l->provider, i);
 			return -EINVAL;
@@ -72,6 +74,18 @@ int cf_layout_use(const struct cf_layout *l)
 		for (unsigned i = 0; i < l->nscopes; i++)
 			if (lk->scopes & (1u << i) && l->scopes[i].kind != CF_KIND_NONE)
 				fixed_only = false;
+		/* At the root, a collection must not meet the names the mount
+		 * serves itself (.clonefs) or the store's trash ("trash/..."). */
+		bool at_root = false;
+		for (unsigned i = 0; i < l->nscopes; i++)
+			if (lk->scopes & (1u << i) && !*l->scopes[i].dir)
+				at_root = true;
+		if (at_root && lk->collection &&
+		    (!strcmp(lk->collection, "trash") || !strcmp(lk->collection, ".clonefs"))) {
+			cf_err("layout %s: collection %s cannot be at the root", l->provider,
+			       lk->collection);
+			return -EINVAL;
+		}
 		if (!lk->name || (lk->collection && strchr(lk->collection, '/')) ||
 		    (lk->scopes >> l->nscopes) || (lk->trashable && !fixed_only) ||
 		    lk->listing >= CF_LIST__COUNT) {
@@ -250,11 +264,12 @@ int cf_scope_path(enum cf_kind k, const char *name, char *buf, size_t size)
 
 enum cf_kind cf_collection_kind(const char *path, size_t len)
 {
-	const char *slash = path ? memrchr(path, '/', len) : NULL;
-	if (!slash)
+	if (!path)
 		return CF_KIND_NONE;
-	int st = scope_type(path, (size_t) (slash - path));
-	const char *c = slash + 1;
+	const char *slash = memrchr(path, '/', len);
+	/* No '/': a collection of the root scope (""), when the layout has one. */
+	int st = scope_type(path, slash ? (size_t) (slash - path) : 0);
+	const char *c = slash ? slash + 1 : path;
 	size_t cl = len - (size_t) (c - path);
 	for (int k = 1; st >= 0 && k < CF_KIND__COUNT; k++)
 		if (lay.l->kinds[k].collection && lay.collen[k] == cl &&
@@ -262,6 +277,11 @@ enum cf_kind cf_collection_kind(const char *path, size_t len)
 		    kind_fits_scope((enum cf_kind) k, st))
 			return (enum cf_kind) k;
 	return CF_KIND_NONE;
+}
+
+bool cf_listing_used(enum cf_listing l)
+{
+	return lay.l && (unsigned) l < CF_LIST__COUNT && lay.l->listings[l];
 }
 
 const char *cf_listing_name(enum cf_listing l)
@@ -278,16 +298,28 @@ int cf_resource_path(enum cf_kind k, const char *scope, const char *name, char *
 	size_t ls = strlen(scope);
 	if (!kind_fits_scope(k, scope_type(scope, ls)) || !cf_name_is_safe(name, strlen(name)))
 		return -EINVAL;
-	/* By hand rather than snprintf: the sync builds two of these per resource. */
-	size_t lc = lay.collen[k], ln = strlen(name), n = ls + lc + ln + 2;
+	/* By hand rather than snprintf: the sync builds two of these per resource.
+	 * The root scope ("") adds no component and no '/'. */
+	size_t sep = ls ? 1 : 0;
+	size_t lc = lay.collen[k], ln = strlen(name), n = ls + sep + lc + ln + 1;
 	if (n >= size || n >= CF_PATH_MAX)
 		return -ENAMETOOLONG;
 	memcpy(buf, scope, ls);
-	buf[ls] = '/';
-	memcpy(buf + ls + 1, coll, lc);
-	buf[ls + 1 + lc] = '/';
-	memcpy(buf + ls + lc + 2, name, ln + 1);
+	if (sep)
+		buf[ls] = '/';
+	memcpy(buf + ls + sep, coll, lc);
+	buf[ls + sep + lc] = '/';
+	memcpy(buf + ls + sep + lc + 1, name, ln + 1);
 	return (int) n;
+}
+
+int cf_collection_path(enum cf_kind k, const char *scope, char *buf, size_t size)
+{
+	const char *coll = cf_kind_collection(k);
+	if (!coll || !scope)
+		return -EINVAL;
+	int n = snprintf(buf, size, "%s%s%s", scope, *scope ? "/" : "", coll);
+	return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : n;
 }
 
 static int copy_out(char *dst, size_t size, const char *src, size_t len)
@@ -322,14 +354,14 @@ int cf_path_parse(const char *path, enum cf_kind *kind, char *scope_out, size_t 
 			break;
 		p = slash + 1;
 	}
-	if (n == 5 || n < 3)
-		return -EINVAL; /* SCOPE[/SCOPENAME]/COLLECTION/NAME */
+	if (n == 5 || n < 2)
+		return -EINVAL; /* [SCOPE[/SCOPENAME]/]COLLECTION/NAME */
 	int ci = n - 2;		/* index of the collection component */
-	const char *scope_end = c[ci - 1] + l[ci - 1];
+	const char *scope_end = ci ? c[ci - 1] + l[ci - 1] : path;
 	int st = scope_type(path, (size_t) (scope_end - path));
-	/* A fixed scope is one component, a named one two. */
-	if (st < 0 || (lay.l->scopes[st].kind == CF_KIND_NONE) != (n == 3) ||
-	    !cf_name_is_safe(c[ci + 1], l[ci + 1]))
+	/* A fixed scope is one component (none at the root), a named one two. */
+	int want = st < 0 ? -1 : lay.l->scopes[st].kind != CF_KIND_NONE ? 4 : ci ? 3 : 2;
+	if (st < 0 || n != want || !cf_name_is_safe(c[ci + 1], l[ci + 1]))
 		return -EINVAL;
 	enum cf_kind k = CF_KIND_NONE;
 	for (int i = 1; i < CF_KIND__COUNT; i++)

@@ -11,7 +11,9 @@
  *   global/snapshots/NAME        zones/Z/disks/NAME     regions/R/disks/NAME
  *   global/images/NAME           zones/Z/instances/NAME
  *   global/machineImages/NAME
- * A scope is a fixed one ("global") or a named one ("zones/Z"). Every call
+ * A scope is a fixed one ("global") or a named one ("zones/Z"); a fixed
+ * scope may be the mount root itself (""), whose collections are top-level
+ * directories (COLLECTION/NAME: an AWS region's snapshots/). Every call
  * here needs a layout installed (cf_layout_use). A resource's identity in
  * the cloud is its id; its entry name is `name` (on GCE the two coincide in
  * use, on AWS the name may be a Name tag), so nothing assumes name == id. */
@@ -96,6 +98,10 @@ const char *cf_kind_collection(enum cf_kind k);
 /* Build "SCOPE/COLLECTION/NAME" into buf. Returns the length, or -ENAMETOOLONG
  * / -EINVAL (kind without a collection, unsafe name). */
 int cf_resource_path(enum cf_kind k, const char *scope, const char *name, char *buf, size_t size);
+
+/* Build a collection's path, "SCOPE/COLLECTION" ("COLLECTION" in the root
+ * scope, ""), into buf: its length, or -EINVAL / -ENAMETOOLONG. */
+int cf_collection_path(enum cf_kind k, const char *scope, char *buf, size_t size);
 
 /* Parse a project-relative resource path back. scope_out receives the scope
  * (GCE: "global", "zones/Z" or "regions/R"); name_out the last component. Returns 0 or -EINVAL

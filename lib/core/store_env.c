@@ -270,23 +270,26 @@ static int init_containers(struct cf_wtxn *w, const struct cf_layout *l)
 {
 	char p[CF_PATH_MAX];
 	int rc = 0;
+	/* The root scope ("") is the mount root: its collections (and their
+	 * trash containers) sit directly under the root (and the trash). */
 	for (unsigned i = 0; !rc && i < l->nscopes; i++)
-		rc = store_ensure_container(w, l->scopes[i].dir, strlen(l->scopes[i].dir));
+		if (*l->scopes[i].dir)
+			rc = store_ensure_container(w, l->scopes[i].dir, strlen(l->scopes[i].dir));
 	for (int trash = 0; trash < 2; trash++)
 		for (unsigned i = 0; !rc && i < l->nscopes; i++) {
 			const char *dir = l->scopes[i].dir;
 			if (l->scopes[i].kind != CF_KIND_NONE)
 				continue;
 			int n = snprintf(p, sizeof p, "trash/%s", dir);
-			if (trash && (rc = store_ensure_container(w, p, (size_t) n)))
+			if (trash && *dir && (rc = store_ensure_container(w, p, (size_t) n)))
 				break;
 			for (int k = 1; !rc && k < CF_KIND__COUNT; k++) {
 				const struct cf_layout_kind *lk = &l->kinds[k];
 				if (!lk->collection || !(lk->scopes & (1u << i)) ||
 				    (trash && !lk->trashable))
 					continue;
-				n = snprintf(p, sizeof p, "%s%s/%s", trash ? "trash/" : "", dir,
-					     lk->collection);
+				n = snprintf(p, sizeof p, "%s%s%s%s", trash ? "trash/" : "", dir,
+					     *dir ? "/" : "", lk->collection);
 				rc = store_ensure_container(w, p, (size_t) n);
 			}
 		}
@@ -318,9 +321,8 @@ static int init_layout(struct cf_store *s, const struct cf_layout *l)
 		const char *home = cf_kind_home(k);
 		if (!home || !cf_kind_collection(k) || !cf_kind_collection(l->views[v].source))
 			return -EINVAL;
-		int n = snprintf(s->alias_coll[v], ALIAS_COLL_MAX - 1, "%s/%s", home,
-				 cf_kind_collection(k));
-		if (n < 0 || n >= ALIAS_COLL_MAX - 1)
+		int n = cf_collection_path(k, home, s->alias_coll[v], ALIAS_COLL_MAX - 1);
+		if (n < 0)
 			return -EINVAL; /* and room for its "/" */
 	}
 	return 0;

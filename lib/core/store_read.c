@@ -1036,7 +1036,7 @@ int cf_store_foreach_trashed(struct cf_store *s, cf_res_fn fn, void *ctx)
 		const char *home = cf_kind_home((enum cf_kind) k);
 		if (!cf_kind_trashable((enum cf_kind) k) || !home)
 			continue;
-		snprintf(coll, sizeof coll, "%s/%s", home, cf_kind_collection((enum cf_kind) k));
+		cf_collection_path((enum cf_kind) k, home, coll, sizeof coll);
 		int n = snprintf(path, sizeof path, "trash/%s", coll);
 		rc = store_path_get(s, t->txn, path, (size_t) n, &base);
 		if (rc) {

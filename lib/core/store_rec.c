@@ -281,6 +281,9 @@ int store_rec_to_resource(const struct rec *c, struct cf_resource *out)
 		if (strs[i].src.n && !*strs[i].dst)
 			goto nomem;
 	}
+	/* Every resource has a scope: an empty one is the root scope (""). */
+	if (!out->scope && !(out->scope = strdup("")))
+		goto nomem;
 	if (c->nlinks) {
 		out->links = calloc(c->nlinks, sizeof *out->links);
 		if (!out->links)

@@ -266,7 +266,7 @@ static int sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset *
 		} else if (sc->kind != CF_KIND_NONE) {
 			rc = sweep_scoped(w, sc->dir, coll, seen, since);
 		} else {
-			snprintf(path, sizeof path, "%s/%s", sc->dir, coll);
+			cf_collection_path(cs[i].kind, sc->dir, path, sizeof path);
 			rc = sweep_coll(w, path, cf_kind_trashable(cs[i].kind), seen, since);
 		}
 		if (rc < 0)

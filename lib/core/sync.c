@@ -330,7 +330,13 @@ static int run_pass(struct cf_sync *s)
 	pthread_mutex_lock(&s->pass_lock);
 	double t0 = mono_now();
 	bool cut = false;
+	unsigned used = 0;
 	for (int l = 0; l < CF_LIST__COUNT && !cut; l++) {
+		/* A listing the layout does not name has nothing to show (a tree
+		 * without zones or regions): never asked for. */
+		if (!cf_listing_used((enum cf_listing) l))
+			continue;
+		used++;
 		int rc = run_listing(s, (enum cf_listing) l, &ps);
 		if (rc && !first)
 			first = rc;
@@ -356,9 +362,9 @@ static int run_pass(struct cf_sync *s)
 	if (first == -ECANCELED)
 		cf_info("sync: pass stopped after %.0f ms", ms);
 	else
-		cf_info("sync: pass: %u of %d listings complete, %u failed; %llu resources listed, "
+		cf_info("sync: pass: %u of %u listings complete, %u failed; %llu resources listed, "
 			"%llu changed, %llu removed, %llu skipped; %.0f ms",
-			ps.complete, CF_LIST__COUNT, ps.failed, (unsigned long long) ps.listed,
+			ps.complete, used, ps.failed, (unsigned long long) ps.listed,
 			(unsigned long long) ps.changed, (unsigned long long) ps.removed,
 			(unsigned long long) ps.skipped, ms);
 	return first;

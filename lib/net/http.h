@@ -42,8 +42,8 @@ struct cf_http_response {
 	char error[256]; /* transport error, or "" */
 };
 
-/* The request as it will be sent, for a signer: what SigV4 signs (method,
- * URL, headers, body) and all a bearer token needs. */
+/* The request as it will be sent, for a signer: the method, URL, headers
+ * and body a signature could cover, and all a bearer token needs. */
 struct cf_http_signing {
 	const char *method;	  /* "GET", "POST", ... */
 	const char *url;	  /* checked: https, or plain http where allowed */
@@ -62,10 +62,11 @@ struct cf_http_headers;
  * secret in it (an Authorization value) does not outlive the request. */
 int cf_http_add_header(struct cf_http_headers *h, const char *line);
 
-/* A request signer: adds the authorization to one request (a bearer token
- * today, AWS SigV4 next). Called once per cf_http_do, after the URL and the
+/* A request signer: adds the authorization to one request (a bearer
+ * token). Called once per cf_http_do, after the URL and the
  * headers were checked and before the first try; 0, or a negative errno with
- * a one-line reason (never a secret) in why, which fails the request. */
+ * a one-line reason (never a secret) in why, which fails the request. (SigV4
+ * is not a signer: libcurl computes it, see struct cf_http_sigv4.) */
 struct cf_http_signer {
 	int (*sign)(void *ctx, const struct cf_http_signing *req, struct cf_http_headers *out,
 		    char *why, size_t why_size);
@@ -77,6 +78,21 @@ struct cf_http_signer {
 int cf_http_sign_bearer(void *ctx, const struct cf_http_signing *req, struct cf_http_headers *out,
 			char *why, size_t why_size);
 
+/* Signature Version 4, computed by libcurl itself (CURLOPT_AWS_SIGV4) on
+ * every try, so a retry carries a fresh date. libcurl signs the method, path,
+ * query, the body's hash and every header the request sets (the caller's,
+ * Content-Type, Accept, Host and its own X-Amz-Date); a request with it sends
+ * no empty "Expect:" (libcurl 7.88 would sign a header it then leaves out).
+ * The strings are the caller's and must live until cf_http_do returns;
+ * libcurl keeps its own copies only for the request. Never logged. */
+struct cf_http_sigv4 {
+	const char *scope;	   /* libcurl's "PROVIDER:SIGNING-NAME:REGION:SERVICE" */
+	const char *key_id;	   /* the access key id */
+	const char *secret;	   /* the secret key */
+	const char *session_token; /* temporary credentials' token, or NULL: sent (and
+				    * signed) as X-Amz-Security-Token */
+};
+
 /* One request. method "GET", "POST", "DELETE", "PATCH", "PUT"; body may be
  * NULL; signer.sign may be NULL (no authorization). Retries as configured.
  * Returns 0 when an HTTP answer arrived (any status: check resp->status),
@@ -86,6 +102,8 @@ struct cf_http_request {
 	const char *method;
 	const char *url;
 	struct cf_http_signer signer;
+	/* or SigV4 by libcurl (not both: -EINVAL); NULL: none */
+	const struct cf_http_sigv4 *sigv4;
 	const char *body;
 	const char *content_type; /* the body's; NULL: application/json */
 	size_t max_body;	  /* default 64 MiB */

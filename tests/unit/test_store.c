@@ -12,6 +12,7 @@
 #include "pathset.h"
 #include "store.h"
 #include "toy_layout.h"
+#include "toy_root_layout.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -2268,6 +2269,116 @@ static void test_other_layout(void)
 	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
 }
 
+/* A tree whose collections sit at the mount root (toy_root_layout.h: AWS's
+ * snapshots/, images/, volumes/, instances/): paths, parents, inodes, the
+ * root's listing, views, links, the trash, the sweep and remove all work
+ * without a scope component, and the path grammar takes COLLECTION/NAME. */
+static void test_root_layout(void)
+{
+	char dir[512], scope[64], name[64];
+	struct cf_store *s;
+	struct cf_stat st;
+	enum cf_kind k;
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	char p[CF_PATH_MAX];
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_SNAPSHOT, "", "s1", p, sizeof p), 12);
+	CHECK_EQ_STR(p, "snapshots/s1");
+	CHECK_EQ_INT(cf_collection_path(CF_KIND_DISK, "", p, sizeof p), 7);
+	CHECK_EQ_STR(p, "volumes");
+	CHECK_EQ_INT(cf_path_parse("volumes/v1", &k, scope, sizeof scope, name, sizeof name), 0);
+	CHECK_EQ_INT(k, CF_KIND_DISK);
+	CHECK_EQ_STR(scope, "");
+	CHECK_EQ_STR(name, "v1");
+	CHECK_EQ_INT(cf_path_parse("x/volumes/v1", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("volumes", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_path_parse("trash/v1", &k, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(cf_collection_kind("images", 6), CF_KIND_MACHINE_IMAGE);
+	CHECK_EQ_INT(cf_resource_path(CF_KIND_SNAPSHOT, "global", "s1", p, sizeof p), -EINVAL);
+	CHECK(!cf_listing_used(CF_LIST_ZONES) && cf_listing_used(CF_LIST_DISKS));
+
+	fresh_dir(dir, sizeof dir, "root");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_STR(ls(s, ""), "images,instances,snapshots,volumes");
+	CHECK_EQ_STR(ls(s, "trash"), "images,snapshots");
+
+	struct cf_resource vol, snap, vm, ami, old;
+	mk(&vol, CF_KIND_DISK, "", "v1", "READY", 1600000000);
+	mk(&vm, CF_KIND_INSTANCE, "", "i1", "RUNNING", 1600000001);
+	add_link(&vm, "volumes/v1");
+	mk(&snap, CF_KIND_SNAPSHOT, "", "s1", "READY", 1600000002);
+	set_str(&snap.source, "volumes/v1");
+	mk(&ami, CF_KIND_MACHINE_IMAGE, "", "a1", "READY", 1600000003);
+	set_str(&ami.source, "instances/i1");
+	mk(&old, CF_KIND_SNAPSHOT, "", "s2", "READY", 1600000004);
+	set_str(&old.source, "volumes/v1");
+	add_label(&old, CF_TRASH_LABEL, "1");
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &ami, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &old, NULL, NULL), 0);
+
+	CHECK_EQ_STR(ls(s, ""), "images,instances,snapshots,volumes");
+	CHECK_EQ_STR(ls(s, "volumes"), "v1");
+	CHECK_EQ_STR(ls(s, "volumes/v1"), "resource.json,snapshots,status");
+	CHECK_EQ_STR(ls(s, "volumes/v1/snapshots"), "s1");
+	CHECK_EQ_STR(ls(s, "instances/i1"), "images,resource.json,status,volumes");
+	CHECK_EQ_STR(ls(s, "instances/i1/images"), "a1");
+	CHECK_EQ_STR(link_of(s, "instances/i1/volumes/v1"), "../../../volumes/v1");
+	CHECK_EQ_STR(link_of(s, "snapshots/s1/source"), "../../volumes/v1");
+	CHECK_EQ_STR(link_of(s, "volumes/v1/snapshots/s1/source"), "../../../../volumes/v1");
+	CHECK_EQ_STR(ls(s, "snapshots"), "s1");
+	CHECK_EQ_STR(ls(s, "trash/snapshots"), "s2");
+	/* .clonefs/trash/snapshots/s2/source: four levels below the root */
+	CHECK_EQ_STR(link_of(s, "trash/snapshots/s2/source"), "../../../../volumes/v1");
+	CHECK_EQ_STR(trashed(s), "snapshots/s2=s2");
+	CHECK_EQ_INT(cf_store_lookup(s, CF_INO_ROOT, "volumes", &st), 0);
+	CHECK_EQ_INT(st.ino, ino_of(s, "volumes"));
+	char path[CF_PATH_MAX];
+	unsigned sub = 0;
+	CHECK(cf_store_path_of(s, ino_of(s, "volumes/v1/snapshots/s1"), path, sizeof path, &sub) >=
+	      0);
+	CHECK_EQ_STR(path, "volumes/v1/snapshots/s1");
+	CHECK(cf_store_path_of(s, ino_of(s, "images"), path, sizeof path, &sub) >= 0);
+	CHECK_EQ_STR(path, "images");
+	CHECK(cf_store_path_of(s, ino_of(s, "trash/snapshots/s2"), path, sizeof path, &sub) >= 0);
+	CHECK_EQ_STR(path, "trash/snapshots/s2");
+	struct cf_resource back;
+	CHECK_EQ_INT(cf_store_resource(s, ino_of(s, "snapshots/s1"), &back), 0);
+	CHECK_EQ_STR(back.scope, "");
+	cf_resource_clear(&back);
+
+	/* Inodes survive a reopen. */
+	uint64_t v1 = ino_of(s, "volumes/v1");
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(ino_of(s, "volumes/v1"), v1);
+
+	const char *none[] = {NULL};
+	const char *s1only[] = {"snapshots/s1", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, s1only, 1, NULL);
+	CHECK_EQ_STR(ls(s, "trash/snapshots"), "");
+	CHECK_EQ_STR(ls(s, "snapshots"), "s1");
+	sweep1(s, CF_LIST_DISKS, none, 1, NULL);
+	CHECK_EQ_STR(ls(s, "volumes"), "");
+	CHECK_EQ_STR(ls(s, ""), "images,instances,snapshots,volumes");
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "images/a1"), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s1"), -EINVAL);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "images"), "");
+	CHECK_EQ_STR(ls(s, "instances/i1/images"), "");
+
+	cf_resource_clear(&vol);
+	cf_resource_clear(&vm);
+	cf_resource_clear(&snap);
+	cf_resource_clear(&ami);
+	cf_resource_clear(&old);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -2276,6 +2387,7 @@ int main(void)
 	mkdir(tmpdir, 0700);
 	test_layout_and_round_trip();
 	test_other_layout();
+	test_root_layout();
 	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();

@@ -12,6 +12,7 @@
 #include "fake_provider.h"
 #include "log.h"
 #include "sync.h"
+#include "toy_root_layout.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -417,6 +418,56 @@ static void test_prompt_stop(void)
 	fp_destroy(&f);
 }
 
+/* A tree with its collections at the root (toy_root_layout.h): the
+ * listings the layout does not name (zones, regions) are never asked for,
+ * the others fill snapshots/ and volumes/ at the top and their sweep
+ * removes what the cloud no longer has. */
+static void test_root_tree(void)
+{
+	struct fake_provider f;
+	struct cf_store *st;
+	struct cf_sync *sy;
+	char dir[300];
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	snprintf(dir, sizeof dir, "%s/root", tmpdir);
+	fp_init(&f);
+	f.page_size = 3;
+	fp_add(&f, CF_KIND_DISK, "", "v1", "READY", 100);
+	for (int i = 0; i < 7; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "s-%d", i);
+		fp_add(&f, CF_KIND_SNAPSHOT, "", name, "READY", 1000 + i)->source =
+		    strdup("volumes/v1");
+	}
+	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
+	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 7);
+	CHECK_EQ_INT(ls_count(st, "volumes"), 1);
+	CHECK_EQ_INT(ls_count(st, "volumes/v1/snapshots"), 7);
+	CHECK_EQ_INT(ls_count(st, ""), 4); /* images, instances, snapshots, volumes */
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_ZONES]), 0);
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_REGIONS]), 0);
+	CHECK_EQ_INT(atomic_load(&f.asked[CF_LIST_IMAGES]), 0);
+	struct cf_sync_state ss;
+	CHECK_EQ_INT(cf_store_get_sync_state(st, CF_LIST_SNAPSHOTS, &ss), 0);
+	CHECK_EQ_INT(ss.count, 7);
+	CHECK_EQ_STR(ss.last_error, "");
+	fp_lock(&f);
+	fp_remove(&f, "snapshots/s-3");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 6);
+	CHECK_EQ_INT(ls_count(st, "volumes/v1/snapshots"), 6);
+	uint64_t ino;
+	CHECK_EQ_INT(cf_store_ino_of_path(st, "snapshots/s-3", &ino), -ENOENT);
+	cf_sync_stop(sy);
+	cf_store_close(st);
+	fp_destroy(&f);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -426,6 +477,7 @@ int main(void)
 	test_passes();
 	test_repeated_token();
 	test_prompt_stop();
+	test_root_tree();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))
