@@ -20,16 +20,77 @@
  * mtime is startTime / creationDate / createTime / the primary interface's
  * attach time (launchTime is the last start, not the instance's birth). */
 #include "aws.h"
-#include "aws_tree.h"
+#include "aws_xml.h"
 #include "layout.h"
 #include "log.h"
 #include "timefmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct cf_aws_xml_node xnode;
+
+/* The next sibling after c with c's name, or NULL. */
+static const xnode *next_same(const xnode *c)
+{
+	for (const xnode *s = c ? c->next : NULL; s; s = s->next)
+		if (!strcmp(s->name, c->name))
+			return s;
+	return NULL;
+}
+
+/* A child's text, NULL when there is no such child or its text holds a NUL
+ * (no field of EC2's does); *len its length. */
+static const char *text_of(const xnode *n, const char *name, size_t *len)
+{
+	const xnode *c = cf_aws_xml_child(n, name);
+	if (!c || !c->text || strlen(c->text) != c->text_len)
+		return NULL;
+	if (len)
+		*len = c->text_len;
+	return c->text;
+}
+
+/* The element as JSON (compact; an element whose children are all "item" is
+ * an array, one with children an object, a leaf a string): a resource's raw
+ * document, so resource.json is JSON on every provider. */
+static json_t *to_json(const xnode *n)
+{
+	if (!n->child)
+		return json_stringn(n->text, n->text_len);
+	bool items = true;
+	for (const xnode *c = n->child; c; c = c->next)
+		items = items && !strcmp(c->name, "item");
+	json_t *out = items ? json_array() : json_object();
+	for (const xnode *c = n->child; out && c; c = c->next) {
+		json_t *v = to_json(c);
+		if (!v || (items ? json_array_append_new(out, v)
+				 : json_object_set_new(out, c->name, v))) {
+			json_decref(v);
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static char *raw_json(const xnode *n, size_t max, size_t *len)
+{
+	json_t *j = to_json(n);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(j);
+	if (s && strlen(s) > max) {
+		free(s);
+		return NULL;
+	}
+	if (s)
+		*len = strlen(s);
+	return s;
+}
 
 /* Where a listing's items are: the answer's element, its set, and for
  * DescribeInstances the set inside each reservation. */
@@ -138,11 +199,11 @@ static bool set_time(struct cf_resource *r, const char *s)
 
 /* The tagSet into r->labels; a tag that is not text within EC2's limits is
  * left out (logged), as is one past CF_LABELS_MAX. */
-static int decode_tags(const struct aws_node *item, struct cf_resource *r, const char *id)
+static int decode_tags(const xnode *item, struct cf_resource *r, const char *id)
 {
-	const struct aws_node *set = aws_child(item, "tagSet");
+	const xnode *set = cf_aws_xml_child(item, "tagSet");
 	size_t n = 0;
-	for (const struct aws_node *t = aws_child(set, "item"); t; t = aws_next_same(t))
+	for (const xnode *t = cf_aws_xml_child(set, "item"); t; t = next_same(t))
 		n++;
 	if (!n)
 		return 0;
@@ -152,10 +213,10 @@ static int decode_tags(const struct aws_node *item, struct cf_resource *r, const
 	}
 	if (!(r->labels = calloc(n, sizeof *r->labels)))
 		return -ENOMEM;
-	for (const struct aws_node *t = aws_child(set, "item"); t && r->nlabels < n;
-	     t = aws_next_same(t)) {
+	for (const xnode *t = cf_aws_xml_child(set, "item"); t && r->nlabels < n;
+	     t = next_same(t)) {
 		size_t kl = 0, vl = 0;
-		const char *k = aws_text(t, "key", &kl), *v = aws_text(t, "value", &vl);
+		const char *k = text_of(t, "key", &kl), *v = text_of(t, "value", &vl);
 		char ex[48];
 		if (!v)
 			v = "", vl = 0; /* a tag without a value is the empty value */
@@ -203,38 +264,38 @@ static int add_link(struct cf_resource *r, char *path)
 	return 0;
 }
 
-static int decode_snapshot(const struct aws_node *it, struct cf_resource *r, bool *oom)
+static int decode_snapshot(const xnode *it, struct cf_resource *r, bool *oom)
 {
 	size_t l = 0;
 	const char *s;
 	uint64_t v;
-	if ((s = aws_text(it, "volumeId", &l)) && l) {
+	if ((s = text_of(it, "volumeId", &l)) && l) {
 		r->source = path_of(CF_KIND_DISK, s, l, oom);
 		if (cf_aws_id_of_kind(CF_KIND_DISK, s, l) && !(r->source_id = strdup(s)))
 			*oom = true;
 	}
-	if (!set_time(r, aws_text(it, "startTime", NULL)))
+	if (!set_time(r, text_of(it, "startTime", NULL)))
 		return -EINVAL;
-	if ((s = aws_text(it, "volumeSize", &l)) && parse_u64(s, l, &v))
+	if ((s = text_of(it, "volumeSize", &l)) && parse_u64(s, l, &v))
 		r->size_bytes = gib_bytes(v);
-	if ((s = aws_text(it, "fullSnapshotSizeInBytes", &l)) && parse_u64(s, l, &v))
+	if ((s = text_of(it, "fullSnapshotSizeInBytes", &l)) && parse_u64(s, l, &v))
 		r->stored_bytes = cap_bytes(v);
 	return 0;
 }
 
-static int decode_image(const struct aws_node *it, struct cf_resource *r, bool *oom)
+static int decode_image(const xnode *it, struct cf_resource *r, bool *oom)
 {
 	size_t l = 0;
 	const char *s;
 	uint64_t v, total = 0;
-	if ((s = aws_text(it, "sourceInstanceId", &l)) && l)
+	if ((s = text_of(it, "sourceInstanceId", &l)) && l)
 		r->source = path_of(CF_KIND_INSTANCE, s, l, oom);
-	if (!set_time(r, aws_text(it, "creationDate", NULL)))
+	if (!set_time(r, text_of(it, "creationDate", NULL)))
 		return -EINVAL;
-	const struct aws_node *bdm = aws_child(it, "blockDeviceMapping");
-	for (const struct aws_node *m = aws_child(bdm, "item"); m; m = aws_next_same(m)) {
-		const struct aws_node *ebs = aws_child(m, "ebs");
-		if ((s = aws_text(ebs, "volumeSize", &l)) && parse_u64(s, l, &v) &&
+	const xnode *bdm = cf_aws_xml_child(it, "blockDeviceMapping");
+	for (const xnode *m = cf_aws_xml_child(bdm, "item"); m; m = next_same(m)) {
+		const xnode *ebs = cf_aws_xml_child(m, "ebs");
+		if ((s = text_of(ebs, "volumeSize", &l)) && parse_u64(s, l, &v) &&
 		    v < CF_SIZE_MAX >> 30)
 			total += v;
 	}
@@ -242,50 +303,50 @@ static int decode_image(const struct aws_node *it, struct cf_resource *r, bool *
 	return 0;
 }
 
-static int decode_volume(const struct aws_node *it, struct cf_resource *r, bool *oom)
+static int decode_volume(const xnode *it, struct cf_resource *r, bool *oom)
 {
 	size_t l = 0;
 	const char *s;
 	uint64_t v;
-	if ((s = aws_text(it, "snapshotId", &l)) && l)
+	if ((s = text_of(it, "snapshotId", &l)) && l)
 		r->origin = path_of(CF_KIND_SNAPSHOT, s, l, oom);
-	if (!set_time(r, aws_text(it, "createTime", NULL)))
+	if (!set_time(r, text_of(it, "createTime", NULL)))
 		return -EINVAL;
-	if ((s = aws_text(it, "size", &l)) && parse_u64(s, l, &v))
+	if ((s = text_of(it, "size", &l)) && parse_u64(s, l, &v))
 		r->size_bytes = gib_bytes(v);
-	const struct aws_node *set = aws_child(it, "attachmentSet");
-	for (const struct aws_node *a = aws_child(set, "item"); a && !*oom; a = aws_next_same(a)) {
+	const xnode *set = cf_aws_xml_child(it, "attachmentSet");
+	for (const xnode *a = cf_aws_xml_child(set, "item"); a && !*oom; a = next_same(a)) {
 		char *p;
-		if ((s = aws_text(a, "instanceId", &l)) &&
+		if ((s = text_of(a, "instanceId", &l)) &&
 		    (p = path_of(CF_KIND_INSTANCE, s, l, oom)) && add_link(r, p))
 			*oom = true;
 	}
 	return 0;
 }
 
-static int decode_instance(const struct aws_node *it, struct cf_resource *r, bool *oom)
+static int decode_instance(const xnode *it, struct cf_resource *r, bool *oom)
 {
 	size_t l = 0;
 	const char *s, *primary = NULL;
-	const struct aws_node *st = aws_child(it, "instanceState");
-	if ((s = aws_text(st, "name", &l)) && l && l < 32 && cf_name_is_safe(s, l) &&
+	const xnode *st = cf_aws_xml_child(it, "instanceState");
+	if ((s = text_of(st, "name", &l)) && l && l < 32 && cf_name_is_safe(s, l) &&
 	    !(r->status = strdup(s)))
 		*oom = true;
-	if ((s = aws_text(it, "imageId", &l)) && l)
+	if ((s = text_of(it, "imageId", &l)) && l)
 		r->origin = path_of(CF_KIND_MACHINE_IMAGE, s, l, oom);
-	const struct aws_node *enis = aws_child(it, "networkInterfaceSet");
-	for (const struct aws_node *e = aws_child(enis, "item"); e; e = aws_next_same(e)) {
-		const struct aws_node *at = aws_child(e, "attachment");
-		const char *idx = aws_text(at, "deviceIndex", NULL);
+	const xnode *enis = cf_aws_xml_child(it, "networkInterfaceSet");
+	for (const xnode *e = cf_aws_xml_child(enis, "item"); e; e = next_same(e)) {
+		const xnode *at = cf_aws_xml_child(e, "attachment");
+		const char *idx = text_of(at, "deviceIndex", NULL);
 		if (idx && !strcmp(idx, "0"))
-			primary = aws_text(at, "attachTime", NULL);
+			primary = text_of(at, "attachTime", NULL);
 	}
-	if (!set_time(r, primary) && !set_time(r, aws_text(it, "launchTime", NULL)))
+	if (!set_time(r, primary) && !set_time(r, text_of(it, "launchTime", NULL)))
 		return -EINVAL;
-	const struct aws_node *bdm = aws_child(it, "blockDeviceMapping");
-	for (const struct aws_node *m = aws_child(bdm, "item"); m && !*oom; m = aws_next_same(m)) {
+	const xnode *bdm = cf_aws_xml_child(it, "blockDeviceMapping");
+	for (const xnode *m = cf_aws_xml_child(bdm, "item"); m && !*oom; m = next_same(m)) {
 		char *p;
-		if ((s = aws_text(aws_child(m, "ebs"), "volumeId", &l)) &&
+		if ((s = text_of(cf_aws_xml_child(m, "ebs"), "volumeId", &l)) &&
 		    (p = path_of(CF_KIND_DISK, s, l, oom)) && add_link(r, p))
 			*oom = true;
 	}
@@ -294,7 +355,7 @@ static int decode_instance(const struct aws_node *it, struct cf_resource *r, boo
 
 /* One item. 0; -EINVAL with why (skip it); -ENOMEM. A terminated instance
  * is -ENOENT: gone on AWS, not listed. */
-static int decode_item(const struct aws_node *it, enum cf_kind k, struct cf_resource *r, char *why,
+static int decode_item(const xnode *it, enum cf_kind k, struct cf_resource *r, char *why,
 		       size_t why_size)
 {
 	const struct shape *sh = shape_of(k);
@@ -304,7 +365,7 @@ static int decode_item(const struct aws_node *it, enum cf_kind k, struct cf_reso
 	int rc;
 	memset(r, 0, sizeof *r);
 	r->kind = k;
-	const char *id = aws_text(it, sh->id, &l);
+	const char *id = text_of(it, sh->id, &l);
 	if (!id || !cf_aws_id_of_kind(k, id, l)) {
 		excerpt(id, id ? l : 0, ex, sizeof ex);
 		snprintf(why, why_size, "%s id \"%s\" is not an EC2 %s id", sh->word, ex, sh->word);
@@ -314,7 +375,7 @@ static int decode_item(const struct aws_node *it, enum cf_kind k, struct cf_reso
 	    !(r->scope = strdup(cf_kind_home(k) ? cf_kind_home(k) : "")))
 		goto oom;
 	if (sh->status) {
-		const char *s = aws_text(it, sh->status, &l);
+		const char *s = text_of(it, sh->status, &l);
 		if (s && l && l < 32 && cf_name_is_safe(s, l) && !(r->status = strdup(s)))
 			goto oom;
 	}
@@ -350,7 +411,7 @@ static int decode_item(const struct aws_node *it, enum cf_kind k, struct cf_reso
 	}
 	if ((rc = decode_tags(it, r, r->id)))
 		goto oom;
-	if (!(r->raw = aws_tree_json(it, CF_RAW_MAX, &r->raw_len))) {
+	if (!(r->raw = raw_json(it, CF_RAW_MAX, &r->raw_len))) {
 		snprintf(why, why_size, "%s %s: its document is larger than %d bytes", sh->word,
 			 r->id, CF_RAW_MAX);
 		cf_resource_clear(r);
@@ -377,27 +438,52 @@ static int push(struct cf_page *out, size_t *cap, struct cf_resource *r)
 	return 0;
 }
 
-static int decode_set(const struct aws_node *set, enum cf_kind k, struct cf_page *out, size_t *cap)
+/* The streaming reader's state for one page. */
+struct page_ctx {
+	enum cf_kind kind;
+	struct cf_page *out;
+	size_t cap;
+	char *token;
+	bool token_bad;
+};
+
+static int on_item(void *ctx, const xnode *it)
 {
+	struct page_ctx *pc = ctx;
+	struct cf_resource r;
 	char why[256];
-	for (const struct aws_node *it = aws_child(set, "item"); it; it = aws_next_same(it)) {
-		struct cf_resource r;
-		int rc = decode_item(it, k, &r, why, sizeof why);
-		if (rc == -ENOMEM)
-			return rc;
-		if (rc == -ENOENT)
-			continue;
-		if (rc) {
-			out->skipped++;
-			cf_warn("aws: skipped: %s", why);
-			continue;
-		}
-		if (push(out, cap, &r)) {
-			cf_resource_clear(&r);
-			return -ENOMEM;
-		}
+	int rc = decode_item(it, pc->kind, &r, why, sizeof why);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		pc->out->skipped++;
+		cf_warn("aws: skipped: %s", why);
+		return 0;
+	}
+	if (push(pc->out, &pc->cap, &r)) {
+		cf_resource_clear(&r);
+		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int on_text(void *ctx, const char *path, const char *text, size_t len)
+{
+	struct page_ctx *pc = ctx;
+	if (strcmp(path, "nextToken") || !len)
+		return 0;
+	/* It goes back in a form body, escaped; anything but printable ASCII of
+	 * a sane length is not a token. */
+	bool ok = len <= 4096 && !pc->token;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = text[i] > 0x20 && text[i] < 0x7f;
+	if (!ok) {
+		pc->token_bad = true;
+		return 0;
+	}
+	return (pc->token = strndup(text, len)) ? 0 : -ENOMEM;
 }
 
 int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct cf_page *out,
@@ -405,9 +491,8 @@ int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct c
 {
 	struct cf_error scratch;
 	const struct shape *sh = shape_of(kind);
-	struct aws_node *root = NULL;
-	char why[200];
-	size_t cap = 0, tl = 0;
+	struct page_ctx pc = {.kind = kind, .out = out};
+	char why[200], root[64], path[80];
 	int rc;
 	memset(out, 0, sizeof *out);
 	if (!err)
@@ -416,79 +501,77 @@ int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct c
 		seterr(err, "%s", "no such listing");
 		return -EINVAL;
 	}
-	if ((rc = aws_tree_parse(body, len, &root, why, sizeof why))) {
+	snprintf(path, sizeof path, "%s/item%s%s%s", sh->set, sh->inner ? "/" : "",
+		 sh->inner ? sh->inner : "", sh->inner ? "/item" : "");
+	struct cf_aws_xml_handler h = {.item_path = path,
+				       .item = on_item,
+				       .text = on_text,
+				       .ctx = &pc,
+				       .root = root,
+				       .root_size = sizeof root};
+	rc = cf_aws_xml_parse(body, len, NULL, &h, why, sizeof why);
+	if (rc == -ENOMEM) {
+		seterr(err, "%s", "out of memory");
+	} else if (rc) {
 		seterr(err, "the answer is unusable: %s", why);
+		rc = -EPROTO;
+	} else if (strcmp(root, sh->answer)) {
+		char ex[48];
+		excerpt(root, strlen(root), ex, sizeof ex);
+		seterr(err, "the answer is a <%s>", ex);
+		rc = -EPROTO;
+	} else if (pc.token_bad) {
+		seterr(err, "%s", "the answer's nextToken is unusable");
+		rc = -EPROTO;
+	}
+	if (rc) {
+		free(pc.token);
+		cf_page_clear(out);
 		return rc;
 	}
-	if (strcmp(root->name, sh->answer)) {
-		char ex[48];
-		excerpt(root->name, strlen(root->name), ex, sizeof ex);
-		seterr(err, "the answer is a <%s>", ex);
-		aws_tree_free(root);
-		return -EPROTO;
+	out->next_token = pc.token;
+	return 0;
+}
+
+/* cf_aws_image_snapshots' state. */
+struct snaps_ctx {
+	const char *image_id;
+	char (*ids)[32];
+	size_t max, *n;
+	bool found;
+};
+
+static int on_image(void *ctx, const xnode *it)
+{
+	struct snaps_ctx *sc = ctx;
+	const char *id = text_of(it, "imageId", NULL);
+	if (!id || strcmp(id, sc->image_id) || sc->found)
+		return 0;
+	sc->found = true;
+	const xnode *bdm = cf_aws_xml_child(it, "blockDeviceMapping");
+	for (const xnode *m = cf_aws_xml_child(bdm, "item"); m; m = next_same(m)) {
+		size_t l = 0;
+		const char *s = text_of(cf_aws_xml_child(m, "ebs"), "snapshotId", &l);
+		if (!s || !cf_aws_id_of_kind(CF_KIND_SNAPSHOT, s, l) || *sc->n >= sc->max)
+			continue;
+		bool dup = false;
+		for (size_t i = 0; i < *sc->n && !dup; i++)
+			dup = !strcmp(sc->ids[i], s);
+		if (!dup)
+			memcpy(sc->ids[(*sc->n)++], s, l + 1);
 	}
-	const struct aws_node *set = aws_child(root, sh->set);
-	rc = 0;
-	if (sh->inner) {
-		for (const struct aws_node *res = aws_child(set, "item"); res && !rc;
-		     res = aws_next_same(res))
-			rc = decode_set(aws_child(res, sh->inner), kind, out, &cap);
-	} else {
-		rc = decode_set(set, kind, out, &cap);
-	}
-	const char *tok = rc ? NULL : aws_text(root, "nextToken", &tl);
-	if (tok && tl) {
-		/* It goes back in a form body, escaped; anything but printable
-		 * ASCII of a sane length is not a token. */
-		bool ok = tl <= 4096;
-		for (size_t i = 0; ok && i < tl; i++)
-			ok = tok[i] > 0x20 && tok[i] < 0x7f;
-		if (!ok) {
-			seterr(err, "%s", "the answer's nextToken is unusable");
-			rc = -EPROTO;
-		} else if (!(out->next_token = strdup(tok))) {
-			rc = -ENOMEM;
-		}
-	}
-	aws_tree_free(root);
-	if (rc) {
-		if (rc == -ENOMEM)
-			seterr(err, "%s", "out of memory");
-		cf_page_clear(out);
-	}
-	return rc;
+	return 0;
 }
 
 int cf_aws_image_snapshots(const char *body, size_t len, const char *image_id, char ids[][32],
 			   size_t max, size_t *n)
 {
-	struct aws_node *root = NULL;
+	struct snaps_ctx sc = {.image_id = image_id, .ids = ids, .max = max, .n = n};
+	struct cf_aws_xml_handler h = {.item_path = "imagesSet/item", .item = on_image, .ctx = &sc};
 	char why[200];
-	int rc = aws_tree_parse(body, len, &root, why, sizeof why);
 	*n = 0;
+	int rc = cf_aws_xml_parse(body, len, NULL, &h, why, sizeof why);
 	if (rc)
-		return rc;
-	rc = -ENOENT;
-	const struct aws_node *set = aws_child(root, "imagesSet");
-	for (const struct aws_node *it = aws_child(set, "item"); it; it = aws_next_same(it)) {
-		const char *id = aws_text(it, "imageId", NULL);
-		if (!id || strcmp(id, image_id))
-			continue;
-		rc = 0;
-		const struct aws_node *bdm = aws_child(it, "blockDeviceMapping");
-		for (const struct aws_node *m = aws_child(bdm, "item"); m; m = aws_next_same(m)) {
-			size_t l = 0;
-			const char *s = aws_text(aws_child(m, "ebs"), "snapshotId", &l);
-			if (!s || !cf_aws_id_of_kind(CF_KIND_SNAPSHOT, s, l) || *n >= max)
-				continue;
-			bool dup = false;
-			for (size_t i = 0; i < *n && !dup; i++)
-				dup = !strcmp(ids[i], s);
-			if (!dup)
-				memcpy(ids[(*n)++], s, l + 1);
-		}
-		break;
-	}
-	aws_tree_free(root);
-	return rc;
+		return rc == -ENOMEM ? rc : -EPROTO;
+	return sc.found ? 0 : -ENOENT;
 }
