@@ -17,6 +17,22 @@
 
 struct cf_provider_kind;
 struct cf_layout;
+struct cf_http;
+
+/* The provider for one region. endpoint: the EC2 endpoint URL
+ * ("https://ec2.us-east-1.amazonaws.com/"); creds: the credentials, asked on
+ * every call (key id, secret, session token or "", into the buffers; 0 or a
+ * negative errno with the reason in why; never logged). http must outlive
+ * the provider. */
+struct cf_aws_config {
+	const char *endpoint;
+	const char *region;
+	struct cf_http *http;
+	int (*creds)(void *ctx, char *key_id, size_t kl, char *secret, size_t sl, char *token,
+		     size_t tl, char *why, size_t why_size);
+	void *creds_ctx;
+};
+int cf_aws_new(const struct cf_aws_config *cfg, struct cf_provider **out);
 
 /* The aws:REGION mount source (aws_source.c), for the registry. */
 extern const struct cf_provider_kind cf_aws_kind;
