@@ -723,7 +723,8 @@ static bool before_accepted(json_t *job)
 {
 	const char *step = jstr(job, "step");
 	return !json_is_true(json_object_get(job, "accepted")) &&
-	       (!strcmp(step, "stop") || !strcmp(step, "wait_stopped") || !strcmp(step, "create"));
+	       (!strcmp(step, "stop") || !strcmp(step, "wait_stopped") || !strcmp(step, "flush") ||
+		!strcmp(step, "create"));
 }
 
 /* Whether a stop request of the job may have left. A job planned without
@@ -869,6 +870,47 @@ static int give_up(struct cf_engine *e, json_t *job, const char *target, bool re
 			      size);
 }
 
+/* Whether the job may have run its flush command and owes the thaw. */
+static bool thaw_due(json_t *job)
+{
+	return json_is_true(json_object_get(job, "thaw_due"));
+}
+
+/* Run the policy's flush or thaw command (clone.flush_command,
+ * clone.thaw_command; none set: nothing to run) the way the health command
+ * runs: the source's path in the mount and its resource.json (the cache's,
+ * stored when the mkdir read it) in the environment, the same timeout. */
+static int run_hook(struct cf_engine *e, json_t *job, bool thaw, char *why, size_t size)
+{
+	const struct cf_policy *p = e->cfg.policy;
+	char *const *argv = thaw ? p->clone.thaw_command : p->clone.flush_command;
+	if (!argv)
+		return 0;
+	const char *source = jstr(job, "source");
+	char where[CF_PATH_MAX + 256];
+	snprintf(where, sizeof where, "%s%s%s", e->cfg.mountpoint ? e->cfg.mountpoint : "",
+		 e->cfg.mountpoint ? "/" : "", source);
+	char *doc = NULL, *json = NULL;
+	size_t len = 0;
+	uint64_t ino;
+	if (!cf_store_ino_of_path(e->cfg.store, source, &ino) &&
+	    !cf_store_read(e->cfg.store, CF_INO(CF_INO_BASE(ino), CF_SUB_JSON), &doc, &len) &&
+	    (json = malloc(len + 1))) {
+		memcpy(json, doc, len);
+		json[len] = '\0';
+	}
+	free(doc);
+	int64_t t0 = cf_mono_ms(), deadline = cf_http_deadline();
+	int rc = cf_command_run(thaw ? "thaw command" : "flush command", (const char *const *) argv,
+				p->clone.health_timeout_seconds, where, json,
+				jstr(job, "consistency"), why, size);
+	/* The command's own time is not time the API failed to answer. */
+	if (deadline)
+		cf_http_set_deadline(deadline + (cf_mono_ms() - t0));
+	free(json);
+	return rc;
+}
+
 /* Run job from its recorded step. With until_accepted, return as soon as
  * the create was accepted (mkdir's answer); the rest is the background
  * thread's. Every transition is journaled before the next request. Between
@@ -898,7 +940,8 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 					restart ? "starting the instances it may have stopped"
 						: "nothing was sent; dropped");
 				job_fail(job, -ECANCELED, why);
-				next = restart ? "start" : "done";
+				/* A flush command may have run: thaw before anything else. */
+				next = thaw_due(job) ? "thaw" : restart ? "start" : "done";
 			}
 		}
 		first = false;
@@ -915,6 +958,37 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			if (rc)
 				job_fail(job, rc, "the instance did not stop");
 			next = rc ? "start" : "create";
+		} else if (!strcmp(step, "flush")) {
+			/* Journaled first: from here on a crash or a give-up thaws. */
+			json_object_set_new(job, "thaw_due", json_true());
+			int jrc = cf_journal_put(e->cfg.journal, id, job);
+			if (jrc) {
+				cf_err("journal: cannot record job %" PRIu64 ": %s", id,
+				       strerror(-jrc));
+				return -EAGAIN;
+			}
+			char why[700];
+			rc = run_hook(e, job, false, why, sizeof why);
+			if (rc) {
+				job_fail(job, rc, why);
+				refuse(e, target, -rc,
+				       "%s; nothing was sent, the thaw command runs", why);
+			}
+			next = rc ? "thaw" : "create";
+		} else if (!strcmp(step, "thaw")) {
+			/* After the create was accepted or refused (or the job was given
+			 * up): a frozen source must never stay frozen. Its failure is
+			 * logged; the clone's own result stands. */
+			char why[700];
+			rc = run_hook(e, job, true, why, sizeof why);
+			if (rc)
+				cf_err("job %" PRIu64 ": %s: %s; the source %s may still be frozen",
+				       id, target, why, source);
+			json_object_set_new(job, "thaw_due", json_false());
+			rc = 0;
+			next = json_is_true(json_object_get(job, "accepted"))  ? "wait_created"
+			       : json_array_size(json_object_get(job, "stop")) ? "start"
+									       : "done";
 		} else if (!strcmp(step, "create")) {
 			struct cf_operation op = {0};
 			struct cf_error err = {0};
@@ -935,7 +1009,10 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				       : CF_KIND_MACHINE_IMAGE;
 			req.name = jstr(job, "name");
 			req.source = source;
-			req.guest_flush = !strcmp(jstr(job, "consistency"), "flush");
+			/* The provider's own flush when it has one; else the policy's
+			 * flush and thaw commands are the flush (steps flush, thaw). */
+			req.guest_flush = !strcmp(jstr(job, "consistency"), "flush") &&
+					  (cf_provider_consistency(e->cfg.provider) & CF_CAP_FLUSH);
 			req.labels = l;
 			req.nlabels = i;
 			req.request_id = json_string_value(
@@ -953,9 +1030,10 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				json_object_set_new(job, "accepted", json_true());
 			}
 			cf_operation_clear(&op);
-			next =
-			    rc ? (json_array_size(json_object_get(job, "stop")) ? "start" : "done")
-			       : "wait_created";
+			next = thaw_due(job) ? "thaw"
+			       : rc ? (json_array_size(json_object_get(job, "stop")) ? "start"
+										     : "done")
+				    : "wait_created";
 		} else if (!strcmp(step, "wait_created")) {
 			struct cf_operation op = {0};
 			if (job_get_op(job, "create", &op))
@@ -1207,8 +1285,23 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	}
 	/* A mode this provider cannot make (provider.h's CF_CAP_* bits follow
 	 * enum cf_consistency): refused, naming the setting that chose it. */
-	if (!(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
-		bool by_label = label_of(&src, "clone-consistency") != NULL;
+	bool by_label = label_of(&src, "clone-consistency") != NULL;
+	/* Flush mode through the policy's commands: on a provider without a
+	 * flush of its own they are the flush; never a silent crash-consistent
+	 * clone instead. */
+	bool hooks = cons == CF_CONS_FLUSH && (p->clone.flush_command || p->clone.thaw_command);
+	if (cons == CF_CONS_FLUSH && !(cf_provider_consistency(e->cfg.provider) & CF_CAP_FLUSH) &&
+	    !p->clone.flush_command) {
+		rc = refuse(e, shown, EOPNOTSUPP,
+			    "the %s provider has no flush of its own: set the policy's "
+			    "clone.flush_command (and clone.thaw_command) to flush the source, or "
+			    "change %s",
+			    e->cfg.provider->ops->name ? e->cfg.provider->ops->name : "cloud",
+			    by_label ? "the source's clone-consistency label"
+				     : "the policy's clone.consistency");
+		goto out;
+	}
+	if (cons != CF_CONS_FLUSH && !(cf_provider_consistency(e->cfg.provider) & (1u << cons))) {
 		rc = refuse(e, shown, EOPNOTSUPP,
 			    "the %s provider cannot make a %s-consistent clone: change %s",
 			    e->cfg.provider->ops->name ? e->cfg.provider->ops->name : "cloud",
@@ -1253,7 +1346,10 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 			kind == CF_KIND_SNAPSHOT ? "snapshot" : "machineImage", "name", name,
 			"source", ppath, "consistency", cf_consistency_name(cons), "labels",
 			labels_to_json(labels, nlabels), "stop", stop, "rid", "create", rid, "stop",
-			uuids(nstop), "start", uuids(nstop), "step", nstop ? "stop" : "create",
+			uuids(nstop), "start", uuids(nstop), "step",
+			nstop	? "stop"
+			: hooks ? "flush"
+				: "create",
 			"user", c->user ? c->user : "", "created", (json_int_t) now_s());
 	/* no stop request has left yet (power_all sets it before the first) */
 	if (job)

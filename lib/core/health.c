@@ -1,5 +1,6 @@
-/* health.c — runs the policy's health command under a timeout, with a clean
- * environment and no shell, and turns its outcome into a decision. */
+/* health.c — runs the policy's health command (and the flush and thaw
+ * commands, the same way) under a timeout, with a clean environment and no
+ * shell, and turns its outcome into a decision. */
 #include "health.h"
 
 #include <errno.h>
@@ -25,11 +26,12 @@ static int64_t now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char *source_path,
-		  const char *source_json, const char *consistency, char *why, size_t whysize)
+int cf_command_run(const char *what, const char *const argv[], unsigned timeout_seconds,
+		   const char *source_path, const char *source_json, const char *consistency,
+		   char *why, size_t whysize)
 {
 	if (!argv || !argv[0]) {
-		snprintf(why, whysize, "health command is empty");
+		snprintf(why, whysize, "%s is empty", what);
 		return -EHOSTDOWN;
 	}
 	char *e_src = NULL, *e_json = NULL, *e_cons = NULL;
@@ -79,8 +81,7 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 	free(e_json);
 	free(e_cons);
 	if (rc) {
-		snprintf(why, whysize, "health command %s could not be run: %s", argv[0],
-			 strerror(rc));
+		snprintf(why, whysize, "%s %s could not be run: %s", what, argv[0], strerror(rc));
 		return -EHOSTDOWN;
 	}
 
@@ -91,7 +92,7 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
-			snprintf(why, whysize, "health command %s: waitpid: %s", argv[0],
+			snprintf(why, whysize, "%s %s: waitpid: %s", what, argv[0],
 				 strerror(errno));
 			return -EHOSTDOWN;
 		}
@@ -100,8 +101,8 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
-			snprintf(why, whysize, "health command %s did not finish within %u s",
-				 argv[0], timeout_seconds);
+			snprintf(why, whysize, "%s %s did not finish within %u s", what, argv[0],
+				 timeout_seconds ? timeout_seconds : 30);
 			return -EHOSTDOWN;
 		}
 		poll(NULL, 0, 10); /* a child's exit is polled; no SIGCHLD handler to share */
@@ -112,14 +113,21 @@ int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char
 	 * under valgrind, whose fork stands in for glibc's vfork). */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		snprintf(why, whysize,
-			 "health command %s exited with status 127: it, or a command it ran, "
+			 "%s %s exited with status 127: it, or a command it ran, "
 			 "could not be run",
-			 argv[0]);
+			 what, argv[0]);
 	else if (WIFEXITED(status))
-		snprintf(why, whysize, "health command %s exited with status %d", argv[0],
+		snprintf(why, whysize, "%s %s exited with status %d", what, argv[0],
 			 WEXITSTATUS(status));
 	else
-		snprintf(why, whysize, "health command %s was killed by signal %d", argv[0],
+		snprintf(why, whysize, "%s %s was killed by signal %d", what, argv[0],
 			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return -EHOSTDOWN;
+}
+
+int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char *source_path,
+		  const char *source_json, const char *consistency, char *why, size_t whysize)
+{
+	return cf_command_run("health command", argv, timeout_seconds, source_path, source_json,
+			      consistency, why, whysize);
 }

@@ -16,4 +16,10 @@
 int cf_health_run(const char *const argv[], unsigned timeout_seconds, const char *source_path,
 		  const char *source_json, const char *consistency, char *why, size_t whysize);
 
+/* The same for another of the policy's commands (clone.flush_command,
+ * clone.thaw_command): `what` names it in why ("flush command"). */
+int cf_command_run(const char *what, const char *const argv[], unsigned timeout_seconds,
+		   const char *source_path, const char *source_json, const char *consistency,
+		   char *why, size_t whysize);
+
 #endif

@@ -70,6 +70,8 @@ void cf_policy_free(struct cf_policy *p)
 	if (!p)
 		return;
 	strv_free(p->clone.health_command, strv_len(p->clone.health_command));
+	strv_free(p->clone.flush_command, strv_len(p->clone.flush_command));
+	strv_free(p->clone.thaw_command, strv_len(p->clone.thaw_command));
 	free(p->clone.allow.uids);
 	free(p->clone.allow.gids);
 	free(p->prune.allow.uids);
@@ -320,6 +322,13 @@ static int parse_clone(json_t *o, struct cf_policy *p, struct perr *e)
 			size_t n = strv_len(p->clone.health_command);
 			rc = get_strv(v, key, true, false, &p->clone.health_command, &n, NULL, e);
 			if (!rc && p->clone.health_command && n == 0)
+				rc = bad(e, key, "an empty argv: use null for no command");
+		} else if (!strcmp(k, "flush_command") || !strcmp(k, "thaw_command")) {
+			char ***cmd = !strcmp(k, "flush_command") ? &p->clone.flush_command
+								  : &p->clone.thaw_command;
+			size_t n = strv_len(*cmd);
+			rc = get_strv(v, key, true, false, cmd, &n, NULL, e);
+			if (!rc && *cmd && n == 0)
 				rc = bad(e, key, "an empty argv: use null for no command");
 		} else if (!strcmp(k, "health_timeout_seconds")) {
 			rc = get_uint(v, key, &p->clone.health_timeout_seconds, e);
@@ -582,6 +591,14 @@ char *cf_policy_to_json(const struct cf_policy *p)
 	    labels_json(p->clone.labels, p->clone.n_labels));
 	json_object_set_new(clone, "job_max_age_seconds",
 			    json_integer((json_int_t) p->clone.job_max_age_seconds));
+	json_object_set_new(clone, "flush_command",
+			    p->clone.flush_command ? strv_json(p->clone.flush_command,
+							       strv_len(p->clone.flush_command))
+						   : json_null());
+	json_object_set_new(clone, "thaw_command",
+			    p->clone.thaw_command
+				? strv_json(p->clone.thaw_command, strv_len(p->clone.thaw_command))
+				: json_null());
 	json_t *prune =
 	    json_pack("{s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "grace_seconds",
 		      (json_int_t) p->prune.grace_seconds, "protect_label", p->prune.protect_label,

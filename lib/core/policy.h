@@ -51,6 +51,11 @@ struct cf_policy {
 		bool require_healthy;
 		char **health_command; /* argv, NULL-terminated; NULL = none */
 		unsigned health_timeout_seconds;
+		/* Flush mode through the source's own tools (argv, NULL = none):
+		 * flush_command before the create, thaw_command after the API
+		 * accepted it (or refused it), run like the health command. */
+		char **flush_command;
+		char **thaw_command;
 		struct cf_allow allow; /* allow_uids / allow_gids: the clone right */
 		bool sources_set;
 		struct cf_label *allow_sources; /* label selector: all must match */

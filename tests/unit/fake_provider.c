@@ -78,7 +78,8 @@ static const struct cf_provider_ops fp_ops;
 void fp_init(struct fake_provider *f)
 {
 	memset(f, 0, sizeof *f);
-	f->p.ops = &fp_ops;
+	f->own_ops = fp_ops;
+	f->p.ops = &f->own_ops;
 	f->p.impl = f;
 	pthread_mutex_init(&f->lock, NULL);
 	f->op_steps = 2;
@@ -94,6 +95,11 @@ void fp_destroy(struct fake_provider *f)
 	free(f->ops);
 	pthread_mutex_destroy(&f->lock);
 	memset(f, 0, sizeof *f);
+}
+
+void fp_set_consistency(struct fake_provider *f, unsigned caps)
+{
+	f->own_ops.consistency = caps;
 }
 
 void fp_lock(struct fake_provider *f)
@@ -684,6 +690,8 @@ static int fp_create(struct cf_provider *pp, const struct cf_create_req *req,
 		     struct cf_operation *op, struct cf_error *err)
 {
 	struct create_ctx c = {req, op};
+	if (req->guest_flush)
+		atomic_fetch_add(&((struct fake_provider *) pp->impl)->guest_flushes, 1);
 	int rc = call(pp->impl, FP_CREATE, req->source, act_create, &c, err);
 	if (rc)
 		cf_operation_clear(op);

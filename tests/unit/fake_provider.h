@@ -87,7 +87,11 @@ struct fake_provider {
 	uint64_t next_id;
 	fp_hook_fn hook;
 	void *hook_ctx;
+	/* Its ops, a copy of the fake's own, so that a test can take a
+	 * capability away (fp_set_consistency). */
+	struct cf_provider_ops own_ops;
 	/* what happened */
+	atomic_int guest_flushes; /* creates that asked for the provider's own flush */
 	atomic_int calls[FP__COUNT];
 	atomic_int pages, first_pages;
 	atomic_int asked[CF_LIST__COUNT];  /* first pages asked for, per listing */
@@ -123,6 +127,9 @@ void fp_recreate(struct fake_provider *f, const char *path);
 void fp_status(struct fake_provider *f, const char *path, char *buf, size_t size);
 void fp_label(struct fake_provider *f, const char *path, const char *key, char *buf, size_t size);
 bool fp_exists(struct fake_provider *f, const char *path);
+
+/* The consistency modes it offers (CF_CAP_*; all three by default). */
+void fp_set_consistency(struct fake_provider *f, unsigned caps);
 
 void fp_fail(struct fake_provider *f, const struct fp_fail *spec);
 void fp_clear_fails(struct fake_provider *f);

@@ -838,6 +838,195 @@ static void test_cancel(void)
 	fp_destroy(&f);
 }
 
+/* ---- flush mode through the policy's flush and thaw commands ---- */
+
+static char hook_log[400];
+
+/* Scripts that append "WHAT SOURCE CONSISTENCY" to hook_log (their
+ * environment is the health command's: only PATH and CLONEFS_*). */
+static void write_hooks(char *flush, char *thaw, char *bad, size_t size)
+{
+	snprintf(hook_log, sizeof hook_log, "%s/hooks.log", tmpdir);
+	const char *names[3] = {"flush", "thaw", "badflush"};
+	char *paths[3] = {flush, thaw, bad};
+	for (int i = 0; i < 3; i++) {
+		snprintf(paths[i], size, "%s/%s.sh", tmpdir, names[i]);
+		FILE *fp = fopen(paths[i], "w");
+		CHECK(fp != NULL);
+		if (!fp)
+			return;
+		fprintf(fp,
+			"#!/bin/sh\necho \"%s $CLONEFS_SOURCE $CLONEFS_CONSISTENCY "
+			"${CLONEFS_SOURCE_JSON:+json}\" >> '%s'\n%s",
+			names[i], hook_log, i == 2 ? "exit 3\n" : "");
+		fclose(fp);
+		chmod(paths[i], 0755);
+	}
+}
+
+static const char *read_hooks(void)
+{
+	static char buf[2048];
+	buf[0] = '\0';
+	FILE *fp = fopen(hook_log, "r");
+	if (fp) {
+		size_t n = fread(buf, 1, sizeof buf - 1, fp);
+		buf[n] = '\0';
+		fclose(fp);
+	}
+	return buf;
+}
+
+/* What the log held when the create was sent. */
+static char log_at_create[2048];
+
+static int note_create(void *ctx, enum fp_op op, const char *path, bool after)
+{
+	(void) ctx;
+	(void) path;
+	if (op == FP_CREATE && !after)
+		snprintf(log_at_create, sizeof log_at_create, "%s", read_hooks());
+	return 0;
+}
+
+static void flush_world(struct fake_provider *f, struct world *w, unsigned caps, const char *flush,
+			const char *thaw)
+{
+	char policy[1200];
+	snprintf(policy, sizeof policy,
+		 "{\"clone\": {\"consistency\": \"flush\", \"require_healthy\": true"
+		 "%s%s%s%s%s%s}}",
+		 flush ? ", \"flush_command\": [\"" : "", flush ? flush : "", flush ? "\"]" : "",
+		 thaw ? ", \"thaw_command\": [\"" : "", thaw ? thaw : "", thaw ? "\"]" : "");
+	cloud_init(f);
+	fp_set_consistency(f, caps);
+	f->hook = note_create;
+	world_open(w, f, policy, NULL, NULL, 5);
+	unlink(hook_log);
+	log_at_create[0] = '\0';
+}
+
+static void test_flush_commands(void)
+{
+	char flush[300], thaw[300], bad[300];
+	struct fake_provider f;
+	struct world w;
+	const unsigned no_flush = CF_CAP_CRASH | CF_CAP_STOP;
+	const char both[] = "flush zones/z1/disks/d1 flush json\n"
+			    "thaw zones/z1/disks/d1 flush json\n";
+	write_hooks(flush, thaw, bad, sizeof flush);
+
+	/* No flush of its own and no command: EOPNOTSUPP, nothing sent. */
+	flush_world(&f, &w, no_flush, NULL, NULL);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EOPNOTSUPP);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 0);
+	CHECK_EQ_INT(njobs(w.j), 0);
+	world_close(&w);
+	fp_destroy(&f);
+	/* A thaw command alone is no flush. */
+	flush_world(&f, &w, no_flush, NULL, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EOPNOTSUPP);
+	CHECK_EQ_STR(read_hooks(), "");
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* The commands are the flush: flush before the create, thaw after it
+	 * was accepted (before mkdir answers); the provider is not asked. */
+	flush_world(&f, &w, no_flush, flush, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_STR(log_at_create, "flush zones/z1/disks/d1 flush json\n");
+	CHECK_EQ_STR(read_hooks(), both);
+	CHECK_EQ_INT(atomic_load(&f.guest_flushes), 0);
+	CHECK(drain(&w, 2000));
+	CHECK(fp_exists(&f, SNAP));
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* A provider with a flush of its own keeps it, and runs them too. */
+	flush_world(&f, &w, CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP, flush, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_STR(read_hooks(), both);
+	CHECK_EQ_INT(atomic_load(&f.guest_flushes), 1);
+	world_close(&w);
+	fp_destroy(&f);
+	flush_world(&f, &w, CF_CAP_CRASH | CF_CAP_FLUSH | CF_CAP_STOP, NULL, NULL);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), 0);
+	CHECK_EQ_INT(atomic_load(&f.guest_flushes), 1);
+	CHECK_EQ_STR(read_hooks(), "");
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* A create the API refuses: thawed all the same. */
+	flush_world(&f, &w, no_flush, flush, thaw);
+	struct fp_fail denied = {
+	    .op = FP_CREATE, .nth = 1, .times = 1, .err = -EACCES, .http = 403, .message = "no"};
+	fp_fail(&f, &denied);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EACCES);
+	CHECK_EQ_STR(read_hooks(), both);
+	CHECK_EQ_INT(njobs(w.j), 0);
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* A flush command that fails: nothing sent, thawed, EHOSTDOWN. */
+	flush_world(&f, &w, no_flush, bad, thaw);
+	CHECK_EQ_INT(mkdir_snap(&w, "snap1"), -EHOSTDOWN);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 0);
+	CHECK_EQ_STR(read_hooks(), "badflush zones/z1/disks/d1 flush json\n"
+				   "thaw zones/z1/disks/d1 flush json\n");
+	world_close(&w);
+	fp_destroy(&f);
+}
+
+/* A crash between the flush and the create (the create never left): the
+ * journal resumed by a new engine sends the create once and thaws. */
+static void test_flush_crash(void)
+{
+	char flush[300], thaw[300], bad[300];
+	struct fake_provider f, saved;
+	struct world w;
+	write_hooks(flush, thaw, bad, sizeof flush);
+	char policy[1200];
+	snprintf(policy, sizeof policy,
+		 "{\"clone\": {\"consistency\": \"flush\", \"flush_command\": [\"%s\"],"
+		 " \"thaw_command\": [\"%s\"]}}",
+		 flush, thaw);
+	struct crash c = {.f = &f, .at_op = FP_CREATE, .saved = &saved};
+	pthread_mutex_init(&c.lock, NULL);
+	cloud_init(&f);
+	fp_set_consistency(&f, CF_CAP_CRASH);
+	world_open(&w, &f, policy, NULL, NULL, 1);
+	unlink(hook_log);
+	c.j = w.j;
+	f.hook = crash_hook;
+	f.hook_ctx = &c;
+	log_at_create[0] = '\0';
+	/* the process "dies" at the create; what its engine does after that is
+	 * not the test's (its thaw is cleared from the log below) */
+	CHECK(mkdir_snap(&w, "snap1") != 0);
+	world_close(&w);
+	fp_destroy(&f);
+	CHECK(c.crashed && c.job);
+	if (!c.job)
+		return;
+	CHECK_EQ_STR(json_string_value(json_object_get(c.job, "step")), "create");
+	CHECK(json_is_true(json_object_get(c.job, "thaw_due")));
+	CHECK(!strncmp(read_hooks(), "flush zones/z1/disks/d1 flush json\n", 35));
+	unlink(hook_log);
+	uint64_t id;
+	fp_set_consistency(&saved, CF_CAP_CRASH);
+	world_open(&w, &saved, policy, c.job, &id, 5);
+	CHECK(drain(&w, 2000));
+	world_close(&w);
+	CHECK_EQ_STR(read_hooks(), "thaw zones/z1/disks/d1 flush json\n");
+	fp_lock(&saved);
+	CHECK_EQ_INT(saved.started[FP_CREATE], 1);
+	fp_unlock(&saved);
+	CHECK(fp_exists(&saved, SNAP));
+	fp_destroy(&saved);
+	json_decref(c.job);
+	pthread_mutex_destroy(&c.lock);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -853,6 +1042,8 @@ int main(void)
 	test_reaper();
 	test_expiry();
 	test_cancel();
+	test_flush_commands();
+	test_flush_crash();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))

@@ -111,7 +111,8 @@ static void test_parse(void)
 	    " \"health_command\": [\"/bin/true\", \"x\"], \"allow_uids\": [0, 1000],"
 	    " \"allow_gids\": null, \"allow_sources\": {\"clone-allowed\": \"true\"},"
 	    " \"max_depth\": 1, \"max_per_source\": 3, \"inherit_labels\": [\"owner\"],"
-	    " \"labels\": {\"made-by\": \"clonefs\"}, \"job_max_age_seconds\": 30},"
+	    " \"labels\": {\"made-by\": \"clonefs\"}, \"job_max_age_seconds\": 30,"
+	    " \"flush_command\": [\"/bin/fsfreeze\", \"-f\"], \"thaw_command\": null},"
 	    " \"prune\": {\"grace_seconds\": 0, \"protect_label\": \"hold\","
 	    " \"min_age_seconds\": 60, \"keep_last\": 2, \"max_per_minute\": 5},"
 	    " \"labels\": {\"required\": [\"owner\", \"env\"]}}";
@@ -124,11 +125,14 @@ static void test_parse(void)
 	CHECK(!p->clone.allow.gids_set);
 	CHECK_EQ_INT(p->clone.max_per_source, 3);
 	CHECK_EQ_INT(p->clone.job_max_age_seconds, 30);
+	CHECK_EQ_STR(p->clone.flush_command[1], "-f");
+	CHECK(p->clone.flush_command[2] == NULL && p->clone.thaw_command == NULL);
 	CHECK_EQ_STR(p->prune.protect_label, "hold");
 	CHECK_EQ_INT(p->labels.n_required, 2);
 	char *js = cf_policy_to_json(p);
 	CHECK(js && strstr(js, "\"consistency\": \"stop\""));
 	CHECK(js && strstr(js, "\"allow_gids\": null"));
+	CHECK(js && strstr(js, "\"thaw_command\": null") && strstr(js, "\"/bin/fsfreeze\""));
 	/* what it prints parses back to the same policy */
 	struct cf_policy *q = NULL;
 	CHECK_EQ_INT(cf_policy_parse(js, cf_gce_text_valid, &q, err, sizeof err), 0);
@@ -148,6 +152,8 @@ static void test_parse(void)
 	    {"{\"clone\": {\"consistency\": \"fast\"}}", "clone.consistency"},
 	    {"{\"clone\": {\"health_command\": \"true\"}}", "clone.health_command"},
 	    {"{\"clone\": {\"health_command\": []}}", "clone.health_command"},
+	    {"{\"clone\": {\"flush_command\": []}}", "clone.flush_command"},
+	    {"{\"clone\": {\"thaw_command\": \"true\"}}", "clone.thaw_command"},
 	    {"{\"clone\": {\"allow_uids\": [\"root\"]}}", "clone.allow_uids"},
 	    {"{\"clone\": {\"labels\": {\"Bad\": \"x\"}}}", "clone.labels"},
 	    {"{\"clone\": {\"job_max_age_seconds\": -1}}", "clone.job_max_age_seconds: expected"},
