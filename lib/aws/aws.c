@@ -169,6 +169,33 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 	return rc;
 }
 
+/* Every resource of kind k with filter fname = fvalue, page after page
+ * (a filtered page may be short, even empty, and still not the last): fn
+ * is called on each; its nonzero return stops the walk and is returned. */
+static int each_match(struct aws *a, enum cf_kind k, const char *fname, const char *fvalue,
+		      int (*fn)(void *ctx, struct cf_resource *r), void *ctx, struct cf_error *err)
+{
+	char *token = NULL;
+	int rc = 0;
+	for (int pages = 0; pages < 100000 && !rc; pages++) {
+		struct cf_page pg;
+		rc = describe(a, k, NULL, fname, fvalue, token, &pg, err);
+		free(token);
+		token = NULL;
+		if (rc)
+			break;
+		for (size_t i = 0; i < pg.n && !rc; i++)
+			rc = fn(ctx, &pg.items[i]);
+		if (!rc && pg.next_token && !(token = strdup(pg.next_token)))
+			rc = -ENOMEM;
+		cf_page_clear(&pg);
+		if (!token)
+			break;
+	}
+	free(token);
+	return rc;
+}
+
 static int aws_list_page(struct cf_provider *p, enum cf_listing which, const char *token,
 			 struct cf_page *out, struct cf_error *err)
 {
@@ -403,23 +430,26 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 /* ---- create ---- */
 
 /* The resource of kind k carrying our request tag, if Describe shows one. */
+struct tagged {
+	char *id, *status;
+};
+
+static int on_tagged(void *ctx, struct cf_resource *r)
+{
+	struct tagged *t = ctx;
+	if (strlen(r->id) >= ID_MAX)
+		return 0;
+	strcpy(t->id, r->id);
+	snprintf(t->status, 32, "%s", r->status ? r->status : "");
+	return 1;
+}
+
 static int lookup_request(struct aws *a, enum cf_kind k, const char *rid, char id[ID_MAX],
 			  char status[32], struct cf_error *err)
 {
-	struct cf_page pg;
-	int rc = describe(a, k, NULL, "tag:" REQUEST_TAG, rid, NULL, &pg, err);
-	if (rc)
-		return rc;
-	rc = -ENOENT;
-	for (size_t i = 0; i < pg.n && rc; i++) {
-		if (strlen(pg.items[i].id) < ID_MAX) {
-			strcpy(id, pg.items[i].id);
-			snprintf(status, 32, "%s", pg.items[i].status ? pg.items[i].status : "");
-			rc = 0;
-		}
-	}
-	cf_page_clear(&pg);
-	return rc;
+	struct tagged t = {id, status};
+	int rc = each_match(a, k, "tag:" REQUEST_TAG, rid, on_tagged, &t, err);
+	return rc == 1 ? 0 : rc ? rc : -ENOENT;
 }
 
 /* Look the request tag up; a create remembered as unknown is looked for
@@ -445,7 +475,7 @@ static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[
 }
 
 static void add_tags(struct aws_params *ps, int spec, const char *type,
-		     const struct cf_create_req *req, bool with_name)
+		     const struct cf_create_req *req, bool with_name, const char *source_id)
 {
 	char key[48];
 	int t = 1;
@@ -462,9 +492,12 @@ static void add_tags(struct aws_params *ps, int spec, const char *type,
 	if (with_name)
 		TAG("Name", req->name);
 	for (size_t i = 0; i < req->nlabels; i++)
-		if (strcmp(req->labels[i].key, "Name") && strcmp(req->labels[i].key, REQUEST_TAG))
+		if (strcmp(req->labels[i].key, "Name") && strcmp(req->labels[i].key, REQUEST_TAG) &&
+		    strcmp(req->labels[i].key, CF_AWS_SOURCE_TAG))
 			TAG(req->labels[i].key, req->labels[i].value);
 	TAG(REQUEST_TAG, req->request_id);
+	if (source_id)
+		TAG(CF_AWS_SOURCE_TAG, source_id);
 #undef TAG
 }
 
@@ -515,8 +548,8 @@ static int check_req(const struct cf_create_req *req, struct cf_error *err)
 		aws_seterr(err, -EINVAL, "create: no request id");
 		return -EINVAL;
 	}
-	if (req->nlabels + 2 > CF_AWS_TAGS_MAX) {
-		aws_seterr(err, -ENOSPC, "create: %zu tags, EC2 keeps at most %d", req->nlabels + 2,
+	if (req->nlabels + 3 > CF_AWS_TAGS_MAX) {
+		aws_seterr(err, -ENOSPC, "create: %zu tags, EC2 keeps at most %d", req->nlabels + 3,
 			   CF_AWS_TAGS_MAX);
 		return -ENOSPC;
 	}
@@ -565,7 +598,7 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 	if (snap) {
 		aws_params_add(&ps, "VolumeId", src);
 		aws_params_addf(&ps, "Description", "clonefs: %s of %s", req->name, src);
-		add_tags(&ps, 1, "snapshot", req, true);
+		add_tags(&ps, 1, "snapshot", req, true, NULL);
 	} else {
 		aws_params_add(&ps, "InstanceId", src);
 		aws_params_add(&ps, "Name", req->name);
@@ -573,8 +606,8 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 		/* never reboot: crash-consistent, or the instance is stopped
 		 * already (stop mode) */
 		aws_params_add(&ps, "NoReboot", "true");
-		add_tags(&ps, 1, "image", req, false);
-		add_tags(&ps, 2, "snapshot", req, false);
+		add_tags(&ps, 1, "image", req, false, src);
+		add_tags(&ps, 2, "snapshot", req, false, NULL);
 	}
 	char *body = NULL;
 	size_t len = 0;
@@ -651,20 +684,18 @@ static int delete_snapshot(struct aws *a, const char *id, struct cf_error *err)
 }
 
 /* Whether an AMI other than image_id uses snapshot snap_id. */
+static int on_user(void *ctx, struct cf_resource *r)
+{
+	return strcmp(r->id, (const char *) ctx) ? 1 : 0;
+}
+
 static int used_elsewhere(struct aws *a, const char *snap_id, const char *image_id, bool *used,
 			  struct cf_error *err)
 {
-	struct cf_page pg;
-	*used = false;
-	int rc = describe(a, CF_KIND_MACHINE_IMAGE, NULL, "block-device-mapping.snapshot-id",
-			  snap_id, NULL, &pg, err);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < pg.n; i++)
-		if (strcmp(pg.items[i].id, image_id))
-			*used = true;
-	cf_page_clear(&pg);
-	return 0;
+	int rc = each_match(a, CF_KIND_MACHINE_IMAGE, "block-device-mapping.snapshot-id", snap_id,
+			    on_user, (void *) image_id, err);
+	*used = rc == 1;
+	return rc == 1 ? 0 : rc;
 }
 
 static bool backup_owned(const struct cf_resource *r)

@@ -75,6 +75,12 @@ enum cf_state cf_aws_state(enum cf_kind kind, const char *status);
 /* The most tags EC2 keeps on one resource. */
 enum { CF_AWS_TAGS_MAX = 50 };
 
+/* The tag an AMI clonefs made carries with its instance's id: DescribeImages
+ * names an AMI's instance (sourceInstanceId) only since 2024, and not every
+ * endpoint does; without it the AMI would be missing from the instance's
+ * images/. */
+#define CF_AWS_SOURCE_TAG "clonefs-source-id"
+
 /* ---- decoding (aws_decode.c) ---- */
 
 /* One Describe answer (DescribeSnapshots, DescribeImages, DescribeVolumes,

@@ -411,6 +411,15 @@ static int decode_item(const xnode *it, enum cf_kind k, struct cf_resource *r, c
 	}
 	if ((rc = decode_tags(it, r, r->id)))
 		goto oom;
+	if (k == CF_KIND_MACHINE_IMAGE && !r->source) {
+		/* an older answer without sourceInstanceId: the tag clonefs set */
+		for (size_t i = 0; i < r->nlabels && !r->source && !oom; i++)
+			if (!strcmp(r->labels[i].key, CF_AWS_SOURCE_TAG))
+				r->source = path_of(CF_KIND_INSTANCE, r->labels[i].value,
+						    strlen(r->labels[i].value), &oom);
+		if (oom)
+			goto oom;
+	}
 	if (!(r->raw = raw_json(it, CF_RAW_MAX, &r->raw_len))) {
 		snprintf(why, why_size, "%s %s: its document is larger than %d bytes", sh->word,
 			 r->id, CF_RAW_MAX);
