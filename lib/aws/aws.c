@@ -16,7 +16,7 @@
  * consistent). A duplicate AMI name is the second guard: the AMI of that
  * name carrying our request tag is ours. */
 #include "aws.h"
-#include "aws_priv.h"
+#include "aws_query.h"
 #include "aws_xml.h"
 #include "deadline.h"
 #include "http.h"
@@ -24,6 +24,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +42,98 @@ enum {
 
 struct aws {
 	struct cf_provider pub;
-	struct aws_conn conn;
+	struct cf_aws_client *client;
 	pthread_mutex_t lock;
 	char unknown[UNKNOWN_MAX][37]; /* request ids, under lock */
 	unsigned next_unknown;
 };
+
+/* ---- one call (aws_query.h) ---- */
+
+/* A request's parameters as the ops build them: keys and values, the
+ * formatted ones owned; handed to aws_query in order. */
+struct aws_params {
+	struct {
+		char key[48];
+		const char *value;
+	} p[160];
+	char *owned[160];
+	size_t n, nowned;
+	bool overflow;
+};
+
+static void aws_params_add(struct aws_params *ps, const char *key, const char *value)
+{
+	if (ps->n >= sizeof ps->p / sizeof ps->p[0] || strlen(key) >= sizeof ps->p[0].key ||
+	    !value) {
+		ps->overflow = true;
+		return;
+	}
+	snprintf(ps->p[ps->n].key, sizeof ps->p[ps->n].key, "%s", key);
+	ps->p[ps->n++].value = value;
+}
+
+static void aws_params_addf(struct aws_params *ps, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void aws_params_addf(struct aws_params *ps, const char *key, const char *fmt, ...)
+{
+	char *v = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&v, fmt, ap);
+	va_end(ap);
+	if (n < 0 || ps->nowned >= sizeof ps->owned / sizeof ps->owned[0]) {
+		if (n >= 0)
+			free(v);
+		ps->overflow = true;
+		return;
+	}
+	ps->owned[ps->nowned++] = v;
+	aws_params_add(ps, key, v);
+}
+
+static void aws_params_free(struct aws_params *ps)
+{
+	for (size_t i = 0; i < ps->nowned; i++)
+		free(ps->owned[i]);
+	ps->nowned = ps->n = 0;
+}
+
+static void aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	memset(err, 0, sizeof *err);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	err->errnum = errnum;
+}
+
+/* One action with the answer read by h (NULL: only checked to be XML);
+ * token: NextToken. 0 or the errno with err filled (aws_query). */
+static int call(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
+		const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
+		struct cf_error *err)
+{
+	struct cf_aws_params qp = {0};
+	if (ps->overflow) {
+		aws_seterr(err, -EINVAL, "%s: too many or too long parameters", action);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ps->n; i++)
+		cf_aws_param(&qp, ps->p[i].value, "%s", ps->p[i].key);
+	struct cf_aws_request rq = {.action = action,
+				    .params = &qp,
+				    .next_token = token,
+				    .answer = h,
+				    .no_retry = no_retry};
+	memset(err, 0, sizeof *err);
+	int rc = cf_aws_call(c, &rq, NULL, err);
+	cf_aws_params_clear(&qp);
+	return rc;
+}
 
 /* ---- the request ids whose create may have happened ---- */
 
@@ -131,8 +219,6 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 {
 	const struct listing *li = listing_of(k);
 	struct aws_params ps = {0};
-	char *body;
-	size_t len;
 	int filter = 1;
 	memset(out, 0, sizeof *out);
 	if (li->owner_self)
@@ -153,19 +239,24 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 	}
 	if (k == CF_KIND_INSTANCE && !id)
 		not_terminated(&ps, filter);
-	if (token)
-		aws_params_add(&ps, "NextToken", token);
-	int rc = aws_call(&a->conn, li->action, &ps, false, &body, &len, NULL, err);
+	struct cf_aws_page_reader pr;
+	if (cf_aws_page_reader_init(&pr, k, out)) {
+		aws_params_free(&ps);
+		return -EINVAL;
+	}
+	int rc = call(a->client, li->action, &ps, &pr.h, token, false, err);
 	aws_params_free(&ps);
-	if (rc)
+	if (rc) {
+		free(pr.token);
+		cf_page_clear(out);
 		return rc;
-	rc = cf_aws_decode_page(body, len, k, out, err);
+	}
+	rc = cf_aws_page_reader_end(&pr, 0, NULL, err);
 	if (rc && err->message[0]) {
 		char m[sizeof err->message];
 		snprintf(m, sizeof m, "%s: %.480s", li->action, err->message);
 		memcpy(err->message, m, sizeof m);
 	}
-	free(body);
 	return rc;
 }
 
@@ -609,15 +700,14 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 		add_tags(&ps, 1, "image", req, false, src);
 		add_tags(&ps, 2, "snapshot", req, false, NULL);
 	}
-	char *body = NULL;
-	size_t len = 0;
-	bool answered = false;
+	struct created c = {.field = snap ? "snapshotId" : "imageId"};
+	struct cf_aws_xml_handler h = {.text = on_created, .ctx = &c};
 	const char *action = snap ? "CreateSnapshot" : "CreateImage";
 	cf_debug("aws: %s %s of %s, request %s", action, req->name, src, req->request_id);
-	rc = aws_call(&a->conn, action, &ps, true, &body, &len, &answered, err);
+	rc = call(a->client, action, &ps, &h, NULL, true, err);
 	aws_params_free(&ps);
-	if (rc) {
-		if (!answered || (err->http_status >= 500 && !throttled(err))) {
+	if (rc && rc != -EPROTO) {
+		if (!err->http_status || (err->http_status >= 500 && !throttled(err))) {
 			/* it may have been made: look before sending again */
 			unknown_add(a, req->request_id);
 			err->retryable = true;
@@ -645,12 +735,7 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 		}
 		return rc;
 	}
-	struct created c = {.field = snap ? "snapshotId" : "imageId"};
-	struct cf_aws_xml_handler h = {.text = on_created, .ctx = &c};
-	char why[128];
-	int prc = cf_aws_xml_parse(body, len, NULL, &h, why, sizeof why);
-	free(body);
-	if (prc || !cf_aws_id_of_kind(req->kind, c.id, strlen(c.id))) {
+	if (rc || !cf_aws_id_of_kind(req->kind, c.id, strlen(c.id))) {
 		/* accepted, but the answer is unreadable: found by its tag */
 		unknown_add(a, req->request_id);
 		aws_seterr(err, -EAGAIN, "%s: unusable answer; outcome unknown", action);
@@ -668,12 +753,9 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 static int delete_snapshot(struct aws *a, const char *id, struct cf_error *err)
 {
 	struct aws_params ps = {0};
-	char *body;
-	size_t len;
 	aws_params_add(&ps, "SnapshotId", id);
-	int rc = aws_call(&a->conn, "DeleteSnapshot", &ps, false, &body, &len, NULL, err);
+	int rc = call(a->client, "DeleteSnapshot", &ps, NULL, NULL, false, err);
 	aws_params_free(&ps);
-	free(rc ? NULL : body);
 	if (rc == -ENOENT)
 		return 0; /* gone already: what was asked (a repeat after a lost answer) */
 	if (rc && (strstr(err->reason, "Lock") || strstr(err->message, "locked"))) {
@@ -709,34 +791,31 @@ static bool backup_owned(const struct cf_resource *r)
 static int remove_image(struct aws *a, const char *path, const char *id, struct cf_error *err)
 {
 	struct aws_params ps = {0};
-	char *body = NULL;
-	size_t len = 0, n = 0;
+	struct cf_aws_image_reader ir;
+	size_t n = 0;
 	char(*snaps)[32] = calloc(AMI_SNAPSHOTS_MAX, 32);
 	if (!snaps)
 		return -ENOMEM;
 	/* its snapshots first: once deregistered, nothing names them */
+	cf_aws_image_reader_init(&ir, id, snaps, AMI_SNAPSHOTS_MAX, &n);
 	aws_params_add(&ps, "ImageId.1", id);
-	int rc = aws_call(&a->conn, "DescribeImages", &ps, false, &body, &len, NULL, err);
+	int rc = call(a->client, "DescribeImages", &ps, &ir.h, NULL, false, err);
 	aws_params_free(&ps);
-	if (!rc) {
-		rc = cf_aws_image_snapshots(body, len, id, snaps, AMI_SNAPSHOTS_MAX, &n);
-		free(body);
-		if (rc)
-			aws_seterr(err, rc, "DescribeImages %s: the AMI is not in the answer", id);
+	if (!rc && !ir.found) {
+		rc = -ENOENT;
+		aws_seterr(err, rc, "DescribeImages %s: the AMI is not in the answer", id);
 	}
 	if (rc) {
 		free(snaps);
 		return rc;
 	}
 	aws_params_add(&ps, "ImageId", id);
-	rc = aws_call(&a->conn, "DeregisterImage", &ps, false, &body, &len, NULL, err);
+	rc = call(a->client, "DeregisterImage", &ps, NULL, NULL, false, err);
 	aws_params_free(&ps);
 	if (rc && rc != -ENOENT) {
 		free(snaps);
 		return rc;
 	}
-	if (!rc)
-		free(body);
 	cf_info("aws: %s: AMI %s deregistered; %zu snapshots of it", path, id, n);
 	for (size_t i = 0; i < n; i++) {
 		struct cf_error e2 = {0};
@@ -809,8 +888,7 @@ static int aws_power(struct cf_provider *p, const char *instance_path, bool star
 	struct aws *a = p->impl;
 	struct cf_error scratch;
 	struct aws_params ps = {0};
-	char id[ID_MAX], *body;
-	size_t len;
+	char id[ID_MAX];
 	(void) request_id; /* StopInstances and StartInstances repeat harmlessly */
 	if (!err)
 		err = &scratch;
@@ -820,12 +898,11 @@ static int aws_power(struct cf_provider *p, const char *instance_path, bool star
 	if (rc)
 		return rc;
 	aws_params_add(&ps, "InstanceId.1", id);
-	rc = aws_call(&a->conn, start ? "StartInstances" : "StopInstances", &ps, false, &body, &len,
-		      NULL, err);
+	rc = call(a->client, start ? "StartInstances" : "StopInstances", &ps, NULL, NULL, false,
+		  err);
 	aws_params_free(&ps);
 	if (rc)
 		return rc;
-	free(body);
 	return set_op(op, id, start ? "start" : "stop", start ? "pending" : "stopping", false);
 }
 
@@ -854,8 +931,6 @@ static int write_tags(struct aws *a, const char *id, const struct cf_label_chang
 	struct aws_params cs = {0}, ds = {0};
 	char key[48];
 	int nc = 0, nd = 0, rc = 0;
-	char *body;
-	size_t len;
 	aws_params_add(&cs, "ResourceId.1", id);
 	aws_params_add(&ds, "ResourceId.1", id);
 	for (size_t i = 0; i < n; i++) {
@@ -879,11 +954,10 @@ static int write_tags(struct aws *a, const char *id, const struct cf_label_chang
 		snprintf(key, sizeof key, "Tag.%d.Value", nd);
 		aws_params_add(&ds, key, old);
 	}
-	if (nc && !(rc = aws_call(&a->conn, "CreateTags", &cs, false, &body, &len, NULL, err)))
-		free(body);
-	if (!rc && nd &&
-	    !(rc = aws_call(&a->conn, "DeleteTags", &ds, false, &body, &len, NULL, err)))
-		free(body);
+	if (nc)
+		rc = call(a->client, "CreateTags", &cs, NULL, NULL, false, err);
+	if (!rc && nd)
+		rc = call(a->client, "DeleteTags", &ds, NULL, NULL, false, err);
 	aws_params_free(&cs);
 	aws_params_free(&ds);
 	return rc;
@@ -1003,8 +1077,6 @@ static void aws_destroy(struct cf_provider *p)
 		return;
 	struct aws *a = p->impl;
 	pthread_mutex_destroy(&a->lock);
-	free(a->conn.endpoint);
-	free(a->conn.region);
 	free(a);
 }
 
@@ -1028,27 +1100,17 @@ static const struct cf_provider_ops aws_ops = {
     .label_bytes_max = 256 * 4,
 };
 
-int cf_aws_new(const struct cf_aws_config *cfg, struct cf_provider **out)
+int cf_aws_new(struct cf_aws_client *client, struct cf_provider **out)
 {
 	*out = NULL;
-	if (!cfg || !cfg->http || !cfg->creds || !cfg->endpoint || !cfg->region) {
-		cf_err("aws: the provider needs an endpoint, a region, http and credentials");
+	if (!client) {
+		cf_err("aws: the provider needs a Query client");
 		return -EINVAL;
 	}
 	struct aws *a = calloc(1, sizeof *a);
 	if (!a)
 		return -ENOMEM;
-	a->conn.endpoint = strdup(cfg->endpoint);
-	a->conn.region = strdup(cfg->region);
-	if (!a->conn.endpoint || !a->conn.region) {
-		free(a->conn.endpoint);
-		free(a->conn.region);
-		free(a);
-		return -ENOMEM;
-	}
-	a->conn.http = cfg->http;
-	a->conn.creds = cfg->creds;
-	a->conn.creds_ctx = cfg->creds_ctx;
+	a->client = client;
 	pthread_mutex_init(&a->lock, NULL);
 	a->pub.ops = &aws_ops;
 	a->pub.impl = a;

@@ -9,6 +9,7 @@
 #ifndef CLONEFS_AWS_H
 #define CLONEFS_AWS_H
 
+#include "aws_xml.h"
 #include "model.h"
 #include "provider.h"
 
@@ -19,20 +20,11 @@ struct cf_provider_kind;
 struct cf_layout;
 struct cf_http;
 
-/* The provider for one region. endpoint: the EC2 endpoint URL
- * ("https://ec2.us-east-1.amazonaws.com/"); creds: the credentials, asked on
- * every call (key id, secret, session token or "", into the buffers; 0 or a
- * negative errno with the reason in why; never logged). http must outlive
- * the provider. */
-struct cf_aws_config {
-	const char *endpoint;
-	const char *region;
-	struct cf_http *http;
-	int (*creds)(void *ctx, char *key_id, size_t kl, char *secret, size_t sl, char *token,
-		     size_t tl, char *why, size_t why_size);
-	void *creds_ctx;
-};
-int cf_aws_new(const struct cf_aws_config *cfg, struct cf_provider **out);
+struct cf_aws_client;
+
+/* The provider for one region, over a Query client (aws_query.h) that must
+ * outlive it. */
+int cf_aws_new(struct cf_aws_client *client, struct cf_provider **out);
 
 /* The aws:REGION mount source (aws_source.c), for the registry. */
 extern const struct cf_provider_kind cf_aws_kind;
@@ -94,11 +86,38 @@ enum { CF_AWS_TAGS_MAX = 50 };
 int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct cf_page *out,
 		       struct cf_error *err);
 
+/* The same as a reader for one answer streamed through aws_xml (the
+ * provider's calls, aws_query.h): init, give h to the parse, then end with
+ * the parse's result (why: its reason, or NULL) for the page as
+ * cf_aws_decode_page gives it. */
+struct cf_aws_page_reader {
+	struct cf_aws_xml_handler h;
+	enum cf_kind kind;
+	struct cf_page *out;
+	size_t cap;
+	char *token;
+	bool token_bad;
+	char root[64], path[96];
+};
+int cf_aws_page_reader_init(struct cf_aws_page_reader *pr, enum cf_kind kind, struct cf_page *out);
+int cf_aws_page_reader_end(struct cf_aws_page_reader *pr, int rc, const char *why,
+			   struct cf_error *err);
+
 /* The snapshot ids an AMI's block device mappings name, from one
  * DescribeImages answer holding that AMI (image_id): up to max ids (each
  * < 32 bytes) into ids, their count in *n. -ENOENT when the answer does not
  * hold the AMI, -EPROTO when not an answer. */
 int cf_aws_image_snapshots(const char *body, size_t len, const char *image_id, char ids[][32],
 			   size_t max, size_t *n);
+/* Its reader form: found says whether the AMI was in the answer. */
+struct cf_aws_image_reader {
+	struct cf_aws_xml_handler h;
+	const char *image_id;
+	char (*ids)[32];
+	size_t max, *n;
+	bool found;
+};
+void cf_aws_image_reader_init(struct cf_aws_image_reader *ir, const char *image_id, char ids[][32],
+			      size_t max, size_t *n);
 
 #endif

@@ -447,31 +447,22 @@ static int push(struct cf_page *out, size_t *cap, struct cf_resource *r)
 	return 0;
 }
 
-/* The streaming reader's state for one page. */
-struct page_ctx {
-	enum cf_kind kind;
-	struct cf_page *out;
-	size_t cap;
-	char *token;
-	bool token_bad;
-};
-
 static int on_item(void *ctx, const xnode *it)
 {
-	struct page_ctx *pc = ctx;
+	struct cf_aws_page_reader *pr = ctx;
 	struct cf_resource r;
 	char why[256];
-	int rc = decode_item(it, pc->kind, &r, why, sizeof why);
+	int rc = decode_item(it, pr->kind, &r, why, sizeof why);
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc == -ENOENT)
 		return 0;
 	if (rc) {
-		pc->out->skipped++;
+		pr->out->skipped++;
 		cf_warn("aws: skipped: %s", why);
 		return 0;
 	}
-	if (push(pc->out, &pc->cap, &r)) {
+	if (push(pr->out, &pr->cap, &r)) {
 		cf_resource_clear(&r);
 		return -ENOMEM;
 	}
@@ -480,79 +471,91 @@ static int on_item(void *ctx, const xnode *it)
 
 static int on_text(void *ctx, const char *path, const char *text, size_t len)
 {
-	struct page_ctx *pc = ctx;
+	struct cf_aws_page_reader *pr = ctx;
 	if (strcmp(path, "nextToken") || !len)
 		return 0;
 	/* It goes back in a form body, escaped; anything but printable ASCII of
 	 * a sane length is not a token. */
-	bool ok = len <= 4096 && !pc->token;
+	bool ok = len <= 4096 && !pr->token;
 	for (size_t i = 0; ok && i < len; i++)
 		ok = text[i] > 0x20 && text[i] < 0x7f;
 	if (!ok) {
-		pc->token_bad = true;
+		pr->token_bad = true;
 		return 0;
 	}
-	return (pc->token = strndup(text, len)) ? 0 : -ENOMEM;
+	return (pr->token = strndup(text, len)) ? 0 : -ENOMEM;
+}
+
+int cf_aws_page_reader_init(struct cf_aws_page_reader *pr, enum cf_kind kind, struct cf_page *out)
+{
+	const struct shape *sh = shape_of(kind);
+	memset(pr, 0, sizeof *pr);
+	memset(out, 0, sizeof *out);
+	if (!sh)
+		return -EINVAL;
+	pr->kind = kind;
+	pr->out = out;
+	snprintf(pr->path, sizeof pr->path, "%s/item%s%s%s", sh->set, sh->inner ? "/" : "",
+		 sh->inner ? sh->inner : "", sh->inner ? "/item" : "");
+	pr->h = (struct cf_aws_xml_handler){.item_path = pr->path,
+					    .item = on_item,
+					    .text = on_text,
+					    .ctx = pr,
+					    .root = pr->root,
+					    .root_size = sizeof pr->root};
+	return 0;
+}
+
+int cf_aws_page_reader_end(struct cf_aws_page_reader *pr, int rc, const char *why,
+			   struct cf_error *err)
+{
+	const struct shape *sh = shape_of(pr->kind);
+	struct cf_page *out = pr->out;
+	if (rc == -ENOMEM) {
+		seterr(err, "%s", "out of memory");
+	} else if (rc) {
+		if (why)
+			seterr(err, "the answer is unusable: %s", why);
+		rc = -EPROTO;
+	} else if (strcmp(pr->root, sh->answer)) {
+		char ex[48];
+		excerpt(pr->root, strlen(pr->root), ex, sizeof ex);
+		seterr(err, "the answer is a <%s>", ex);
+		rc = -EPROTO;
+	} else if (pr->token_bad) {
+		seterr(err, "%s", "the answer's nextToken is unusable");
+		rc = -EPROTO;
+	}
+	if (rc) {
+		free(pr->token);
+		pr->token = NULL;
+		cf_page_clear(out);
+		return rc;
+	}
+	out->next_token = pr->token;
+	pr->token = NULL;
+	return 0;
 }
 
 int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct cf_page *out,
 		       struct cf_error *err)
 {
 	struct cf_error scratch;
-	const struct shape *sh = shape_of(kind);
-	struct page_ctx pc = {.kind = kind, .out = out};
-	char why[200], root[64], path[80];
-	int rc;
-	memset(out, 0, sizeof *out);
+	struct cf_aws_page_reader pr;
+	char why[200] = "";
 	if (!err)
 		err = &scratch;
-	if (!sh) {
+	if (cf_aws_page_reader_init(&pr, kind, out)) {
 		seterr(err, "%s", "no such listing");
 		return -EINVAL;
 	}
-	snprintf(path, sizeof path, "%s/item%s%s%s", sh->set, sh->inner ? "/" : "",
-		 sh->inner ? sh->inner : "", sh->inner ? "/item" : "");
-	struct cf_aws_xml_handler h = {.item_path = path,
-				       .item = on_item,
-				       .text = on_text,
-				       .ctx = &pc,
-				       .root = root,
-				       .root_size = sizeof root};
-	rc = cf_aws_xml_parse(body, len, NULL, &h, why, sizeof why);
-	if (rc == -ENOMEM) {
-		seterr(err, "%s", "out of memory");
-	} else if (rc) {
-		seterr(err, "the answer is unusable: %s", why);
-		rc = -EPROTO;
-	} else if (strcmp(root, sh->answer)) {
-		char ex[48];
-		excerpt(root, strlen(root), ex, sizeof ex);
-		seterr(err, "the answer is a <%s>", ex);
-		rc = -EPROTO;
-	} else if (pc.token_bad) {
-		seterr(err, "%s", "the answer's nextToken is unusable");
-		rc = -EPROTO;
-	}
-	if (rc) {
-		free(pc.token);
-		cf_page_clear(out);
-		return rc;
-	}
-	out->next_token = pc.token;
-	return 0;
+	int rc = cf_aws_xml_parse(body, len, NULL, &pr.h, why, sizeof why);
+	return cf_aws_page_reader_end(&pr, rc, why, err);
 }
-
-/* cf_aws_image_snapshots' state. */
-struct snaps_ctx {
-	const char *image_id;
-	char (*ids)[32];
-	size_t max, *n;
-	bool found;
-};
 
 static int on_image(void *ctx, const xnode *it)
 {
-	struct snaps_ctx *sc = ctx;
+	struct cf_aws_image_reader *sc = ctx;
 	const char *id = text_of(it, "imageId", NULL);
 	if (!id || strcmp(id, sc->image_id) || sc->found)
 		return 0;
@@ -572,15 +575,23 @@ static int on_image(void *ctx, const xnode *it)
 	return 0;
 }
 
+void cf_aws_image_reader_init(struct cf_aws_image_reader *ir, const char *image_id, char ids[][32],
+			      size_t max, size_t *n)
+{
+	*ir = (struct cf_aws_image_reader){.image_id = image_id, .ids = ids, .max = max, .n = n};
+	ir->h =
+	    (struct cf_aws_xml_handler){.item_path = "imagesSet/item", .item = on_image, .ctx = ir};
+	*n = 0;
+}
+
 int cf_aws_image_snapshots(const char *body, size_t len, const char *image_id, char ids[][32],
 			   size_t max, size_t *n)
 {
-	struct snaps_ctx sc = {.image_id = image_id, .ids = ids, .max = max, .n = n};
-	struct cf_aws_xml_handler h = {.item_path = "imagesSet/item", .item = on_image, .ctx = &sc};
+	struct cf_aws_image_reader ir;
 	char why[200];
-	*n = 0;
-	int rc = cf_aws_xml_parse(body, len, NULL, &h, why, sizeof why);
+	cf_aws_image_reader_init(&ir, image_id, ids, max, n);
+	int rc = cf_aws_xml_parse(body, len, NULL, &ir.h, why, sizeof why);
 	if (rc)
 		return rc == -ENOMEM ? rc : -EPROTO;
-	return sc.found ? 0 : -ENOENT;
+	return ir.found ? 0 : -ENOENT;
 }

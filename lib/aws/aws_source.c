@@ -3,16 +3,15 @@
  * and endpoint found the way the AWS CLI finds them, the credentials and
  * the provider (aws.c).
  *
- * Credentials, in the AWS CLI's order: -o profile (which skips the
- * environment's keys), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
- * AWS_SESSION_TOKEN, then the shared credentials file's profile
- * (AWS_PROFILE or "default"; AWS_SHARED_CREDENTIALS_FILE or
- * ~/.aws/credentials, refused when group or others may read it). The rest of
- * the chain (config file, credential_process, IMDSv2, refreshing temporary
- * keys) is aws_creds', and takes this file's place once merged.
+ * Credentials, region and endpoint are aws_creds' (the AWS CLI's chain:
+ * -o profile, the environment, the shared files, credential_process,
+ * IMDSv2); the calls are aws_query's client. This file checks the options,
+ * names the cache and hands them over.
  *
  * The cache of a mount is named <region>@<host[_port]>. */
 #include "aws.h"
+#include "aws_creds.h"
+#include "aws_query.h"
 #include "hash.h"
 #include "http.h"
 #include "log.h"
@@ -34,9 +33,10 @@
 struct aws_source {
 	char *profile; /* -o profile= */
 	const char *endpoint_from;
+	bool endpoint_given; /* -o endpoint or the environment's */
 	struct cf_http *http;
-	const char *creds_from; /* "environment", "shared credentials file" */
-	char key[256], secret[256], token[4096];
+	struct cf_aws_creds *creds;
+	struct cf_aws_client *client;
 };
 
 static const char *opt(const struct cf_kv *opts, size_t n, const char *key)
@@ -138,6 +138,7 @@ static int aws_configure(struct cf_source *s, const char *scope_arg, const struc
 		}
 		if (!(s->endpoint = strdup(endpoint)))
 			return -ENOMEM;
+		a->endpoint_given = true;
 	}
 	return 0;
 }
@@ -202,161 +203,59 @@ static int aws_set_scope(struct cf_source *s, const char *region, const char *fr
 	return 0;
 }
 
-/* One "key = value" of profile `want` in an INI file; 0 when found. */
-static int ini_get(const char *text, const char *want, const char *key, char *out, size_t size)
-{
-	bool in = false;
-	const char *line = text;
-	while (line && *line) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t) (end - line) : strlen(line);
-		char buf[8192];
-		if (len < sizeof buf) {
-			memcpy(buf, line, len);
-			buf[len] = '\0';
-			char *l = buf;
-			while (isspace((unsigned char) *l))
-				l++;
-			char *r = l + strlen(l);
-			while (r > l && isspace((unsigned char) r[-1]))
-				*--r = '\0';
-			if (*l == '[') {
-				char *close = strchr(l, ']');
-				if (close) {
-					*close = '\0';
-					in = !strcmp(l + 1, want);
-				}
-			} else if (in && *l != '#' && *l != ';') {
-				char *eq = strchr(l, '=');
-				if (eq) {
-					char *k = l, *ke = eq, *v = eq + 1;
-					while (ke > k && isspace((unsigned char) ke[-1]))
-						ke--;
-					*ke = '\0';
-					while (isspace((unsigned char) *v))
-						v++;
-					if (!strcmp(k, key) && strlen(v) < size) {
-						strcpy(out, v);
-						explicit_bzero(buf, sizeof buf);
-						return 0;
-					}
-				}
-			}
-			explicit_bzero(buf, sizeof buf);
-		}
-		line = end ? end + 1 : NULL;
-	}
-	return -ENOENT;
-}
-
-static int from_shared_file(struct aws_source *a, const char *profile)
-{
-	const char *path = getenv("AWS_SHARED_CREDENTIALS_FILE");
-	char def[4096];
-	if (!path || !*path) {
-		const char *home = getenv("HOME");
-		if (!home)
-			return -ENOENT;
-		snprintf(def, sizeof def, "%s/.aws/credentials", home);
-		path = def;
-	}
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -ENOENT;
-	struct stat st;
-	if (fstat(fileno(f), &st) || (st.st_mode & 077)) {
-		fclose(f);
-		cf_err("aws: %s may be read by group or others; chmod 600 it", path);
-		return -EACCES;
-	}
-	char *text = calloc(1, 1 << 16);
-	size_t n = text ? fread(text, 1, (1 << 16) - 1, f) : 0;
-	fclose(f);
-	if (!text)
-		return -ENOMEM;
-	text[n] = '\0';
-	int rc = ini_get(text, profile, "aws_access_key_id", a->key, sizeof a->key);
-	if (!rc)
-		rc = ini_get(text, profile, "aws_secret_access_key", a->secret, sizeof a->secret);
-	if (!rc && ini_get(text, profile, "aws_session_token", a->token, sizeof a->token))
-		a->token[0] = '\0';
-	explicit_bzero(text, n);
-	free(text);
-	return rc;
-}
-
 static int aws_start(struct cf_source *s, struct cf_http *http)
 {
 	struct aws_source *a = s->impl;
+	char why[512] = "";
+	struct cf_aws_creds_config cc = {.profile = a->profile,
+					 .region = s->scope,
+					 .endpoint = a->endpoint_given ? s->endpoint : NULL};
 	a->http = http;
-	const char *k = getenv("AWS_ACCESS_KEY_ID"), *sec = getenv("AWS_SECRET_ACCESS_KEY");
-	if (!a->profile && k && *k && sec && *sec) {
-		const char *t = getenv("AWS_SESSION_TOKEN");
-		if (strlen(k) >= sizeof a->key || strlen(sec) >= sizeof a->secret ||
-		    (t && strlen(t) >= sizeof a->token)) {
-			cf_err("aws: the credentials in the environment are too long");
-			return -EINVAL;
-		}
-		strcpy(a->key, k);
-		strcpy(a->secret, sec);
-		snprintf(a->token, sizeof a->token, "%s", t ? t : "");
-		a->creds_from = "environment";
-		return 0;
-	}
-	const char *profile = a->profile ? a->profile : getenv("AWS_PROFILE");
-	int rc = from_shared_file(a, profile && *profile ? profile : "default");
-	if (!rc) {
-		a->creds_from = "shared credentials file";
-		return 0;
-	}
-	cf_err("aws: no credentials: neither AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY%s nor "
-	       "profile %s in the shared credentials file",
-	       a->profile ? " (skipped: -o profile)" : "",
-	       profile && *profile ? profile : "default");
-	return rc == -ENOENT ? -EACCES : rc;
+	int rc = cf_aws_creds_new(&cc, &a->creds, why, sizeof why);
+	if (rc)
+		cf_err("aws: no credentials: %s", why[0] ? why : strerror(-rc));
+	return rc;
 }
 
+/* No region named: the profile's. */
 static int aws_find_scope(struct cf_source *s, char *buf, size_t size, const char **from, char *why,
 			  size_t why_size)
 {
-	(void) s, (void) buf, (void) size, (void) from;
-	snprintf(why, why_size, "no region in aws:REGION, AWS_REGION or AWS_DEFAULT_REGION");
-	return -ENOENT;
-}
-
-static int creds(void *ctx, char *key_id, size_t kl, char *secret, size_t sl, char *token,
-		 size_t tl, char *why, size_t why_size)
-{
-	struct aws_source *a = ctx;
-	if (!a->key[0] || strlen(a->key) >= kl || strlen(a->secret) >= sl ||
-	    strlen(a->token) >= tl) {
-		snprintf(why, why_size, "no usable credentials");
-		return -EACCES;
+	struct aws_source *a = s->impl;
+	const char *r = a->creds ? cf_aws_creds_region(a->creds) : NULL;
+	if (!r || !*r) {
+		snprintf(why, why_size,
+			 "none in aws:REGION, AWS_REGION, AWS_DEFAULT_REGION or the profile");
+		return -ENOENT;
 	}
-	strcpy(key_id, a->key);
-	strcpy(secret, a->secret);
-	strcpy(token, a->token);
+	if (strlen(r) >= size) {
+		snprintf(why, why_size, "the profile's region is too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(buf, r);
+	*from = "the profile's region";
 	return 0;
 }
 
 static int aws_provider(struct cf_source *s, struct cf_provider **out)
 {
 	struct aws_source *a = s->impl;
-	struct cf_aws_config c = {.endpoint = s->endpoint,
-				  .region = s->scope,
-				  .http = a->http,
-				  .creds = creds,
-				  .creds_ctx = a};
-	int rc = cf_aws_new(&c, out);
+	char why[512] = "";
+	struct cf_aws_client_config cc = {
+	    .http = a->http, .creds = a->creds, .region = s->scope, .endpoint = s->endpoint};
+	int rc = cf_aws_client_new(&cc, &a->client, why, sizeof why);
+	if (!rc)
+		rc = cf_aws_new(a->client, out);
 	if (rc < 0)
-		cf_err("cannot set up the AWS provider for %s: %s", s->endpoint, strerror(-rc));
+		cf_err("cannot set up the AWS provider for %s: %s", s->endpoint,
+		       why[0] ? why : strerror(-rc));
 	return rc;
 }
 
 static const char *aws_credentials(const struct cf_source *s)
 {
 	const struct aws_source *a = s->impl;
-	return a ? a->creds_from : NULL;
+	return a && a->creds ? cf_aws_creds_source(a->creds) : NULL;
 }
 
 static void aws_free(struct cf_source *s)
@@ -364,9 +263,8 @@ static void aws_free(struct cf_source *s)
 	struct aws_source *a = s->impl;
 	if (!a)
 		return;
-	explicit_bzero(a->key, sizeof a->key);
-	explicit_bzero(a->secret, sizeof a->secret);
-	explicit_bzero(a->token, sizeof a->token);
+	cf_aws_client_free(a->client);
+	cf_aws_creds_free(a->creds);
 	free(a->profile);
 	free(a);
 	s->impl = NULL;
@@ -387,9 +285,10 @@ const struct cf_provider_kind cf_aws_kind = {
 	"(an AMI by its name) or else its id. mkdir in a volume's snapshots/ or an\n"
 	"instance's images/ makes a snapshot or an AMI, rmdir deletes, setfattr tags.\n",
     .help_options =
-	"    -o profile=NAME        the shared credentials file's profile (skips the\n"
-	"                           environment's keys; default: $AWS_ACCESS_KEY_ID,\n"
-	"                           else $AWS_PROFILE, else \"default\")\n"
+	"    -o profile=NAME        the shared files' profile (skips the environment's\n"
+	"                           keys; default: $AWS_ACCESS_KEY_ID, else\n"
+	"                           $AWS_PROFILE or \"default\" in ~/.aws/credentials and\n"
+	"                           ~/.aws/config, else the instance metadata service)\n"
 	"    -o endpoint=URL        the EC2 endpoint (default: $" ENDPOINT_ENV ", else\n"
 	"                           $" ENDPOINT_ENV_ALL
 	", else https://ec2.REGION.amazonaws.com/)\n",
