@@ -292,3 +292,97 @@ class Mount:
 
 def cleanup_dir(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------- EC2
+EC2_EMULATOR = ROOT / "scripts" / "ec2-emulator"
+# scripts/ec2_emulator/server.py prints this before a traceback of its own.
+EC2_EMULATOR_BUG_MARK = "ec2-emulator: internal error"
+EC2_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+EC2_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+class Ec2Emulator:
+    """scripts/ec2-emulator on a loopback port picked by the kernel (EC2, STS
+    and IMDSv2 on that one port); stop() fails the test on a bug of its own."""
+
+    def __init__(self, workdir, seed=None, region="us-east-1", args=(),
+                 access_key=EC2_ACCESS_KEY, secret_key=EC2_SECRET_KEY):
+        self.workdir = Path(workdir)
+        self.region = region
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.seed_path = None
+        if seed is not None:
+            fd, name = tempfile.mkstemp(prefix="ec2-seed-", suffix=".json", dir=self.workdir)
+            with os.fdopen(fd, "w") as f:
+                json.dump(seed, f)
+            self.seed_path = Path(name)
+        self.args = list(args)
+        self.proc = None
+        self.url = None
+        self.checked = False
+
+    def start(self):
+        cmd = [sys.executable, str(EC2_EMULATOR), "--port", "0", "--region", self.region,
+               "--access-key", self.access_key, "--secret-key", self.secret_key]
+        if self.seed_path:
+            cmd += ["--seed", str(self.seed_path)]
+        cmd += self.args
+        fd, name = tempfile.mkstemp(prefix="ec2-emulator-", suffix=".stderr", dir=self.workdir)
+        self.stderr_path = Path(name)
+        with os.fdopen(fd, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        self.checked = False
+        line = read_line_with_deadline(self.proc, 30)
+        if "http://" not in line:
+            raise RuntimeError(f"unexpected emulator banner: {line!r}")
+        self.url = line[line.index("http://"):].strip()
+        self.port = int(self.url.split(":")[2].split("/")[0])
+        return self
+
+    def stop(self, check=True):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        if check and self.proc and not self.checked:
+            self.checked = True
+            err = self.stderr()
+            assert EC2_EMULATOR_BUG_MARK not in err, \
+                "the EC2 emulator hit a bug of its own (answered 500):\n" + \
+                err[err.index(EC2_EMULATOR_BUG_MARK):][:4000]
+
+    def stderr(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except (AttributeError, OSError):
+            return ""
+
+    def env(self):
+        """Environment for the AWS CLI or botocore against this emulator alone:
+        its keys, empty config and credentials files, no IMDS, no pager."""
+        for name in ("aws-config", "aws-credentials"):
+            (self.workdir / name).touch()
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("AWS_"):
+                del env[k]
+        env.update(AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key,
+                   AWS_CONFIG_FILE=str(self.workdir / "aws-config"),
+                   AWS_SHARED_CREDENTIALS_FILE=str(self.workdir / "aws-credentials"),
+                   AWS_DEFAULT_REGION=self.region, AWS_EC2_METADATA_DISABLED="true",
+                   AWS_PAGER="")
+        return env
+
+    def control(self, method, sub, body=None):
+        """/emulator/v1/<sub> -> parsed JSON (raises on an HTTP error)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + "emulator/v1/" + sub, data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())

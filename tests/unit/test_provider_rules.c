@@ -199,8 +199,9 @@ static void test_mode_refused(void)
 	/* the policy asks for flush (clone.consistency), the provider cannot */
 	pol->clone.consistency = CF_CONS_FLUSH;
 	CHECK_EQ_INT(cf_engine_mkdir(e, &c, snaps.ino, "s1", &out), -EOPNOTSUPP);
-	CHECK(log_has("cannot make a flush-consistent clone: change the policy's "
-		      "clone.consistency"));
+	CHECK(log_has("has no flush of its own: set the policy's clone.flush_command (and "
+		      "clone.thaw_command)"));
+	CHECK(log_has("or change the policy's clone.consistency"));
 	CHECK_EQ_INT(atomic_load(&creates), 0);
 
 	/* the source's label asks for it: the label is what to change */
