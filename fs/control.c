@@ -23,6 +23,7 @@
 
 #include "engine.h"
 #include "http.h"
+#include "layout.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -618,9 +619,11 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 	}
 	gen_reaper(fs, &b);
 	jb_puts(&b, ",\n  \"collections\": {");
-	for (int l = 0; l < CF_LIST__COUNT; l++) {
+	for (int l = 0, shown = 0; l < CF_LIST__COUNT; l++) {
 		const struct cf_sync_state *c = &st[l];
-		jb_puts(&b, l ? ",\n    " : "\n    ");
+		if (!cf_listing_used((enum cf_listing) l))
+			continue; /* a listing the tree has not (AWS: zones) */
+		jb_puts(&b, shown++ ? ",\n    " : "\n    ");
 		jb_str(&b, cf_listing_name((enum cf_listing) l));
 		jb_puts(&b, ": {");
 		if (st_rc[l] < 0) {

@@ -111,6 +111,18 @@ static void aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
 	err->errnum = errnum;
 }
 
+/* A 2xx whose body could not be read (cut short, garbage) is worth asking
+ * again: every call here is a read or repeats harmlessly (a create looks its
+ * request tag up first). */
+static void unreadable_is_transient(int rc, struct cf_error *err)
+{
+	if (rc == -EPROTO && (err->http_status == 0 || (err->http_status >= 200 &&
+							 err->http_status < 300))) {
+		err->errnum = -EPROTO;
+		err->retryable = true;
+	}
+}
+
 /* One action with the answer read by h (NULL: only checked to be XML);
  * token: NextToken. 0 or the errno with err filled (aws_query). */
 static int call(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
@@ -132,6 +144,7 @@ static int call(struct cf_aws_client *c, const char *action, const struct aws_pa
 	memset(err, 0, sizeof *err);
 	int rc = cf_aws_call(c, &rq, NULL, err);
 	cf_aws_params_clear(&qp);
+	unreadable_is_transient(rc, err);
 	return rc;
 }
 
@@ -252,6 +265,7 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 		return rc;
 	}
 	rc = cf_aws_page_reader_end(&pr, 0, NULL, err);
+	unreadable_is_transient(rc, err);
 	if (rc && err->message[0]) {
 		char m[sizeof err->message];
 		snprintf(m, sizeof m, "%s: %.480s", li->action, err->message);
