@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -218,7 +217,7 @@ def test_setfattr_writes_one_tag_and_never_an_aws_one(aws_env):
     assert errno_of(lambda: os.removexattr(p, "user.aws:cloudformation:x")) == errno.EINVAL
     # a tag another writer set: seen after a sync, removed with the value it has
     aws(emu, "ec2", "create-tags", "--resources", SNAP, "--tags", "Key=env,Value=prod")
-    m.wait_synced(time.time())
+    wait_for(lambda: "user.env" in os.listxattr(p), 30, "the sync showing the new tag")
     os.removexattr(p, "user.env")
     t = tags_of([s for s in snapshots(emu) if s["SnapshotId"] == SNAP][0])
     assert "env" not in t and t["team"] == "storage"
