@@ -27,11 +27,13 @@ ACTIONS = {
 
 
 class Api:
-    def __init__(self, state, model):
+    def __init__(self, state, model, full_size=None):
         self.state = state
         self.model = model
-        # fullSnapshotSizeInBytes only where the service model's Snapshot has it
-        self.full_size_member = model.has_shape_member("Snapshot", "FullSnapshotSizeInBytes")
+        # fullSnapshotSizeInBytes where the service model's Snapshot has it, or when
+        # asked for (the current API reference has it; older models do not)
+        self.full_size_member = full_size if full_size is not None else \
+            model.has_shape_member("Snapshot", "FullSnapshotSizeInBytes")
 
     def check(self, params):
         """-> the action name, or the API's error for a request it cannot take."""

@@ -81,7 +81,9 @@ refusals: InvalidSnapshot.InUse (a snapshot a registered AMI uses);
   InvalidAMIName.Duplicate / .Malformed; IncorrectInstanceState;
   IncorrectState; TagLimitExceeded (50 tags); InvalidParameterValue for aws:*
   tag keys; *.NotFound and *.Malformed per id; AuthFailure (401) for an
-  unknown key, a wrong secret or session token; RequestExpired (15 min skew).
+  unknown key, a wrong secret or session token; RequestExpired (X-Amz-Date
+  more than 15 minutes off the real clock; moving the emulator's clock
+  does not expire signatures, only IMDS keys).
   STS answers in its own envelope: InvalidClientTokenId, SignatureDoesNotMatch.
 
 seed file (--seed): a JSON object; every key optional, every id generated
@@ -104,8 +106,9 @@ seed file (--seed): a JSON object; every key optional, every id generated
                     "creationDate": "..", "description": "..",
                     "blockDeviceMappings": [{"deviceName": "/dev/xvda",
                                              "snapshotId": "snap-...", "volumeSize": 8}]}]}
-  fullSnapshotSizeInBytes is sent only when the service model's Snapshot
-  shape has that member.
+  fullSnapshotSizeInBytes (of a completed snapshot) is sent when the service
+  model's Snapshot shape has that member, or with --full-snapshot-size (the
+  current API reference lists it; botocore 1.29's model does not).
 
 test control endpoints (no auth; not part of the API):
   GET    /emulator/v1/health
@@ -116,13 +119,18 @@ test control endpoints (no auth; not part of the API):
          "imageSeconds", "volumeSeconds", "instanceSeconds",
          "terminatedLingerSeconds"}
   POST   /emulator/v1/clock          {"advanceSeconds": S}: move the clock on
+  POST   /emulator/v1/raw-override   {"action": "DescribeSnapshots", "status": 200,
+         "body": "raw text", "headers": {...}, "times": N (optional)}: that
+         action answers the raw body, before auth and faults (malformed-
+         response tests); DELETE removes every override
   POST   /emulator/v1/resources      a seed-format object: add resources
   DELETE /emulator/v1/resources/ID   remove one behind the API's back
   GET    /emulator/v1/internal-errors  {"count": N}: exceptions of the
          emulator's own, each answered 500 InternalError and printed on
          stderr after a line starting "ec2-emulator: internal error"
 
-not implemented: presigned (query-string) SigV4, SigV4A, snapshot copy,
+not implemented: CreateImage's reboot (NoReboot is taken; the instance just
+  stays running), presigned (query-string) SigV4, SigV4A, snapshot copy,
   sharing and archive, AttachVolume/DetachVolume, launch templates,
   networking beyond a fixed VPC and subnet, IAM policies (every key may do
   everything), STS actions other than GetCallerIdentity.
@@ -175,6 +183,8 @@ def build_parser():
     p.add_argument("--garbage-rate", type=float, default=0.0, metavar="R",
                    help="answer this fraction of successful requests 200 with truncated XML "
                         "or an HTML page")
+    p.add_argument("--full-snapshot-size", action="store_true", default=None,
+                   help="send snapshots' fullSnapshotSizeInBytes even if the model lacks it")
     p.add_argument("--random-seed", type=int, default=None, help="seed for every random choice")
     p.add_argument("--verbose", action="store_true", help="log requests to stderr")
     return p
@@ -223,7 +233,8 @@ def main(argv=None):
     faults.drop_rate = args.drop_rate
     faults.garbage_rate = args.garbage_rate
     imds = Imds(st, creds, role=args.imds_role, credentials_ttl=args.imds_credentials_ttl)
-    em = Emulator(st, Api(st, model), creds, imds, faults, verbose=args.verbose)
+    em = Emulator(st, Api(st, model, full_size=args.full_snapshot_size), creds, imds, faults,
+                  verbose=args.verbose)
     try:
         srv = Server(("127.0.0.1", args.port), em)
     except OSError as e:

@@ -13,7 +13,6 @@ as on AWS.
 """
 
 import json
-import os
 import re
 
 MODEL_PATHS = (

@@ -22,7 +22,7 @@ def _gmt(epoch):
 
 
 # ------------------------------------------------------------------ tags
-def check_tags(tags, deleting=False):
+def check_tags(tags):
     for k, v in tags:
         if not 1 <= len(k) <= 128:
             raise invalid_value("Tag key exceeds the maximum length of 128 characters"
@@ -92,7 +92,7 @@ def delete_tags(api, p):
     if not ids:
         raise missing("ResourceId")
     tags = p.tags()
-    check_tags(tags, deleting=True)
+    check_tags(tags)
     rs = _resources(st, ids)
     for r in rs:
         if not tags:

@@ -62,6 +62,18 @@ class Emulator:
         self.req_counts = {}
         self.total_requests = 0
         self.internal_errors = 0
+        self.overrides = []   # [{"action", "status", "body", "headers", "times"}]
+
+    def take_override(self, action):
+        with self.stats_lock:
+            for ov in self.overrides:
+                if ov["action"] == action:
+                    if ov["times"] is not None:
+                        ov["times"] -= 1
+                        if ov["times"] <= 0:
+                            self.overrides.remove(ov)
+                    return ov
+        return None
 
     def internal_error(self, what):
         with self.stats_lock:
@@ -216,6 +228,12 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError("MalformedQueryString", "The query string is malformed")
             sts = is_sts(params)
             em.count(("STS " if sts else "EC2 ") + str(params.get("Action")))
+            ov = em.take_override(params.get("Action"))
+            if ov is not None:
+                raw = ov["body"]
+                self._send(ov["status"], ov["headers"],
+                           raw.encode("utf-8") if isinstance(raw, str) else raw)
+                return
             f = em.faults
             if em.chance(f.fail_rate):
                 raise injected_failure(em.pick(), sts)
@@ -224,8 +242,7 @@ class Handler(BaseHTTPRequestHandler):
             st = em.state
             try:
                 akid = verify(method, url.path, url.query, self.headers.items(), body,
-                              "sts" if sts else "ec2", st.region, em.creds.lookup,
-                              now=st.now())
+                              "sts" if sts else "ec2", st.region, em.creds.lookup)
             except AuthError as e:
                 code, status = (STS_AUTH if sts else EC2_AUTH)[e.kind]
                 msg = e.message
@@ -305,6 +322,20 @@ class Handler(BaseHTTPRequestHandler):
                 st.clock_offset += float(secs)
                 st.advance()
                 out = {"clockOffsetSeconds": st.clock_offset}
+        elif sub == "raw-override" and method == "POST":
+            if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+                raise ApiError("Invalid", 'raw-override: expected {"action": .., "body": ..}')
+            ov = {"action": data["action"], "status": int(data.get("status", 200)),
+                  "body": data.get("body", ""),
+                  "headers": dict(data.get("headers") or {"Content-Type": XML_TYPE}),
+                  "times": data.get("times")}
+            with em.stats_lock:
+                em.overrides.append(ov)
+            out = {"action": ov["action"]}
+        elif sub == "raw-override" and method == "DELETE":
+            with em.stats_lock:
+                em.overrides.clear()
+            out = {}
         elif sub == "resources" and method == "POST":
             with st.lock:
                 try:

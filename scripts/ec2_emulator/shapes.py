@@ -15,7 +15,9 @@ def tag_set(tags):
 def progress(st, s, now):
     if s["state"] != "pending":
         return "100%" if s["state"] == "completed" else s.get("progress", "0%")
-    total = max(s["doneAt"] - s["startTime"], 1e-6)
+    if s["doneAt"] <= s["startTime"]:
+        return s.get("progress", "0%")            # seeded pending: stays as given
+    total = s["doneAt"] - s["startTime"]
     pct = int(max(0.0, min(0.99, (now - s["startTime"]) / total)) * 100)
     return "%d%%" % pct
 

@@ -147,6 +147,23 @@ def _tags(v, where):
     raise SeedError("%s: tags must be an object or a list" % where)
 
 
+STATES = {
+    "snapshot": ("pending", "completed", "error", "recoverable", "recovering"),
+    "volume": ("creating", "available", "in-use", "deleting", "deleted", "error"),
+    "instance": tuple(INSTANCE_CODES),
+    "image": ("pending", "available", "invalid", "deregistered", "transient", "failed",
+              "error", "disabled"),
+}
+
+
+def _state(kind, v, default, where):
+    """A seeded state stays as given (no transition is scheduled for it)."""
+    s = v.get("state", default)
+    if s not in STATES[kind]:
+        raise SeedError("%s: state %r is not one of %s" % (where, s, ", ".join(STATES[kind])))
+    return s
+
+
 def _time(v, default, where):
     if v is None:
         return default
@@ -178,7 +195,7 @@ def load_seed(st, data):
             "size": int(v.get("size", 8)),
             "az": v.get("availabilityZone") or st.zones[0],
             "createTime": _time(v.get("createTime"), now - 86400, w),
-            "state": v.get("state", "available"),
+            "state": _state("volume", v, "available", w),
             "snapshotId": v.get("snapshotId", ""),
             "volumeType": v.get("volumeType", "gp3"),
             "iops": int(v.get("iops", 3000)),
@@ -194,7 +211,7 @@ def load_seed(st, data):
         inst = new_instance(st, az=v.get("availabilityZone") or st.zones[0],
                             image_id=v.get("imageId", "ami-0123456789abcdef0"),
                             instance_type=v.get("instanceType", "t3.micro"),
-                            state=v.get("state", "running"), launch=launch,
+                            state=_state("instance", v, "running", w), launch=launch,
                             attach=_time(v.get("attachTime"), launch, w),
                             rid=v.get("instanceId"), tags=_tags(v.get("tags"), w))
         for j, a in enumerate(v.get("volumes") or []):
@@ -221,7 +238,7 @@ def load_seed(st, data):
             "ownerId": str(s.get("ownerId", st.account_id)),
             "ownerAlias": s.get("ownerAlias"),
             "startTime": _time(s.get("startTime"), now - 3600, w),
-            "state": s.get("state", "completed"),
+            "state": _state("snapshot", s, "completed", w),
             "doneAt": 0,
             "encrypted": bool(s.get("encrypted", False)),
             "storageTier": s.get("storageTier", "standard"),
@@ -247,7 +264,7 @@ def load_seed(st, data):
             "name": m.get("name", "image-%d" % i),
             "description": m.get("description"),
             "creationDate": _time(m.get("creationDate"), now - 3600, w),
-            "state": m.get("state", "available"),
+            "state": _state("image", m, "available", w),
             "ownerId": str(m.get("ownerId", st.account_id)),
             "ownerAlias": m.get("imageOwnerAlias"),
             "public": bool(m.get("isPublic", False)),

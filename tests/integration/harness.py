@@ -334,7 +334,12 @@ class Ec2Emulator:
         with os.fdopen(fd, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         self.checked = False
-        line = read_line_with_deadline(self.proc, 30)
+        try:
+            line = read_line_with_deadline(self.proc, 30)
+        except (RuntimeError, AttributeError):
+            # read_line_with_deadline reads proc.stderr, which is a file here
+            self.proc.wait(10)
+            raise RuntimeError("the EC2 emulator exited: " + self.stderr())
         if "http://" not in line:
             raise RuntimeError(f"unexpected emulator banner: {line!r}")
         self.url = line[line.index("http://"):].strip()

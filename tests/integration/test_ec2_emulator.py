@@ -303,6 +303,28 @@ def test_botocore_paging_filters_and_limits(ec2):
     assert zones[0]["ZoneId"] == "use1-az1"
 
 
+def test_filtered_pages_may_be_empty(ec2):
+    """Filters apply to a window of the listing: an empty page with a NextToken
+    is not the end, as on AWS."""
+    emu = ec2(seed={}, args=["--generate-snapshots", "120"])
+    c = client(emu)
+    kw = {"OwnerIds": ["self"], "MaxResults": 5,
+          "Filters": [{"Name": "tag:Name", "Values": ["snapshot-000077"]}]}
+    first = c.describe_snapshots(**kw)
+    found, pages, token = list(first["Snapshots"]), 1, first.get("NextToken")
+    assert token                     # 120 snapshots, a window of 50: more to come
+    while token:
+        page = c.describe_snapshots(NextToken=token, **kw)
+        found += page["Snapshots"]
+        pages += 1
+        token = page.get("NextToken")
+    assert [s["Tags"][0]["Value"] for s in found] == ["snapshot-000077"]
+    assert pages == 3
+    with pytest.raises(ClientError) as e:       # a token is bound to its filters
+        c.describe_snapshots(OwnerIds=["self"], MaxResults=5, NextToken=first["NextToken"])
+    assert code_of(e) == "InvalidPaginationToken"
+
+
 def test_botocore_auth_refusals(ec2):
     emu = ec2(args=["--credentials", "AKIATEMPORARY0000001:s3cret:the-token"])
     assert client(emu).describe_volumes()["Volumes"]
@@ -334,6 +356,25 @@ def test_botocore_auth_refusals(ec2):
     # signed for another service or region
     st, root = signed(emu, {"Action": "DescribeVolumes", "Version": "2016-11-15"}, service="s3")
     assert st == 401 and error_code(root) == "AuthFailure"
+
+
+def test_request_expired(ec2, monkeypatch):
+    """A signature dated 20 minutes ago (botocore's signer on a slow clock)."""
+    import datetime
+    import types
+    import botocore.auth
+
+    class Past(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+    emu = ec2()
+    monkeypatch.setattr(botocore.auth, "datetime", types.SimpleNamespace(datetime=Past))
+    st, root = signed(emu, {"Action": "DescribeVolumes", "Version": "2016-11-15"})
+    assert st == 400 and error_code(root) == "RequestExpired"
+    monkeypatch.undo()
+    st, root = signed(emu, {"Action": "DescribeVolumes", "Version": "2016-11-15"})
+    assert st == 200
 
 
 def test_unknown_parameter_and_action(ec2):
@@ -482,6 +523,51 @@ def test_faults(ec2):
     emu.control("POST", "faults", {"dropRate": 0})
     # the dropped CreateSnapshot took effect: the caller cannot know
     assert len(c.describe_snapshots(OwnerIds=["self"])["Snapshots"]) == 5
+
+
+def test_botocore_waiters(ec2):
+    """botocore's own waiters (waiters-2.json) see the states they wait for."""
+    emu = ec2(args=["--snapshot-seconds", "1", "--image-seconds", "0.2",
+                    "--instance-seconds", "1"])
+    c = client(emu)
+    fast = {"Delay": 1, "MaxAttempts": 30}
+    sid = c.create_snapshot(VolumeId=VOL_DATA)["SnapshotId"]
+    c.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig=fast)
+    aid = c.create_image(InstanceId=INST, Name="waited-for")["ImageId"]
+    c.get_waiter("image_available").wait(ImageIds=[aid], WaiterConfig=fast)
+    c.stop_instances(InstanceIds=[INST])
+    c.get_waiter("instance_stopped").wait(InstanceIds=[INST], WaiterConfig=fast)
+    c.start_instances(InstanceIds=[INST])
+    c.get_waiter("instance_running").wait(InstanceIds=[INST], WaiterConfig=fast)
+
+
+def test_full_snapshot_size(ec2):
+    """fullSnapshotSizeInBytes: as the installed model says, or when asked for."""
+    seed = {"snapshots": [{"snapshotId": SNAP, "volumeSize": 8,
+                           "fullSnapshotSizeInBytes": 123456789}]}
+    body = (b"<fullSnapshotSizeInBytes>123456789</fullSnapshotSizeInBytes>")
+    req = {"Action": "DescribeSnapshots", "Version": "2016-11-15", "SnapshotId.1": SNAP}
+    emu = ec2(seed=seed, args=["--full-snapshot-size"])
+    assert body in signed(emu, req, raw=True)[1]
+    emu = ec2(seed=seed)
+    in_model = "FullSnapshotSizeInBytes" in botocore_session.Session().get_service_model(
+        "ec2").shape_for("Snapshot").members
+    assert (body in signed(emu, req, raw=True)[1]) == in_model
+
+
+def test_raw_override_and_seed_checks(ec2, tmp_path):
+    emu = ec2()
+    c = client(emu)
+    emu.control("POST", "raw-override", {"action": "DescribeVolumes", "status": 503,
+                                         "body": "<html>busy</html>", "times": 1})
+    with pytest.raises(ClientError):
+        c.describe_volumes()
+    assert len(c.describe_volumes()["Volumes"]) == 2        # only once
+    bad = Ec2Emulator(tmp_path, seed={"instances": [{"state": "asleep"}]})
+    with pytest.raises(RuntimeError) as e:
+        bad.start()
+    assert "state 'asleep'" in str(e.value)
+    bad.stop()
 
 
 # --------------------------------------------------------------- libcurl
