@@ -332,15 +332,10 @@ static int load_profile(const char *name, bool want_creds, struct profile *p, ch
 	char *text = NULL;
 	int rc = 0;
 	memset(p, 0, sizeof *p);
-	if (!cpath || !gpath) {
-		rc = cpath && gpath ? -ENOMEM : -ENOENT;
-		snprintf(why, why_size,
-			 "no HOME, and no AWS_SHARED_CREDENTIALS_FILE or "
-			 "AWS_CONFIG_FILE");
-		goto out;
-	}
-	snprintf(files, files_size, "%s or %s", cpath, gpath);
-	if (want_creds) {
+	/* without HOME (and without the variables) a file is simply not there */
+	snprintf(files, files_size, "%s or %s", cpath ? cpath : "(no HOME for ~/.aws/credentials)",
+		 gpath ? gpath : "(no HOME for ~/.aws/config)");
+	if (want_creds && cpath) {
 		rc = read_file(cpath, true, &text, why, why_size);
 		if (!rc && text)
 			rc = parse_ini(text, cpath, false, name, p, why, why_size);
@@ -352,7 +347,7 @@ static int load_profile(const char *name, bool want_creds, struct profile *p, ch
 		if (rc)
 			goto out;
 	}
-	rc = read_file(gpath, false, &text, why, why_size);
+	rc = gpath ? read_file(gpath, false, &text, why, why_size) : 0;
 	if (!rc && text) {
 		bool had_secret = p->secret != NULL;
 		rc = parse_ini(text, gpath, true, name, p, why, why_size);
@@ -713,8 +708,9 @@ static bool url_ok(const char *s)
 {
 	if (!s || strlen(s) > 400 || (strncmp(s, "https://", 8) && strncmp(s, "http://", 7)))
 		return false;
+	/* no user:password@ either: a URL is logged, and SigV4 is the only authority */
 	for (; *s; s++)
-		if ((unsigned char) *s <= 0x20 || (unsigned char) *s >= 0x7f)
+		if ((unsigned char) *s <= 0x20 || (unsigned char) *s >= 0x7f || *s == '@')
 			return false;
 	return true;
 }

@@ -523,6 +523,16 @@ static int call_once(struct cf_aws_client *c, const struct cf_aws_request *rq, c
 		err->retryable = false;
 		return rc;
 	}
+	if (w.next_token && rq->next_token && !strcmp(w.next_token, rq->next_token)) {
+		/* asked again, it would answer again: a listing that never ends */
+		free(w.next_token);
+		err->http_status = (int) res->http_status;
+		snprintf(err->message, sizeof err->message,
+			 "%s: the answer's NextToken is the one sent: the listing would not end",
+			 rq->action);
+		err->errnum = -EPROTO;
+		return -EPROTO;
+	}
 	res->next_token = w.next_token;
 	return 0;
 }

@@ -80,7 +80,8 @@ struct cf_aws_client_config {
 };
 
 /* 0, or -EINVAL / -EPERM with the reason in why (no region, an endpoint the
- * http rules refuse), -ENOMEM. */
+ * http rules refuse), -ENOMEM. A client is shared by threads: it changes
+ * nothing after this, and http and creds are thread-safe. */
 int cf_aws_client_new(const struct cf_aws_client_config *cfg, struct cf_aws_client **out, char *why,
 		      size_t why_size);
 void cf_aws_client_free(struct cf_aws_client *c);
@@ -112,8 +113,10 @@ void cf_aws_result_clear(struct cf_aws_result *r);
  * aws_errors. A handler's nonzero return comes back as it is. A code of
  * DryRunOperation is success (0, err->reason says so). When the API says
  * temporary credentials (a process's, the metadata service's) expired, they
- * are fetched anew and the call is sent once more (nothing was done). -EPROTO for an answer that is
- * not XML or not the action's (err says what it was). res and err may be NULL. */
+ * are fetched anew and the call is sent once more (nothing was done).
+ * -EPROTO for an answer that is not XML or not the action's, or whose
+ * NextToken is the one sent (a listing that would never end); err says
+ * which. res and err may be NULL. */
 int cf_aws_call(struct cf_aws_client *c, const struct cf_aws_request *rq, struct cf_aws_result *res,
 		struct cf_error *err);
 

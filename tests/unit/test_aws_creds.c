@@ -119,6 +119,22 @@ static void test_env(void)
 	cfg.endpoint = "ftp://x/";
 	CHECK(open_creds(&cfg) == NULL);
 	CHECK_EQ_INT(rc_new, -EINVAL);
+	cfg.endpoint = "https://user:pw@ec2.example/";
+	CHECK(open_creds(&cfg) == NULL);
+	CHECK_EQ_INT(rc_new, -EINVAL);
+
+	/* no HOME and no file variables: no files, no error (the environment's keys) */
+	setenv("AWS_REGION", "us-east-1", 1);
+	unsetenv("HOME");
+	cfg = (struct cf_aws_creds_config){0};
+	c = open_creds(&cfg);
+	CHECK_EQ_INT(rc_new, 0);
+	cf_aws_creds_free(c);
+	cfg.profile = "x";
+	CHECK(open_creds(&cfg) == NULL);
+	CHECK_EQ_INT(rc_new, -ENOENT);
+	setenv("HOME", home, 1);
+	unsetenv("AWS_REGION");
 	cfg = (struct cf_aws_creds_config){.region = "us east 1"};
 	CHECK(open_creds(&cfg) == NULL);
 	CHECK_EQ_INT(rc_new, -EINVAL);
@@ -151,7 +167,8 @@ static void test_files(void)
 		   "aws_session_token = tokdev\n");
 	write_file(conf_path, 0644,
 		   "[default]\nregion = us-east-2\n"
-		   "[profile dev]\nregion = ap-south-1\ns3 =\n  max_concurrent_requests = 4\n"
+		   "[profile dev]\ns3 =\n  region = wrong-2\n  max_concurrent_requests = 4\n"
+		   "region = ap-south-1\n"
 		   "[dev]\nregion = wrong-1\n"
 		   "[sso-session x]\nsso_start_url = https://x\n");
 	/* the default profile: keys from credentials, region from config */

@@ -234,6 +234,15 @@ static void test_calls(void)
 	CHECK(strstr(S.req[0].head, "/us-east-1/ec2/aws4_request"));
 	CHECK(strstr(S.req[0].head, "Content-Type: application/x-www-form-urlencoded"));
 
+	/* a token that comes back unchanged would page for ever */
+	struct canned loop[] = {{200, NULL, PAGE("", "<nextToken>same</nextToken>"), false}};
+	server_script(loop, 1);
+	rq.next_token = "same";
+	CHECK_EQ_INT(cf_aws_call(c, &rq, &res, &err), -EPROTO);
+	CHECK(strstr(err.message, "would not end"));
+	CHECK(res.next_token == NULL);
+	rq.next_token = NULL;
+
 	/* the API's error, read from its envelope */
 	struct canned inuse[] = {
 	    {400, NULL,
