@@ -60,6 +60,10 @@ struct cf_layout {
 	const char *listings[CF_LIST__COUNT]; /* each listing's name (cf_listing_name) */
 	struct cf_layout_view views[2];	      /* [0] CF_SUB_SNAPSHOTS, [1] CF_SUB_CLONES */
 	const char *links_dir; /* an instance's attached disks: "disks" (CF_SUB_DISKS) */
+	/* Entry names come from the API's data (model.h's name_pref): a
+	 * resource with an id is listed under its preferred name when it holds
+	 * it, else under its id (AWS). false: name is the entry (GCE). */
+	bool pref_names;
 };
 
 /* Install the process's layout; check it first (-EINVAL, logged, when a

@@ -22,6 +22,7 @@ void cf_resource_clear(struct cf_resource *r)
 		return;
 	free(r->scope);
 	free(r->name);
+	free(r->name_pref);
 	free(r->id);
 	free(r->status);
 	free(r->fingerprint);

@@ -63,8 +63,15 @@ struct cf_label {
  * resource paths as cf_path_from_url returns them, already validated. */
 struct cf_resource {
 	enum cf_kind kind;
-	char *scope;	 /* "global", "zones/us-central1-a", "regions/us-central1" */
-	char *name;	 /* entry name, validated by cf_name_is_safe */
+	char *scope; /* "global", "zones/us-central1-a", "regions/us-central1" */
+	char *name;  /* entry name, validated by cf_name_is_safe */
+	/* A name the provider would rather show, judged safe and not shaped
+	 * like an id (AWS: the Name tag); NULL: none. A provider that sets it
+	 * sets name to the id: the store lists the resource under name_pref
+	 * when it holds it in its collection (no other resource of the
+	 * collection prefers it, or this one is the oldest that does: creation
+	 * time, then id), else under its id; the record keeps the name shown. */
+	char *name_pref;
 	char *id;	 /* provider id (GCE: uint64 as decimal) */
 	char *status;	 /* READY, CREATING, RUNNING, TERMINATED, ... */
 	int64_t created; /* creation time, seconds since the epoch, UTC */

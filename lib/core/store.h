@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CF_STORE_SCHEMA 6
+#define CF_STORE_SCHEMA 7
 
 enum {
 	CF_INO_ROOT = 1,

@@ -28,6 +28,8 @@ static const struct {
     [DB_RES] = {"res", MDB_INTEGERKEY},
     [DB_BYSRC] = {"bysrc", MDB_DUPSORT},
     [DB_SUBT] = {"subtimes", MDB_INTEGERKEY},
+    [DB_BYID] = {"byid", 0},
+    [DB_PREFS] = {"prefs", MDB_DUPSORT},
 };
 
 static bool is_lmdb_code(int rc)

@@ -15,6 +15,8 @@
  *   store_write.c  the tree's writes: paths and bases, entries, scopes, the
  *                  by-source index, upsert and remove
  *   store_sweep.c  the sweep after a complete listing
+ *   store_names.c  the id index (byid) and preferred names (prefs): which
+ *                  resource of a collection holds a name several prefer
  *
  * The tables and the inode scheme are described in store.h. Choices made
  * across the store's files, and why:
@@ -96,7 +98,18 @@
 _Static_assert(sizeof(size_t) == 8, "the store needs 64-bit integer keys and a 16 GiB map");
 _Static_assert(sizeof(struct cf_dirent) == 64, "cf_dirent is compared with memcmp: no padding");
 
-enum { DB_META, DB_PATHS, DB_NODES, DB_DIRS, DB_RES, DB_BYSRC, DB_SUBT, DB__COUNT };
+enum {
+	DB_META,
+	DB_PATHS,
+	DB_NODES,
+	DB_DIRS,
+	DB_RES,
+	DB_BYSRC,
+	DB_SUBT,
+	DB_BYID,
+	DB_PREFS,
+	DB__COUNT
+};
 
 /* The writer's memory of path -> base for short paths (collections, source
  * disks): a page of snapshots names the same few disks again and again. A
@@ -655,6 +668,34 @@ int store_remove_alias(struct cf_wtxn *w, struct sv source, unsigned sub, const 
 int store_show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigned sub,
 		     const char *name, size_t nlen, const struct cf_dirent *nd,
 		     const struct cf_dirent *od, bool raw_changed);
+
+/* ---- ids and preferred names (store_names.c)
+ *
+ * byid: u8 kind ++ id -> base, for every resource with an id (a resource's
+ * identity in the cloud: .clonefs/by-id/, and how a resource whose entry
+ * name follows its preferred name is found again when that name changes).
+ * prefs: collection path ++ '\0' ++ preferred name => one claim per resource
+ * preferring it: u64 created + 2^63 and u32 ns big-endian, then the id, so
+ * that the first duplicate is the oldest claim (creation time, then id) and
+ * holds the name. Only the API's data decides: every host shows the same. */
+
+/* The resource of kind k with this id: its base, or -ENOENT. */
+int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char *id, size_t n,
+		   uint64_t *base);
+int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base);
+/* Remove the entry of (k, id) when it still names base. */
+int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base);
+/* Before resource r is written: the entry name it gets (its name_pref when
+ * it holds it, else its id), into name (CF_NAME_MAX + 1); its claim is
+ * recorded (and a claim of its old preferred name dropped), a resource
+ * shown under that name that does not hold it is moved to its id, and r's
+ * own entry under another name is removed. */
+int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name);
+/* cf_store_upsert of a resource with a preferred name (store_write.c). */
+int store_upsert_named(struct cf_wtxn *w, const struct cf_resource *r);
+/* Drop the claim (and the byid entry) of the resource in record c at base:
+ * it is being removed. coll: its collection's path. */
+int store_names_forget(struct cf_wtxn *w, const struct rec *c, uint64_t base);
 
 static inline void sync_key(enum cf_listing l, char *buf, size_t size, MDB_val *k)
 {

@@ -8,7 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-enum { REC_VERSION = 3, MAX_STR = CF_PATH_MAX };
+enum { REC_VERSION = 4, MAX_STR = CF_PATH_MAX };
 
 struct rd {
 	const unsigned char *p, *end;
@@ -75,8 +75,9 @@ int store_rec_decode(const void *data, size_t size, struct rec *out)
 	out->raw_hash = rd_u64(&r);
 	out->doc_ref = rd_u64(&r);
 	out->doc_len = rd_u32(&r);
-	struct sv *strs[] = {&out->scope,	&out->name,   &out->id,	       &out->status,
-			     &out->fingerprint, &out->source, &out->source_id, &out->origin};
+	struct sv *strs[] = {&out->scope,     &out->name,	 &out->id,
+			     &out->status,    &out->fingerprint, &out->source,
+			     &out->source_id, &out->origin,	 &out->name_pref};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		int num = strs[i] == &out->id ? 0 : strs[i] == &out->source_id ? 1 : -1;
 		*strs[i] = num < 0 ? rd_str(&r, NULL, NULL)
@@ -208,8 +209,8 @@ int store_rec_encode(struct buf *b, const struct cf_resource *r, const char *pro
 	    buf_add(b, &r->stored_bytes, 8) || buf_add(b, &raw_hash, 8) ||
 	    buf_add(b, &doc_ref, 8) || buf_add(b, &doc_len, 4))
 		return -ENOMEM;
-	const char *strs[] = {r->scope,	      r->name,	 r->id,	       r->status,
-			      r->fingerprint, r->source, r->source_id, r->origin};
+	const char *strs[] = {r->scope,	 r->name,      r->id,	  r->status,   r->fingerprint,
+			      r->source, r->source_id, r->origin, r->name_pref};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if ((rc = put_str(b, strs[i], i == 2 || i == 6))) /* id, source_id */
 			return rc;
@@ -256,6 +257,11 @@ static struct sv rec_num(const struct rec *c, int i, struct sv s, char num[24])
 	return (struct sv){num, n > 0 ? (size_t) n : 0};
 }
 
+struct sv store_rec_id(const struct rec *c, char num[24])
+{
+	return rec_num(c, 0, c->id, num);
+}
+
 int store_rec_to_resource(const struct rec *c, struct cf_resource *out)
 {
 	char num[2][24];
@@ -275,7 +281,8 @@ int store_rec_to_resource(const struct rec *c, struct cf_resource *out)
 		    {&out->fingerprint, c->fingerprint},
 		    {&out->source, c->source},
 		    {&out->source_id, rec_num(c, 1, c->source_id, num[1])},
-		    {&out->origin, c->origin}};
+		    {&out->origin, c->origin},
+		    {&out->name_pref, c->name_pref}};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		*strs[i].dst = sv_dup(strs[i].src);
 		if (strs[i].src.n && !*strs[i].dst)

@@ -57,8 +57,9 @@ static inline int buf_add(struct buf *b, const void *p, size_t n)
 /* A resource record (table res), little-endian as written by this host:
  *   u8 version, u8 kind, i64 created, u32 created_ns, u64 size, u64 stored,
  *   u64 raw_hash, u64 doc_ref, u32 doc_len (resource.json: its hash, where
- *   it is and its length), 8 strings (u16 length + bytes): scope name id
- *   status fingerprint source source_id origin, where id and source_id, when
+ *   it is and its length), 9 strings (u16 length + bytes): scope name id
+ *   status fingerprint source source_id origin name_pref (name is the entry
+ *   name shown, name_pref the one preferred), where id and source_id, when
  *   they are canonical decimal numbers (as Compute Engine's are), are
  *   NUM_STR and a u64 (9 bytes instead of 21); u16 nlinks + (u16 length + bytes) each, sorted by
  * the link's last component; u16 nlabels, u32 length + "key\0value\0..." sorted by key. Sorting
@@ -71,7 +72,7 @@ struct rec {
 	uint64_t raw_hash; /* cf_hash64 of resource.json, 0 when there is none */
 	uint64_t doc_ref;  /* where it is (DOC_FILE, DOC_OFF) */
 	uint32_t doc_len;
-	struct sv scope, name, id, status, fingerprint, source, source_id, origin;
+	struct sv scope, name, id, status, fingerprint, source, source_id, origin, name_pref;
 	/* id and source_id stored as numbers: their values, formatted only by
 	 * rec_to_resource (a label or stat lookup never needs them). */
 	bool isnum[2];
@@ -103,6 +104,9 @@ int store_rec_decode(const void *data, size_t size, struct rec *out);
  * was kept. The document's place (doc_ref, at REC_DOC_REF) is left 0 for the caller. */
 int store_rec_encode(struct buf *b, const struct cf_resource *r, const char *protect_key,
 		     unsigned *nlinks, bool *protect);
+
+/* The record's id as a string (formatted into num when stored as a number). */
+struct sv store_rec_id(const struct rec *c, char num[24]);
 
 /* Decode a record into a heap cf_resource (raw left NULL). */
 int store_rec_to_resource(const struct rec *c, struct cf_resource *out);

@@ -72,6 +72,29 @@ static bool unseen_keep(void *ctx, struct sv name, uint8_t type)
 	return !cf_pathset_has(u->seen, path, u->clen + 1 + name.n);
 }
 
+/* Whether the unseen entry `name` of cino is a resource listed under its
+ * preferred name that the listing returned all the same: the sync knows such
+ * a resource by its id path (cpath/ID), since a page cannot know which name
+ * it holds, and a newer namesake may have been moved to its id after its own
+ * page was applied. 1: seen, keep it. */
+static int seen_by_id(struct cf_wtxn *w, uint64_t cino, struct sv name, const char *cpath,
+		      size_t clen, const struct cf_pathset *seen)
+{
+	struct cf_dirent d;
+	struct rec c;
+	char num[24], path[CF_PATH_MAX];
+	int rc = store_get_dirent(w->s, w->txn, cino, name.p, name.n, &d);
+	if (rc || d.type != CF_NODE_RESOURCE || get_rec(w->s, w->txn, d.base, &c) || !c.name_pref.n)
+		return rc == -ENOENT ? 0 : rc;
+	struct sv id = store_rec_id(&c, num);
+	if (!id.n || clen + 1 + id.n >= sizeof path)
+		return 0;
+	memcpy(path, cpath, clen);
+	path[clen] = '/';
+	memcpy(path + clen + 1, id.p, id.n);
+	return cf_pathset_has(seen, path, clen + 1 + id.n);
+}
+
 /* Remove every resource listed in container `lpath` whose path (`cpath`/NAME:
  * its collection's, also for the trash) is not in seen, unless the write path
  * wrote it at or after `since` (the listing may have been read before it
@@ -104,6 +127,10 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 			cf_debug("store: %s: written after the listing began; kept", path);
 			continue;
 		}
+		if ((rc = seen_by_id(w, cino, name, cpath, clen, seen)) < 0)
+			return rc;
+		if (rc)
+			continue;
 		if ((rc = store_remove_member(w, path, clen + 1 + name.n, cino, name.p, name.n,
 					      false)) < 0)
 			return rc;

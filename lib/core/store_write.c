@@ -353,11 +353,13 @@ struct located {
 
 /* The record stored before this upsert, compared with the new one. */
 struct old_rec {
-	bool rec_same;	  /* equal bytes but for where the document is: nothing changed */
-	bool raw_same;	  /* the same resource.json (its hash and length) */
-	uint64_t ref;	  /* where its document is, when it had one (len > 0) */
-	uint32_t len;	  /* its document's length */
-	struct sv had[2]; /* its source and origin, copied into src and org */
+	bool rec_same;	     /* equal bytes but for where the document is: nothing changed */
+	bool raw_same;	     /* the same resource.json (its hash and length) */
+	uint64_t ref;	     /* where its document is, when it had one (len > 0) */
+	uint32_t len;	     /* its document's length */
+	struct sv had[2];    /* its source and origin, copied into src and org */
+	char oid[CF_ID_MAX]; /* its id (byid), oidn bytes */
+	size_t oidn;
 	char src[CF_PATH_MAX], org[CF_PATH_MAX];
 };
 
@@ -513,6 +515,7 @@ static int compare_record(struct cf_wtxn *w, const struct target *t, const struc
 	o->ref = 0;
 	o->len = 0;
 	o->had[0] = o->had[1] = (struct sv){NULL, 0};
+	o->oidn = 0;
 	int mrc = loc->fresh ? MDB_NOTFOUND : mdb_get(w->txn, w->s->dbi[DB_RES], &k, &v);
 	if (mrc && mrc != MDB_NOTFOUND)
 		return lmdb_err(mrc, "read a resource");
@@ -539,6 +542,12 @@ static int compare_record(struct cf_wtxn *w, const struct target *t, const struc
 	     !sv_eq(orec.labels, t->nrec.labels)))
 		nd->ctime = w->now;
 	/* Copied: the puts that follow may move the pages they point into. */
+	char num[24];
+	struct sv oid = store_rec_id(&orec, num);
+	if (oid.n < sizeof o->oid) {
+		memcpy(o->oid, oid.p, oid.n);
+		o->oidn = oid.n;
+	}
 	memcpy(o->src, orec.source.p, orec.source.n);
 	memcpy(o->org, orec.origin.p, orec.origin.n);
 	o->had[0] = (struct sv){o->src, orec.source.n};
@@ -628,6 +637,21 @@ static int update_lineage(struct cf_wtxn *w, const struct target *t, const struc
 	return 0;
 }
 
+/* The id index follows a record written at base: an id it no longer has
+ * goes, a new one comes. */
+static int update_byid(struct cf_wtxn *w, const struct cf_resource *r, const struct located *loc,
+		       const struct old_rec *o)
+{
+	size_t n = r->id ? strlen(r->id) : 0;
+	bool same = o->oidn && o->oidn == n && !memcmp(o->oid, r->id, n);
+	int rc = 0;
+	if (o->oidn && !same && (rc = store_byid_del(w, r->kind, o->oid, o->oidn, loc->base)))
+		return rc;
+	if (n && !same)
+		rc = store_byid_put(w, r->kind, r->id, n, loc->base);
+	return rc;
+}
+
 /* cf_store_upsert of a resource (not a zone or region). */
 static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
 {
@@ -658,12 +682,28 @@ static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
 	if (o.rec_same && dirent_same && !loc.stale)
 		return 0;
 	if ((!o.rec_same && (rc = write_record(w, &t, &loc, &o))) ||
+	    (!o.rec_same && (rc = update_byid(w, r, &loc, &o))) ||
 	    (rc = place_entry(w, &t, &loc, &nd, dirent_same)) ||
 	    (rc = update_lineage(w, &t, &loc, &o, &nd)))
 		return rc;
 	if (!w->fetched)
 		store_recent_note(w->s, loc.base, r->kind);
 	return 0;
+}
+
+int store_upsert_named(struct cf_wtxn *w, const struct cf_resource *r)
+{
+	struct target t;
+	char name[CF_NAME_MAX + 1];
+	struct cf_resource shown = *r;
+	/* Everything that can refuse it first, listed by its id: the names'
+	 * tables are written before the record. */
+	shown.name = r->id;
+	int rc = r->id ? prepare_record(w, &shown, &t) : -EINVAL;
+	if (rc || (rc = store_choose_name(w, r, name)))
+		return rc;
+	shown.name = name;
+	return upsert_resource(w, &shown);
 }
 
 int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed)
@@ -675,6 +715,7 @@ int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *change
 	uint64_t writes0 = w->writes;
 	/* A resource that names a scope (a zone) is its directory. */
 	int rc = cf_scope_type_named_by(r->kind) >= 0 ? cf_store_ensure_scope(w, r->kind, r->name)
+		 : cf_layout()->pref_names && r->id   ? store_upsert_named(w, r)
 						      : upsert_resource(w, r);
 	if (!rc && changed)
 		*changed = w->writes != writes0;
@@ -706,6 +747,8 @@ int store_remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64
 		kind = (enum cf_kind) c.kind;
 		if (c.raw_hash)
 			doc_drop(w, c.doc_ref, c.doc_len);
+		if ((rc = store_names_forget(w, &c, base)))
+			return rc;
 	}
 	if ((rc = update_bysrc(w, path, plen, had, none)))
 		return rc;

@@ -38,6 +38,7 @@ int fp_res_copy(struct cf_resource *d, const struct cf_resource *s)
 	d->kind = s->kind;
 	d->scope = dup_or_null(s->scope);
 	d->name = dup_or_null(s->name);
+	d->name_pref = dup_or_null(s->name_pref);
 	d->id = dup_or_null(s->id);
 	d->status = dup_or_null(s->status);
 	d->created = s->created;

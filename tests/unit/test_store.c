@@ -2312,6 +2312,10 @@ static void test_root_layout(void)
 	mk(&old, CF_KIND_SNAPSHOT, "", "s2", "READY", 1600000004);
 	set_str(&old.source, "volumes/v1");
 	add_label(&old, CF_TRASH_LABEL, "1");
+	/* listed by id in this tree (pref_names): ids that read as names */
+	struct cf_resource *all[] = {&vol, &vm, &snap, &ami, &old};
+	for (size_t i = 0; i < 5; i++)
+		set_str(&all[i]->id, all[i]->name);
 	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
 	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
 	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
@@ -2379,6 +2383,129 @@ static void test_root_layout(void)
 	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
 }
 
+/* A resource of the root tree listed by id unless it holds its preferred name. */
+static void mkn(struct cf_resource *r, const char *id, const char *pref, int64_t created)
+{
+	mk(r, CF_KIND_SNAPSHOT, "", id, "READY", created);
+	set_str(&r->id, id);
+	set_str(&r->name_pref, pref);
+}
+
+static const char *id_at(struct cf_store *s, const char *path)
+{
+	static char buf[64];
+	struct cf_resource r;
+	uint64_t ino = ino_of(s, path);
+	if (!ino || cf_store_resource(s, ino, &r))
+		return "(missing)";
+	snprintf(buf, sizeof buf, "%s", r.id ? r.id : "(none)");
+	cf_resource_clear(&r);
+	return buf;
+}
+
+/* Preferred names (model.h's name_pref): the oldest resource preferring a
+ * name holds it whatever order the pages come in, the others are listed by
+ * id; a rename moves the entry, a holder's removal frees the name for the
+ * next in line at its next write; unsafe names and names that are another
+ * resource's id are never used; the sweep knows such resources by id. */
+static void test_preferred_names(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_resource a, b, c, x, u;
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	mkn(&a, "snap-a", "web", 1000);
+	mkn(&b, "snap-b", "web", 2000);
+	mkn(&c, "snap-0", "web", 1000); /* as old as a: the smaller id wins */
+	for (int order = 0; order < 2; order++) {
+		char name[32];
+		snprintf(name, sizeof name, "names%d", order);
+		fresh_dir(dir, sizeof dir, name);
+		CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+		struct cf_wtxn *w;
+		CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+		CHECK_EQ_INT(cf_store_upsert(w, order ? &b : &a, NULL), 0);
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+		CHECK_EQ_STR(ls(s, "snapshots"), "web");
+		/* the other one in the same transaction (a page) */
+		CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+		CHECK_EQ_INT(cf_store_upsert(w, order ? &a : &b, NULL), 0);
+		CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+		CHECK_EQ_STR(ls(s, "snapshots"), "snap-b,web");
+		CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-a");
+		CHECK_EQ_STR(id_at(s, "snapshots/snap-b"), "snap-b");
+		/* the moved one keeps its document */
+		char *doc = read_file(s, "snapshots/snap-b/resource.json");
+		CHECK(doc && strstr(doc, "\"name\":\"snap-b\""));
+		free(doc);
+		/* upserting again changes nothing */
+		bool changed = true;
+		CHECK_EQ_INT(put1(s, &a, &changed, NULL), 0);
+		CHECK(!changed);
+		CHECK_EQ_INT(put1(s, &b, &changed, NULL), 0);
+		CHECK(!changed);
+		cf_store_close(s);
+	}
+	fresh_dir(dir, sizeof dir, "names2");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	CHECK_EQ_INT(put1(s, &b, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &c, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-b,web");
+	CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-0");
+
+	/* The sweep knows them by id: all seen, none removed; c gone. */
+	const char *all[] = {"snapshots/snap-a", "snapshots/snap-b", "snapshots/snap-0", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, all, 0, NULL);
+	const char *two[] = {"snapshots/snap-a", "snapshots/snap-b", NULL};
+	sweep1(s, CF_LIST_SNAPSHOTS, two, 1, NULL);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-b");
+	/* the next in line takes it when it is next written */
+	CHECK_EQ_INT(put1(s, &b, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-b");
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-b,web");
+	CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-a");
+
+	/* A Name changed elsewhere: the entry moves; b takes "web" at its
+	 * next write. */
+	set_str(&a.name_pref, "db");
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "db,snap-b");
+	CHECK_EQ_INT(put1(s, &b, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "db,web");
+	CHECK_EQ_STR(id_at(s, "snapshots/web"), "snap-b");
+	/* Its Name removed: listed by id. */
+	set_str(&a.name_pref, NULL);
+	CHECK_EQ_INT(put1(s, &a, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,web");
+	/* The holder deleted (rmdir, or the sweep): removed by its path. */
+	struct cf_wtxn *w;
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "snapshots/web"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a");
+
+	/* Unsafe names and another resource's id are never used. */
+	mkn(&u, "snap-u", "a/b", 500);
+	mkn(&x, "snap-x", "snap-a", 100);
+	CHECK_EQ_INT(put1(s, &u, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &x, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "snapshots"), "snap-a,snap-u,snap-x");
+	CHECK_EQ_STR(id_at(s, "snapshots/snap-a"), "snap-a");
+	/* An id that cannot be a name: refused before anything is written. */
+	set_str(&u.id, "bad/id");
+	CHECK_EQ_INT(put1(s, &u, NULL, NULL), -EINVAL);
+
+	cf_resource_clear(&a);
+	cf_resource_clear(&b);
+	cf_resource_clear(&c);
+	cf_resource_clear(&u);
+	cf_resource_clear(&x);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -2388,6 +2515,7 @@ int main(void)
 	test_layout_and_round_trip();
 	test_other_layout();
 	test_root_layout();
+	test_preferred_names();
 	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();

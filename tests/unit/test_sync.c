@@ -432,12 +432,17 @@ static void test_root_tree(void)
 	snprintf(dir, sizeof dir, "%s/root", tmpdir);
 	fp_init(&f);
 	f.page_size = 3;
-	fp_add(&f, CF_KIND_DISK, "", "v1", "READY", 100);
+	/* listed by id in this tree: ids that read as names */
+	struct cf_resource *r = fp_add(&f, CF_KIND_DISK, "", "v1", "READY", 100);
+	free(r->id);
+	r->id = strdup("v1");
 	for (int i = 0; i < 7; i++) {
 		char name[16];
 		snprintf(name, sizeof name, "s-%d", i);
-		fp_add(&f, CF_KIND_SNAPSHOT, "", name, "READY", 1000 + i)->source =
-		    strdup("volumes/v1");
+		r = fp_add(&f, CF_KIND_SNAPSHOT, "", name, "READY", 1000 + i);
+		r->source = strdup("volumes/v1");
+		free(r->id);
+		r->id = strdup(name);
 	}
 	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
 	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
@@ -468,6 +473,73 @@ static void test_root_tree(void)
 	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
 }
 
+static bool listed(struct cf_store *st, const char *path)
+{
+	uint64_t ino;
+	return cf_store_ino_of_path(st, path, &ino) == 0;
+}
+
+/* Names from the API's data (toy_root_layout.h's pref_names), through
+ * listings of one item a page: the newer of two namesakes comes first and
+ * takes the name, the older one's page takes it back; the sweep keeps both;
+ * a Name changed in the cloud moves the entry at the next sync; a deleted
+ * holder's name goes to the next in line by the sync after the one that
+ * saw it go. */
+static void test_preferred_names(void)
+{
+	struct fake_provider f;
+	struct cf_store *st;
+	struct cf_sync *sy;
+	char dir[300];
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	snprintf(dir, sizeof dir, "%s/names", tmpdir);
+	fp_init(&f);
+	f.page_size = 1;
+	const char *ids[] = {"snap-new", "snap-old", "snap-other"};
+	const int64_t made[] = {2000, 1000, 1500};
+	const char *prefs[] = {"web", "web", "db"};
+	for (int i = 0; i < 3; i++) {
+		struct cf_resource *r = fp_add(&f, CF_KIND_SNAPSHOT, "", ids[i], "READY", made[i]);
+		free(r->id);
+		r->id = strdup(ids[i]);
+		r->name_pref = strdup(prefs[i]);
+	}
+	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
+	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
+	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 3);
+	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new") &&
+	      listed(st, "snapshots/db"));
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0); /* stable */
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 3);
+	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new"));
+
+	/* renamed in the cloud: db -> www */
+	fp_lock(&f);
+	struct cf_resource *o = fp_find(&f, "snapshots/snap-other");
+	free(o->name_pref);
+	o->name_pref = strdup("www");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK(listed(st, "snapshots/www") && !listed(st, "snapshots/db"));
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 3);
+
+	/* the holder of "web" deleted */
+	fp_lock(&f);
+	fp_remove(&f, "snapshots/snap-old");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 2);
+	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
+	CHECK(listed(st, "snapshots/web") && !listed(st, "snapshots/snap-new"));
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 2);
+	cf_sync_stop(sy);
+	cf_store_close(st);
+	fp_destroy(&f);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -478,6 +550,7 @@ int main(void)
 	test_repeated_token();
 	test_prompt_stop();
 	test_root_tree();
+	test_preferred_names();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))

@@ -2,7 +2,8 @@
  * is the mount root (""), so every collection is a top-level directory
  * (snapshots/, images/, volumes/, instances/), no zones or regions (their
  * listings are not named and never walked), a volume's snapshots/ and an
- * instance's images/ as views, its volumes/ as links. */
+ * instance's images/ as views, its volumes/ as links; entries named from
+ * the API's data (name_pref, else the id). */
 #ifndef CLONEFS_TOY_ROOT_LAYOUT_H
 #define CLONEFS_TOY_ROOT_LAYOUT_H
 
@@ -35,6 +36,7 @@ static const struct cf_layout toy_root_layout = {
 	    {"images", CF_KIND_MACHINE_IMAGE, CF_KIND_INSTANCE},
 	},
     .links_dir = "volumes",
+    .pref_names = true,
 };
 
 #endif
