@@ -116,8 +116,8 @@ static void aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
  * request tag up first). */
 static void unreadable_is_transient(int rc, struct cf_error *err)
 {
-	if (rc == -EPROTO && (err->http_status == 0 || (err->http_status >= 200 &&
-							 err->http_status < 300))) {
+	if (rc == -EPROTO &&
+	    (err->http_status == 0 || (err->http_status >= 200 && err->http_status < 300))) {
 		err->errnum = -EPROTO;
 		err->retryable = true;
 	}
@@ -399,20 +399,8 @@ static int aws_get(struct cf_provider *p, const char *path, struct cf_resource *
 		aws_seterr(err, -EINVAL, "not a resource path");
 		return -EINVAL;
 	}
-	int rc = find(a, k, name, out, err);
-	if (rc)
-		return rc;
-	/* known by the name it was asked for (an id, or the Name it holds) */
-	if (strcmp(out->name, name)) {
-		char *n = strdup(name);
-		if (!n) {
-			cf_resource_clear(out);
-			return -ENOMEM;
-		}
-		free(out->name);
-		out->name = n;
-	}
-	return 0;
+	/* name stays the id, name_pref the Name: the store decides the entry */
+	return find(a, k, name, out, err);
 }
 
 /* The id of the resource at path, of a kind in `kind`. */

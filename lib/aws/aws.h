@@ -77,12 +77,12 @@ enum { CF_AWS_TAGS_MAX = 50 };
 
 /* One Describe answer (DescribeSnapshots, DescribeImages, DescribeVolumes,
  * DescribeInstances: the kind says which) into out (zeroed first): its items
- * in out->items, each with id, name (= the id; the core picks the entry name
- * from the Name tag), status, created, sizes, labels (the tags), source,
- * origin, links, raw (the item as JSON); out->next_token the answer's
- * nextToken when not empty. Items that cannot be decoded are counted in
- * out->skipped and logged; terminated instances are left out silently.
- * -EPROTO with err filled when the body is not such an answer; -ENOMEM. */
+ * in out->items, each with id, name (= the id), name_pref (the Name tag, an
+ * AMI's name, when usable as an entry name: the store decides), status, created, sizes, labels (the
+ * tags), source, origin, links, raw (the item as JSON); out->next_token the answer's nextToken when
+ * not empty. Items that cannot be decoded are counted in out->skipped and logged; terminated
+ * instances are left out silently. -EPROTO with err filled when the body is not such an answer;
+ * -ENOMEM. */
 int cf_aws_decode_page(const char *body, size_t len, enum cf_kind kind, struct cf_page *out,
 		       struct cf_error *err);
 

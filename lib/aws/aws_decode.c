@@ -1,8 +1,9 @@
 /* aws_decode.c — EC2's Describe answers into the model (aws.h).
  *
- * Each item becomes a struct cf_resource keyed by its id: the entry name is
- * the core's choice (the Name tag when usable, else the id), so name = id
- * here and the Name tag is one of the labels. Everything from the API is
+ * Each item becomes a struct cf_resource keyed by its id: name = the id,
+ * name_pref = the Name tag (an AMI: its name) when it is a usable entry name;
+ * the store lists it under that name when it holds it (the oldest of
+ * namesakes), else under its id. The Name tag is one of the labels too. Everything from the API is
  * checked before it is kept: ids by their shape, tags as text within EC2's
  * limits, sizes within CF_SIZE_MAX, times as RFC 3339. What cannot be
  * trusted is dropped with a log line: a bad tag alone, a bad item whole.
@@ -410,6 +411,18 @@ static int decode_item(const xnode *it, enum cf_kind k, struct cf_resource *r, c
 		return -ENOENT;
 	}
 	if ((rc = decode_tags(it, r, r->id)))
+		goto oom;
+	/* the entry name the store prefers: an AMI's name, else the Name tag,
+	 * when it is usable (aws_names.c); the store settles collisions */
+	const char *pref = NULL;
+	if (k == CF_KIND_MACHINE_IMAGE) {
+		pref = text_of(it, "name", NULL);
+	} else {
+		for (size_t i = 0; i < r->nlabels && !pref; i++)
+			if (!strcmp(r->labels[i].key, "Name"))
+				pref = r->labels[i].value;
+	}
+	if (pref && cf_aws_name_usable(pref, strlen(pref)) && !(r->name_pref = strdup(pref)))
 		goto oom;
 	if (k == CF_KIND_MACHINE_IMAGE && !r->source) {
 		/* an older answer without sourceInstanceId: the tag clonefs set */

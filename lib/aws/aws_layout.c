@@ -49,4 +49,6 @@ const struct cf_layout cf_aws_layout = {
 	    {"images", CF_KIND_MACHINE_IMAGE, CF_KIND_INSTANCE},
 	},
     .links_dir = "volumes",
+    /* entries are Name tags (an AMI's name) where usable, else ids */
+    .pref_names = true,
 };

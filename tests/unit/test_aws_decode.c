@@ -77,6 +77,7 @@ static void test_snapshots(void)
 		CHECK_EQ_INT(r->kind, CF_KIND_SNAPSHOT);
 		CHECK_EQ_STR(r->id, "snap-1234567890abcdef0");
 		CHECK_EQ_STR(r->name, "snap-1234567890abcdef0");
+		CHECK_EQ_STR(r->name_pref, "db-daily");
 		CHECK_EQ_STR(r->status, "pending");
 		CHECK_EQ_INT(r->created, 1464773529);
 		CHECK_EQ_INT(r->size_bytes, 15ull << 30);
@@ -125,6 +126,26 @@ static void test_images_volumes_instances(void)
 		CHECK_EQ_INT(p.items[0].size_bytes, 108ull << 30);
 		CHECK_EQ_STR(p.items[0].source, "instances/i-1234567890abcdef0");
 		CHECK_EQ_INT(p.items[0].created, 1714558830);
+		CHECK_EQ_STR(p.items[0].name_pref, "db-golden"); /* the AMI's name */
+	}
+	cf_page_clear(&p);
+	/* without sourceInstanceId: the tag clonefs set; an id-shaped Name is no name */
+	const char *ami2 =
+	    "<DescribeImagesResponse><imagesSet><item><imageId>ami-22222222</imageId>"
+	    "<imageState>pending</imageState><creationDate>2024-05-01T10:20:30Z</creationDate>"
+	    "<name>ami-33333333</name><tagSet><item><key>clonefs-source-id</key>"
+	    "<value>i-0b0b0b0b</value></item></tagSet></item>"
+	    "<item><imageId>ami-44444444</imageId><imageState>available</imageState>"
+	    "<creationDate>2024-05-01T10:20:30Z</creationDate><name>x</name><tagSet><item>"
+	    "<key>clonefs-source-id</key><value>../../etc</value></item></tagSet></item>"
+	    "</imagesSet></DescribeImagesResponse>";
+	CHECK_EQ_INT(decode(ami2, CF_KIND_MACHINE_IMAGE, &p), 0);
+	CHECK_EQ_INT(p.n, 2);
+	if (p.n == 2) {
+		CHECK_EQ_STR(p.items[0].source, "instances/i-0b0b0b0b");
+		CHECK(p.items[0].name_pref == NULL);
+		CHECK(p.items[1].source == NULL);
+		CHECK_EQ_STR(p.items[1].name_pref, "x");
 	}
 	cf_page_clear(&p);
 	char ids[4][32];
@@ -242,6 +263,7 @@ static void test_hostile(void)
 		/* a Name with '/' is kept as a tag; the entry name is the id */
 		CHECK_EQ_STR(label(&p.items[0], "Name"), "a/b");
 		CHECK_EQ_STR(p.items[0].name, "snap-42345678");
+		CHECK(p.items[0].name_pref == NULL);
 	}
 	cf_page_clear(&p);
 
