@@ -268,7 +268,12 @@ def test_twelve_mkdirs_through_a_30_percent_fault_rate(aws_env):
     emu.control("POST", "faults", {"failRate": 0, "dropRate": 0, "garbageRate": 0,
                                    "eventualSeconds": 0})
     sent = emu.control("GET", "requests")["requests"]
-    assert sent.get("EC2 CreateSnapshot", 0) > 12, sent   # some were repeated ...
+    # creates may have been repeated (which ones the faults hit varies with the
+    # sync's timing; test_aws_write drives a lost answer deterministically) ...
+    assert sent.get("EC2 CreateSnapshot", 0) >= 12, sent
     made = sorted(tags_of(s).get("Name", "") for s in snapshots(emu)
                   if tags_of(s).get("Name", "").startswith("faulty-"))
     assert made == names                                  # ... each made one snapshot
+    wait_for(lambda: all(m.path(f"snapshots/{n}/status").exists() and
+                         m.path(f"snapshots/{n}/status").read_text().strip() == "completed"
+                         for n in names), 60, "every snapshot completed, under its Name")
