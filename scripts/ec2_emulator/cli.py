@@ -4,6 +4,7 @@ import argparse
 import json
 import signal
 import sys
+import textwrap
 import threading
 
 from .api import ACTIONS, Api
@@ -48,9 +49,11 @@ routing (one port):
                         dynamic/instance-identity/document.
   /emulator/v1/...      test control (no auth; see below)
 
-actions: %s.
+actions:
+%s
   Each takes exactly the parameters of botocore's service model (read from
-  %s when present, else a built-in table), plus DescribeImages' MaxResults,
+  %s
+  when present, else a built-in table), plus DescribeImages' MaxResults,
   NextToken and IncludeDisabled, which the API gained later.  Anything else is
   UnknownParameter; an action not in the model InvalidAction; one in it that
   the emulator lacks UnsupportedOperation; DryRun=true DryRunOperation (412).
@@ -141,7 +144,9 @@ def build_parser():
     model = Model()
     p = argparse.ArgumentParser(
         prog="ec2-emulator", description=DESCRIPTION,
-        epilog=EPILOG % (", ".join(sorted(ACTIONS)), model.source),
+        epilog=EPILOG % (textwrap.fill(", ".join(sorted(ACTIONS)) + ".", 76,
+                                       initial_indent="  ", subsequent_indent="  "),
+                         model.source),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = pick a free one)")
     p.add_argument("--region", default="us-east-1", help="the region served (default us-east-1)")
@@ -160,8 +165,8 @@ def build_parser():
     p.add_argument("--model", metavar="FILE", help="service-2.json to read (default: botocore's)")
     p.add_argument("--seed", metavar="FILE", help="seed file (JSON, see below)")
     p.add_argument("--generate-snapshots", type=int, default=None, metavar="N",
-                   help="generate 4 instances, 6 volumes in 2 zones and N completed snapshots "
-                        "(Name tags snapshot-%%06d)")
+                   help="generate 4 instances, 6 volumes in 2 zones, N completed snapshots "
+                        "(Name tags snapshot-%%06d) and 2 AMIs with a snapshot each")
     p.add_argument("--generate-epoch", type=float, default=None, metavar="SECONDS",
                    help="time of the generated inventory (default: now)")
     p.add_argument("--snapshot-seconds", type=float, default=2.0, metavar="S")

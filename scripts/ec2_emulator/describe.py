@@ -3,7 +3,7 @@
 import re
 
 from . import shapes
-from .filters import compile_filters
+from .filters import compile_filters, wildcard
 from .paging import make_token, page_size, read_token, walk
 from .util import ApiError, invalid_value
 
@@ -143,10 +143,6 @@ def zone_id_prefix(region):
     return parts[0] + "".join(_DIRS.get(w, w[:1]) for w in parts[1:-1]) + parts[-1]
 
 
-ZONE_FILTERS = ("zone-name", "zone-id", "state", "region-name", "zone-type", "group-name",
-                "opt-in-status")
-
-
 def describe_availability_zones(api, p):
     st = api.state
     zones = []
@@ -165,33 +161,31 @@ def describe_availability_zones(api, p):
     ids = p.list("ZoneId")
     if ids:
         zones = [z for z in zones if z["zoneId"] in ids]
-    from .filters import _matcher
     key = {"zone-name": "zoneName", "zone-id": "zoneId", "state": "zoneState",
            "region-name": "regionName", "zone-type": "zoneType", "group-name": "groupName",
            "opt-in-status": "optInStatus"}
     for name, values in p.filters():
         if name not in key:
             raise invalid_value("The filter '%s' is invalid" % name)
-        zones = [z for z in zones if any(_matcher(v)(z[key[name]]) for v in values)]
+        zones = [z for z in zones if any(wildcard(v)(z[key[name]]) for v in values)]
     return {"availabilityZoneInfo": zones}
 
 
-TAG_FILTERS = ("key", "value", "resource-id", "resource-type")
+# filter name -> its place in a (resource id, resource type, key, value) row
+TAG_FILTERS = {"resource-id": 0, "resource-type": 1, "key": 2, "value": 3}
 
 
 def describe_tags(api, p):
     st = api.state
     limit = page_size(p, 5, 1000)
     tests = []
-    from .filters import _matcher
     for name, values in p.filters():
         if name.startswith("tag:") and len(name) > 4:
             tests.append(lambda t, k=name[4:], vs=values: t[2] == k and any(
-                _matcher(v)(t[3]) for v in vs))
+                wildcard(v)(t[3]) for v in vs))
         elif name in TAG_FILTERS:
-            i = TAG_FILTERS.index(name)
-            idx = {0: 2, 1: 3, 2: 0, 3: 1}[i]
-            tests.append(lambda t, idx=idx, vs=values: any(_matcher(v)(t[idx]) for v in vs))
+            idx = TAG_FILTERS[name]
+            tests.append(lambda t, idx=idx, vs=values: any(wildcard(v)(t[idx]) for v in vs))
         else:
             raise invalid_value("The filter '%s' is invalid" % name)
     after = None

@@ -6,12 +6,14 @@ filter 'x' is invalid"), as on AWS."""
 
 import re
 
+from .store import INSTANCE_CODES
 from .util import fmt_time, invalid_value
 
 _cache = {}
 
 
-def _matcher(value):
+def wildcard(value):
+    """The compiled match function of one filter value (cached)."""
     m = _cache.get(value)
     if m is None:
         out, i = [], 0
@@ -92,7 +94,6 @@ def _volume(v, name):
 
 
 def _instance(r, name):
-    from .store import INSTANCE_CODES
     d = r["devices"]
     return {
         "availability-zone": lambda: [r["az"]],
@@ -125,15 +126,15 @@ def compile_filters(kind, filters):
         if name.startswith("tag:") and len(name) > 4:
             key = name[4:]
             tests.append(lambda r, key=key, vals=values: key in r["tags"] and (
-                not vals or any(_matcher(v)(r["tags"][key]) for v in vals)))
+                not vals or any(wildcard(v)(r["tags"][key]) for v in vals)))
             continue
         if name == "tag-key":
             tests.append(lambda r, vals=values: any(
-                _matcher(v)(k) for v in vals for k in r["tags"]))
+                wildcard(v)(k) for v in vals for k in r["tags"]))
             continue
         if name == "tag-value":
             tests.append(lambda r, vals=values: any(
-                _matcher(v)(x) for v in vals for x in r["tags"].values()))
+                wildcard(v)(x) for v in vals for x in r["tags"].values()))
             continue
         if fields({"attachments": [], "devices": [], "bdm": []}, name) is None:
             raise invalid_value("The filter '%s' is invalid" % name)
@@ -142,6 +143,6 @@ def compile_filters(kind, filters):
 
         def test(r, name=name, vals=values):
             got = fields(r, name)()
-            return any(_matcher(v)(g) for v in vals for g in got if g is not None)
+            return any(wildcard(v)(g) for v in vals for g in got if g is not None)
         tests.append(test)
     return lambda r: all(t(r) for t in tests)

@@ -310,7 +310,8 @@ def forget_instance(st, inst):
 # ---------------------------------------------------------------- bulk
 def generate(st, n, epoch=None):
     """A deterministic inventory: 2 zones, 4 instances with 6 volumes, N completed
-    snapshots of those volumes (Name tags snapshot-%06d, one a minute), 2 AMIs."""
+    snapshots of those volumes (Name tags snapshot-%06d, one a minute), and 2
+    AMIs golden-1 and golden-2 with a snapshot each (not among the N)."""
     now = st.now() if epoch is None else epoch
     base = now - n * 60 - 86400 * 30
     vols = []
@@ -339,4 +340,22 @@ def generate(st, n, epoch=None):
             "doneAt": 0, "encrypted": False, "storageTier": "standard",
             "fullSize": v["size"] * (1 << 30) // 4 + k, "locked": False,
             "tags": {"Name": "snapshot-%06d" % k, "owner": owners[k % 4]}})
+    # two AMIs, each of a fresh snapshot of a boot volume (so those snapshots are in use)
+    for j in range(2):
+        v = vols[0]
+        t = base + 86400 * 30 + n * 60 + j * 60
+        s = st.add("snapshot", {
+            "id": st.new_id("snapshot"), "volumeId": v["id"], "volumeSize": v["size"],
+            "description": "Created by CreateImage for golden-%d" % (j + 1),
+            "ownerId": st.account_id, "ownerAlias": None, "startTime": t,
+            "state": "completed", "doneAt": 0, "encrypted": False,
+            "storageTier": "standard", "fullSize": v["size"] * (1 << 30) // 4,
+            "locked": False, "tags": {}})
+        st.add("image", {
+            "id": st.new_id("image"), "name": "golden-%d" % (j + 1), "description": None,
+            "creationDate": t + 30, "state": "available", "ownerId": st.account_id,
+            "ownerAlias": None, "public": False, "rootDeviceName": "/dev/xvda",
+            "bdm": [{"device": "/dev/xvda", "snapshotId": s["id"], "volumeSize": v["size"],
+                     "volumeType": "gp3", "deleteOnTermination": True, "encrypted": False}],
+            "tags": {"Name": "golden-%d" % (j + 1)}})
     return vols

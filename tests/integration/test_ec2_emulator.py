@@ -143,10 +143,10 @@ def test_cli_describe_snapshots_pages(ec2):
     rest = aws(emu, "ec2", "describe-snapshots", "--owner-ids", "self", "--page-size", "5",
                "--starting-token", first["NextToken"])
     ids = [s["SnapshotId"] for s in first["Snapshots"] + rest["Snapshots"]]
-    assert len(ids) == 23 and len(set(ids)) == 23
+    assert len(ids) == 25 and len(set(ids)) == 25     # 23 + one for each of 2 AMIs
     assert all(len(i) == len("snap-") + 17 for i in ids)
     calls = emu.control("GET", "requests")["requests"]["EC2 DescribeSnapshots"]
-    assert calls >= 23 // 5 + 1          # the CLI paged with MaxResults 5
+    assert calls >= 25 // 5              # the CLI paged with MaxResults 5
     one = aws(emu, "ec2", "describe-snapshots", "--owner-ids", "self", "--filters",
               "Name=tag:Name,Values=snapshot-000017")["Snapshots"]
     assert [s["Tags"] for s in one] == [[{"Key": "Name", "Value": "snapshot-000017"},
@@ -268,7 +268,7 @@ def test_botocore_paging_filters_and_limits(ec2):
     pages = list(c.get_paginator("describe_snapshots").paginate(
         OwnerIds=["self"], PaginationConfig={"PageSize": 6}))
     ids = [s["SnapshotId"] for p in pages for s in p["Snapshots"]]
-    assert len(pages) >= 7 and len(ids) == len(set(ids)) == 44   # 40 + 4 of the account's
+    assert len(pages) >= 7 and len(ids) == len(set(ids)) == 46   # 40 + 2 + 4 seeded
     everyone = [s["SnapshotId"] for p in c.get_paginator("describe_snapshots").paginate()
                 for s in p["Snapshots"]]
     assert "snap-0a000000000000005" in everyone and "snap-0a000000000000005" not in ids
@@ -298,6 +298,13 @@ def test_botocore_paging_filters_and_limits(ec2):
     assert code_of(e) == "InvalidSnapshot.NotFound"
     vols = c.describe_volumes(MaxResults=900)         # above 500: clamped, not refused
     assert len(vols["Volumes"]) == 8 and "NextToken" not in vols
+    tags = [t for p in c.get_paginator("describe_tags").paginate(
+        Filters=[{"Name": "resource-type", "Values": ["snapshot"]},
+                 {"Name": "key", "Values": ["Name"]}], PaginationConfig={"PageSize": 5})
+        for t in p["Tags"]]
+    assert len(tags) == 42 and {t["ResourceType"] for t in tags} == {"snapshot"}
+    assert {"Key": "Name", "Value": "nightly", "ResourceId": "snap-0a000000000000002",
+            "ResourceType": "snapshot"} in tags
     zones = c.describe_availability_zones()["AvailabilityZones"]
     assert [z["ZoneName"] for z in zones] == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert zones[0]["ZoneId"] == "use1-az1"
