@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -898,6 +899,10 @@ int cf_aws_creds_new(const struct cf_aws_creds_config *cfg, struct cf_aws_creds 
 	if (!c->region || !c->endpoint)
 		return fail(c, -ENOMEM);
 	c->valid = c->src == SRC_STATIC || c->src == SRC_ENV || c->src == SRC_PROFILE;
+	/* A long-lived secret key in memory: no core file or same-uid ptrace may
+	 * read it out of us (as gce_auth does for a private key). */
+	if (c->src != SRC_IMDS && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		cf_warn("aws: cannot make the process non-dumpable: %s", strerror(errno));
 	cf_info("aws: credentials from %s%s%s%s, region %s, endpoint %s", source_names[c->src],
 		c->src == SRC_PROFILE || c->src == SRC_PROCESS ? " (profile " : "",
 		c->src == SRC_PROFILE || c->src == SRC_PROCESS ? c->profile : "",

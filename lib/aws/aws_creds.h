@@ -29,7 +29,8 @@
  * sign at once. A credentials file open to group or others is refused, with
  * the chmod that fixes it; so is a config file others may write (it names a
  * command to run). Keys, secrets and tokens never reach a log, a message or
- * status, and copies this module frees are wiped first. */
+ * status, and copies this module frees are wiped first; holding a secret key
+ * (any source but the metadata service) makes the process non-dumpable. */
 #ifndef CLONEFS_AWS_CREDS_H
 #define CLONEFS_AWS_CREDS_H
 

@@ -21,6 +21,7 @@ static const struct cf_aws_errcode table[] = {
     {"IncorrectState", -EBUSY, false},
     {"IncorrectInstanceState", -EBUSY, false},
     {"InvalidState", -EBUSY, false},
+    {"DependencyViolation", -EBUSY, false},
     {"InvalidVolume.NotAttached", -EBUSY, false},
     {"ConcurrentTagAccess", -EAGAIN, true},
     /* quotas and limits */
@@ -33,6 +34,7 @@ static const struct cf_aws_errcode table[] = {
     {"TagLimitExceeded", -ENOSPC, false},
     /* too many creates in flight: retrying within seconds rarely helps */
     {"ConcurrentSnapshotLimitExceeded", -EAGAIN, false},
+    {"PendingSnapshotLimitExceeded", -EAGAIN, false},
     {"InsufficientInstanceCapacity", -EAGAIN, false},
     {"SnapshotCreationPerVolumeRateExceeded", -EAGAIN, true},
     /* throttling (botocore's retry handler's list, EC2's first) */
@@ -68,6 +70,7 @@ static const struct cf_aws_errcode table[] = {
     {"RequestExpired", -EACCES, false},
     {"AccessDenied", -EACCES, false},
     {"OperationNotPermitted", -EPERM, false},
+    {"CannotDelete", -EPERM, false},
     /* what was asked */
     {"InvalidAMIName.Duplicate", -EEXIST, false},
     {"InvalidAMIID.Unavailable", -ENOENT, false},

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,8 +83,11 @@ static void test_env(void)
 	setenv("AWS_SESSION_TOKEN", "tokenv", 1);
 	setenv("AWS_REGION", "us-west-2", 1);
 	setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
+	CHECK_EQ_INT(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
 	struct cf_aws_creds *c = open_creds(NULL);
 	CHECK_EQ_INT(rc_new, 0);
+	/* a secret key in memory: no core file */
+	CHECK_EQ_INT(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
 	CHECK_EQ_INT(rc_get, 0);
 	CHECK_EQ_STR(cf_aws_creds_source(c), "env");
 	CHECK_EQ_STR(got_key, "AKIDENV");

@@ -61,8 +61,23 @@ static void sigv4(const char *secret, const char *date, const char *region, cons
 	hex(sig, 32, out);
 }
 
-/* The implementation here against botocore 1.29's SigV4Auth for the same
- * request (computed once with /usr/bin/python3, date 2026-01-02 03:04:05). */
+/* The implementation here against botocore's SigV4Auth for the same request,
+ * computed once with /usr/bin/python3 (Debian 12's botocore):
+ *	from botocore.auth import SigV4Auth
+ *	from botocore.awsrequest import AWSRequest
+ *	from botocore.credentials import Credentials
+ *	import datetime; from unittest import mock
+ *	r = AWSRequest(method='POST', url='http://127.0.0.1:8080/',
+ *	    data='Action=DescribeSnapshots&Owner.1=self&Version=2016-11-15',
+ *	    headers={'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+ *		     'Accept': 'application/json'})
+ *	a = SigV4Auth(Credentials('AKIDEXAMPLE', SECRET, 'tok/en+123='), 'ec2', 'us-east-1')
+ *	with mock.patch('botocore.auth.datetime') as d:
+ *	    d.datetime.utcnow.return_value = datetime.datetime(2026, 1, 2, 3, 4, 5)
+ *	    a.add_auth(r)
+ *	print(r.headers['Authorization'])
+ * (the curl 7.88 command line, --aws-sigv4 aws:amz:us-east-1:ec2 with the same
+ * headers and a fixed X-Amz-Date, printed the same signature.) */
 static void test_known_answer(void)
 {
 	char sig[65];
