@@ -9,6 +9,7 @@
  *   metrics          Prometheus text format, for node_exporter's textfile collector (metrics.c)
  *   unlabeled        every resource missing a label the policy requires, one path a line
  *   trash/           resources waiting for their grace period (the store lists them)
+ *   by-id/           a symlink per resource id to where it is now (the store lists them)
  *   jobs/            one read-only file per unfinished clone job, named by its id, holding one
  *                    line of JSON (cf_jobs_describe); `rm jobs/ID` cancels the job
  *
@@ -155,8 +156,8 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 		dir_stat(fs, out);
 		return 0;
 	}
-	if (parent == CF_INO_TRASH)
-		return cf_store_lookup(fs->store, CF_INO_TRASH, name, out);
+	if (parent == CF_INO_TRASH || parent == CF_INO_BYID)
+		return cf_store_lookup(fs->store, parent, name, out);
 	if (parent == CF_INO_JOBS) {
 		uint64_t id;
 		return job_id_of(name, &id) ? job_stat(fs, id, out) : -ENOENT;
@@ -165,6 +166,11 @@ int control_lookup(struct cf_fs *fs, uint64_t parent, const char *name, struct c
 		return -ENOTDIR;
 	if (!strcmp(name, "trash")) {
 		trash_stat(fs, out);
+		return 0;
+	}
+	if (!strcmp(name, "by-id")) {
+		trash_stat(fs, out);
+		out->ino = CF_INO_BYID;
 		return 0;
 	}
 	if (!strcmp(name, "jobs")) {
@@ -186,8 +192,9 @@ int control_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *out)
 		dir_stat(fs, out);
 		return 0;
 	}
-	if (ino == CF_INO_TRASH) {
+	if (ino == CF_INO_TRASH || ino == CF_INO_BYID) {
 		trash_stat(fs, out);
+		out->ino = ino;
 		return 0;
 	}
 	if (ino == CF_INO_JOBS) {
@@ -225,8 +232,8 @@ static int jobs_entry(void *ctx, uint64_t id)
 int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 {
 	struct cf_stat st;
-	if (ino == CF_INO_TRASH)
-		return cf_store_readdir(fs->store, CF_INO_TRASH, fn, ctx);
+	if (ino == CF_INO_TRASH || ino == CF_INO_BYID)
+		return cf_store_readdir(fs->store, ino, fn, ctx);
 	if (ino == CF_INO_JOBS) {
 		struct jobs_list jl = {fs, fn, ctx};
 		int rc = fs->journal ? cf_jobs_each(fs->journal, jobs_entry, &jl) : 0;
@@ -241,6 +248,9 @@ int control_readdir(struct cf_fs *fs, uint64_t ino, cf_dir_fn fn, void *ctx)
 	}
 	trash_stat(fs, &st);
 	if (fn(ctx, "trash", 5, &st))
+		return 0;
+	st.ino = CF_INO_BYID;
+	if (fn(ctx, "by-id", 5, &st))
 		return 0;
 	jobs_stat(fs, &st);
 	fn(ctx, "jobs", 4, &st);

@@ -364,7 +364,9 @@ static int snap_build(struct cf_fs *fs, struct dir_snap *d)
 		return -ENOTDIR;
 	if (snap_add(d, ".", 1, &self) || snap_add(d, "..", 2, &self))
 		return d->err;
-	if (control_owns(d->ino)) {
+	/* .clonefs/by-id/ holds every resource's id: listed from the store in
+	 * windows, like a big collection. */
+	if (control_owns(d->ino) && d->ino != CF_INO_BYID) {
 		rc = control_readdir(fs, d->ino, snap_add, d);
 	} else {
 		/* The store sets resumable before its first entry; the root stays whole (it is

@@ -14,6 +14,7 @@
  *   sub 1  status         sub 2  resource.json      sub 3  source (symlink)
  *   sub 4  snapshots/ (disks)     sub 5  clones/ (instances)
  *   sub 6  disks/ (instances)     sub 16+i  disks/ entry i (symlink)
+ *   sub 7  .clonefs/by-id/ID (symlink to the resource)
  *   sub 0xf0 | s  the node s (0..3) of the resource's alias (below)
  *
  * so the files of a resource cost nothing to store. Inode 1 is the root
@@ -32,6 +33,8 @@
  *   bysrc   source path => resource path (lineage, quotas); an origin's
  *           dependents carry a 0xff byte before the path
  *   subtimes inode of a disk's snapshots/ or an instance's clones/ -> mtime
+ *   byid    id ++ "\0" ++ u8 kind -> base      (.clonefs/by-id/, in id order)
+ *   prefs   collection ++ "\0" ++ preferred name => claim (store_names.c)
  * (=> : MDB_DUPSORT, one duplicate per member). resource.json documents are
  * in DIR/docs.0 and DIR/docs.1 (docs.h), found through the resource's record.
  *
@@ -61,6 +64,8 @@ enum {
 	CF_SUB_SNAPSHOTS = 4,
 	CF_SUB_CLONES = 5,
 	CF_SUB_DISKS = 6,
+	/* .clonefs/by-id/ID: a symlink to the resource with that id */
+	CF_SUB_BYID = 7,
 	CF_SUB_DISK_LINK0 = 16,
 	/* An alias's nodes: CF_SUB_ALIAS | sub, sub one of DIR, STATUS, JSON,
 	 * SOURCE. Only snapshots and machine images have aliases, and they have
@@ -71,6 +76,10 @@ enum {
 	 * entries): trash/global/snapshots/NAME, trash/global/images/NAME,
 	 * trash/global/machineImages/NAME. */
 	CF_INO_TRASH = (CF_INO_CONTROL_BASE << 8) | 0x80,
+	/* .clonefs/by-id/: the same arrangement; its entries are every
+	 * resource's id, each a symlink (the resource's inode with CF_SUB_BYID)
+	 * to where the resource is now, relative ("../../snapshots/web"). */
+	CF_INO_BYID = (CF_INO_CONTROL_BASE << 8) | 0x81,
 };
 
 /* The label that puts a resource in the trash: its value is the UTC epoch

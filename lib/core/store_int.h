@@ -671,7 +671,8 @@ int store_show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigne
 
 /* ---- ids and preferred names (store_names.c)
  *
- * byid: u8 kind ++ id -> base, for every resource with an id (a resource's
+ * byid: id ++ '\0' ++ u8 kind -> base, for every resource with an id, in id
+ * order (.clonefs/by-id/ lists it; kinds sharing an id show the first) (a resource's
  * identity in the cloud: .clonefs/by-id/, and how a resource whose entry
  * name follows its preferred name is found again when that name changes).
  * prefs: collection path ++ '\0' ++ preferred name => one claim per resource

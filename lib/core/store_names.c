@@ -19,18 +19,19 @@
 
 static int byid_key(enum cf_kind k, const char *id, size_t n, unsigned char *kb, MDB_val *key)
 {
-	if (!id || !n || n >= CF_ID_MAX)
+	if (!id || !n || n >= CF_ID_MAX || memchr(id, '\0', n))
 		return -ENOENT;
-	kb[0] = (unsigned char) k;
-	memcpy(kb + 1, id, n);
-	*key = (MDB_val){n + 1, kb};
+	memcpy(kb, id, n);
+	kb[n] = '\0';
+	kb[n + 1] = (unsigned char) k;
+	*key = (MDB_val){n + 2, kb};
 	return 0;
 }
 
 int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char *id, size_t n,
 		   uint64_t *base)
 {
-	unsigned char kb[CF_ID_MAX + 1];
+	unsigned char kb[CF_ID_MAX + 2];
 	MDB_val key, v;
 	int rc = byid_key(k, id, n, kb, &key);
 	if (rc)
@@ -47,16 +48,18 @@ int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char 
 
 int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base)
 {
-	unsigned char kb[CF_ID_MAX + 1];
+	unsigned char kb[CF_ID_MAX + 2];
 	MDB_val key, v = {8, &base};
 	if (byid_key(k, id, n, kb, &key))
 		return 0; /* no id, or one too long to be one: not indexed */
-	return store_wput(w, DB_BYID, &key, &v, 0, "write the id index");
+	int rc = store_wput(w, DB_BYID, &key, &v, 0, "write the id index");
+	/* .clonefs/by-id/ID now names another node */
+	return rc ? rc : note_entry(w, CF_INO_BYID, id, n);
 }
 
 int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base)
 {
-	unsigned char kb[CF_ID_MAX + 1];
+	unsigned char kb[CF_ID_MAX + 2];
 	MDB_val key;
 	uint64_t cur;
 	int rc = store_byid_get(w->s, w->txn, k, id, n, &cur);
@@ -66,7 +69,7 @@ int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, 
 		return rc;
 	byid_key(k, id, n, kb, &key);
 	rc = store_wdel(w, DB_BYID, &key, "update the id index");
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : note_entry(w, CF_INO_BYID, id, n);
 }
 
 /* ---- prefs ---- */

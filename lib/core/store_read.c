@@ -265,6 +265,31 @@ static bool is_resource(const struct cf_dirent *d)
 	return d->type == CF_NODE_RESOURCE || d->type == CF_NODE_ALIAS;
 }
 
+/* The target of .clonefs/by-id/ID for the resource at base, relative to
+ * .clonefs/by-id/ ("../../snapshots/web", "../trash/snapshots/old"): its
+ * length, -ENOENT when the resource has no id (a clone the API does not show
+ * yet). */
+static int byid_target(struct cf_store *s, MDB_txn *txn, uint64_t base, char *buf, size_t size)
+{
+	struct rec c;
+	char num[24];
+	int rc = get_rec(s, txn, base, &c);
+	if (rc)
+		return rc;
+	if (!store_rec_id(&c, num).n)
+		return -ENOENT;
+	if (size < 6)
+		return -ENAMETOOLONG;
+	int n = store_node_path(s, txn, base, buf + 6, size - 6);
+	if (n < 0)
+		return n;
+	bool trash = in_trash(buf + 6, (size_t) n);
+	size_t up = trash ? 3 : 6; /* the trash is in .clonefs/ */
+	memmove(buf + up, buf + 6, (size_t) n + 1);
+	memcpy(buf, "../../", up);
+	return (int) up + n;
+}
+
 /* Attributes of node `sub` of the resource directory d (sub != 0). */
 static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d, unsigned sub,
 		    struct cf_stat *st)
@@ -308,6 +333,15 @@ static int stat_sub(struct cf_store *s, MDB_txn *txn, const struct cf_dirent *d,
 			return -ENOENT;
 		stat_file(d, ino, S_IFDIR | 0755, 0, st);
 		return 0;
+	case CF_SUB_BYID: {
+		char target[CF_PATH_MAX + 8];
+		int n = primary ? byid_target(s, txn, d->base, target, sizeof target) : -ENOENT;
+		if (n < 0)
+			return n;
+		stat_file(d, ino, S_IFLNK | 0777, (uint64_t) n, st);
+		st->flags = 0;
+		return 0;
+	}
 	default:
 		break;
 	}
@@ -371,6 +405,84 @@ static int alias_ls_fn(void *ctx, struct sv name, struct cf_dirent *d)
 	return ls->fn(ls->ctx, name.p, name.n, &st);
 }
 
+/* The first byid entry at or past `id`'s (after: past every kind of it). */
+static int byid_seek(MDB_cursor *c, const char *id, size_t len, bool after, MDB_val *k, MDB_val *v)
+{
+	unsigned char kb[CF_ID_MAX + 2];
+	if (len >= CF_ID_MAX)
+		len = CF_ID_MAX - 1; /* no id is longer: from where such a one would be */
+	memcpy(kb, id, len);
+	kb[len] = after ? '\1' : '\0'; /* ids are safe names: no control byte */
+	*k = (MDB_val){len + 1, kb};
+	return mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+}
+
+/* A byid key's id, or 0 for a damaged key. */
+static size_t byid_id(const MDB_val *k)
+{
+	const char *nul = memchr(k->mv_data, '\0', k->mv_size);
+	return nul && (size_t) (nul - (const char *) k->mv_data) + 2 == k->mv_size
+		   ? (size_t) (nul - (const char *) k->mv_data)
+		   : 0;
+}
+
+/* The link of the resource at base (from the index, base v), as by-id/ shows it. */
+static int byid_stat(struct cf_store *s, MDB_txn *txn, const MDB_val *v, struct cf_stat *out)
+{
+	struct cf_dirent d;
+	uint64_t base;
+	if (v->mv_size != 8)
+		return -EIO;
+	memcpy(&base, v->mv_data, 8);
+	int rc = store_node_dirent(s, txn, CF_INO(base, 0), &d, NULL, NULL, NULL);
+	return rc ? rc : stat_sub(s, txn, &d, CF_SUB_BYID, out);
+}
+
+static int byid_lookup(struct cf_store *s, MDB_txn *txn, const char *name, size_t len,
+		       struct cf_stat *out)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = open_cursor(txn, s->dbi[DB_BYID], &c);
+	if (rc)
+		return rc;
+	rc = len < CF_ID_MAX ? byid_seek(c, name, len, false, &k, &v) : MDB_NOTFOUND;
+	if (rc == 0 && (byid_id(&k) != len || memcmp(k.mv_data, name, len)))
+		rc = MDB_NOTFOUND;
+	rc = rc ? lmdb_err(rc, "read the id index") : byid_stat(s, txn, &v, out);
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* .clonefs/by-id/ in id order, each id once, after `after` when given. */
+static int byid_readdir(struct cf_store *s, MDB_txn *txn, const char *after, size_t alen,
+			cf_dir_fn fn, void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	struct cf_stat st;
+	char last[CF_ID_MAX];
+	size_t lastn = 0;
+	int rc = open_cursor(txn, s->dbi[DB_BYID], &c);
+	if (rc)
+		return rc;
+	rc = after ? byid_seek(c, after, alen, true, &k, &v) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		trim_tick(txn);
+		size_t n = byid_id(&k);
+		if (!n || (n == lastn && !memcmp(last, k.mv_data, n)))
+			continue; /* damaged, or one id of two kinds: shown once */
+		memcpy(last, k.mv_data, n);
+		lastn = n;
+		if (byid_stat(s, txn, &v, &st))
+			continue; /* not there now (a write in flight): not listed */
+		if (fn(ctx, k.mv_data, n, &st))
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : lmdb_err(rc, "list the id index");
+}
+
 static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		     size_t len, struct cf_stat *out)
 {
@@ -381,6 +493,8 @@ static int lookup_in(struct cf_store *s, MDB_txn *txn, uint64_t parent, const ch
 		return -ENOENT;
 	if (len > CF_NAME_MAX)
 		return -ENAMETOOLONG;
+	if (parent == CF_INO_BYID)
+		return byid_lookup(s, txn, name, len, out);
 	bool top = parent == CF_INO_ROOT || parent == CF_INO_TRASH;
 	if (top || CF_INO_SUB(parent) == CF_SUB_DIR) {
 		/* The common case, a member of a container: one get. */
@@ -535,6 +649,10 @@ static int readdir_in(struct rtx *t, uint64_t ino, const char *after, size_t ale
 		*resumable = true;
 		return readdir_range(t, ino, after, alen, fn, ctx);
 	}
+	if (ino == CF_INO_BYID) {
+		*resumable = true;
+		return byid_readdir(s, t->txn, after, alen, fn, ctx);
+	}
 	if ((rc = node_view(s, t->txn, ino, &d, &sub)))
 		return rc;
 	if (sub == CF_SUB_DIR && d.type == CF_NODE_CONTAINER) {
@@ -637,6 +755,8 @@ int cf_store_readlink(struct cf_store *s, uint64_t ino, char *buf, size_t size)
 		rc = get_rec(s, t->txn, d.base, &c);
 	if (!rc && sub == CF_SUB_SOURCE) {
 		rc = fmt_link(buf, size, d.depth, c.source);
+	} else if (!rc && sub == CF_SUB_BYID) {
+		rc = byid_target(s, t->txn, d.base, buf, size);
 	} else if (!rc) {
 		const unsigned char *p = c.links;
 		struct sv l = {NULL, 0};

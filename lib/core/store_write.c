@@ -9,7 +9,8 @@
  * its record. */
 static int note_resource(struct cf_wtxn *w, uint64_t base)
 {
-	static const unsigned subs[] = {CF_SUB_DIR, CF_SUB_STATUS, CF_SUB_JSON, CF_SUB_SOURCE};
+	static const unsigned subs[] = {CF_SUB_DIR, CF_SUB_STATUS, CF_SUB_JSON, CF_SUB_SOURCE,
+					CF_SUB_BYID};
 	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
 		int rc = note_inode(w, CF_INO(base, subs[i]));
 		if (rc)

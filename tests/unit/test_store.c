@@ -1894,6 +1894,10 @@ static void test_scale(void)
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "snap-%08d", i);
 		mk(&rs[i], CF_KIND_SNAPSHOT, "global", name, "READY", 1600000000 + i);
+		char id[24]; /* each its own, as the API's are (the id index) */
+		snprintf(id, sizeof id, "%llu",
+			 4200000000000000000ull + (unsigned long long) i * 7919);
+		set_str(&rs[i].id, id);
 		snprintf(src, sizeof src, "zones/us-central1-a/disks/disk-%04d", i % 1000);
 		set_str(&rs[i].source, src);
 		add_label(&rs[i], "team", "storage");
@@ -1955,7 +1959,34 @@ static void test_scale(void)
 		fprintf(stderr, "PERF readdir %d entries: %.2f ms (%.2f ms per 10k)\n", N,
 			(t1 - t0) * 1e3, (t1 - t0) * 1e3 / (N / 10000));
 	}
+	/* .clonefs/by-id/: every id, each with its link's size (the path). */
+	for (int round = 0; round < 2; round++) {
+		uint64_t sum = 0;
+		t0 = now_s();
+		CHECK_EQ_INT(cf_store_readdir(s, CF_INO_BYID, count_entry, &sum), 0);
+		t1 = now_s();
+		CHECK_EQ_INT(sum, (uint64_t) N); /* symlinks: no blocks */
+		fprintf(stderr, "PERF readdir .clonefs/by-id, %d entries: %.2f ms\n", N,
+			(t1 - t0) * 1e3);
+	}
 	struct cf_stat st;
+	char link[256];
+	t0 = now_s();
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += cf_store_lookup(s, CF_INO_BYID, rs[i].id, &st) != 0 || st.size != 36;
+	t1 = now_s();
+	CHECK_EQ_INT(bad, 0);
+	fprintf(stderr, "PERF by-id lookup x%d: %.1f ms (%.2f us each)\n", N, (t1 - t0) * 1e3,
+		(t1 - t0) * 1e6 / N);
+	t0 = now_s();
+	for (int i = 0; i < N; i++) /* "../../global/snapshots/snap-NNNNNNNN" */
+		bad += cf_store_readlink(s, CF_INO(CF_INO_BASE(st.ino), CF_SUB_BYID), link,
+					 sizeof link) != 36;
+	t1 = now_s();
+	CHECK_EQ_INT(bad, 0);
+	fprintf(stderr, "PERF by-id readlink x%d: %.1f ms (%.2f us each)\n", N, (t1 - t0) * 1e3,
+		(t1 - t0) * 1e6 / N);
 	t0 = now_s();
 	for (int i = 0; i < N; i++) {
 		snprintf(name, sizeof name, "snap-%08d", i);
@@ -2506,6 +2537,98 @@ static void test_preferred_names(void)
 	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
 }
 
+static const char *ls_ino(struct cf_store *s, uint64_t ino, const char *after)
+{
+	static struct names c;
+	memset(&c, 0, sizeof c);
+	bool resumable = false;
+	int rc = cf_store_readdir_after(s, ino, after, after ? strlen(after) : 0, &resumable,
+					collect, &c);
+	if (rc || !resumable)
+		snprintf(c.buf, sizeof c.buf, "(error %d)", rc);
+	return c.buf;
+}
+
+static const char *byid_link(struct cf_store *s, const char *id)
+{
+	static char buf[1024];
+	struct cf_stat st;
+	int rc = cf_store_lookup(s, CF_INO_BYID, id, &st);
+	if (rc)
+		return "(missing)";
+	int n = cf_store_readlink(s, st.ino, buf, sizeof buf);
+	if (n < 0 || (st.mode & S_IFMT) != S_IFLNK || st.size != (uint64_t) n)
+		snprintf(buf, sizeof buf, "(error %d, size %llu)", n, (unsigned long long) st.size);
+	return buf;
+}
+
+/* .clonefs/by-id/: every resource with an id, in id order, a symlink to
+ * where it is now (relative to .clonefs/by-id/), into and out of the trash,
+ * gone with it; one id of two kinds listed once; the id follows a
+ * re-creation under the same name. */
+static void test_by_id(void)
+{
+	char dir[512], path[CF_PATH_MAX];
+	struct cf_store *s;
+	struct cf_resource d, s1, s2, img;
+	fresh_dir(dir, sizeof dir, "byid");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&d, CF_KIND_DISK, "zones/z", "d", "READY", 100);
+	set_str(&d.id, "300");
+	mk(&s1, CF_KIND_SNAPSHOT, "global", "s1", "READY", 200);
+	set_str(&s1.id, "100");
+	mk(&s2, CF_KIND_SNAPSHOT, "global", "s2", "READY", 200);
+	set_str(&s2.id, "200");
+	mk(&img, CF_KIND_IMAGE, "global", "i", "READY", 200);
+	set_str(&img.id, "200"); /* the same id as s2, another kind */
+	CHECK_EQ_INT(put1(s, &d, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &s1, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &img, NULL, NULL), 0);
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "100,200,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "100"), "200,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "2"), "200,300");
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, "200"), "300");
+	CHECK_EQ_STR(byid_link(s, "100"), "../../global/snapshots/s1");
+	CHECK_EQ_STR(byid_link(s, "300"), "../../zones/z/disks/d");
+	CHECK_EQ_STR(byid_link(s, "999"), "(missing)");
+	CHECK_EQ_STR(byid_link(s, "10"), "(missing)");
+	struct cf_stat st;
+	CHECK_EQ_INT(cf_store_lookup(s, CF_INO_BYID, "100", &st), 0);
+	CHECK_EQ_INT(st.ino, CF_INO(CF_INO_BASE(ino_of(s, "global/snapshots/s1")), CF_SUB_BYID));
+	unsigned sub = 0;
+	CHECK(cf_store_path_of(s, st.ino, path, sizeof path, &sub) > 0);
+	CHECK_EQ_STR(path, "global/snapshots/s1");
+	CHECK_EQ_INT(sub, CF_SUB_BYID);
+	/* into the trash and back */
+	add_label(&s1, CF_TRASH_LABEL, "1");
+	struct heard h = {0};
+	struct cf_change_sink sink = {on_entry, on_inode, &h, NULL};
+	CHECK_EQ_INT(put1(s, &s1, NULL, &sink), 0);
+	CHECK_EQ_STR(byid_link(s, "100"), "../trash/global/snapshots/s1");
+	CHECK(heard_inode(&h, st.ino)); /* its cached target is dropped */
+	/* re-created under the same name: the new id */
+	set_str(&s2.id, "250");
+	CHECK_EQ_INT(put1(s, &s2, NULL, NULL), 0);
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "100,200,250,300");
+	CHECK_EQ_STR(byid_link(s, "200"), "../../global/images/i");
+	CHECK_EQ_STR(byid_link(s, "250"), "../../global/snapshots/s2");
+	struct cf_wtxn *w;
+	memset(&h, 0, sizeof h);
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/snapshots/s1"), 0);
+	CHECK_EQ_INT(cf_store_remove(w, "global/images/i"), 0);
+	CHECK_EQ_INT(cf_store_wcommit(w, &sink), 0);
+	CHECK(heard_entry(&h, CF_INO_BYID, "100"));
+	CHECK_EQ_STR(ls_ino(s, CF_INO_BYID, NULL), "250,300");
+	CHECK_EQ_STR(byid_link(s, "100"), "(missing)");
+	cf_resource_clear(&d);
+	cf_resource_clear(&s1);
+	cf_resource_clear(&s2);
+	cf_resource_clear(&img);
+	cf_store_close(s);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -2516,6 +2639,7 @@ int main(void)
 	test_other_layout();
 	test_root_layout();
 	test_preferred_names();
+	test_by_id();
 	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();
