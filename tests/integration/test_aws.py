@@ -277,3 +277,21 @@ def test_twelve_mkdirs_through_a_30_percent_fault_rate(aws_env):
     wait_for(lambda: all(m.path(f"snapshots/{n}/status").exists() and
                          m.path(f"snapshots/{n}/status").read_text().strip() == "completed"
                          for n in names), 60, "every snapshot completed, under its Name")
+
+
+@needs_cli
+def test_stop_mode_stops_and_starts_the_instance(aws_env):
+    emu, m = aws_env(policy={"clone": {"consistency": "stop"}, "prune": {"grace_seconds": 0}},
+                     opts=["mkdir_wait=ready"])
+    emu.control("DELETE", "requests")
+    os.mkdir(m.path(f"volumes/{VOL}/snapshots/cold"))
+    sent = emu.control("GET", "requests")["requests"]
+    assert sent.get("EC2 StopInstances") == 1 and sent.get("EC2 StartInstances") == 1, sent
+    inst = aws(emu, "ec2", "describe-instances", "--instance-ids", INST)
+    state = inst["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "running"
+    made = [s for s in snapshots(emu) if tags_of(s).get("Name") == "cold"]
+    assert len(made) == 1 and tags_of(made[0])["clonefs-consistency"] == "stop"
+    # and by id: .clonefs/by-id links to where it is shown
+    link = m.path(f".clonefs/by-id/{made[0]['SnapshotId']}")
+    assert os.path.realpath(link) == str(m.path("snapshots/cold"))
