@@ -632,7 +632,7 @@ static int gen_status(struct cf_fs *fs, char **data, size_t *len)
 	for (int l = 0, shown = 0; l < CF_LIST__COUNT; l++) {
 		const struct cf_sync_state *c = &st[l];
 		if (!cf_listing_used((enum cf_listing) l))
-			continue; /* a listing the tree has not (AWS: zones) */
+			continue; /* not in this provider's tree (layout.h) */
 		jb_puts(&b, shown++ ? ",\n    " : "\n    ");
 		jb_str(&b, cf_listing_name((enum cf_listing) l));
 		jb_puts(&b, ": {");

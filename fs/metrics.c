@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "http.h"
+#include "layout.h"
 #include "log.h"
 #include "options.h"
 #include "policy.h"
@@ -674,8 +675,10 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 	do {                                                                                       \
 		family(&o, name, type, help);                                                      \
 		for (int l = 0; l < CF_LIST__COUNT; l++)                                           \
-			series(&o, name, "collection", cf_listing_name((enum cf_listing) l), NULL, \
-			       NULL, NULL, NULL, (expr));                                          \
+			if (cf_listing_used((enum cf_listing) l))                                  \
+				series(&o, name, "collection",                                     \
+				       cf_listing_name((enum cf_listing) l), NULL, NULL, NULL,     \
+				       NULL, (expr));                                              \
 	} while (0)
 	PER_LISTING("clonefs_sync_resources", "gauge",
 		    "Resources the last complete listing of a collection returned.",

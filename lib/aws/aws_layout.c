@@ -51,4 +51,7 @@ const struct cf_layout cf_aws_layout = {
     .links_dir = "volumes",
     /* entries are Name tags (an AMI's name) where usable, else ids */
     .pref_names = true,
+    /* setfattr user.Name renames, mkdir NAME sets it (an AMI's own name
+     * cannot change: its entry follows the AMI name, not the tag) */
+    .name_label = "Name",
 };

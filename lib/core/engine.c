@@ -124,28 +124,51 @@ static bool again(int rc, const struct cf_error *err, unsigned *tries, const cha
 	return cf_retry_again(rc, err, tries, what);
 }
 
+/* The path the provider is given for a resource the mount shows at path:
+ * where the store chooses names (layout.h's pref_names), its id path
+ * (COLL/ID), the one the cloud knows it by, when the store holds its id; else
+ * path itself (a clone the API does not show yet: the provider finds it by
+ * the name it was made with). */
+static const char *api_path(struct cf_engine *e, const char *path, char *buf, size_t size)
+{
+	struct cf_resource r = {0};
+	uint64_t ino;
+	if (!cf_layout()->pref_names || !path || cf_store_ino_of_path(e->cfg.store, path, &ino) ||
+	    cf_store_resource(e->cfg.store, ino, &r))
+		return path;
+	int n = r.id && *r.id ? cf_resource_path(r.kind, r.scope, r.id, buf, size) : -1;
+	cf_resource_clear(&r);
+	return n > 0 ? buf : path;
+}
+
 static int api_get(struct cf_engine *e, const char *path, struct cf_resource *out,
 		   struct cf_error *err)
 {
-	return e->api->ops->get(e->api, path, out, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->get(e->api, api_path(e, path, p, sizeof p), out, err);
 }
 
 static int api_create(struct cf_engine *e, const struct cf_create_req *req, struct cf_operation *op,
 		      struct cf_error *err)
 {
-	return e->api->ops->create(e->api, req, op, err);
+	char p[CF_PATH_MAX];
+	struct cf_create_req q = *req;
+	q.source = api_path(e, req->source, p, sizeof p);
+	return e->api->ops->create(e->api, &q, op, err);
 }
 
 static int api_remove(struct cf_engine *e, const char *path, const char *rid,
 		      struct cf_operation *op, struct cf_error *err)
 {
-	return e->api->ops->remove(e->api, path, rid, op, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->remove(e->api, api_path(e, path, p, sizeof p), rid, op, err);
 }
 
 static int api_power(struct cf_engine *e, const char *path, bool start, const char *rid,
 		     struct cf_operation *op, struct cf_error *err)
 {
-	return e->api->ops->power(e->api, path, start, rid, op, err);
+	char p[CF_PATH_MAX];
+	return e->api->ops->power(e->api, api_path(e, path, p, sizeof p), start, rid, op, err);
 }
 
 /* Log a refusal, count it, and return err (negative). */
@@ -1222,6 +1245,29 @@ static void store_accepted(struct cf_engine *e, enum cf_kind kind, const char *n
 	put_provisional(e, kind, name, src_path, l, n);
 }
 
+/* Set the layout's name label to name in the labels *l (n of them, heap). */
+static int set_name_label(struct cf_label **l, size_t *n, const char *name)
+{
+	const char *key = cf_layout()->name_label;
+	size_t i = 0;
+	while (i < *n && strcmp((*l)[i].key, key))
+		i++;
+	if (i == *n) {
+		struct cf_label *m = realloc(*l, (*n + 1) * sizeof *m);
+		if (!m)
+			return -ENOMEM;
+		*l = m;
+		m[i].key = strdup(key);
+		m[i].value = NULL;
+		(*n)++;
+		if (!m[i].key)
+			return -ENOMEM;
+	}
+	free((*l)[i].value);
+	(*l)[i].value = strdup(name);
+	return (*l)[i].value ? 0 : -ENOMEM;
+}
+
 /* "a" or "an" before a kind's name, for a refusal that reads as English. */
 static const char *article(const char *word)
 {
@@ -1326,6 +1372,12 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	if ((rc = cf_policy_clone_labels(p, &src, ppath, cons, depth, c->user, now_s(), &labels,
 					 &nlabels, why, sizeof why))) {
 		rc = refuse(e, shown, rc, "%s", why);
+		goto out;
+	}
+	/* Where the provider names resources by a label, the new one is named
+	 * by it: the name goes in the create request itself. */
+	if (cf_layout()->name_label && (rc = set_name_label(&labels, &nlabels, name))) {
+		rc = refuse(e, shown, -rc, "out of memory");
 		goto out;
 	}
 
@@ -1520,8 +1572,21 @@ static int plan_label(void *ctx, const struct cf_resource *r, struct cf_label_ch
  * with its own concurrency control (GCE: the fingerprint, re-read and merged
  * on 412, at most 10 tries within the write's budget, jittered), asking
  * plan_label on each read. */
+static int label_update_to(struct cf_engine *e, const char *path, const char *readback,
+			   const char *shown, const char *want_id, const char *key,
+			   const char *value, int flags);
+
 static int label_update(struct cf_engine *e, const char *path, const char *shown,
 			const char *want_id, const char *key, const char *value, int flags)
+{
+	return label_update_to(e, path, path, shown, want_id, key, value, flags);
+}
+
+/* The same, the resource read back from `readback` after the write: where a
+ * write of the name label moves it. */
+static int label_update_to(struct cf_engine *e, const char *path, const char *readback,
+			   const char *shown, const char *want_id, const char *key,
+			   const char *value, int flags)
 {
 	const struct cf_provider_ops *o = e->cfg.provider->ops;
 	if (!o->change_labels)
@@ -1543,7 +1608,9 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		memset(&err, 0, sizeof err);
 		lp.answered = false;
 		lp.plans = 0;
-		rc = o->change_labels(e->cfg.provider, path, plan_label, &lp, &op, &err);
+		char ap[CF_PATH_MAX];
+		rc = o->change_labels(e->cfg.provider, api_path(e, path, ap, sizeof ap), plan_label,
+				      &lp, &op, &err);
 	} while (rc && !lp.answered && rc != -ESTALE && again(rc, &err, &tries, path));
 	if (rc && lp.answered) {
 		cf_operation_clear(&op);
@@ -1574,7 +1641,7 @@ static int label_update(struct cf_engine *e, const char *path, const char *shown
 		cf_operation_clear(&op);
 		return 0; /* nothing to write: plan_label said so */
 	}
-	return label_written(e, &op, path, shown);
+	return label_written(e, &op, readback, shown);
 }
 
 /* The resource an inode shows, its primary path and the path to log. */
@@ -1612,6 +1679,33 @@ static int may_label(struct cf_engine *e, const struct cf_caller *c, const char 
 	return 0;
 }
 
+/* A new value of the name label for resource r: a valid, unlisted name. */
+static int check_rename(struct cf_engine *e, const struct cf_resource *r, const char *shown,
+			const char *value, size_t len)
+{
+	char name[CF_NAME_MAX + 1], target[CF_PATH_MAX];
+	const char *rule = "";
+	if (len > CF_NAME_MAX || memchr(value, '\0', len) || !cf_name_is_safe(value, len) ||
+	    !cf_provider_text_valid(e->cfg.provider, CF_TEXT_NAME, value, len, &rule))
+		return refuse(e, shown, EINVAL, "%s: not a valid name%s%s", cf_layout()->name_label,
+			      *rule ? ": " : "", rule);
+	memcpy(name, value, len);
+	name[len] = '\0';
+	if (r->name && !strcmp(r->name, name))
+		return 0; /* its own name */
+	struct cf_resource other = {0};
+	if (cf_resource_path(r->kind, r->scope, name, target, sizeof target) < 0)
+		return refuse(e, shown, EINVAL, "%s: not a valid name", cf_layout()->name_label);
+	if (!stored(e, target, &other)) {
+		bool self = other.id && r->id && !strcmp(other.id, r->id);
+		cf_resource_clear(&other);
+		if (!self)
+			return refuse(e, shown, EEXIST, "%s: %s is listed already",
+				      cf_layout()->name_label, target);
+	}
+	return 0;
+}
+
 static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
 			    const char *key, const char *value, size_t len, int flags)
 {
@@ -1624,7 +1718,18 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 		return rc;
 	char want[CF_ID_MAX];
 	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
+	/* The name label names the entry: its new value must be a name the
+	 * collection does not list already (the entry moves once it is set). */
+	bool naming = cf_layout()->name_label && !strcmp(key, cf_layout()->name_label);
+	char moved[CF_PATH_MAX] = "";
+	rc = naming ? check_rename(e, &r, shown, value, len) : 0;
+	/* read back where the new name lists it */
+	if (naming && !rc)
+		snprintf(moved, sizeof moved, "%.*s/%.*s",
+			 (int) (strlen(path) - strlen(r.name) - 1), path, (int) len, value);
 	cf_resource_clear(&r);
+	if (rc)
+		return rc;
 	if (stale_recent(e, path))
 		return refuse_stale_repeat(e, shown);
 	/* Only the key and value the caller writes are judged by the provider's rules
@@ -1652,7 +1757,7 @@ static int engine_set_label(struct cf_engine *e, const struct cf_caller *c, uint
 	char v[CF_LABEL_TEXT_BYTES_MAX + 1];
 	memcpy(v, value, len);
 	v[len] = '\0';
-	return label_update(e, path, shown, want, key, v, flags);
+	return label_update_to(e, path, *moved ? moved : path, shown, want, key, v, flags);
 }
 
 static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint64_t ino,
@@ -1668,6 +1773,10 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 	bool have = label_of(&r, key) != NULL;
 	char want[CF_ID_MAX];
 	snprintf(want, sizeof want, "%s", r.id ? r.id : "");
+	/* Without its name label a resource is listed by its id: read back there. */
+	char moved[CF_PATH_MAX] = "";
+	if (cf_layout()->name_label && !strcmp(key, cf_layout()->name_label) && *want)
+		cf_resource_path(r.kind, r.scope, want, moved, sizeof moved);
 	cf_resource_clear(&r);
 	if (!have)
 		return -ENODATA;
@@ -1677,7 +1786,7 @@ static int engine_remove_label(struct cf_engine *e, const struct cf_caller *c, u
 		return rc;
 	if (stale_recent(e, path))
 		return refuse_stale_repeat(e, shown);
-	return label_update(e, path, shown, want, key, NULL, 0);
+	return label_update_to(e, path, *moved ? moved : path, shown, want, key, NULL, 0);
 }
 
 /* ---- prune ----

@@ -64,6 +64,11 @@ struct cf_layout {
 	 * resource with an id is listed under its preferred name when it holds
 	 * it, else under its id (AWS). false: name is the entry (GCE). */
 	bool pref_names;
+	/* The label whose value is a resource's preferred name (AWS: "Name"),
+	 * NULL: none. Setting it (user.KEY) renames the entry, refused EEXIST
+	 * when the name is listed in the collection; mkdir NAME sets it in the
+	 * create request. */
+	const char *name_label;
 };
 
 /* Install the process's layout; check it first (-EINVAL, logged, when a

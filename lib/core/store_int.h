@@ -692,6 +692,11 @@ int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, 
  * shown under that name that does not hold it is moved to its id, and r's
  * own entry under another name is removed. */
 int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name);
+/* Where the store chooses names, a provider names another resource (a
+ * source, an origin, a link) by its id path, COLL/ID, the one path it can
+ * know: the path it is listed under now, into out: 1 when that differs, 0
+ * when path stays as it is (not an id the store holds). */
+int store_current_path(struct cf_wtxn *w, const char *path, char *out, size_t size);
 /* cf_store_upsert of a resource with a preferred name (store_write.c). */
 int store_upsert_named(struct cf_wtxn *w, const struct cf_resource *r);
 /* Drop the claim (and the byid entry) of the resource in record c at base:

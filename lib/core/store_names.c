@@ -313,3 +313,19 @@ int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name
 	memcpy(name, want, strlen(want) + 1);
 	return 0;
 }
+
+int store_current_path(struct cf_wtxn *w, const char *path, char *out, size_t size)
+{
+	enum cf_kind k;
+	char name[CF_NAME_MAX + 1];
+	uint64_t base;
+	if (!path || cf_path_parse(path, &k, NULL, 0, name, sizeof name) ||
+	    store_byid_get(w->s, w->txn, k, name, strlen(name), &base))
+		return 0;
+	int n = store_node_path(w->s, w->txn, base, out, size);
+	if (n <= 0)
+		return 0;
+	if (in_trash(out, (size_t) n)) /* its path is its collection's */
+		memmove(out, out + 6, (size_t) n - 5);
+	return strcmp(out, path) != 0;
+}

@@ -72,19 +72,21 @@ static bool unseen_keep(void *ctx, struct sv name, uint8_t type)
 	return !cf_pathset_has(u->seen, path, u->clen + 1 + name.n);
 }
 
-/* Whether the unseen entry `name` of cino is a resource listed under its
- * preferred name that the listing returned all the same: the sync knows such
- * a resource by its id path (cpath/ID), since a page cannot know which name
- * it holds, and a newer namesake may have been moved to its id after its own
- * page was applied. 1: seen, keep it. */
+/* Where the store chooses entry names (layout.h's pref_names): whether the
+ * unseen entry `name` of cino is a resource the listing returned all the
+ * same. The sync knows such a resource by its id path (cpath/ID), since a
+ * page cannot know which name it holds, and a newer namesake may have been
+ * moved to its id after its own page was applied. 1: seen, keep it. */
 static int seen_by_id(struct cf_wtxn *w, uint64_t cino, struct sv name, const char *cpath,
 		      size_t clen, const struct cf_pathset *seen)
 {
 	struct cf_dirent d;
 	struct rec c;
 	char num[24], path[CF_PATH_MAX];
+	if (!cf_layout()->pref_names)
+		return 0;
 	int rc = store_get_dirent(w->s, w->txn, cino, name.p, name.n, &d);
-	if (rc || d.type != CF_NODE_RESOURCE || get_rec(w->s, w->txn, d.base, &c) || !c.name_pref.n)
+	if (rc || d.type != CF_NODE_RESOURCE || get_rec(w->s, w->txn, d.base, &c))
 		return rc == -ENOENT ? 0 : rc;
 	struct sv id = store_rec_id(&c, num);
 	if (!id.n || clen + 1 + id.n >= sizeof path)

@@ -695,16 +695,42 @@ static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
 int store_upsert_named(struct cf_wtxn *w, const struct cf_resource *r)
 {
 	struct target t;
-	char name[CF_NAME_MAX + 1];
+	char name[CF_NAME_MAX + 1], src[CF_PATH_MAX], org[CF_PATH_MAX];
 	struct cf_resource shown = *r;
+	/* What it names by id path is stored where that resource is listed now:
+	 * the sync lists disks and instances before what points at them, so a
+	 * rename reaches their dependents' sources and aliases in the same pass. */
+	if (store_current_path(w, r->source, src, sizeof src))
+		shown.source = src;
+	if (store_current_path(w, r->origin, org, sizeof org))
+		shown.origin = org;
+	char **links = NULL, *lbuf = NULL;
+	if (r->nlinks && r->nlinks <= CF_LINKS_MAX) {
+		links = malloc(r->nlinks * sizeof *links);
+		lbuf = malloc(r->nlinks * (size_t) CF_PATH_MAX);
+		if (!links || !lbuf) {
+			free(links);
+			free(lbuf);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < r->nlinks; i++) {
+			char *p = lbuf + i * CF_PATH_MAX;
+			links[i] =
+			    store_current_path(w, r->links[i], p, CF_PATH_MAX) ? p : r->links[i];
+		}
+		shown.links = links;
+	}
 	/* Everything that can refuse it first, listed by its id: the names'
 	 * tables are written before the record. */
 	shown.name = r->id;
 	int rc = r->id ? prepare_record(w, &shown, &t) : -EINVAL;
-	if (rc || (rc = store_choose_name(w, r, name)))
-		return rc;
-	shown.name = name;
-	return upsert_resource(w, &shown);
+	if (!rc && !(rc = store_choose_name(w, r, name))) {
+		shown.name = name;
+		rc = upsert_resource(w, &shown);
+	}
+	free(links);
+	free(lbuf);
+	return rc;
 }
 
 int cf_store_upsert(struct cf_wtxn *w, const struct cf_resource *r, bool *changed)

@@ -61,15 +61,15 @@ static double mono_now(void)
 }
 
 /* The path a resource is known by in a listing's `seen` set (a resource
- * that names a scope, a zone, has no resource path: the scope's; one with a
- * preferred name, whose entry the store chooses, its id path: the sweep
+ * that names a scope, a zone, has no resource path: the scope's; where the
+ * store chooses entry names (layout.h's pref_names), its id path: the sweep
  * looks it up by its id). */
 static int seen_path(const struct cf_resource *r, char *buf, size_t size)
 {
 	if (cf_scope_type_named_by(r->kind) >= 0)
 		return cf_scope_path(r->kind, r->name, buf, size);
-	return cf_resource_path(r->kind, r->scope, r->name_pref && r->id ? r->id : r->name, buf,
-				size);
+	return cf_resource_path(r->kind, r->scope,
+				cf_layout()->pref_names && r->id ? r->id : r->name, buf, size);
 }
 
 /* The scope type whose scopes listing l returns, or -1. */

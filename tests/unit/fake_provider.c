@@ -2,6 +2,7 @@
  * under one lock; the hook runs outside it. Operations are kept forever (a
  * test makes few), so a request id repeated at any time finds its own. */
 #include "fake_provider.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -136,12 +137,45 @@ void fp_clone(struct fake_provider *d, struct fake_provider *s)
 	fp_unlock(s);
 }
 
+/* With a name label, a resource's value of it: its preferred name. */
+static const char *name_of(const struct fake_provider *f, const struct cf_resource *r)
+{
+	for (size_t i = 0; f->name_label && i < r->nlabels; i++)
+		if (!strcmp(r->labels[i].key, f->name_label))
+			return r->labels[i].value;
+	return NULL;
+}
+
 static struct fp_res *find_res(struct fake_provider *f, const char *path)
 {
-	for (size_t i = 0; i < f->nres; i++)
-		if (!strcmp(f->res[i].path, path))
+	char p[CF_PATH_MAX];
+	for (size_t i = 0; i < f->nres; i++) {
+		/* with a name label, a resource is known by its id path and by
+		 * the path its label names (as an API finds one by its id, or by
+		 * a filter on the label) */
+		const struct cf_resource *r = &f->res[i].r;
+		const char *n = f->name_label ? name_of(f, r) : NULL;
+		if (!f->name_label
+			? !strcmp(f->res[i].path, path)
+			: (n && cf_resource_path(r->kind, r->scope, n, p, sizeof p) > 0 &&
+			   !strcmp(p, path)) ||
+			      (r->id &&
+			       cf_resource_path(r->kind, r->scope, r->id, p, sizeof p) > 0 &&
+			       !strcmp(p, path)))
 			return &f->res[i];
+	}
 	return NULL;
+}
+
+/* A copy as the API shows it: with a name label, its value is the name the
+ * provider would rather show (model.h's name_pref). */
+static int fp_show(struct fake_provider *f, struct cf_resource *d, const struct cf_resource *s)
+{
+	int rc = fp_res_copy(d, s);
+	const char *n = rc ? NULL : name_of(f, s);
+	if (n && !(d->name_pref = strdup(n)))
+		rc = -ENOMEM;
+	return rc;
 }
 
 struct cf_resource *fp_find(struct fake_provider *f, const char *path)
@@ -466,7 +500,7 @@ static int fp_list(struct cf_provider *pp, enum cf_listing which, const char *to
 		}
 		if (seen++ < from)
 			continue;
-		fp_res_copy(&out->items[out->n++], &f->res[i].r);
+		fp_show(f, &out->items[out->n++], &f->res[i].r);
 		if (aggregated)
 			add_scope(out, f->res[i].r.scope, cap);
 	}
@@ -601,6 +635,9 @@ static int call(struct fake_provider *f, enum fp_op op, const char *path, act_fn
 		struct cf_error *err)
 {
 	atomic_fetch_add(&f->calls[op], 1);
+	fp_lock(f);
+	snprintf(f->last_path[op], sizeof f->last_path[op], "%s", path ? path : "");
+	fp_unlock(f);
 	int rc = hook(f, op, path, false, err);
 	if (rc)
 		return rc;
@@ -637,7 +674,7 @@ static int act_get(struct fake_provider *f, void *ctx, struct cf_error *err)
 		return api_error(err, -ENOENT, 404, "notFound",
 				 "The resource '%.200s' was not found", g->path);
 	cf_resource_clear(g->out);
-	return fp_res_copy(g->out, r);
+	return fp_show(f, g->out, r);
 }
 
 static int fp_get(struct cf_provider *pp, const char *path, struct cf_resource *out,
@@ -665,7 +702,8 @@ static int act_create(struct fake_provider *f, void *ctx, struct cf_error *err)
 		fill_op(o, c->op);
 		return 0;
 	}
-	if (cf_resource_path(q->kind, "global", q->name, path, sizeof path) < 0)
+	const char *home = cf_kind_home(q->kind);
+	if (!home || cf_resource_path(q->kind, home, q->name, path, sizeof path) < 0)
 		return api_error(err, -EINVAL, 400, "invalid", "Invalid name '%.200s'", q->name);
 	if (fp_find(f, path))
 		return api_error(err, -EEXIST, 409, "alreadyExists",
@@ -674,7 +712,7 @@ static int act_create(struct fake_provider *f, void *ctx, struct cf_error *err)
 	if (!src)
 		return api_error(err, -ENOENT, 404, "notFound",
 				 "The resource '%.200s' was not found", q->source);
-	struct cf_resource *r = fp_add(f, q->kind, "global", q->name, "CREATING", time(NULL));
+	struct cf_resource *r = fp_add(f, q->kind, home, q->name, "CREATING", time(NULL));
 	if (!r)
 		return -ENOMEM;
 	r->source = strdup(q->source);

@@ -81,9 +81,10 @@ struct fake_provider {
 	int page_size;	       /* items per listing page (default 500) */
 	const char *scopes[8]; /* named by aggregated listings besides their items' */
 	size_t nscopes;
-	int slow_ms;	   /* sleep before each page */
-	bool repeat_token; /* snapshots: page 2 hands back the token it was given */
-	int repeats;	   /* ... how often it did (it gives up after 20) */
+	const char *name_label; /* its value is a resource's name_pref (NULL: none) */
+	int slow_ms;		/* sleep before each page */
+	bool repeat_token;	/* snapshots: page 2 hands back the token it was given */
+	int repeats;		/* ... how often it did (it gives up after 20) */
 	uint64_t next_id;
 	fp_hook_fn hook;
 	void *hook_ctx;
@@ -99,6 +100,8 @@ struct fake_provider {
 	unsigned started[FP__COUNT];	   /* distinct operations accepted, per op (under lock) */
 	unsigned done[FP__COUNT];	   /* operations that took effect (DONE, no error) */
 	char last_rid[FP__COUNT][40];	   /* the request id of the latest accepted one */
+	char last_path[FP__COUNT]
+		      [CF_PATH_MAX]; /* the path the latest call was given (under lock) */
 };
 
 void fp_init(struct fake_provider *f);

@@ -24,6 +24,7 @@
 #include "journal.h"
 #include "layout.h"
 #include "log.h"
+#include "toy_root_layout.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1027,6 +1028,92 @@ static void test_flush_crash(void)
 	pthread_mutex_destroy(&c.lock);
 }
 
+/* ---- a provider that names resources by a label (toy_root_layout.h) ---- */
+
+static uint64_t ino_or0(struct cf_store *st, const char *path)
+{
+	uint64_t ino = 0;
+	return cf_store_ino_of_path(st, path, &ino) ? 0 : ino;
+}
+
+/* mkdir NAME sets the name label in the create request and is EEXIST for a
+ * listed name; setting the label renames the entry (EEXIST when the new
+ * name is listed, EINVAL when it cannot be one). */
+static void test_name_label(void)
+{
+	struct fake_provider f;
+	struct world w;
+	char val[64];
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	fp_init(&f);
+	f.name_label = "Name";
+	struct cf_resource *v = fp_add(&f, CF_KIND_DISK, "", "vol-1", "READY", 100);
+	free(v->id);
+	v->id = strdup("vol-1");
+	world_open(&w, &f, "{\"clone\": {\"consistency\": \"crash\", \"require_healthy\": false}}",
+		   NULL, NULL, 5);
+	uint64_t view = ino_or0(w.st, "volumes/vol-1/snapshots");
+	CHECK(view != 0);
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, view, "web", NULL), 0);
+	CHECK(drain(&w, 2000));
+	fp_label(&f, "snapshots/web", "Name", val, sizeof val);
+	CHECK_EQ_STR(val, "web");
+	CHECK(ino_or0(w.st, "snapshots/web") != 0);
+	CHECK(ino_or0(w.st, "volumes/vol-1/snapshots/web") != 0);
+	/* a listed name */
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, view, "web", NULL), -EEXIST);
+	fp_lock(&f);
+	CHECK_EQ_INT(f.started[FP_CREATE], 1);
+	fp_unlock(&f);
+
+	/* renamed through its label: the entry moves; the provider was given
+	 * the resource's id path, the one the cloud knows */
+	uint64_t web = ino_or0(w.st, "snapshots/web");
+	char idpath[80];
+	fp_lock(&f);
+	struct cf_resource *made = fp_find(&f, "snapshots/web");
+	snprintf(idpath, sizeof idpath, "snapshots/%s", made && made->id ? made->id : "?");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, web, "Name", "db", 2, 0), 0);
+	fp_lock(&f);
+	CHECK_EQ_STR(f.last_path[FP_SET_LABELS], idpath);
+	CHECK_EQ_STR(f.last_path[FP_CREATE], "volumes/vol-1");
+	fp_unlock(&f);
+	CHECK(ino_or0(w.st, "snapshots/db") != 0);
+	CHECK_EQ_INT(ino_or0(w.st, "snapshots/web"), 0);
+	fp_label(&f, "snapshots/db", "Name", val, sizeof val);
+	CHECK_EQ_STR(val, "db");
+
+	CHECK_EQ_INT(cf_engine_mkdir(w.e, &caller, view, "other", NULL), 0);
+	CHECK(drain(&w, 2000));
+	uint64_t other = ino_or0(w.st, "snapshots/other");
+	CHECK(other != 0);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, other, "Name", "db", 2, 0), -EEXIST);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, other, "Name", "a/b", 3, 0), -EINVAL);
+	CHECK_EQ_INT(cf_engine_set_label(w.e, &caller, other, "Name", "web", 3, 0), 0);
+	CHECK(ino_or0(w.st, "snapshots/web") != 0 && !ino_or0(w.st, "snapshots/other"));
+	/* its own name again: nothing to refuse */
+	CHECK_EQ_INT(
+	    cf_engine_set_label(w.e, &caller, ino_or0(w.st, "snapshots/web"), "Name", "web", 3, 0),
+	    0);
+	/* its name label removed: listed by its id */
+	char id[64];
+	fp_lock(&f);
+	struct cf_resource *held = fp_find(&f, "snapshots/web");
+	snprintf(id, sizeof id, "snapshots/%s", held && held->id ? held->id : "?");
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_engine_remove_label(w.e, &caller, ino_or0(w.st, "snapshots/web"), "Name"),
+		     0);
+	CHECK(ino_or0(w.st, id) != 0 && !ino_or0(w.st, "snapshots/web"));
+	/* a label that is not the name label: no name rules */
+	CHECK_EQ_INT(
+	    cf_engine_set_label(w.e, &caller, ino_or0(w.st, "snapshots/db"), "owner", "db", 2, 0),
+	    0);
+	world_close(&w);
+	fp_destroy(&f);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -1044,6 +1131,7 @@ int main(void)
 	test_cancel();
 	test_flush_commands();
 	test_flush_crash();
+	test_name_label();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd))

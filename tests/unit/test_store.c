@@ -2629,6 +2629,60 @@ static void test_by_id(void)
 	cf_store_close(s);
 }
 
+/* Where names come from the API's data, a provider names a source or a link
+ * by its id path (volumes/ID): stored as where that resource is listed now,
+ * so the source link, the volume's snapshots/ and the instance's volumes/
+ * follow its name, and a rename reaches them when they are next written. */
+static void test_named_sources(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_resource vol, snap, vm;
+	CHECK_EQ_INT(cf_layout_use(&toy_root_layout), 0);
+	fresh_dir(dir, sizeof dir, "namedsrc");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&vol, CF_KIND_DISK, "", "vol-1", "READY", 100);
+	set_str(&vol.id, "vol-1");
+	set_str(&vol.name_pref, "data");
+	mk(&vm, CF_KIND_INSTANCE, "", "i-1", "RUNNING", 100);
+	set_str(&vm.id, "i-1");
+	set_str(&vm.name_pref, "web");
+	add_link(&vm, "volumes/vol-1");
+	mk(&snap, CF_KIND_SNAPSHOT, "", "snap-1", "READY", 200);
+	set_str(&snap.id, "snap-1");
+	set_str(&snap.source, "volumes/vol-1");
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "volumes"), "data");
+	CHECK_EQ_STR(ls(s, "volumes/data/snapshots"), "snap-1");
+	CHECK_EQ_STR(link_of(s, "snapshots/snap-1/source"), "../../volumes/data");
+	CHECK_EQ_STR(ls(s, "instances/web/volumes"), "data");
+	CHECK_EQ_STR(link_of(s, "instances/web/volumes/data"), "../../../volumes/data");
+	bool changed = true;
+	CHECK_EQ_INT(put1(s, &snap, &changed, NULL), 0);
+	CHECK(!changed); /* the same page again: nothing to write */
+	/* renamed: the volume first (its listing comes first), then the rest */
+	set_str(&vol.name_pref, "db");
+	CHECK_EQ_INT(put1(s, &vol, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &vm, NULL, NULL), 0);
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_STR(ls(s, "volumes"), "db");
+	CHECK_EQ_STR(ls(s, "volumes/db/snapshots"), "snap-1");
+	CHECK_EQ_STR(link_of(s, "snapshots/snap-1/source"), "../../volumes/db");
+	CHECK_EQ_STR(link_of(s, "instances/web/volumes/db"), "../../../volumes/db");
+	/* a source the store does not hold stays as given */
+	set_str(&snap.source, "volumes/vol-gone");
+	CHECK_EQ_INT(put1(s, &snap, NULL, NULL), 0);
+	CHECK_EQ_STR(link_of(s, "snapshots/snap-1/source"), "../../volumes/vol-gone");
+	CHECK_EQ_STR(ls(s, "volumes/db/snapshots"), "");
+	cf_resource_clear(&vol);
+	cf_resource_clear(&vm);
+	cf_resource_clear(&snap);
+	cf_store_close(s);
+	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -2640,6 +2694,7 @@ int main(void)
 	test_root_layout();
 	test_preferred_names();
 	test_by_id();
+	test_named_sources();
 	test_readdir_after();
 	test_sweep_and_changes();
 	test_trash();

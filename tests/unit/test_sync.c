@@ -504,16 +504,24 @@ static void test_preferred_names(void)
 		r->id = strdup(ids[i]);
 		r->name_pref = strdup(prefs[i]);
 	}
+	/* no preferred name, and a name that is not its id: listed by its id */
+	struct cf_resource *plain = fp_add(&f, CF_KIND_SNAPSHOT, "", "plain", "READY", 3000);
+	free(plain->id);
+	plain->id = strdup("snap-plain");
 	CHECK_EQ_INT(cf_store_open(dir, &st), 0);
 	struct cf_sync_config cfg = {.store = st, .provider = &f.p, .interval = 3600};
 	CHECK_EQ_INT(cf_sync_start(&cfg, &sy), 0);
 	CHECK_EQ_INT(cf_sync_run_once(sy), 0);
-	CHECK_EQ_INT(ls_count(st, "snapshots"), 3);
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 4);
 	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new") &&
-	      listed(st, "snapshots/db"));
+	      listed(st, "snapshots/db") && listed(st, "snapshots/snap-plain"));
 	CHECK_EQ_INT(cf_sync_run_once(sy), 0); /* stable */
-	CHECK_EQ_INT(ls_count(st, "snapshots"), 3);
-	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new"));
+	CHECK_EQ_INT(ls_count(st, "snapshots"), 4);
+	CHECK(listed(st, "snapshots/web") && listed(st, "snapshots/snap-new") &&
+	      listed(st, "snapshots/snap-plain"));
+	fp_lock(&f);
+	fp_remove(&f, "snapshots/plain");
+	fp_unlock(&f);
 
 	/* renamed in the cloud: db -> www */
 	fp_lock(&f);

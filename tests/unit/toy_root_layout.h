@@ -3,7 +3,7 @@
  * (snapshots/, images/, volumes/, instances/), no zones or regions (their
  * listings are not named and never walked), a volume's snapshots/ and an
  * instance's images/ as views, its volumes/ as links; entries named from
- * the API's data (name_pref, else the id). */
+ * the API's data (name_pref, else the id), the label "Name" naming them. */
 #ifndef CLONEFS_TOY_ROOT_LAYOUT_H
 #define CLONEFS_TOY_ROOT_LAYOUT_H
 
@@ -37,6 +37,7 @@ static const struct cf_layout toy_root_layout = {
 	},
     .links_dir = "volumes",
     .pref_names = true,
+    .name_label = "Name",
 };
 
 #endif
