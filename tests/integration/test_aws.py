@@ -295,3 +295,21 @@ def test_stop_mode_stops_and_starts_the_instance(aws_env):
     # and by id: .clonefs/by-id links to where it is shown
     link = m.path(f".clonefs/by-id/{made[0]['SnapshotId']}")
     assert os.path.realpath(link) == str(m.path("snapshots/cold"))
+
+
+@needs_cli
+def test_setfattr_name_renames(aws_env):
+    emu, m = aws_env()
+    os.setxattr(m.path(f"snapshots/{SNAP_FREE}"), "user.Name", b"weekly")
+    assert "weekly" in os.listdir(m.path("snapshots"))
+    assert SNAP_FREE not in os.listdir(m.path("snapshots"))
+    t = tags_of([s for s in snapshots(emu) if s["SnapshotId"] == SNAP_FREE][0])
+    assert t["Name"] == "weekly"
+    # a name listed already: EEXIST, nothing written
+    assert errno_of(lambda: os.setxattr(m.path("snapshots/weekly"), "user.Name", b"nightly")) \
+        == errno.EEXIST
+    assert tags_of([s for s in snapshots(emu) if s["SnapshotId"] == SNAP_FREE][0])["Name"] \
+        == "weekly"
+    # a Name changed elsewhere moves the entry at the next sync
+    aws(emu, "ec2", "create-tags", "--resources", SNAP_FREE, "--tags", "Key=Name,Value=monthly")
+    wait_for(lambda: "monthly" in os.listdir(m.path("snapshots")), 30, "the rename elsewhere")
