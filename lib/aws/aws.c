@@ -546,7 +546,9 @@ static int lookup_request(struct aws *a, enum cf_kind k, const char *rid, char i
 }
 
 /* Look the request tag up; a create remembered as unknown is looked for
- * again until LOOKUP_MS passed (or the write's deadline nears). */
+ * again until LOOKUP_MS passed. When the write's deadline comes first, the
+ * answer is -EAGAIN (still unknown: the journal's job asks again later),
+ * never -ENOENT, which would send the create a second time. */
 static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[ID_MAX],
 			char status[32], struct cf_error *err)
 {
@@ -557,10 +559,17 @@ static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[
 		int rc = lookup_request(a, k, rid, id, status, err);
 		if (rc != -ENOENT)
 			return rc;
-		int64_t deadline = cf_http_deadline();
-		if (cf_mono_ms() + delay > until ||
-		    (deadline && cf_mono_ms() + delay + 5000 > deadline))
+		if (cf_mono_ms() + delay > until)
 			return -ENOENT;
+		int64_t deadline = cf_http_deadline();
+		if (deadline && cf_mono_ms() + delay + 2000 > deadline) {
+			aws_seterr(err, -EAGAIN,
+				   "request %s: its create may have been made and Describe does "
+				   "not show it yet; looking again later",
+				   rid);
+			err->retryable = true;
+			return -EAGAIN;
+		}
 		cf_sleep_ms(delay);
 		if (delay < 2000)
 			delay *= 2;
@@ -685,6 +694,10 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 	}
 	if (rc != -ENOENT)
 		return rc;
+	if (unknown_has(a, req->request_id, false))
+		cf_warn("aws: %s %s: request %s: an earlier create's outcome was unknown and "
+			"Describe does not show it after %d s: sending it again",
+			what, req->name, req->request_id, LOOKUP_MS / 1000);
 	memset(err, 0, sizeof *err);
 	if ((rc = resolve(a, req->source, snap ? CF_KIND_DISK : CF_KIND_INSTANCE, src, NULL, err)))
 		return rc;

@@ -271,9 +271,13 @@ def test_twelve_mkdirs_through_a_30_percent_fault_rate(aws_env):
     # creates may have been repeated (which ones the faults hit varies with the
     # sync's timing; test_aws_write drives a lost answer deterministically) ...
     assert sent.get("EC2 CreateSnapshot", 0) >= 12, sent
-    made = sorted(tags_of(s).get("Name", "") for s in snapshots(emu)
-                  if tags_of(s).get("Name", "").startswith("faulty-"))
-    assert made == names                                  # ... each made one snapshot
+    def made():
+        return sorted(tags_of(s).get("Name", "") for s in snapshots(emu)
+                      if tags_of(s).get("Name", "").startswith("faulty-"))
+    # the newest may still be hidden from Describe (eventual consistency): wait
+    # until all twelve show, then there must be no thirteenth
+    wait_for(lambda: set(made()) == set(names), 30, "every snapshot visible")
+    assert made() == names                                # ... each made one snapshot
     wait_for(lambda: all(m.path(f"snapshots/{n}/status").exists() and
                          m.path(f"snapshots/{n}/status").read_text().strip() == "completed"
                          for n in names), 60, "every snapshot completed, under its Name")
