@@ -34,7 +34,9 @@
 
 enum {
 	UNKNOWN_MAX = 64,	 /* creates with an unknown outcome remembered */
-	LOOKUP_MS = 20000,	 /* how long a remembered create's tag is looked for */
+	LOOKUP_MS = 8000,	 /* how long a remembered create's tag is looked for: a few
+				  * times EC2's usual consistency delay, well inside a
+				  * write's budget */
 	AMI_SNAPSHOTS_MAX = 128, /* block device mappings of one AMI we follow */
 	LABEL_CHANGES = 8,	 /* changes one plan may ask for */
 	ID_MAX = 32,
