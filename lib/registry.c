@@ -2,6 +2,7 @@
  * scheme to the kind that builds its provider. */
 #include "registry.h"
 
+#include "aws.h"
 #include "gce.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 /* The first is the default, for a mount named without a SCHEME: source. */
 static const struct cf_provider_kind *const kinds[] = {
     &cf_gce_kind,
+    &cf_aws_kind,
 };
 
 const struct cf_provider_kind *cf_registry_by_source(const char *source, const char **rest)

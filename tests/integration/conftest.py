@@ -43,3 +43,40 @@ def mount_factory(tmp_path):
         except AssertionError as e:
             errors.append(str(e))
     assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    """An emulator and a mount of it for a provider by name ("gce", "aws"):
+    make(provider, seed=None, policy=None, emu_args=(), opts=(), start=True)
+    -> (emulator, mount); both taken down whatever the test's outcome. The
+    seed is in that provider's emulator's format; policy a dict written to a
+    file and given as -o policy=."""
+    import json
+    from harness import AwsMount, Ec2Emulator
+    emus, mounts = [], []
+
+    def make(provider, seed=None, policy=None, emu_args=(), opts=(), start=True, **kw):
+        if provider == "aws":
+            emu = Ec2Emulator(tmp_path, seed=seed, args=list(emu_args)).start()
+        else:
+            emu = Emulator(tmp_path, seed=seed, args=list(emu_args)).start()
+        emus.append(emu)
+        o = list(opts)
+        if policy is not None:
+            p = tmp_path / f"policy-{len(emus)}.json"
+            p.write_text(json.dumps(policy))
+            o.append(f"policy={p}")
+        m = (AwsMount if provider == "aws" else Mount)(emu, tmp_path, opts=o, **kw)
+        mounts.append(m)
+        if start:
+            m.start()
+        return emu, m
+    yield make
+    errors = []
+    for x in reversed(mounts + emus):
+        try:
+            x.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)

@@ -394,3 +394,30 @@ class Ec2Emulator:
         req = urllib.request.Request(self.url + "emulator/v1/" + sub, data=data, method=method)
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
+
+
+class AwsMount(Mount):
+    """A clonefs daemon mounting aws:REGION from an Ec2Emulator: the
+    emulator's keys in the environment (nothing else of AWS's: no profile
+    files, no IMDS), -o endpoint= its URL. Everything else as Mount."""
+
+    def __init__(self, emulator, workdir, region=None, **kw):
+        kw["token_file"] = False
+        kw["project"] = False
+        super().__init__(emulator, workdir, **kw)
+        self.endpoint = kw.get("endpoint") or emulator.url
+        self.region = region or emulator.region
+
+    def command(self):
+        o = [f"endpoint={self.endpoint}"] if self.endpoint else []
+        o += [f"cache={self.cache}", f"sync_interval={self.sync_interval}"] + self.opts
+        return [str(CLONEFS), f"aws:{self.region}", str(self.mnt), "-f", "-o", ",".join(o)]
+
+    def environ(self):
+        env = self.emu.env()
+        for k, v in (self.env or {}).items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return env

@@ -34,7 +34,17 @@ static void test_lookup(void)
 	CHECK_EQ_STR(rest, "my-project");
 	CHECK(cf_registry_by_source("gce", NULL) == NULL);
 	CHECK(cf_registry_by_source("gcex:p", NULL) == NULL);
-	CHECK(cf_registry_by_source("aws:eu-west-1", NULL) == NULL);
+	/* aws:REGION is the AWS provider's (lib/aws/), not the default */
+	const struct cf_provider_kind *aws = cf_registry_by_source("aws:eu-west-1", &rest);
+	CHECK(aws != NULL && aws != cf_registry_default());
+	if (aws) {
+		CHECK_EQ_STR(aws->scheme, "aws");
+		CHECK_EQ_STR(rest, "eu-west-1");
+		CHECK(cf_registry_kind_takes(aws, "profile"));
+		CHECK(!cf_registry_kind_takes(aws, "token_file"));
+		CHECK(aws->text_valid(CF_TEXT_LABEL_KEY, "Owner", 5, NULL));
+		CHECK(!aws->text_valid(CF_TEXT_LABEL_KEY, "aws:x", 5, NULL));
+	}
 	CHECK(cf_registry_by_source("/mnt/gce:p", NULL) == NULL);
 	CHECK(cf_registry_takes("endpoint", 8));
 	CHECK(cf_registry_takes("token_file=x", 10));

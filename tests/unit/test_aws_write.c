@@ -1,0 +1,257 @@
+/* test_aws_write.c — the AWS provider's writes against a scripted server,
+ * request by request: a CreateSnapshot whose answer is lost (a 500) is
+ * looked up by its request tag, and found, so it is never sent twice; every
+ * tag goes in the create's TagSpecification; rmdir of an AMI deregisters
+ * it, deletes the snapshot no other AMI uses and keeps the shared one; a
+ * snapshot in use is EBUSY, a locked one EPERM, AWS Backup's EPERM with
+ * nothing sent; a tag is removed with the value it had; op_poll follows the
+ * snapshot's state. */
+#include "aws.h"
+#include "aws_creds.h"
+#include "aws_query.h"
+#include "check.h"
+#include "http.h"
+#include "layout.h"
+#include "mini_httpd.h"
+#include "provider.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NS	 " xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\""
+#define XML_HEAD "Content-Type: text/xml;charset=UTF-8\r\n"
+#define RID	 "6f1c0a2e-9d4b-4c3a-8e2f-0123456789ab"
+
+static struct cf_http *H;
+static struct cf_provider *P;
+
+#define SNAPS(items)                                                                               \
+	"<DescribeSnapshotsResponse" NS "><requestId>r</requestId><snapshotSet>" items             \
+	"</snapshotSet></DescribeSnapshotsResponse>"
+#define IMAGES(items)                                                                              \
+	"<DescribeImagesResponse" NS "><requestId>r</requestId><imagesSet>" items                  \
+	"</imagesSet></DescribeImagesResponse>"
+#define SNAP(id, status, tags)                                                                     \
+	"<item><snapshotId>" id "</snapshotId><volumeId>vol-0a0a0a0a</volumeId><status>" status    \
+	"</status><startTime>2024-05-01T00:00:00Z</startTime><volumeSize>8</volumeSize>"           \
+	"<tagSet>" tags "</tagSet></item>"
+#define TAG(k, v) "<item><key>" k "</key><value>" v "</value></item>"
+#define AMI(id, snaps)                                                                             \
+	"<item><imageId>" id "</imageId><name>n-" id "</name><imageState>available</imageState>"   \
+	"<creationDate>2024-05-01T00:00:00Z</creationDate><blockDeviceMapping>" snaps              \
+	"</blockDeviceMapping></item>"
+#define BDM(snap)                                                                                  \
+	"<item><deviceName>/dev/x</deviceName><ebs><snapshotId>" snap "</snapshotId></ebs></item>"
+#define ERR(code, msg)                                                                             \
+	"<Response><Errors><Error><Code>" code "</Code><Message>" msg "</Message></Error>"         \
+	"</Errors><RequestID>e</RequestID></Response>"
+#define OK(action)                                                                                 \
+	"<" action "Response" NS "><requestId>r</requestId><return>true</return></" action         \
+	"Response>"
+
+static const char *req_body(int i)
+{
+	return i < S.nreq ? S.req[i].body : "";
+}
+
+static bool sent(int i, const char *action)
+{
+	char want[96];
+	snprintf(want, sizeof want, "Action=%s&", action);
+	return i < S.nreq && strstr(S.req[i].body, want) != NULL;
+}
+
+static int count(const char *action)
+{
+	int n = 0;
+	for (int i = 0; i < S.nreq; i++)
+		n += sent(i, action);
+	return n;
+}
+
+static void test_create_lost_answer_found_by_tag(void)
+{
+	static const struct canned script[] = {
+	    /* first try: the tag is unknown, the volume is read, the create's
+	     * answer is a 500 (done or not: unknown) */
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD,
+	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"
+	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"
+	     "</item></volumeSet></DescribeVolumesResponse>",
+	     false},
+	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	    /* the repeat: not visible yet (eventual consistency), then there */
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "pending", TAG("clonefs-request", RID))),
+	     false},
+	};
+	server_script(script, 5);
+	struct cf_label labels[] = {{(char *) "team", (char *) "db"},
+				    {(char *) "clonefs-source", (char *) "volumes-x"}};
+	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
+				    .name = "before upgrade",
+				    .source = "volumes/vol-0a0a0a0a",
+				    .labels = labels,
+				    .nlabels = 2,
+				    .request_id = RID};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	int rc = P->ops->create(P, &req, &op, &err);
+	CHECK_EQ_INT(rc, -EAGAIN);
+	CHECK(err.retryable);
+	CHECK_EQ_INT(count("CreateSnapshot"), 1);
+	/* every tag in the create call itself */
+	const char *b = req_body(2);
+	CHECK(strstr(b, "TagSpecification.1.ResourceType=snapshot") != NULL);
+	CHECK(strstr(b, "Key=Name&TagSpecification.1.Tag.1.Value=before%20upgrade") != NULL);
+	CHECK(strstr(b, "Value=db") != NULL);
+	CHECK(strstr(b, "Key=clonefs-request&TagSpecification.1.Tag.4.Value=" RID) != NULL);
+	CHECK(strstr(b, "VolumeId=vol-0a0a0a0a") != NULL);
+
+	rc = P->ops->create(P, &req, &op, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_STR(op.name, "snap-0b0b0b0b");
+	CHECK(!op.done);
+	CHECK_EQ_INT(count("CreateSnapshot"), 1); /* never sent twice */
+	CHECK_EQ_INT(S.nreq, 5);
+	CHECK(strstr(req_body(4), "Filter.1.Name=tag%3Aclonefs-request") != NULL);
+
+	/* op_poll follows the snapshot: pending, then completed */
+	static const struct canned polls[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "pending", "")), false},
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "completed", "")), false},
+	};
+	server_script(polls, 2);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
+	CHECK(!op.done);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
+	CHECK(op.done && !op.failed);
+	cf_operation_clear(&op);
+}
+
+static void test_remove_ami_keeps_a_shared_snapshot(void)
+{
+	static const struct canned script[] = {
+	    {200, XML_HEAD, IMAGES(AMI("ami-0a0a0a0a", BDM("snap-01010101") BDM("snap-02020202"))),
+	     false},
+	    {200, XML_HEAD, IMAGES(AMI("ami-0a0a0a0a", BDM("snap-01010101") BDM("snap-02020202"))),
+	     false},
+	    {200, XML_HEAD, OK("DeregisterImage"), false},
+	    /* snap-01010101: another AMI uses it */
+	    {200, XML_HEAD, IMAGES(AMI("ami-0c0c0c0c", BDM("snap-01010101"))), false},
+	    /* snap-02020202: nobody else */
+	    {200, XML_HEAD, IMAGES(""), false},
+	    {200, XML_HEAD, OK("DeleteSnapshot"), false},
+	};
+	server_script(script, 6);
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	CHECK_EQ_INT(P->ops->remove(P, "images/ami-0a0a0a0a", RID, &op, &err), 0);
+	CHECK(op.done);
+	CHECK_EQ_INT(S.nreq, 6);
+	CHECK(sent(2, "DeregisterImage"));
+	CHECK(strstr(req_body(3), "block-device-mapping.snapshot-id") != NULL);
+	CHECK_EQ_INT(count("DeleteSnapshot"), 1);
+	CHECK(strstr(req_body(5), "SnapshotId=snap-02020202") != NULL);
+	cf_operation_clear(&op);
+}
+
+static void test_remove_refusals(void)
+{
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	static const struct canned in_use[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-01010101", "completed", "")), false},
+	    {400, XML_HEAD, ERR("InvalidSnapshot.InUse", "in use by ami-0a0a0a0a"), false},
+	};
+	server_script(in_use, 2);
+	CHECK_EQ_INT(P->ops->remove(P, "snapshots/snap-01010101", RID, &op, &err), -EBUSY);
+	static const struct canned locked[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-01010101", "completed", "")), false},
+	    {400, XML_HEAD, ERR("InvalidParameterValue", "The snapshot is locked"), false},
+	};
+	server_script(locked, 2);
+	CHECK_EQ_INT(P->ops->remove(P, "snapshots/snap-01010101", RID, &op, &err), -EPERM);
+	static const struct canned backup[] = {
+	    {200, XML_HEAD,
+	     SNAPS(SNAP("snap-01010101", "completed", TAG("aws:backup:source-resource", "x"))),
+	     false},
+	};
+	server_script(backup, 1);
+	CHECK_EQ_INT(P->ops->remove(P, "snapshots/snap-01010101", RID, &op, &err), -EPERM);
+	CHECK_EQ_INT(count("DeleteSnapshot"), 0); /* refused before anything was sent */
+	/* gone already (a repeat after a lost answer): done */
+	static const struct canned gone[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-01010101", "completed", "")), false},
+	    {400, XML_HEAD, ERR("InvalidSnapshot.NotFound", "no such snapshot"), false},
+	};
+	server_script(gone, 2);
+	CHECK_EQ_INT(P->ops->remove(P, "snapshots/snap-01010101", RID, &op, &err), 0);
+	cf_operation_clear(&op);
+}
+
+/* The caller's plan: remove key "env". */
+static int plan_remove_env(void *ctx, const struct cf_resource *now, struct cf_label_change *ch,
+			   size_t cap, size_t *n)
+{
+	(void) ctx, (void) now, (void) cap;
+	ch[0].key = "env";
+	ch[0].value = NULL;
+	*n = 1;
+	return 0;
+}
+
+static void test_delete_tag_with_its_value(void)
+{
+	static const struct canned script[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-01010101", "completed", TAG("env", "prod"))), false},
+	    {200, XML_HEAD, OK("DeleteTags"), false},
+	};
+	server_script(script, 2);
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	CHECK_EQ_INT(
+	    P->ops->change_labels(P, "snapshots/snap-01010101", plan_remove_env, NULL, &op, &err),
+	    0);
+	CHECK(sent(1, "DeleteTags"));
+	CHECK(strstr(req_body(1), "Tag.1.Key=env&Tag.1.Value=prod") != NULL);
+	cf_operation_clear(&op);
+}
+
+int main(void)
+{
+	CHECK_EQ_INT(cf_layout_use(&cf_aws_layout), 0);
+	if (server_start()) {
+		fprintf(stderr, "cannot start the test server\n");
+		return 1;
+	}
+	struct cf_http_config hc = {
+	    .allow_insecure_loopback = true, .max_attempts = 1, .base_delay_ms = 1};
+	CHECK_EQ_INT(cf_http_new(&hc, &H), 0);
+	char url[128], why[256];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/", S.port);
+	struct cf_aws_creds_config cc = {.region = "us-east-1",
+					 .endpoint = url,
+					 .access_key_id = "AKIDEXAMPLE",
+					 .secret_access_key = "secret"};
+	struct cf_aws_creds *cr = NULL;
+	struct cf_aws_client *c = NULL;
+	CHECK_EQ_INT(cf_aws_creds_new(&cc, &cr, why, sizeof why), 0);
+	struct cf_aws_client_config cfg = {.http = H, .creds = cr};
+	CHECK_EQ_INT(cf_aws_client_new(&cfg, &c, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_aws_new(c, &P), 0);
+	if (P) {
+		test_create_lost_answer_found_by_tag();
+		test_remove_ami_keeps_a_shared_snapshot();
+		test_remove_refusals();
+		test_delete_tag_with_its_value();
+		P->ops->destroy(P);
+	}
+	cf_aws_client_free(c);
+	cf_aws_creds_free(cr);
+	cf_http_free(H);
+	server_stop();
+	return check_summary();
+}
