@@ -122,7 +122,7 @@ static void fill_stat(const struct cf_fs *fs, const struct cf_stat *cs, struct s
 /* The control files change on every read: their attributes are not cached. */
 static double attr_timeout(const struct cf_fs *fs, uint64_t ino)
 {
-	return control_owns(ino) && CF_INO_SUB(ino) != 0 ? 0 : fs->timeout;
+	return (control_owns(ino) && CF_INO_SUB(ino) != 0) || cf_links_owns(ino) ? 0 : fs->timeout;
 }
 
 void cf_fs_fill_entry(const struct cf_fs *fs, const struct cf_stat *cs, struct fuse_entry_param *e)
@@ -150,6 +150,8 @@ static int node_getattr(struct cf_fs *fs, uint64_t ino, struct cf_stat *cs)
 	int rc;
 	if (control_owns(ino))
 		return control_getattr(fs, ino, cs);
+	if (cf_links_owns(ino))
+		return cf_links_getattr(ino, cs);
 	rc = cf_store_getattr(fs->store, ino, cs);
 	if (rc == -ENOENT && ino == CF_INO_ROOT) {
 		root_stat(fs, cs);
@@ -587,7 +589,8 @@ static void ro_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cf_fs *fs = fs_of(req);
 	char target[PATH_MAX];
-	int rc = cf_store_readlink(fs->store, ino, target, sizeof target);
+	int rc = cf_links_owns(ino) ? cf_links_readlink(ino, target, sizeof target)
+				    : cf_store_readlink(fs->store, ino, target, sizeof target);
 	if (rc < 0) {
 		reply_store_err(req, "readlink", ino, NULL, rc);
 		return;
@@ -713,8 +716,7 @@ static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void) link;
-	wo_refuse(req, "symlink", parent, name);
+	wo_symlink(req, link, parent, name); /* a restore */
 }
 
 static void ro_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
