@@ -915,8 +915,7 @@ int cf_policy_check_quota(const struct cf_policy *p, size_t existing, char *why,
 	return -EDQUOT;
 }
 
-/* Add or replace one label in a growing array. */
-static int put_label(struct cf_label **l, size_t *n, const char *k, const char *v)
+int cf_labels_put(struct cf_label **l, size_t *n, const char *k, const char *v)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (!strcmp((*l)[i].key, k)) {
@@ -944,6 +943,20 @@ static int put_label(struct cf_label **l, size_t *n, const char *k, const char *
 	return 0;
 }
 
+int cf_policy_given_labels(const struct cf_policy *p, const struct cf_resource *src,
+			   struct cf_label **l, size_t *n)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < p->clone.n_inherit_labels; i++) {
+		const char *have = label_of(src, p->clone.inherit_labels[i]);
+		if (have)
+			rc = cf_labels_put(l, n, p->clone.inherit_labels[i], have);
+	}
+	for (size_t i = 0; !rc && i < p->clone.n_labels; i++)
+		rc = cf_labels_put(l, n, p->clone.labels[i].key, p->clone.labels[i].value);
+	return rc;
+}
+
 int cf_policy_clone_labels(const struct cf_policy *p, const struct cf_resource *src,
 			   const char *src_path, enum cf_consistency c, unsigned depth,
 			   const char *user, int64_t now, struct cf_label **out, size_t *n,
@@ -953,13 +966,7 @@ int cf_policy_clone_labels(const struct cf_policy *p, const struct cf_resource *
 	size_t cnt = 0;
 	int rc = 0;
 	char v[64], depth_s[16], stamp[32];
-	for (size_t i = 0; !rc && i < p->clone.n_inherit_labels; i++) {
-		const char *have = label_of(src, p->clone.inherit_labels[i]);
-		if (have)
-			rc = put_label(&l, &cnt, p->clone.inherit_labels[i], have);
-	}
-	for (size_t i = 0; !rc && i < p->clone.n_labels; i++)
-		rc = put_label(&l, &cnt, p->clone.labels[i].key, p->clone.labels[i].value);
+	rc = cf_policy_given_labels(p, src, &l, &cnt);
 	snprintf(depth_s, sizeof depth_s, "%u", depth);
 	cf_time_format(now, stamp, sizeof stamp);
 	const char *prov[][2] = {
@@ -971,7 +978,7 @@ int cf_policy_clone_labels(const struct cf_policy *p, const struct cf_resource *
 	};
 	for (size_t i = 0; !rc && i < sizeof prov / sizeof prov[0]; i++) {
 		cf_label_value_map(prov[i][1], v);
-		rc = put_label(&l, &cnt, prov[i][0], v);
+		rc = cf_labels_put(&l, &cnt, prov[i][0], v);
 	}
 	if (rc) {
 		cf_labels_free(l, cnt);

@@ -167,6 +167,14 @@ int cf_policy_clone_labels(const struct cf_policy *p, const struct cf_resource *
 			   const char *user, int64_t now, struct cf_label **out, size_t *n,
 			   char *why, size_t whysize);
 void cf_labels_free(struct cf_label *l, size_t n);
+/* Add or replace label k=v in the growing array *l of *n: 0, -ENOMEM, or -ENOSPC
+ * past CF_LABELS_MAX. */
+int cf_labels_put(struct cf_label **l, size_t *n, const char *k, const char *v);
+/* The labels every new resource is given before its provenance (a clone's, a
+ * restore's): the source's inherit_labels, then the policy's fixed labels, added
+ * to *l / *n with cf_labels_put. */
+int cf_policy_given_labels(const struct cf_policy *p, const struct cf_resource *src,
+			   struct cf_label **l, size_t *n);
 
 /* ---- prune decisions ---- */
 

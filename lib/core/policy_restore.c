@@ -112,35 +112,6 @@ bool cf_policy_restore_replicated(const struct cf_policy *p, const struct cf_res
 	return true;
 }
 
-/* Add or replace one label. */
-static int put(struct cf_label **l, size_t *n, const char *k, const char *v)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*l)[i].key, k)) {
-			char *nv = strdup(v);
-			if (!nv)
-				return -ENOMEM;
-			free((*l)[i].value);
-			(*l)[i].value = nv;
-			return 0;
-		}
-	if (*n >= CF_LABELS_MAX)
-		return -ENOSPC;
-	struct cf_label *nl = realloc(*l, (*n + 1) * sizeof **l);
-	if (!nl)
-		return -ENOMEM;
-	*l = nl;
-	nl[*n].key = strdup(k);
-	nl[*n].value = strdup(v);
-	if (!nl[*n].key || !nl[*n].value) {
-		free(nl[*n].key);
-		free(nl[*n].value);
-		return -ENOMEM;
-	}
-	(*n)++;
-	return 0;
-}
-
 /* "NAME-ID" as a label value: the id whole (it is what identifies the copy),
  * the name cut to fit before it. */
 static void restored_from(const struct cf_resource *src, char out[64])
@@ -170,13 +141,7 @@ int cf_policy_restore_labels(const struct cf_policy *p, const struct cf_resource
 	size_t cnt = 0;
 	int rc = 0;
 	char v[64], from[64], depth_s[16], at[32], created[32] = "";
-	for (size_t i = 0; !rc && i < p->clone.n_inherit_labels; i++) {
-		const char *have = label_of(src, p->clone.inherit_labels[i]);
-		if (have)
-			rc = put(&l, &cnt, p->clone.inherit_labels[i], have);
-	}
-	for (size_t i = 0; !rc && i < p->clone.n_labels; i++)
-		rc = put(&l, &cnt, p->clone.labels[i].key, p->clone.labels[i].value);
+	rc = cf_policy_given_labels(p, src, &l, &cnt);
 	restored_from(src, from);
 	snprintf(depth_s, sizeof depth_s, "%u", depth);
 	cf_time_format(now, at, sizeof at);
@@ -196,7 +161,7 @@ int cf_policy_restore_labels(const struct cf_policy *p, const struct cf_resource
 		if (!prov[i][1])
 			continue;
 		cf_label_value_map(prov[i][1], v);
-		rc = put(&l, &cnt, prov[i][0], v);
+		rc = cf_labels_put(&l, &cnt, prov[i][0], v);
 	}
 	if (rc) {
 		for (size_t i = 0; i < cnt; i++) {
