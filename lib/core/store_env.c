@@ -369,6 +369,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		free(s);
 		return -ENOMEM;
 	}
+	s->wlock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER; /* nothing to destroy (Linux) */
 	memcpy(s->protect, CF_STORE_PROTECT_DEFAULT, sizeof CF_STORE_PROTECT_DEFAULT);
 	/* The tree is the provider's (layout.h), installed before the store opens. */
 	if (!cf_layout() || init_layout(s, cf_layout())) {
@@ -523,6 +524,7 @@ void cf_store_close(struct cf_store *s)
 	cf_docs_close(s->docs);
 	cf_maptrim_free(s->trim); /* after set_in_use's commit, which checks it */
 	mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->wlock);
 	free(s->bcache);
 	free(s->recent.slot);
 	free(s->dir);
