@@ -502,6 +502,11 @@ int cf_store_set_protect_label(struct cf_store *s, const char *key)
 	return reflag(s, key);
 }
 
+/* Any thread, any time: mdb_env_info reads the newer of LMDB's two meta pages (in the
+ * read-only map; a commit rewrites the older one with pwrite, then the lock file's txnid)
+ * and env fields set at open; it writes nothing shared and takes no lock or reader slot.
+ * Read before what is computed from the store: a value older than the data only costs a
+ * recomputation. */
 uint64_t cf_store_generation(struct cf_store *s)
 {
 	MDB_envinfo info;
