@@ -1,9 +1,11 @@
 /* store.h — the LMDB cache: every resource, the tree the mount shows, stable
  * inode numbers, the by-source index and sync metadata.
  *
- * One writer (the sync thread, later the journal), many readers (FUSE
- * threads). Readers never block: each read call runs in a short read-only
- * transaction (reused per thread with mdb_txn_reset / mdb_txn_renew).
+ * Writers from several threads (the sync, the engine, the change feed, FUSE's
+ * write path), one write transaction at a time: cf_store_wbegin waits for the
+ * one in progress. Many readers (FUSE threads), which never block: each read
+ * call runs in a short read-only transaction (reused per thread with
+ * mdb_txn_reset / mdb_txn_renew).
  *
  * ## Inode numbers
  * Every path ever seen gets a 56-bit "base" from a counter kept in LMDB
@@ -264,7 +266,9 @@ struct cf_sync_state {
 };
 int cf_store_get_sync_state(struct cf_store *s, enum cf_listing l, struct cf_sync_state *out);
 
-/* ---- write side: one writer at a time (the caller serialises) ---- */
+/* ---- write side: any thread; one transaction at a time (cf_store_wbegin waits for
+ * the one in progress, so a thread must not begin a second before ending its first).
+ * A transaction is used by the thread that began it, and ended by it. ---- */
 
 /* What a write changed, reported after commit so the daemon can invalidate
  * the kernel's cache: an entry `name` of directory `parent` appeared or went

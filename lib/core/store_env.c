@@ -369,6 +369,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		free(s);
 		return -ENOMEM;
 	}
+	s->wlock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER; /* nothing to destroy (Linux) */
 	memcpy(s->protect, CF_STORE_PROTECT_DEFAULT, sizeof CF_STORE_PROTECT_DEFAULT);
 	/* The tree is the provider's (layout.h), installed before the store opens. */
 	if (!cf_layout() || init_layout(s, cf_layout())) {
@@ -501,6 +502,11 @@ int cf_store_set_protect_label(struct cf_store *s, const char *key)
 	return reflag(s, key);
 }
 
+/* Any thread, any time: mdb_env_info reads the newer of LMDB's two meta pages (in the
+ * read-only map; a commit rewrites the older one with pwrite, then the lock file's txnid)
+ * and env fields set at open; it writes nothing shared and takes no lock or reader slot.
+ * Read before what is computed from the store: a value older than the data only costs a
+ * recomputation. */
 uint64_t cf_store_generation(struct cf_store *s)
 {
 	MDB_envinfo info;
@@ -523,6 +529,7 @@ void cf_store_close(struct cf_store *s)
 	cf_docs_close(s->docs);
 	cf_maptrim_free(s->trim); /* after set_in_use's commit, which checks it */
 	mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->wlock);
 	free(s->bcache);
 	free(s->recent.slot);
 	free(s->dir);

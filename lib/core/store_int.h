@@ -128,7 +128,7 @@ struct bcache_slot {
  * not undo the write and its sweep must not remove the resource (store.h,
  * cf_store_wfetched and cf_store_sweep). An entry is forgotten when its
  * listing's sweep has run: every later listing begins after it. Only touched
- * inside write transactions, which LMDB serialises. */
+ * inside write transactions, under the store's wlock. */
 struct recent_slot {
 	uint64_t base; /* 0: empty */
 	int64_t ms;
@@ -175,8 +175,15 @@ struct cf_store {
 	struct cf_docs *docs; /* DIR/docs.0 and docs.1: resource.json documents */
 	pthread_key_t key;    /* -> struct rtx of the calling thread */
 	char *dir;
-	struct bcache_slot *bcache; /* writer only */
-	struct recent recent;	    /* writer only */
+	/* Held by the writer from cf_store_wbegin to the end of its commit or
+	 * abort, around LMDB's write lock: the sync, the engine, the change feed
+	 * and FUSE's write path each write from their own thread, and what the
+	 * writer keeps here is also touched before LMDB's lock is taken and after
+	 * it is released (an abort must clear the path cache of the bases it
+	 * undid before the next writer can look there). */
+	pthread_mutex_t wlock;
+	struct bcache_slot *bcache; /* writer only (wlock) */
+	struct recent recent;	    /* writer only (wlock) */
 	struct cf_maptrim *trim;    /* of LMDB's map (maptrim.h) */
 	/* The policy's protect label: a resource carrying it gets CF_DIRENT_PROTECTED when
 	 * its record is written (the writer only; cf_store_set_protect_label). */

@@ -347,6 +347,13 @@ static void wfree(struct cf_wtxn *w)
 	free(w);
 }
 
+/* Let the next writer in (its transaction ended), and free w. */
+static void wfree_unlock(struct cf_wtxn *w)
+{
+	pthread_mutex_unlock(&w->s->wlock);
+	wfree(w);
+}
+
 int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 {
 	if (!s || !out)
@@ -356,10 +363,14 @@ int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 		return -ENOMEM;
 	w->s = s;
 	w->now = time(NULL);
+	/* Writers come from several threads: the store's writer state is theirs
+	 * one at a time, until wfree_unlock (store_int.h, wlock). */
+	pthread_mutex_lock(&s->wlock);
 	if (!s->bcache)
 		s->bcache = calloc(BCACHE_SLOTS, sizeof *s->bcache); /* optional */
 	int rc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
 	if (rc) {
+		pthread_mutex_unlock(&s->wlock);
 		free(w);
 		return lmdb_err(rc, "begin a write transaction");
 	}
@@ -371,7 +382,7 @@ int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 	} else if (rc || v.mv_size != 8) {
 		cf_err("store: next_base unreadable (%s)", rc ? mdb_strerror(rc) : "wrong size");
 		mdb_txn_abort(w->txn);
-		wfree(w);
+		wfree_unlock(w);
 		return -EIO;
 	} else {
 		memcpy(&w->next_base, v.mv_data, 8);
@@ -386,7 +397,7 @@ int cf_store_wbegin(struct cf_store *s, struct cf_wtxn **out)
 		cf_err("store: the documents' state is unreadable (%s)",
 		       rc ? mdb_strerror(rc) : "wrong size");
 		mdb_txn_abort(w->txn);
-		wfree(w);
+		wfree_unlock(w);
 		return -EIO;
 	}
 	int c = w->ds.cur;
@@ -507,9 +518,11 @@ void cf_store_wabort(struct cf_wtxn *w)
 		return;
 	if (w->txn)
 		mdb_txn_abort(w->txn);
+	/* Its bases are undone: forget them before the next writer, which LMDB
+	 * may already have let in, can look (wlock). */
 	if (w->s->bcache)
 		memset(w->s->bcache, 0, BCACHE_SLOTS * sizeof *w->s->bcache);
-	wfree(w);
+	wfree_unlock(w);
 }
 
 int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
@@ -551,6 +564,8 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 		cf_store_wabort(w);
 		return lmdb_err(mrc, "commit");
 	}
+	/* The next writer may begin: what this one keeps for the sink is its own. */
+	pthread_mutex_unlock(&w->s->wlock);
 	cf_maptrim_check(w->s->trim); /* a write transaction reads pages through the map */
 	/* Only now, with the transaction visible to readers, tell the kernel. */
 	for (size_t i = 0; sink && i < w->nch; i++) {
@@ -562,6 +577,6 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 	}
 	if (sink && sink->done && w->nch)
 		sink->done(sink->ctx);
-	wfree(w);
+	wfree(w); /* unlocked above */
 	return 0;
 }

@@ -1789,6 +1789,209 @@ static void test_concurrent_document_writers(void)
 	cf_store_close(s);
 }
 
+/* Several threads writing at once (the sync, the engine, the change feed and
+ * FUSE's write path each run their own transactions): each round, every
+ * writer ensures the round's new zone, stores a snapshot whose source is a
+ * new disk of that zone (new paths, so new bases, which the writer's path
+ * cache remembers), drops its snapshot of two rounds before, and commits or
+ * aborts. A transaction that aborts undoes its bases; if the next writer
+ * could still find them in the path cache it would reuse a base for a second
+ * path. At the end every committed path must lead to its own node and back,
+ * every document must be whole, and each commit's changes must have reached
+ * its writer's sink. A reader checks meanwhile that the store's generation
+ * never goes back. */
+enum { CW_THREADS = 4, CW_ROUNDS = 150 };
+
+struct cw_state {
+	struct cf_store *s;
+	pthread_barrier_t round;
+	int stop; /* atomic */
+};
+
+struct cw_writer {
+	struct cw_state *st;
+	int id;
+	int failures, commits, heard_commits, heard;
+	bool present[CW_ROUNDS];
+};
+
+static void cw_heard(void *ctx, uint64_t parent, const char *name, size_t len)
+{
+	(void) parent, (void) name, (void) len;
+	((struct cw_writer *) ctx)->heard++;
+}
+
+static void cw_heard_inode(void *ctx, uint64_t ino)
+{
+	(void) ino;
+	((struct cw_writer *) ctx)->heard++;
+}
+
+static void cw_done(void *ctx)
+{
+	((struct cw_writer *) ctx)->heard_commits++;
+}
+
+static void cw_doc(char *doc, size_t size, int id, int round)
+{
+	snprintf(doc, size, "{\"writer\":%d,\"round\":%d,\"pad\":\"%*s\"}", id, round,
+		 10 + (id * 31 + round * 7) % 90, "");
+}
+
+static void *cw_write(void *arg)
+{
+	struct cw_writer *cw = arg;
+	struct cf_store *s = cw->st->s;
+	const struct cf_change_sink sink = {cw_heard, cw_heard_inode, cw, cw_done};
+	char zone[32], name[32], src[96], path[96], doc[160];
+	for (int j = 0; j < CW_ROUNDS; j++) {
+		pthread_barrier_wait(&cw->st->round); /* all start the round together */
+		struct cf_wtxn *w;
+		struct cf_resource r;
+		if (cf_store_wbegin(s, &w)) {
+			cw->failures++;
+			continue;
+		}
+		snprintf(zone, sizeof zone, "zr%d", j);
+		snprintf(name, sizeof name, "s-%d-%d", cw->id, j);
+		snprintf(src, sizeof src, "zones/zr%d/disks/d%d", j, j);
+		mk(&r, CF_KIND_SNAPSHOT, "global", name, "READY", 1000 + j);
+		set_str(&r.source, src);
+		cw_doc(doc, sizeof doc, cw->id, j);
+		set_raw(&r, doc);
+		int rc = cf_store_ensure_scope(w, CF_KIND_ZONE, zone);
+		if (!rc)
+			rc = cf_store_upsert(w, &r, NULL);
+		cf_resource_clear(&r);
+		if (!rc && j >= 2 && cw->present[j - 2]) {
+			snprintf(path, sizeof path, "global/snapshots/s-%d-%d", cw->id, j - 2);
+			rc = cf_store_remove(w, path);
+		}
+		if (rc) {
+			cw->failures++;
+			cf_store_wabort(w);
+		} else if ((cw->id + j) % 3 == 0) {
+			cf_store_wabort(w); /* its bases, documents and removal are undone */
+		} else if (cf_store_wcommit(w, &sink)) {
+			cw->failures++;
+		} else {
+			cw->commits++;
+			cw->present[j] = true;
+			if (j >= 2)
+				cw->present[j - 2] = false;
+		}
+	}
+	return NULL;
+}
+
+static void *cw_generations(void *arg)
+{
+	struct cw_state *st = arg;
+	uint64_t last = 0;
+	long bad = 0;
+	while (!__atomic_load_n(&st->stop, __ATOMIC_RELAXED)) {
+		uint64_t g = cf_store_generation(st->s);
+		bad += g < last;
+		last = g;
+	}
+	return (void *) bad;
+}
+
+static void test_concurrent_writers(void)
+{
+	char dir[512], path[96], want[160];
+	struct cw_state st = {0};
+	struct cw_writer cw[CW_THREADS];
+	pthread_t th[CW_THREADS], gen;
+	fresh_dir(dir, sizeof dir, "writers");
+	CHECK_EQ_INT(cf_store_open(dir, &st.s), 0);
+	uint64_t gen0 = cf_store_generation(st.s);
+	CHECK_EQ_INT(pthread_barrier_init(&st.round, NULL, CW_THREADS), 0);
+	CHECK_EQ_INT(pthread_create(&gen, NULL, cw_generations, &st), 0);
+	for (int t = 0; t < CW_THREADS; t++) {
+		cw[t] = (struct cw_writer){.st = &st, .id = t};
+		CHECK_EQ_INT(pthread_create(&th[t], NULL, cw_write, &cw[t]), 0);
+	}
+	for (int t = 0; t < CW_THREADS; t++)
+		pthread_join(th[t], NULL);
+	__atomic_store_n(&st.stop, 1, __ATOMIC_RELAXED);
+	void *gen_bad;
+	pthread_join(gen, &gen_bad);
+	pthread_barrier_destroy(&st.round);
+	CHECK_EQ_INT((long) gen_bad, 0); /* the generation never went back */
+	int commits = 0;
+	for (int t = 0; t < CW_THREADS; t++) {
+		CHECK_EQ_INT(cw[t].failures, 0);
+		CHECK_EQ_INT(cw[t].heard_commits, cw[t].commits); /* each commit told its sink */
+		CHECK(cw[t].heard >= cw[t].commits);
+		commits += cw[t].commits;
+	}
+	CHECK(cf_store_generation(st.s) >= gen0 + (uint64_t) commits);
+	/* Every path leads to a node of its own, and that node back to the path:
+	 * a base given twice shows here. */
+	struct cf_u64 {
+		uint64_t ino;
+	} *seen = calloc(CW_ROUNDS * (CW_THREADS + 3), sizeof *seen);
+	size_t nseen = 0;
+	int bad_paths = 0, bad_docs = 0, dup = 0;
+	for (int j = 0; j < CW_ROUNDS; j++) {
+		const char *zpaths[3];
+		char zp[3][64];
+		snprintf(zp[0], sizeof zp[0], "zones/zr%d", j);
+		snprintf(zp[1], sizeof zp[1], "zones/zr%d/disks", j);
+		snprintf(zp[2], sizeof zp[2], "zones/zr%d/instances", j);
+		for (int k = 0; k < 3; k++)
+			zpaths[k] = zp[k];
+		bool any = false;
+		for (int t = 0; t < CW_THREADS; t++)
+			any |= (t + j) % 3 != 0;
+		for (int k = 0; k < 3; k++) {
+			uint64_t ino = ino_of(st.s, zpaths[k]);
+			if (!any)
+				continue;
+			if (!ino || strcmp(path_of(st.s, ino, NULL), zpaths[k])) {
+				if (bad_paths++ < 5)
+					fprintf(stderr, "%s: inode %llu is %s\n", zpaths[k],
+						(unsigned long long) ino,
+						ino ? path_of(st.s, ino, NULL) : "-");
+			}
+			if (ino)
+				seen[nseen++].ino = ino;
+		}
+		for (int t = 0; t < CW_THREADS; t++) {
+			snprintf(path, sizeof path, "global/snapshots/s-%d-%d", t, j);
+			uint64_t ino = ino_of(st.s, path);
+			if (!cw[t].present[j]) {
+				bad_paths += ino != 0;
+				continue;
+			}
+			if (!ino || strcmp(path_of(st.s, ino, NULL), path)) {
+				if (bad_paths++ < 5)
+					fprintf(stderr, "%s: inode %llu is %s\n", path,
+						(unsigned long long) ino,
+						ino ? path_of(st.s, ino, NULL) : "-");
+				continue;
+			}
+			seen[nseen++].ino = ino;
+			strcat(path, "/resource.json");
+			cw_doc(want, sizeof want, t, j);
+			char *doc = read_file(st.s, path);
+			bad_docs += !doc || strcmp(doc, want);
+			free(doc);
+		}
+	}
+	for (size_t a = 0; a < nseen; a++)
+		for (size_t b = a + 1; b < nseen; b++)
+			dup += seen[a].ino == seen[b].ino;
+	free(seen);
+	CHECK_EQ_INT(bad_paths, 0);
+	CHECK_EQ_INT(bad_docs, 0);
+	CHECK_EQ_INT(dup, 0);
+	fprintf(stderr, "concurrent writers: %d threads, %d commits, %d rounds\n", CW_THREADS,
+		commits, CW_ROUNDS);
+	cf_store_close(st.s);
+}
+
 static void test_concurrent_readers(void)
 {
 	char dir[512];
@@ -2981,6 +3184,7 @@ int main(void)
 	test_documents_compacted();
 	test_ids_round_trip();
 	test_concurrent_document_writers();
+	test_concurrent_writers();
 	test_bad_records();
 	test_concurrent_readers();
 	test_scale();
