@@ -205,6 +205,33 @@ def test_rmdir_snapshots_and_the_refusals(aws_env):
 
 
 @needs_cli
+def test_rmdir_through_the_trash_mv_back_and_the_reaper(aws_env):
+    # the trash label holds the EC2 id, '-' and all: EPOCH-MOUNTID-snap-HEX
+    emu, m = aws_env(policy={"prune": {"grace_seconds": 8, "keep_last": 0}})
+    trash = m.path(".clonefs/trash/snapshots")
+    os.rmdir(m.path(f"snapshots/{SNAP_FREE}"))
+    assert SNAP_FREE not in os.listdir(m.path("snapshots"))
+    assert SNAP_FREE in os.listdir(trash)
+    def label(rid):
+        return tags_of([s for s in snapshots(emu) if s["SnapshotId"] == rid][0]) \
+            .get("clonefs-delete-at")
+    at, mid, rid = label(SNAP_FREE).split("-", 2)
+    assert int(at) > 0 and mid == m.status()["mount_id"] and rid == SNAP_FREE
+    # mv it back: restored, the tag gone, still in the API after the grace
+    os.rename(trash / SNAP_FREE, m.path(f"snapshots/{SNAP_FREE}"))
+    assert SNAP_FREE in os.listdir(m.path("snapshots"))
+    assert label(SNAP_FREE) is None
+    # another one left in the trash: the reaper deletes it once the grace ends
+    os.rmdir(m.path("snapshots/nightly"))
+    assert "nightly" in os.listdir(trash)
+    wait_for(lambda: SNAP_NAMED not in [s["SnapshotId"] for s in snapshots(emu)], 60,
+             "the grace period to end and the reaper to delete it")
+    wait_for(lambda: "nightly" not in os.listdir(trash), 30, "the trash entry gone")
+    assert SNAP_FREE in [s["SnapshotId"] for s in snapshots(emu)]
+    assert label(SNAP_FREE) is None
+
+
+@needs_cli
 def test_setfattr_writes_one_tag_and_never_an_aws_one(aws_env):
     emu, m = aws_env()
     p = m.path(f"snapshots/{SNAP}")
