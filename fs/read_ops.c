@@ -713,8 +713,7 @@ static void ro_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void ro_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void) link;
-	wo_refuse(req, "symlink", parent, name);
+	wo_symlink(req, link, parent, name); /* a restore */
 }
 
 static void ro_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
