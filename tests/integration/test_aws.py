@@ -344,3 +344,112 @@ def test_setfattr_name_renames(aws_env):
     # a Name changed elsewhere moves the entry at the next sync
     aws(emu, "ec2", "create-tags", "--resources", SNAP_FREE, "--tags", "Key=Name,Value=monthly")
     wait_for(lambda: "monthly" in os.listdir(m.path("snapshots")), 30, "the rename elsewhere")
+
+
+# ---- restore: ln -s into volumes/ or instances/ (SEMANTICS.md, Restore) ----
+
+def volumes_named(emu, name):
+    return aws(emu, "ec2", "describe-volumes", "--filters",
+               f"Name=tag:Name,Values={name}")["Volumes"]
+
+
+def instances_named(emu, name):
+    res = aws(emu, "ec2", "describe-instances", "--filters",
+              f"Name=tag:Name,Values={name}")["Reservations"]
+    return [i for r in res for i in r["Instances"]]
+
+
+def log_has(m, text):
+    return text in m.path(".clonefs/log").read_text()
+
+
+# the seed's copies are from 2024: older than restore.max_age_seconds' default
+RESTORE = dict(CRASH, restore={"max_age_seconds": 0})
+
+
+@needs_cli
+def test_restore_volume_from_snapshot(aws_env):
+    emu, m = aws_env(policy=RESTORE)
+    emu.control("DELETE", "requests")
+    os.symlink(f"../snapshots/{SNAP_FREE}", m.path("volumes/db-restored"))
+    # the next lookup shows the new volume's directory, under its Name
+    wait_for(lambda: m.path("volumes/db-restored").is_dir() and
+             not m.path("volumes/db-restored").is_symlink(), 10, "the restored volume")
+    made = volumes_named(emu, "db-restored")
+    assert len(made) == 1, made
+    v = made[0]
+    t = tags_of(v)
+    # from the snapshot, in its volume's zone, at least its size
+    assert v["SnapshotId"] == SNAP_FREE and v["AvailabilityZone"] == "us-east-1a"
+    assert v["Size"] >= 100
+    # provenance and the request tag, in the create call itself
+    assert SNAP_FREE in t["clonefs-restored-from"]
+    assert t["clonefs-restored-at"][:2] == "20" and t["clonefs-source-created"][:2] == "20"
+    assert len(t["clonefs-request"]) == 36
+    assert emu.control("GET", "requests")["requests"].get("EC2 CreateVolume") == 1
+    wait_for(lambda: m.path("volumes/db-restored/status").read_text().strip() == "available",
+             30, "the restored volume available in the mount")
+    # a name taken: EEXIST; nothing sent
+    assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}",
+                                       m.path("volumes/db-restored"))) == errno.EEXIST
+    # a volume from an AMI, a snapshot from a snapshot: EINVAL
+    assert errno_of(lambda: os.symlink("../images/golden", m.path("volumes/x"))) == errno.EINVAL
+    assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}",
+                                       m.path("snapshots/x"))) == errno.EINVAL
+    assert log_has(m, "a volume is not made from images/golden")
+    # a snapshot shown under its volume names the snapshot itself
+    os.symlink(f"{VOL}/snapshots/{SNAP_FREE}", m.path("volumes/via-view"))
+    assert len(volumes_named(emu, "via-view")) == 1
+    assert emu.control("GET", "requests")["requests"].get("EC2 CreateVolume") == 2
+
+
+@needs_cli
+def test_restore_volume_into_the_zone_given(aws_env):
+    emu, m = aws_env(policy=RESTORE, opts=["zone=us-east-1b"])
+    os.symlink(f"../snapshots/{SNAP_FREE}", m.path("volumes/elsewhere"))
+    made = volumes_named(emu, "elsewhere")
+    assert len(made) == 1 and made[0]["AvailabilityZone"] == "us-east-1b", made
+
+
+@needs_cli
+def test_restore_instance_from_ami(aws_env):
+    emu, m = aws_env(policy=RESTORE, opts=["mkdir_wait=ready"])
+    emu.control("DELETE", "requests")
+    # an absolute target inside the mount; with mkdir_wait=ready it returns running
+    os.symlink(str(m.path("images/golden")), m.path("instances/web-2"))
+    made = instances_named(emu, "web-2")
+    assert len(made) == 1, made
+    i = made[0]
+    assert i["ImageId"] == AMI and i["State"]["Name"] == "running"
+    t = tags_of(i)
+    assert AMI in t["clonefs-restored-from"] and len(t["clonefs-request"]) == 36
+    # the instance's volumes carry the same tags
+    vids = [b["Ebs"]["VolumeId"] for b in i["BlockDeviceMappings"]]
+    vols = aws(emu, "ec2", "describe-volumes", "--volume-ids", *vids)["Volumes"]
+    assert vols and all(tags_of(v)["clonefs-request"] == t["clonefs-request"] for v in vols)
+    assert emu.control("GET", "requests")["requests"].get("EC2 RunInstances") == 1
+    assert m.path("instances/web-2/status").read_text().strip() == "running"
+    assert errno_of(lambda: os.symlink("../images/golden", m.path("instances/web-2"))) \
+        == errno.EEXIST
+    assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}", m.path("instances/x"))) \
+        == errno.EINVAL
+
+
+@needs_cli
+def test_restore_through_a_30_percent_fault_rate_one_volume_per_ln_s(aws_env):
+    emu, m = aws_env(policy=RESTORE, emu_args=["--random-seed", "11"])
+    emu.control("DELETE", "requests")
+    emu.control("POST", "faults", {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05})
+    names = [f"faulty-{i:02d}" for i in range(10)]
+    for name in names:
+        os.symlink(f"../snapshots/{SNAP_FREE}", m.path(f"volumes/{name}"))   # never an error
+    emu.control("POST", "faults", {"failRate": 0, "dropRate": 0, "garbageRate": 0})
+    sent = emu.control("GET", "requests")["requests"]
+    print(f"{sent.get('EC2 CreateVolume', 0)} CreateVolume sent for {len(names)} restores")
+    made = sorted(tags_of(v).get("Name", "") for v in
+                  aws(emu, "ec2", "describe-volumes")["Volumes"]
+                  if tags_of(v).get("Name", "").startswith("faulty-"))
+    assert made == names                                # each ln -s made one volume
+    wait_for(lambda: all(m.path(f"volumes/{n}/status").exists() and
+                         m.path(f"volumes/{n}/status").read_text().strip() == "available"
+                         for n in names), 60, "every restored volume available")
