@@ -77,18 +77,24 @@ static void raw_field(const struct cf_resource *r, const char *outer, const char
 }
 
 /* The zone (and an instance's type) of the copy's own source, read fresh;
- * "" when it no longer exists or says none. */
-static void source_place(struct cf_provider *p, const struct cf_resource *copy, bool volume,
-			 char zone[ZONE_MAX], char type[TYPE_MAX])
+ * "" when it no longer exists or says none. Any other failure is the
+ * restore's (a fault must not send the volume elsewhere): its errno, err
+ * filled. */
+static int source_place(struct cf_provider *p, const struct cf_resource *copy, bool volume,
+			char zone[ZONE_MAX], char type[TYPE_MAX], struct cf_error *err)
 {
 	zone[0] = type[0] = '\0';
+	if (!copy->source)
+		return 0;
 	struct cf_resource r = {0};
-	struct cf_error err = {0};
-	if (!copy->source || p->ops->get(p, copy->source, &r, &err)) {
-		cf_debug("aws: restore: the source of %s (%s): %s", copy->id,
-			 copy->source ? copy->source : "none", err.message);
-		return;
+	int rc = p->ops->get(p, copy->source, &r, err);
+	if (rc == -ENOENT) {
+		cf_debug("aws: restore: the source of %s (%s) is gone", copy->id, copy->source);
+		memset(err, 0, sizeof *err);
+		return 0;
 	}
+	if (rc)
+		return rc;
 	if (volume) {
 		raw_field(&r, NULL, "availabilityZone", zone, ZONE_MAX);
 	} else {
@@ -96,6 +102,7 @@ static void source_place(struct cf_provider *p, const struct cf_resource *copy, 
 		raw_field(&r, NULL, "instanceType", type, TYPE_MAX);
 	}
 	cf_resource_clear(&r);
+	return 0;
 }
 
 static int check(const struct cf_restore_req *req, struct cf_error *err)
@@ -202,7 +209,10 @@ int cf_aws_restore(struct cf_provider *p, const struct cf_restore_req *req, stru
 		cf_resource_clear(&src);
 		return -EPROTO;
 	}
-	source_place(p, &src, volume, zone, type);
+	if ((rc = source_place(p, &src, volume, zone, type, err))) {
+		cf_resource_clear(&src);
+		return rc;
+	}
 	const char *given = cf_aws_zone_of(p);
 	if (given && *given)
 		snprintf(zone, sizeof zone, "%s", given);
