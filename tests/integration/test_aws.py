@@ -412,6 +412,21 @@ def test_restore_volume_into_the_zone_given(aws_env):
 
 
 @needs_cli
+def test_restore_volume_whose_volume_is_gone_needs_a_zone(cloud):
+    # a snapshot of a volume deleted since: no zone to take, and none given
+    orphan = "snap-0a0000000000000f1"
+    seed = dict(SEED, snapshots=SEED["snapshots"] + [
+        {"snapshotId": orphan, "volumeId": "vol-0a0000000000000f1", "volumeSize": 8}])
+    emu, m = cloud("aws", seed=seed, policy=RESTORE)
+    emu.control("DELETE", "requests")
+    assert errno_of(lambda: os.symlink(f"../snapshots/{orphan}", m.path("volumes/nowhere"))) \
+        == errno.EINVAL
+    assert log_has(m, "mount with -o zone=AZ")
+    assert "EC2 CreateVolume" not in emu.control("GET", "requests")["requests"]
+    assert volumes_named(emu, "nowhere") == []
+
+
+@needs_cli
 def test_restore_instance_from_ami(aws_env):
     emu, m = aws_env(policy=RESTORE, opts=["mkdir_wait=ready"])
     emu.control("DELETE", "requests")
