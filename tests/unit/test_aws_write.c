@@ -222,7 +222,7 @@ static void test_delete_tag_with_its_value(void)
 
 #define VOLS(items)                                                                                \
 	"<DescribeVolumesResponse" NS "><volumeSet>" items "</volumeSet></"                        \
-							   "DescribeVolumesResponse>"
+	"DescribeVolumesResponse>"
 #define VOL(id, status)                                                                            \
 	"<item><volumeId>" id "</volumeId><size>8</size><status>" status "</status>"               \
 	"<availabilityZone>us-east-1b</availabilityZone>"                                          \
