@@ -2,7 +2,10 @@
 the tree, names from Name tags (a collision too), stat and xattrs, mkdir of a
 snapshot and of an AMI with every tag in the create call, rmdir (an AMI's
 snapshots go with it, a shared one stays), the refusals AWS documents, tag
-writes per key, and exactly-once creates through a 30 % fault rate.
+writes per key, and exactly-once creates through a 30 % fault rate; rmdir
+through the trash (the label holds the id with its '-'), mv back and the
+reaper; restore by ln -s (a volume from a snapshot, an instance from an
+AMI, the zone, the refusals, one volume per ln -s through faults and kill -9).
 
 What the API holds afterwards is read with the AWS CLI (Debian's awscli),
 not with clonefs. Resources are found in the mount by their id's entry when
@@ -448,6 +451,39 @@ def test_restore_instance_from_ami(aws_env):
         == errno.EEXIST
     assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}", m.path("instances/x"))) \
         == errno.EINVAL
+
+
+@needs_cli
+def test_restore_kill_9_with_the_create_in_flight_makes_one_volume(aws_env):
+    """kill -9 while CreateVolume is held by a slow API: the cloud makes the
+    volume, its answer never arrives; the restarted daemon resumes the
+    journaled job and asks again with the same ClientToken, which gets that
+    volume: one volume for the ln -s."""
+    from harness import AwsMount
+    emu, m = aws_env(policy=RESTORE)
+    emu.control("DELETE", "requests")
+    emu.control("POST", "faults", {"slowRate": 1.0, "slowSeconds": 4})
+    ln = subprocess.Popen(["ln", "-s", f"../snapshots/{SNAP_FREE}",
+                           str(m.path("volumes/survivor"))], stderr=subprocess.DEVNULL)
+
+    def creates():
+        return emu.control("GET", "requests")["requests"].get("EC2 CreateVolume", 0)
+    wait_for(lambda: creates() == 1, 60, "CreateVolume to reach the API")
+    m.kill()                                  # the API holds it: no answer will arrive
+    ln.wait(30)
+    emu.control("POST", "faults", {"slowRate": 0})
+    wait_for(lambda: len(volumes_named(emu, "survivor")) == 1, 30, "the volume to be made")
+    m2 = AwsMount(emu, m.workdir, cache=m.cache, opts=list(m.opts))
+    try:
+        m2.start()
+        wait_for(lambda: creates() >= 2, 60, "the resumed job to ask again")
+        wait_for(lambda: m2.path("volumes/survivor/status").exists() and
+                 m2.path("volumes/survivor/status").read_text().strip() == "available", 60,
+                 "the volume in the restarted mount")
+        assert len(volumes_named(emu, "survivor")) == 1
+        assert creates() == 2
+    finally:
+        m2.stop()
 
 
 @needs_cli
