@@ -48,7 +48,27 @@ struct aws {
 	pthread_mutex_t lock;
 	char unknown[UNKNOWN_MAX][37]; /* request ids, under lock */
 	unsigned next_unknown;
+	char zone[40]; /* -o zone=: where restores go ("": their source's zone) */
 };
+
+struct cf_aws_client *cf_aws_client_of(struct cf_provider *p)
+{
+	return ((struct aws *) p->impl)->client;
+}
+
+const char *cf_aws_zone_of(struct cf_provider *p)
+{
+	return ((struct aws *) p->impl)->zone;
+}
+
+int cf_aws_set_zone(struct cf_provider *p, const char *zone)
+{
+	struct aws *a = p->impl;
+	if (!zone || strlen(zone) >= sizeof a->zone)
+		return -EINVAL;
+	snprintf(a->zone, sizeof a->zone, "%s", zone);
+	return 0;
+}
 
 /* ---- one call (aws_query.h) ---- */
 
@@ -473,7 +493,10 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 		k = CF_KIND_SNAPSHOT;
 	else if (!strcmp(op->scope, "image"))
 		k = CF_KIND_MACHINE_IMAGE;
-	else if (!strcmp(op->scope, "stop") || !strcmp(op->scope, "start"))
+	else if (!strcmp(op->scope, "volume"))
+		k = CF_KIND_DISK; /* a restore: creating -> available */
+	else if (!strcmp(op->scope, "stop") || !strcmp(op->scope, "start") ||
+		 !strcmp(op->scope, "launch"))
 		k = CF_KIND_INSTANCE;
 	else {
 		aws_seterr(err, -EINVAL, "op_poll: unknown operation kind");
@@ -483,8 +506,9 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 		aws_seterr(err, -EINVAL, "op_poll: not an id");
 		return -EINVAL;
 	}
+	bool launch = !strcmp(op->scope, "launch"); /* a restore: pending -> running */
 	int rc = find(a, k, op->name, &r, err);
-	if (rc == -ENOENT && k != CF_KIND_INSTANCE) {
+	if (rc == -ENOENT && (k != CF_KIND_INSTANCE || launch)) {
 		/* just made: Describe may not show it yet (eventual consistency) */
 		cf_debug("aws: %s %s not visible yet", op->scope, op->name);
 		return 0;
@@ -503,7 +527,7 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 		return -ENOMEM;
 	free(op->status);
 	op->status = status;
-	bool stop = !strcmp(op->scope, "stop"), start = !strcmp(op->scope, "start");
+	bool stop = !strcmp(op->scope, "stop"), start = !strcmp(op->scope, "start") || launch;
 	if (stop || start) {
 		if (st == (stop ? CF_STATE_STOPPED : CF_STATE_RUNNING))
 			op->done = true;
@@ -1108,6 +1132,7 @@ static const struct cf_provider_ops aws_ops = {
     .power = aws_power,
     .set_labels = aws_set_labels,
     .change_labels = aws_change_labels,
+    .restore = cf_aws_restore,
     .op_poll = aws_op_poll,
     .state = cf_aws_state,
     .text_valid = cf_aws_text_valid,

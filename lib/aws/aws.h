@@ -34,6 +34,18 @@ extern const struct cf_provider_kind cf_aws_kind;
  * instances/I/images/ make clones; instances/I/volumes/ links. */
 extern const struct cf_layout cf_aws_layout;
 
+/* ---- restore (aws_restore.c) ---- */
+
+/* The provider's `restore`: a volume from a snapshot (CreateVolume), an
+ * instance from an AMI (RunInstances), the request id as the ClientToken. */
+int cf_aws_restore(struct cf_provider *p, const struct cf_restore_req *req, struct cf_operation *op,
+		   struct cf_error *err);
+/* The provider's Query client, and -o zone= ("" when not given). */
+struct cf_aws_client *cf_aws_client_of(struct cf_provider *p);
+const char *cf_aws_zone_of(struct cf_provider *p);
+/* Set the zone restores go to (-o zone=, checked by the source). */
+int cf_aws_set_zone(struct cf_provider *p, const char *zone);
+
 /* ---- names, tags and states (aws_names.c) ---- */
 
 /* Whether s is shaped like an EC2 id of any kind we show: "snap-", "vol-",

@@ -32,6 +32,7 @@
 
 struct aws_source {
 	char *profile; /* -o profile= */
+	char *zone;    /* -o zone=: where restores go */
 	const char *endpoint_from;
 	bool endpoint_given; /* -o endpoint or the environment's */
 	struct cf_http *http;
@@ -46,6 +47,19 @@ static const char *opt(const struct cf_kv *opts, size_t n, const char *key)
 		if (!strcmp(opts[i].key, key))
 			v = opts[i].value;
 	return v;
+}
+
+/* An availability zone, "us-east-1a", "use1-az1": lower-case letters, digits
+ * and '-', at most 32, starting with a letter. */
+static bool zone_valid(const char *z)
+{
+	size_t n = strlen(z);
+	if (n < 2 || n > 32 || !islower((unsigned char) z[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char) z[i]) && !isdigit((unsigned char) z[i]) && z[i] != '-')
+			return false;
+	return true;
 }
 
 /* "us-east-1", "eu-central-2", "us-gov-west-1": lower-case letters, digits
@@ -107,6 +121,14 @@ static int aws_configure(struct cf_source *s, const char *scope_arg, const struc
 		return -EINVAL;
 	}
 	if (profile && !(a->profile = strdup(profile)))
+		return -ENOMEM;
+	const char *zone = opt(opts, n, "zone");
+	if (zone && !zone_valid(zone)) {
+		snprintf(why, why_size, "-o zone=%.64s: not an availability zone (us-east-1a)",
+			 zone);
+		return -EINVAL;
+	}
+	if (zone && !(a->zone = strdup(zone)))
 		return -ENOMEM;
 	const char *region = scope_arg && *scope_arg ? scope_arg : NULL;
 	s->scope_from = "aws:REGION";
@@ -246,6 +268,8 @@ static int aws_provider(struct cf_source *s, struct cf_provider **out)
 	int rc = cf_aws_client_new(&cc, &a->client, why, sizeof why);
 	if (!rc)
 		rc = cf_aws_new(a->client, out);
+	if (!rc && a->zone)
+		rc = cf_aws_set_zone(*out, a->zone);
 	if (rc < 0)
 		cf_err("cannot set up the AWS provider for %s: %s", s->endpoint,
 		       why[0] ? why : strerror(-rc));
@@ -266,11 +290,12 @@ static void aws_free(struct cf_source *s)
 	cf_aws_client_free(a->client);
 	cf_aws_creds_free(a->creds);
 	free(a->profile);
+	free(a->zone);
 	free(a);
 	s->impl = NULL;
 }
 
-static const char *const aws_keys[] = {"profile", "endpoint", NULL};
+static const char *const aws_keys[] = {"profile", "endpoint", "zone", NULL};
 
 const struct cf_provider_kind cf_aws_kind = {
     .scheme = "aws",
@@ -291,7 +316,9 @@ const struct cf_provider_kind cf_aws_kind = {
 	"                           ~/.aws/config, else the instance metadata service)\n"
 	"    -o endpoint=URL        the EC2 endpoint (default: $" ENDPOINT_ENV ", else\n"
 	"                           $" ENDPOINT_ENV_ALL
-	", else https://ec2.REGION.amazonaws.com/)\n",
+	", else https://ec2.REGION.amazonaws.com/)\n"
+	"    -o zone=AZ             the availability zone ln -s restores into (default:\n"
+	"                           the zone of the copy's own volume or instance)\n",
     .configure = aws_configure,
     .set_scope = aws_set_scope,
     .start = aws_start,

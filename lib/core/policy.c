@@ -1039,7 +1039,7 @@ int cf_policy_missing_labels(const struct cf_policy *p, const struct cf_resource
 	return missing;
 }
 
-/* ---- the trash label: EPOCH-MOUNTID-ID ---- */
+/* ---- the trash label: EPOCH-MOUNTID-ID (ID the rest, '-' allowed) ---- */
 
 bool cf_mount_id_valid(const char *s)
 {
@@ -1050,18 +1050,30 @@ bool cf_mount_id_valid(const char *s)
 	return n == CF_MOUNT_ID_LEN;
 }
 
+/* The id is the rest of the value after the fixed-width mount id, so it may
+ * hold '-' (an EC2 id is snap-HEX, ami-HEX) without making the value
+ * ambiguous. It is lowercase letters, digits, '_' and '-', never starting or
+ * ending with '-' nor holding "--": what both clouds' ids are, and within a
+ * Compute Engine label value. */
 static bool rid_char(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_';
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '-';
+}
+
+static bool rid_valid(const char *s, size_t n)
+{
+	if (!n || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!rid_char(s[i]) || (s[i] == '-' && s[i + 1] == '-'))
+			return false;
+	return true;
 }
 
 int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, char *buf, size_t size)
 {
-	if (at < 0 || !cf_mount_id_valid(mount_id) || !rid || !*rid)
+	if (at < 0 || !cf_mount_id_valid(mount_id) || !rid || !rid_valid(rid, strlen(rid)))
 		return -EINVAL;
-	for (const char *c = rid; *c; c++)
-		if (!rid_char(*c))
-			return -EINVAL;
 	int n = snprintf(buf, size, "%lld-%s-%s", (long long) at, mount_id, rid);
 	if (n < 0 || (size_t) n >= size || n > CF_LABEL_VALUE_MAX)
 		return -EINVAL;
@@ -1094,11 +1106,8 @@ int cf_trash_value_parse(const char *v, int64_t *at, char mount_id[CF_MOUNT_ID_L
 		return -EINVAL;
 	c++;
 	size_t n = strlen(c);
-	if (!n || n >= rid_size)
+	if (!n || n >= rid_size || !rid_valid(c, n))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!rid_char(c[i]))
-			return -EINVAL;
 	memcpy(rid, c, n + 1);
 	memcpy(mount_id, m, sizeof m);
 	*at = t;

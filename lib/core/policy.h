@@ -215,7 +215,10 @@ enum { CF_MOUNT_ID_LEN = 16 };
 bool cf_mount_id_valid(const char *s);
 /* Format the value into buf (at least CF_LABEL_VALUE_MAX + 1 bytes). -EINVAL
  * when the mount id is not valid, at is negative, or the resource id is not
- * 1.. characters of [a-z0-9_] fitting the 63 characters of a label value. */
+ * 1.. characters of [a-z0-9_-] (no leading, trailing or doubled '-') fitting
+ * the 63 characters of a label value. The id is the rest of the value after
+ * the fixed-width mount id, so an id holding '-' (EC2's snap-HEX) parses back
+ * exactly. */
 int cf_trash_value_format(int64_t at, const char *mount_id, const char *rid, char *buf,
 			  size_t size);
 /* Parse a value written by cf_trash_value_format (any mount's). -EINVAL for

@@ -4,6 +4,11 @@
  *   ln -s /mnt/cloud/global/images/I zones/Z/disks/NEW      a disk from an image
  *   ln -s ../../../global/machineImages/M zones/Z/instances/NEW
  *
+ * The collections and the scope come from the layout (layout.h), so a tree
+ * whose volumes live at the root works the same (ln -s ../snapshots/S
+ * volumes/NEW); where in the cloud the new resource goes beyond the scope
+ * (an availability zone) is the provider's to decide.
+ *
  * The checks (the policy's restore section) are judged on the source as the
  * API shows it now, read fresh and required to be the resource the mount
  * showed (its id), as every destructive operation does. A restore is a job
@@ -405,19 +410,24 @@ static int engine_symlink(struct cf_engine *e, const struct cf_caller *c, const 
 	if (cf_store_path_of(cfg->store, parent, ppath, sizeof ppath, &sub) < 0)
 		return cf_eng_refuse(e, name, ENOENT, "ln -s: the directory is gone");
 	snprintf(shown, sizeof shown, "%s%s%s", ppath, *ppath ? "/" : "", name);
-	/* a collection of disks or instances in a named scope (a zone) */
+	/* a collection of disks or instances, in whichever scope the layout
+	 * keeps them: a named one (a zone: zones/Z/disks) or a fixed one (the
+	 * root: volumes/), the scope being what precedes the collection */
 	enum cf_kind kind =
 	    sub == CF_SUB_DIR ? cf_collection_kind(ppath, strlen(ppath)) : CF_KIND_NONE;
 	const char *slash = strrchr(ppath, '/');
 	char scope[CF_PATH_MAX] = "";
 	if (slash)
 		snprintf(scope, sizeof scope, "%.*s", (int) (slash - ppath), ppath);
-	if ((kind != CF_KIND_DISK && kind != CF_KIND_INSTANCE) || !slash ||
-	    cf_kind_home(kind) /* lives in a fixed scope: not one we restore */)
+	if (kind != CF_KIND_DISK && kind != CF_KIND_INSTANCE) {
+		const char *dc = cf_kind_collection(CF_KIND_DISK),
+			   *ic = cf_kind_collection(CF_KIND_INSTANCE);
 		return cf_eng_refuse(e, shown, EINVAL,
-				     "ln -s restores into a zone's disks/ (from a snapshot or an "
-				     "image) or instances/ (from a machine image); %s is neither",
+				     "ln -s restores into a collection of %s/ (from a snapshot or "
+				     "an image) or %s/ (from a machine image); %s is neither",
+				     dc ? dc : "disks", ic ? ic : "instances",
 				     *ppath ? ppath : "the root");
+	}
 	const char *rule = "";
 	if (!cf_provider_text_valid(cfg->provider, CF_TEXT_NAME, name, strlen(name), &rule))
 		return cf_eng_refuse(e, shown, EINVAL, "not a valid name: %s", rule);

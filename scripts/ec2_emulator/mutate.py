@@ -333,12 +333,36 @@ def _volume_ready(st, v):
     st.schedule(st.now() + st.volume_seconds, fn)
 
 
+def _token_seen(st, action, p):
+    """ClientToken idempotency (EC2 API reference, "Ensuring idempotency"): a
+    repeat of a token with the same parameters gets the first call's result
+    (only the state may differ); a repeat that changes another parameter is
+    IdempotentParameterMismatch. Returns what the first call stored, or None."""
+    token = p.get("ClientToken")
+    if not token:
+        return None
+    seen = st.client_tokens.get((action, token))
+    if seen is None:
+        return None
+    params, result = seen
+    if params != _token_params(p):
+        raise ApiError("IdempotentParameterMismatch",
+                       "Client token %s was used with other parameters in an earlier %s "
+                       "request." % (token, action))
+    return result
+
+
+def _token_params(p):
+    return tuple(sorted((k, v) for k, v in p.p.items() if k != "ClientToken"))
+
+
 def create_volume(api, p):
     st = api.state
     az = _zone(st, p.required("AvailabilityZone"))
     token = p.get("ClientToken")
-    if token and ("CreateVolume", token) in st.client_tokens:
-        v = st.coll("volume").get(st.client_tokens[("CreateVolume", token)])
+    vid = _token_seen(st, "CreateVolume", p)
+    if vid is not None:
+        v = st.coll("volume").get(vid)
         if v is not None:
             return shapes.volume(st, v)
     tags = tag_specs(p, ("volume",))
@@ -369,7 +393,7 @@ def create_volume(api, p):
         "attachments": [], "tags": tags.get("volume", {}), "new": True})
     _volume_ready(st, v)
     if token:
-        st.client_tokens[("CreateVolume", token)] = v["id"]
+        st.client_tokens[("CreateVolume", token)] = (_token_params(p), v["id"])
     return shapes.volume(st, v)
 
 
@@ -383,8 +407,14 @@ def run_instances(api, p):
     if lo < 1 or hi < lo:
         raise invalid_value("Invalid MinCount/MaxCount: %d/%d" % (lo, hi))
     token = p.get("ClientToken")
-    if token and ("RunInstances", token) in st.client_tokens:
-        return st.client_tokens[("RunInstances", token)]
+    first = _token_seen(st, "RunInstances", p)
+    if first is not None:
+        # the first answer, with each instance's state as it is now
+        out = dict(first)
+        out["instancesSet"] = [shapes.instance(st, st.coll("instance").get(i["instanceId"]))
+                               if st.coll("instance").get(i["instanceId"]) is not None else i
+                               for i in first["instancesSet"]]
+        return out
     aid = p.get("ImageId")
     if not aid:
         raise missing("ImageId")
@@ -419,5 +449,5 @@ def run_instances(api, p):
     out = {"reservationId": resid, "ownerId": st.account_id, "groupSet": [],
            "instancesSet": [shapes.instance(st, r) for r in made]}
     if token:
-        st.client_tokens[("RunInstances", token)] = out
+        st.client_tokens[("RunInstances", token)] = (_token_params(p), out)
     return out

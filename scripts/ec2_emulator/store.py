@@ -76,7 +76,7 @@ class State:
         self.instance_seconds = 1.0
         self.terminated_linger = 3600.0
         self.eventual_seconds = 0.0
-        self.client_tokens = {}         # (action, token) -> resource id
+        self.client_tokens = {}         # (action, token) -> (params, first result)
 
     # ------------------------------------------------------------ clock
     def now(self):

@@ -2,7 +2,10 @@
 the tree, names from Name tags (a collision too), stat and xattrs, mkdir of a
 snapshot and of an AMI with every tag in the create call, rmdir (an AMI's
 snapshots go with it, a shared one stays), the refusals AWS documents, tag
-writes per key, and exactly-once creates through a 30 % fault rate.
+writes per key, and exactly-once creates through a 30 % fault rate; rmdir
+through the trash (the label holds the id with its '-'), mv back and the
+reaper; restore by ln -s (a volume from a snapshot, an instance from an
+AMI, the zone, the refusals, one volume per ln -s through faults and kill -9).
 
 What the API holds afterwards is read with the AWS CLI (Debian's awscli),
 not with clonefs. Resources are found in the mount by their id's entry when
@@ -205,6 +208,33 @@ def test_rmdir_snapshots_and_the_refusals(aws_env):
 
 
 @needs_cli
+def test_rmdir_through_the_trash_mv_back_and_the_reaper(aws_env):
+    # the trash label holds the EC2 id, '-' and all: EPOCH-MOUNTID-snap-HEX
+    emu, m = aws_env(policy={"prune": {"grace_seconds": 8, "keep_last": 0}})
+    trash = m.path(".clonefs/trash/snapshots")
+    os.rmdir(m.path(f"snapshots/{SNAP_FREE}"))
+    assert SNAP_FREE not in os.listdir(m.path("snapshots"))
+    assert SNAP_FREE in os.listdir(trash)
+    def label(rid):
+        return tags_of([s for s in snapshots(emu) if s["SnapshotId"] == rid][0]) \
+            .get("clonefs-delete-at")
+    at, mid, rid = label(SNAP_FREE).split("-", 2)
+    assert int(at) > 0 and mid == m.status()["mount_id"] and rid == SNAP_FREE
+    # mv it back: restored, the tag gone, still in the API after the grace
+    os.rename(trash / SNAP_FREE, m.path(f"snapshots/{SNAP_FREE}"))
+    assert SNAP_FREE in os.listdir(m.path("snapshots"))
+    assert label(SNAP_FREE) is None
+    # another one left in the trash: the reaper deletes it once the grace ends
+    os.rmdir(m.path("snapshots/nightly"))
+    assert "nightly" in os.listdir(trash)
+    wait_for(lambda: SNAP_NAMED not in [s["SnapshotId"] for s in snapshots(emu)], 60,
+             "the grace period to end and the reaper to delete it")
+    wait_for(lambda: "nightly" not in os.listdir(trash), 30, "the trash entry gone")
+    assert SNAP_FREE in [s["SnapshotId"] for s in snapshots(emu)]
+    assert label(SNAP_FREE) is None
+
+
+@needs_cli
 def test_setfattr_writes_one_tag_and_never_an_aws_one(aws_env):
     emu, m = aws_env()
     p = m.path(f"snapshots/{SNAP}")
@@ -317,3 +347,160 @@ def test_setfattr_name_renames(aws_env):
     # a Name changed elsewhere moves the entry at the next sync
     aws(emu, "ec2", "create-tags", "--resources", SNAP_FREE, "--tags", "Key=Name,Value=monthly")
     wait_for(lambda: "monthly" in os.listdir(m.path("snapshots")), 30, "the rename elsewhere")
+
+
+# ---- restore: ln -s into volumes/ or instances/ (SEMANTICS.md, Restore) ----
+
+def volumes_named(emu, name):
+    return aws(emu, "ec2", "describe-volumes", "--filters",
+               f"Name=tag:Name,Values={name}")["Volumes"]
+
+
+def instances_named(emu, name):
+    res = aws(emu, "ec2", "describe-instances", "--filters",
+              f"Name=tag:Name,Values={name}")["Reservations"]
+    return [i for r in res for i in r["Instances"]]
+
+
+def log_has(m, text):
+    return text in m.path(".clonefs/log").read_text()
+
+
+# the seed's copies are from 2024: older than restore.max_age_seconds' default
+RESTORE = dict(CRASH, restore={"max_age_seconds": 0})
+
+
+@needs_cli
+def test_restore_volume_from_snapshot(aws_env):
+    emu, m = aws_env(policy=RESTORE)
+    emu.control("DELETE", "requests")
+    os.symlink(f"../snapshots/{SNAP_FREE}", m.path("volumes/db-restored"))
+    # the next lookup shows the new volume's directory, under its Name
+    wait_for(lambda: m.path("volumes/db-restored").is_dir() and
+             not m.path("volumes/db-restored").is_symlink(), 10, "the restored volume")
+    made = volumes_named(emu, "db-restored")
+    assert len(made) == 1, made
+    v = made[0]
+    t = tags_of(v)
+    # from the snapshot, in its volume's zone, at least its size
+    assert v["SnapshotId"] == SNAP_FREE and v["AvailabilityZone"] == "us-east-1a"
+    assert v["Size"] >= 100
+    # provenance and the request tag, in the create call itself
+    assert SNAP_FREE in t["clonefs-restored-from"]
+    assert t["clonefs-restored-at"][:2] == "20" and t["clonefs-source-created"][:2] == "20"
+    assert len(t["clonefs-request"]) == 36
+    assert emu.control("GET", "requests")["requests"].get("EC2 CreateVolume") == 1
+    wait_for(lambda: m.path("volumes/db-restored/status").read_text().strip() == "available",
+             30, "the restored volume available in the mount")
+    # a name taken: EEXIST; nothing sent
+    assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}",
+                                       m.path("volumes/db-restored"))) == errno.EEXIST
+    # a volume from an AMI, a snapshot from a snapshot: EINVAL
+    assert errno_of(lambda: os.symlink("../images/golden", m.path("volumes/x"))) == errno.EINVAL
+    assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}",
+                                       m.path("snapshots/x"))) == errno.EINVAL
+    assert log_has(m, "a volume is not made from images/golden")
+    # a snapshot shown under its volume names the snapshot itself
+    os.symlink(f"{VOL}/snapshots/{SNAP_FREE}", m.path("volumes/via-view"))
+    assert len(volumes_named(emu, "via-view")) == 1
+    assert emu.control("GET", "requests")["requests"].get("EC2 CreateVolume") == 2
+
+
+@needs_cli
+def test_restore_volume_into_the_zone_given(aws_env):
+    emu, m = aws_env(policy=RESTORE, opts=["zone=us-east-1b"])
+    os.symlink(f"../snapshots/{SNAP_FREE}", m.path("volumes/elsewhere"))
+    made = volumes_named(emu, "elsewhere")
+    assert len(made) == 1 and made[0]["AvailabilityZone"] == "us-east-1b", made
+
+
+@needs_cli
+def test_restore_volume_whose_volume_is_gone_needs_a_zone(cloud):
+    # a snapshot of a volume deleted since: no zone to take, and none given
+    orphan = "snap-0a0000000000000f1"
+    seed = dict(SEED, snapshots=SEED["snapshots"] + [
+        {"snapshotId": orphan, "volumeId": "vol-0a0000000000000f1", "volumeSize": 8}])
+    emu, m = cloud("aws", seed=seed, policy=RESTORE)
+    emu.control("DELETE", "requests")
+    assert errno_of(lambda: os.symlink(f"../snapshots/{orphan}", m.path("volumes/nowhere"))) \
+        == errno.EINVAL
+    assert log_has(m, "mount with -o zone=AZ")
+    assert "EC2 CreateVolume" not in emu.control("GET", "requests")["requests"]
+    assert volumes_named(emu, "nowhere") == []
+
+
+@needs_cli
+def test_restore_instance_from_ami(aws_env):
+    emu, m = aws_env(policy=RESTORE, opts=["mkdir_wait=ready"])
+    emu.control("DELETE", "requests")
+    # an absolute target inside the mount; with mkdir_wait=ready it returns running
+    os.symlink(str(m.path("images/golden")), m.path("instances/web-2"))
+    made = instances_named(emu, "web-2")
+    assert len(made) == 1, made
+    i = made[0]
+    assert i["ImageId"] == AMI and i["State"]["Name"] == "running"
+    t = tags_of(i)
+    assert AMI in t["clonefs-restored-from"] and len(t["clonefs-request"]) == 36
+    # the instance's volumes carry the same tags
+    vids = [b["Ebs"]["VolumeId"] for b in i["BlockDeviceMappings"]]
+    vols = aws(emu, "ec2", "describe-volumes", "--volume-ids", *vids)["Volumes"]
+    assert vols and all(tags_of(v)["clonefs-request"] == t["clonefs-request"] for v in vols)
+    assert emu.control("GET", "requests")["requests"].get("EC2 RunInstances") == 1
+    assert m.path("instances/web-2/status").read_text().strip() == "running"
+    assert errno_of(lambda: os.symlink("../images/golden", m.path("instances/web-2"))) \
+        == errno.EEXIST
+    assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}", m.path("instances/x"))) \
+        == errno.EINVAL
+
+
+@needs_cli
+def test_restore_kill_9_with_the_create_in_flight_makes_one_volume(aws_env):
+    """kill -9 while CreateVolume is held by a slow API: the cloud makes the
+    volume, its answer never arrives; the restarted daemon resumes the
+    journaled job and asks again with the same ClientToken, which gets that
+    volume: one volume for the ln -s."""
+    from harness import AwsMount
+    emu, m = aws_env(policy=RESTORE)
+    emu.control("DELETE", "requests")
+    emu.control("POST", "faults", {"slowRate": 1.0, "slowSeconds": 4})
+    ln = subprocess.Popen(["ln", "-s", f"../snapshots/{SNAP_FREE}",
+                           str(m.path("volumes/survivor"))], stderr=subprocess.DEVNULL)
+
+    def creates():
+        return emu.control("GET", "requests")["requests"].get("EC2 CreateVolume", 0)
+    wait_for(lambda: creates() == 1, 60, "CreateVolume to reach the API")
+    m.kill()                                  # the API holds it: no answer will arrive
+    ln.wait(30)
+    emu.control("POST", "faults", {"slowRate": 0})
+    wait_for(lambda: len(volumes_named(emu, "survivor")) == 1, 30, "the volume to be made")
+    m2 = AwsMount(emu, m.workdir, cache=m.cache, opts=list(m.opts))
+    try:
+        m2.start()
+        wait_for(lambda: creates() >= 2, 60, "the resumed job to ask again")
+        wait_for(lambda: m2.path("volumes/survivor/status").exists() and
+                 m2.path("volumes/survivor/status").read_text().strip() == "available", 60,
+                 "the volume in the restarted mount")
+        assert len(volumes_named(emu, "survivor")) == 1
+        assert creates() == 2
+    finally:
+        m2.stop()
+
+
+@needs_cli
+def test_restore_through_a_30_percent_fault_rate_one_volume_per_ln_s(aws_env):
+    emu, m = aws_env(policy=RESTORE, emu_args=["--random-seed", "11"])
+    emu.control("DELETE", "requests")
+    emu.control("POST", "faults", {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05})
+    names = [f"faulty-{i:02d}" for i in range(10)]
+    for name in names:
+        os.symlink(f"../snapshots/{SNAP_FREE}", m.path(f"volumes/{name}"))   # never an error
+    emu.control("POST", "faults", {"failRate": 0, "dropRate": 0, "garbageRate": 0})
+    sent = emu.control("GET", "requests")["requests"]
+    print(f"{sent.get('EC2 CreateVolume', 0)} CreateVolume sent for {len(names)} restores")
+    made = sorted(tags_of(v).get("Name", "") for v in
+                  aws(emu, "ec2", "describe-volumes")["Volumes"]
+                  if tags_of(v).get("Name", "").startswith("faulty-"))
+    assert made == names                                # each ln -s made one volume
+    wait_for(lambda: all(m.path(f"volumes/{n}/status").exists() and
+                         m.path(f"volumes/{n}/status").read_text().strip() == "available"
+                         for n in names), 60, "every restored volume available")

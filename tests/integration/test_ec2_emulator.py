@@ -472,6 +472,39 @@ def test_state_transitions_restore_side(ec2):
     assert ids[0] not in listed and ids[1] in listed
 
 
+def test_client_token_idempotency(ec2):
+    """EC2 API reference, "Ensuring idempotency": a repeat of a ClientToken
+    with the same parameters gets the first call's resource (only the state
+    may differ), one that changes another parameter IdempotentParameterMismatch."""
+    emu = ec2(args=["--volume-seconds", "0.3", "--instance-seconds", "0.3"])
+    c = client(emu)
+    first = c.create_volume(AvailabilityZone="us-east-1a", SnapshotId=SNAP, ClientToken="t-1")
+    again = c.create_volume(AvailabilityZone="us-east-1a", SnapshotId=SNAP, ClientToken="t-1")
+    assert again["VolumeId"] == first["VolumeId"]
+    with pytest.raises(ClientError) as e:
+        c.create_volume(AvailabilityZone="us-east-1b", SnapshotId=SNAP, ClientToken="t-1")
+    assert code_of(e) == "IdempotentParameterMismatch"
+    vols = [v for v in c.describe_volumes()["Volumes"] if v.get("SnapshotId") == SNAP]
+    assert len(vols) == 1
+    run = c.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken="t-2")
+    iid = run["Instances"][0]["InstanceId"]
+
+    def running():
+        return c.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0] \
+            ["State"]["Name"] == "running"
+    wait_for(running, 30, "running", interval=0.1)
+    again = c.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken="t-2")
+    assert [i["InstanceId"] for i in again["Instances"]] == [iid]
+    assert again["Instances"][0]["State"]["Name"] == "running"    # the state as it is now
+    with pytest.raises(ClientError) as e:
+        c.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken="t-2",
+                        InstanceType="t3.micro")
+    assert code_of(e) == "IdempotentParameterMismatch"
+    listed = [i["InstanceId"] for r in c.describe_instances()["Reservations"]
+              for i in r["Instances"]]
+    assert len(listed) == 2      # the seed's and the one made
+
+
 def test_imds_v2_only(ec2):
     emu = ec2(args=["--imds-credentials-ttl", "600"])
     base = emu.url + "latest/"

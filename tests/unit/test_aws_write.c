@@ -5,7 +5,7 @@
  * it, deletes the snapshot no other AMI uses and keeps the shared one; a
  * snapshot in use is EBUSY, a locked one EPERM, AWS Backup's EPERM with
  * nothing sent; a tag is removed with the value it had; op_poll follows the
- * snapshot's state. */
+ * snapshot's state; a restore's volume is asked again with its ClientToken. */
 #include "aws.h"
 #include "aws_creds.h"
 #include "aws_query.h"
@@ -220,6 +220,84 @@ static void test_delete_tag_with_its_value(void)
 	cf_operation_clear(&op);
 }
 
+#define VOLS(items)                                                                                \
+	"<DescribeVolumesResponse" NS "><volumeSet>" items "</volumeSet></"                        \
+	"DescribeVolumesResponse>"
+#define VOL(id, status)                                                                            \
+	"<item><volumeId>" id "</volumeId><size>8</size><status>" status "</status>"               \
+	"<availabilityZone>us-east-1b</availabilityZone>"                                          \
+	"<createTime>2024-01-01T00:00:00Z</createTime></item>"
+
+/* A restore (aws_restore.c): a volume from a snapshot in its volume's zone;
+ * an answer lost to a 500 is asked again with the same ClientToken and the
+ * same parameters (no tag lookup: EC2 answers a repeated token with the
+ * first volume); a failure reading the snapshot's volume sends nothing. */
+static void test_restore_volume_by_client_token(void)
+{
+	static const struct canned script[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "completed", "")), false},
+	    {200, XML_HEAD, VOLS(VOL("vol-0a0a0a0a", "in-use")), false},
+	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "completed", "")), false},
+	    {200, XML_HEAD, VOLS(VOL("vol-0a0a0a0a", "in-use")), false},
+	    {200, XML_HEAD,
+	     "<CreateVolumeResponse" NS "><requestId>r</requestId><volumeId>vol-0c0c0c0c</volumeId>"
+	     "<size>8</size><status>creating</status></CreateVolumeResponse>",
+	     false},
+	};
+	server_script(script, 6);
+	struct cf_label labels[] = {{(char *) "clonefs-restored-from", (char *) "x-snap-0b0b0b0b"}};
+	struct cf_restore_req req = {.kind = CF_KIND_DISK,
+				     .scope = "",
+				     .name = "db-restored",
+				     .source = "snapshots/snap-0b0b0b0b",
+				     .labels = labels,
+				     .nlabels = 1,
+				     .request_id = RID};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	int rc = P->ops->restore(P, &req, &op, &err);
+	CHECK(rc < 0);
+	CHECK(err.retryable);
+	rc = P->ops->restore(P, &req, &op, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(S.nreq, 6);
+	CHECK_EQ_INT(count("CreateVolume"), 2);
+	CHECK_EQ_STR(req_body(2), req_body(5)); /* the same request, token and all */
+	const char *b = req_body(5);
+	CHECK(strstr(b, "ClientToken=" RID) != NULL);
+	CHECK(strstr(b, "SnapshotId=snap-0b0b0b0b") != NULL);
+	CHECK(strstr(b, "AvailabilityZone=us-east-1b") != NULL);
+	CHECK(strstr(b, "Size=8") != NULL);
+	CHECK(strstr(b, "TagSpecification.1.ResourceType=volume") != NULL);
+	CHECK(strstr(b, "Key=Name&TagSpecification.1.Tag.1.Value=db-restored") != NULL);
+	CHECK(strstr(b, "Value=x-snap-0b0b0b0b") != NULL);
+	CHECK(strstr(b, "Key=clonefs-request&TagSpecification.1.Tag.3.Value=" RID) != NULL);
+	CHECK_EQ_STR(op.name, "vol-0c0c0c0c");
+	CHECK(!op.done);
+	static const struct canned polls[] = {
+	    {200, XML_HEAD, VOLS(VOL("vol-0c0c0c0c", "creating")), false},
+	    {200, XML_HEAD, VOLS(VOL("vol-0c0c0c0c", "available")), false},
+	};
+	server_script(polls, 2);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
+	CHECK(!op.done);
+	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
+	CHECK(op.done && !op.failed);
+	cf_operation_clear(&op);
+
+	static const struct canned unreadable[] = {
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "completed", "")), false},
+	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	};
+	server_script(unreadable, 2);
+	rc = P->ops->restore(P, &req, &op, &err);
+	CHECK(rc < 0);
+	CHECK(err.retryable);
+	CHECK_EQ_INT(count("CreateVolume"), 0);
+	cf_operation_clear(&op);
+}
+
 int main(void)
 {
 	CHECK_EQ_INT(cf_layout_use(&cf_aws_layout), 0);
@@ -247,6 +325,7 @@ int main(void)
 		test_remove_ami_keeps_a_shared_snapshot();
 		test_remove_refusals();
 		test_delete_tag_with_its_value();
+		test_restore_volume_by_client_token();
 		P->ops->destroy(P);
 	}
 	cf_aws_client_free(c);

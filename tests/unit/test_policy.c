@@ -483,11 +483,31 @@ static void test_trash_value(void)
 	CHECK_EQ_INT(at, 1796302417);
 	CHECK_EQ_STR(mid, "0123456789abcdef");
 	CHECK_EQ_STR(rid, "18446744073709551615");
+	/* an EC2 id holds '-': the id is the rest after the fixed-width mount
+	 * id, so it is written and read back whole */
+	CHECK_EQ_INT(cf_trash_value_format(1796302417, "0123456789abcdef", "snap-0123456789abcdef0",
+					   v, sizeof v),
+		     0);
+	CHECK_EQ_STR(v, "1796302417-0123456789abcdef-snap-0123456789abcdef0");
+	CHECK(cf_gce_label_value_valid(v, strlen(v)));
+	CHECK_EQ_INT(cf_trash_value_parse(v, &at, mid, rid, sizeof rid), 0);
+	CHECK_EQ_INT(at, 1796302417);
+	CHECK_EQ_STR(mid, "0123456789abcdef");
+	CHECK_EQ_STR(rid, "snap-0123456789abcdef0");
+	/* "1-2" was refused while ids could not hold '-'; the value is not
+	 * ambiguous (the mount id has a fixed width), so it now reads as the id
+	 * "1-2": the reaper still needs the mount id to be its own and the fresh
+	 * record's id to be exactly that id before it deletes anything */
+	CHECK_EQ_INT(cf_trash_value_parse("1-0123456789abcdef-1-2", &at, mid, rid, sizeof rid), 0);
+	CHECK_EQ_STR(rid, "1-2");
 	/* what it refuses to write */
 	CHECK_EQ_INT(cf_trash_value_format(1, "nope", "1", v, sizeof v), -EINVAL);
 	CHECK_EQ_INT(cf_trash_value_format(-1, "0123456789abcdef", "1", v, sizeof v), -EINVAL);
 	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "", v, sizeof v), -EINVAL);
 	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "Id-1", v, sizeof v), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "-1", v, sizeof v), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "snap-", v, sizeof v), -EINVAL);
+	CHECK_EQ_INT(cf_trash_value_format(1, "0123456789abcdef", "snap--1", v, sizeof v), -EINVAL);
 	char longid[60];
 	memset(longid, '7', sizeof longid - 1);
 	longid[sizeof longid - 1] = '\0';
@@ -504,7 +524,12 @@ static void test_trash_value(void)
 	    "1-0123456789ABCDEF-1",
 	    "1-0123456789abcde-1",
 	    "1-0123456789abcdef0-1",
-	    "1-0123456789abcdef-1-2",
+	    "1-0123456789abcdef--1",
+	    "1-0123456789abcdef-1-",
+	    "1-0123456789abcdef-1--2",
+	    "1-0123456789abcdef-Snap-1",
+	    "1-0123456789abcdef-snap-1 ",
+	    "1--0123456789abcdef-1",
 	    "1-0123456789abcdef-x y",
 	    "+1-0123456789abcdef-1",
 	    "1 -0123456789abcdef-1",
