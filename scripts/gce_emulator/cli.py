@@ -111,7 +111,8 @@ test control endpoints (no auth; not part of the API):
   GET    /emulator/v1/health
   GET    /emulator/v1/tokens        every access token issued: source, subject,
          scopes, expiresInSeconds (tests check none of them leaks)
-  GET    /emulator/v1/requests      counts and bytes by "METHOD /path"
+  GET    /emulator/v1/requests      counts and bytes by "METHOD /path" as answered, and
+                                     "received": counts as they arrived (before faults)
   DELETE /emulator/v1/requests      reset the counters
   POST   /emulator/v1/resources/COLLECTION   body: a resource or a list of
          them (API JSON; filled like the seed); replaces one of the same name

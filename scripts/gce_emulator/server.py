@@ -67,6 +67,7 @@ class Emulator:
         self.stats_lock = threading.Lock()
         self.req_counts = {}
         self.req_bytes = {}
+        self.received = {}    # requests by key as they arrive, before any fault or answer
         self.total_requests = 0
         self.total_bytes = 0
         self.overrides = []   # [{"method", "path", "status", "body", "headers", "times"}]
@@ -224,6 +225,9 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         q = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         key = "%s %s" % (method, path)
+        if not path.startswith(CONTROL_PREFIX):
+            with em.stats_lock:
+                em.received[key] = em.received.get(key, 0) + 1
         if path.startswith(COMPUTE_PREFIX):
             sent = self._compute(em, method, path, q, body)
         elif path.startswith(PUBSUB_PREFIX) and em.pubsub is not None:
@@ -307,10 +311,12 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "DELETE":
                     em.req_counts.clear()
                     em.req_bytes.clear()
+                    em.received.clear()
                     em.total_requests = em.total_bytes = 0
                     return 200, {}
                 if method == "GET":
                     return 200, {"requests": dict(em.req_counts), "bytes": dict(em.req_bytes),
+                                 "received": dict(em.received),
                                  "totalRequests": em.total_requests,
                                  "bytesServed": em.total_bytes}
         if sub == "internal-errors" and method == "GET":

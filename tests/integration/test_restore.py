@@ -10,7 +10,6 @@ import errno
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -336,6 +335,11 @@ def test_fault_rate_one_resource_per_ln_s(env):
                          for n in names), 60, "every restored disk READY in the mount")
 
 
+def posts_received(emu):
+    got = control(emu, "GET", "requests")["received"]
+    return sum(v for k, v in got.items() if k.startswith("POST") and k.endswith(DISKS))
+
+
 def posts_sent(emu):
     sent = control(emu, "GET", "requests")["requests"]
     return sum(v for k, v in sent.items() if k.startswith("POST") and k.endswith(DISKS))
@@ -362,12 +366,10 @@ def test_kill_9_mid_restore_finishes_exactly_once(emulator_factory, mount_factor
     ln = subprocess.Popen(["ln", "-s", "../../../global/snapshots/rep",
                            str(m.path(f"{DISKS}/survivor"))], stderr=subprocess.DEVNULL)
     if moment == "request-in-flight":
-        # the job is journaled (its log line), and its insert goes out right after: the
-        # API holds every request 4 s before handling it, so a kill 1 s later finds the
-        # insert on its way, its answer never to arrive
-        wait_for(lambda: "restore from global/snapshots/rep" in m.stderr(), 30,
-                 "the restore to be journaled")
-        time.sleep(1.0)                                     # the moment of the kill
+        # the API holds every request 4 s before handling it: a kill once the insert has
+        # arrived (the emulator counts requests as they come) finds it on its way, its
+        # answer never to arrive
+        wait_for(lambda: posts_received(emu), 30, "the insert to reach the API")
         assert posts_sent(emu) == 0                         # not answered yet
     else:
         wait_for(lambda: inserts(emu, "/disks/survivor"), 30, "the insert to be accepted")
