@@ -63,6 +63,10 @@ class Cloud:
     def disk_snapshots(self, d=0):
         return f"{self.disk(d)}/snapshots"
 
+    def trash(self):
+        """Where rmdir in grace mode puts a snapshot."""
+        return f".clonefs/trash/{self.snapshots}"
+
     def xattrs_of(self, i):
         """The user.* xattrs the mount shows on snapshot i of the seed."""
         return {f"user.{k}": v for k, v in snap_labels(i).items()}
@@ -95,6 +99,32 @@ class Gce(Cloud):
 
     def instance(self, z=0):
         return f"zones/{seeds.ZONES[z]}/instances/db-{z}"
+
+    def instance_clones(self, z=0):
+        return f"{self.instance(z)}/clones"
+
+    stopped = "TERMINATED"      # a stopped instance's status word
+    in_use = "made from it"     # the log's reason for EBUSY on a snapshot an image uses
+    # snapshot names mkdir refuses (EINVAL): not a name the API takes
+    bad_snapshot_names = ("Bad_Name", "x" * 64)
+
+    def api_disk_labels(self, emu, d=0):
+        st, body = emu.api("GET", self.disk(d))
+        assert st == 200, body
+        return body.get("labels", {})
+
+    def stop_instance_elsewhere(self, emu, z=0):
+        st, op = emu.api("POST", f"{self.instance(z)}/stop")
+        assert st == 200, op
+        emu.wait_operation(op)
+
+    def image_from_elsewhere(self, emu, image, snapshot):
+        """An image made from a snapshot, by another client; -> its entry name."""
+        st, op = emu.api("POST", "global/images", {
+            "name": image, "sourceSnapshot": f"projects/{emu.project}/global/snapshots/{snapshot}"})
+        assert st == 200, op
+        emu.wait_operation(op)
+        return image
 
     def seed(self, n_snapshots):
         return seeds.inventory(n_snapshots, self.n_disks)
@@ -151,6 +181,44 @@ class Aws(Cloud):
 
     def instance(self, z=0):
         return f"instances/db-{z}"
+
+    def instance_clones(self, z=0):
+        return f"{self.instance(z)}/images"
+
+    stopped = "stopped"       # (the API's word; a status file shows it so too)
+    # EBUSY comes from the API's refusal (InvalidSnapshot.InUse): clonefs's own
+    # dependency check does not link an AMI to its snapshots
+    in_use = "currently in use by ami-"
+    # a Name shaped like an id, or too long for a tag value (256 characters)
+    bad_snapshot_names = ("snap-0123456789abcdef0", "x" * 255)
+
+    @staticmethod
+    def tags(item):
+        return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+
+    def api_disk_labels(self, emu, d=0):
+        v = self.client(emu).describe_volumes(VolumeIds=[self.vol_id(d)])["Volumes"][0]
+        t = self.tags(v)
+        t.pop("Name", None)
+        return t
+
+    def stop_instance_elsewhere(self, emu, z=0):
+        from harness import wait_for
+        c = self.client(emu)
+        iid = "i-%017x" % (0xc00 + z)
+        c.stop_instances(InstanceIds=[iid])
+        wait_for(lambda: c.describe_instances(InstanceIds=[iid])["Reservations"][0]
+                 ["Instances"][0]["State"]["Name"] == "stopped", 30, "the instance stopped")
+
+    def image_from_elsewhere(self, emu, image, snapshot):
+        """An AMI registered with the snapshot, by another client (added on the
+        emulator's control side: it has no RegisterImage); -> its entry name."""
+        sid = self._by_name(emu, snapshot)["SnapshotId"]
+        _control(emu, "POST", "resources", {"images": [{
+            "name": image, "state": "available",
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "snapshotId": sid,
+                                     "volumeSize": 10}]}]})
+        return image
 
     def xattrs_of(self, i):
         x = super().xattrs_of(i)
@@ -251,6 +319,14 @@ class Aws(Cloud):
 
     def remove_behind(self, emu, name):
         _control(emu, "DELETE", f"resources/{self._by_name(emu, name)['SnapshotId']}")
+
+
+# clonefs bugs an AWS variant runs into (clouds.known_bug("aws", ...))
+AWS_TRASH_ID = ("clonefs bug: an AWS id has a '-' (snap-...), which cf_trash_value_format "
+                "(lib/core/policy.c rid_char) refuses, so rmdir in grace mode is EINVAL on AWS")
+AWS_KEEP_LAST = ("clonefs bug: prune.keep_last counts READY snapshots only "
+                 "(lib/core/policy.c cf_policy_may_prune), an AWS snapshot is 'completed': "
+                 "keep_last never keeps one on AWS")
 
 
 def make(provider, n_disks=2):
