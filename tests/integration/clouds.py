@@ -72,14 +72,18 @@ class Cloud:
         return {f"user.{k}": v for k, v in snap_labels(i).items()}
 
     # --- the emulator's control side, common to both ---
+    own_faults = ()           # this emulator's own fault switches, beyond COMMON_FAULTS
+
     def faults(self, emu, **kw):
-        bad = [k for k in kw if k not in COMMON_FAULTS]
+        bad = [k for k in kw if k not in COMMON_FAULTS + self.own_faults]
         assert not bad, f"no such fault switch on both emulators: {bad}"
         return _control(emu, "POST", "faults", kw)
 
     def clear_faults(self, emu):
-        return _control(emu, "POST", "faults", {"failRate": 0, "dropRate": 0, "garbageRate": 0,
-                                                "slowRate": 0})
+        off = {"failRate": 0, "dropRate": 0, "garbageRate": 0, "slowRate": 0}
+        off.update({"opErrorRate": 0, "conflictRate": 0, "pageTokenTtl": None}
+                   if self.name == "gce" else {"eventualSeconds": 0})
+        return _control(emu, "POST", "faults", off)
 
     def requests(self, emu):
         return _control(emu, "GET", "requests")["requests"]
@@ -105,6 +109,20 @@ class Gce(Cloud):
 
     stopped = "TERMINATED"      # a stopped instance's status word
     in_use = "made from it"     # the log's reason for EBUSY on a snapshot an image uses
+    own_faults = ("opErrorRate", "conflictRate", "pageTokenTtl")
+    # a listing failing through each common fault switch: (the collection whose
+    # last_error shows it, words of that error). A listing failing with no answer,
+    # 5xx or 429 ends the pass, so those show on the first listing, zones.
+    listing_faults = {"failRate": ("zones", ("HTTP 503", "HTTP 429")),
+                      "dropRate": ("zones", ("GET zones",)),
+                      "garbageRate": ("snapshots", ("JSON",))}
+    # the faults that make a third of the API's answers fail or get lost
+    thirty_percent = {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05}
+
+    def creates_sent(self, emu, d=0):
+        """How many snapshot creates of disk d reached the API."""
+        return sum(v for k, v in self.requests(emu).items()
+                   if k.endswith(f"/disks/data-{d}/createSnapshot"))
     # snapshot names mkdir refuses (EINVAL): not a name the API takes
     bad_snapshot_names = ("Bad_Name", "x" * 64)
 
@@ -142,6 +160,10 @@ class Gce(Cloud):
 
     def api_snapshot_names(self, emu):
         return [s["name"] for s in emu.list_all("global/snapshots")]
+
+    def doc_is(self, doc, name):
+        """Whether a resource.json is that of the seed's snapshot `name`."""
+        return doc.get("name") == name
 
     def add_label_elsewhere(self, emu, name, key, value):
         st, cur = emu.api("GET", f"global/snapshots/{name}")
@@ -189,6 +211,18 @@ class Aws(Cloud):
     # EBUSY comes from the API's refusal (InvalidSnapshot.InUse): clonefs's own
     # dependency check does not link an AMI to its snapshots
     in_use = "currently in use by ami-"
+    own_faults = ("eventualSeconds",)
+    # EC2's refusals are 500 and 503; a dropped answer is cut short; the first
+    # listing of a pass is volumes
+    listing_faults = {"failRate": ("volumes", ("HTTP 500", "HTTP 503")),
+                      "dropRate": ("volumes", ("DescribeVolumes",)),
+                      "garbageRate": ("snapshots", ("unreadable answer",))}
+    # ... and new snapshots missing from Describe for a while (eventual consistency)
+    thirty_percent = {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05,
+                      "eventualSeconds": 2}
+
+    def creates_sent(self, emu, d=0):
+        return self.requests(emu).get("EC2 CreateSnapshot", 0)
     # a Name shaped like an id, or too long for a tag value (256 characters)
     bad_snapshot_names = ("snap-0123456789abcdef0", "x" * 255)
 
@@ -294,6 +328,9 @@ class Aws(Cloud):
         tags.pop("Name", None)
         return {"id": s["SnapshotId"], "labels": tags, "status": s["State"]}
 
+    def doc_is(self, doc, name):
+        return doc.get("snapshotId") == self.snap_id(int(name[5:]))
+
     def api_labels(self, emu, name):
         return self.api_snapshot(emu, name)["labels"]
 
@@ -318,7 +355,8 @@ class Aws(Cloud):
         self.client(emu).delete_snapshot(SnapshotId=self._by_name(emu, name)["SnapshotId"])
 
     def remove_behind(self, emu, name):
-        _control(emu, "DELETE", f"resources/{self._by_name(emu, name)['SnapshotId']}")
+        """(a seed's snapshot, by its seed id: no API call, which faults may be failing)"""
+        _control(emu, "DELETE", f"resources/{self.snap_id(int(name[5:]))}")
 
 
 # clonefs bugs an AWS variant runs into (clouds.known_bug("aws", ...))
