@@ -119,6 +119,21 @@ class Gce(Cloud):
     # the faults that make a third of the API's answers fail or get lost
     thirty_percent = {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05}
 
+    running = "RUNNING"
+    stopping = ("STOPPING", "TERMINATED")
+    image_ready = "READY"
+
+    def slow_ops(self, seconds):
+        """Emulator arguments: every operation (stop, start, create) takes `seconds`."""
+        return ["--op-seconds", str(seconds)]
+
+    def instance_state(self, emu, z=0):
+        return emu.api("GET", self.instance(z))[1]["status"]
+
+    def api_clones(self, emu, name):
+        """The states of the instance clones (machine images) named `name`."""
+        return [i["status"] for i in emu.list_all("global/machineImages") if i["name"] == name]
+
     def creates_sent(self, emu, d=0):
         """How many snapshot creates of disk d reached the API."""
         return sum(v for k, v in self.requests(emu).items()
@@ -223,6 +238,25 @@ class Aws(Cloud):
 
     def creates_sent(self, emu, d=0):
         return self.requests(emu).get("EC2 CreateSnapshot", 0)
+
+    running = "running"
+    stopping = ("stopping", "stopped")
+    image_ready = "available"
+
+    def slow_ops(self, seconds):
+        s = str(seconds)
+        return ["--instance-seconds", s, "--snapshot-seconds", s, "--image-seconds", s]
+
+    def instance_state(self, emu, z=0):
+        r = self.client(emu).describe_instances(InstanceIds=["i-%017x" % (0xc00 + z)])
+        return r["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    def api_images(self, emu, name):
+        return [i for i in self.client(emu).describe_images(Owners=["self"])["Images"]
+                if i.get("Name") == name]
+
+    def api_clones(self, emu, name):
+        return [i["State"] for i in self.api_images(emu, name)]
     # a Name shaped like an id, or too long for a tag value (256 characters)
     bad_snapshot_names = ("snap-0123456789abcdef0", "x" * 255)
 

@@ -2,11 +2,12 @@
 policy: every refusal's errno from DESIGN.md's table, provoked through the
 mount, and what the emulator's API holds afterwards.
 
-Tests taking `anyenv` run on both providers (gce, aws) through clouds.py's
-vocabulary. GCE-only (fixture `env`): guestFlush, machine images and their
-operations, GCE's label syntax and 64-label limit, disk lineage from
-sourceSnapshot, the policy's label check by provider; AWS's own (AMIs, Name
-tags, stop mode, tag rules) are in test_aws.py."""
+Tests taking `anyenv` or `clouds` run on both providers (gce, aws) through
+clouds.py's vocabulary (the kill -9 of a stop-mode clone too: a machine image
+on GCE, an AMI on AWS). GCE-only (fixture `env`): guestFlush, GCE's label
+syntax and 64-label limit, disk lineage from sourceSnapshot, the policy's
+label check by provider, the stop-mode clone's operations; AWS's own (AMIs,
+Name tags, stop mode, tag rules) are in test_aws.py."""
 import ctypes
 import errno
 import json
@@ -388,36 +389,42 @@ def test_policy_errors_name_the_key_and_policy_file_shows_the_effective_one(
 # ---- crashes: the journal resumes ----
 
 @pytest.mark.parametrize("kill_when", ["stopping", "creating"])
-def test_kill_9_mid_stop_mode_clone_resumes_to_exactly_one(emulator_factory, mount_factory,
-                                                           tmp_path, kill_when):
-    emu = emulator_factory(seeds.inventory(4, 2), args=["--op-seconds", "1.5"])
-    pol = policy_file(tmp_path, clone={"consistency": "stop"})
-    m = mount_factory(emu, opts=[f"policy={pol}"])
-    target = m.path(f"{INSTANCE}/clones/crash-image")
+def test_kill_9_mid_stop_mode_clone_resumes_to_exactly_one(clouds, kill_when):
+    c = vocab.make(clouds.provider)
+    c, emu, m = clouds(4, 2, policy={"clone": {"consistency": "stop"}},
+                       emu_args=c.slow_ops(1.5))
+    target = m.path(c.instance_clones(0)) / "crash-image"
     proc = subprocess.Popen(["mkdir", str(target)], stderr=subprocess.DEVNULL)
     try:
         if kill_when == "stopping":
-            wait_for(lambda: emu.api("GET", INSTANCE)[1]["status"] in ("STOPPING", "TERMINATED"),
-                     30, "the stop to be sent")
+            wait_for(lambda: c.instance_state(emu, 0) in c.stopping, 30, "the stop to be sent")
         else:
-            wait_for(lambda: emu.api("GET", "global/machineImages/crash-image")[0] == 200,
-                     30, "the machine image to be created")
+            wait_for(lambda: c.api_clones(emu, "crash-image"), 30,
+                     "the instance clone to be created")
         m.kill()
     finally:
         proc.wait(30)
     # restart on the same cache: the journal finishes the job
-    m2 = mount_factory(emu, cache=m.cache, opts=[f"policy={pol}"])
+    m2 = clouds.remount(emu, m, opts=m.opts)
 
     def finished():
-        st, inst = emu.api("GET", INSTANCE)
-        st2, mi = emu.api("GET", "global/machineImages/crash-image")
-        return inst["status"] == "RUNNING" and st2 == 200 and mi["status"] == "READY"
+        return c.instance_state(emu, 0) == c.running and \
+            c.api_clones(emu, "crash-image") == [c.image_ready]
     wait_for(finished, 60, "the resumed clone to finish and the instance to run")
-    images = [i["name"] for i in emu.list_all("global/machineImages")]
-    assert images.count("crash-image") == 1
-    ops = operations(emu, f"zones/{ZONE}", "/instances/db-0")
-    kinds = [op["operationType"] for op in sorted(ops, key=lambda o: o["insertTime"])
-             if op["operationType"] in ("stop", "start")]
-    assert kinds == ["stop", "start"], kinds        # once each: request ids made retries safe
-    wait_for(lambda: "crash-image" in os.listdir(m2.path(f"{INSTANCE}/clones")), 30,
+    assert c.api_clones(emu, "crash-image") == [c.image_ready]     # exactly one
+    if c.name == "gce":
+        ops = operations(emu, f"zones/{ZONE}", "/instances/db-0")
+        kinds = [op["operationType"] for op in sorted(ops, key=lambda o: o["insertTime"])
+                 if op["operationType"] in ("stop", "start")]
+        assert kinds == ["stop", "start"], kinds    # once each: request ids made retries safe
+    else:
+        # AWS: CreateImage has no client token; the request tag found the first create,
+        # so no second image's snapshots were left behind (a duplicate AMI name would
+        # have been refused, its snapshots not)
+        ami = c.api_images(emu, "crash-image")[0]
+        req = c.tags(ami)["clonefs-request"]
+        made = [s for s in c._snaps(emu) if c.tags(s).get("clonefs-request") == req]
+        mapped = [b["Ebs"]["SnapshotId"] for b in ami["BlockDeviceMappings"] if "Ebs" in b]
+        assert sorted(s["SnapshotId"] for s in made) == sorted(mapped), (made, mapped)
+    wait_for(lambda: "crash-image" in os.listdir(m2.path(c.instance_clones(0))), 30,
              "the clone in the mount")
