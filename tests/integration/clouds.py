@@ -119,6 +119,15 @@ class Gce(Cloud):
     # the faults that make a third of the API's answers fail or get lost
     thirty_percent = {"failRate": 0.15, "dropRate": 0.10, "garbageRate": 0.05}
 
+    # names a user's mkdir gives that are not the API's (EINVAL), and label writes
+    # outside the provider's rules (EINVAL)
+    hostile_user_names = [b"Upper", b"under_score", b"caf\xc3\xa9", b"bad\xff\xfe",
+                          b"new\nline", b"sp ace", b"-lead", b"1digit", b"trail-", b"x" * 64,
+                          b"...", b"a\\b", b"%2e%2e"]
+    hostile_labels = [(b"user.a/b", b"x"), (b"user..", b"x"), (b"user.\xff", b"x"),
+                      (b"user.Key", b"x"), (b"user." + b"k" * 64, b"x"),
+                      (b"user.ok", b"a\x00b"), (b"user.ok", b"\xc3\x89"),
+                      (b"user.ok", b"Upper"), (b"user.ok", b"v" * 64)]
     running = "RUNNING"
     stopping = ("STOPPING", "TERMINATED")
     image_ready = "READY"
@@ -239,6 +248,14 @@ class Aws(Cloud):
     def creates_sent(self, emu, d=0):
         return self.requests(emu).get("EC2 CreateSnapshot", 0)
 
+    # a Name tag names the entry: not UTF-8, control characters, shaped like an id,
+    # past 128 characters; a tag: not UTF-8 text, control characters, aws:*, too long
+    hostile_user_names = [b"bad\xff\xfe", b"new\nline", b"tab\there", b"snap-0123456789abcdef0",
+                          b"vol-0123abcd", b"i-0123456789abcdef0", b"x" * 129]
+    hostile_labels = [(b"user.\xff", b"x"), (b"user.k\x01", b"x"), (b"user." + b"k" * 129, b"x"),
+                      (b"user.ok", b"a\x00b"), (b"user.ok", b"bad\xff"),
+                      (b"user.ok", b"new\nline"), (b"user.ok", b"v" * 257),
+                      (b"user.aws:x", b"1")]
     running = "running"
     stopping = ("stopping", "stopped")
     image_ready = "available"
