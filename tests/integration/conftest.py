@@ -74,7 +74,9 @@ def cloud(tmp_path):
         return emu, m
     yield make
     errors = []
-    for x in reversed(mounts + emus):
+    # the mounts first, while their emulators still answer (a daemon with a job in
+    # flight against a stopped emulator takes its full HTTP deadline to unmount)
+    for x in list(reversed(mounts)) + list(reversed(emus)):
         try:
             x.stop()
         except AssertionError as e:
