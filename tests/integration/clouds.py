@@ -413,9 +413,10 @@ class Aws(Cloud):
 # clonefs bugs an AWS variant runs into (clouds.known_bug("aws", ...))
 AWS_TRASH_ID = ("clonefs bug: an AWS id has a '-' (snap-...), which cf_trash_value_format "
                 "(lib/core/policy.c rid_char) refuses, so rmdir in grace mode is EINVAL on AWS")
-AWS_KEEP_LAST = ("clonefs bug: prune.keep_last counts READY snapshots only "
-                 "(lib/core/policy.c cf_policy_may_prune), an AWS snapshot is 'completed': "
-                 "keep_last never keeps one on AWS")
+AWS_KEEP_LAST = ("clonefs bug: prune.keep_last keeps no AWS snapshot (a volume's newest is "
+                 "deleted); one cause: cf_policy_may_prune (lib/core/policy.c) counts status "
+                 "READY only and an AWS snapshot is 'completed'; that alone fixed, it still "
+                 "does not keep it (not diagnosed further)")
 
 
 def make(provider, n_disks=2):
