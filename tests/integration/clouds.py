@@ -128,6 +128,7 @@ class Gce(Cloud):
                       (b"user.Key", b"x"), (b"user." + b"k" * 64, b"x"),
                       (b"user.ok", b"a\x00b"), (b"user.ok", b"\xc3\x89"),
                       (b"user.ok", b"Upper"), (b"user.ok", b"v" * 64)]
+    disk_kind = "disk"          # a disk's "kind" in .clonefs/inventory.jsonl
     running = "RUNNING"
     stopping = ("STOPPING", "TERMINATED")
     image_ready = "READY"
@@ -198,6 +199,15 @@ class Gce(Cloud):
         assert st == 200, op
         emu.wait_operation(op)
 
+    def remove_label_elsewhere(self, emu, name, key):
+        st, cur = emu.api("GET", f"global/snapshots/{name}")
+        assert st == 200, cur
+        labels = {k: v for k, v in cur.get("labels", {}).items() if k != key}
+        st, op = emu.api("POST", f"global/snapshots/{name}/setLabels", {
+            "labels": labels, "labelFingerprint": cur["labelFingerprint"]})
+        assert st == 200, op
+        emu.wait_operation(op)
+
     def create_snapshot_elsewhere(self, emu, name, d=0):
         st, op = emu.api("POST", "global/snapshots", {
             "name": name, "sourceDisk": f"projects/{emu.project}/{self.disk(d)}"})
@@ -256,6 +266,7 @@ class Aws(Cloud):
                       (b"user.ok", b"a\x00b"), (b"user.ok", b"bad\xff"),
                       (b"user.ok", b"new\nline"), (b"user.ok", b"v" * 257),
                       (b"user.aws:x", b"1")]
+    disk_kind = "volume"
     running = "running"
     stopping = ("stopping", "stopped")
     image_ready = "available"
@@ -395,6 +406,10 @@ class Aws(Cloud):
     def add_label_elsewhere(self, emu, name, key, value):
         self.client(emu).create_tags(Resources=[self._by_name(emu, name)["SnapshotId"]],
                                      Tags=[{"Key": key, "Value": value}])
+
+    def remove_label_elsewhere(self, emu, name, key):
+        self.client(emu).delete_tags(Resources=[self._by_name(emu, name)["SnapshotId"]],
+                                     Tags=[{"Key": key}])
 
     def create_snapshot_elsewhere(self, emu, name, d=0):
         self.client(emu).create_snapshot(
