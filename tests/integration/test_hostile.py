@@ -24,7 +24,6 @@ import urllib.request
 
 import pytest
 
-import clouds as vocab  # noqa: F401  (the clouds fixture's vocabulary)
 import seeds
 from harness import wait_for
 
