@@ -8,7 +8,12 @@ instance runs again. A stale mount left by a killed daemon is reported with
 the command that clears it.
 
 The suite runs CLONEFS_CRASH_ITERATIONS kills (default 12, about 2 s each
-under ASan); scripts/crash-loop runs the long loop (50 and more)."""
+under ASan); scripts/crash-loop runs the long loop (50 and more).
+
+The stale mount runs on both providers (gce, aws; clouds.py). The kill loop is
+GCE-only (machine images, operations); AWS's journal through a kill -9 (stop
+mode, CreateImage's request tag) is test_writes.py's
+test_kill_9_mid_stop_mode_clone_resumes_to_exactly_one[aws-...]."""
 import errno
 import json
 import os
