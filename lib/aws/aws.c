@@ -31,6 +31,11 @@
 #include <string.h>
 
 #define REQUEST_TAG "clonefs-request"
+/* How long a snapshot or AMI being made may be missing from Describe's
+ * answers (EC2 is eventually consistent) before it counts as gone: deleted
+ * while it was pending. */
+#define UNSEEN_MS 15000
+#define UNSEEN	  "not listed since "
 
 enum {
 	UNKNOWN_MAX = 64,	 /* creates with an unknown outcome remembered */
@@ -485,8 +490,27 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 	}
 	int rc = find(a, k, op->name, &r, err);
 	if (rc == -ENOENT && k != CF_KIND_INSTANCE) {
-		/* just made: Describe may not show it yet (eventual consistency) */
-		cf_debug("aws: %s %s not visible yet", op->scope, op->name);
+		/* Just made, Describe may not show it yet (eventual consistency):
+		 * op->status keeps when it was first missing; past UNSEEN_MS it
+		 * is gone (deleted while pending), and the operation failed. */
+		long long since = 0, now = (long long) cf_mono_ms();
+		if (!op->status || sscanf(op->status, UNSEEN "%lld", &since) != 1) {
+			char buf[64];
+			snprintf(buf, sizeof buf, UNSEEN "%lld", now);
+			char *st = strdup(buf);
+			if (!st)
+				return -ENOMEM;
+			free(op->status);
+			op->status = st;
+			since = now;
+		}
+		if (now - since < UNSEEN_MS) {
+			cf_debug("aws: %s %s not visible yet", op->scope, op->name);
+			return 0;
+		}
+		op->done = op->failed = true;
+		aws_seterr(&op->err, -ENOENT, "%s %s is gone (not listed for %d s)", op->scope,
+			   op->name, UNSEEN_MS / 1000);
 		return 0;
 	}
 	if (rc == -ENOENT) {
