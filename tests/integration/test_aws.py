@@ -150,9 +150,28 @@ def test_tree_stat_and_tags(aws_env):
     out = subprocess.run(["getfattr", "-d", "-m", "-", str(m.path(f"snapshots/{SNAP}"))],
                          capture_output=True, text=True, check=True).stdout
     assert 'user.owner="alice"' in out and 'user.aws:cloudformation:x="y"' in out
-    assert m.path(f"instances/{INST}/status").read_text().strip() == "running"
+    assert m.path(f"instances/{INST}/status").read_text().strip() == "RUNNING"
     doc = json.loads(m.path(f"snapshots/{SNAP_FREE}/resource.json").read_text())
     assert doc["snapshotId"] == SNAP_FREE and doc["volumeId"] == VOL
+
+
+@needs_cli
+def test_status_speaks_the_engines_words(aws_env):
+    """status is the engine's word (READY, STOPPED, ...), resource.json AWS's own item."""
+    emu, m = aws_env()
+    snap = m.path(f"volumes/{VOL}/snapshots/nightly")
+    out = subprocess.run(["cat", str(snap / "status")], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "READY"
+    assert json.loads((snap / "resource.json").read_text())["status"] == "completed"
+    assert m.path("images/golden/status").read_text().strip() == "READY"
+    assert m.path(f"volumes/{VOL}/status").read_text().strip() == "READY"      # in-use
+    # a stopped instance is STOPPED ("terminated" is deleted on AWS)
+    aws(emu, "ec2", "stop-instances", "--instance-ids", INST)
+    status = m.path(f"instances/{INST}/status")
+    wait_for(lambda: status.read_text().strip() == "STOPPED", 30, "the instance STOPPED")
+    doc = json.loads(m.path(f"instances/{INST}/resource.json").read_text())
+    assert doc["instanceState"]["name"] == "stopped"
 
 
 def test_names_from_name_tags(aws_env):
@@ -187,7 +206,7 @@ def test_mkdir_snapshot_carries_every_tag(aws_env):
         == errno.EINVAL
     # it completes, and the mount says so
     wait_for(lambda: (p := entry(m, "snapshots", s["SnapshotId"])) is not None and
-             (p / "status").read_text().strip() == "completed", 30, "the snapshot completed")
+             (p / "status").read_text().strip() == "READY", 30, "the snapshot completed")
 
 
 @needs_cli
@@ -225,7 +244,9 @@ def test_setfattr_writes_one_tag_and_never_an_aws_one(aws_env):
 
 @needs_cli
 def test_ami_mkdir_and_rmdir_takes_its_snapshots(aws_env):
-    emu, m = aws_env()
+    # keep_last 0: the AMI made here is its instance's only READY one
+    emu, m = aws_env(policy={"clone": {"consistency": "crash"},
+                             "prune": {"grace_seconds": 0, "keep_last": 0}})
     os.mkdir(m.path(f"instances/{INST}/images/db1-golden"))
     assert "db1-golden" in os.listdir(m.path(f"instances/{INST}/images"))
     imgs = aws(emu, "ec2", "describe-images", "--owners", "self")["Images"]
@@ -239,7 +260,7 @@ def test_ami_mkdir_and_rmdir_takes_its_snapshots(aws_env):
     # an AMI's name too short for AWS: EINVAL, nothing sent
     assert errno_of(lambda: os.mkdir(m.path(f"instances/{INST}/images/ab"))) == errno.EINVAL
     wait_for(lambda: (p := entry(m, "images", ami["ImageId"])) is not None and
-             (p / "status").read_text().strip() == "available", 30, "the AMI available")
+             (p / "status").read_text().strip() == "READY", 30, "the AMI available")
     os.rmdir(entry(m, "images", ami["ImageId"]))
     imgs = aws(emu, "ec2", "describe-images", "--owners", "self")["Images"]
     assert ami["ImageId"] not in [i["ImageId"] for i in imgs]
@@ -279,7 +300,7 @@ def test_twelve_mkdirs_through_a_30_percent_fault_rate(aws_env):
     wait_for(lambda: set(made()) == set(names), 30, "every snapshot visible")
     assert made() == names                                # ... each made one snapshot
     wait_for(lambda: all(m.path(f"snapshots/{n}/status").exists() and
-                         m.path(f"snapshots/{n}/status").read_text().strip() == "completed"
+                         m.path(f"snapshots/{n}/status").read_text().strip() == "READY"
                          for n in names), 60, "every snapshot completed, under its Name")
 
 
