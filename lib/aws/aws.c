@@ -132,9 +132,11 @@ static void unreadable_is_transient(int rc, struct cf_error *err)
 
 /* One action with the answer read by h (NULL: only checked to be XML);
  * token: NextToken. 0 or the errno with err filled (aws_query). */
-static int call(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
-		const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
-		struct cf_error *err)
+/* call, and what it cost (a listing page's requests and bytes): into
+ * cost's counts when cost is not NULL, whatever the outcome. */
+static int call_cost(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
+		     const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
+		     struct cf_error *err, struct cf_aws_result *cost)
 {
 	struct cf_aws_params qp = {0};
 	if (ps->overflow) {
@@ -149,10 +151,23 @@ static int call(struct cf_aws_client *c, const char *action, const struct aws_pa
 				    .answer = h,
 				    .no_retry = no_retry};
 	memset(err, 0, sizeof *err);
-	int rc = cf_aws_call(c, &rq, NULL, err);
+	struct cf_aws_result res = {0};
+	int rc = cf_aws_call(c, &rq, &res, err);
+	if (cost) {
+		cost->attempts += res.attempts;
+		cost->bytes += res.bytes;
+	}
+	cf_aws_result_clear(&res);
 	cf_aws_params_clear(&qp);
 	unreadable_is_transient(rc, err);
 	return rc;
+}
+
+static int call(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
+		const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
+		struct cf_error *err)
+{
+	return call_cost(c, action, ps, h, token, no_retry, err, NULL);
 }
 
 /* ---- the request ids whose create may have happened ---- */
@@ -264,7 +279,8 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 		aws_params_free(&ps);
 		return -EINVAL;
 	}
-	int rc = call(a->client, li->action, &ps, &pr.h, token, false, err);
+	struct cf_aws_result cost = {0};
+	int rc = call_cost(a->client, li->action, &ps, &pr.h, token, false, err, &cost);
 	aws_params_free(&ps);
 	if (rc) {
 		free(pr.token);
@@ -272,6 +288,9 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 		return rc;
 	}
 	rc = cf_aws_page_reader_end(&pr, 0, NULL, err);
+	/* what the page cost, for the sync's pass line and metrics */
+	out->requests = cost.attempts;
+	out->bytes = cost.bytes;
 	unreadable_is_transient(rc, err);
 	if (rc && err->message[0]) {
 		char m[sizeof err->message];

@@ -15,6 +15,7 @@ Run: CLONEFS_BIN=$PWD/build/test/clonefs /usr/bin/python3 -m pytest -q \
 import errno
 import json
 import os
+import re
 import subprocess
 from datetime import datetime, timezone
 
@@ -172,6 +173,20 @@ def test_status_speaks_the_engines_words(aws_env):
     wait_for(lambda: status.read_text().strip() == "STOPPED", 30, "the instance STOPPED")
     doc = json.loads(m.path(f"instances/{INST}/resource.json").read_text())
     assert doc["instanceState"]["name"] == "stopped"
+
+
+def test_sync_counts_what_the_listings_cost(aws_env):
+    """The AWS pages carry their requests and bytes: the sync's pass line and the
+    per-listing metrics are not 0."""
+    emu, m = aws_env()
+    passes = re.findall(r"sync: full pass: .*; (\d+) requests, (\d+) bytes;", m.stderr())
+    assert passes, m.stderr()[-2000:]
+    assert int(passes[0][0]) >= 4 and int(passes[0][1]) > 0      # four Describes at least
+    metrics = m.path(".clonefs/metrics").read_text()
+    for name in ("clonefs_sync_requests_total", "clonefs_sync_received_bytes_total"):
+        got = dict(re.findall(r'^%s\{[^}]*collection="([^"]+)"\} (\d+)$' % name, metrics,
+                              re.M))
+        assert len(got) == 4 and all(int(v) > 0 for v in got.values()), (name, got)
 
 
 def test_names_from_name_tags(aws_env):
