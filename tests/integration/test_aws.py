@@ -353,3 +353,18 @@ def test_setfattr_name_renames(aws_env):
     # a Name changed elsewhere moves the entry at the next sync
     aws(emu, "ec2", "create-tags", "--resources", SNAP_FREE, "--tags", "Key=Name,Value=monthly")
     wait_for(lambda: "monthly" in os.listdir(m.path("snapshots")), 30, "the rename elsewhere")
+
+
+@needs_cli
+def test_a_clone_deleted_while_pending_ends_its_job(aws_env):
+    """mkdir, rmdir at once (the snapshot still pending): the clone job's follow sees it
+    gone from Describe and ends, failed and logged, instead of polling to the op timeout."""
+    emu, m = aws_env(emu_args=["--snapshot-seconds", "600"])
+    os.mkdir(m.path(f"volumes/{VOL}/snapshots/doomed"))
+    [made] = [s for s in snapshots(emu) if tags_of(s).get("Name") == "doomed"]
+    assert made["State"] == "pending"
+    os.rmdir(m.path(f"volumes/{VOL}/snapshots/doomed"))     # grace 0: DeleteSnapshot
+    assert made["SnapshotId"] not in [s["SnapshotId"] for s in snapshots(emu)]
+    wait_for(lambda: f"snapshot {made['SnapshotId']} is gone" in m.stderr(), 60,
+             "the job's follow to end")
+    wait_for(lambda: os.listdir(m.path(".clonefs/jobs")) == [], 10, "the job to end")
