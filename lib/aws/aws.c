@@ -31,6 +31,11 @@
 #include <string.h>
 
 #define REQUEST_TAG "clonefs-request"
+/* How long a snapshot or AMI being made may be missing from Describe's
+ * answers (EC2 is eventually consistent) before it counts as gone: deleted
+ * while it was pending. */
+#define UNSEEN_MS 15000
+#define UNSEEN	  "not listed since "
 
 enum {
 	UNKNOWN_MAX = 64,	 /* creates with an unknown outcome remembered */
@@ -147,9 +152,11 @@ static void unreadable_is_transient(int rc, struct cf_error *err)
 
 /* One action with the answer read by h (NULL: only checked to be XML);
  * token: NextToken. 0 or the errno with err filled (aws_query). */
-static int call(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
-		const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
-		struct cf_error *err)
+/* call, and what it cost (a listing page's requests and bytes): into
+ * cost's counts when cost is not NULL, whatever the outcome. */
+static int call_cost(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
+		     const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
+		     struct cf_error *err, struct cf_aws_result *cost)
 {
 	struct cf_aws_params qp = {0};
 	if (ps->overflow) {
@@ -164,10 +171,23 @@ static int call(struct cf_aws_client *c, const char *action, const struct aws_pa
 				    .answer = h,
 				    .no_retry = no_retry};
 	memset(err, 0, sizeof *err);
-	int rc = cf_aws_call(c, &rq, NULL, err);
+	struct cf_aws_result res = {0};
+	int rc = cf_aws_call(c, &rq, &res, err);
+	if (cost) {
+		cost->attempts += res.attempts;
+		cost->bytes += res.bytes;
+	}
+	cf_aws_result_clear(&res);
 	cf_aws_params_clear(&qp);
 	unreadable_is_transient(rc, err);
 	return rc;
+}
+
+static int call(struct cf_aws_client *c, const char *action, const struct aws_params *ps,
+		const struct cf_aws_xml_handler *h, const char *token, bool no_retry,
+		struct cf_error *err)
+{
+	return call_cost(c, action, ps, h, token, no_retry, err, NULL);
 }
 
 /* ---- the request ids whose create may have happened ---- */
@@ -279,7 +299,8 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 		aws_params_free(&ps);
 		return -EINVAL;
 	}
-	int rc = call(a->client, li->action, &ps, &pr.h, token, false, err);
+	struct cf_aws_result cost = {0};
+	int rc = call_cost(a->client, li->action, &ps, &pr.h, token, false, err, &cost);
 	aws_params_free(&ps);
 	if (rc) {
 		free(pr.token);
@@ -287,6 +308,9 @@ static int describe(struct aws *a, enum cf_kind k, const char *id, const char *f
 		return rc;
 	}
 	rc = cf_aws_page_reader_end(&pr, 0, NULL, err);
+	/* what the page cost, for the sync's pass line and metrics */
+	out->requests = cost.attempts;
+	out->bytes = cost.bytes;
 	unreadable_is_transient(rc, err);
 	if (rc && err->message[0]) {
 		char m[sizeof err->message];
@@ -509,8 +533,27 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 	bool launch = !strcmp(op->scope, "launch"); /* a restore: pending -> running */
 	int rc = find(a, k, op->name, &r, err);
 	if (rc == -ENOENT && (k != CF_KIND_INSTANCE || launch)) {
-		/* just made: Describe may not show it yet (eventual consistency) */
-		cf_debug("aws: %s %s not visible yet", op->scope, op->name);
+		/* Just made, Describe may not show it yet (eventual consistency):
+		 * op->status keeps when it was first missing; past UNSEEN_MS it
+		 * is gone (deleted while pending), and the operation failed. */
+		long long since = 0, now = (long long) cf_mono_ms();
+		if (!op->status || sscanf(op->status, UNSEEN "%lld", &since) != 1) {
+			char buf[64];
+			snprintf(buf, sizeof buf, UNSEEN "%lld", now);
+			char *st = strdup(buf);
+			if (!st)
+				return -ENOMEM;
+			free(op->status);
+			op->status = st;
+			since = now;
+		}
+		if (now - since < UNSEEN_MS) {
+			cf_debug("aws: %s %s not visible yet", op->scope, op->name);
+			return 0;
+		}
+		op->done = op->failed = true;
+		aws_seterr(&op->err, -ENOENT, "%s %s is gone (not listed for %d s)", op->scope,
+			   op->name, UNSEEN_MS / 1000);
 		return 0;
 	}
 	if (rc == -ENOENT) {

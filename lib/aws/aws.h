@@ -73,7 +73,8 @@ bool cf_aws_ami_name_valid(const char *s, size_t len);
 /* The provider's `text_valid` (provider.h), also the kind's. */
 bool cf_aws_text_valid(enum cf_text what, const char *s, size_t len, const char **rule);
 
-/* The provider's `state`: EC2's status words as the engine's states. */
+/* The provider's `state`: EC2's status words, and the engine's words a listed
+ * resource's status is given in (READY, STOPPED, ...), as the engine's states. */
 enum cf_state cf_aws_state(enum cf_kind kind, const char *status);
 
 /* The most tags EC2 keeps on one resource. */

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "timefmt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -406,9 +407,25 @@ static int decode_item(const xnode *it, enum cf_kind k, struct cf_resource *r, c
 		cf_resource_clear(r);
 		return -EINVAL;
 	}
-	if (k == CF_KIND_INSTANCE && !strcmp(r->status, "terminated")) {
+	if ((k == CF_KIND_INSTANCE && !strcmp(r->status, "terminated")) ||
+	    (k == CF_KIND_MACHINE_IMAGE && !strcmp(r->status, "deregistered"))) {
 		cf_resource_clear(r);
 		return -ENOENT;
+	}
+	/* status speaks the engine's words (aws_names.c maps AWS's); AWS's own
+	 * stays in the raw item (resource.json). A word without a mapping
+	 * (a snapshot "recoverable", ...) is shown as AWS says it. */
+	enum cf_state st = cf_aws_state(k, r->status);
+	if (st != CF_STATE_OTHER && st != CF_STATE_NONE) {
+		char word[16];
+		const char *n = cf_state_name(st);
+		size_t i;
+		for (i = 0; n[i] && i + 1 < sizeof word; i++)
+			word[i] = (char) toupper((unsigned char) n[i]);
+		word[i] = 0;
+		free(r->status);
+		if (!(r->status = strdup(word)))
+			goto oom;
 	}
 	if ((rc = decode_tags(it, r, r->id)))
 		goto oom;

@@ -217,5 +217,7 @@ enum cf_state cf_aws_state(enum cf_kind kind, const char *status)
 	for (; w->word; w++)
 		if (!strcmp(w->word, status))
 			return w->state;
-	return CF_STATE_OTHER;
+	/* A listed resource's status is the engine's word already (aws_decode.c
+	 * maps AWS's: READY, STOPPED, ...): read back the same way. */
+	return cf_state_from_word(status);
 }

@@ -470,6 +470,7 @@ static int call_once(struct cf_aws_client *c, const struct cf_aws_request *rq, c
 	rc = cf_http_do(c->http, &hr, &resp);
 	cf_aws_credentials_clear(&cr);
 	res->attempts += resp.attempts;
+	res->bytes += resp.wire_bytes ? resp.wire_bytes : resp.body_len;
 	res->http_status = resp.status;
 	if (rc) {
 		err->http_status = 0;
@@ -578,10 +579,12 @@ int cf_aws_call(struct cf_aws_client *c, const struct cf_aws_request *rq, struct
 		cf_debug("aws: %s: %s, fetching credentials anew", rq->action, err->reason);
 		cf_aws_creds_invalidate(c->creds);
 		unsigned tries = res->attempts;
+		uint64_t bytes = res->bytes;
 		memset(err, 0, sizeof *err);
 		cf_aws_result_clear(res);
 		rc = call_once(c, rq, form, res, err);
 		res->attempts += tries;
+		res->bytes += bytes;
 	}
 	free(form);
 	if (res == &rscratch)

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cf_http;
 struct cf_error;
@@ -101,7 +102,8 @@ struct cf_aws_result {
 	char *next_token;    /* malloc'd; NULL on the last page */
 	char request_id[80]; /* the answer's (or the error's) request id, or "" */
 	long http_status;
-	unsigned attempts;
+	unsigned attempts; /* requests sent, every try */
+	uint64_t bytes;	   /* answer bytes received on the wire, every try */
 };
 
 void cf_aws_result_clear(struct cf_aws_result *r);

@@ -64,6 +64,9 @@ struct cf_engine {
 	bool running;
 	pthread_mutex_t lock; /* stop, kick, owned, stats */
 	pthread_cond_t cond;
+	/* Broadcast once, when stop is set: a job's waits (engine_sleep) end at
+	 * once. Apart from cond, whose wake-ups are the thread's alone. */
+	pthread_cond_t stop_cond;
 	/* Held from a job's journal entry to its owner's claim (mkdir), and by
 	 * the background's claim: a job is never run by two threads. */
 	pthread_mutex_t plan_lock;
@@ -93,6 +96,28 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait ms milliseconds between two looks at the cloud, or less: -EINTR as
+ * soon as the engine is stopping. A job's wait that ends so leaves the job
+ * in the journal at its step, to resume at the next mount as after a crash;
+ * an unmount never waits for an operation in the cloud. */
+static int engine_sleep(struct cf_engine *e, unsigned ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long) (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (!e->stop && pthread_cond_timedwait(&e->stop_cond, &e->lock, &until) != ETIMEDOUT)
+		;
+	bool stop = e->stop;
+	pthread_mutex_unlock(&e->lock);
+	return stop ? -EINTR : 0;
 }
 
 /* ---- the API ----
@@ -430,10 +455,11 @@ static int dep_fn(void *ctx, const char *path, size_t len)
 /* ---- operations ---- */
 
 /* Follow op until DONE or the timeout. 0 when it finished without error;
- * the operation's errno (with its message logged for path) when it failed;
- * -EAGAIN on timeout, or once the API has stopped answering for the rest of
- * a write's budget (the operation goes on in the cloud; a journaled job
- * picks it up again). */
+ * the operation's errno (with its message logged for path) when it failed,
+ * -ENOENT when the operation or what it acts on is gone; -EAGAIN on
+ * timeout, or once the API has stopped answering for the rest of a write's
+ * budget (the operation goes on in the cloud; a journaled job picks it up
+ * again); -EINTR when the engine is stopping (the same, at the next mount). */
 static int follow(struct cf_engine *e, struct cf_operation *op, const char *path, const char *what)
 {
 	int64_t deadline = now_ms() + (int64_t) e->cfg.op_timeout_seconds * 1000;
@@ -456,11 +482,19 @@ static int follow(struct cf_engine *e, struct cf_operation *op, const char *path
 			    last[0] ? last : "no answer");
 			return -EAGAIN;
 		}
-		cf_sleep_ms(delay);
+		if (engine_sleep(e, delay))
+			return -EINTR;
 		if (delay < 2000)
 			delay = delay * 3 / 2 + 1;
 		struct cf_error err = {0};
 		int rc = e->cfg.provider->ops->op_poll(e->cfg.provider, op, false, &err);
+		if (rc == -ENOENT) {
+			cf_log_refusal(path, ENOENT,
+				       "%s: operation %s is gone, or what it acts on: %s", what,
+				       op->name ? op->name : "?",
+				       err.message[0] ? err.message : strerror(ENOENT));
+			return rc;
+		}
 		if (rc && !transient(rc, &err)) {
 			cf_log_refusal(path, -rc, "%s: polling operation %s: %s", what,
 				       op->name ? op->name : "?", err.message);
@@ -561,7 +595,8 @@ static int await_instances(struct cf_engine *e, json_t *list, enum cf_state want
 				return refuse(e, path, EAGAIN, "%s: still %s, not %s, after %u s",
 					      what, status, cf_state_name(want),
 					      e->cfg.op_timeout_seconds);
-			cf_sleep_ms(delay);
+			if (engine_sleep(e, delay))
+				return -EINTR;
 			if (delay < 2000)
 				delay = delay * 3 / 2 + 1;
 		}
@@ -613,6 +648,8 @@ static int power_all(struct cf_engine *e, uint64_t id, json_t *job, bool start)
 		}
 		int rc = follow(e, &op, path, what);
 		cf_operation_clear(&op);
+		if (rc == -EINTR)
+			return rc; /* the engine is stopping: the rest at the next mount */
 		if (rc && !first)
 			first = rc;
 	}
@@ -722,7 +759,8 @@ static int await_started(struct cf_engine *e, json_t *job)
 				       what, status, e->cfg.op_timeout_seconds);
 				return -EAGAIN;
 			}
-			cf_sleep_ms(delay);
+			if (engine_sleep(e, delay))
+				return -EINTR;
 			if (delay < 2000)
 				delay = delay * 3 / 2 + 1;
 		}
@@ -1063,6 +1101,8 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			if (job_get_op(job, "create", &op))
 				rc = follow(e, &op, target, "the clone");
 			cf_operation_clear(&op);
+			if (rc == -EINTR)
+				goto interrupted;
 			if (rc)
 				job_fail(job, rc, "the clone's operation failed");
 			/* the new resource as the API now shows it (a failed one is
@@ -1101,6 +1141,16 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			       step);
 			cf_journal_del(e->cfg.journal, id);
 			return -EIO;
+		}
+		if (rc == -EINTR) {
+		interrupted:
+			/* A wait ended by the unmount: the journal keeps the job at
+			 * this step (what this step changed in memory is dropped),
+			 * and the next mount resumes it, as after a crash. */
+			cf_info("job %" PRIu64 ": clone %s of %s left at step %s: the mount is "
+				"ending; the next mount resumes it",
+				id, target, source, step);
+			return -EAGAIN;
 		}
 		json_object_set_new(job, "step", json_string(next));
 		int jrc = cf_journal_put(e->cfg.journal, id, job);
@@ -2779,6 +2829,7 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->cond, &ca);
+	pthread_cond_init(&e->stop_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (!e->breaker || pthread_create(&e->thread, NULL, engine_thread, e)) {
 		cf_breaker_free(e->breaker);
@@ -2798,12 +2849,14 @@ void cf_engine_free(struct cf_engine *e)
 	pthread_mutex_lock(&e->lock);
 	e->stop = true;
 	pthread_cond_signal(&e->cond);
+	pthread_cond_broadcast(&e->stop_cond);
 	pthread_mutex_unlock(&e->lock);
 	if (e->running)
 		pthread_join(e->thread, NULL);
 	cf_breaker_free(e->breaker);
 	cf_retry_provider_free(e->api);
 	pthread_cond_destroy(&e->cond);
+	pthread_cond_destroy(&e->stop_cond);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->plan_lock);
 	pthread_mutex_destroy(&e->held_lock);

@@ -22,6 +22,7 @@ Run: CLONEFS_BIN=$PWD/build/test/clonefs /usr/bin/python3 -m pytest -q \
 import errno
 import json
 import os
+import re
 import subprocess
 from datetime import datetime, timezone
 
@@ -157,9 +158,42 @@ def test_tree_stat_and_tags(aws_env):
     out = subprocess.run(["getfattr", "-d", "-m", "-", str(m.path(f"snapshots/{SNAP}"))],
                          capture_output=True, text=True, check=True).stdout
     assert 'user.owner="alice"' in out and 'user.aws:cloudformation:x="y"' in out
-    assert m.path(f"instances/{INST}/status").read_text().strip() == "running"
+    assert m.path(f"instances/{INST}/status").read_text().strip() == "RUNNING"
     doc = json.loads(m.path(f"snapshots/{SNAP_FREE}/resource.json").read_text())
     assert doc["snapshotId"] == SNAP_FREE and doc["volumeId"] == VOL
+
+
+@needs_cli
+def test_status_speaks_the_engines_words(aws_env):
+    """status is the engine's word (READY, STOPPED, ...), resource.json AWS's own item."""
+    emu, m = aws_env()
+    snap = m.path(f"volumes/{VOL}/snapshots/nightly")
+    out = subprocess.run(["cat", str(snap / "status")], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "READY"
+    assert json.loads((snap / "resource.json").read_text())["status"] == "completed"
+    assert m.path("images/golden/status").read_text().strip() == "READY"
+    assert m.path(f"volumes/{VOL}/status").read_text().strip() == "READY"      # in-use
+    # a stopped instance is STOPPED ("terminated" is deleted on AWS)
+    aws(emu, "ec2", "stop-instances", "--instance-ids", INST)
+    status = m.path(f"instances/{INST}/status")
+    wait_for(lambda: status.read_text().strip() == "STOPPED", 30, "the instance STOPPED")
+    doc = json.loads(m.path(f"instances/{INST}/resource.json").read_text())
+    assert doc["instanceState"]["name"] == "stopped"
+
+
+def test_sync_counts_what_the_listings_cost(aws_env):
+    """The AWS pages carry their requests and bytes: the sync's pass line and the
+    per-listing metrics are not 0."""
+    emu, m = aws_env()
+    passes = re.findall(r"sync: full pass: .*; (\d+) requests, (\d+) bytes;", m.stderr())
+    assert passes, m.stderr()[-2000:]
+    assert int(passes[0][0]) >= 4 and int(passes[0][1]) > 0      # four Describes at least
+    metrics = m.path(".clonefs/metrics").read_text()
+    for name in ("clonefs_sync_requests_total", "clonefs_sync_received_bytes_total"):
+        got = dict(re.findall(r'^%s\{[^}]*collection="([^"]+)"\} (\d+)$' % name, metrics,
+                              re.M))
+        assert len(got) == 4 and all(int(v) > 0 for v in got.values()), (name, got)
 
 
 def test_names_from_name_tags(aws_env):
@@ -194,7 +228,7 @@ def test_mkdir_snapshot_carries_every_tag(aws_env):
         == errno.EINVAL
     # it completes, and the mount says so
     wait_for(lambda: (p := entry(m, "snapshots", s["SnapshotId"])) is not None and
-             (p / "status").read_text().strip() == "completed", 30, "the snapshot completed")
+             (p / "status").read_text().strip() == "READY", 30, "the snapshot completed")
 
 
 @needs_cli
@@ -259,7 +293,9 @@ def test_setfattr_writes_one_tag_and_never_an_aws_one(aws_env):
 
 @needs_cli
 def test_ami_mkdir_and_rmdir_takes_its_snapshots(aws_env):
-    emu, m = aws_env()
+    # keep_last 0: the AMI made here is its instance's only READY one
+    emu, m = aws_env(policy={"clone": {"consistency": "crash"},
+                             "prune": {"grace_seconds": 0, "keep_last": 0}})
     os.mkdir(m.path(f"instances/{INST}/images/db1-golden"))
     assert "db1-golden" in os.listdir(m.path(f"instances/{INST}/images"))
     imgs = aws(emu, "ec2", "describe-images", "--owners", "self")["Images"]
@@ -273,7 +309,7 @@ def test_ami_mkdir_and_rmdir_takes_its_snapshots(aws_env):
     # an AMI's name too short for AWS: EINVAL, nothing sent
     assert errno_of(lambda: os.mkdir(m.path(f"instances/{INST}/images/ab"))) == errno.EINVAL
     wait_for(lambda: (p := entry(m, "images", ami["ImageId"])) is not None and
-             (p / "status").read_text().strip() == "available", 30, "the AMI available")
+             (p / "status").read_text().strip() == "READY", 30, "the AMI available")
     os.rmdir(entry(m, "images", ami["ImageId"]))
     imgs = aws(emu, "ec2", "describe-images", "--owners", "self")["Images"]
     assert ami["ImageId"] not in [i["ImageId"] for i in imgs]
@@ -478,3 +514,16 @@ def test_restore_through_a_30_percent_fault_rate_one_volume_per_ln_s(aws_env):
     wait_for(lambda: all(m.path(f"volumes/{n}/status").exists() and
                          m.path(f"volumes/{n}/status").read_text().strip() == "available"
                          for n in names), 60, "every restored volume available")
+@needs_cli
+def test_a_clone_deleted_while_pending_ends_its_job(aws_env):
+    """mkdir, rmdir at once (the snapshot still pending): the clone job's follow sees it
+    gone from Describe and ends, failed and logged, instead of polling to the op timeout."""
+    emu, m = aws_env(emu_args=["--snapshot-seconds", "600"])
+    os.mkdir(m.path(f"volumes/{VOL}/snapshots/doomed"))
+    [made] = [s for s in snapshots(emu) if tags_of(s).get("Name") == "doomed"]
+    assert made["State"] == "pending"
+    os.rmdir(m.path(f"volumes/{VOL}/snapshots/doomed"))     # grace 0: DeleteSnapshot
+    assert made["SnapshotId"] not in [s["SnapshotId"] for s in snapshots(emu)]
+    wait_for(lambda: f"snapshot {made['SnapshotId']} is gone" in m.stderr(), 60,
+             "the job's follow to end")
+    wait_for(lambda: os.listdir(m.path(".clonefs/jobs")) == [], 10, "the job to end")

@@ -273,3 +273,40 @@ def test_resumed_stop_rechecks_the_policy(emulator_factory, mount_factory, tmp_p
     assert f"job {jid}: " in log(m2) and "consistency is now crash" in log(m2), log(m2)
     assert zone_ops(emu, ("stop",)) == []
     assert emu.api("GET", "global/machineImages/repolicy")[0] == 404
+
+
+def test_unmount_ends_a_job_following_a_clone_deleted_while_pending(emulator_factory,
+                                                                     mount_factory, tmp_path):
+    """mkdir, rmdir at once, unmount: the daemon exits within a bound although its clone job
+    still follows the create (the unmount never waits for an operation in the cloud); the job
+    stays in the journal, and the next mount resumes it to its end: the clone stays in the
+    trash, made once."""
+    emu = emulator_factory(seeds.inventory(4, 2))
+    pol = policy_file(tmp_path, clone={"consistency": "crash"})
+    m = mount_factory(emu, opts=[f"policy={pol}"])
+    control(emu, "faults", {"opSeconds": 3600})         # the create stays under way
+    target = m.path(f"{DISK}/snapshots/gone-at-once")
+    try:
+        os.mkdir(target)
+        control(emu, "faults", {"opSeconds": 0.2})      # ... but the rmdir is quick
+        # rmdir: to the trash (GCE refuses to delete a snapshot not READY yet)
+        subprocess.run(["rmdir", str(target)], check=True, capture_output=True, timeout=60)
+        assert not os.path.exists(target)
+        [(jid, job)] = wait_for(lambda: jobs(m), 10, "the job in .clonefs/jobs").items()
+        assert job["step"] == "wait_created"
+        # unmount: the daemon must exit well before the operation ends
+        proc = m.proc
+        subprocess.run(["fusermount3", "-u", str(m.path())], check=True, capture_output=True)
+        wait_for(lambda: proc.poll() is not None, 10, "the daemon to exit after the unmount")
+        assert proc.returncode == 0, m.stderr()[-2000:]
+        assert f"job {jid}: clone global/snapshots/gone-at-once of {DISK} left at step " \
+            "wait_created: the mount is ending" in m.stderr()
+    finally:
+        release(emu)
+    # the next mount resumes the job, which ends; the snapshot stays deleted
+    m2 = mount_factory(emu, cache=m.cache, opts=[f"policy={pol}"])
+    wait_for(lambda: jobs(m2) == {}, 30, "the resumed job to end")
+    assert status_of(emu, "global/snapshots/gone-at-once") == "READY"
+    assert not os.path.exists(m2.path(f"{DISK}/snapshots/gone-at-once"))
+    assert os.path.isdir(m2.path(".clonefs/trash/global/snapshots/gone-at-once"))
+    assert len(zone_ops(emu, ("createSnapshot",), "/disks/data-0")) == 1   # sent once

@@ -78,7 +78,9 @@ static void test_snapshots(void)
 		CHECK_EQ_STR(r->id, "snap-1234567890abcdef0");
 		CHECK_EQ_STR(r->name, "snap-1234567890abcdef0");
 		CHECK_EQ_STR(r->name_pref, "db-daily");
-		CHECK_EQ_STR(r->status, "pending");
+		/* status in the engine's words; AWS's own stays in the raw item */
+		CHECK_EQ_STR(r->status, "CREATING");
+		CHECK(r->raw && strstr(r->raw, "\"status\":\"pending\""));
 		CHECK_EQ_INT(r->created, 1464773529);
 		CHECK_EQ_INT(r->size_bytes, 15ull << 30);
 		CHECK_EQ_INT(r->stored_bytes, 3221225472ull);
@@ -96,6 +98,7 @@ static void test_snapshots(void)
 		CHECK_EQ_STR(p.items[1].source, "volumes/vol-ffffffff");
 		CHECK_EQ_INT(cf_aws_state(CF_KIND_SNAPSHOT, p.items[0].status), CF_STATE_CREATING);
 		CHECK_EQ_INT(cf_aws_state(CF_KIND_SNAPSHOT, p.items[1].status), CF_STATE_READY);
+		CHECK_EQ_STR(p.items[1].status, "READY");
 	}
 	cf_page_clear(&p);
 }
@@ -122,7 +125,8 @@ static void test_images_volumes_instances(void)
 	CHECK(p.next_token == NULL);
 	if (p.n) {
 		CHECK_EQ_STR(p.items[0].id, "ami-1234567890abcdef0");
-		CHECK_EQ_STR(p.items[0].status, "available");
+		CHECK_EQ_STR(p.items[0].status, "READY");
+		CHECK(p.items[0].raw && strstr(p.items[0].raw, "\"imageState\":\"available\""));
 		CHECK_EQ_INT(p.items[0].size_bytes, 108ull << 30);
 		CHECK_EQ_STR(p.items[0].source, "instances/i-1234567890abcdef0");
 		CHECK_EQ_INT(p.items[0].created, 1714558830);
@@ -135,13 +139,17 @@ static void test_images_volumes_instances(void)
 	    "<imageState>pending</imageState><creationDate>2024-05-01T10:20:30Z</creationDate>"
 	    "<name>ami-33333333</name><tagSet><item><key>clonefs-source-id</key>"
 	    "<value>i-0b0b0b0b</value></item></tagSet></item>"
+	    "<item><imageId>ami-55555555</imageId><imageState>deregistered</imageState>"
+	    "<creationDate>2024-05-01T10:20:30Z</creationDate><name>gone</name></item>"
 	    "<item><imageId>ami-44444444</imageId><imageState>available</imageState>"
 	    "<creationDate>2024-05-01T10:20:30Z</creationDate><name>x</name><tagSet><item>"
 	    "<key>clonefs-source-id</key><value>../../etc</value></item></tagSet></item>"
 	    "</imagesSet></DescribeImagesResponse>";
 	CHECK_EQ_INT(decode(ami2, CF_KIND_MACHINE_IMAGE, &p), 0);
-	CHECK_EQ_INT(p.n, 2);
+	CHECK_EQ_INT(p.n, 2); /* the deregistered one is gone, not skipped */
+	CHECK_EQ_INT(p.skipped, 0);
 	if (p.n == 2) {
+		CHECK_EQ_STR(p.items[0].status, "CREATING");
 		CHECK_EQ_STR(p.items[0].source, "instances/i-0b0b0b0b");
 		CHECK(p.items[0].name_pref == NULL);
 		CHECK(p.items[1].source == NULL);
@@ -186,6 +194,8 @@ static void test_images_volumes_instances(void)
 		CHECK(p.items[1].origin == NULL);
 		CHECK_EQ_INT(p.items[1].nlinks, 0);
 		CHECK_EQ_INT(cf_aws_state(CF_KIND_DISK, "in-use"), CF_STATE_READY);
+		CHECK_EQ_STR(p.items[0].status, "READY"); /* in-use */
+		CHECK_EQ_STR(p.items[1].status, "READY"); /* available */
 	}
 	cf_page_clear(&p);
 
@@ -220,7 +230,8 @@ static void test_images_volumes_instances(void)
 	CHECK_EQ_INT(p.skipped, 0);
 	if (p.n == 2) {
 		struct cf_resource *r = &p.items[0];
-		CHECK_EQ_STR(r->status, "stopped");
+		CHECK_EQ_STR(r->status, "STOPPED");
+		CHECK_EQ_STR(p.items[1].status, "RUNNING");
 		CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, r->status), CF_STATE_STOPPED);
 		CHECK_EQ_INT(r->created, 1640995200); /* the primary interface's attach time */
 		CHECK_EQ_STR(r->origin, "images/ami-0abcdef1");
@@ -371,7 +382,12 @@ static void test_rules(void)
 	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "pending"), CF_STATE_STARTING);
 	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "stopping"), CF_STATE_STOPPING);
 	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "terminated"), CF_STATE_DELETING);
-	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "STOPPED"), CF_STATE_OTHER);
+	/* the engine's words a listed resource's status is given in read back */
+	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "STOPPED"), CF_STATE_STOPPED);
+	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "STARTING"), CF_STATE_STARTING);
+	CHECK_EQ_INT(cf_aws_state(CF_KIND_SNAPSHOT, "READY"), CF_STATE_READY);
+	CHECK_EQ_INT(cf_aws_state(CF_KIND_DISK, "DELETING"), CF_STATE_DELETING);
+	CHECK_EQ_INT(cf_aws_state(CF_KIND_INSTANCE, "rebooting"), CF_STATE_OTHER);
 	CHECK_EQ_INT(cf_aws_state(CF_KIND_DISK, NULL), CF_STATE_NONE);
 }
 
