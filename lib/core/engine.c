@@ -167,6 +167,22 @@ static const char *api_path(struct cf_engine *e, const char *path, char *buf, si
 	return n > 0 ? buf : path;
 }
 
+/* The other way: the path the mount shows for a path the API gave (a fresh
+ * record's source, "volumes/vol-0123..." where the store chooses names), found
+ * through the id index; else path itself. */
+static const char *shown_path(struct cf_engine *e, const char *path, char *buf, size_t size)
+{
+	enum cf_kind k;
+	char id[CF_NAME_MAX + 1];
+	struct cf_stat st;
+	unsigned sub;
+	if (!cf_layout()->pref_names || !path || cf_path_parse(path, &k, NULL, 0, id, sizeof id) ||
+	    cf_store_lookup(e->cfg.store, CF_INO_BYID, id, &st) ||
+	    cf_store_path_of(e->cfg.store, st.ino, buf, size, &sub) <= 0)
+		return path;
+	return buf;
+}
+
 static int api_get(struct cf_engine *e, const char *path, struct cf_resource *out,
 		   struct cf_error *err)
 {
@@ -1927,8 +1943,11 @@ static int prune_check(struct cf_engine *e, const struct cf_resource *r, const c
 			       .created = r->created,
 			       .created_ns = r->created_ns,
 			       .self = path};
+	/* r is the API's: its source in the API's words, the index in the mount's */
+	char src[CF_PATH_MAX];
 	if (r->source)
-		cf_store_dependents(e->cfg.store, r->source, dep_fn, &sib);
+		cf_store_dependents(e->cfg.store, shown_path(e, r->source, src, sizeof src), dep_fn,
+				    &sib);
 	size_t newer = sib.newer;
 	if (fresh && r->source && p->prune.keep_last && is_ready(e, r) &&
 	    newer >= p->prune.keep_last) {

@@ -425,12 +425,7 @@ class Aws(Cloud):
         _control(emu, "DELETE", f"resources/{self.snap_id(int(name[5:]))}")
 
 
-# clonefs bugs an AWS variant runs into (clouds.known_bug("aws", ...))
-AWS_KEEP_LAST = ("clonefs bug: prune.keep_last keeps no AWS snapshot (a volume's newest is "
-                 "deleted); one cause: cf_policy_may_prune (lib/core/policy.c) counts status "
-                 "READY only and an AWS snapshot is 'completed'; that alone fixed, it still "
-                 "does not keep it (not diagnosed further)")
-
+# clonefs bugs an AWS variant runs into (clouds.known_bug("aws", REASON)): none known
 
 def make(provider, n_disks=2):
     return {"gce": Gce, "aws": Aws}[provider](n_disks)

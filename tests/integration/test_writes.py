@@ -275,7 +275,6 @@ def test_rmdir_refusals(anyenv):
 
 
 def test_rmdir_keep_last(anyenv, clouds):
-    clouds.known_bug("aws", vocab.AWS_KEEP_LAST)
     c, emu, m = anyenv(policy={"prune": {"grace_seconds": 0, "keep_last": 2}})
     snapdir = m.path(c.snapshots)
     # EPERM: among the newest keep_last of its source (data-0's: snap-00000, snap-00002)
