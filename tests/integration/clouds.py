@@ -427,5 +427,6 @@ class Aws(Cloud):
 
 # clonefs bugs an AWS variant runs into (clouds.known_bug("aws", REASON)): none known
 
+
 def make(provider, n_disks=2):
     return {"gce": Gce, "aws": Aws}[provider](n_disks)
