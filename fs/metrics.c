@@ -229,6 +229,15 @@ static int w_create(struct cf_provider *p, const struct cf_create_req *req, stru
 	return counted("create", rc, err ? err : &local);
 }
 
+static int w_in_use(struct cf_provider *p, const char *path, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	struct cf_error local = {0};
+	int rc = in->ops->in_use(in, path, err ? err : &local);
+	/* "in use" is the answer asked for, not an API error */
+	return rc == -EBUSY ? rc : counted("in_use", rc, err ? err : &local);
+}
+
 static int w_restore(struct cf_provider *p, const struct cf_restore_req *req,
 		     struct cf_operation *op, struct cf_error *err)
 {
@@ -327,6 +336,7 @@ int cf_metrics_wrap_provider(struct cf_provider **p)
 	w->ops.create = o->create ? w_create : NULL;
 	w->ops.remove = o->remove ? w_remove : NULL;
 	w->ops.restore = o->restore ? w_restore : NULL;
+	w->ops.in_use = o->in_use ? w_in_use : NULL;
 	w->ops.power = o->power ? w_power : NULL;
 	w->ops.set_labels = o->set_labels ? w_set_labels : NULL;
 	w->ops.change_labels = o->change_labels ? w_change_labels : NULL;

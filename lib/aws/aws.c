@@ -922,6 +922,34 @@ static int remove_image(struct aws *a, const char *path, const char *id, struct 
 	return 0;
 }
 
+static int aws_in_use(struct cf_provider *p, const char *path, struct cf_error *err)
+{
+	struct aws *a = p->impl;
+	struct cf_error scratch;
+	char scope[CF_PATH_MAX], name[CF_NAME_MAX + 1], id[ID_MAX];
+	enum cf_kind k;
+	bool used = false;
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof *err);
+	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name)) {
+		aws_seterr(err, -EINVAL, "not a resource path");
+		return -EINVAL;
+	}
+	if (k != CF_KIND_SNAPSHOT)
+		return 0; /* an AMI's users are instances, which never block its deregistration */
+	int rc = resolve(a, path, k, id, NULL, err);
+	if (!rc)
+		rc = used_elsewhere(a, id, "", &used, err); /* "": any AMI */
+	if (!rc && used) {
+		aws_seterr(err, -EBUSY,
+			   "%s: snapshot %s is used by an AMI (deregister the AMI first)", path,
+			   id);
+		return -EBUSY;
+	}
+	return rc;
+}
+
 static int aws_remove(struct cf_provider *p, const char *path, const char *request_id,
 		      struct cf_operation *op, struct cf_error *err)
 {
@@ -1172,6 +1200,7 @@ static const struct cf_provider_ops aws_ops = {
     .destroy = aws_destroy,
     .create = aws_create,
     .remove = aws_remove,
+    .in_use = aws_in_use,
     .power = aws_power,
     .set_labels = aws_set_labels,
     .change_labels = aws_change_labels,

@@ -1973,6 +1973,23 @@ static int prune_check(struct cf_engine *e, const struct cf_resource *r, const c
 			 deps.n == 1 ? " is" : "s are", deps.first, deps.n > 1 ? ", ..." : "");
 		return -EBUSY;
 	}
+	/* what the cloud holds it for, beyond the tree (a fresh look only) */
+	if (fresh && e->api->ops->in_use) {
+		char p2[CF_PATH_MAX];
+		struct cf_error err = {0};
+		int rc = e->api->ops->in_use(e->api, api_path(e, path, p2, sizeof p2), &err);
+		if (rc == -EBUSY) {
+			snprintf(why, whysize, "%.400s", err.message);
+			return -EBUSY;
+		}
+		if (rc) {
+			snprintf(why, whysize,
+				 "cannot ask the API whether anything uses it (nothing was sent): "
+				 "%.300s",
+				 err.message[0] ? err.message : strerror(-rc));
+			return -EAGAIN;
+		}
+	}
 	return 0;
 }
 

@@ -262,6 +262,15 @@ struct cf_provider_ops {
 	/* The most ids one list_query may carry (0: 1). */
 	size_t ids_max;
 
+	/* Whether the cloud holds path in use by something the tree does not show
+	 * as made from it (AWS: an AMI whose block device mapping names a
+	 * snapshot, which DeleteSnapshot would refuse): 0 when free, -EBUSY with
+	 * the reason in err when in use, another errno when the API could not
+	 * say. Asked on every prune's fresh read, before anything is written, so
+	 * a prune through the trash is refused as a direct one would be.
+	 * Optional: NULL, only what the tree shows counts. */
+	int (*in_use)(struct cf_provider *p, const char *path, struct cf_error *err);
+
 	/* CF_CAP_* bits; 0 means crash-consistent only. */
 	unsigned consistency;
 	/* The most bytes a label value it takes can have, what the filesystem

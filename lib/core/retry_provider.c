@@ -126,6 +126,17 @@ static int r_create(struct cf_provider *p, const struct cf_create_req *req, stru
 	return rc;
 }
 
+static int r_in_use(struct cf_provider *p, const char *path, struct cf_error *err)
+{
+	struct cf_provider *in = INNER(p);
+	struct cf_error local;
+	int rc;
+	if (!err)
+		err = &local;
+	RETRYING(path, rc = in->ops->in_use(in, path, err));
+	return rc;
+}
+
 static int r_restore(struct cf_provider *p, const struct cf_restore_req *req,
 		     struct cf_operation *op, struct cf_error *err)
 {
@@ -212,6 +223,7 @@ int cf_retry_provider_new(struct cf_provider *inner, struct cf_provider **out)
 	r->ops.create = o->create ? r_create : NULL;
 	r->ops.remove = o->remove ? r_remove : NULL;
 	r->ops.restore = o->restore ? r_restore : NULL;
+	r->ops.in_use = o->in_use ? r_in_use : NULL;
 	r->ops.power = o->power ? r_power : NULL;
 	r->ops.set_labels = o->set_labels ? r_set_labels : NULL;
 	r->ops.change_labels = o->change_labels ? r_change_labels : NULL;

@@ -258,6 +258,11 @@ def test_rmdir_through_the_trash_mv_back_and_the_reaper(aws_env):
             .get("clonefs-delete-at")
     at, mid, rid = label(SNAP_FREE).split("-", 2)
     assert int(at) > 0 and mid == m.status()["mount_id"] and rid == SNAP_FREE
+    # one an AMI uses is EBUSY through the trash too (DeleteSnapshot would refuse it
+    # when the grace ends): not trashed, no label
+    assert errno_of(lambda: os.rmdir(m.path(f"snapshots/{SNAP}"))) == errno.EBUSY
+    assert SNAP in os.listdir(m.path("snapshots")) and SNAP not in os.listdir(trash)
+    assert label(SNAP) is None
     # mv it back: restored, the tag gone, still in the API after the grace
     os.rename(trash / SNAP_FREE, m.path(f"snapshots/{SNAP_FREE}"))
     assert SNAP_FREE in os.listdir(m.path("snapshots"))
