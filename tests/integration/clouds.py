@@ -228,7 +228,7 @@ class Aws(Cloud):
     name = "aws"
     snapshots = "snapshots"
     images = "images"
-    ready = "completed"
+    ready = "READY"            # the engine's word (AWS's "completed" stays in resource.json)
     emu_args = ("--full-snapshot-size",)   # st_blocks from fullSnapshotSizeInBytes
     AZS = ["us-east-1a", "us-east-1b"]
 

@@ -405,7 +405,7 @@ def test_restore_volume_from_snapshot(aws_env):
     assert t["clonefs-restored-at"][:2] == "20" and t["clonefs-source-created"][:2] == "20"
     assert len(t["clonefs-request"]) == 36
     assert emu.control("GET", "requests")["requests"].get("EC2 CreateVolume") == 1
-    wait_for(lambda: m.path("volumes/db-restored/status").read_text().strip() == "available",
+    wait_for(lambda: m.path("volumes/db-restored/status").read_text().strip() == "READY",
              30, "the restored volume available in the mount")
     # a name taken: EEXIST; nothing sent
     assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}",
@@ -461,7 +461,7 @@ def test_restore_instance_from_ami(aws_env):
     vols = aws(emu, "ec2", "describe-volumes", "--volume-ids", *vids)["Volumes"]
     assert vols and all(tags_of(v)["clonefs-request"] == t["clonefs-request"] for v in vols)
     assert emu.control("GET", "requests")["requests"].get("EC2 RunInstances") == 1
-    assert m.path("instances/web-2/status").read_text().strip() == "running"
+    assert m.path("instances/web-2/status").read_text().strip() == "RUNNING"
     assert errno_of(lambda: os.symlink("../images/golden", m.path("instances/web-2"))) \
         == errno.EEXIST
     assert errno_of(lambda: os.symlink(f"../snapshots/{SNAP_FREE}", m.path("instances/x"))) \
@@ -493,7 +493,7 @@ def test_restore_kill_9_with_the_create_in_flight_makes_one_volume(aws_env):
         m2.start()
         wait_for(lambda: creates() >= 2, 60, "the resumed job to ask again")
         wait_for(lambda: m2.path("volumes/survivor/status").exists() and
-                 m2.path("volumes/survivor/status").read_text().strip() == "available", 60,
+                 m2.path("volumes/survivor/status").read_text().strip() == "READY", 60,
                  "the volume in the restarted mount")
         assert len(volumes_named(emu, "survivor")) == 1
         assert creates() == 2
@@ -517,7 +517,7 @@ def test_restore_through_a_30_percent_fault_rate_one_volume_per_ln_s(aws_env):
                   if tags_of(v).get("Name", "").startswith("faulty-"))
     assert made == names                                # each ln -s made one volume
     wait_for(lambda: all(m.path(f"volumes/{n}/status").exists() and
-                         m.path(f"volumes/{n}/status").read_text().strip() == "available"
+                         m.path(f"volumes/{n}/status").read_text().strip() == "READY"
                          for n in names), 60, "every restored volume available")
 @needs_cli
 def test_a_clone_deleted_while_pending_ends_its_job(aws_env):
