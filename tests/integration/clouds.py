@@ -241,10 +241,10 @@ class Aws(Cloud):
     def instance_clones(self, z=0):
         return f"{self.instance(z)}/images"
 
-    stopped = "stopped"       # (the API's word; a status file shows it so too)
+    stopped = "STOPPED"       # the engine's word, as the status file and the log say it
     # EBUSY comes from the API's refusal (InvalidSnapshot.InUse): clonefs's own
     # dependency check does not link an AMI to its snapshots
-    in_use = "currently in use by ami-"
+    in_use = "is used by an AMI"  # asked before any prune (provider in_use), as logged
     own_faults = ("eventualSeconds",)
     # EC2's refusals are 500 and 503; a dropped answer is cut short; the first
     # listing of a pass is volumes
@@ -425,7 +425,11 @@ class Aws(Cloud):
         _control(emu, "DELETE", f"resources/{self.snap_id(int(name[5:]))}")
 
 
-# clonefs bugs an AWS variant runs into (clouds.known_bug("aws", REASON)): none known
+# clonefs bugs an AWS variant runs into (clouds.known_bug("aws", REASON))
+AWS_LOOKUP_DEADLINE = ("clonefs bug: after an unknown outcome the AWS create looks its request "
+                       "tag up for 8 s before a re-send; on a loaded machine that lookup can "
+                       "outlast the write's deadline and mkdir answers EAGAIN (nothing is "
+                       "duplicated, but the clone is not made)")
 
 
 def make(provider, n_disks=2):
