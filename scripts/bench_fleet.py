@@ -108,10 +108,14 @@ def status(mnt):
 
 
 def traffic(mnt):
-    """(requests, bytes) the mount made so far: the compute API's and the feed's."""
+    """(requests, bytes, wire bytes) the mount made so far: the compute API's and the feed's.
+    bytes: the JSON the compute API's answers decoded to; wire: as they came (gzip); the
+    feed's bytes count in both."""
     st = status(mnt)
     h, f = st.get("http") or {}, st.get("feed") or {}
-    return (h.get("requests", 0) + f.get("requests", 0), h.get("bytes_in", 0) + f.get("bytes_in", 0))
+    fb = f.get("bytes_in", 0)
+    return (h.get("requests", 0) + f.get("requests", 0), h.get("bytes_in", 0) + fb,
+            h.get("wire_bytes_in", h.get("bytes_in", 0)) + fb)
 
 
 def wait_synced(mnt, n, timeout):
@@ -179,10 +183,12 @@ def run_mode(binary, n, mode, seconds, sync):
         after = [traffic(w) for w in watchers]
         req = [(a[0] - b[0]) * 3600 / window for a, b in zip(after, before)]
         byt = [(a[1] - b[1]) * 3600 / window for a, b in zip(after, before)]
+        wire = [(a[2] - b[2]) * 3600 / window for a, b in zip(after, before)]
         feed = [status(w).get("feed") for w in watchers]
         return {"mode": mode, "n": n, "window_s": round(window, 1), "changes": k,
                 "requests_per_host_hour": round(statistics.mean(req)),
                 "bytes_per_host_hour": round(statistics.mean(byt)),
+                "wire_bytes_per_host_hour": round(statistics.mean(wire)),
                 "visible_median_s": round(statistics.median(delays), 3),
                 "visible_max_s": round(max(delays), 3),
                 "mkdir_median_s": round(statistics.median(calls), 3),
@@ -235,11 +241,11 @@ def feed_verdict(fleet):
 
 
 def print_rows(w, fleet):
-    w("fleet at N = {:,}: 1 writer, 2 watchers, per watching host; sync_interval {} s, feed "
-      "safety net 1 h; {} s of changes\n".format(fleet["n"], fleet["sync_interval"],
-                                                 fleet["seconds"]))
-    w("  %-5s %8s %12s %14s %12s %10s %10s  %s\n" % (
-        "mode", "changes", "requests/h", "bytes/h", "visible med", "max", "mkdir med",
+    w("fleet at N = {:,}: 1 writer, 2 watchers, per watching host (bytes: the JSON decoded; "
+      "wire: as it came); sync_interval {} s, feed safety net 1 h; {} s of changes\n"
+      .format(fleet["n"], fleet["sync_interval"], fleet["seconds"]))
+    w("  %-5s %8s %12s %12s %12s %12s %10s %10s  %s\n" % (
+        "mode", "changes", "requests/h", "bytes/h", "wire/h", "visible med", "max", "mkdir med",
         "target (visible: from the mkdir call)"))
     for r in fleet["rows"]:
         if "error" in r:
@@ -249,9 +255,10 @@ def print_rows(w, fleet):
         if r["mode"] == "feed":
             verdict = "<= %.0f s  %s" % (T_FEED_VISIBLE_S,
                                          "PASS" if feed_verdict(fleet) else "MISS")
-        w("  %-5s %8d %12s %14s %11.2fs %9.2fs %9.2fs  %s\n" % (
+        w("  %-5s %8d %12s %12s %12s %11.2fs %9.2fs %9.2fs  %s\n" % (
             r["mode"], r["changes"], "{:,}".format(r["requests_per_host_hour"]),
-            fmt_bytes(r["bytes_per_host_hour"]), r["visible_median_s"], r["visible_max_s"],
+            fmt_bytes(r["bytes_per_host_hour"]), fmt_bytes(r.get("wire_bytes_per_host_hour", 0)),
+            r["visible_median_s"], r["visible_max_s"],
             r.get("mkdir_median_s", 0), verdict))
 
 
