@@ -10,10 +10,8 @@ watching host):
     hourly safety-net listing;
   - once every first sync is over and the API is quiet, for --fleet-seconds: a mkdir on the
     writer every few seconds (a snapshot of a disk), each timed from the mkdir call to the entry
-    on each watcher (polled every 10 ms). From the call, not its return: mkdir returns once
-    the API's operation is done, and a watcher with the feed already had the entry by then
-    (the feed publishes the snapshot when it is created), so "from the return" read 0.00 s;
-    the mkdir's own time is reported beside it;
+    on each watcher (polled every 10 ms): from the call, so that the figure is the user's
+    (the writer's own API call included; the mkdir's own time is reported beside it);
   - each watcher's requests and bytes over the window (its .clonefs/status: the compute API's
     http counters plus the feed's), scaled to one host-hour.
 Prints one row per mode and the target: with the feed, every entry on the others within 2 s.
