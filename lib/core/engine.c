@@ -2352,9 +2352,20 @@ struct cancel_req {
 static int cancel_fn(void *ctx, json_t *job)
 {
 	struct cancel_req *cr = ctx;
+	char target[CF_PATH_MAX];
+	if (!strcmp(jstr(job, "type"), "restore")) {
+		/* listed with the clone jobs, but its create leaves while ln -s
+		 * waits, and what follows only watches the new resource appear */
+		cf_restore_job_target(job, target, sizeof target);
+		snprintf(cr->desc, sizeof cr->desc, "restore %s from %s, at step %s, %lld s old",
+			 target, jstr(job, "source"), jstr(job, "step"), (long long) job_age(job));
+		snprintf(cr->why, sizeof cr->why,
+			 "a restore is never cancelled: its create is sent by ln -s itself, and "
+			 "the job then only follows the new resource to its end");
+		return -EBUSY;
+	}
 	if (strcmp(jstr(job, "type"), "clone"))
 		return -ENOENT;
-	char target[CF_PATH_MAX];
 	job_target(job, target, sizeof target);
 	const char *step = jstr(job, "step");
 	snprintf(cr->desc, sizeof cr->desc, "clone %s of %s, at step %s, %lld s old", target,
@@ -2430,7 +2441,7 @@ struct jobs_walk {
 static int jobs_walk_fn(void *ctx, uint64_t id, json_t *job)
 {
 	struct jobs_walk *w = ctx;
-	if (strcmp(jstr(job, "type"), "clone"))
+	if (strcmp(jstr(job, "type"), "clone") && strcmp(jstr(job, "type"), "restore"))
 		return 0;
 	return w->fn(w->ctx, id);
 }
@@ -2447,27 +2458,35 @@ int cf_jobs_describe(struct cf_journal *j, uint64_t id, char **line, size_t *len
 	int rc = cf_journal_get(j, id, &job);
 	if (rc)
 		return rc;
-	if (strcmp(jstr(job, "type"), "clone")) {
+	bool restore = !strcmp(jstr(job, "type"), "restore"); /* restore.c's */
+	if (strcmp(jstr(job, "type"), "clone") && !restore) {
 		json_decref(job);
 		return -ENOENT;
 	}
 	char target[CF_PATH_MAX], created[32] = "";
-	job_target(job, target, sizeof target);
+	if (restore)
+		cf_restore_job_target(job, target, sizeof target);
+	else
+		job_target(job, target, sizeof target);
+	/* a restore's consistency is its copy's (the label it inherits) */
+	const char *cons = restore ? json_string_value(json_object_get(
+					 json_object_get(job, "labels"), "clonefs-consistency"))
+				   : jstr(job, "consistency");
 	json_t *c = json_object_get(job, "created");
 	if (json_is_integer(c))
 		cf_time_format((int64_t) json_integer_value(c), created, sizeof created);
 	int64_t age = job_age(job);
 	json_t *stop = json_object_get(job, "stop");
 	json_t *err = json_object_get(job, "error");
-	json_t *d =
-	    json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:b, s:o}", "id",
-		      (json_int_t) id, "source", jstr(job, "source"), "target", target, "step",
-		      jstr(job, "step"), "age", (json_int_t) (age == INT64_MAX ? -1 : age),
-		      "created", created, "consistency", jstr(job, "consistency"), "stop",
-		      json_is_array(stop) ? json_deep_copy(stop) : json_array(), "user",
-		      jstr(job, "user"), "accepted", json_is_true(json_object_get(job, "accepted")),
-		      "cancelled", json_object_get(json_object_get(job, "marks"), "cancel") != NULL,
-		      "error", err ? json_string(jstr(err, "message")) : json_null());
+	json_t *d = json_pack(
+	    "{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:b, s:o}", "id",
+	    (json_int_t) id, "type", restore ? "restore" : "clone", "source", jstr(job, "source"),
+	    "target", target, "step", jstr(job, "step"), "age",
+	    (json_int_t) (age == INT64_MAX ? -1 : age), "created", created, "consistency",
+	    cons ? cons : "", "stop", json_is_array(stop) ? json_deep_copy(stop) : json_array(),
+	    "user", jstr(job, "user"), "accepted", json_is_true(json_object_get(job, "accepted")),
+	    "cancelled", json_object_get(json_object_get(job, "marks"), "cancel") != NULL, "error",
+	    err ? json_string(jstr(err, "message")) : json_null());
 	json_decref(job);
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(d);

@@ -857,7 +857,7 @@ static int all_fn(void *ctx, uint64_t id, json_t *job)
 	return 0;
 }
 
-/* Every job of the journal, restores included (njobs counts clones). */
+/* Every job of the journal, of any type (njobs counts those .clonefs/jobs lists). */
 static int nall(struct cf_journal *j)
 {
 	int n = 0;
