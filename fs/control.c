@@ -10,8 +10,8 @@
  *   unlabeled        every resource missing a label the policy requires, one path a line
  *   trash/           resources waiting for their grace period (the store lists them)
  *   by-id/           a symlink per resource id to where it is now (the store lists them)
- *   jobs/            one read-only file per unfinished clone job, named by its id, holding one
- *                    line of JSON (cf_jobs_describe); `rm jobs/ID` cancels the job
+ *   jobs/            one read-only file per unfinished clone or restore job, named by its id,
+ *                    holding one line of JSON (cf_jobs_describe); `rm jobs/ID` cancels a clone job
  *   report.html      a picture of the inventory for a browser, and report.json, its figures
  *                    (report_files.c: unlike the others, a stat already gives their true size)
  *

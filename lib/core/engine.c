@@ -21,6 +21,7 @@
 #include "deadline.h"
 #include "log.h"
 #include "retry_provider.h"
+#include "stop.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -64,9 +65,10 @@ struct cf_engine {
 	bool running;
 	pthread_mutex_t lock; /* stop, kick, owned, stats */
 	pthread_cond_t cond;
-	/* Broadcast once, when stop is set: a job's waits (engine_sleep) end at
-	 * once. Apart from cond, whose wake-ups are the thread's alone. */
-	pthread_cond_t stop_cond;
+	/* Raised once, when stop is set: a job's waits (engine_sleep) and the
+	 * retry layer's pauses (e->api's, again()) end at once. Apart from
+	 * cond, whose wake-ups are the thread's alone. */
+	struct cf_stop stopper;
 	/* Held from a job's journal entry to its owner's claim (mkdir), and by
 	 * the background's claim: a job is never run by two threads. */
 	pthread_mutex_t plan_lock;
@@ -104,20 +106,7 @@ static int64_t now_ms(void)
  * an unmount never waits for an operation in the cloud. */
 static int engine_sleep(struct cf_engine *e, unsigned ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long) (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&e->lock);
-	while (!e->stop && pthread_cond_timedwait(&e->stop_cond, &e->lock, &until) != ETIMEDOUT)
-		;
-	bool stop = e->stop;
-	pthread_mutex_unlock(&e->lock);
-	return stop ? -EINTR : 0;
+	return cf_stop_sleep(&e->stopper, ms);
 }
 
 /* ---- the API ----
@@ -145,9 +134,10 @@ static unsigned jitter(unsigned cap)
 	return cf_retry_jitter(cap);
 }
 
-static bool again(int rc, const struct cf_error *err, unsigned *tries, const char *what)
+static bool again(struct cf_engine *e, int rc, const struct cf_error *err, unsigned *tries,
+		  const char *what)
 {
-	return cf_retry_again(rc, err, tries, what);
+	return cf_retry_again(rc, err, tries, what, &e->stopper);
 }
 
 /* The path the provider is given for a resource the mount shows at path:
@@ -1689,7 +1679,7 @@ static int label_update_to(struct cf_engine *e, const char *path, const char *re
 		char ap[CF_PATH_MAX];
 		rc = o->change_labels(e->cfg.provider, api_path(e, path, ap, sizeof ap), plan_label,
 				      &lp, &op, &err);
-	} while (rc && !lp.answered && rc != -ESTALE && again(rc, &err, &tries, path));
+	} while (rc && !lp.answered && rc != -ESTALE && again(e, rc, &err, &tries, path));
 	if (rc && lp.answered) {
 		cf_operation_clear(&op);
 		return rc; /* plan_label's answer */
@@ -2177,7 +2167,9 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 		int64_t deadline = cf_http_deadline();
 		if (deadline && cf_mono_ms() + delay >= deadline)
 			break;
-		cf_sleep_ms(delay);
+		if (engine_sleep(e, delay)) /* an unmount does not wait for it */
+			return refuse(e, shown, EAGAIN,
+				      "labels changed under us, and the mount is stopping");
 	}
 	return refuse(e, shown, EAGAIN,
 		      "labels kept changing under us (fingerprint conflicts until the write's time "
@@ -2352,9 +2344,20 @@ struct cancel_req {
 static int cancel_fn(void *ctx, json_t *job)
 {
 	struct cancel_req *cr = ctx;
+	char target[CF_PATH_MAX];
+	if (!strcmp(jstr(job, "type"), "restore")) {
+		/* listed with the clone jobs, but its create leaves while ln -s
+		 * waits, and what follows only watches the new resource appear */
+		cf_restore_job_target(job, target, sizeof target);
+		snprintf(cr->desc, sizeof cr->desc, "restore %s from %s, at step %s, %lld s old",
+			 target, jstr(job, "source"), jstr(job, "step"), (long long) job_age(job));
+		snprintf(cr->why, sizeof cr->why,
+			 "a restore is never cancelled: its create is sent by ln -s itself, and "
+			 "the job then only follows the new resource to its end");
+		return -EBUSY;
+	}
 	if (strcmp(jstr(job, "type"), "clone"))
 		return -ENOENT;
-	char target[CF_PATH_MAX];
 	job_target(job, target, sizeof target);
 	const char *step = jstr(job, "step");
 	snprintf(cr->desc, sizeof cr->desc, "clone %s of %s, at step %s, %lld s old", target,
@@ -2430,7 +2433,7 @@ struct jobs_walk {
 static int jobs_walk_fn(void *ctx, uint64_t id, json_t *job)
 {
 	struct jobs_walk *w = ctx;
-	if (strcmp(jstr(job, "type"), "clone"))
+	if (strcmp(jstr(job, "type"), "clone") && strcmp(jstr(job, "type"), "restore"))
 		return 0;
 	return w->fn(w->ctx, id);
 }
@@ -2447,27 +2450,35 @@ int cf_jobs_describe(struct cf_journal *j, uint64_t id, char **line, size_t *len
 	int rc = cf_journal_get(j, id, &job);
 	if (rc)
 		return rc;
-	if (strcmp(jstr(job, "type"), "clone")) {
+	bool restore = !strcmp(jstr(job, "type"), "restore"); /* restore.c's */
+	if (strcmp(jstr(job, "type"), "clone") && !restore) {
 		json_decref(job);
 		return -ENOENT;
 	}
 	char target[CF_PATH_MAX], created[32] = "";
-	job_target(job, target, sizeof target);
+	if (restore)
+		cf_restore_job_target(job, target, sizeof target);
+	else
+		job_target(job, target, sizeof target);
+	/* a restore's consistency is its copy's (the label it inherits) */
+	const char *cons = restore ? json_string_value(json_object_get(
+					 json_object_get(job, "labels"), "clonefs-consistency"))
+				   : jstr(job, "consistency");
 	json_t *c = json_object_get(job, "created");
 	if (json_is_integer(c))
 		cf_time_format((int64_t) json_integer_value(c), created, sizeof created);
 	int64_t age = job_age(job);
 	json_t *stop = json_object_get(job, "stop");
 	json_t *err = json_object_get(job, "error");
-	json_t *d =
-	    json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:b, s:o}", "id",
-		      (json_int_t) id, "source", jstr(job, "source"), "target", target, "step",
-		      jstr(job, "step"), "age", (json_int_t) (age == INT64_MAX ? -1 : age),
-		      "created", created, "consistency", jstr(job, "consistency"), "stop",
-		      json_is_array(stop) ? json_deep_copy(stop) : json_array(), "user",
-		      jstr(job, "user"), "accepted", json_is_true(json_object_get(job, "accepted")),
-		      "cancelled", json_object_get(json_object_get(job, "marks"), "cancel") != NULL,
-		      "error", err ? json_string(jstr(err, "message")) : json_null());
+	json_t *d = json_pack(
+	    "{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:s, s:b, s:b, s:o}", "id",
+	    (json_int_t) id, "type", restore ? "restore" : "clone", "source", jstr(job, "source"),
+	    "target", target, "step", jstr(job, "step"), "age",
+	    (json_int_t) (age == INT64_MAX ? -1 : age), "created", created, "consistency",
+	    cons ? cons : "", "stop", json_is_array(stop) ? json_deep_copy(stop) : json_array(),
+	    "user", jstr(job, "user"), "accepted", json_is_true(json_object_get(job, "accepted")),
+	    "cancelled", json_object_get(json_object_get(job, "marks"), "cancel") != NULL, "error",
+	    err ? json_string(jstr(err, "message")) : json_null());
 	json_decref(job);
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(d);
@@ -2853,8 +2864,14 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 	memcpy(e->mount_id, cfg->mount_id, sizeof e->mount_id);
 	e->cfg.mount_id = e->mount_id;
 	e->breaker = cf_breaker_new(cfg->policy->prune.max_per_minute);
-	if (cf_retry_provider_new(cfg->provider, &e->api)) {
+	if (cf_stop_init(&e->stopper)) {
 		cf_breaker_free(e->breaker);
+		free(e);
+		return -ENOMEM;
+	}
+	if (cf_retry_provider_new(cfg->provider, &e->stopper, &e->api)) {
+		cf_breaker_free(e->breaker);
+		cf_stop_destroy(&e->stopper);
 		free(e);
 		return -ENOMEM;
 	}
@@ -2865,11 +2882,11 @@ int cf_engine_new(const struct cf_engine_config *cfg, struct cf_engine **out)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->cond, &ca);
-	pthread_cond_init(&e->stop_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (!e->breaker || pthread_create(&e->thread, NULL, engine_thread, e)) {
 		cf_breaker_free(e->breaker);
 		cf_retry_provider_free(e->api);
+		cf_stop_destroy(&e->stopper);
 		free(e);
 		return -ENOMEM;
 	}
@@ -2885,14 +2902,14 @@ void cf_engine_free(struct cf_engine *e)
 	pthread_mutex_lock(&e->lock);
 	e->stop = true;
 	pthread_cond_signal(&e->cond);
-	pthread_cond_broadcast(&e->stop_cond);
 	pthread_mutex_unlock(&e->lock);
+	cf_stop_raise(&e->stopper);
 	if (e->running)
 		pthread_join(e->thread, NULL);
 	cf_breaker_free(e->breaker);
 	cf_retry_provider_free(e->api);
 	pthread_cond_destroy(&e->cond);
-	pthread_cond_destroy(&e->stop_cond);
+	cf_stop_destroy(&e->stopper);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->plan_lock);
 	pthread_mutex_destroy(&e->held_lock);

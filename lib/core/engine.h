@@ -80,26 +80,29 @@ int cf_engine_remove_label(struct cf_engine *e, const struct cf_caller *c, uint6
  * filesystem refuses a longer one before asking. */
 size_t cf_engine_label_bytes_max(struct cf_engine *e);
 
-/* ---- the unfinished clone jobs (.clonefs/jobs) ----
+/* ---- the unfinished clone and restore jobs (.clonefs/jobs) ----
  * A clone job stays in the journal until it ended: its create followed to
- * its end and the instances it stopped running again. */
+ * its end and the instances it stopped running again; a restore job (ln -s,
+ * restore.h) until its resource was made (and its after command ran). */
 
 /* Cancel clone job id (`rm .clonefs/jobs/ID`; shown is that path, for the
  * log): recorded durably; the job's runner (or the background thread) gives
  * it up at its next step, starting the instances it may have stopped. A job
  * whose create was accepted, or that only restarts its instances, cannot be
- * cancelled: -EBUSY. -ENOENT when there is no such job; -EACCES for a caller
- * the policy does not let clone. */
+ * cancelled, nor is a restore job: -EBUSY. -ENOENT when there is no such
+ * job; -EACCES for a caller the policy does not let clone. */
 int cf_engine_cancel_job(struct cf_engine *e, const struct cf_caller *c, uint64_t id,
 			 const char *shown);
 
-/* Every clone job's id, in the order they were planned; fn returns nonzero
- * to stop. Needs only the journal (a read-only mount lists them too). */
+/* Every clone and restore job's id, in the order they were planned; fn
+ * returns nonzero to stop. Needs only the journal (a read-only mount lists
+ * them too). */
 typedef int (*cf_jobs_fn)(void *ctx, uint64_t id);
 int cf_jobs_each(struct cf_journal *j, cf_jobs_fn fn, void *ctx);
-/* Job id as one line of JSON (malloc'd, ending in a newline): id, source,
- * target, step, age (seconds since it was planned), created, consistency,
- * stop (the instances it stops), user, accepted, cancelled, error. */
+/* Job id as one line of JSON (malloc'd, ending in a newline): id, type
+ * ("clone" or "restore"), source, target, step, age (seconds since it was
+ * planned), created, consistency (a restore's: its copy's), stop (the
+ * instances it stops; none for a restore), user, accepted, cancelled, error. */
 int cf_jobs_describe(struct cf_journal *j, uint64_t id, char **line, size_t *len);
 
 /* Run the background work once, now (tests): resume jobs, reap the trash. */

@@ -49,6 +49,8 @@ int cf_eng_label_target(struct cf_engine *e, const struct cf_caller *c, uint64_t
 			char *shown, size_t ssize);
 
 /* ---- restore.c ---- */
+/* Where restore job `job` makes its resource (for .clonefs/jobs). */
+void cf_restore_job_target(json_t *job, char *buf, size_t size);
 /* Run restore job id from its recorded step (resumed: the background
  * thread's first round of it); see restore.c. */
 int cf_restore_run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_accepted,

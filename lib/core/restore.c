@@ -168,7 +168,7 @@ static int run_after(char *const argv[], unsigned timeout, const char *source, c
 
 /* ---- the job ---- */
 
-static void job_target(json_t *job, char *buf, size_t size)
+void cf_restore_job_target(json_t *job, char *buf, size_t size)
 {
 	enum cf_kind k = strcmp(jstr(job, "kind"), "instance") ? CF_KIND_DISK : CF_KIND_INSTANCE;
 	if (cf_resource_path(k, jstr(job, "scope"), jstr(job, "name"), buf, size) < 0)
@@ -213,7 +213,7 @@ int cf_restore_run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until
 {
 	const struct cf_engine_config *cfg = cf_eng_cfg(e);
 	char target[CF_PATH_MAX];
-	job_target(job, target, sizeof target);
+	cf_restore_job_target(job, target, sizeof target);
 	const char *source = jstr(job, "source");
 	for (;;) {
 		const char *step = jstr(job, "step");

@@ -50,9 +50,10 @@ unsigned cf_retry_jitter(unsigned cap)
 	return cap / 2 + (unsigned) rand_r(&seed) % (cap / 2 + 1);
 }
 
-bool cf_retry_again(int rc, const struct cf_error *err, unsigned *tries, const char *what)
+bool cf_retry_again(int rc, const struct cf_error *err, unsigned *tries, const char *what,
+		    struct cf_stop *stop)
 {
-	if (!cf_retry_transient(rc, err))
+	if (!cf_retry_transient(rc, err) || (stop && cf_stop_raised(stop)))
 		return false;
 	unsigned delay = cf_retry_jitter(250u << (*tries < 5 ? *tries : 5));
 	int64_t deadline = cf_http_deadline();
@@ -61,8 +62,8 @@ bool cf_retry_again(int rc, const struct cf_error *err, unsigned *tries, const c
 	(*tries)++;
 	cf_debug("%s: %s; trying again in %u ms (try %u)", what,
 		 err && err->message[0] ? err->message : strerror(-rc), delay, *tries + 1);
-	cf_sleep_ms(delay);
-	return true;
+	/* an unmount does not wait for the pause: the call ends with its failure */
+	return cf_stop_sleep(stop, delay) == 0;
 }
 
 /* ---- the decorator ---- */
@@ -71,9 +72,11 @@ struct retry {
 	struct cf_provider pub;
 	struct cf_provider_ops ops;
 	struct cf_provider *inner;
+	struct cf_stop *stop; /* the owner's (NULL: none) */
 };
 
 #define INNER(p) (((struct retry *) (p)->impl)->inner)
+#define STOP(p)	 (((struct retry *) (p)->impl)->stop)
 
 /* Repeat CALL (an expression assigning rc, err non-NULL) while transient;
  * a success moves the write's deadline on. */
@@ -83,7 +86,7 @@ struct retry {
 		do {                                                                               \
 			memset(err, 0, sizeof *err);                                               \
 			CALL;                                                                      \
-		} while (rc && cf_retry_again(rc, err, &tries_, what));                            \
+		} while (rc && cf_retry_again(rc, err, &tries_, what, STOP(p)));                   \
 		if (!rc)                                                                           \
 			cf_write_budget_renew();                                                   \
 	} while (0)
@@ -209,13 +212,14 @@ static void r_destroy(struct cf_provider *p)
 	free(p->impl); /* the inner provider is its owner's */
 }
 
-int cf_retry_provider_new(struct cf_provider *inner, struct cf_provider **out)
+int cf_retry_provider_new(struct cf_provider *inner, struct cf_stop *stop, struct cf_provider **out)
 {
 	const struct cf_provider_ops *o = inner->ops;
 	struct retry *r = calloc(1, sizeof *r);
 	if (!r)
 		return -ENOMEM;
 	r->inner = inner;
+	r->stop = stop;
 	r->ops = *o; /* the name, and NULL where the inner provider has no call */
 	r->ops.list_page = o->list_page ? r_list_page : NULL;
 	r->ops.list_query = o->list_query ? r_list_query : NULL;

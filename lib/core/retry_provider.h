@@ -12,11 +12,14 @@
  * failure is transient (cf_retry_transient), after a jittered, growing
  * pause, and renews the budget on success; list_page and op_poll pass
  * through (the sync and the operation follower have their own rules).
- * SEMANTICS.md, "When the API misbehaves". */
+ * Its pauses end at once when its owner's stop is raised (an unmount): the
+ * call then returns its last failure. SEMANTICS.md, "When the API
+ * misbehaves". */
 #ifndef CLONEFS_RETRY_PROVIDER_H
 #define CLONEFS_RETRY_PROVIDER_H
 
 #include "provider.h"
+#include "stop.h"
 
 #include <stdbool.h>
 
@@ -38,12 +41,16 @@ bool cf_retry_transient(int rc, const struct cf_error *err);
 unsigned cf_retry_jitter(unsigned cap);
 /* Before repeating a transient failure (*tries counts them): wait a
  * jittered, growing delay. False when the failure is not transient, when the
- * write's deadline would pass first, or, without a deadline, after
- * CF_BACKGROUND_TRIES. `what` names the call for the debug log. */
-bool cf_retry_again(int rc, const struct cf_error *err, unsigned *tries, const char *what);
+ * write's deadline would pass first, without a deadline after
+ * CF_BACKGROUND_TRIES, or when stop (NULL: none) is raised, before or during
+ * the pause. `what` names the call for the debug log. */
+bool cf_retry_again(int rc, const struct cf_error *err, unsigned *tries, const char *what,
+		    struct cf_stop *stop);
 
-/* Wrap inner (which must outlive the wrapper; destroy does not free it). */
-int cf_retry_provider_new(struct cf_provider *inner, struct cf_provider **out);
+/* Wrap inner (which must outlive the wrapper; destroy does not free it).
+ * stop (NULL: none; it must outlive the wrapper) ends its pauses. */
+int cf_retry_provider_new(struct cf_provider *inner, struct cf_stop *stop,
+			  struct cf_provider **out);
 void cf_retry_provider_free(struct cf_provider *p);
 
 #endif

@@ -128,7 +128,10 @@ struct bcache_slot {
  * not undo the write and its sweep must not remove the resource (store.h,
  * cf_store_wfetched and cf_store_sweep). An entry is forgotten when its
  * listing's sweep has run: every later listing begins after it. Only touched
- * inside write transactions, under the store's wlock. */
+ * under the store's wlock, and only by a commit: a transaction keeps its
+ * notes and forgets (struct cf_wtxn) until it commits, and an abort drops
+ * them, as it drops what they were about (its bases may be handed out
+ * again). */
 struct recent_slot {
 	uint64_t base; /* 0: empty */
 	int64_t ms;
@@ -564,6 +567,12 @@ struct cf_wtxn {
 		uint32_t ns;
 	} bumps[32];
 	size_t nbumps;
+	/* The write path's notes and the sweeps' forgets (struct recent), kept
+	 * until commit: applied then (the forgets first; a forget drops the
+	 * notes of its listing made before it), dropped by an abort. */
+	struct recent_slot *notes;
+	size_t nnotes, capnotes;
+	uint32_t forget;	      /* bit l: listing l swept */
 	char last_scope[CF_PATH_MAX]; /* the last scope ensured */
 	char coll_path[CF_PATH_MAX];  /* the last collection resolved */
 	size_t coll_len;
@@ -630,17 +639,21 @@ static inline struct recent_slot *recent_find(const struct recent *r, uint64_t b
 	}
 }
 
-/* When the write path last wrote base (CLOCK_MONOTONIC ms), or INT64_MIN. */
-static inline int64_t recent_at(const struct cf_store *s, uint64_t base)
+/* When the write path last wrote base (CLOCK_MONOTONIC ms), or INT64_MIN:
+ * in a commit before w, or in w itself. */
+int64_t recent_at(const struct cf_wtxn *w, uint64_t base);
+/* Whether anything is remembered (recent_at may say more than INT64_MIN). */
+static inline bool recent_any(const struct cf_wtxn *w)
 {
-	const struct recent_slot *sl = s->recent.n ? recent_find(&s->recent, base) : NULL;
-	return sl && sl->base ? sl->ms : INT64_MIN;
+	return w->s->recent.n || w->nnotes;
 }
 
-/* Remember that the write path wrote (or removed) base, of kind k, now. */
-void store_recent_note(struct cf_store *s, uint64_t base, enum cf_kind k);
-/* After listing l's sweep: every later listing of l begins after these. */
-void store_recent_forget(struct cf_store *s, enum cf_listing l);
+/* Remember that the write path wrote (or removed) base, of kind k, now: at
+ * w's commit. */
+void store_recent_note(struct cf_wtxn *w, uint64_t base, enum cf_kind k);
+/* After listing l's sweep: every later listing of l begins after these (at
+ * w's commit). */
+void store_recent_forget(struct cf_wtxn *w, enum cf_listing l);
 
 static inline void container_init(struct cf_dirent *d, int64_t now)
 {

@@ -124,8 +124,8 @@ static int sweep_dir(struct cf_wtxn *w, const char *lpath, const char *cpath,
 		memcpy(path + clen + 1, name.p, name.n);
 		path[clen + 1 + name.n] = '\0';
 		struct cf_dirent d;
-		if (w->s->recent.n && !store_get_dirent(w->s, w->txn, cino, name.p, name.n, &d) &&
-		    recent_at(w->s, d.base) >= since) {
+		if (recent_any(w) && !store_get_dirent(w->s, w->txn, cino, name.p, name.n, &d) &&
+		    recent_at(w, d.base) >= since) {
 			cf_debug("store: %s: written after the listing began; kept", path);
 			continue;
 		}
@@ -313,6 +313,6 @@ int cf_store_sweep(struct cf_wtxn *w, enum cf_listing l, const struct cf_pathset
 	int rc = sweep(w, l, seen, since);
 	/* Every later listing of l begins after the writes remembered so far. */
 	if (rc >= 0)
-		store_recent_forget(w->s, l);
+		store_recent_forget(w, l);
 	return rc;
 }

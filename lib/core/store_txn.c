@@ -33,21 +33,15 @@ static int recent_rebuild(struct recent *r, size_t cap, int drop_listing, int64_
 	return 0;
 }
 
-/* Remember that the write path wrote (or removed) base, of kind k, now. A
- * failure to remember costs at most a resource that flickers for one sync
- * pass, so it is logged, not returned. */
-void store_recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
+/* Remember base, of listing l, written at ms (applied at commit). A failure
+ * to remember costs at most a resource that flickers for one sync pass, so
+ * it is logged, not returned. */
+static void recent_put(struct recent *r, uint64_t base, int64_t ms, uint8_t l)
 {
-	struct recent *r = &s->recent;
-	/* Only the kinds with a collection: a write never stores a scope. */
-	int l = cf_kind_collection(k) ? cf_kind_listing(k) : -1;
-	if (l < 0 || !base)
-		return;
-	int64_t now = cf_store_clock_ms();
 	if ((r->n + 1) * 2 > r->cap) {
 		/* Normally a sweep forgets these long before; with every listing
 		 * failing for long, the oldest (10 minutes) go first. */
-		int64_t old = r->n >= 65536 ? now - 600000 : INT64_MIN;
+		int64_t old = r->n >= 65536 ? cf_store_clock_ms() - 600000 : INT64_MIN;
 		size_t cap = r->cap ? r->cap : 64;
 		while ((r->n + 1) * 2 > cap)
 			cap *= 2;
@@ -59,13 +53,14 @@ void store_recent_note(struct cf_store *s, uint64_t base, enum cf_kind k)
 	struct recent_slot *sl = recent_find(r, base);
 	if (!sl->base)
 		r->n++;
-	*sl = (struct recent_slot){base, now, (uint8_t) l};
+	/* a base noted twice keeps its latest write */
+	if (!sl->base || sl->ms <= ms)
+		*sl = (struct recent_slot){base, ms, l};
 }
 
-/* After listing l's sweep: every later listing of l begins after these. */
-void store_recent_forget(struct cf_store *s, enum cf_listing l)
+/* Listing l's entries go (a sweep of l). */
+static void recent_drop(struct recent *r, int l)
 {
-	struct recent *r = &s->recent;
 	if (!r->n)
 		return;
 	size_t keep = 0;
@@ -74,9 +69,63 @@ void store_recent_forget(struct cf_store *s, enum cf_listing l)
 	if (!keep) {
 		free(r->slot);
 		memset(r, 0, sizeof *r);
-	} else if (keep < r->n && recent_rebuild(r, r->cap, (int) l, INT64_MIN)) {
+	} else if (keep < r->n && recent_rebuild(r, r->cap, l, INT64_MIN)) {
 		cf_warn("store: out of memory forgetting writes");
 	}
+}
+
+void store_recent_note(struct cf_wtxn *w, uint64_t base, enum cf_kind k)
+{
+	/* Only the kinds with a collection: a write never stores a scope. */
+	int l = cf_kind_collection(k) ? cf_kind_listing(k) : -1;
+	if (l < 0 || !base)
+		return;
+	if (w->nnotes == w->capnotes) {
+		size_t cap = w->capnotes ? w->capnotes * 2 : 8;
+		struct recent_slot *n = realloc(w->notes, cap * sizeof *n);
+		if (!n) {
+			cf_warn("store: out of memory remembering a write");
+			return;
+		}
+		w->notes = n;
+		w->capnotes = cap;
+	}
+	w->notes[w->nnotes++] = (struct recent_slot){base, cf_store_clock_ms(), (uint8_t) l};
+}
+
+void store_recent_forget(struct cf_wtxn *w, enum cf_listing l)
+{
+	/* this transaction's own notes of l, made before the sweep, go with it */
+	size_t j = 0;
+	for (size_t i = 0; i < w->nnotes; i++)
+		if (w->notes[i].listing != l)
+			w->notes[j++] = w->notes[i];
+	w->nnotes = j;
+	w->forget |= UINT32_C(1) << l;
+}
+
+int64_t recent_at(const struct cf_wtxn *w, uint64_t base)
+{
+	const struct recent *r = &w->s->recent;
+	const struct recent_slot *sl = r->n ? recent_find(r, base) : NULL;
+	int64_t at = sl && sl->base ? sl->ms : INT64_MIN;
+	for (size_t i = 0; i < w->nnotes; i++)
+		if (w->notes[i].base == base && w->notes[i].ms > at)
+			at = w->notes[i].ms;
+	return at;
+}
+
+_Static_assert(CF_LIST__COUNT <= 32, "struct cf_wtxn's forget has a bit per listing");
+
+/* At commit, under wlock: what w remembered and forgot becomes the store's. */
+static void recent_apply(struct cf_wtxn *w)
+{
+	struct recent *r = &w->s->recent;
+	for (int l = 0; l < CF_LIST__COUNT; l++)
+		if (w->forget & (UINT32_C(1) << l))
+			recent_drop(r, l);
+	for (size_t i = 0; i < w->nnotes; i++)
+		recent_put(r, w->notes[i].base, w->notes[i].ms, w->notes[i].listing);
 }
 
 int store_wput(struct cf_wtxn *w, int db, MDB_val *k, MDB_val *v, unsigned flags, const char *what)
@@ -342,6 +391,7 @@ static void wfree(struct cf_wtxn *w)
 	free(w->tmp.p);
 	free(w->names.p);
 	free(w->ch);
+	free(w->notes);
 	cf_u64set_free(&w->reported);
 	cf_u64set_free(&w->recompute);
 	free(w);
@@ -564,6 +614,9 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 		cf_store_wabort(w);
 		return lmdb_err(mrc, "commit");
 	}
+	/* Committed: its writes are remembered (struct recent), before the next
+	 * writer can look. */
+	recent_apply(w);
 	/* The next writer may begin: what this one keeps for the sink is its own. */
 	pthread_mutex_unlock(&w->s->wlock);
 	cf_maptrim_check(w->s->trim); /* a write transaction reads pages through the map */

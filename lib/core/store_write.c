@@ -688,7 +688,7 @@ static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
 		return rc;
 	/* A page read before the write path stored or removed this resource
 	 * is older than what the store holds: it must not undo it. */
-	if (w->fetched && !loc.fresh && recent_at(w->s, loc.base) >= w->fetched) {
+	if (w->fetched && !loc.fresh && recent_at(w, loc.base) >= w->fetched) {
 		cf_debug("store: %s: the page was read before a write to it; left as it is",
 			 t.path);
 		return 0;
@@ -706,7 +706,7 @@ static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
 	    (rc = update_lineage(w, &t, &loc, &o, &nd)))
 		return rc;
 	if (!w->fetched)
-		store_recent_note(w->s, loc.base, r->kind);
+		store_recent_note(w, loc.base, r->kind);
 	return 0;
 }
 
@@ -810,7 +810,7 @@ int store_remove_member(struct cf_wtxn *w, const char *path, size_t plen, uint64
 	if (note) {
 		if (kind == CF_KIND_NONE)
 			cf_path_parse(path, &kind, NULL, 0, NULL, 0);
-		store_recent_note(w->s, base, kind);
+		store_recent_note(w, base, kind);
 	}
 	return mark_recompute(w, cino);
 }

@@ -115,6 +115,34 @@ def test_ls_l_right_after_ln_s_shows_the_directory(env):
     assert (coll / "quick/status").read_text().strip() in ("CREATING", "READY")
 
 
+def test_restore_job_listed_in_clonefs_jobs_until_it_ended(env):
+    """A restore is a job like a clone: while its operation runs (the emulator's operations
+    take 600 s until its clock is moved) .clonefs/jobs/ lists it, "type": "restore", with its
+    source and target; rm of it is EBUSY (a restore is not cancelled); once the disk is made
+    the job is gone."""
+    emu, m = env(emu_args=["--op-seconds", "600"])
+    jobs = m.path(".clonefs/jobs")
+    assert os.listdir(jobs) == []
+    os.symlink("../../../global/snapshots/snap-00002", m.path(f"{DISKS}/slow-restore"))
+    names = os.listdir(jobs)
+    assert len(names) == 1, names
+    job = json.loads((jobs / names[0]).read_text())
+    assert job["id"] == int(names[0])
+    assert job["type"] == "restore"
+    assert job["source"] == "global/snapshots/snap-00002"
+    assert job["target"] == f"{DISKS}/slow-restore"
+    assert job["step"] == "wait_created" and job["accepted"] is True
+    assert job["stop"] == [] and job["cancelled"] is False and job["error"] is None
+    assert job["user"] and job["age"] >= 0
+    assert errno_of(lambda: os.unlink(jobs / names[0])) == errno.EBUSY
+    assert log_has(m, "a restore is never cancelled")
+    assert os.listdir(jobs) == names                        # still there
+    control(emu, "POST", "clock", {"advanceSeconds": 700})
+    wait_for(lambda: os.listdir(jobs) == [], 60, "the restore job to end")
+    wait_for(lambda: m.path(f"{DISKS}/slow-restore/status").read_text() == "READY\n", 30,
+             "the restored disk READY in the mount")
+
+
 def test_disk_from_image_absolute_link(env):
     emu, m = env()
     coll = m.path(f"zones/{seeds.ZONES[1]}/disks")

@@ -16,7 +16,8 @@
  *   showed, judges the policy on the fresh record, keep_last counts READY
  *   siblings only, the reaper deletes only what this mount labelled and
  *   reads it again first; jobs expire (clone.job_max_age_seconds) and are
- *   cancelled (cf_engine_cancel_job). */
+ *   cancelled (cf_engine_cancel_job);
+ * - the retry layer's pauses end when its stop is raised (an unmount). */
 #include "gce.h"
 #include "check.h"
 #include "engine.h"
@@ -25,9 +26,13 @@
 #include "layout.h"
 #include "log.h"
 #include "restore.h"
+#include "retry_provider.h"
+#include "stop.h"
 #include "toy_root_layout.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -857,7 +862,7 @@ static int all_fn(void *ctx, uint64_t id, json_t *job)
 	return 0;
 }
 
-/* Every job of the journal, restores included (njobs counts clones). */
+/* Every job of the journal, of any type (njobs counts those .clonefs/jobs lists). */
 static int nall(struct cf_journal *j)
 {
 	int n = 0;
@@ -1330,6 +1335,69 @@ static void test_name_label(void)
 	CHECK_EQ_INT(cf_layout_use(&cf_gce_layout), 0);
 }
 
+struct stopped_call {
+	struct cf_provider *api;
+	int rc;
+	int64_t took_ms;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *stopped_get(void *arg)
+{
+	struct stopped_call *c = arg;
+	struct cf_resource r = {0};
+	struct cf_error err = {0};
+	int64_t t0 = mono_ms();
+	c->rc = c->api->ops->get(c->api, DISK, &r, &err);
+	c->took_ms = mono_ms() - t0;
+	cf_resource_clear(&r);
+	return NULL;
+}
+
+/* The retry layer's pauses end when its stop is raised (an unmount): a call
+ * whose API keeps failing returns its failure at once, not after its tries'
+ * pauses (at least 875 ms without a deadline), and tries no more. */
+static void test_retry_stops(void)
+{
+	struct fake_provider f;
+	fp_init(&f);
+	cloud_init(&f);
+	struct fp_fail down = {
+	    .op = FP_GET, .nth = 1, .err = -EAGAIN, .http = 503, .message = "backend error"};
+	fp_fail(&f, &down);
+	struct cf_stop stop;
+	CHECK_EQ_INT(cf_stop_init(&stop), 0);
+	struct stopped_call c = {0};
+	CHECK_EQ_INT(cf_retry_provider_new(&f.p, &stop, &c.api), 0);
+	pthread_t t;
+	CHECK_EQ_INT(pthread_create(&t, NULL, stopped_get, &c), 0);
+	/* raised during its first pause (125 to 250 ms after the first try) */
+	while (atomic_load(&f.calls[FP_GET]) < 1)
+		usleep(1000);
+	usleep(20000);
+	cf_stop_raise(&stop);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(c.rc, -EAGAIN);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_GET]), 1);
+	CHECK(c.took_ms < 500);
+	/* raised already: one try, no pause */
+	c.took_ms = -1;
+	CHECK_EQ_INT(pthread_create(&t, NULL, stopped_get, &c), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(c.rc, -EAGAIN);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_GET]), 2);
+	CHECK(c.took_ms < 100);
+	cf_retry_provider_free(c.api);
+	cf_stop_destroy(&stop);
+	fp_destroy(&f);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -1341,6 +1409,7 @@ int main(void)
 	test_prune_safety();
 	test_restart_retries();
 	test_retries();
+	test_retry_stops();
 	test_crash_everywhere();
 	test_reaper();
 	test_expiry();

@@ -2326,6 +2326,67 @@ static void test_write_path_vs_listing(void)
 	cf_store_close(s);
 }
 
+/* The write path's memory of a write is part of its transaction: a write
+ * that aborted stored nothing, so a page read before it is applied (else the
+ * listing would wait one more pass to say what it read), and its sweep
+ * removes what that write would have stored. A sweep that aborted forgets
+ * nothing. */
+static void test_aborted_write_not_remembered(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct cf_resource r[2], b2, c;
+	struct cf_wtxn *w;
+	fresh_dir(dir, sizeof dir, "aborted");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&r[0], CF_KIND_SNAPSHOT, "global", "a", "READY", 1000);
+	mk(&r[1], CF_KIND_SNAPSHOT, "global", "b", "READY", 1001);
+	add_label(&r[1], "env", "old");
+	put_page(s, cf_store_clock_ms(), r, 1, NULL); /* a only */
+
+	/* A listing begins; then a write that aborts: it relabels a... */
+	int64_t since = cf_store_clock_ms();
+	struct cf_resource a2;
+	mk(&a2, CF_KIND_SNAPSHOT, "global", "a", "READY", 1000);
+	add_label(&a2, "env", "aborted");
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_upsert(w, &a2, NULL), 0);
+	/* ...and stores c, under the base the next new resource gets */
+	mk(&c, CF_KIND_SNAPSHOT, "global", "c", "CREATING", 1002);
+	CHECK_EQ_INT(cf_store_upsert(w, &c, NULL), 0);
+	cf_store_wabort(w);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "a");
+	/* The page, read before: a relabeled and b new are applied as read. */
+	add_label(&r[0], "env", "listed");
+	struct cf_pathset *seen = cf_pathset_new();
+	put_page(s, since, r, 2, seen);
+	CHECK_EQ_STR(ls(s, "global/snapshots"), "a,b");
+	CHECK_EQ_STR(label_value(s, "global/snapshots/a", "env"), "listed");
+	CHECK_EQ_STR(label_value(s, "global/snapshots/b", "env"), "old");
+	cf_pathset_free(seen);
+
+	/* A write that commits is remembered, and a sweep that aborts forgets
+	 * nothing: the next page read before that write still leaves it. */
+	since = cf_store_clock_ms();
+	mk(&b2, CF_KIND_SNAPSHOT, "global", "b", "READY", 1001);
+	add_label(&b2, "env", "new");
+	CHECK_EQ_INT(put1(s, &b2, NULL, NULL), 0);
+	seen = cf_pathset_new();
+	CHECK_EQ_INT(cf_store_wbegin(s, &w), 0);
+	CHECK_EQ_INT(cf_store_sweep(w, CF_LIST_SNAPSHOTS, seen, INT64_MAX), 2);
+	cf_store_wabort(w);
+	put_page(s, since, r, 2, seen);
+	CHECK_EQ_STR(label_value(s, "global/snapshots/b", "env"), "new");
+	cf_pathset_free(seen);
+
+	for (int i = 0; i < 2; i++)
+		cf_resource_clear(&r[i]);
+	cf_resource_clear(&a2);
+	cf_resource_clear(&b2);
+	cf_resource_clear(&c);
+	cf_store_close(s);
+}
+
 /* collect, stopping after `max` entries. */
 struct window {
 	struct names c;
@@ -3177,6 +3238,7 @@ int main(void)
 	test_sweep_and_changes();
 	test_trash();
 	test_write_path_vs_listing();
+	test_aborted_write_not_remembered();
 	test_path_of_and_dependents();
 	test_container_births();
 	test_rebuild();
