@@ -12,6 +12,7 @@ carries the feed's counters."""
 import base64
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ import urllib.request
 import pytest
 
 import seeds
-from harness import wait_for
+from harness import CLONEFS, wait_for
 
 ZONE = seeds.ZONES[0]
 DISK = f"zones/{ZONE}/disks/data-0"
@@ -323,3 +324,15 @@ def test_a_lagging_feed_is_behind_polls_at_sync_interval_and_returns_to_the_feed
     seen_within(lambda: xattr(watcher, "global/snapshots/snap-00002", "user.on") == "feed",
                 "a change through the feed again")
     wait_for(lambda: feed_status(watcher)["applied"] > applied, 10, "the feed applied it")
+
+
+@pytest.mark.parametrize("bad", ["0", "abc", "604801", "-5", ""])
+def test_feed_lag_max_out_of_range_is_a_usage_error(tmp_path, bad):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([str(CLONEFS), "gce:demo-project", str(mnt), "-f", "-o",
+                        f"feed_lag_max={bad},cache={tmp_path / 'cache'}"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert f"-o feed_lag_max={bad}: must be a whole number of seconds, 1 to 604800" in r.stderr
+    assert not (tmp_path / "cache").exists()
