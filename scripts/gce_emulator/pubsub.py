@@ -313,6 +313,7 @@ class PubSub:
             s = self.subs.get(name)
             if s is None:       # deleted meanwhile (a slow acknowledge)
                 raise PubSubError(404, "Resource not found (resource=%s)." % name.split("/")[3])
+            self._expire(s, time.time())    # an ackId past its deadline is no longer held
             for aid in ids:
                 ent = s.out.get(aid)
                 if ent is None or self._chance(f.feed_lost_ack_rate):
@@ -341,6 +342,7 @@ class PubSub:
                 raise PubSubError(404, "Resource not found (resource=%s)." % name.split("/")[3])
             s.modacks += 1
             now = time.time()
+            self._expire(s, now)
             for aid in ids:
                 ent = s.out.get(aid)
                 if ent is None:
