@@ -304,12 +304,17 @@ def test_a_lagging_feed_is_behind_polls_at_sync_interval_and_returns_to_the_feed
 
     # the feed delivers nothing more now: a change made elsewhere shows by polling
     faults(emu, feedHoldSeconds=600.0)
+    pulls = feed_metrics(watcher)["clonefs_feed_pulls_total"]
     passes = watcher.status()["passes"]
     set_labels_api(emu, "global/snapshots/snap-00003", {"polled": "yes"})
     wait_for(lambda: xattr(watcher, "global/snapshots/snap-00003", "user.polled") == "yes", 15,
              "the change by polling")
     assert watcher.status()["passes"] > passes
-    assert feed_status(watcher)["state"] == "behind"   # empty pulls do not end it
+    # pulls that deliver nothing do not end it (the one in flight and a whole one after)
+    wait_for(lambda: feed_metrics(watcher)["clonefs_feed_pulls_total"] >= pulls + 2, 30,
+             "two more pulls")
+    fs = feed_status(watcher)
+    assert fs["state"] == "behind" and fs["polling"] is True, fs
 
     # a message that comes in time: back to the feed
     faults(emu, feedHoldSeconds=0.0)
