@@ -5,7 +5,7 @@
  *
  * A second thread, the keeper, extends the hold on the batch in flight (from
  * its pull until its acknowledgement answered) every EXTEND_AFTER_MS: the
- * store or the acknowledgement may take longer than the subscription's ack
+ * store or the acknowledgement may take longer than the source's ack
  * deadline, and a message whose hold lapses is delivered again, to this
  * mount (as stale) or, with several pullers, to another. It runs beside the
  * feed thread because what takes long is a single blocking call. */
@@ -295,7 +295,7 @@ static void *feed_main(void *arg)
 		hold_end(f);
 		cf_feed_batch_clear(&b);
 		/* Only delivered messages tell the lag: a pull may answer empty while
-		 * a backlog waits (Pub/Sub does not promise otherwise), so behind
+		 * a backlog waits (a feed does not promise otherwise), so behind
 		 * ends with a batch that came in time. */
 		bool measured = oldest != 0;
 		if (measured || !behind)
