@@ -9,7 +9,6 @@ back to polling; a message held past its ack deadline keeps its hold
 (modifyAckDeadline) and is not delivered again; a lagging feed is behind and
 polls at sync_interval until a message comes in time; .clonefs/metrics
 carries the feed's counters."""
-import base64
 import json
 import os
 import subprocess
