@@ -95,7 +95,8 @@ def feed_metrics(m):
 def feed_state_metric(m):
     """Which of feed / behind / polling .clonefs/metrics says is 1 (exactly one)."""
     fm = feed_metrics(m)
-    on = [s for s in ("feed", "behind", "polling") if fm[f'clonefs_feed_state{{state="{s}"}}'] == 1]
+    on = [s for s in ("feed", "behind", "polling")
+          if fm[f'clonefs_feed_state{{state="{s}"}}'] == 1]
     assert len(on) == 1, fm
     return on[0]
 
