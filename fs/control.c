@@ -630,6 +630,7 @@ static void gen_feed(struct cf_fs *fs, struct jbuf *b)
 	jb_puts(b, ", \"state\": ");
 	jb_str(b, fst.state);
 	jb_printf(b, ", \"full_interval\": %u", fs->opt->feed_full_interval);
+	jb_printf(b, ", \"lag_max\": %u", fs->opt->feed_lag_max);
 	jb_printf(b, ", \"polling\": %s", fst.polling ? "true" : "false");
 	jb_printf(b,
 		  ", \"messages\": %" PRIu64 ", \"applied\": %" PRIu64 ", \"stale\": %" PRIu64

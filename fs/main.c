@@ -183,6 +183,7 @@ static int start_feed(struct cf_fs *fs, const struct cf_options *o,
 	    .sink = *sink,
 	    .full_interval = o->feed_full_interval,
 	    .poll_interval = o->sync_interval,
+	    .behind_s = o->feed_lag_max,
 	};
 	int rc = cf_feed_start(&fc, &fs->feed);
 	if (rc < 0) {

@@ -12,6 +12,7 @@
 #include "metrics.h"
 
 #include "engine.h"
+#include "feed.h"
 #include "http.h"
 #include "layout.h"
 #include "log.h"
@@ -593,6 +594,67 @@ static void per_kind(struct out *o, const struct census *c, const char *name, co
 	}
 }
 
+/* The change feed's counters, when one is configured: what it received, stored,
+ * acknowledged and held, and whether the mount reads it or polls. */
+static void feed_metrics(struct cf_fs *fs, struct out *o)
+{
+	static const char *const states[] = {"feed", "behind", "polling"};
+	struct cf_feed_stats fst;
+	char v[32];
+	if (!fs->feed)
+		return;
+	cf_feed_get_stats(fs->feed, &fst);
+	const struct {
+		const char *name, *help;
+		uint64_t value;
+	} counters[] = {
+	    {"clonefs_feed_messages_total",
+	     "Messages the change feed delivered (duplicates and redeliveries included).",
+	     fst.messages},
+	    {"clonefs_feed_applied_total", "Changes from the feed stored in the cache.",
+	     fst.applied},
+	    {"clonefs_feed_stale_total",
+	     "Changes from the feed not newer than what the cache holds (a duplicate, a "
+	     "redelivery, an older change coming late): acknowledged, not stored.",
+	     fst.stale},
+	    {"clonefs_feed_ignored_total",
+	     "Messages not for this mount or not decodable: acknowledged, not stored.",
+	     fst.ignored},
+	    {"clonefs_feed_acknowledged_total", "Messages acknowledged (the acknowledge answered).",
+	     fst.acked},
+	    {"clonefs_feed_ack_failures_total",
+	     "Acknowledge calls that failed (their messages come again).", fst.ack_failures},
+	    {"clonefs_feed_hold_extensions_total",
+	     "Calls that extended the hold on messages still being applied.", fst.extends},
+	    {"clonefs_feed_hold_extension_failures_total", "Hold extensions that failed.",
+	     fst.extend_failures},
+	    {"clonefs_feed_pulls_total", "Pulls that answered (with messages or none).", fst.pulls},
+	    {"clonefs_feed_pull_failures_total", "Pulls that failed.", fst.pull_failures},
+	};
+	for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+		family(o, counters[i].name, "counter", counters[i].help);
+		series(o, counters[i].name, NULL, NULL, NULL, NULL, NULL, NULL,
+		       u64s(counters[i].value, v));
+	}
+	/* feed: the feed is read, the listing only the safety net; behind: its
+	 * messages lag over feed_lag_max; polling: it is gone or failing */
+	const char *now = !fst.polling			 ? "feed"
+			  : !strcmp(fst.state, "behind") ? "behind"
+							 : "polling";
+	family(o, "clonefs_feed_state", "gauge",
+	       "1 for what keeps the mount current now: feed (the change feed), behind (the "
+	       "feed lags over feed_lag_max: listings at sync_interval) or polling (the feed "
+	       "is gone or failing: listings at sync_interval).");
+	for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+		series(o, "clonefs_feed_state", "state", states[i], NULL, NULL, NULL, NULL,
+		       strcmp(states[i], now) ? "0" : "1");
+	family(o, "clonefs_feed_lag_seconds", "gauge",
+	       "Seconds the oldest message of the latest pull had waited since it was published "
+	       "(0 after a pull that delivered none, except while behind: the last measured).");
+	series(o, "clonefs_feed_lag_seconds", NULL, NULL, NULL, NULL, NULL, NULL,
+	       dbls((double) fst.lag_ms / 1000.0, v));
+}
+
 /* The errnos of SEMANTICS.md's tables (and the two xattr answers), always shown. */
 static const int table_errnos[] = {EINVAL, EEXIST, EACCES, EPERM,   EHOSTDOWN,	EMLINK,	  EDQUOT,
 				   EBUSY,  EAGAIN, EROFS,  ENODATA, EOPNOTSUPP, ENOTEMPTY};
@@ -820,6 +882,8 @@ int cf_metrics_text(struct cf_fs *fs, char **data, size_t *len)
 		series(&o, "clonefs_api_errors_total", "call", "other", "code", "0", "reason",
 		       "other", u64s(M.errs_other, v));
 	pthread_mutex_unlock(&M.lock);
+
+	feed_metrics(fs, &o);
 
 	/* ---- the write path ---- */
 	struct cf_engine_stats es = {0};

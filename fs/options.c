@@ -26,6 +26,7 @@
 #define DEFAULT_RECONCILE     "3600"
 #define DEFAULT_TIMEOUT	      "3600"
 #define DEFAULT_FEED_FULL     "3600" /* with a change feed: the safety net's interval */
+#define DEFAULT_FEED_LAG_MAX  "300"  /* with a change feed: a lag above this is "behind" */
 #define DEFAULT_POLICY	      "/etc/clonefs/policy.json"
 
 #define CF_OPT(t, field)                                                                           \
@@ -37,6 +38,7 @@ static const struct fuse_opt cf_opt_table[] = {
     CF_OPT("cache=%s", cache),
     CF_OPT("sync_interval=%s", sync_interval_s),
     CF_OPT("feed_full_interval=%s", feed_full_interval_s),
+    CF_OPT("feed_lag_max=%s", feed_lag_max_s),
     CF_OPT("reconcile_interval=%s", reconcile_s),
     CF_OPT("timeout=%s", timeout_s),
     CF_OPT("policy=%s", policy),
@@ -148,6 +150,9 @@ static void print_help(const char *prog)
 	    "                           with a change feed: seconds between the full\n"
 	    "                           listings kept as a safety net (default: " DEFAULT_FEED_FULL
 	    ")\n"
+	    "    -o feed_lag_max=SECS   with a change feed: messages older than this are\n"
+	    "                           \"behind\"; poll at sync_interval until they come in\n"
+	    "                           time again (default: " DEFAULT_FEED_LAG_MAX ")\n"
 	    "    -o timeout=SECS        kernel entry and attribute cache timeout "
 	    "(default: " DEFAULT_TIMEOUT ")\n"
 	    "    -o policy=FILE         the clone / prune policy, JSON (default:\n"
@@ -288,6 +293,14 @@ static int validate(struct cf_options *o)
 		return -1;
 	}
 	o->feed_full_interval = (unsigned) v;
+	v = parse_seconds(o->feed_lag_max_s ? o->feed_lag_max_s : DEFAULT_FEED_LAG_MAX, 1,
+			  7 * 86400);
+	if (v < 0) {
+		usage_error("-o feed_lag_max=%s: must be a whole number of seconds, 1 to 604800",
+			    o->feed_lag_max_s);
+		return -1;
+	}
+	o->feed_lag_max = (unsigned) v;
 	v = parse_seconds(o->reconcile_s, 0, 30 * 86400);
 	if (v < 0) {
 		usage_error("-o reconcile_interval=%s: must be a whole number of seconds, 0 to "
@@ -446,6 +459,7 @@ void cf_options_free(struct cf_options *o)
 	free(o->cache_dir);
 	free(o->sync_interval_s);
 	free(o->feed_full_interval_s);
+	free(o->feed_lag_max_s);
 	free(o->reconcile_s);
 	free(o->timeout_s);
 	free(o->policy);

@@ -59,6 +59,9 @@ struct cf_options {
 	/* A change feed's safety net: -o feed_full_interval= (NULL: the default), in seconds. */
 	char *feed_full_interval_s;
 	unsigned feed_full_interval;
+	/* -o feed_lag_max=: a feed lagging more than this many seconds is behind. */
+	char *feed_lag_max_s;
+	unsigned feed_lag_max;
 
 	/* libfuse's own command line (-f, -d, -s, mountpoint, clone_fd, ...). */
 	struct fuse_cmdline_opts cmd;

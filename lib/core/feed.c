@@ -1,7 +1,14 @@
 /* feed.c — the feed thread (feed.h): pull, apply in the order the cloud made
  * the changes, acknowledge what is stored, and switch the safety-net listing
  * between its long interval (the feed works) and the mount's sync_interval
- * (the feed is gone, failing or behind). */
+ * (the feed is gone, failing or behind).
+ *
+ * A second thread, the keeper, extends the hold on the batch in flight (from
+ * its pull until its acknowledgement answered) every EXTEND_AFTER_MS: the
+ * store or the acknowledgement may take longer than the source's ack
+ * deadline, and a message whose hold lapses is delivered again, to this
+ * mount (as stale) or, with several pullers, to another. It runs beside the
+ * feed thread because what takes long is a single blocking call. */
 #include "feed.h"
 #include "deadline.h"
 #include "log.h"
@@ -17,7 +24,7 @@
 
 enum {
 	PULL_MAX = 100,
-	EXTEND_AFTER_MS = 4000, /* well inside the 10 s a message is held by default */
+	EXTEND_AFTER_MS = 4000, /* well inside the 10 s minimum ack deadline */
 	EXTEND_S = 60,
 	FAIL_FALLBACK = 3, /* failed pulls in a row before polling takes over */
 	GONE_RETRY_S = 30, /* a deleted subscription may come back */
@@ -32,6 +39,12 @@ struct cf_feed {
 	atomic_bool stop;
 	bool polling; /* the safety net runs at poll_interval (thread only) */
 	struct cf_feed_stats st;
+	/* the hold on the batch in flight (guarded by lock) */
+	pthread_t keeper;
+	const char **held; /* its ack ids, NULL = none in flight */
+	size_t nheld;
+	int64_t held_at; /* CLOCK_MONOTONIC ms of its pull or its last extension */
+	bool extending;	 /* the keeper is calling extend with held */
 };
 
 static int64_t wall_us(void)
@@ -52,6 +65,81 @@ static void rest(struct cf_feed *f, unsigned s)
 		if (pthread_cond_timedwait(&f->cond, &f->lock, &until) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&f->lock);
+}
+
+static struct timespec mono_ts(int64_t ms)
+{
+	return (struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000};
+}
+
+/* The batch is pulled: hold it until hold_end. */
+static void hold_begin(struct cf_feed *f, const struct cf_feed_batch *b)
+{
+	const char **ids = b->n ? calloc(b->n, sizeof *ids) : NULL;
+	if (!ids)
+		return; /* nothing to hold, or no memory: the ack deadline alone */
+	for (size_t i = 0; i < b->n; i++)
+		ids[i] = b->items[i].ack_id;
+	pthread_mutex_lock(&f->lock);
+	f->held = ids;
+	f->nheld = b->n;
+	f->held_at = cf_mono_ms();
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* The batch's acknowledgement answered (or failed): no more extensions, and
+ * none in flight once this returns (the ids are the batch's, freed next). */
+static void hold_end(struct cf_feed *f)
+{
+	pthread_mutex_lock(&f->lock);
+	const char **ids = f->held;
+	f->held = NULL;
+	f->nheld = 0;
+	while (f->extending)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	free(ids);
+}
+
+static void *keeper_main(void *arg)
+{
+	struct cf_feed *f = arg;
+	struct cf_feed_source *src = f->cfg.source;
+	pthread_mutex_lock(&f->lock);
+	while (!atomic_load(&f->stop)) {
+		if (!f->held) {
+			pthread_cond_wait(&f->cond, &f->lock);
+			continue;
+		}
+		int64_t due = f->held_at + EXTEND_AFTER_MS;
+		if (cf_mono_ms() < due) {
+			struct timespec until = mono_ts(due);
+			pthread_cond_timedwait(&f->cond, &f->lock, &until);
+			continue;
+		}
+		const char **ids = f->held;
+		size_t n = f->nheld;
+		struct cf_error err = {0};
+		f->extending = true;
+		pthread_mutex_unlock(&f->lock);
+		int rc = src->ops->extend(src, ids, n, EXTEND_S, &err);
+		if (rc)
+			cf_warn("feed %s: extending the hold failed: %s", src->name, err.message);
+		else
+			cf_debug("feed %s: held %zu messages %us more", src->name, n,
+				 (unsigned) EXTEND_S);
+		pthread_mutex_lock(&f->lock);
+		f->extending = false;
+		f->held_at = cf_mono_ms();
+		if (rc)
+			f->st.extend_failures++;
+		else
+			f->st.extends++;
+		pthread_cond_broadcast(&f->cond);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
 }
 
 static void set_state(struct cf_feed *f, const char *state, const char *error)
@@ -99,32 +187,18 @@ static void process(struct cf_feed *f, struct cf_feed_batch *b)
 {
 	struct cf_feed_source *src = f->cfg.source;
 	const char **acks = calloc(b->n ? b->n : 1, sizeof *acks);
-	const char **rest_ids = calloc(b->n ? b->n : 1, sizeof *rest_ids);
-	uint64_t applied = 0, stale = 0, ignored = 0, errors = 0;
+	uint64_t applied = 0, stale = 0, ignored = 0, errors = 0, acked = 0, ack_failures = 0;
 	size_t nack = 0;
 	char msg[256] = "";
 	struct cf_error err;
-	if (!acks || !rest_ids) {
-		free(acks);
-		free(rest_ids);
+	if (!acks) {
 		set_state(f, f->st.state, "out of memory");
 		return; /* nothing acknowledged: delivered again */
 	}
 	if (b->n > 1)
 		qsort(b->items, b->n, sizeof *b->items, by_time);
-	int64_t since = cf_mono_ms();
 	for (size_t i = 0; i < b->n && !atomic_load(&f->stop); i++) {
 		const struct cf_feed_change *c = &b->items[i];
-		if (cf_mono_ms() - since > EXTEND_AFTER_MS) {
-			for (size_t j = i; j < b->n; j++)
-				rest_ids[j - i] = b->items[j].ack_id;
-			memset(&err, 0, sizeof err);
-			if (src->ops->extend &&
-			    src->ops->extend(src, rest_ids, b->n - i, EXTEND_S, &err))
-				cf_warn("feed %s: extending the hold failed: %s", src->name,
-					err.message);
-			since = cf_mono_ms();
-		}
 		int rc =
 		    c->ignore ? -EINVAL : cf_sync_apply(f->cfg.store, f->clock, &f->cfg.sink, c);
 		if (rc == 1) {
@@ -154,12 +228,17 @@ static void process(struct cf_feed *f, struct cf_feed_batch *b)
 		memset(&err, 0, sizeof err);
 		if (src->ops->ack(src, acks, nack, &err)) {
 			errors++;
+			ack_failures++;
 			snprintf(msg, sizeof msg, "acknowledge: %.200s", err.message);
 			cf_warn("feed %s: %s (the changes will come again, as stale)", src->name,
 				err.message);
+		} else {
+			acked += nack;
 		}
 	}
 	pthread_mutex_lock(&f->lock);
+	f->st.acked += acked;
+	f->st.ack_failures += ack_failures;
 	f->st.messages += b->n;
 	f->st.applied += applied;
 	f->st.stale += stale;
@@ -169,7 +248,6 @@ static void process(struct cf_feed *f, struct cf_feed_batch *b)
 		snprintf(f->st.last_error, sizeof f->st.last_error, "%.250s", msg);
 	pthread_mutex_unlock(&f->lock);
 	free(acks);
-	free(rest_ids);
 }
 
 static void *feed_main(void *arg)
@@ -177,6 +255,7 @@ static void *feed_main(void *arg)
 	struct cf_feed *f = arg;
 	struct cf_feed_source *src = f->cfg.source;
 	unsigned failed = 0;
+	bool behind = false;
 	while (!atomic_load(&f->stop)) {
 		struct cf_feed_batch b = {0};
 		struct cf_error err = {0};
@@ -188,6 +267,7 @@ static void *feed_main(void *arg)
 		if (rc) {
 			pthread_mutex_lock(&f->lock);
 			f->st.errors++;
+			f->st.pull_failures++;
 			pthread_mutex_unlock(&f->lock);
 			if (rc == -ENOENT) {
 				set_state(f, "gone", err.message);
@@ -204,6 +284,7 @@ static void *feed_main(void *arg)
 			continue;
 		}
 		failed = 0;
+		hold_begin(f, &b);
 		int64_t oldest = 0;
 		for (size_t i = 0; i < b.n; i++)
 			if (b.items[i].publish_us && (!oldest || b.items[i].publish_us < oldest))
@@ -211,10 +292,18 @@ static void *feed_main(void *arg)
 		int64_t now = wall_us();
 		int64_t lag_ms = oldest && now > oldest ? (now - oldest) / 1000 : 0;
 		process(f, &b);
+		hold_end(f);
 		cf_feed_batch_clear(&b);
-		bool behind = lag_ms > (int64_t) f->cfg.behind_s * 1000;
+		/* Only delivered messages tell the lag: a pull may answer empty while
+		 * a backlog waits (a feed does not promise otherwise), so behind
+		 * ends with a batch that came in time. */
+		bool measured = oldest != 0;
+		if (measured || !behind)
+			behind = lag_ms > (int64_t) f->cfg.behind_s * 1000;
 		pthread_mutex_lock(&f->lock);
-		f->st.lag_ms = lag_ms;
+		f->st.pulls++;
+		if (measured || !behind)
+			f->st.lag_ms = lag_ms;
 		f->st.last_pull = now / 1000000;
 		f->st.state = behind ? "behind" : "ok";
 		pthread_mutex_unlock(&f->lock);
@@ -246,6 +335,11 @@ int cf_feed_start(const struct cf_feed_config *cfg, struct cf_feed **out)
 	pthread_cond_init(&f->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	int rc = pthread_create(&f->thread, NULL, feed_main, f);
+	if (!rc && f->cfg.source->ops->extend &&
+	    (rc = pthread_create(&f->keeper, NULL, keeper_main, f))) {
+		atomic_store(&f->stop, true);
+		pthread_join(f->thread, NULL);
+	}
 	if (rc) {
 		cf_err("feed: cannot start the thread: %s", strerror(rc));
 		pthread_cond_destroy(&f->cond);
@@ -281,6 +375,8 @@ void cf_feed_stop(struct cf_feed *f)
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	pthread_join(f->thread, NULL);
+	if (f->cfg.source->ops->extend)
+		pthread_join(f->keeper, NULL);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
 	cf_feed_clock_free(f->clock);

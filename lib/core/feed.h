@@ -107,11 +107,17 @@ struct cf_feed_config {
 	struct cf_change_sink sink;
 	unsigned full_interval; /* seconds between full listings while the feed works */
 	unsigned poll_interval; /* seconds between full listings when it does not */
-	unsigned behind_s;	/* a lag above this is "behind": poll until it recovers */
+	unsigned behind_s;	/* a lag above this is "behind": poll until it recovers
+				 * (0 = 300 s) */
 };
 
 struct cf_feed_stats {
 	uint64_t messages, applied, stale, ignored, errors;
+	uint64_t acked;		  /* changes acknowledged (acknowledge calls that answered) */
+	uint64_t ack_failures;	  /* acknowledge calls that failed (their changes come again) */
+	uint64_t extends;	  /* hold extensions that answered (one per call) */
+	uint64_t extend_failures; /* hold extensions that failed */
+	uint64_t pulls, pull_failures;
 	int64_t lag_ms;	   /* now - publish time of the newest pull's oldest message */
 	int64_t last_pull; /* UTC seconds of the last pull that answered, 0 = none */
 	unsigned long requests, bytes;

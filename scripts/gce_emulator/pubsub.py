@@ -26,7 +26,14 @@ delivered again even though acknowledged), feedDuplicateRate (a message is
 delivered twice in one pull, two ackIds), feedReorderRate (a pull with several
 messages waiting hands out only the newest: the older ones come in later
 pulls, after it), feedHoldSeconds (messages become deliverable only once none
-was published for this long, so that several pile up)."""
+was published for this long, so that several pile up), feedSlowAckSeconds (an
+acknowledge is taken, and answered, only this long after it arrived: a slow
+link; its ackIds must still be held then, or it is lost as the API loses an
+acknowledgement for an expired ackId).
+
+Control: stats() counts per subscription the modifyAckDeadline calls, and per
+message its deliveries (attempts), acknowledgements that took effect (acks) and
+deadline extensions that took effect (extends)."""
 
 import base64
 import copy
@@ -69,7 +76,7 @@ class PubSubError(Exception):
 
 
 class Message:
-    __slots__ = ("id", "doc", "acked", "attempts", "avail", "acks")
+    __slots__ = ("id", "doc", "acked", "attempts", "avail", "acks", "extends")
 
     def __init__(self, mid, doc, avail):
         self.id = mid
@@ -78,6 +85,7 @@ class Message:
         self.attempts = 0
         self.avail = avail      # deliverable from (hold, nack, expiry)
         self.acks = 0           # acknowledgements that took effect
+        self.extends = 0        # modifyAckDeadline > 0 that took effect
 
 
 class Subscription:
@@ -88,6 +96,7 @@ class Subscription:
         self.queue = []         # Messages waiting, in publish order
         self.out = {}           # ackId -> (Message, deadline)
         self.messages = {}      # messageId -> Message (for the stats)
+        self.modacks = 0        # modifyAckDeadline calls answered
 
     def doc(self):
         return {"name": self.name, "topic": self.topic,
@@ -296,10 +305,15 @@ class PubSub:
     def _ack(self, name, data):
         ids = self._ack_ids(data)
         f = self.faults
+        if f.feed_slow_ack_seconds:
+            time.sleep(f.feed_slow_ack_seconds)
         with self.lock:
             if self._chance(f.feed_ack_fail_rate):
                 raise PubSubError(503, "The service was unable to fulfill your request.")
-            s = self.subs[name]
+            s = self.subs.get(name)
+            if s is None:       # deleted meanwhile (a slow acknowledge)
+                raise PubSubError(404, "Resource not found (resource=%s)." % name.split("/")[3])
+            self._expire(s, time.time())    # an ackId past its deadline is no longer held
             for aid in ids:
                 ent = s.out.get(aid)
                 if ent is None or self._chance(f.feed_lost_ack_rate):
@@ -323,8 +337,12 @@ class PubSub:
         if not isinstance(secs, int) or isinstance(secs, bool) or not 0 <= secs <= MAX_ACK_DEADLINE:
             raise PubSubError(400, "Invalid ack deadline given: %r" % (secs,))
         with self.lock:
-            s = self.subs[name]
+            s = self.subs.get(name)
+            if s is None:
+                raise PubSubError(404, "Resource not found (resource=%s)." % name.split("/")[3])
+            s.modacks += 1
             now = time.time()
+            self._expire(s, now)
             for aid in ids:
                 ent = s.out.get(aid)
                 if ent is None:
@@ -337,6 +355,7 @@ class PubSub:
                         s.queue.append(m)
                 else:
                     s.out[aid] = (ent[0], now + secs)
+                    ent[0].extends += 1
             self.cond.notify_all()
         return {}
 
@@ -347,6 +366,8 @@ class PubSub:
             for name, s in self.subs.items():
                 subs[name] = {
                     "queued": len(s.queue), "outstanding": len(s.out),
+                    "modifyAckDeadline": s.modacks,
                     "messages": {m.id: {"attempts": m.attempts, "acks": m.acks,
-                                        "acked": m.acked} for m in s.messages.values()}}
+                                        "acked": m.acked, "extends": m.extends}
+                                 for m in s.messages.values()}}
             return {"published": self.published, "subscriptions": subs}

@@ -38,6 +38,7 @@ class Faults:
         "feedLostAckRate": "feed_lost_ack_rate", "feedAckFailRate": "feed_ack_fail_rate",
         "feedRedeliverRate": "feed_redeliver_rate", "feedDuplicateRate": "feed_duplicate_rate",
         "feedReorderRate": "feed_reorder_rate", "feedHoldSeconds": "feed_hold_seconds",
+        "feedSlowAckSeconds": "feed_slow_ack_seconds",
     }
 
     def __init__(self):
@@ -52,6 +53,7 @@ class Faults:
         self.feed_duplicate_rate = 0.0
         self.feed_reorder_rate = 0.0
         self.feed_hold_seconds = 0.0
+        self.feed_slow_ack_seconds = 0.0
 
 
 class Emulator:

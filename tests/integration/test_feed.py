@@ -5,10 +5,13 @@ and a delete show on the watcher within 2 s, without a listing; duplicate
 and out-of-order messages do not overwrite newer records; a message applied
 but not acknowledged before the watcher is killed comes again after the
 restart and is acknowledged once; a deleted subscription says so and falls
-back to polling."""
-import base64
+back to polling; a message held past its ack deadline keeps its hold
+(modifyAckDeadline) and is not delivered again; a lagging feed is behind and
+polls at sync_interval until a message comes in time; .clonefs/metrics
+carries the feed's counters."""
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +19,7 @@ import urllib.request
 import pytest
 
 import seeds
-from harness import wait_for
+from harness import CLONEFS, wait_for
 
 ZONE = seeds.ZONES[0]
 DISK = f"zones/{ZONE}/disks/data-0"
@@ -53,11 +56,13 @@ def faults(emu, **kw):
 def fleet(emulator_factory, mount_factory, tmp_path):
     """An emulator publishing a feed, a writer (polling) and a watcher (the feed,
     sync_interval long enough that a listing never explains what it sees)."""
-    def make(watcher_sync=600):
+    def make(watcher_sync=600, extra=()):
         emu = emulator_factory(seeds.inventory(6, 2), args=["--feed", SUB])
         writer = mount_factory(emu, cache=tmp_path / "cache-writer",
                                opts=[f"policy={tmp_path / 'policy.json'}"])
-        watcher = mount_factory(emu, **watcher_opts(emu, tmp_path, watcher_sync))
+        wo = watcher_opts(emu, tmp_path, watcher_sync)
+        wo["opts"] += list(extra)
+        watcher = mount_factory(emu, **wo)
         return emu, writer, watcher
     (tmp_path / "policy.json").write_text(json.dumps({"prune": {"grace_seconds": 0, "keep_last": 0}}))
     return make
@@ -71,6 +76,35 @@ def watcher_opts(emu, tmp_path, sync):
 
 def feed_status(m):
     return m.status()["feed"]
+
+
+def feed_metrics(m):
+    """The clonefs_feed_* series of .clonefs/metrics: {'name' or 'name{state="x"}': value}."""
+    out = {}
+    for line in m.path(".clonefs/metrics").read_text().splitlines():
+        if not line.startswith("clonefs_feed_"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        state = [kv.split("=", 1)[1].strip('"') for kv in labels.rstrip("}").split(",")
+                 if kv.startswith("state=")]
+        out[f'{name}{{state="{state[0]}"}}' if state else name] = float(value)
+    return out
+
+
+def feed_state_metric(m):
+    """Which of feed / behind / polling .clonefs/metrics says is 1 (exactly one)."""
+    fm = feed_metrics(m)
+    on = [s for s in ("feed", "behind", "polling")
+          if fm[f'clonefs_feed_state{{state="{s}"}}'] == 1]
+    assert len(on) == 1, fm
+    return on[0]
+
+
+def new_messages(emu, before):
+    """The emulator's per-message stats of messages published since `before` (a set of ids)."""
+    msgs = control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"]
+    return {mid: s for mid, s in msgs.items() if mid not in before}
 
 
 def seen_within(pred, what, limit=FRESH):
@@ -123,6 +157,23 @@ def test_create_label_delete_show_within_two_seconds_without_a_listing(fleet):
     assert fs["applied"] >= 4 and fs["errors"] == 0, fs
     assert watcher.status()["passes"] == passes, "a listing ran: the test proves nothing"
 
+    # the same counts in .clonefs/metrics, with the state and the lag
+    wait_for(lambda: feed_metrics(watcher)["clonefs_feed_acknowledged_total"] >= fs["applied"],
+             10, "every stored change acknowledged")
+    fm = feed_metrics(watcher)
+    assert fm["clonefs_feed_messages_total"] >= fs["messages"] >= 4, fm
+    assert fm["clonefs_feed_applied_total"] >= fs["applied"], fm
+    assert fm["clonefs_feed_stale_total"] >= fs["stale"], fm
+    assert fm["clonefs_feed_messages_total"] >= (fm["clonefs_feed_applied_total"]
+                                                 + fm["clonefs_feed_stale_total"]), fm
+    assert fm["clonefs_feed_pulls_total"] >= 1, fm
+    for zero in ("clonefs_feed_ack_failures_total", "clonefs_feed_pull_failures_total",
+                 "clonefs_feed_hold_extension_failures_total"):
+        assert fm[zero] == 0, (zero, fm)
+    assert "clonefs_feed_hold_extensions_total" in fm, fm
+    assert 0 <= fm["clonefs_feed_lag_seconds"] < 60, fm
+    assert feed_state_metric(watcher) == "feed"
+
 
 def test_duplicates_and_out_of_order_messages_never_overwrite_a_newer_record(fleet):
     emu, writer, watcher = fleet()
@@ -153,6 +204,8 @@ def test_a_change_not_acknowledged_before_a_crash_comes_again_and_is_acknowledge
     faults(emu, feedAckFailRate=1.0)           # stored, but the acknowledgement fails
     set_labels_api(emu, snap, {"crash": "yes"})
     seen_within(lambda: xattr(watcher, snap, "user.crash") == "yes", "the change")
+    wait_for(lambda: feed_metrics(watcher)["clonefs_feed_ack_failures_total"] >= 1, 10,
+             "the failed acknowledgement counted")
     watcher.kill()                             # before any acknowledgement got through
     stats = control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"]
     mine = [mid for mid, s in stats.items() if s["acks"] == 0]
@@ -175,6 +228,9 @@ def test_a_deleted_subscription_is_reported_and_polling_takes_over(fleet):
     assert st == 200, body
     wait_for(lambda: feed_status(watcher)["state"] == "gone", 20, "the feed reported gone")
     assert "404" in (feed_status(watcher)["last_error"] or "")
+    fm = feed_metrics(watcher)
+    assert fm["clonefs_feed_pull_failures_total"] >= 1, fm
+    assert feed_state_metric(watcher) == "polling"
     # polling at sync_interval now: a change made elsewhere still shows
     set_labels_api(emu, "global/snapshots/snap-00003", {"polled": "yes"})
     wait_for(lambda: xattr(watcher, "global/snapshots/snap-00003", "user.polled") == "yes", 15,
@@ -196,3 +252,92 @@ def test_lost_acknowledgements_bring_the_change_again_and_it_is_dropped_as_stale
              30, "every message acknowledged")
     assert xattr(watcher, snap, "user.lost") == "ack"
     assert feed_status(watcher)["errors"] == 0
+
+
+def test_a_message_held_past_its_ack_deadline_keeps_its_hold_and_is_acknowledged_once(fleet):
+    """The acknowledgement takes 14 s, past the subscription's 10 s ack deadline:
+    only extending the hold (modifyAckDeadline) while it is in flight keeps the
+    message from being delivered again (and the late acknowledgement from being
+    lost with its expired ackId)."""
+    emu, writer, watcher = fleet()
+    snap = "global/snapshots/snap-00005"
+    wait_for(lambda: control(emu, "GET", "pubsub")["subscriptions"][SUB]["outstanding"] == 0,
+             30, "the welcome message acknowledged")
+    before = set(control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"])
+    modacks = control(emu, "GET", "pubsub")["subscriptions"][SUB]["modifyAckDeadline"]
+    faults(emu, feedSlowAckSeconds=14.0)
+    set_labels_api(emu, snap, {"slow": "ack"})
+    seen_within(lambda: xattr(watcher, snap, "user.slow") == "ack", "the change")
+    mine = new_messages(emu, before)
+    assert mine, "no message published for the change"
+    wait_for(lambda: all(m["acked"] for m in new_messages(emu, before).values()), 40,
+             "the change acknowledged")
+    faults(emu, feedSlowAckSeconds=0.0)
+    for mid, m in new_messages(emu, before).items():
+        assert m["attempts"] == 1, (mid, m)         # never delivered again
+        assert m["acks"] == 1, (mid, m)
+        assert m["extends"] >= 2, (mid, m)          # held at about 4, 8 and 12 s
+    sub = control(emu, "GET", "pubsub")["subscriptions"][SUB]
+    assert sub["modifyAckDeadline"] >= modacks + 2, sub
+    fs = feed_status(watcher)
+    assert fs["stale"] == 0 and fs["errors"] == 0, fs
+    fm = feed_metrics(watcher)
+    assert fm["clonefs_feed_hold_extensions_total"] >= 2, fm
+    assert fm["clonefs_feed_hold_extension_failures_total"] == 0, fm
+    assert fm["clonefs_feed_acknowledged_total"] >= len(mine), fm
+
+
+def test_a_lagging_feed_is_behind_polls_at_sync_interval_and_returns_to_the_feed(fleet):
+    emu, writer, watcher = fleet(watcher_sync=2, extra=["feed_lag_max=2"])
+    assert feed_status(watcher)["lag_max"] == 2
+    wait_for(lambda: feed_status(watcher)["state"] == "ok", 20, "the feed working")
+
+    # delivered 4 s after it was published: a lag over feed_lag_max
+    faults(emu, feedHoldSeconds=4.0)
+    set_labels_api(emu, "global/snapshots/snap-00001", {"late": "yes"})
+    wait_for(lambda: feed_status(watcher)["state"] == "behind", 20, "the feed behind")
+    fs = feed_status(watcher)
+    assert fs["polling"] is True and fs["lag_ms"] > 2000, fs
+    assert feed_state_metric(watcher) == "behind"
+    assert feed_metrics(watcher)["clonefs_feed_lag_seconds"] > 2
+    assert "behind" in watcher.path(".clonefs/log").read_text()
+
+    # the feed delivers nothing more now: a change made elsewhere shows by polling
+    faults(emu, feedHoldSeconds=600.0)
+    pulls = feed_metrics(watcher)["clonefs_feed_pulls_total"]
+    passes = watcher.status()["passes"]
+    set_labels_api(emu, "global/snapshots/snap-00003", {"polled": "yes"})
+    wait_for(lambda: xattr(watcher, "global/snapshots/snap-00003", "user.polled") == "yes", 15,
+             "the change by polling")
+    assert watcher.status()["passes"] > passes
+    # pulls that deliver nothing do not end it (the one in flight and a whole one after)
+    wait_for(lambda: feed_metrics(watcher)["clonefs_feed_pulls_total"] >= pulls + 2, 30,
+             "two more pulls")
+    fs = feed_status(watcher)
+    assert fs["state"] == "behind" and fs["polling"] is True, fs
+
+    # a message that comes in time: back to the feed
+    faults(emu, feedHoldSeconds=0.0)
+    set_labels_api(emu, "global/snapshots/snap-00002", {"on": "time"})
+    wait_for(lambda: feed_status(watcher)["state"] == "ok", 20, "the feed working again")
+    fs = feed_status(watcher)
+    assert fs["polling"] is False and fs["lag_ms"] <= 2000, fs
+    assert feed_state_metric(watcher) == "feed"
+    assert xattr(watcher, "global/snapshots/snap-00002", "user.on") == "time"
+    applied = fs["applied"]
+    set_labels_api(emu, "global/snapshots/snap-00002", {"on": "feed"})
+    seen_within(lambda: xattr(watcher, "global/snapshots/snap-00002", "user.on") == "feed",
+                "a change through the feed again")
+    wait_for(lambda: feed_status(watcher)["applied"] > applied, 10, "the feed applied it")
+
+
+@pytest.mark.parametrize("bad", ["0", "abc", "604801", "-5", ""])
+def test_feed_lag_max_out_of_range_is_a_usage_error(tmp_path, bad):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run([str(CLONEFS), "gce:demo-project", str(mnt), "-f", "-o",
+                        f"feed_lag_max={bad},cache={tmp_path / 'cache'}"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert f"-o feed_lag_max={bad}: must be a whole number of seconds, 1 to 604800" in r.stderr
+    assert not (tmp_path / "cache").exists()

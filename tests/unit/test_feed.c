@@ -3,8 +3,11 @@
  * duplicate change never overwrites a newer record, a deletion is not undone
  * by an older create), a change that is not where it says refused, a
  * listing page read before a feed change not undoing it; the GCE decoder of
- * a TemporalAsset, which ignores what is not this mount's; and the Pub/Sub
- * client's requests and answers, against mini_httpd.h's recording server. */
+ * a TemporalAsset, which ignores what is not this mount's; the Pub/Sub
+ * client's requests and answers, against mini_httpd.h's recording server;
+ * and the feed thread against a scripted source: the hold on a batch whose
+ * acknowledgement is slow is extended, and "behind" lasts through empty
+ * pulls until a pull's messages come in time. */
 #include "check.h"
 #include "feed.h"
 #include "gce.h"
@@ -17,10 +20,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -443,6 +448,158 @@ static void test_pubsub_client(void)
 	unlink(token_path);
 }
 
+/* ---- the feed thread, against a scripted source ---- */
+
+struct script {
+	pthread_mutex_t lock;
+	int64_t publish_us; /* a message waits, published then; 0 = none */
+	unsigned ack_delay_ms;
+	unsigned pulls, acks, extends;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+/* One waiting message, marked ignore (never stored: the thread only
+ * acknowledges it), or none after a short wait, as a pull that answers empty. */
+static int s_pull(struct cf_feed_source *f, size_t max, struct cf_feed_batch *out,
+		  struct cf_error *err)
+{
+	struct script *sc = f->impl;
+	(void) max;
+	(void) err;
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&sc->lock);
+	int64_t pub = sc->publish_us;
+	sc->publish_us = 0;
+	sc->pulls++;
+	pthread_mutex_unlock(&sc->lock);
+	if (!pub) {
+		nap_ms(20);
+		return 0;
+	}
+	out->items = calloc(1, sizeof *out->items);
+	out->items[0].ack_id = strdup("m1");
+	out->items[0].publish_us = pub;
+	out->items[0].update_us = pub;
+	out->items[0].ignore = true;
+	out->n = 1;
+	return 0;
+}
+
+static int s_ack(struct cf_feed_source *f, const char *const *ids, size_t n, struct cf_error *err)
+{
+	struct script *sc = f->impl;
+	(void) ids;
+	(void) err;
+	pthread_mutex_lock(&sc->lock);
+	unsigned delay = sc->ack_delay_ms;
+	pthread_mutex_unlock(&sc->lock);
+	nap_ms(delay);
+	pthread_mutex_lock(&sc->lock);
+	sc->acks += (unsigned) n;
+	pthread_mutex_unlock(&sc->lock);
+	return 0;
+}
+
+static int s_extend(struct cf_feed_source *f, const char *const *ids, size_t n, unsigned seconds,
+		    struct cf_error *err)
+{
+	struct script *sc = f->impl;
+	(void) err;
+	CHECK(n == 1 && !strcmp(ids[0], "m1") && seconds >= 10);
+	pthread_mutex_lock(&sc->lock);
+	sc->extends++;
+	pthread_mutex_unlock(&sc->lock);
+	return 0;
+}
+
+static const struct cf_feed_source_ops script_ops = {
+    .pull = s_pull, .ack = s_ack, .extend = s_extend};
+
+static unsigned script_get(struct script *sc, const unsigned *field)
+{
+	pthread_mutex_lock(&sc->lock);
+	unsigned v = *field;
+	pthread_mutex_unlock(&sc->lock);
+	return v;
+}
+
+static void script_publish(struct script *sc, int64_t us, unsigned ack_delay_ms)
+{
+	pthread_mutex_lock(&sc->lock);
+	sc->publish_us = us;
+	sc->ack_delay_ms = ack_delay_ms;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+/* Wait (at most 20 s) until the feed's state is `state`. */
+static bool wait_state(struct cf_feed *f, const char *state)
+{
+	struct cf_feed_stats st;
+	for (int i = 0; i < 2000; i++) {
+		cf_feed_get_stats(f, &st);
+		if (!strcmp(st.state, state))
+			return true;
+		nap_ms(10);
+	}
+	return false;
+}
+
+static void test_feed_thread(void)
+{
+	char dir[300];
+	struct cf_store *s;
+	struct script sc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct cf_feed_source src = {.ops = &script_ops, .name = "script", .impl = &sc};
+	struct cf_feed *f;
+	struct cf_feed_stats st;
+	snprintf(dir, sizeof dir, "%s/thread", tmpdir);
+	mkdir(dir, 0700);
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	struct cf_feed_config cfg = {
+	    .store = s, .source = &src, .full_interval = 3600, .poll_interval = 60, .behind_s = 2};
+	CHECK_EQ_INT(cf_feed_start(&cfg, &f), 0);
+	CHECK(wait_state(f, "ok"));
+
+	/* published 10 s ago, over behind_s: behind, polling */
+	script_publish(&sc, now_us() - 10 * 1000000, 0);
+	CHECK(wait_state(f, "behind"));
+	cf_feed_get_stats(f, &st);
+	CHECK(st.polling && st.lag_ms >= 9000);
+	/* pulls that deliver nothing do not end it */
+	unsigned pulls = script_get(&sc, &sc.pulls);
+	for (int i = 0; i < 3000 && script_get(&sc, &sc.pulls) < pulls + 5; i++)
+		nap_ms(10);
+	cf_feed_get_stats(f, &st);
+	CHECK(!strcmp(st.state, "behind") && st.polling && st.lag_ms >= 9000);
+
+	/* in time, its acknowledgement slower than the hold is extended after:
+	 * the hold is extended while it is in flight, and it is ok again */
+	script_publish(&sc, now_us(), 4600);
+	CHECK(wait_state(f, "ok"));
+	for (int i = 0; i < 3000 && script_get(&sc, &sc.acks) < 2; i++)
+		nap_ms(10);
+	cf_feed_get_stats(f, &st);
+	CHECK(!st.polling && st.lag_ms < 2000);
+	CHECK(script_get(&sc, &sc.extends) >= 1);
+	CHECK(st.extends == script_get(&sc, &sc.extends) && st.extend_failures == 0);
+	CHECK(st.acked == 2 && st.ack_failures == 0 && st.messages == 2 && st.ignored == 2);
+	CHECK(st.pulls >= 7 && st.pull_failures == 0);
+	cf_feed_stop(f);
+	cf_store_close(s);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -454,6 +611,7 @@ int main(void)
 	test_clock_forgets();
 	test_decode_asset();
 	test_pubsub_client();
+	test_feed_thread();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
