@@ -715,25 +715,8 @@ static int check_req(const struct cf_create_req *req, struct cf_error *err)
 			   ex);
 		return -EINVAL;
 	}
-	if (!req->request_id || strlen(req->request_id) != 36) {
-		aws_seterr(err, -EINVAL, "create: no request id");
-		return -EINVAL;
-	}
-	if (req->nlabels + 3 > CF_AWS_TAGS_MAX) {
-		aws_seterr(err, -ENOSPC, "create: %zu tags, EC2 keeps at most %d", req->nlabels + 3,
-			   CF_AWS_TAGS_MAX);
-		return -ENOSPC;
-	}
-	for (size_t i = 0; i < req->nlabels; i++) {
-		const char *k = req->labels[i].key, *v = req->labels[i].value;
-		if (!k || !v || !cf_aws_tag_key_writable(k, strlen(k)) ||
-		    !cf_aws_tag_value_valid(v, strlen(v))) {
-			snprintf(ex, sizeof ex, "%.40s", k ? k : "(null)");
-			aws_seterr(err, -EINVAL, "create: tag \"%s\" is not a tag EC2 takes", ex);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	/* Name, the request tag and (an AMI's) the source tag besides the labels. */
+	return cf_aws_check_req_tags("create", req->request_id, req->labels, req->nlabels, 3, err);
 }
 
 static int aws_create(struct cf_provider *p, const struct cf_create_req *req,

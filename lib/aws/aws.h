@@ -70,6 +70,13 @@ bool cf_aws_tag_key_writable(const char *s, size_t len);
  * digits and ( ) [ ] space . / - ' @ _ . */
 bool cf_aws_ami_name_valid(const char *s, size_t len);
 
+/* A create's or a restore's request id (36 characters) and tags (each key
+ * writable, each value valid; with the `extra` tags clonefs adds, at most
+ * CF_AWS_TAGS_MAX): 0, or -EINVAL / -ENOSPC with err saying why, its message
+ * led by what ("create", "restore"). */
+int cf_aws_check_req_tags(const char *what, const char *request_id, const struct cf_label *labels,
+			  size_t nlabels, size_t extra, struct cf_error *err);
+
 /* The provider's `text_valid` (provider.h), also the kind's. */
 bool cf_aws_text_valid(enum cf_text what, const char *s, size_t len, const char **rule);
 

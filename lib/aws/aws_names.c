@@ -13,6 +13,8 @@
  * and no name can pose as another resource's id. */
 #include "aws.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -135,6 +137,36 @@ bool cf_aws_ami_name_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
+}
+
+/* The rules a create and a restore share: both tag what they make with the
+ * caller's labels and the tags clonefs adds (Name, the request tag, a
+ * create's source tag), extra of them. */
+int cf_aws_check_req_tags(const char *what, const char *request_id, const struct cf_label *labels,
+			  size_t nlabels, size_t extra, struct cf_error *err)
+{
+	char ex[64];
+	memset(err, 0, sizeof *err);
+	if (!request_id || strlen(request_id) != 36) {
+		snprintf(err->message, sizeof err->message, "%s: no request id", what);
+		return err->errnum = -EINVAL;
+	}
+	if (nlabels + extra > CF_AWS_TAGS_MAX) {
+		snprintf(err->message, sizeof err->message, "%s: %zu tags, EC2 keeps at most %d",
+			 what, nlabels + extra, CF_AWS_TAGS_MAX);
+		return err->errnum = -ENOSPC;
+	}
+	for (size_t i = 0; i < nlabels; i++) {
+		const char *k = labels[i].key, *v = labels[i].value;
+		if (!k || !v || !cf_aws_tag_key_writable(k, strlen(k)) ||
+		    !cf_aws_tag_value_valid(v, strlen(v))) {
+			snprintf(ex, sizeof ex, "%.40s", k ? k : "(null)");
+			snprintf(err->message, sizeof err->message,
+				 "%s: tag \"%s\" is not a tag EC2 takes", what, ex);
+			return err->errnum = -EINVAL;
+		}
+	}
+	return 0;
 }
 
 bool cf_aws_text_valid(enum cf_text what, const char *s, size_t len, const char **rule)

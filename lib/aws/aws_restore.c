@@ -107,7 +107,6 @@ static int source_place(struct cf_provider *p, const struct cf_resource *copy, b
 
 static int check(const struct cf_restore_req *req, struct cf_error *err)
 {
-	char ex[64];
 	if (!req || (req->kind != CF_KIND_DISK && req->kind != CF_KIND_INSTANCE) || !req->source) {
 		seterr(err, -EINVAL, "restore: only volumes and instances are restored");
 		return -EINVAL;
@@ -116,25 +115,8 @@ static int check(const struct cf_restore_req *req, struct cf_error *err)
 		seterr(err, -EINVAL, "restore: not a usable name");
 		return -EINVAL;
 	}
-	if (!req->request_id || strlen(req->request_id) != 36) {
-		seterr(err, -EINVAL, "restore: no request id");
-		return -EINVAL;
-	}
-	if (req->nlabels + 2 > CF_AWS_TAGS_MAX) {
-		seterr(err, -ENOSPC, "restore: %zu tags, EC2 keeps at most %d", req->nlabels + 2,
-		       CF_AWS_TAGS_MAX);
-		return -ENOSPC;
-	}
-	for (size_t i = 0; i < req->nlabels; i++) {
-		const char *k = req->labels[i].key, *v = req->labels[i].value;
-		if (!k || !v || !cf_aws_tag_key_writable(k, strlen(k)) ||
-		    !cf_aws_tag_value_valid(v, strlen(v))) {
-			snprintf(ex, sizeof ex, "%.40s", k ? k : "(null)");
-			seterr(err, -EINVAL, "restore: tag \"%s\" is not a tag EC2 takes", ex);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	/* Name and the request tag besides the labels. */
+	return cf_aws_check_req_tags("restore", req->request_id, req->labels, req->nlabels, 2, err);
 }
 
 /* Name, every label, the request tag; as TagSpecification.N of type. */

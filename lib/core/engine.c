@@ -1953,7 +1953,7 @@ static int prune_check(struct cf_engine *e, const struct cf_resource *r, const c
 		newer = (size_t) ok;
 	}
 	free(sib.paths);
-	int rc = cf_policy_may_prune(p, r, now_s(), newer, sib.n + 1, why, whysize);
+	int rc = cf_policy_may_prune(p, r, is_ready(e, r), now_s(), newer, sib.n + 1, why, whysize);
 	if (rc)
 		return rc;
 	struct dep_scan deps = {.e = e, .want = CF_KIND_NONE};

@@ -994,8 +994,9 @@ int cf_policy_clone_labels(const struct cf_policy *p, const struct cf_resource *
 	return 0;
 }
 
-int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, int64_t now,
-			size_t newer_siblings, size_t siblings, char *why, size_t whysize)
+int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, bool ready,
+			int64_t now, size_t newer_siblings, size_t siblings, char *why,
+			size_t whysize)
 {
 	const char *keep = label_of(r, p->prune.protect_label);
 	if (keep) {
@@ -1009,7 +1010,6 @@ int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, 
 		    (long long) (now - r->created), p->prune.min_age_seconds);
 		return -EPERM;
 	}
-	bool ready = !r->status || !strcmp(r->status, "READY");
 	if (r->source && p->prune.keep_last && ready && newer_siblings < p->prune.keep_last) {
 		say(why, whysize,
 		    "one of the newest %u READY of its source %s (%zu READY in all); the "

@@ -182,11 +182,13 @@ int cf_policy_given_labels(const struct cf_policy *p, const struct cf_resource *
  * is younger than min_age_seconds, or is one of the newest keep_last READY
  * resources of its source: `newer_siblings` is how many READY resources of
  * the same source (not in the trash) are newer than r, `siblings` how many
- * READY ones there are in all (r included). A resource the API says is not
- * READY (CREATING, FAILED, ...) is none of the kept ones, so keep_last does
- * not hold it; one without a status is treated as READY. */
-int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, int64_t now,
-			size_t newer_siblings, size_t siblings, char *why, size_t whysize);
+ * READY ones there are in all (r included). `ready` is whether r itself is
+ * READY, as the caller read the provider's status word (cf_provider_state:
+ * READY, or no status at all); one that is not (CREATING, FAILED, ...) is
+ * none of the kept ones, so keep_last does not hold it. */
+int cf_policy_may_prune(const struct cf_policy *p, const struct cf_resource *r, bool ready,
+			int64_t now, size_t newer_siblings, size_t siblings, char *why,
+			size_t whysize);
 
 /* The deletion rate breaker: at most max_per_minute deletions in any
  * 60-second window. cf_breaker_take records one and returns 0, or -EAGAIN

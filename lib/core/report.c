@@ -515,7 +515,6 @@ static void judge(struct build *b, const struct node *n, size_t newer, size_t si
 	r.kind = (enum cf_kind) n->kind;
 	r.created = n->created;
 	r.created_ns = n->created_ns;
-	r.status = (char *) st_str(b->st, n->status);
 	r.source = (char *) st_str(b->st, n->source);
 	if (n->flags & N_PROTECTED) {
 		r.labels = &prot;
@@ -523,7 +522,8 @@ static void judge(struct build *b, const struct node *n, size_t newer, size_t si
 	}
 	char why[512];
 	row->copies++;
-	if (cf_policy_may_prune(p, &r, b->cfg->now, newer, siblings, why, sizeof why)) {
+	if (cf_policy_may_prune(p, &r, (n->flags & N_READY) != 0, b->cfg->now, newer, siblings, why,
+				sizeof why)) {
 		/* Which rule held it, in the policy's order (the decision is the policy's). */
 		if (n->flags & N_PROTECTED)
 			row->protect++;

@@ -862,6 +862,31 @@ static int need_request_id(const char *request_id, const char *what, struct cf_e
 	return -EINVAL;
 }
 
+/* What a create and a restore check alike (`what` leads the messages): the
+ * new resource's name, its source (of a kind in `kinds`, `want` naming them:
+ * its kind into *sk), the request id, and the labels, as *labels (the
+ * caller's) on success. */
+static int check_write_req(const char *what, const char *name, const char *source, unsigned kinds,
+			   const char *want, const char *request_id, const struct cf_label *labels,
+			   size_t nlabels, enum cf_kind *sk, json_t **labels_out,
+			   struct cf_error *err)
+{
+	int rc;
+	if (!name || !cf_gce_name_valid(name, strlen(name))) {
+		char ex[80];
+		cf_gce_excerpt(name ? name : "(null)", name ? strlen(name) : 6, ex, sizeof ex);
+		cf_gce_seterr(
+		    err, 0,
+		    "%s: \"%s\" is not a valid Compute Engine name (lower-case, at most 63)", what,
+		    ex);
+		return -EINVAL;
+	}
+	if ((rc = write_target(source, kinds, want, sk, err)) ||
+	    (rc = need_request_id(request_id, name, err)))
+		return rc;
+	return labels_json(labels, nlabels, true, labels_out, err);
+}
+
 static int gce_create(struct cf_provider *p, const struct cf_create_req *req,
 		      struct cf_operation *op, struct cf_error *err)
 {
@@ -882,20 +907,10 @@ static int gce_create(struct cf_provider *p, const struct cf_create_req *req,
 		return -EINVAL;
 	}
 	bool snap = req->kind == CF_KIND_SNAPSHOT;
-	if (!req->name || !cf_gce_name_valid(req->name, strlen(req->name))) {
-		char ex[80];
-		cf_gce_excerpt(req->name ? req->name : "(null)", req->name ? strlen(req->name) : 6,
-			       ex, sizeof ex);
-		cf_gce_seterr(
-		    err, 0,
-		    "create: \"%s\" is not a valid Compute Engine name (lower-case, at most 63)",
-		    ex);
-		return -EINVAL;
-	}
-	if ((rc = write_target(req->source, 1u << (snap ? CF_KIND_DISK : CF_KIND_INSTANCE),
-			       snap ? "a disk" : "an instance", &sk, err)) ||
-	    (rc = need_request_id(req->request_id, req->name, err)) ||
-	    (rc = labels_json(req->labels, req->nlabels, true, &labels, err)))
+	if ((rc = check_write_req("create", req->name, req->source,
+				  1u << (snap ? CF_KIND_DISK : CF_KIND_INSTANCE),
+				  snap ? "a disk" : "an instance", req->request_id, req->labels,
+				  req->nlabels, &sk, &labels, err)))
 		return rc;
 
 	if (!(body = json_object())) {
@@ -947,7 +962,7 @@ static int gce_restore(struct cf_provider *p, const struct cf_restore_req *req,
 	struct gce *g = p->impl;
 	struct cf_error scratch;
 	struct url u;
-	char what[CF_PATH_MAX + 32], partial[CF_PATH_MAX + 128], ex[80];
+	char what[CF_PATH_MAX + 32], partial[CF_PATH_MAX + 128];
 	enum cf_kind sk;
 	json_t *body = NULL, *labels;
 	int rc;
@@ -961,27 +976,21 @@ static int gce_restore(struct cf_provider *p, const struct cf_restore_req *req,
 		return -EINVAL;
 	}
 	bool disk = req->kind == CF_KIND_DISK;
-	if (!req->name || !cf_gce_name_valid(req->name, strlen(req->name))) {
-		cf_gce_excerpt(req->name ? req->name : "(null)", req->name ? strlen(req->name) : 6,
-			       ex, sizeof ex);
-		cf_gce_seterr(err, 0, "restore: \"%s\" is not a valid Compute Engine name", ex);
-		return -EINVAL;
-	}
+	unsigned kinds =
+	    disk ? (1u << CF_KIND_SNAPSHOT) | (1u << CF_KIND_IMAGE) : 1u << CF_KIND_MACHINE_IMAGE;
+	if ((rc = check_write_req("restore", req->name, req->source, kinds,
+				  disk ? "a snapshot or an image" : "a machine image",
+				  req->request_id, req->labels, req->nlabels, &sk, &labels, err)))
+		return rc;
 	if (!req->scope || !cf_gce_scope_valid(req->scope) || strncmp(req->scope, "zones/", 6)) {
 		/* a regional disk needs its replicaZones, which are not clonefs's to choose */
+		json_decref(labels);
 		cf_gce_seterr(err, 0,
 			      "restore %s: not a zone (a regional disk needs replica zones, which "
 			      "clonefs does not choose: restore into a zone's disks/)",
 			      req->name);
 		return -EINVAL;
 	}
-	unsigned kinds =
-	    disk ? (1u << CF_KIND_SNAPSHOT) | (1u << CF_KIND_IMAGE) : 1u << CF_KIND_MACHINE_IMAGE;
-	if ((rc = write_target(req->source, kinds,
-			       disk ? "a snapshot or an image" : "a machine image", &sk, err)) ||
-	    (rc = need_request_id(req->request_id, req->name, err)) ||
-	    (rc = labels_json(req->labels, req->nlabels, true, &labels, err)))
-		return rc;
 	if (!(body = json_object())) {
 		json_decref(labels);
 		goto oom;

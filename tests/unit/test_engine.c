@@ -515,6 +515,16 @@ static void test_breaker(void)
 
 /* ---- pruning: fresh read, id, policy on the fresh record, keep_last ---- */
 
+/* A provider whose word for a ready snapshot is "available" (as EC2's is),
+ * over the fake's own words: readiness is the provider's reading. */
+static const struct cf_provider_ops *fake_ops;
+static enum cf_state available_state(enum cf_kind kind, const char *status)
+{
+	if (status && !strcmp(status, "available"))
+		return CF_STATE_READY;
+	return fake_ops->state(kind, status);
+}
+
 static void test_prune_safety(void)
 {
 	struct fake_provider f;
@@ -574,6 +584,33 @@ static void test_prune_safety(void)
 	CHECK_EQ_INT(fp_seed_store(&f, w.st), 0); /* a sync catches up */
 	CHECK_EQ_INT(cf_engine_rmdir(w.e, &caller, coll, "older"), 0);
 	CHECK(!fp_exists(&f, "global/snapshots/older"));
+	world_close(&w);
+	fp_destroy(&f);
+
+	/* keep_last = 1 judges r's own readiness as the provider reads its
+	 * word: the disk's only snapshot, "available" (READY to this
+	 * provider), is its newest READY one and is kept; once the API says it
+	 * FAILED it is none of the kept ones and may go. */
+	static struct cf_provider_ops ops;
+	cloud_init(&f);
+	fake_ops = f.p.ops;
+	ops = *f.p.ops;
+	ops.state = available_state;
+	f.p.ops = &ops;
+	add_snap(&f, "only", "available", 3600);
+	world_open(&w, &f, "{\"prune\": {\"grace_seconds\": 0, \"keep_last\": 1}}", NULL, NULL, 5);
+	coll = ino_of(w.st, "global/snapshots");
+	CHECK_EQ_INT(cf_engine_rmdir(w.e, &caller, coll, "only"), -EPERM);
+	CHECK(fp_exists(&f, "global/snapshots/only"));
+	fp_lock(&f);
+	n = fp_find(&f, "global/snapshots/only");
+	if (n) { /* NULL when pruned above (a failed check) */
+		free(n->status);
+		n->status = strdup("FAILED");
+	}
+	fp_unlock(&f);
+	CHECK_EQ_INT(cf_engine_rmdir(w.e, &caller, coll, "only"), 0);
+	CHECK(!fp_exists(&f, "global/snapshots/only"));
 	world_close(&w);
 	fp_destroy(&f);
 }

@@ -292,23 +292,25 @@ static void test_decisions(void)
 	struct cf_label keep = {S("keep"), S("yes")};
 	r.created = 1000;
 	r.source = S("zones/z/disks/d");
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 5, 10, why, sizeof why), 0);
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 100, 5, 10, why, sizeof why), -EPERM);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, true, 1000 + 700, 5, 10, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, true, 1000 + 100, 5, 10, why, sizeof why), -EPERM);
 	CHECK(strstr(why, "min_age_seconds") != NULL);
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 1, 10, why, sizeof why), -EPERM);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, true, 1000 + 700, 1, 10, why, sizeof why), -EPERM);
 	CHECK(strstr(why, "keep_last") != NULL);
-	/* keep_last keeps the newest READY ones: r READY (or without a status)
-	 * is held, r CREATING or FAILED is none of them */
+	/* keep_last keeps the newest READY ones: r not READY (CREATING, FAILED:
+	 * the caller's reading of the provider's word) is none of them, even as
+	 * the newest of its source; the policy reads no status word itself */
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, false, 1000 + 700, 0, 1, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, false, 1000 + 700, 1, 10, why, sizeof why), 0);
 	r.status = S("READY");
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 1, 10, why, sizeof why), -EPERM);
-	r.status = S("FAILED");
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 0, 1, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, false, 1000 + 700, 0, 1, why, sizeof why), 0);
 	r.status = S("CREATING");
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 0, 1, why, sizeof why), 0);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, true, 1000 + 700, 0, 1, why, sizeof why), -EPERM);
+	CHECK(strstr(why, "keep_last") != NULL);
 	r.status = NULL;
 	r.labels = &keep;
 	r.nlabels = 1;
-	CHECK_EQ_INT(cf_policy_may_prune(p, &r, 1000 + 700, 5, 10, why, sizeof why), -EPERM);
+	CHECK_EQ_INT(cf_policy_may_prune(p, &r, true, 1000 + 700, 5, 10, why, sizeof why), -EPERM);
 	CHECK(strstr(why, "keep=yes") != NULL);
 
 	char miss[64];

@@ -88,9 +88,43 @@ static const struct cf_report_row *owner_row(const struct cf_report_list *l, con
 	return NULL;
 }
 
+/* keep_last holds only READY copies: the newest copy of a source, still
+ * CREATING, is none of the kept ones (prunable), and the two READY ones
+ * behind it are (keep_last 2). Its own readiness is the store's word as the
+ * provider reads it; a report that took every copy as READY would keep it. */
+static void test_newest_not_ready(const struct cf_policy *p, const char *dir)
+{
+	struct cf_store *s;
+	struct cf_resource r;
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	mk(&r, CF_KIND_DISK, "zones/z", "e", "READY", 500, 1);
+	put(s, &r);
+	const char *E = "zones/z/disks/e";
+	snap(s, "n0", E, "CREATING", 40, 1 << 20, NULL, NULL); /* prunable: not READY */
+	snap(s, "n1", E, "READY", 45, 2 << 20, NULL, NULL);    /* keep_last */
+	snap(s, "n2", E, "READY", 50, 4 << 20, NULL, NULL);    /* keep_last */
+	struct cf_report_config cfg = {.store = s, .policy = p, .mount_id = MOUNT_ID, .now = NOW};
+	struct cf_report *rep = NULL;
+	CHECK_EQ_INT(cf_report_build(&cfg, &rep), 0);
+	const struct cf_report_prune *e = rep ? row_of(rep, E) : NULL;
+	CHECK(e != NULL);
+	if (e) {
+		CHECK_EQ_INT(e->copies, 3);
+		CHECK_EQ_INT(e->keep_last, 2);
+		CHECK_EQ_INT(e->prunable, 1);
+		CHECK_EQ_INT(e->bytes, 1 << 20);
+	}
+	cf_report_free(rep);
+	cf_store_close(s);
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(void)
 {
-	char dir[256], trash[64];
+	char dir[256], dir2[300], trash[64];
 	struct cf_store *s;
 	struct cf_policy *p;
 	char err[256];
@@ -194,6 +228,8 @@ int main(void)
 	CHECK(rep->ntrash == 1 && rep->trash[0].ours && rep->trash[0].at == NOW + 3600);
 
 	cf_report_free(rep);
+	snprintf(dir2, sizeof dir2, "%s-2", dir);
+	test_newest_not_ready(p, dir2);
 	cf_policy_free(p);
 	cf_store_close(s);
 	char cmd[300];
