@@ -40,8 +40,10 @@
 enum {
 	UNKNOWN_MAX = 64,	 /* creates with an unknown outcome remembered */
 	LOOKUP_MS = 8000,	 /* how long a remembered create's tag is looked for: a few
-				  * times EC2's usual consistency delay, well inside a
-				  * write's budget */
+				  * times EC2's usual consistency delay */
+	DESCRIBE_MS = 5000,	 /* the time one lookup is given past the window */
+	LOOKUP_OWN_MAX = 3,	 /* lost sends of one request whose lookup runs on its own
+				  * time, not the write's (find_request) */
 	AMI_SNAPSHOTS_MAX = 128, /* block device mappings of one AMI we follow */
 	LABEL_CHANGES = 8,	 /* changes one plan may ask for */
 	ID_MAX = 32,
@@ -51,7 +53,14 @@ struct aws {
 	struct cf_provider pub;
 	struct cf_aws_client *client;
 	pthread_mutex_t lock;
-	char unknown[UNKNOWN_MAX][37]; /* request ids, under lock */
+	/* creates with an unknown outcome, under lock: the request id, when
+	 * the last send's answer was lost (the lookup's window starts there)
+	 * and how many sends were lost */
+	struct unknown {
+		char rid[37];
+		int64_t since;
+		unsigned lost;
+	} unknown[UNKNOWN_MAX];
 	unsigned next_unknown;
 	char zone[40]; /* -o zone=: where restores go ("": their source's zone) */
 };
@@ -195,28 +204,46 @@ static int call(struct cf_aws_client *c, const char *action, const struct aws_pa
 static void unknown_add(struct aws *a, const char *rid)
 {
 	pthread_mutex_lock(&a->lock);
-	bool there = false;
-	for (int i = 0; i < UNKNOWN_MAX && !there; i++)
-		there = !strcmp(a->unknown[i], rid);
-	if (!there) {
-		snprintf(a->unknown[a->next_unknown], sizeof a->unknown[0], "%s", rid);
+	struct unknown *u = NULL;
+	for (int i = 0; i < UNKNOWN_MAX && !u; i++)
+		if (!strcmp(a->unknown[i].rid, rid))
+			u = &a->unknown[i];
+	if (!u) {
+		u = &a->unknown[a->next_unknown];
 		a->next_unknown = (a->next_unknown + 1) % UNKNOWN_MAX;
+		snprintf(u->rid, sizeof u->rid, "%s", rid);
+		u->lost = 0;
 	}
+	/* a send lost again: a new window, from now */
+	u->since = cf_mono_ms();
+	u->lost++;
 	pthread_mutex_unlock(&a->lock);
 }
 
-static bool unknown_has(struct aws *a, const char *rid, bool drop)
+/* Whether rid's outcome is unknown; then *since and *lost (when not NULL)
+ * say when its last send was lost and how many were. drop: forget it (the
+ * create was found or accepted). */
+static bool unknown_get(struct aws *a, const char *rid, bool drop, int64_t *since, unsigned *lost)
 {
 	bool there = false;
 	pthread_mutex_lock(&a->lock);
 	for (int i = 0; i < UNKNOWN_MAX && !there; i++)
-		if (!strcmp(a->unknown[i], rid)) {
+		if (!strcmp(a->unknown[i].rid, rid)) {
 			there = true;
+			if (since)
+				*since = a->unknown[i].since;
+			if (lost)
+				*lost = a->unknown[i].lost;
 			if (drop)
-				a->unknown[i][0] = '\0';
+				a->unknown[i].rid[0] = '\0';
 		}
 	pthread_mutex_unlock(&a->lock);
 	return there;
+}
+
+static bool unknown_has(struct aws *a, const char *rid, bool drop)
+{
+	return unknown_get(a, rid, drop, NULL, NULL);
 }
 
 /* ---- describing ---- */
@@ -614,35 +641,64 @@ static int lookup_request(struct aws *a, enum cf_kind k, const char *rid, char i
 	return rc == 1 ? 0 : rc ? rc : -ENOENT;
 }
 
-/* Look the request tag up; a create remembered as unknown is looked for
- * again until LOOKUP_MS passed. When the write's deadline comes first, the
- * answer is -EAGAIN (still unknown: the journal's job asks again later),
- * never -ENOENT, which would send the create a second time. */
+/* Look the request tag up. A create whose last send was lost is looked for
+ * until LOOKUP_MS after that loss: only a Describe asked at the window's
+ * end that still does not show it makes -ENOENT (sent again). The window
+ * is the request's, not the call's: a lookup cut short by a fault (the
+ * caller repeats the create) goes on where it stopped.
+ *
+ * The window is the lookup's own time, not the write's: waiting for EC2 to
+ * become consistent is not the API failing to answer, and under load (a
+ * slow Describe, a faulty one repeated) it could outlast the write's
+ * deadline, failing a mkdir the API would have carried out. So for the
+ * first LOOKUP_OWN_MAX lost sends of a request, the thread's deadline is
+ * lifted to the window's end (plus DESCRIBE_MS for the last lookup) while
+ * it runs, and then set back moved on by the time the API spent answering
+ * (the time up to the last answered lookup), as the engine does for a
+ * flush command's time. A write whose sends keep being lost still ends:
+ * after that many, the window runs within the write's deadline, and when
+ * the deadline comes first the answer is -EAGAIN (still unknown), never
+ * -ENOENT, which would send the create a second time. */
 static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[ID_MAX],
 			char status[32], struct cf_error *err)
 {
-	bool patient = unknown_has(a, rid, false);
-	int64_t until = cf_mono_ms() + (patient ? LOOKUP_MS : 0);
+	int64_t since = 0;
+	unsigned lost = 0;
+	if (!unknown_get(a, rid, false, &since, &lost))
+		return lookup_request(a, k, rid, id, status, err);
+	int64_t until = since + LOOKUP_MS, deadline = cf_http_deadline();
+	int64_t t0 = cf_mono_ms(), answered = t0;
+	bool own = deadline && lost <= LOOKUP_OWN_MAX;
+	if (own && deadline < until + DESCRIBE_MS)
+		cf_http_set_deadline(until + DESCRIBE_MS);
 	unsigned delay = 250;
+	int rc;
 	for (;;) {
-		int rc = lookup_request(a, k, rid, id, status, err);
-		if (rc != -ENOENT)
-			return rc;
-		if (cf_mono_ms() + delay > until)
-			return -ENOENT;
-		int64_t deadline = cf_http_deadline();
-		if (deadline && cf_mono_ms() + delay + 2000 > deadline) {
+		int64_t asked = cf_mono_ms();
+		rc = lookup_request(a, k, rid, id, status, err);
+		if (rc == 0 || rc == -ENOENT)
+			answered = cf_mono_ms();
+		if (rc != -ENOENT || asked >= until)
+			break;
+		int64_t now = cf_mono_ms(), dl = cf_http_deadline(), left = until - now;
+		/* the last lookup asked at the window's end, not later */
+		unsigned wait = left <= 0 ? 0 : left < (int64_t) delay ? (unsigned) left : delay;
+		if (dl && now + wait + DESCRIBE_MS > dl) {
 			aws_seterr(err, -EAGAIN,
 				   "request %s: its create may have been made and Describe does "
 				   "not show it yet; looking again later",
 				   rid);
 			err->retryable = true;
-			return -EAGAIN;
+			rc = -EAGAIN;
+			break;
 		}
-		cf_sleep_ms(delay);
+		cf_sleep_ms(wait);
 		if (delay < 2000)
 			delay *= 2;
 	}
+	if (own)
+		cf_http_set_deadline(deadline + (answered - t0));
+	return rc;
 }
 
 static void add_tags(struct aws_params *ps, int spec, const char *type,

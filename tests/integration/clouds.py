@@ -425,12 +425,5 @@ class Aws(Cloud):
         _control(emu, "DELETE", f"resources/{self.snap_id(int(name[5:]))}")
 
 
-# clonefs bugs an AWS variant runs into (clouds.known_bug("aws", REASON))
-AWS_LOOKUP_DEADLINE = ("clonefs bug: after an unknown outcome the AWS create looks its request "
-                       "tag up for 8 s before a re-send; on a loaded machine that lookup can "
-                       "outlast the write's deadline and mkdir answers EAGAIN (nothing is "
-                       "duplicated, but the clone is not made)")
-
-
 def make(provider, n_disks=2):
     return {"gce": Gce, "aws": Aws}[provider](n_disks)

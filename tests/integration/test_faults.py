@@ -228,7 +228,6 @@ def test_write_answers_eagain_within_60s_when_the_api_hangs(clouds):
 def test_twelve_mkdirs_through_a_30_percent_fault_rate(clouds):
     c, emu, m = clouds(12, 2, policy={"clone": {"consistency": "crash"}},
                        emu_args=["--random-seed", "7"])
-    clouds.known_bug("aws", vocab.AWS_LOOKUP_DEADLINE)
     c.reset_requests(emu)
     # 5xx/429 before the request is handled, answers lost after it took effect, and 200s
     # whose body cannot be read: 30 % of every API request (on AWS, new snapshots also

@@ -5,11 +5,14 @@
  * it, deletes the snapshot no other AMI uses and keeps the shared one; a
  * snapshot in use is EBUSY, a locked one EPERM, AWS Backup's EPERM with
  * nothing sent; a tag is removed with the value it had; op_poll follows the
- * snapshot's state; a restore's volume is asked again with its ClientToken. */
+ * snapshot's state; a restore's volume is asked again with its ClientToken;
+ * the lookup after a lost answer runs on its own time, not the write's: a
+ * short write deadline does not cut it (an EAGAIN for a clone EC2 made). */
 #include "aws.h"
 #include "aws_creds.h"
 #include "aws_query.h"
 #include "check.h"
+#include "deadline.h"
 #include "http.h"
 #include "layout.h"
 #include "mini_httpd.h"
@@ -129,6 +132,52 @@ static void test_create_lost_answer_found_by_tag(void)
 	CHECK_EQ_INT(P->ops->op_poll(P, &op, false, &err), 0);
 	CHECK(op.done && !op.failed);
 	cf_operation_clear(&op);
+}
+
+/* A lost answer, then a write deadline shorter than EC2's consistency delay:
+ * the lookup is the lookup's time (find_request), so it goes on until the
+ * snapshot shows, and the write's deadline is moved on by that time. */
+static void test_lookup_outlasts_a_short_write_deadline(void)
+{
+#define RID2 "0d9e8f7a-6b5c-4d3e-9f2a-1b2c3d4e5f60"
+	static const struct canned script[] = {
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD,
+	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"
+	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"
+	     "</item></volumeSet></DescribeVolumesResponse>",
+	     false},
+	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	    /* hidden from Describe for about 2 s, then there */
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0c0c0c0c", "pending", TAG("clonefs-request", RID2))),
+	     false},
+	};
+	server_script(script, 8);
+	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
+				    .name = "late",
+				    .source = "volumes/vol-0a0a0a0a",
+				    .request_id = RID2};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EAGAIN);
+	CHECK_EQ_INT(count("CreateSnapshot"), 1);
+	/* the write has 1 s left: less than the lookup takes */
+	int64_t deadline = cf_mono_ms() + 1000;
+	cf_http_set_deadline(deadline);
+	int rc = P->ops->create(P, &req, &op, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(rc || !strcmp(op.name, "snap-0c0c0c0c"));
+	CHECK_EQ_INT(count("CreateSnapshot"), 1); /* never sent twice */
+	CHECK_EQ_INT(S.nreq, 8);
+	/* the lookup's time is not the write's */
+	CHECK(cf_http_deadline() > deadline);
+	cf_http_set_deadline(0);
+	cf_operation_clear(&op);
+#undef RID2
 }
 
 static void test_remove_ami_keeps_a_shared_snapshot(void)
@@ -322,6 +371,7 @@ int main(void)
 	CHECK_EQ_INT(cf_aws_new(c, &P), 0);
 	if (P) {
 		test_create_lost_answer_found_by_tag();
+		test_lookup_outlasts_a_short_write_deadline();
 		test_remove_ami_keeps_a_shared_snapshot();
 		test_remove_refusals();
 		test_delete_tag_with_its_value();
