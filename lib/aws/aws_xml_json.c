@@ -89,22 +89,21 @@ static void put_u(struct out *o, uint32_t u)
 static void put_string(struct out *o, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *) str;
-	size_t run = 0; /* plain bytes not yet written, ending at i */
+	size_t i = 0, start = 0; /* plain bytes from start, not yet written */
 	put(o, "\"", 1);
-	for (size_t i = 0; i < n && !o->fail;) {
+	while (i < n && !o->fail) {
+		unsigned c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		put(o, str + start, i - start);
 		uint32_t cp;
 		size_t l = utf8_next(s + i, n - i, &cp);
 		if (!l) {
 			o->fail = true;
 			return;
 		}
-		if (cp >= 0x20 && cp <= 0x7f && cp != '"' && cp != '\\') {
-			run++;
-			i++;
-			continue;
-		}
-		put(o, str + i - run, run);
-		run = 0;
 		const char *esc = NULL;
 		switch (cp) {
 		case '"':
@@ -139,8 +138,9 @@ static void put_string(struct out *o, const char *str, size_t n)
 			put_u(o, 0xdc00 | (cp & 0x3ff));
 		}
 		i += l;
+		start = i;
 	}
-	put(o, str + n - run, run);
+	put(o, str + start, n - start);
 	put(o, "\"", 1);
 }
 
