@@ -336,8 +336,14 @@ int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name
 		if (usable && (rc = pref_add(w, &k, &mine, false)))
 			return rc;
 	}
-	/* A newer resource that took the name first gives it up. */
-	if (holds && (rc = evict(w, coll, (size_t) cl, want, r->id)))
+	/* A newer resource that took the name first gives it up. Not when it
+	 * is shown there already: coll/want is its own path then (one base per
+	 * path), and evict would only find it (every unchanged sync, for each
+	 * resource). */
+	bool shown_there = have && !strcmp(old.shown, want) && old.clen == (size_t) cl &&
+			   !memcmp(old.coll, coll, old.clen) && old.idn == idn &&
+			   !memcmp(old.id, r->id, idn);
+	if (holds && !shown_there && (rc = evict(w, coll, (size_t) cl, want, r->id)))
 		return rc;
 	memcpy(name, want, strlen(want) + 1);
 	return 0;
