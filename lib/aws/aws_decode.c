@@ -29,7 +29,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,43 +54,6 @@ static const char *text_of(const xnode *n, const char *name, size_t *len)
 	if (len)
 		*len = c->text_len;
 	return c->text;
-}
-
-/* The element as JSON (compact; an element whose children are all "item" is
- * an array, one with children an object, a leaf a string): a resource's raw
- * document, so resource.json is JSON on every provider. */
-static json_t *to_json(const xnode *n)
-{
-	if (!n->child)
-		return json_stringn(n->text, n->text_len);
-	bool items = true;
-	for (const xnode *c = n->child; c; c = c->next)
-		items = items && !strcmp(c->name, "item");
-	json_t *out = items ? json_array() : json_object();
-	for (const xnode *c = n->child; out && c; c = c->next) {
-		json_t *v = to_json(c);
-		if (!v || (items ? json_array_append_new(out, v)
-				 : json_object_set_new(out, c->name, v))) {
-			json_decref(v);
-			json_decref(out);
-			return NULL;
-		}
-	}
-	return out;
-}
-
-static char *raw_json(const xnode *n, size_t max, size_t *len)
-{
-	json_t *j = to_json(n);
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-	json_decref(j);
-	if (s && strlen(s) > max) {
-		free(s);
-		return NULL;
-	}
-	if (s)
-		*len = strlen(s);
-	return s;
 }
 
 /* Where a listing's items are: the answer's element, its set, and for
@@ -450,7 +412,7 @@ static int decode_item(const xnode *it, enum cf_kind k, struct cf_resource *r, c
 		if (oom)
 			goto oom;
 	}
-	if (!(r->raw = raw_json(it, CF_RAW_MAX, &r->raw_len))) {
+	if (!(r->raw = cf_aws_xml_json(it, CF_RAW_MAX, &r->raw_len))) {
 		snprintf(why, why_size, "%s %s: its document is larger than %d bytes", sh->word,
 			 r->id, CF_RAW_MAX);
 		cf_resource_clear(r);

@@ -61,4 +61,12 @@ const struct cf_aws_xml_node *cf_aws_xml_child(const struct cf_aws_xml_node *n, 
  * when absent (n may be NULL). */
 const char *cf_aws_xml_get(const struct cf_aws_xml_node *n, const char *path);
 
+/* The tree at n as compact JSON in ASCII (aws_xml_json.c): an element whose
+ * children are all "item" is an array, one with children an object (a name
+ * repeated among them: its last value, at its first place), a leaf its text
+ * as a string. A new NUL-terminated string of *len <= max bytes; NULL when
+ * it would be longer, when a name or text is not valid UTF-8, or out of
+ * memory. */
+char *cf_aws_xml_json(const struct cf_aws_xml_node *n, size_t max, size_t *len);
+
 #endif

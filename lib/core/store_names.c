@@ -114,9 +114,26 @@ static int pref_key(struct cf_store *s, const char *coll, size_t clen, const cha
 	return 0;
 }
 
-static int pref_add(struct cf_wtxn *w, MDB_val *k, const struct claim *c)
+/* Record claim c of key k. known: it was recorded before (the resource's
+ * stored record makes the same claim), so it is looked up first: LMDB's put
+ * copies the page it lands on before it finds the claim there, and a sync
+ * that found nothing new would rewrite every page of prefs. */
+static int pref_add(struct cf_wtxn *w, MDB_val *k, const struct claim *c, bool known)
 {
 	MDB_val v = {c->n, (void *) c->b};
+	if (known) {
+		MDB_cursor *cur;
+		MDB_val kk = *k, vv = v;
+		int rc = open_cursor(w->txn, w->s->dbi[DB_PREFS], &cur);
+		if (rc)
+			return rc;
+		rc = mdb_cursor_get(cur, &kk, &vv, MDB_GET_BOTH);
+		mdb_cursor_close(cur);
+		if (!rc)
+			return 0;
+		if (rc != MDB_NOTFOUND)
+			return lmdb_err(rc, "read a preferred name");
+	}
 	int rc = mdb_put(w->txn, w->s->dbi[DB_PREFS], k, &v, MDB_NODUPDATA);
 	if (rc == MDB_KEYEXIST)
 		return 0;
@@ -293,9 +310,10 @@ int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name
 	else if (rc && rc != -ENOENT)
 		return rc;
 	/* A claim it no longer makes goes. */
-	if (have && old.pn &&
-	    (!usable || old.pn != pn || memcmp(old.pref, r->name_pref, pn) ||
-	     old.claim.n != mine.n || memcmp(old.claim.b, mine.b, mine.n))) {
+	bool same_claim = have && old.pn && usable && old.pn == pn &&
+			  !memcmp(old.pref, r->name_pref, pn) && old.claim.n == mine.n &&
+			  !memcmp(old.claim.b, mine.b, mine.n);
+	if (have && old.pn && !same_claim) {
 		MDB_val ok;
 		char okb[sizeof kb];
 		if (!pref_key(w->s, old.coll, old.clen, old.pref, old.pn, okb, sizeof okb, &ok) &&
@@ -303,7 +321,8 @@ int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name
 			return rc;
 	}
 	int holds = 0;
-	if (usable && ((rc = pref_add(w, &k, &mine)) || (holds = pref_holds(w, &k, &mine)) < 0))
+	if (usable &&
+	    ((rc = pref_add(w, &k, &mine, same_claim)) || (holds = pref_holds(w, &k, &mine)) < 0))
 		return rc ? rc : holds;
 	const char *want = holds ? r->name_pref : r->id;
 	/* Its entry under another name goes (the name it had stays free for
@@ -314,11 +333,17 @@ int store_choose_name(struct cf_wtxn *w, const struct cf_resource *r, char *name
 		    rc != -ENOENT)
 			return rc;
 		/* removing it dropped its claim: it still makes it */
-		if (usable && (rc = pref_add(w, &k, &mine)))
+		if (usable && (rc = pref_add(w, &k, &mine, false)))
 			return rc;
 	}
-	/* A newer resource that took the name first gives it up. */
-	if (holds && (rc = evict(w, coll, (size_t) cl, want, r->id)))
+	/* A newer resource that took the name first gives it up. Not when it
+	 * is shown there already: coll/want is its own path then (one base per
+	 * path), and evict would only find it (every unchanged sync, for each
+	 * resource). */
+	bool shown_there = have && !strcmp(old.shown, want) && old.clen == (size_t) cl &&
+			   !memcmp(old.coll, coll, old.clen) && old.idn == idn &&
+			   !memcmp(old.id, r->id, idn);
+	if (holds && !shown_there && (rc = evict(w, coll, (size_t) cl, want, r->id)))
 		return rc;
 	memcpy(name, want, strlen(want) + 1);
 	return 0;

@@ -2,11 +2,14 @@
  * (tags nested as items of their own), the text outside the items with its
  * path, entities decoded, and every refusal: DOCTYPE (the billion laughs),
  * depth, text, element and item-size limits, broken and empty documents, a
- * callback that stops the parse. */
+ * callback that stops the parse; and an item as JSON, byte for byte what
+ * jansson made of it before (the reference below), so stored documents do
+ * not change. */
 #include "aws_xml.h"
 #include "check.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 
 static const char page[] =
@@ -212,11 +215,162 @@ static void test_many(void)
 	free(doc);
 }
 
+/* ---- an item as JSON ---- */
+
+/* The reference: the decoder's former jansson tree, dumped. */
+static json_t *ref_tree(const struct cf_aws_xml_node *n)
+{
+	if (!n->child)
+		return json_stringn(n->text, n->text_len);
+	bool items = true;
+	for (const struct cf_aws_xml_node *c = n->child; c; c = c->next)
+		items = items && !strcmp(c->name, "item");
+	json_t *out = items ? json_array() : json_object();
+	for (const struct cf_aws_xml_node *c = n->child; out && c; c = c->next) {
+		json_t *v = ref_tree(c);
+		/* the _new calls take v even when they fail (the decoder's
+		 * version freed it twice then: on a name expat never gives) */
+		if (!v || (items ? json_array_append_new(out, v)
+				 : json_object_set_new(out, c->name, v))) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static char *ref_json(const struct cf_aws_xml_node *n)
+{
+	json_t *j = ref_tree(n);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(j);
+	return s;
+}
+
+struct same {
+	int items, differ;
+	size_t max;	 /* 0: no bound */
+	char first[512]; /* the first item's JSON */
+};
+
+static int on_same(void *ctx, const struct cf_aws_xml_node *it)
+{
+	struct same *sm = ctx;
+	size_t len = 0;
+	char *want = ref_json(it);
+	char *got = cf_aws_xml_json(it, sm->max ? sm->max : 1 << 20, &len);
+	if (want && sm->max && strlen(want) > sm->max) {
+		free(want);
+		want = NULL; /* the former bound: longer is refused */
+	}
+	if (!want != !got || (got && (strcmp(want, got) || len != strlen(got)))) {
+		sm->differ++;
+		fprintf(stderr, "item %d: jansson %s\n         mine    %s\n", sm->items,
+			want ? want : "(null)", got ? got : "(null)");
+	}
+	if (!sm->items)
+		snprintf(sm->first, sizeof sm->first, "%s", got ? got : "(null)");
+	sm->items++;
+	free(want);
+	free(got);
+	return 0;
+}
+
+static struct same same_as_jansson(const char *doc, size_t max)
+{
+	struct same sm = {.max = max};
+	char why[256];
+	struct cf_aws_xml_handler h = {"s/item", on_same, NULL, &sm, NULL, 0};
+	CHECK_EQ_INT(cf_aws_xml_parse(doc, strlen(doc), NULL, &h, why, sizeof why), 0);
+	CHECK_EQ_INT(sm.differ, 0);
+	return sm;
+}
+
+static void test_json(void)
+{
+	/* the page above: tags an array, the item an object */
+	struct same sm = {0};
+	char why[256], doc[8192];
+	struct cf_aws_xml_handler h = {"snapshotSet/item", on_same, NULL, &sm, NULL, 0};
+	CHECK_EQ_INT(cf_aws_xml_parse(page, strlen(page), NULL, &h, why, sizeof why), 0);
+	CHECK_EQ_INT(sm.items, 3);
+	CHECK_EQ_INT(sm.differ, 0);
+	CHECK(strstr(sm.first, "\"tagSet\":[{\"key\":\"Name\",\"value\":\"web-1\"},"));
+	CHECK(strstr(sm.first, "\"description\":\"a & b <c> AB\""));
+
+	/* escapes: quotes, backslash, controls, DEL, two-, three- and
+	 * four-byte characters (a UTF-16 pair), a character reference */
+	sm = same_as_jansson("<R><s><item><a>q\"b\\s/&#9;&#10;&#13;\x7f</a>"
+			     "<b>\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80&#x1F600;</b>"
+			     "<c>\xef\xbf\xbd</c><d></d><e/></item></s></R>",
+			     0);
+	CHECK_EQ_STR(sm.first, "{\"a\":\"q\\\"b\\\\s/\\t\\n\\r\x7f\","
+			       "\"b\":\"\\u00E9\\u20AC\\uD83D\\uDE00\\uD83D\\uDE00\","
+			       "\"c\":\"\\uFFFD\",\"d\":\"\",\"e\":\"\"}");
+
+	/* a name repeated: its first place, its last value; items beside
+	 * other names make an object; an element's own text beside children
+	 * is dropped; nested arrays */
+	sm = same_as_jansson("<R><s><item><a>1</a><b>2</b><a>3</a><item>i</item><c>x<d>y</d></c>"
+			     "<e><item><item>n</item></item><item/></e><b>4</b></item></s></R>",
+			     0);
+	CHECK_EQ_STR(sm.first, "{\"a\":\"3\",\"b\":\"4\",\"item\":\"i\",\"c\":{\"d\":\"y\"},"
+			       "\"e\":[[\"n\"],\"\"]}");
+
+	/* many members (sorted, not scanned), repeated names among them */
+	size_t n = (size_t) snprintf(doc, sizeof doc, "<R><s><item>");
+	for (int i = 0; i < 300; i++)
+		n += (size_t) snprintf(doc + n, sizeof doc - n, "<k%d>%d</k%d>", i % 37, i, i % 37);
+	snprintf(doc + n, sizeof doc - n, "</item></s></R>");
+	sm = same_as_jansson(doc, 0);
+	CHECK(strstr(sm.first, "{\"k0\":\"296\",\"k1\":\"297\","));
+
+	/* the bound: exactly max is kept, one byte more is refused */
+	sm = same_as_jansson("<R><s><item><a>12</a></item></s></R>", 10); /* {"a":"12"} */
+	CHECK_EQ_STR(sm.first, "{\"a\":\"12\"}");
+	sm = same_as_jansson("<R><s><item><a>123</a></item></s></R>", 10);
+	CHECK_EQ_STR(sm.first, "(null)");
+
+	/* text expat never hands over, in a tree made by hand: invalid UTF-8
+	 * (a lone continuation byte, an overlong form, a surrogate, past
+	 * U+10FFFF, cut short) is refused as jansson refused it; NUL escaped */
+	static const struct {
+		const char *text;
+		size_t len;
+	} bad[] = {{"a\x80", 2},	{"\xc0\xaf", 2},	 {"\xe0\x80\xaf", 3},
+		   {"\xed\xa0\x80", 3}, {"\xf4\x90\x80\x80", 4}, {"\xe2\x82", 2},
+		   {"a\0b", 3}};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct cf_aws_xml_node leaf = {
+		    .name = "v", .text = bad[i].text, .text_len = bad[i].len};
+		struct cf_aws_xml_node item = {.name = "item", .text = "", .child = &leaf};
+		leaf.parent = &item;
+		char *want = ref_json(&item), *got = cf_aws_xml_json(&item, 1 << 20, NULL);
+		CHECK(!want == !got);
+		CHECK(!want || !got || !strcmp(want, got));
+		free(want);
+		free(got);
+	}
+	struct cf_aws_xml_node leaf = {.name = "v", .text = "a\0b", .text_len = 3};
+	char *got = cf_aws_xml_json(&leaf, 1 << 20, NULL);
+	CHECK_EQ_STR(got, "\"a\\u0000b\"");
+	free(got);
+	/* a member's name that is not UTF-8 */
+	struct cf_aws_xml_node bad_member = {.name = "\xff", .text = "x", .text_len = 1};
+	struct cf_aws_xml_node holder = {.name = "item", .text = "", .child = &bad_member};
+	char *want = ref_json(&holder);
+	CHECK(want == NULL);
+	CHECK(cf_aws_xml_json(&holder, 1 << 20, NULL) == NULL);
+	free(want);
+	CHECK(cf_aws_xml_json(NULL, 1 << 20, NULL) == NULL);
+}
+
 int main(void)
 {
 	test_page();
 	test_get();
 	test_refusals();
 	test_many();
+	test_json();
 	return check_summary();
 }
