@@ -13,8 +13,10 @@
  * or a 5xx that is no throttle) is remembered; before it is sent again the
  * provider looks the tag up, repeating the lookup for a while, since a new
  * resource may be missing from Describe for some seconds (EC2 is eventually
- * consistent). A duplicate AMI name is the second guard: the AMI of that
- * name carrying our request tag is ours. */
+ * consistent). A create the caller says may have been sent before
+ * (cf_create_req.maybe_sent: a job resumed after a crash, when this memory
+ * was lost) is looked for the same way. A duplicate AMI name is the second
+ * guard: the AMI of that name carrying our request tag is ours. */
 #include "aws.h"
 #include "aws_query.h"
 #include "aws_xml.h"
@@ -807,6 +809,16 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 	bool snap = req->kind == CF_KIND_SNAPSHOT;
 	const char *what = snap ? "snapshot" : "image";
 
+	/* A resumed job's create may have left before a crash, and its
+	 * snapshot may still be missing from Describe: its outcome is unknown,
+	 * from now (when it was sent is not known, so the window is at least
+	 * the real one). Once: a repeat of the call goes on in that window. */
+	if (req->maybe_sent && !unknown_has(a, req->request_id, false)) {
+		cf_info("aws: %s %s: request %s may have been sent before (a resumed job): "
+			"looking for it for up to %d s before sending",
+			what, req->name, req->request_id, LOOKUP_MS / 1000);
+		unknown_add(a, req->request_id);
+	}
 	/* Made already (a repeat after a lost answer or a crash)? */
 	rc = find_request(a, req->kind, req->request_id, id, status, err);
 	if (!rc) {

@@ -982,14 +982,23 @@ static int run_hook(struct cf_engine *e, json_t *job, bool thaw, char *why, size
 /* Run job from its recorded step. With until_accepted, return as soon as
  * the create was accepted (mkdir's answer); the rest is the background
  * thread's. Every transition is journaled before the next request. Between
- * steps, a job not accepted yet may be given up (give_up). */
-static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_accepted)
+ * steps, a job not accepted yet may be given up (give_up). `resumed`: the job
+ * comes from the journal, not from its mkdir's plan a moment ago. */
+static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_accepted, bool resumed)
 {
 	char target[CF_PATH_MAX];
 	job_target(job, target, sizeof target);
 	const char *source = jstr(job, "source");
 	int result = 0;
 	bool first = true;
+	/* The step create is journaled before its request leaves, and left only
+	 * once it was answered: a job found in the journal at that step may have
+	 * sent its create already (a crash, an unmount, a journal write that
+	 * failed after the answer), and the provider must not take a request
+	 * that its cloud does not show yet for one never sent (the request id
+	 * alone does not make every cloud's create idempotent). A job that
+	 * reaches the step in this run has sent nothing yet. */
+	bool maybe_sent = resumed && !strcmp(jstr(job, "step"), "create");
 	for (;;) {
 		const char *step = jstr(job, "step");
 		const char *next = NULL;
@@ -1085,6 +1094,7 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 			req.nlabels = i;
 			req.request_id = json_string_value(
 			    json_object_get(json_object_get(job, "rid"), "create"));
+			req.maybe_sent = maybe_sent;
 			rc = api_create(e, &req, &op, &err);
 			free(l);
 			if (rc) {
@@ -1500,7 +1510,7 @@ static int engine_mkdir(struct cf_engine *e, const struct cf_caller *c, uint64_t
 	e->stats.clones_started++;
 	pthread_mutex_unlock(&e->lock);
 
-	rc = run_job(e, id, job, !e->cfg.wait_ready);
+	rc = run_job(e, id, job, !e->cfg.wait_ready, false);
 	/* Accepted: the directory is there at once, CREATING until the sync or
 	 * the job sees it READY. With wait_ready the job already followed it to
 	 * the end and stored what the API says. */
@@ -2521,7 +2531,7 @@ static int resume_fn(void *ctx, uint64_t id, json_t *job)
 		if (restore)
 			cf_restore_run_job(e, id, mine, false, true);
 		else
-			run_job(e, id, mine, false);
+			run_job(e, id, mine, false, true);
 		json_decref(mine);
 	}
 	owned_drop(e, id);

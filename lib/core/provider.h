@@ -92,6 +92,9 @@ struct cf_create_req {
 	const struct cf_label *labels;
 	size_t nlabels;
 	const char *request_id;
+	/* a create with this request id may have been sent before (a resumed
+	 * job): look for it patiently before sending */
+	bool maybe_sent;
 };
 
 /* What to restore: see cf_provider_ops.restore. */

@@ -13,7 +13,9 @@ under ASan); scripts/crash-loop runs the long loop (50 and more).
 The stale mount runs on both providers (gce, aws; clouds.py). The kill loop is
 GCE-only (machine images, operations); AWS's journal through a kill -9 (stop
 mode, CreateImage's request tag) is test_writes.py's
-test_kill_9_mid_stop_mode_clone_resumes_to_exactly_one[aws-...]."""
+test_kill_9_mid_stop_mode_clone_resumes_to_exactly_one[aws-...]. A kill -9 while
+the API holds a snapshot create runs on both: one snapshot after the restart, on
+AWS with the new snapshot missing from Describe for a while."""
 import errno
 import json
 import os
@@ -169,3 +171,54 @@ def test_stale_mount_is_reported_and_remount_works(emulator_factory, mount_facto
         m.proc = None
     m2 = mount_factory(emu, cache=m.cache)
     assert len(os.listdir(m2.path("global/snapshots"))) == 5
+
+
+def creates_received(c, emu):
+    """Snapshot creates that reached the emulator, answered or not (the GCE emulator
+    counts a request's arrival apart; the EC2 one counts it as it arrives)."""
+    if c.name == "gce":
+        got = requests_of(emu)["received"]
+        return sum(v for k, v in got.items() if k.endswith("/createSnapshot"))
+    return c.requests(emu).get("EC2 CreateSnapshot", 0)
+
+
+def requests_of(emu):
+    with urllib.request.urlopen(f"http://127.0.0.1:{emu.port}/emulator/v1/requests",
+                                timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_kill_9_with_a_create_in_flight_makes_one_snapshot(clouds):
+    """kill -9 while the API holds a snapshot create (received, not yet answered):
+    the restarted daemon resumes the job at its step create, with its request id,
+    and the cloud ends with exactly one snapshot. On AWS CreateSnapshot takes no
+    client token, and the snapshot stays missing from Describe for 5 s after it
+    is made (eventual consistency): only a patient lookup of the request tag by
+    the resumed job (cf_create_req.maybe_sent) keeps it from being made twice."""
+    c, emu, m = clouds(4, 2, policy={"clone": {"consistency": "crash"}})
+    if c.name == "aws":
+        c.faults(emu, eventualSeconds=5)
+    before = creates_received(c, emu)
+    # every answer held 1 s: the create is made a second after it arrived,
+    # whether its sender still lives or not
+    c.faults(emu, slowRate=1.0, slowSeconds=1.0)
+    target = m.path(c.disk_snapshots(0)) / "in-flight"
+    proc = subprocess.Popen(["mkdir", str(target)], stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: creates_received(c, emu) > before, 60, "the create to reach the API")
+        m.kill()
+    finally:
+        proc.wait(30)
+    c.faults(emu, slowRate=0)
+    m2 = clouds.remount(emu, m, opts=m.opts)
+    wait_for(lambda: os.listdir(m2.path(".clonefs/jobs")) == [], 60, "the resumed job to end")
+    if c.name == "aws":
+        # past the consistency delay: every snapshot made shows in Describe
+        control(emu, "clock", {"advanceSeconds": 10})
+    names = c.api_snapshot_names(emu)
+    assert names.count("in-flight") == 1, names
+    if c.name == "aws":
+        assert c.requests(emu).get("EC2 CreateSnapshot", 0) == 1, c.requests(emu)
+        assert "may have been sent before" in m2.stderr(), m2.stderr()[-2000:]
+    wait_for(lambda: "in-flight" in os.listdir(m2.path(c.disk_snapshots(0))), 30,
+             "the snapshot in the mount")

@@ -790,6 +790,8 @@ static int fp_create(struct cf_provider *pp, const struct cf_create_req *req,
 	struct create_ctx c = {req, op};
 	if (req->guest_flush)
 		atomic_fetch_add(&((struct fake_provider *) pp->impl)->guest_flushes, 1);
+	if (req->maybe_sent)
+		atomic_fetch_add(&((struct fake_provider *) pp->impl)->maybe_sent, 1);
 	int rc = call(pp->impl, FP_CREATE, req->source, act_create, &c, err);
 	if (rc)
 		cf_operation_clear(op);

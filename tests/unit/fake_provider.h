@@ -94,6 +94,7 @@ struct fake_provider {
 	struct cf_provider_ops own_ops;
 	/* what happened */
 	atomic_int guest_flushes; /* creates that asked for the provider's own flush */
+	atomic_int maybe_sent;	  /* creates said to have maybe been sent before */
 	atomic_int calls[FP__COUNT];
 	atomic_int pages, first_pages;
 	atomic_int asked[CF_LIST__COUNT];   /* first pages asked for, per listing */

@@ -7,7 +7,9 @@
  * nothing sent; a tag is removed with the value it had; op_poll follows the
  * snapshot's state; a restore's volume is asked again with its ClientToken;
  * the lookup after a lost answer runs on its own time, not the write's: a
- * short write deadline does not cut it (an EAGAIN for a clone EC2 made). */
+ * short write deadline does not cut it (an EAGAIN for a clone EC2 made);
+ * a resumed job's create (maybe_sent) is looked for as patiently, and a
+ * snapshot made before the crash is never made again. */
 #include "aws.h"
 #include "aws_creds.h"
 #include "aws_query.h"
@@ -178,6 +180,38 @@ static void test_lookup_outlasts_a_short_write_deadline(void)
 	cf_http_set_deadline(0);
 	cf_operation_clear(&op);
 #undef RID2
+}
+
+/* A job resumed after a crash (maybe_sent): its CreateSnapshot left before
+ * the crash, and the snapshot is hidden from Describe for about 2 s. This
+ * process lost no answer, yet the lookup is patient: nothing is sent. */
+static void test_resumed_create_waits_for_its_snapshot(void)
+{
+#define RID3 "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
+	static const struct canned script[] = {
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD, SNAPS(SNAP("snap-0d0d0d0d", "pending", TAG("clonefs-request", RID3))),
+	     false},
+	};
+	server_script(script, 4);
+	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
+				    .name = "resumed",
+				    .source = "volumes/vol-0a0a0a0a",
+				    .request_id = RID3,
+				    .maybe_sent = true};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	int rc = P->ops->create(P, &req, &op, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(rc || !strcmp(op.name, "snap-0d0d0d0d"));
+	CHECK_EQ_INT(count("CreateSnapshot"), 0); /* made before the crash: never again */
+	CHECK_EQ_INT(S.nreq, 4);
+	for (int i = 0; i < S.nreq; i++)
+		CHECK(sent(i, "DescribeSnapshots"));
+	cf_operation_clear(&op);
+#undef RID3
 }
 
 static void test_remove_ami_keeps_a_shared_snapshot(void)
@@ -372,6 +406,7 @@ int main(void)
 	if (P) {
 		test_create_lost_answer_found_by_tag();
 		test_lookup_outlasts_a_short_write_deadline();
+		test_resumed_create_waits_for_its_snapshot();
 		test_remove_ami_keeps_a_shared_snapshot();
 		test_remove_refusals();
 		test_delete_tag_with_its_value();

@@ -17,6 +17,8 @@
  *   siblings only, the reaper deletes only what this mount labelled and
  *   reads it again first; jobs expire (clone.job_max_age_seconds) and are
  *   cancelled (cf_engine_cancel_job);
+ * - a create is said to have maybe been sent before (maybe_sent) only for
+ *   a job resumed at its step create;
  * - the retry layer's pauses end when its stop is raised (an unmount). */
 #include "gce.h"
 #include "check.h"
@@ -825,6 +827,48 @@ static void test_expiry(void)
 	fp_destroy(&f);
 }
 
+/* The provider hears that a create may have been sent before exactly when
+ * the journal says so: a job resumed at its step create (crashed as the
+ * create left); never a mkdir's own job, nor one resumed before that step. */
+static void test_maybe_sent(void)
+{
+	struct fake_provider f, saved;
+	struct world w;
+	uint64_t id;
+	struct crash c = {.f = &f, .at_op = FP_CREATE, .saved = &saved};
+	crash_run(&c, &f, &w);
+	world_close(&w);
+	CHECK(c.crashed && c.job);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 1);
+	CHECK_EQ_INT(atomic_load(&f.maybe_sent), 0); /* planned a moment ago: never sent */
+	fp_destroy(&f);
+	pthread_mutex_destroy(&c.lock);
+	if (c.job) {
+		CHECK_EQ_STR(json_string_value(json_object_get(c.job, "step")), "create");
+		world_open(&w, &saved, STOP_POLICY, c.job, &id, 5);
+		CHECK(drain(&w, 2000));
+		world_close(&w);
+		CHECK_EQ_INT(atomic_load(&saved.calls[FP_CREATE]), 1);
+		CHECK_EQ_INT(atomic_load(&saved.maybe_sent), 1);
+		counts(&saved, 1, 1, 1); /* the stop before the crash */
+		json_decref(c.job);
+	}
+	fp_destroy(&saved);
+	/* resumed at its step stop: the create is sent in this run, for the
+	 * first time */
+	json_t *job = planned_job(&f);
+	if (!job)
+		return;
+	world_open(&w, &f, STOP_POLICY, job, &id, 5);
+	CHECK(drain(&w, 2000));
+	world_close(&w);
+	CHECK_EQ_INT(atomic_load(&f.calls[FP_CREATE]), 1);
+	CHECK_EQ_INT(atomic_load(&f.maybe_sent), 0);
+	counts(&f, 1, 1, 1);
+	json_decref(job);
+	fp_destroy(&f);
+}
+
 static void test_cancel(void)
 {
 	struct fake_provider f;
@@ -1450,6 +1494,7 @@ int main(void)
 	test_crash_everywhere();
 	test_reaper();
 	test_expiry();
+	test_maybe_sent();
 	test_cancel();
 	test_restore_resolve();
 	test_restore_rules();
