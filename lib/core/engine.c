@@ -1015,7 +1015,11 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 					": clone %s of %s, at step %s, %lld s old: %s; %s",
 					id, target, source, step, (long long) job_age(job), why,
 					restart ? "starting the instances it may have stopped"
-						: "nothing was sent; dropped");
+					: maybe_sent
+					    ? "dropped (its create may have been sent before "
+					      "a restart: a clone it made is listed with its "
+					      "labels)"
+					    : "nothing was sent; dropped");
 				job_fail(job, -ECANCELED, why);
 				/* A flush command may have run: thaw before anything else. */
 				next = thaw_due(job) ? "thaw" : restart ? "start" : "done";
