@@ -22,6 +22,7 @@
 #include "http.h"
 #include "layout.h"
 #include "log.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -639,7 +640,15 @@ static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[
 			err->retryable = true;
 			return -EAGAIN;
 		}
-		cf_sleep_ms(delay);
+		if (cf_stop_sleep_current(delay)) {
+			/* an unmount: still unknown, never -ENOENT (a second create) */
+			aws_seterr(err, -EAGAIN,
+				   "request %s: not shown by Describe yet and the mount is "
+				   "stopping; looking again later",
+				   rid);
+			err->retryable = true;
+			return -EAGAIN;
+		}
 		if (delay < 2000)
 			delay *= 2;
 	}
