@@ -24,6 +24,7 @@
 #include "http.h"
 #include "layout.h"
 #include "log.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -709,7 +710,16 @@ static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[
 			rc = -EAGAIN;
 			break;
 		}
-		cf_sleep_ms(wait);
+		if (cf_stop_sleep_current(wait)) {
+			/* an unmount: still unknown, never -ENOENT (a second create) */
+			aws_seterr(err, -EAGAIN,
+				   "request %s: not shown by Describe yet and the mount is "
+				   "stopping; looking again later",
+				   rid);
+			err->retryable = true;
+			rc = -EAGAIN;
+			break;
+		}
 		if (delay < 2000)
 			delay *= 2;
 	}

@@ -2840,6 +2840,8 @@ int cf_engine_load_mount_id(const char *dir, char out[CF_MOUNT_ID_LEN + 1])
 static void *engine_thread(void *arg)
 {
 	struct cf_engine *e = arg;
+	/* the HTTP layer's and the provider's own pauses end on an unmount too */
+	cf_stop_set_current(&e->stopper);
 	pthread_mutex_lock(&e->lock);
 	while (!e->stop) {
 		pthread_mutex_unlock(&e->lock);
@@ -2856,6 +2858,7 @@ static void *engine_thread(void *arg)
 		e->kick = false;
 	}
 	pthread_mutex_unlock(&e->lock);
+	cf_stop_set_current(NULL);
 	return NULL;
 }
 

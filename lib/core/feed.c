@@ -12,6 +12,7 @@
 #include "feed.h"
 #include "deadline.h"
 #include "log.h"
+#include "stop.h"
 #include "sync.h"
 
 #include <errno.h>
@@ -37,7 +38,8 @@ struct cf_feed {
 	pthread_mutex_t lock; /* guards st and the wait on stop */
 	pthread_cond_t cond;  /* on CLOCK_MONOTONIC */
 	atomic_bool stop;
-	bool polling; /* the safety net runs at poll_interval (thread only) */
+	struct cf_stop stopper; /* raised with stop: ends the HTTP layer's pauses */
+	bool polling;		/* the safety net runs at poll_interval (thread only) */
 	struct cf_feed_stats st;
 	/* the hold on the batch in flight (guarded by lock) */
 	pthread_t keeper;
@@ -106,6 +108,7 @@ static void *keeper_main(void *arg)
 {
 	struct cf_feed *f = arg;
 	struct cf_feed_source *src = f->cfg.source;
+	cf_stop_set_current(&f->stopper);
 	pthread_mutex_lock(&f->lock);
 	while (!atomic_load(&f->stop)) {
 		if (!f->held) {
@@ -139,6 +142,7 @@ static void *keeper_main(void *arg)
 		pthread_cond_broadcast(&f->cond);
 	}
 	pthread_mutex_unlock(&f->lock);
+	cf_stop_set_current(NULL);
 	return NULL;
 }
 
@@ -256,6 +260,7 @@ static void *feed_main(void *arg)
 	struct cf_feed_source *src = f->cfg.source;
 	unsigned failed = 0;
 	bool behind = false;
+	cf_stop_set_current(&f->stopper); /* a pull's retry pauses end on an unmount */
 	while (!atomic_load(&f->stop)) {
 		struct cf_feed_batch b = {0};
 		struct cf_error err = {0};
@@ -309,6 +314,7 @@ static void *feed_main(void *arg)
 		pthread_mutex_unlock(&f->lock);
 		fall_back(f, behind, "the feed is behind");
 	}
+	cf_stop_set_current(NULL);
 	return NULL;
 }
 
@@ -320,6 +326,11 @@ int cf_feed_start(const struct cf_feed_config *cfg, struct cf_feed **out)
 		return -EINVAL;
 	struct cf_feed *f = calloc(1, sizeof *f);
 	if (!f || !(f->clock = cf_feed_clock_new())) {
+		free(f);
+		return -ENOMEM;
+	}
+	if (cf_stop_init(&f->stopper)) {
+		cf_feed_clock_free(f->clock);
 		free(f);
 		return -ENOMEM;
 	}
@@ -338,12 +349,14 @@ int cf_feed_start(const struct cf_feed_config *cfg, struct cf_feed **out)
 	if (!rc && f->cfg.source->ops->extend &&
 	    (rc = pthread_create(&f->keeper, NULL, keeper_main, f))) {
 		atomic_store(&f->stop, true);
+		cf_stop_raise(&f->stopper);
 		pthread_join(f->thread, NULL);
 	}
 	if (rc) {
 		cf_err("feed: cannot start the thread: %s", strerror(rc));
 		pthread_cond_destroy(&f->cond);
 		pthread_mutex_destroy(&f->lock);
+		cf_stop_destroy(&f->stopper);
 		cf_feed_clock_free(f->clock);
 		free(f);
 		return -rc;
@@ -374,9 +387,11 @@ void cf_feed_stop(struct cf_feed *f)
 	atomic_store(&f->stop, true);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
+	cf_stop_raise(&f->stopper);
 	pthread_join(f->thread, NULL);
 	if (f->cfg.source->ops->extend)
 		pthread_join(f->keeper, NULL);
+	cf_stop_destroy(&f->stopper);
 	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->lock);
 	cf_feed_clock_free(f->clock);

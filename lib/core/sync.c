@@ -23,6 +23,7 @@
 #include "layout.h"
 #include "log.h"
 #include "pathset.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -41,6 +42,7 @@ struct cf_sync {
 	pthread_cond_t cond;  /* on CLOCK_MONOTONIC */
 	bool kick;
 	atomic_bool stop;	   /* also read between pages, without the lock */
+	struct cf_stop stopper;	   /* raised with stop: ends the HTTP layer's pauses */
 	atomic_bool reachable;	   /* the last request got an HTTP answer */
 	pthread_mutex_t pass_lock; /* one pass at a time (thread or run_once) */
 	atomic_uint interval;	   /* seconds between passes (cf_sync_set_interval) */
@@ -605,6 +607,7 @@ int cf_sync_run_once(struct cf_sync *s)
 static void *sync_main(void *arg)
 {
 	struct cf_sync *s = arg;
+	cf_stop_set_current(&s->stopper); /* a pass's retry pauses end on an unmount */
 	for (;;) {
 		if (atomic_load(&s->stop))
 			break;
@@ -636,6 +639,7 @@ static void *sync_main(void *arg)
 		s->kick = false;
 		pthread_mutex_unlock(&s->lock);
 	}
+	cf_stop_set_current(NULL);
 	return NULL;
 }
 
@@ -658,8 +662,10 @@ int cf_sync_start(const struct cf_sync_config *cfg, struct cf_sync **out)
 	    !cfg->provider->ops->list_page)
 		return -EINVAL;
 	struct cf_sync *s = calloc(1, sizeof *s);
-	if (!s)
+	if (!s || cf_stop_init(&s->stopper)) {
+		free(s);
 		return -ENOMEM;
+	}
 	s->cfg = *cfg;
 	s->offset_ms = cfg->interval && cfg->offset_ms < cfg->interval * 1000u ? cfg->offset_ms : 0;
 	cf_info("sync: passes every %u s, this mount's offset %u ms (jitter), a full "
@@ -680,6 +686,7 @@ int cf_sync_start(const struct cf_sync_config *cfg, struct cf_sync **out)
 		pthread_cond_destroy(&s->cond);
 		pthread_mutex_destroy(&s->lock);
 		pthread_mutex_destroy(&s->pass_lock);
+		cf_stop_destroy(&s->stopper);
 		free(s);
 		return -rc;
 	}
@@ -720,8 +727,10 @@ void cf_sync_stop(struct cf_sync *s)
 	atomic_store(&s->stop, true);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+	cf_stop_raise(&s->stopper);
 	if (s->thread_started)
 		pthread_join(s->thread, NULL);
+	cf_stop_destroy(&s->stopper);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->pass_lock);

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "names.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1235,7 +1236,15 @@ static int gce_change_labels(struct cf_provider *p, const char *path, cf_label_p
 		int64_t deadline = cf_http_deadline();
 		if (deadline && cf_mono_ms() + delay >= deadline)
 			break;
-		cf_sleep_ms(delay);
+		if (cf_stop_sleep_current(delay)) {
+			/* an unmount: nothing was changed; the caller repeats later */
+			cf_gce_seterr(err, 412,
+				      "labels changed under us and the mount is stopping; not "
+				      "tried again now");
+			err->errnum = -EAGAIN;
+			err->retryable = true;
+			return -EAGAIN;
+		}
 	}
 	cf_gce_seterr(err, 412,
 		      "labels kept changing under us (fingerprint conflicts until the write's time "

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "deadline.h"
 #include "log.h"
+#include "stop.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -727,7 +728,13 @@ static bool hold_back(struct cf_http *h, int cls, int *rc, struct cf_http_respon
 			return true;
 		}
 		atomic_fetch_add(&h->held, 1);
-		cf_sleep_ms((unsigned) (until - now));
+		if (cf_stop_sleep_current((unsigned) (until - now))) {
+			/* an unmount: no try now; the caller repeats later */
+			snprintf(resp->error, sizeof resp->error,
+				 "the API asked to slow down (429) and the mount is stopping");
+			*rc = -EAGAIN;
+			return true;
+		}
 	}
 }
 
@@ -863,7 +870,13 @@ int cf_http_do(struct cf_http *h, const struct cf_http_request *req, struct cf_h
 			 status ? "retryable status" : resp->error, attempt + 1, max_attempts,
 			 delay);
 		atomic_fetch_add(&h->retries, 1);
-		cf_sleep_ms(delay);
+		/* An unmount does not wait out the pause: the call ends with this
+		 * try's failure, which the caller reads as transient. */
+		if (cf_stop_sleep_current(delay)) {
+			cf_debug("http: %s %s: the mount is stopping, no try %u", m, req->url,
+				 attempt + 1);
+			break;
+		}
 	}
 	/* The handle outlives this call: leave it no pointer into this frame,
 	 * the caller's body or the freed header list. */

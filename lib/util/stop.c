@@ -4,6 +4,23 @@
 #include <errno.h>
 #include <time.h>
 
+static __thread struct cf_stop *thread_stop;
+
+void cf_stop_set_current(struct cf_stop *s)
+{
+	thread_stop = s;
+}
+
+struct cf_stop *cf_stop_current(void)
+{
+	return thread_stop;
+}
+
+int cf_stop_sleep_current(unsigned ms)
+{
+	return cf_stop_sleep(thread_stop, ms);
+}
+
 int cf_stop_init(struct cf_stop *s)
 {
 	pthread_condattr_t ca;

@@ -23,4 +23,17 @@ bool cf_stop_raised(struct cf_stop *s);
  * NULL s: a plain sleep. */
 int cf_stop_sleep(struct cf_stop *s, unsigned ms);
 
+/* The calling thread's stop flag, kept like its write deadline (deadline.h):
+ * thread-local, so the layers below a provider call (the HTTP transport's
+ * pauses between tries, a provider's own poll or lookup loops) end their
+ * sleeps on an unmount without a parameter threaded through every call.
+ * Whoever starts a thread that calls a provider sets it (NULL: none, the
+ * default) and clears it before the flag is destroyed. */
+void cf_stop_set_current(struct cf_stop *s);
+struct cf_stop *cf_stop_current(void);
+/* cf_stop_sleep on the calling thread's flag: 0 after the whole sleep,
+ * -EINTR when the flag is raised; a sleep so cut short ends the caller's
+ * tries with its last failure (never a success). */
+int cf_stop_sleep_current(unsigned ms);
+
 #endif

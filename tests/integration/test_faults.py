@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -155,6 +156,28 @@ def test_slow_api_never_slows_a_read(clouds):
     assert len(names) == 50
     c.clear_faults(emu)
     m.wait_synced(t0, timeout=60)     # slow, but complete
+
+
+# ---- an unmount does not wait for the API ----------------------------------------------
+
+def test_unmount_ends_the_pause_between_tries(clouds):
+    """Every snapshot listing answers 503 with Retry-After: 20 (six tries, 60 s in all):
+    once the sync is in its pause, fusermount3 -u ends the daemon within seconds."""
+    c, emu, m = clouds(4, 1)
+    retries0 = m.status()["http"]["retries"]
+    busy = {"status": 503, "body": "busy", "headers": {"Retry-After": "20"}}
+    listing = ({"method": "GET", "path": "global/snapshots"} if c.name == "gce"
+               else {"action": "DescribeSnapshots"})
+    control(emu, "POST", "raw-override", dict(busy, **listing))
+    wait_for(lambda: m.status()["http"]["retries"] > retries0, 30,
+             "a listing in its pause between tries")
+    t0 = time.monotonic()
+    subprocess.run(["fusermount3", "-u", str(m.mnt)], check=True, capture_output=True)
+    wait_for(lambda: m.proc.poll() is not None, 60, "the daemon to exit")
+    took = time.monotonic() - t0
+    print(f"the daemon exited {took:.2f} s after fusermount3 -u")
+    assert m.proc.returncode == 0, m.stderr()[-2000:]
+    assert took < 5, f"the daemon took {took:.1f} s to exit after the unmount"
 
 
 # ---- writes ----------------------------------------------------------------------------

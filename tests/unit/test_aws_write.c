@@ -19,6 +19,7 @@
 #include "layout.h"
 #include "mini_httpd.h"
 #include "provider.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -214,6 +215,49 @@ static void test_resumed_create_waits_for_its_snapshot(void)
 #undef RID3
 }
 
+/* A create whose answer was lost is looked for by its tag for a while; an
+ * unmount (the thread's stop flag raised) ends that wait: still unknown,
+ * EAGAIN, never a second create. */
+static void test_lookup_ends_on_stop(void)
+{
+#define RID2 "0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b"
+	static const struct canned lost[] = {
+	    {200, XML_HEAD, SNAPS(""), false},
+	    {200, XML_HEAD,
+	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"
+	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"
+	     "</item></volumeSet></DescribeVolumesResponse>",
+	     false},
+	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	};
+	server_script(lost, 3);
+	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
+				    .name = "lost answer",
+				    .source = "volumes/vol-0a0a0a0a",
+				    .request_id = RID2};
+	struct cf_operation op = {0};
+	struct cf_error err = {0};
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EAGAIN);
+	CHECK_EQ_INT(count("CreateSnapshot"), 1);
+
+	struct cf_stop stop;
+	CHECK_EQ_INT(cf_stop_init(&stop), 0);
+	cf_stop_raise(&stop);
+	cf_stop_set_current(&stop);
+	static const struct canned empty[] = {{200, XML_HEAD, SNAPS(""), false},
+					      {200, XML_HEAD, SNAPS(""), false},
+					      {200, XML_HEAD, SNAPS(""), false}};
+	server_script(empty, 3);
+	CHECK_EQ_INT(P->ops->create(P, &req, &op, &err), -EAGAIN);
+	CHECK(err.retryable);
+	CHECK(strstr(err.message, "stopping") != NULL);
+	CHECK_EQ_INT(S.nreq, 1); /* one lookup, no pause, no create */
+	CHECK_EQ_INT(count("CreateSnapshot"), 0);
+	cf_stop_set_current(NULL);
+	cf_stop_destroy(&stop);
+#undef RID2
+}
+
 static void test_remove_ami_keeps_a_shared_snapshot(void)
 {
 	static const struct canned script[] = {
@@ -407,6 +451,7 @@ int main(void)
 		test_create_lost_answer_found_by_tag();
 		test_lookup_outlasts_a_short_write_deadline();
 		test_resumed_create_waits_for_its_snapshot();
+		test_lookup_ends_on_stop();
 		test_remove_ami_keeps_a_shared_snapshot();
 		test_remove_refusals();
 		test_delete_tag_with_its_value();

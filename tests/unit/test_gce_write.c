@@ -11,6 +11,7 @@
 #include "gce.h"
 #include "http.h"
 #include "mini_httpd.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -921,6 +922,23 @@ static void test_change_labels(void)
 	CHECK_EQ_INT(pc.calls, 10);
 	CHECK_EQ_INT(server_count(), 20);
 	CHECK(strstr(err.message, "at most 10 tries") != NULL);
+
+	/* the thread's stop flag raised (an unmount): no pause, no re-read after
+	 * the 412; the call fails transient (nothing was changed) */
+	struct cf_stop stop;
+	CHECK_EQ_INT(cf_stop_init(&stop), 0);
+	cf_stop_raise(&stop);
+	cf_stop_set_current(&stop);
+	pc = (struct plan_ctx){.key = "env", .value = "prod"};
+	server_script(again, 20);
+	CHECK_EQ_INT(P->ops->change_labels(P, "global/snapshots/s1", test_plan, &pc, &op, &err),
+		     -EAGAIN);
+	CHECK(err.retryable);
+	CHECK_EQ_INT(pc.calls, 1);
+	CHECK_EQ_INT(server_count(), 2);
+	CHECK(strstr(err.message, "stopping") != NULL);
+	cf_stop_set_current(NULL);
+	cf_stop_destroy(&stop);
 }
 
 /* ---- failures: the API's errors, retries, no answer ---- */

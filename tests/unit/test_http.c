@@ -4,6 +4,7 @@
 #include "check.h"
 #include "http.h"
 #include "mini_httpd.h"
+#include "stop.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -503,6 +504,96 @@ static void test_threads(void)
 	cf_http_free(shared_h);
 }
 
+/* ---- an unmount ends the pauses between tries (stop.h) ---- */
+
+struct stopped_call {
+	struct cf_http *h;
+	struct cf_stop *stop;
+	const char *path;
+	int rc;
+	struct cf_http_response resp;
+	uint64_t done_ms;
+};
+
+static void *stopped_call_main(void *arg)
+{
+	struct stopped_call *c = arg;
+	cf_stop_set_current(c->stop);
+	struct cf_http_request req = {.method = "GET", .url = server_url(c->path)};
+	c->rc = cf_http_do(c->h, &req, &c->resp);
+	c->done_ms = ms_now();
+	cf_stop_set_current(NULL);
+	return NULL;
+}
+
+/* Raise the flag once the server has seen `requests`, then time the call's
+ * return from the raise. */
+static uint64_t raise_and_wait(struct stopped_call *c, pthread_t t, int requests)
+{
+	uint64_t give_up = ms_now() + 10000;
+	while (server_count() < requests && ms_now() < give_up)
+		poll(NULL, 0, 5);
+	CHECK_EQ_INT(server_count(), requests);
+	/* the call is in its pause now (20 s), or about to be */
+	poll(NULL, 0, 50);
+	uint64_t raised = ms_now();
+	cf_stop_raise(c->stop);
+	pthread_join(t, NULL);
+	uint64_t took = c->done_ms - raised;
+	fprintf(stderr, "the call returned %llu ms after the raise\n", (unsigned long long) took);
+	return took;
+}
+
+static void test_stop_ends_pauses(void)
+{
+	CHECK(cf_stop_current() == NULL); /* none unless a thread sets one */
+	struct cf_stop stop;
+	CHECK_EQ_INT(cf_stop_init(&stop), 0);
+
+	/* Between tries: 503 with Retry-After 20 s, six tries; the raise ends
+	 * the pause and the call returns that last answer, a failure. */
+	struct cf_http *h = new_http(6, 10000);
+	struct canned busy[6];
+	for (int i = 0; i < 6; i++)
+		busy[i] = (struct canned){503, "Retry-After: 20\r\n", "down", false};
+	server_script(busy, 6);
+	struct stopped_call c = {.h = h, .stop = &stop, .path = "/down"};
+	pthread_t t;
+	CHECK_EQ_INT(pthread_create(&t, NULL, stopped_call_main, &c), 0);
+	CHECK(raise_and_wait(&c, t, 1) < 1000);
+	CHECK_EQ_INT(c.rc, 0);
+	CHECK_EQ_INT(c.resp.status, 503); /* the last answer, never a success */
+	CHECK_EQ_INT(c.resp.attempts, 1);
+	CHECK_EQ_STR(c.resp.body, "down");
+	CHECK_EQ_INT(server_count(), 1); /* no try after the raise */
+	cf_http_response_clear(&c.resp);
+	cf_http_free(h);
+
+	/* The shared hold after a 429 (Retry-After 20 s): the next read waits
+	 * for it; the raise ends the wait and the read fails, EAGAIN, untried. */
+	cf_stop_destroy(&stop);
+	CHECK_EQ_INT(cf_stop_init(&stop), 0);
+	h = new_http(1, 10000);
+	struct canned slow[] = {{429, "Retry-After: 20\r\n", "slow down", false},
+				{200, NULL, "too early", false}};
+	server_script(slow, 2);
+	struct cf_http_request get = {.method = "GET", .url = server_url("/list")};
+	struct cf_http_response resp;
+	CHECK_EQ_INT(cf_http_do(h, &get, &resp), 0);
+	CHECK_EQ_INT(resp.status, 429);
+	cf_http_response_clear(&resp);
+	memset(&c, 0, sizeof c);
+	c = (struct stopped_call){.h = h, .stop = &stop, .path = "/list"};
+	CHECK_EQ_INT(pthread_create(&t, NULL, stopped_call_main, &c), 0);
+	CHECK(raise_and_wait(&c, t, 1) < 1000);
+	CHECK_EQ_INT(c.rc, -EAGAIN);
+	CHECK(strstr(c.resp.error, "stopping") != NULL);
+	CHECK_EQ_INT(server_count(), 1); /* the held read was never sent */
+	cf_http_response_clear(&c.resp);
+	cf_http_free(h);
+	cf_stop_destroy(&stop);
+}
+
 int main(void)
 {
 	test_retryable();
@@ -519,6 +610,7 @@ int main(void)
 	test_transport_errors();
 	test_threads();
 	test_shared_backoff();
+	test_stop_ends_pauses();
 	server_stop();
 	return check_summary();
 }
