@@ -1005,8 +1005,7 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 		int rc = 0;
 		if (before_accepted(job)) {
 			char why[700];
-			int grc =
-			    give_up(e, job, target, first && !until_accepted, why, sizeof why);
+			int grc = give_up(e, job, target, first && resumed, why, sizeof why);
 			if (grc == -EAGAIN)
 				return grc; /* the source could not be re-checked now */
 			if (grc) {
