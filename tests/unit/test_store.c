@@ -2972,7 +2972,9 @@ static void test_preferred_names(void)
 		CHECK(!changed);
 		CHECK_EQ_INT(put1(s, &b, &changed, NULL), 0);
 		CHECK(!changed);
-		CHECK_EQ_INT(bytes_written() - w0, 0);
+		/* (< 64, not 0: under valgrind its own scheduler lock writes a
+		 * few bytes to a pipe; a commit writes its meta, 100+ bytes) */
+		CHECK(bytes_written() - w0 < 64);
 		cf_store_close(s);
 	}
 	fresh_dir(dir, sizeof dir, "names2");
