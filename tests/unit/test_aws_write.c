@@ -76,18 +76,23 @@ static int count(const char *action)
 	return n;
 }
 
+/* A create's first try: the tag is unknown, the volume is read, and the
+ * create's answer is a 500 (done or not: unknown). */
+#define LOST_CREATE                                                                                \
+	{200, XML_HEAD, SNAPS(""), false},                                                         \
+	    {200, XML_HEAD,                                                                        \
+	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"   \
+	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"  \
+	     "</item></volumeSet></DescribeVolumesResponse>",                                      \
+	     false},                                                                               \
+	{                                                                                          \
+		500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false       \
+	}
+
 static void test_create_lost_answer_found_by_tag(void)
 {
 	static const struct canned script[] = {
-	    /* first try: the tag is unknown, the volume is read, the create's
-	     * answer is a 500 (done or not: unknown) */
-	    {200, XML_HEAD, SNAPS(""), false},
-	    {200, XML_HEAD,
-	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"
-	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"
-	     "</item></volumeSet></DescribeVolumesResponse>",
-	     false},
-	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	    LOST_CREATE,
 	    /* the repeat: not visible yet (eventual consistency), then there */
 	    {200, XML_HEAD, SNAPS(""), false},
 	    {200, XML_HEAD, SNAPS(SNAP("snap-0b0b0b0b", "pending", TAG("clonefs-request", RID))),
@@ -144,13 +149,7 @@ static void test_lookup_outlasts_a_short_write_deadline(void)
 {
 #define RID2 "0d9e8f7a-6b5c-4d3e-9f2a-1b2c3d4e5f60"
 	static const struct canned script[] = {
-	    {200, XML_HEAD, SNAPS(""), false},
-	    {200, XML_HEAD,
-	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"
-	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"
-	     "</item></volumeSet></DescribeVolumesResponse>",
-	     false},
-	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	    LOST_CREATE,
 	    /* hidden from Describe for about 2 s, then there */
 	    {200, XML_HEAD, SNAPS(""), false},
 	    {200, XML_HEAD, SNAPS(""), false},
@@ -222,13 +221,7 @@ static void test_lookup_ends_on_stop(void)
 {
 #define RID2 "0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b"
 	static const struct canned lost[] = {
-	    {200, XML_HEAD, SNAPS(""), false},
-	    {200, XML_HEAD,
-	     "<DescribeVolumesResponse" NS "><volumeSet><item><volumeId>vol-0a0a0a0a</volumeId>"
-	     "<size>8</size><status>in-use</status><createTime>2024-01-01T00:00:00Z</createTime>"
-	     "</item></volumeSet></DescribeVolumesResponse>",
-	     false},
-	    {500, XML_HEAD, ERR("InternalError", "An internal error has occurred"), false},
+	    LOST_CREATE,
 	};
 	server_script(lost, 3);
 	struct cf_create_req req = {.kind = CF_KIND_SNAPSHOT,
