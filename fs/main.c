@@ -153,14 +153,17 @@ static void on_progress(void *ctx, enum cf_listing l, uint64_t done, bool comple
 static int start_sync(struct cf_fs *fs, const struct cf_options *o,
 		      const struct cf_change_sink *sink)
 {
+	/* with a change feed, the full listing is the safety net */
+	unsigned every = fs->feed_src ? o->feed_full_interval : o->sync_interval;
 	struct cf_sync_config sc = {
 	    .store = fs->store,
 	    .provider = fs->provider,
 	    .sink = *sink,
-	    /* with a change feed, the full listing is the safety net */
-	    .interval = fs->feed_src ? o->feed_full_interval : o->sync_interval,
+	    .interval = every,
 	    .reconcile = o->reconcile,
-	    .offset_ms = cf_sync_offset_ms(o->sync_interval),
+	    /* the phase within the interval it lists at (with a feed, drawn from
+	     * sync_interval it put a listing right after the first sync) */
+	    .offset_ms = cf_sync_offset_ms(every),
 	    .progress = on_progress,
 	    .progress_ctx = fs,
 	};

@@ -175,6 +175,18 @@ def test_create_label_delete_show_within_two_seconds_without_a_listing(fleet):
     assert feed_state_metric(watcher) == "feed"
 
 
+def test_with_a_feed_no_listing_follows_the_first_sync_within_sync_interval(fleet):
+    # the jittered phase after the first sync is drawn from the interval the mount lists
+    # at: with a feed the safety net's (feed_full_interval, a day here), not sync_interval
+    # (1 s here), which put a listing right after the first sync on every watcher
+    emu, writer, watcher = fleet(watcher_sync=1, extra=["feed_full_interval=86400"])
+    w0 = writer.status()["passes"]
+    wait_for(lambda: writer.status()["passes"] >= w0 + 3, 30,
+             "three more passes of the writer, which polls every second")
+    assert feed_state_metric(watcher) == "feed"
+    assert watcher.status()["passes"] == 1, watcher.status()
+
+
 def test_duplicates_and_out_of_order_messages_never_overwrite_a_newer_record(fleet):
     emu, writer, watcher = fleet()
     snap = "global/snapshots/snap-00001"
