@@ -138,9 +138,7 @@ static void aws_params_free(struct aws_params *ps)
 	ps->nowned = ps->n = 0;
 }
 
-static void aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
+void cf_aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
 {
 	va_list ap;
 	memset(err, 0, sizeof *err);
@@ -172,7 +170,7 @@ static int call_cost(struct cf_aws_client *c, const char *action, const struct a
 {
 	struct cf_aws_params qp = {0};
 	if (ps->overflow) {
-		aws_seterr(err, -EINVAL, "%s: too many or too long parameters", action);
+		cf_aws_seterr(err, -EINVAL, "%s: too many or too long parameters", action);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < ps->n; i++)
@@ -463,7 +461,7 @@ static int find(struct aws *a, enum cf_kind k, const char *name, struct cf_resou
 	free(token);
 	if (rc == -ENOENT || (!rc && !best.id)) {
 		cf_resource_clear(&best);
-		aws_seterr(err, -ENOENT, "%s %s does not exist", cf_kind_name(k), name);
+		cf_aws_seterr(err, -ENOENT, "%s %s does not exist", cf_kind_name(k), name);
 		return -ENOENT;
 	}
 	if (rc) {
@@ -487,7 +485,7 @@ static int aws_get(struct cf_provider *p, const char *path, struct cf_resource *
 	memset(out, 0, sizeof *out);
 	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name) ||
 	    !listing_of(k)) {
-		aws_seterr(err, -EINVAL, "not a resource path");
+		cf_aws_seterr(err, -EINVAL, "not a resource path");
 		return -EINVAL;
 	}
 	/* name stays the id, name_pref the Name: the store decides the entry */
@@ -502,8 +500,8 @@ static int resolve(struct aws *a, const char *path, enum cf_kind want, char id[I
 	enum cf_kind k;
 	struct cf_resource r;
 	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name) || k != want) {
-		aws_seterr(err, -EINVAL, "%.200s: not %s path", path ? path : "(null)",
-			   cf_kind_name(want));
+		cf_aws_seterr(err, -EINVAL, "%.200s: not %s path", path ? path : "(null)",
+			      cf_kind_name(want));
 		return -EINVAL;
 	}
 	int rc = find(a, k, name, &r, err);
@@ -511,7 +509,7 @@ static int resolve(struct aws *a, const char *path, enum cf_kind want, char id[I
 		return rc;
 	if (strlen(r.id) >= ID_MAX) {
 		cf_resource_clear(&r);
-		aws_seterr(err, -EPROTO, "%s: id too long", path);
+		cf_aws_seterr(err, -EPROTO, "%s: id too long", path);
 		return -EPROTO;
 	}
 	strcpy(id, r.id);
@@ -551,7 +549,7 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 		err = &scratch;
 	memset(err, 0, sizeof *err);
 	if (!op || !op->name || !op->scope) {
-		aws_seterr(err, -EINVAL, "op_poll: no operation");
+		cf_aws_seterr(err, -EINVAL, "op_poll: no operation");
 		return -EINVAL;
 	}
 	if (!strcmp(op->scope, "done")) {
@@ -568,11 +566,11 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 		 !strcmp(op->scope, "launch"))
 		k = CF_KIND_INSTANCE;
 	else {
-		aws_seterr(err, -EINVAL, "op_poll: unknown operation kind");
+		cf_aws_seterr(err, -EINVAL, "op_poll: unknown operation kind");
 		return -EINVAL;
 	}
 	if (!cf_aws_id_of_kind(k, op->name, strlen(op->name))) {
-		aws_seterr(err, -EINVAL, "op_poll: not an id");
+		cf_aws_seterr(err, -EINVAL, "op_poll: not an id");
 		return -EINVAL;
 	}
 	bool launch = !strcmp(op->scope, "launch"); /* a restore: pending -> running */
@@ -597,13 +595,13 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 			return 0;
 		}
 		op->done = op->failed = true;
-		aws_seterr(&op->err, -ENOENT, "%s %s is gone (not listed for %d s)", op->scope,
-			   op->name, UNSEEN_MS / 1000);
+		cf_aws_seterr(&op->err, -ENOENT, "%s %s is gone (not listed for %d s)", op->scope,
+			      op->name, UNSEEN_MS / 1000);
 		return 0;
 	}
 	if (rc == -ENOENT) {
 		op->done = op->failed = true;
-		aws_seterr(&op->err, -ENOENT, "instance %s is gone", op->name);
+		cf_aws_seterr(&op->err, -ENOENT, "instance %s is gone", op->name);
 		return 0;
 	}
 	if (rc)
@@ -621,7 +619,7 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 			op->done = true;
 		else if (st == CF_STATE_DELETING) {
 			op->done = op->failed = true;
-			aws_seterr(&op->err, -ENOENT, "instance %s is %s", op->name, status);
+			cf_aws_seterr(&op->err, -ENOENT, "instance %s is %s", op->name, status);
 		}
 		return 0;
 	}
@@ -629,7 +627,7 @@ static int aws_op_poll(struct cf_provider *p, struct cf_operation *op, bool wait
 		op->done = true;
 	} else if (st == CF_STATE_FAILED || st == CF_STATE_DELETING) {
 		op->done = op->failed = true;
-		aws_seterr(&op->err, -EIO, "%s %s is %s", op->scope, op->name, status);
+		cf_aws_seterr(&op->err, -EIO, "%s %s is %s", op->scope, op->name, status);
 	}
 	return 0;
 }
@@ -702,20 +700,20 @@ static int find_request(struct aws *a, enum cf_kind k, const char *rid, char id[
 		/* the last lookup asked at the window's end, not later */
 		unsigned wait = left <= 0 ? 0 : left < (int64_t) delay ? (unsigned) left : delay;
 		if (dl && now + wait + DESCRIBE_MS > dl) {
-			aws_seterr(err, -EAGAIN,
-				   "request %s: its create may have been made and Describe does "
-				   "not show it yet; looking again later",
-				   rid);
+			cf_aws_seterr(err, -EAGAIN,
+				      "request %s: its create may have been made and Describe does "
+				      "not show it yet; looking again later",
+				      rid);
 			err->retryable = true;
 			rc = -EAGAIN;
 			break;
 		}
 		if (cf_stop_sleep_current(wait)) {
 			/* an unmount: still unknown, never -ENOENT (a second create) */
-			aws_seterr(err, -EAGAIN,
-				   "request %s: not shown by Describe yet and the mount is "
-				   "stopping; looking again later",
-				   rid);
+			cf_aws_seterr(err, -EAGAIN,
+				      "request %s: not shown by Describe yet and the mount is "
+				      "stopping; looking again later",
+				      rid);
 			err->retryable = true;
 			rc = -EAGAIN;
 			break;
@@ -782,20 +780,20 @@ static int check_req(const struct cf_create_req *req, struct cf_error *err)
 {
 	char ex[64];
 	if (!req || (req->kind != CF_KIND_SNAPSHOT && req->kind != CF_KIND_MACHINE_IMAGE)) {
-		aws_seterr(err, -EINVAL, "create: only snapshots and AMIs are made");
+		cf_aws_seterr(err, -EINVAL, "create: only snapshots and AMIs are made");
 		return -EINVAL;
 	}
 	if (!req->name || !cf_aws_name_usable(req->name, strlen(req->name))) {
-		aws_seterr(err, -EINVAL, "create: not a usable name");
+		cf_aws_seterr(err, -EINVAL, "create: not a usable name");
 		return -EINVAL;
 	}
 	if (req->kind == CF_KIND_MACHINE_IMAGE &&
 	    !cf_aws_ami_name_valid(req->name, strlen(req->name))) {
 		snprintf(ex, sizeof ex, "%.40s", req->name);
-		aws_seterr(err, -EINVAL,
-			   "create: \"%s\" is no AMI name (3-128 letters, digits and ( ) [ ] "
-			   "space . / - ' @ _)",
-			   ex);
+		cf_aws_seterr(err, -EINVAL,
+			      "create: \"%s\" is no AMI name (3-128 letters, digits and ( ) [ ] "
+			      "space . / - ' @ _)",
+			      ex);
 		return -EINVAL;
 	}
 	/* Name, the request tag and (an AMI's) the source tag besides the labels. */
@@ -898,7 +896,7 @@ static int aws_create(struct cf_provider *p, const struct cf_create_req *req,
 	if (rc || !cf_aws_id_of_kind(req->kind, c.id, strlen(c.id))) {
 		/* accepted, but the answer is unreadable: found by its tag */
 		unknown_add(a, req->request_id);
-		aws_seterr(err, -EAGAIN, "%s: unusable answer; outcome unknown", action);
+		cf_aws_seterr(err, -EAGAIN, "%s: unusable answer; outcome unknown", action);
 		err->http_status = 200;
 		err->retryable = true;
 		return -EAGAIN;
@@ -963,7 +961,7 @@ static int remove_image(struct aws *a, const char *path, const char *id, struct 
 	aws_params_free(&ps);
 	if (!rc && !ir.found) {
 		rc = -ENOENT;
-		aws_seterr(err, rc, "DescribeImages %s: the AMI is not in the answer", id);
+		cf_aws_seterr(err, rc, "DescribeImages %s: the AMI is not in the answer", id);
 	}
 	if (rc) {
 		free(snaps);
@@ -1009,7 +1007,7 @@ static int aws_in_use(struct cf_provider *p, const char *path, struct cf_error *
 		err = &scratch;
 	memset(err, 0, sizeof *err);
 	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name)) {
-		aws_seterr(err, -EINVAL, "not a resource path");
+		cf_aws_seterr(err, -EINVAL, "not a resource path");
 		return -EINVAL;
 	}
 	if (k != CF_KIND_SNAPSHOT)
@@ -1018,9 +1016,9 @@ static int aws_in_use(struct cf_provider *p, const char *path, struct cf_error *
 	if (!rc)
 		rc = used_elsewhere(a, id, "", &used, err); /* "": any AMI */
 	if (!rc && used) {
-		aws_seterr(err, -EBUSY,
-			   "%s: snapshot %s is used by an AMI (deregister the AMI first)", path,
-			   id);
+		cf_aws_seterr(err, -EBUSY,
+			      "%s: snapshot %s is used by an AMI (deregister the AMI first)", path,
+			      id);
 		return -EBUSY;
 	}
 	return rc;
@@ -1040,11 +1038,11 @@ static int aws_remove(struct cf_provider *p, const char *path, const char *reque
 	memset(err, 0, sizeof *err);
 	memset(op, 0, sizeof *op);
 	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name)) {
-		aws_seterr(err, -EINVAL, "not a resource path");
+		cf_aws_seterr(err, -EINVAL, "not a resource path");
 		return -EINVAL;
 	}
 	if (k != CF_KIND_SNAPSHOT && k != CF_KIND_MACHINE_IMAGE) {
-		aws_seterr(err, -EPERM, "%s: clonefs deletes only snapshots and AMIs", path);
+		cf_aws_seterr(err, -EPERM, "%s: clonefs deletes only snapshots and AMIs", path);
 		return -EPERM;
 	}
 	int rc = resolve(a, path, k, id, &r, err);
@@ -1052,10 +1050,10 @@ static int aws_remove(struct cf_provider *p, const char *path, const char *reque
 		return rc;
 	if (backup_owned(&r)) {
 		cf_resource_clear(&r);
-		aws_seterr(err, -EPERM,
-			   "%s: AWS Backup owns %s (its aws:backup: tags); delete it "
-			   "there",
-			   path, id);
+		cf_aws_seterr(err, -EPERM,
+			      "%s: AWS Backup owns %s (its aws:backup: tags); delete it "
+			      "there",
+			      path, id);
 		return -EPERM;
 	}
 	cf_resource_clear(&r);
@@ -1103,7 +1101,7 @@ static const char *resource_id_of(struct aws *a, const char *path, char id[ID_MA
 	enum cf_kind k;
 	if (!path || cf_path_parse(path, &k, scope, sizeof scope, name, sizeof name) ||
 	    !listing_of(k)) {
-		aws_seterr(err, -EINVAL, "not a resource path");
+		cf_aws_seterr(err, -EINVAL, "not a resource path");
 		*rc = -EINVAL;
 		return NULL;
 	}
@@ -1192,13 +1190,14 @@ static int aws_change_labels(struct cf_provider *p, const char *path, cf_label_p
 		if (!ch[i].key || !cf_aws_tag_key_writable(ch[i].key, strlen(ch[i].key)) ||
 		    (ch[i].value && !cf_aws_tag_value_valid(ch[i].value, strlen(ch[i].value)))) {
 			cf_resource_clear(&r);
-			aws_seterr(err, -EINVAL, "%s: not a tag EC2 takes (aws: is AWS's)", path);
+			cf_aws_seterr(err, -EINVAL, "%s: not a tag EC2 takes (aws: is AWS's)",
+				      path);
 			return -EINVAL;
 		}
 	}
 	if (tags_after(&r, ch, n) > CF_AWS_TAGS_MAX) {
 		cf_resource_clear(&r);
-		aws_seterr(err, -ENOSPC, "%s: EC2 keeps at most %d tags", path, CF_AWS_TAGS_MAX);
+		cf_aws_seterr(err, -ENOSPC, "%s: EC2 keeps at most %d tags", path, CF_AWS_TAGS_MAX);
 		return -ENOSPC;
 	}
 	rc = write_tags(a, id, ch, n, &r, err);
@@ -1225,7 +1224,7 @@ static int aws_set_labels(struct cf_provider *p, const char *path, const struct 
 	memset(err, 0, sizeof *err);
 	memset(op, 0, sizeof *op);
 	if (n > CF_AWS_TAGS_MAX) {
-		aws_seterr(err, -ENOSPC, "%s: EC2 keeps at most %d tags", path, CF_AWS_TAGS_MAX);
+		cf_aws_seterr(err, -ENOSPC, "%s: EC2 keeps at most %d tags", path, CF_AWS_TAGS_MAX);
 		return -ENOSPC;
 	}
 	if (!resource_id_of(a, path, id, &r, err, &rc))

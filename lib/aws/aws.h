@@ -70,6 +70,10 @@ bool cf_aws_tag_key_writable(const char *s, size_t len);
  * digits and ( ) [ ] space . / - ' @ _ . */
 bool cf_aws_ami_name_valid(const char *s, size_t len);
 
+/* err = errnum with a message (the whole struct reset first). */
+void cf_aws_seterr(struct cf_error *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A create's or a restore's request id (36 characters) and tags (each key
  * writable, each value valid; with the `extra` tags clonefs adds, at most
  * CF_AWS_TAGS_MAX): 0, or -EINVAL / -ENOSPC with err saying why, its message

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +33,6 @@
 #define REQUEST_TAG "clonefs-request"
 
 enum { ID_MAX = 32, ZONE_MAX = 40, TYPE_MAX = 40 };
-
-static void seterr(struct cf_error *err, int errnum, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(struct cf_error *err, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-	memset(err, 0, sizeof *err);
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	err->errnum = errnum;
-}
 
 /* An availability zone or instance type as we pass it on: lower-case
  * letters, digits, '-' and '.', 1..size-1 of them. */
@@ -108,11 +95,11 @@ static int source_place(struct cf_provider *p, const struct cf_resource *copy, b
 static int check(const struct cf_restore_req *req, struct cf_error *err)
 {
 	if (!req || (req->kind != CF_KIND_DISK && req->kind != CF_KIND_INSTANCE) || !req->source) {
-		seterr(err, -EINVAL, "restore: only volumes and instances are restored");
+		cf_aws_seterr(err, -EINVAL, "restore: only volumes and instances are restored");
 		return -EINVAL;
 	}
 	if (!req->name || !cf_aws_name_usable(req->name, strlen(req->name))) {
-		seterr(err, -EINVAL, "restore: not a usable name");
+		cf_aws_seterr(err, -EINVAL, "restore: not a usable name");
 		return -EINVAL;
 	}
 	/* Name and the request tag besides the labels. */
@@ -180,14 +167,14 @@ int cf_aws_restore(struct cf_provider *p, const struct cf_restore_req *req, stru
 	char scope[CF_PATH_MAX], name[CF_NAME_MAX + 1];
 	enum cf_kind sk;
 	if (cf_path_parse(req->source, &sk, scope, sizeof scope, name, sizeof name) || sk != want) {
-		seterr(err, -EINVAL, "restore: a %s comes from a %s, not %.200s",
-		       volume ? "volume" : "instance", cf_kind_name(want), req->source);
+		cf_aws_seterr(err, -EINVAL, "restore: a %s comes from a %s, not %.200s",
+			      volume ? "volume" : "instance", cf_kind_name(want), req->source);
 		return -EINVAL;
 	}
 	if ((rc = p->ops->get(p, req->source, &src, err)))
 		return rc;
 	if (!src.id || !cf_aws_id_of_kind(want, src.id, strlen(src.id))) {
-		seterr(err, -EPROTO, "restore: %.200s has no usable id", req->source);
+		cf_aws_seterr(err, -EPROTO, "restore: %.200s has no usable id", req->source);
 		cf_resource_clear(&src);
 		return -EPROTO;
 	}
@@ -199,10 +186,11 @@ int cf_aws_restore(struct cf_provider *p, const struct cf_restore_req *req, stru
 	if (given && *given)
 		snprintf(zone, sizeof zone, "%s", given);
 	if (volume && !zone[0]) {
-		seterr(err, -EINVAL,
-		       "restore: no availability zone for the volume: the volume %s was taken "
-		       "of no longer exists; mount with -o zone=AZ",
-		       src.source ? src.source : "the snapshot");
+		cf_aws_seterr(
+		    err, -EINVAL,
+		    "restore: no availability zone for the volume: the volume %s was taken "
+		    "of no longer exists; mount with -o zone=AZ",
+		    src.source ? src.source : "the snapshot");
 		cf_resource_clear(&src);
 		return -EINVAL;
 	}
@@ -243,8 +231,9 @@ int cf_aws_restore(struct cf_provider *p, const struct cf_restore_req *req, stru
 	    (err->http_status == 0 || (err->http_status >= 200 && err->http_status < 300)))
 		err->retryable = true; /* unreadable: the token gets the same one */
 	if (!rc && !cf_aws_id_of_kind(req->kind, a.id, strlen(a.id))) {
-		seterr(err, -EAGAIN, "%s: no %s id in the answer; asking again with its token",
-		       action, volume ? "volume" : "instance");
+		cf_aws_seterr(err, -EAGAIN,
+			      "%s: no %s id in the answer; asking again with its token", action,
+			      volume ? "volume" : "instance");
 		err->http_status = 200;
 		err->retryable = true;
 		rc = -EAGAIN;
