@@ -1,9 +1,28 @@
 """conftest.py — fixtures that give each test its own emulator and mounts,
 torn down by pytest's finalizers whatever the test's outcome; a sanitizer
 report from a mount, or a bug the emulator hit, fails the test."""
+from pathlib import Path
+
 import pytest
 
 from harness import Emulator, Mount
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of every daemon's log it started: a CI
+    failure is read from its output alone."""
+    outcome = yield
+    rep = outcome.get_result()
+    tmp = item.funcargs.get("tmp_path") if hasattr(item, "funcargs") else None
+    if not rep.failed or tmp is None:
+        return
+    for log in sorted(Path(tmp).glob("clonefs-*.stderr")):
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        rep.sections.append((f"{log.name} (last 80 lines)", "\n".join(lines[-80:])))
 
 
 @pytest.fixture
