@@ -106,6 +106,8 @@ void cf_notify_dir_seen(uint64_t dir);
 void cf_notify_dir_busy(uint64_t dir, bool busy);
 /* Invalidate entry name of dir (and dir's listing) soon, once dir is not busy. */
 void cf_notify_entry(uint64_t dir, const char *name);
+/* Invalidate inode ino's cached attributes and pages soon (a FUSE reply gave it old ones). */
+void cf_notify_inode(uint64_t ino);
 
 /* ---- fs/control.c: the .clonefs/ directory (inode base 1) ---- */
 

@@ -316,6 +316,12 @@ void cf_notify_entry(uint64_t dir, const char *name)
 	flush();
 }
 
+void cf_notify_inode(uint64_t ino)
+{
+	push(ino, NULL, 0);
+	flush();
+}
+
 int cf_notify_start(struct cf_fs *fs, struct cf_change_sink *sink)
 {
 	Q.fs = fs;

@@ -531,16 +531,34 @@ static void ro_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		file_free(fb); /* interrupted: no release will come */
 }
 
+/* Whether the store's contents of file ino are no longer those fb took at its open (a record
+ * the store cannot read any more counts as changed). Reads reach the daemon only for pages the
+ * kernel does not hold, so this costs a store read per page fetched, not per read(2). */
+static bool opened_before_a_change(struct cf_fs *fs, fuse_ino_t ino, const struct file_buf *fb)
+{
+	char *now = NULL;
+	size_t len = 0;
+	bool changed = cf_store_read(fs->store, ino, &now, &len) != 0 || len != fb->len ||
+		       (len && memcmp(now, fb->data, len) != 0);
+	free(now);
+	return changed;
+}
+
 static void ro_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	const struct file_buf *fb = (const struct file_buf *) (uintptr_t) fi->fh;
 	size_t start, n;
 	char *copy;
-	(void) ino;
+	/* The kernel keeps what this read gives (keep_cache) for every later open. If the record
+	 * changed after this file was opened, the change's invalidation may already have passed,
+	 * and the old copy would stay cached: served as promised, then invalidated again. */
+	bool stale = !control_owns(ino) && opened_before_a_change(fs_of(req), ino, fb);
 
 	if (off < 0 || (uint64_t) off >= fb->len) {
 		fuse_reply_buf(req, NULL, 0);
+		if (stale)
+			cf_notify_inode(ino);
 		return;
 	}
 	start = (size_t) off;
@@ -574,6 +592,8 @@ static void ro_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, copy, n);
 	free(copy);
+	if (stale) /* after the reply: the kernel has put the pages in its cache by now */
+		cf_notify_inode(ino);
 }
 
 static void ro_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

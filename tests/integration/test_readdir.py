@@ -5,7 +5,8 @@ and the kernel opens directories itself and keeps their listings (FUSE_CAP_NO_OP
  - a big directory read with a small getdents64 buffer while the cloud, the sync and mkdir/rmdir
    change it lists every name present throughout exactly once, and no name twice;
  - a change made elsewhere shows in `ls` of a directory whose listing the kernel keeps, after the
-   next sync, and so do the trash and a restore out of it (SEMANTICS.md, "Reading")."""
+   next sync, and so do the trash and a restore out of it (SEMANTICS.md, "Reading");
+ - a file's pages the kernel keeps are never an older copy than the last change's."""
 import ctypes
 import errno
 import json
@@ -220,3 +221,44 @@ def test_an_instances_disks_follow_a_change_elsewhere(emulator_factory, mount_fa
     assert os.readlink(disks / "data-2").endswith(f"zones/{ZONE}/disks/data-2")
     # and its name goes too, though the kernel was given it (a dentry of its own)
     wait_for(lambda: not os.path.lexists(disks / "data-0"), 10, "data-0's dentry dropped")
+
+
+def test_a_file_opened_before_a_change_leaves_no_stale_pages(emulator_factory, mount_factory):
+    """A reader that opened resource.json before a change and reads after the change's
+    invalidation gets the contents as cached at its open (SEMANTICS.md), but the kernel keeps
+    the pages it was given: the next open must not be served that old copy. (This is how a
+    restarted mount's status once read CREATING for a minute after the volume was READY.)"""
+    emu = emulator_factory(seeds.inventory(6, 1))
+    m = mount_factory(emu)
+    doc = m.path("global/snapshots/snap-00004/resource.json")
+    old = doc.read_text()
+    assert json.loads(old)["labels"]["owner"] == "team-1"
+    fd = os.open(doc, os.O_RDONLY)            # its contents are taken now
+    try:
+        cur = emu.api("GET", "global/snapshots/snap-00004")[1]
+        st, _ = emu.api("POST", "global/snapshots/snap-00004/setLabels",
+                        {"labels": {"owner": "elsewhere-and-longer"},
+                         "labelFingerprint": cur["labelFingerprint"]})
+        assert st == 200
+        # the size changes only once the invalidation reached the kernel (its attributes
+        # are kept for -o timeout until then): from here, what the kernel caches is news to it
+        wait_for(lambda: os.stat(doc).st_size != len(old.encode()), 30,
+                 "the change's invalidation")
+        got = b""
+        while True:                           # read through the old open file
+            b = os.read(fd, 65536)
+            if not b:
+                break
+            got += b
+        assert b"team-1" in got              # as cached at its open
+    finally:
+        os.close(fd)
+    # a new open, by a real tool: the new contents, not the pages the old open put in the cache
+    def owner():
+        text = subprocess.run(["cat", str(doc)], check=True, capture_output=True,
+                              text=True).stdout
+        try:
+            return json.loads(text)["labels"].get("owner")
+        except ValueError:
+            return None                       # old pages cut to the new size
+    wait_for(lambda: owner() == "elsewhere-and-longer", 10, "the new label through a new open")
