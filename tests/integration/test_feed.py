@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 
 import seeds
-from harness import CLONEFS, wait_for
+from harness import CLONEFS, EMULATOR, ROOT, wait_for
 
 ZONE = seeds.ZONES[0]
 DISK = f"zones/{ZONE}/disks/data-0"
@@ -395,3 +395,28 @@ def test_feed_lag_max_out_of_range_is_a_usage_error(tmp_path, bad):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert f"-o feed_lag_max={bad}: must be a whole number of seconds, 1 to 604800" in r.stderr
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_emulator_help_names_the_feed_and_every_fault_switch():
+    """gce-emulator --help documents what the emulator accepts for the feed: its
+    switches, the Pub/Sub calls, every fault switch of /emulator/v1/faults and the
+    control endpoint that counts deliveries."""
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gce_emulator.cli import build_parser
+        from gce_emulator.server import Faults
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    out = subprocess.run(["/usr/bin/python3", str(EMULATOR), "--help"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    words = set(out.replace(",", " ").replace('"', " ").split())
+    switches = [o for a in build_parser()._actions for o in a.option_strings]
+    faults_ = list(Faults.FIELDS) + ["opErrorRate", "conflictRate", "flushFails",
+                                     "pageTokenTtl", "opSeconds"]
+    missing = [w for w in switches + faults_ if w not in words]
+    assert not missing, missing
+    for call in (":pull", ":acknowledge", ":modifyAckDeadline", "/emulator/v1/pubsub",
+                 "TemporalAsset"):
+        assert call in out, call
+
