@@ -635,9 +635,16 @@ static void gen_feed(struct cf_fs *fs, struct jbuf *b)
 	jb_printf(b,
 		  ", \"messages\": %" PRIu64 ", \"applied\": %" PRIu64 ", \"stale\": %" PRIu64
 		  ", \"ignored\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"lag_ms\": %" PRId64
-		  ", \"requests\": %lu, \"bytes_in\": %lu, \"last_pull\": ",
+		  ", \"requests\": %lu, \"bytes_in\": %lu",
 		  fst.messages, fst.applied, fst.stale, fst.ignored, fst.errors, fst.lag_ms,
 		  fst.requests, fst.bytes);
+	/* the counters .clonefs/metrics exports as clonefs_feed_*_total (metrics.c) */
+	jb_printf(b,
+		  ", \"acknowledged\": %" PRIu64 ", \"ack_failures\": %" PRIu64
+		  ", \"hold_extensions\": %" PRIu64 ", \"hold_extension_failures\": %" PRIu64
+		  ", \"pulls\": %" PRIu64 ", \"pull_failures\": %" PRIu64 ", \"last_pull\": ",
+		  fst.acked, fst.ack_failures, fst.extends, fst.extend_failures, fst.pulls,
+		  fst.pull_failures);
 	jb_time(b, fst.last_pull);
 	jb_puts(b, ", \"last_pull_epoch\": ");
 	jb_epoch(b, fst.last_pull);

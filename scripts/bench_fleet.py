@@ -13,7 +13,19 @@ watching host):
     on each watcher (polled every 10 ms): from the call, so that the figure is the user's
     (the writer's own API call included; the mkdir's own time is reported beside it);
   - each watcher's requests and bytes over the window (its .clonefs/status: the compute API's
-    http counters plus the feed's), scaled to one host-hour.
+    http counters plus the feed's; its .clonefs/metrics: what of them the listings took), and
+    an hour made of them at the rates the mount lists at (below).
+An hour, not the window scaled: a pass due once an hour (the feed's safety net, every
+feed_full_interval; the full reconciliation, every reconcile_interval) falls in a 300 s window
+at a random phase, so scaling the window counted it 12 times or not at all (the ~100 requests
+and 6.5 MB per feed watcher in BENCHMARKS.md's run 9, the fleet again, were one compact pass
+of one of the two watchers, at its phase, counted 12 times). A host-hour is: what is not a
+listing in the window (the feed's pulls and acknowledgements, any other request) scaled to
+the hour; plus the passes an hour holds: polling, 3600/sync_interval of them, the full
+reconciliations among them at the first sync's cost (a full pass) and the others at the cost
+of the window's compact passes; with the feed, 3600/feed_full_interval safety-net passes,
+full ones (the safety net's interval is the reconciliation's, so each is due one). The
+window as measured, scaled, and its passes are in the JSON beside it (row "window").
 Prints one row per mode and the target: with the feed, every entry on the others within 2 s.
 Nothing here asserts: it is a measurement. Everything it starts it stops."""
 
@@ -33,6 +45,8 @@ PY = "/usr/bin/python3"
 PROJECT = "bench-project"
 T_FEED_VISIBLE_S = 2.0
 SUBS = ["projects/%s/subscriptions/watcher-%d" % (PROJECT, i) for i in (1, 2)]
+RECONCILE_S = 3600        # reconcile_interval (clonefs's default), set on every mount
+FEED_FULL_S = 3600        # feed_full_interval (clonefs's default) of the feed watchers
 
 
 def log(msg):
@@ -105,15 +119,67 @@ def status(mnt):
         return json.load(f)
 
 
-def traffic(mnt):
-    """(requests, bytes, wire bytes) the mount made so far: the compute API's and the feed's.
-    bytes: the JSON the compute API's answers decoded to; wire: as they came (gzip); the
-    feed's bytes count in both."""
+def listing_traffic(mnt):
+    """(requests, wire bytes) the mount's listings made so far (.clonefs/metrics, summed over
+    the collections): the passes' share of the compute API's traffic."""
+    req = wire = 0
+    with open(os.path.join(mnt, ".clonefs", "metrics")) as f:
+        for line in f:
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name == "clonefs_sync_requests_total":
+                req += int(float(line.rsplit(" ", 1)[1]))
+            elif name == "clonefs_sync_received_bytes_total":
+                wire += int(float(line.rsplit(" ", 1)[1]))
+    return req, wire
+
+
+def counters(mnt):
+    """What the mount made so far: {"compute": (requests, bytes, wire), "feed": (requests,
+    bytes), "listing": (requests, wire), "passes": N}. bytes: the JSON the answers decoded
+    to; wire: as they came (gzip)."""
     st = status(mnt)
     h, f = st.get("http") or {}, st.get("feed") or {}
-    fb = f.get("bytes_in", 0)
-    return (h.get("requests", 0) + f.get("requests", 0), h.get("bytes_in", 0) + fb,
-            h.get("wire_bytes_in", h.get("bytes_in", 0)) + fb)
+    return {"compute": (h.get("requests", 0), h.get("bytes_in", 0),
+                        h.get("wire_bytes_in", h.get("bytes_in", 0))),
+            "feed": (f.get("requests", 0), f.get("bytes_in", 0)),
+            "listing": listing_traffic(mnt), "passes": st.get("passes", 0)}
+
+
+def host_hour(first, before, after, window, mode, sync):
+    """(requests, bytes, wire) of one host-hour (the module's doc): first = counters() at the
+    end of the first sync (one full pass), before/after = around the window."""
+    d = {k: tuple(a - b for a, b in zip(after[k], before[k]))
+         for k in ("compute", "feed", "listing")}
+    passes = after["passes"] - before["passes"]
+    (creq, cbytes, cwire), (lreq, lwire) = d["compute"], d["listing"]
+    # what is not a listing; its decoded bytes in the proportion of its wire bytes
+    oreq, owire = max(creq - lreq, 0), max(cwire - lwire, 0)
+    obytes = cbytes * owire / cwire if cwire else 0
+    scale = 3600 / window
+    req = (oreq + d["feed"][0]) * scale
+    byt = (obytes + d["feed"][1]) * scale
+    wire = (owire + d["feed"][1]) * scale
+    compact = (lreq / passes, (cbytes - obytes) / passes, lwire / passes) if passes else None
+    full = first["compute"]            # the first sync: one full pass
+    if first["passes"] > 1 and compact:  # and compact passes after it, counted with it
+        full = tuple(f - (first["passes"] - 1) * c for f, c in zip(full, compact))
+    if mode == "feed":
+        n_full, n_compact = 3600 / FEED_FULL_S, 0
+    else:
+        n_full = 3600 / RECONCILE_S
+        n_compact = 3600 / sync - n_full
+    req += n_full * full[0]
+    byt += n_full * full[1]
+    wire += n_full * full[2]
+    if n_compact:
+        if not compact:
+            raise RuntimeError("no pass in the window of a mount polling every %ds" % sync)
+        # the window's passes are compact ones (the reconciliation is due an hour after
+        # the first sync); their decoded bytes in the proportion of their wire bytes
+        req += n_compact * compact[0]
+        byt += n_compact * compact[1]
+        wire += n_compact * compact[2]
+    return req, byt, wire
 
 
 def wait_synced(mnt, n, timeout):
@@ -140,17 +206,24 @@ def run_mode(binary, n, mode, seconds, sync):
         writer = fl.mount("writer", ["sync_interval=%d" % sync, "policy=" + pol])
         watchers = []
         for i, sub in enumerate(SUBS):
-            opts = ["sync_interval=%d" % sync]
+            opts = ["sync_interval=%d" % sync, "reconcile_interval=%d" % RECONCILE_S]
             if mode == "feed":
-                opts += ["feed=" + sub, "pubsub_endpoint=" + fl.pubsub, "feed_full_interval=3600"]
+                opts += ["feed=" + sub, "pubsub_endpoint=" + fl.pubsub,
+                         "feed_full_interval=%d" % FEED_FULL_S]
             watchers.append(fl.mount("watcher-%d" % (i + 1), opts))
+        first = []
         for m in [writer] + watchers:
             wait_synced(m, n, 120 + n / 500)
+            if m != writer:
+                first.append(counters(m))
+        if mode == "feed" and any(f["passes"] != 1 for f in first):
+            log("feed: a watcher's safety net listed before its first sync was counted: its "
+                "full pass is overstated by a compact one")
         disk = sorted(d for d in os.listdir(os.path.join(writer, "zones"))
                       if os.listdir(os.path.join(writer, "zones", d, "disks")))[0]
         disk = os.path.join(writer, "zones", disk, "disks")
         disk = os.path.join(disk, sorted(os.listdir(disk))[0], "snapshots")
-        before = [traffic(w) for w in watchers]
+        before = [counters(w) for w in watchers]
         t_start = time.monotonic()
         delays, calls, k = [], [], 0
         every = max(2.0, seconds / 6)
@@ -178,15 +251,30 @@ def run_mode(binary, n, mode, seconds, sync):
         while time.monotonic() - t_start < seconds:
             time.sleep(0.1)
         window = time.monotonic() - t_start
-        after = [traffic(w) for w in watchers]
-        req = [(a[0] - b[0]) * 3600 / window for a, b in zip(after, before)]
-        byt = [(a[1] - b[1]) * 3600 / window for a, b in zip(after, before)]
-        wire = [(a[2] - b[2]) * 3600 / window for a, b in zip(after, before)]
+        after = [counters(w) for w in watchers]
+        hours = [host_hour(f, b, a, window, mode, sync)
+                 for f, b, a in zip(first, before, after)]
+
+        def scaled(c, i):      # the window as measured, scaled to an hour (compute + feed)
+            return (c["compute"][i] + c["feed"][min(i, 1)]) * 3600 / window
         feed = [status(w).get("feed") for w in watchers]
         return {"mode": mode, "n": n, "window_s": round(window, 1), "changes": k,
-                "requests_per_host_hour": round(statistics.mean(req)),
-                "bytes_per_host_hour": round(statistics.mean(byt)),
-                "wire_bytes_per_host_hour": round(statistics.mean(wire)),
+                "requests_per_host_hour": round(statistics.mean(h[0] for h in hours)),
+                "bytes_per_host_hour": round(statistics.mean(h[1] for h in hours)),
+                "wire_bytes_per_host_hour": round(statistics.mean(h[2] for h in hours)),
+                "window": {
+                    "passes": [a["passes"] - b["passes"] for a, b in zip(after, before)],
+                    "requests_scaled": round(statistics.mean(
+                        scaled(a, 0) - scaled(b, 0) for a, b in zip(after, before))),
+                    "bytes_scaled": round(statistics.mean(
+                        scaled(a, 1) - scaled(b, 1) for a, b in zip(after, before))),
+                    "wire_bytes_scaled": round(statistics.mean(
+                        scaled(a, 2) - scaled(b, 2) for a, b in zip(after, before))),
+                    "per_watcher": [{k2: [x - y for x, y in zip(a[k2], b[k2])]
+                                     for k2 in ("compute", "feed", "listing")}
+                                    for a, b in zip(after, before)]},
+                "full_pass": [{"requests": f["compute"][0], "bytes": f["compute"][1],
+                               "wire_bytes": f["compute"][2]} for f in first],
                 "visible_median_s": round(statistics.median(delays), 3),
                 "visible_max_s": round(max(delays), 3),
                 "mkdir_median_s": round(statistics.median(calls), 3),
@@ -240,7 +328,9 @@ def feed_verdict(fleet):
 
 def print_rows(w, fleet):
     w("fleet at N = {:,}: 1 writer, 2 watchers, per watching host (bytes: the JSON decoded; "
-      "wire: as it came); sync_interval {} s, feed safety net 1 h; {} s of changes\n"
+      "wire: as it came); sync_interval {} s, feed safety net 1 h; {} s of changes; an hour: "
+      "the window's feed and other requests scaled, plus the hour's passes (full at the first "
+      "sync's cost, hourly; compact at the window's)\n"
       .format(fleet["n"], fleet["sync_interval"], fleet["seconds"]))
     w("  %-5s %8s %12s %12s %12s %12s %10s %10s  %s\n" % (
         "mode", "changes", "requests/h", "bytes/h", "wire/h", "visible med", "max", "mkdir med",
@@ -258,6 +348,11 @@ def print_rows(w, fleet):
             fmt_bytes(r["bytes_per_host_hour"]), fmt_bytes(r.get("wire_bytes_per_host_hour", 0)),
             r["visible_median_s"], r["visible_max_s"],
             r.get("mkdir_median_s", 0), verdict))
+        win = r.get("window")
+        if win:
+            w("  %-5s the window itself, scaled: %s req/h, %s/h, wire %s/h; passes in it: %s\n"
+              % ("", "{:,}".format(win["requests_scaled"]), fmt_bytes(win["bytes_scaled"]),
+                 fmt_bytes(win["wire_bytes_scaled"]), ", ".join(map(str, win["passes"]))))
 
 
 def run(binary, sizes, seconds, sync, json_path=None):

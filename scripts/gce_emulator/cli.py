@@ -55,7 +55,49 @@ served (under /compute/v1/projects/PROJECT/):
   Aggregated lists carry every known zone (and, for disks, region) scope;
   an empty one has the NO_RESULTS_ON_PAGE warning.  A zone or region the
   project does not have is 400 invalid ("Unknown zone.").
-  Fault switches apply to /compute/ requests only.
+  The fault switches failRate, slowRate, dropRate and garbageRate apply to
+  /compute/ requests only; the feed* switches (below) to Pub/Sub.
+
+change feed (with --feed; Pub/Sub REST v1 under /v1/, the compute API's
+  credentials):
+  GET    projects/P/topics/T                 topics.get
+  GET    projects/P/subscriptions/S          subscriptions.get
+  DELETE projects/P/subscriptions/S          subscriptions.delete (the feed is
+         "gone": pulls answer 404 NOT_FOUND)
+  POST   projects/P/subscriptions/S:pull     {"maxMessages": N (> 0),
+         "returnImmediately": bool}: up to N ReceivedMessage {ackId, message
+         {data (base64), attributes, messageId, publishTime}, deliveryAttempt};
+         with nothing to deliver it waits --feed-pull-hold seconds (a publish
+         ends the wait), then answers {}
+  POST   projects/P/subscriptions/S:acknowledge        {"ackIds": [...]}
+  POST   projects/P/subscriptions/S:modifyAckDeadline  {"ackIds": [...],
+         "ackDeadlineSeconds": 0-600} (0: deliver again now)
+  Every change the emulator makes to a snapshot, image, machine image, disk
+  or instance of project P (create, label or status change, delete, those
+  of /emulator/v1/resources included; not the seed or --generate-snapshots)
+  is published to projects/P/topics/clonefs-feed
+  as a Cloud Asset Inventory TemporalAsset (window, deleted, asset {name
+  "//compute.googleapis.com/projects/P/...", assetType, ancestors, resource
+  {version, discoveryDocumentUri, discoveryName, parent, location, data},
+  updateTime}, priorAssetState, priorAsset); the first message on the topic
+  is the asset API's welcome string.  Delivery is at least once: a message
+  not acknowledged within the subscription's ackDeadlineSeconds
+  (--feed-ack-deadline) comes again with a new ackId; an acknowledgement of
+  an expired or unknown ackId is answered {} and does nothing.  Refusals: 400
+  INVALID_ARGUMENT (maxMessages, ackIds, ackDeadlineSeconds, JSON), 404
+  NOT_FOUND (no such subscription or topic).
+  Fault switches (POST /emulator/v1/faults; rates 0-1, or seconds):
+    feedLostAckRate      an acknowledge answers {} but is forgotten (the
+                         message comes back after its deadline)
+    feedAckFailRate      an acknowledge answers 503 UNAVAILABLE
+    feedRedeliverRate    an acknowledged message is delivered again
+    feedDuplicateRate    a message is delivered twice in one pull (two ackIds)
+    feedReorderRate      a pull with several messages waiting hands out only
+                         the newest; the older ones come in later pulls
+    feedHoldSeconds      messages become deliverable only once none was
+                         published for this long (several pile up)
+    feedSlowAckSeconds   an acknowledge takes effect, and is answered, only
+                         this long after it arrived
 
 credentials (Google's OAuth 2 token endpoint and the metadata server):
   POST   /token   form-encoded (application/x-www-form-urlencoded), as
@@ -126,7 +168,13 @@ test control endpoints (no auth; not part of the API):
   DELETE /emulator/v1/raw-override  remove all overrides
   GET|POST /emulator/v1/faults      read / set {"failRate", "slowRate",
          "slowSeconds", "dropRate", "garbageRate", "opErrorRate",
-         "conflictRate", "flushFails", "pageTokenTtl", "opSeconds"}
+         "conflictRate", "flushFails", "pageTokenTtl", "opSeconds",
+         "feedLostAckRate", "feedAckFailRate", "feedRedeliverRate",
+         "feedDuplicateRate", "feedReorderRate", "feedHoldSeconds",
+         "feedSlowAckSeconds"}
+  GET    /emulator/v1/pubsub        with --feed: {"published": N, "subscriptions":
+         {NAME: {"queued", "outstanding", "modifyAckDeadline" (calls answered),
+         "messages": {MESSAGE_ID: {"attempts", "acks", "acked", "extends"}}}}}
   POST   /emulator/v1/clock         {"advanceSeconds": S}: move the emulator's
          clock forward (finishes operations without waiting)
   GET    /emulator/v1/internal-errors  {"count": N}: exceptions of the
@@ -193,9 +241,11 @@ def build_parser():
                         "which gets a Cloud Asset Inventory TemporalAsset for every change "
                         "to a resource of project P; repeatable (one per watching host)")
     p.add_argument("--feed-ack-deadline", type=int, default=10, metavar="S",
-                   help="the subscriptions' ackDeadlineSeconds (default 10)")
+                   help="with --feed: the subscriptions' ackDeadlineSeconds, 10 to 600 "
+                        "(default 10)")
     p.add_argument("--feed-pull-hold", type=float, default=5.0, metavar="S",
-                   help="how long a pull with nothing to deliver waits (default 5)")
+                   help="with --feed: how long a pull with nothing to deliver waits, 0 to 60 "
+                        "seconds (default 5)")
     p.add_argument("--verbose", action="store_true", help="log requests to stderr")
     return p
 

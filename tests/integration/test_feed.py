@@ -8,7 +8,8 @@ restart and is acknowledged once; a deleted subscription says so and falls
 back to polling; a message held past its ack deadline keeps its hold
 (modifyAckDeadline) and is not delivered again; a lagging feed is behind and
 polls at sync_interval until a message comes in time; .clonefs/metrics
-carries the feed's counters."""
+carries the feed's counters, and .clonefs/status's feed block the same ones;
+applying the feed's changes asks the compute API nothing."""
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ import urllib.request
 import pytest
 
 import seeds
-from harness import CLONEFS, wait_for
+from harness import CLONEFS, EMULATOR, ROOT, wait_for
 
 ZONE = seeds.ZONES[0]
 DISK = f"zones/{ZONE}/disks/data-0"
@@ -101,6 +102,36 @@ def feed_state_metric(m):
     return on[0]
 
 
+# .clonefs/status's feed block against .clonefs/metrics: the same counters
+STATUS_METRICS = {"messages": "clonefs_feed_messages_total",
+                  "applied": "clonefs_feed_applied_total",
+                  "stale": "clonefs_feed_stale_total",
+                  "ignored": "clonefs_feed_ignored_total",
+                  "acknowledged": "clonefs_feed_acknowledged_total",
+                  "ack_failures": "clonefs_feed_ack_failures_total",
+                  "hold_extensions": "clonefs_feed_hold_extensions_total",
+                  "hold_extension_failures": "clonefs_feed_hold_extension_failures_total",
+                  "pulls": "clonefs_feed_pulls_total",
+                  "pull_failures": "clonefs_feed_pull_failures_total"}
+
+
+def status_agrees_with_metrics(m):
+    """Every counter of the feed's status block lies between the same series read just
+    before and just after it (they only grow); returns the status block."""
+    before = feed_metrics(m)
+    fs = feed_status(m)
+    after = feed_metrics(m)
+    for key, series in STATUS_METRICS.items():
+        assert key in fs, (key, fs)
+        assert before[series] <= fs[key] <= after[series], (key, before[series], fs[key],
+                                                            after[series])
+    lag = fs["lag_ms"] / 1000
+    assert min(before["clonefs_feed_lag_seconds"], after["clonefs_feed_lag_seconds"]) - 0.001 \
+        <= lag <= max(before["clonefs_feed_lag_seconds"], after["clonefs_feed_lag_seconds"]) \
+        + 0.001, (fs, before, after)
+    return fs
+
+
 def new_messages(emu, before):
     """The emulator's per-message stats of messages published since `before` (a set of ids)."""
     msgs = control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"]
@@ -134,6 +165,7 @@ def set_labels_api(emu, path, labels):
 def test_create_label_delete_show_within_two_seconds_without_a_listing(fleet):
     emu, writer, watcher = fleet()
     passes = watcher.status()["passes"]
+    requests = watcher.status()["http"]["requests"]
     snap = "global/snapshots/fresh"
     assert not os.path.exists(watcher.path(snap))    # and the kernel remembers that
 
@@ -155,6 +187,9 @@ def test_create_label_delete_show_within_two_seconds_without_a_listing(fleet):
     fs = feed_status(watcher)
     assert fs["state"] == "ok", fs
     assert fs["applied"] >= 4 and fs["errors"] == 0, fs
+    # each message carries the resource whole: applying it asks the compute API nothing
+    # (no fetch, no listing; the fleet bench's ~100 requests a window were a safety-net pass)
+    assert watcher.status()["http"]["requests"] == requests, watcher.status()["http"]
     assert watcher.status()["passes"] == passes, "a listing ran: the test proves nothing"
 
     # the same counts in .clonefs/metrics, with the state and the lag
@@ -173,6 +208,9 @@ def test_create_label_delete_show_within_two_seconds_without_a_listing(fleet):
     assert "clonefs_feed_hold_extensions_total" in fm, fm
     assert 0 <= fm["clonefs_feed_lag_seconds"] < 60, fm
     assert feed_state_metric(watcher) == "feed"
+    fs = status_agrees_with_metrics(watcher)
+    assert fs["acknowledged"] >= fs["applied"] and fs["pulls"] >= 1, fs
+    assert fs["ack_failures"] == fs["pull_failures"] == fs["hold_extension_failures"] == 0, fs
 
 
 def test_with_a_feed_no_listing_follows_the_first_sync_within_sync_interval(fleet):
@@ -218,6 +256,7 @@ def test_a_change_not_acknowledged_before_a_crash_comes_again_and_is_acknowledge
     seen_within(lambda: xattr(watcher, snap, "user.crash") == "yes", "the change")
     wait_for(lambda: feed_metrics(watcher)["clonefs_feed_ack_failures_total"] >= 1, 10,
              "the failed acknowledgement counted")
+    assert status_agrees_with_metrics(watcher)["ack_failures"] >= 1
     watcher.kill()                             # before any acknowledgement got through
     stats = control(emu, "GET", "pubsub")["subscriptions"][SUB]["messages"]
     mine = [mid for mid, s in stats.items() if s["acks"] == 0]
@@ -243,6 +282,7 @@ def test_a_deleted_subscription_is_reported_and_polling_takes_over(fleet):
     fm = feed_metrics(watcher)
     assert fm["clonefs_feed_pull_failures_total"] >= 1, fm
     assert feed_state_metric(watcher) == "polling"
+    assert status_agrees_with_metrics(watcher)["pull_failures"] >= 1
     # polling at sync_interval now: a change made elsewhere still shows
     set_labels_api(emu, "global/snapshots/snap-00003", {"polled": "yes"})
     wait_for(lambda: xattr(watcher, "global/snapshots/snap-00003", "user.polled") == "yes", 15,
@@ -297,6 +337,8 @@ def test_a_message_held_past_its_ack_deadline_keeps_its_hold_and_is_acknowledged
     assert fm["clonefs_feed_hold_extensions_total"] >= 2, fm
     assert fm["clonefs_feed_hold_extension_failures_total"] == 0, fm
     assert fm["clonefs_feed_acknowledged_total"] >= len(mine), fm
+    fs = status_agrees_with_metrics(watcher)
+    assert fs["hold_extensions"] >= 2 and fs["acknowledged"] >= len(mine), fs
 
 
 def test_a_lagging_feed_is_behind_polls_at_sync_interval_and_returns_to_the_feed(fleet):
@@ -353,3 +395,28 @@ def test_feed_lag_max_out_of_range_is_a_usage_error(tmp_path, bad):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert f"-o feed_lag_max={bad}: must be a whole number of seconds, 1 to 604800" in r.stderr
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_emulator_help_names_the_feed_and_every_fault_switch():
+    """gce-emulator --help documents what the emulator accepts for the feed: its
+    switches, the Pub/Sub calls, every fault switch of /emulator/v1/faults and the
+    control endpoint that counts deliveries."""
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from gce_emulator.cli import build_parser
+        from gce_emulator.server import Faults
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    out = subprocess.run(["/usr/bin/python3", str(EMULATOR), "--help"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    words = set(out.replace(",", " ").replace('"', " ").split())
+    switches = [o for a in build_parser()._actions for o in a.option_strings]
+    faults_ = list(Faults.FIELDS) + ["opErrorRate", "conflictRate", "flushFails",
+                                     "pageTokenTtl", "opSeconds"]
+    missing = [w for w in switches + faults_ if w not in words]
+    assert not missing, missing
+    for call in (":pull", ":acknowledge", ":modifyAckDeadline", "/emulator/v1/pubsub",
+                 "TemporalAsset"):
+        assert call in out, call
+
