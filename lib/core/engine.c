@@ -269,13 +269,11 @@ static void owned_drop(struct cf_engine *e, uint64_t id)
 	pthread_mutex_unlock(&e->lock);
 }
 
-static void kick_sync(struct cf_engine *e)
-{
-	if (e->cfg.sync)
-		cf_sync_kick(e->cfg.sync);
-}
-
-/* ---- the store: what the API now says about one resource ---- */
+/* ---- the store: what the API now says about one resource ----
+ *
+ * A write reads back what it changed (refresh) and shows that at once; it
+ * kicks no listing pass: at 100,000 snapshots a pass is some 200 requests,
+ * and the next periodic pass (or the feed) brings what others changed. */
 
 static int store_put(struct cf_engine *e, const struct cf_resource *r)
 {
@@ -1153,7 +1151,6 @@ static int run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until_acc
 				pthread_mutex_unlock(&e->lock);
 			}
 			cf_journal_del(e->cfg.journal, id);
-			kick_sync(e);
 			return result ? result : 0;
 		} else {
 			cf_err("journal: job %" PRIu64 " has an unknown step \"%s\"; dropped", id,
@@ -1583,7 +1580,7 @@ static int refuse_stale_repeat(struct cf_engine *e, const char *shown)
 }
 
 /* A label write the API accepted: follow its operation, then show the API's
- * labels and tell the sync. */
+ * labels. */
 static int label_written(struct cf_engine *e, struct cf_operation *op, const char *path,
 			 const char *shown)
 {
@@ -1593,7 +1590,6 @@ static int label_written(struct cf_engine *e, struct cf_operation *op, const cha
 	if (rc)
 		return rc;
 	refresh(e, path, NULL);
-	kick_sync(e);
 	return 0;
 }
 
@@ -2051,7 +2047,6 @@ static int delete_now(struct cf_engine *e, const char *path, const char *shown, 
 	e->stats.prunes++;
 	pthread_mutex_unlock(&e->lock);
 	cf_info("%s: deleted", path);
-	kick_sync(e);
 	return 0;
 }
 
@@ -2114,7 +2109,6 @@ static int prune_fresh(struct cf_engine *e, const char *path, const char *shown,
 		int rc = api_get(e, path, &f, &err);
 		if (rc == -ENOENT) {
 			store_drop(e, path);
-			kick_sync(e);
 			cf_info("%s: already gone from the API, nothing to prune", shown);
 			return 0;
 		}
@@ -3057,11 +3051,6 @@ void cf_eng_kick(struct cf_engine *e)
 	e->kick = true;
 	pthread_cond_signal(&e->cond);
 	pthread_mutex_unlock(&e->lock);
-}
-
-void cf_eng_kick_sync(struct cf_engine *e)
-{
-	kick_sync(e);
 }
 
 void cf_eng_count_restore(struct cf_engine *e, bool planned, bool old, bool failed)

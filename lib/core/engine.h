@@ -30,7 +30,6 @@
 #include "policy.h"
 #include "provider.h"
 #include "store.h"
-#include "sync.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,7 +40,6 @@ struct cf_engine_config {
 	struct cf_provider *provider;
 	const struct cf_policy *policy;
 	struct cf_journal *journal;
-	struct cf_sync *sync;	     /* kicked after a change; may be NULL */
 	struct cf_change_sink sink;  /* invalidations for store writes */
 	bool wait_ready;	     /* mkdir returns only once the clone is READY */
 	unsigned op_timeout_seconds; /* how long to follow one operation (default 600) */

@@ -39,7 +39,6 @@ int cf_eng_plan(struct cf_engine *e, json_t *job, const char *shown, uint64_t *i
 void cf_eng_release(struct cf_engine *e, uint64_t id);
 /* Wake the background thread; tell the sync. */
 void cf_eng_kick(struct cf_engine *e);
-void cf_eng_kick_sync(struct cf_engine *e);
 /* Count a restore planned (old: from a copy older than 30 days), or failed. */
 void cf_eng_count_restore(struct cf_engine *e, bool planned, bool old, bool failed);
 /* The label rules of engine.c for a write to resource ino by c: who may

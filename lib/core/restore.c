@@ -328,7 +328,6 @@ int cf_restore_run_job(struct cf_engine *e, uint64_t id, json_t *job, bool until
 			if (err)
 				cf_eng_count_restore(e, false, false, true);
 			cf_journal_del(cfg->journal, id);
-			cf_eng_kick_sync(e);
 			return result;
 		} else {
 			cf_err("journal: job %" PRIu64 " has an unknown step \"%s\"; dropped", id,
@@ -557,7 +556,6 @@ static int engine_symlink(struct cf_engine *e, const struct cf_caller *c, const 
 	cf_eng_release(e, id);
 	if (rc == 0) {
 		cf_eng_kick(e);
-		cf_eng_kick_sync(e);
 	}
 out:
 	json_decref(job);
@@ -654,7 +652,6 @@ int cf_restore_confirm_resync(struct cf_engine *e, const struct cf_caller *c, ui
 			return rc;
 	}
 	cf_eng_refresh(e, path, NULL);
-	cf_eng_kick_sync(e);
 	cf_warn("%s: resync confirmed by %s (uid %u): %s removed, clonefs-resync-confirmed=%s",
 		shown, c->user ? c->user : "?", (unsigned) c->uid, CF_RESYNC_LABEL, cf.stamp);
 	return 0;
