@@ -399,29 +399,72 @@ static bool key_is(const struct cf_json *j, int k, const char *s)
 	return cf_json_str_eq(j, k, s, strlen(s));
 }
 
-/* Every member of every items[] element but "key", in each member called
- * "metadata" (duplicates too: a reader may take any of them). */
-static void metadata_spans(const struct cf_json *j, int obj, const char *base, struct spans *sp)
+/* Which member name the redaction looks for key k is: REDACT_METADATA
+ * ("metadata"), REDACT_PROPERTIES ("instanceProperties" or
+ * "sourceInstanceProperties") or REDACT_NONE. Asked of every member of every
+ * item, so from the key's own bytes where it has no escape (one memchr and a
+ * memcmp at most; the names are 8 characters or more and an escape only
+ * lengthens a key, so a shorter one, most of them, is none of them). */
+enum redact_key { REDACT_NONE, REDACT_METADATA, REDACT_PROPERTIES };
+
+static enum redact_key redact_key(const struct cf_json *j, int k)
 {
-	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m)) {
-		if (!key_is(j, m, "metadata") || cf_json_type(j, m + 1) != CF_J_OBJECT)
+	static const char meta[] = "metadata", props[] = "instanceProperties",
+			  sprops[] = "sourceInstanceProperties";
+	size_t len;
+	const char *p = cf_json_span(j, k, &len);
+	if (!p || len < 2 + sizeof meta - 1 || cf_json_type(j, k) != CF_J_STRING)
+		return REDACT_NONE;
+	if (memchr(p, '\\', len))
+		return key_is(j, k, meta)			     ? REDACT_METADATA
+		       : key_is(j, k, props) || key_is(j, k, sprops) ? REDACT_PROPERTIES
+								     : REDACT_NONE;
+	p++;
+	len -= 2;
+	if (len == sizeof meta - 1 && !memcmp(p, meta, len))
+		return REDACT_METADATA;
+	if ((len == sizeof props - 1 && !memcmp(p, props, len)) ||
+	    (len == sizeof sprops - 1 && !memcmp(p, sprops, len)))
+		return REDACT_PROPERTIES;
+	return REDACT_NONE;
+}
+
+/* Every member of every items[] element but "key", in the value md of a
+ * member called "metadata". */
+static void metadata_values(const struct cf_json *j, int md, const char *base, struct spans *sp)
+{
+	if (cf_json_type(j, md) != CF_J_OBJECT)
+		return;
+	for (int k = cf_json_first(j, md); k >= 0; k = cf_json_next(j, md, k)) {
+		if (!key_is(j, k, "items") || cf_json_type(j, k + 1) != CF_J_ARRAY)
 			continue;
-		for (int k = cf_json_first(j, m + 1); k >= 0; k = cf_json_next(j, m + 1, k)) {
-			if (!key_is(j, k, "items") || cf_json_type(j, k + 1) != CF_J_ARRAY)
+		for (int e = cf_json_first(j, k + 1); e >= 0; e = cf_json_next(j, k + 1, e)) {
+			if (cf_json_type(j, e) != CF_J_OBJECT)
 				continue;
-			for (int e = cf_json_first(j, k + 1); e >= 0;
-			     e = cf_json_next(j, k + 1, e)) {
-				if (cf_json_type(j, e) != CF_J_OBJECT)
-					continue;
-				for (int f = cf_json_first(j, e); f >= 0;
-				     f = cf_json_next(j, e, f)) {
-					size_t len;
-					const char *p = cf_json_span(j, f + 1, &len);
-					if (p && !key_is(j, f, "key"))
-						span_add(sp, base, p, len);
-				}
+			for (int f = cf_json_first(j, e); f >= 0; f = cf_json_next(j, e, f)) {
+				size_t len;
+				const char *p = cf_json_span(j, f + 1, &len);
+				if (p && !key_is(j, f, "key"))
+					span_add(sp, base, p, len);
 			}
 		}
+	}
+}
+
+/* The values to hide in object obj: those of each member called "metadata"
+ * (duplicates too: a reader may take any of them); at the top (props), also
+ * those of the metadata of each instanceProperties and
+ * sourceInstanceProperties member (a machine image's copies of an
+ * instance's). One pass over obj's members. */
+static void metadata_spans(const struct cf_json *j, int obj, bool props, const char *base,
+			   struct spans *sp)
+{
+	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m)) {
+		enum redact_key rk = redact_key(j, m);
+		if (rk == REDACT_METADATA)
+			metadata_values(j, m + 1, base, sp);
+		else if (rk == REDACT_PROPERTIES && props && cf_json_type(j, m + 1) == CF_J_OBJECT)
+			metadata_spans(j, m + 1, false, base, sp);
 	}
 }
 
@@ -437,12 +480,7 @@ static int redacted_copy(const struct cf_json *j, int item, const char *raw, siz
 			 size_t *out_len)
 {
 	struct spans sp = {0};
-	metadata_spans(j, item, raw, &sp);
-	for (int m = cf_json_first(j, item); m >= 0; m = cf_json_next(j, item, m))
-		if ((key_is(j, m, "instanceProperties") ||
-		     key_is(j, m, "sourceInstanceProperties")) &&
-		    cf_json_type(j, m + 1) == CF_J_OBJECT)
-			metadata_spans(j, m + 1, raw, &sp);
+	metadata_spans(j, item, true, raw, &sp);
 	if (sp.oom) {
 		free(sp.at);
 		return -ENOMEM;

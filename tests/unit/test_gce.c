@@ -1316,6 +1316,18 @@ static void test_metadata_hidden(void)
 	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
 	cf_resource_clear(&r);
 
+	/* member names written with escapes are the same names: still hidden */
+	CHECK_EQ_INT(
+	    decode("{\"kind\":\"compute#machineImage\",\"name\":\"mi-2\",\"status\":\"READY\","
+		   "\"met\\u0061data\":{\"items\":[{\"key\":\"k\",\"value\":\"esc-top-secret\"}]},"
+		   "\"instanceProp\\u0065rties\":{\"metadat\\u0061\":{\"items\":"
+		   "[{\"key\":\"k2\",\"value\":\"esc-props-secret\"}]}}}",
+		   CF_KIND_MACHINE_IMAGE, NULL, &r, why, sizeof why),
+	    0);
+	CHECK(r.raw && !strstr(r.raw, "esc-top-secret") && !strstr(r.raw, "esc-props-secret"));
+	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
+	cf_resource_clear(&r);
+
 	/* anything else is the document's own bytes */
 	static const char snap[] = "{\"name\":\"s1\",\"metadata\":\"not-an-object\","
 				   "\"items\":[{\"value\":\"kept\"}]}";
