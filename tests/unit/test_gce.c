@@ -88,6 +88,8 @@ static void test_urls(void)
 	path_bad("/projects/p/global/snapshots/s");
 	path_bad("projects/debian-cloud/global/images/family/debian-12");
 	path_bad("projects/p/global/snapshots/s\\x");
+	path_bad(LINK "global/snapshots/s\xc3\xa9"); /* not ASCII */
+	path_bad(LINK "global/snapshots/s\x7f");
 
 	char small[8];
 	CHECK_EQ_INT(cf_gce_path_from_url(LINK "global/snapshots/s1", small, sizeof small),
