@@ -239,16 +239,60 @@ struct dctx {
 	struct cf_json *j;
 	const char *what;
 	bool oom;
+	/* The item's members, found once (index_members): a dozen are asked for
+	 * by name, and cf_json_get walks the members from the first for each, a
+	 * call per member passed (a twentieth of a first sync's instructions). */
+	int item;	   /* the object indexed; -1: none */
+	struct mkey *keys; /* its members in order, nkeys of them */
+	size_t nkeys;
 };
+
+struct mkey {
+	const char *p; /* the key's text between its quotes */
+	size_t n;
+	int value;
+	bool esc; /* written with escapes: compared decoded (cf_json_str_eq) */
+};
+
+#define MKEYS_MAX 64 /* an item with more members is looked into with cf_json_get */
 
 static bool present(const struct dctx *c, int v)
 {
 	return cf_json_present(c->j, v);
 }
 
+/* Index the members of object obj into keys (room for MKEYS_MAX). */
+static void index_members(struct dctx *c, int obj, struct mkey *keys)
+{
+	size_t n = 0;
+	c->item = -1;
+	for (int k = cf_json_first(c->j, obj); k >= 0; k = cf_json_next(c->j, obj, k)) {
+		size_t len;
+		const char *p = cf_json_span(c->j, k, &len);
+		if (n == MKEYS_MAX || !p || len < 2)
+			return;
+		keys[n] = (struct mkey){p + 1, len - 2, k + 1, memchr(p, '\\', len) != NULL};
+		n++;
+	}
+	c->item = obj;
+	c->keys = keys;
+	c->nkeys = n;
+}
+
+/* The value of obj's member `key`, or -1 (as cf_json_get: the parser refuses
+ * duplicate keys, so the first is the one). */
 static int member(const struct dctx *c, int obj, const char *key)
 {
-	return cf_json_get(c->j, obj, key);
+	if (obj != c->item || obj < 0)
+		return cf_json_get(c->j, obj, key);
+	size_t n = strlen(key);
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct mkey *m = &c->keys[i];
+		if (m->esc ? cf_json_str_eq(c->j, m->value - 1, key, n)
+			   : m->n == n && !memcmp(m->p, key, n))
+			return m->value;
+	}
+	return -1;
 }
 
 /* A string value: NULL when absent, not a string, or holding a NUL. */
@@ -793,7 +837,8 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 		       struct cf_resource *out, char *why, size_t why_size)
 {
 	char scope[CF_PATH_MAX], what[CF_PATH_MAX + 16], ex[80];
-	struct dctx c = {.j = j, .what = what};
+	struct mkey keys[MKEYS_MAX];
+	struct dctx c = {.j = j, .what = what, .item = -1};
 	const char *name, *api_kind;
 	size_t nlen, klen = 0;
 	int rc;
@@ -805,6 +850,7 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 		snprintf(why, why_size, "not a JSON object");
 		return -EINVAL;
 	}
+	index_members(&c, item, keys);
 	api_kind = jstr(&c, item, "kind", &klen);
 	if (c.oom)
 		goto oom;

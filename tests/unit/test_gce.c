@@ -488,6 +488,26 @@ static void test_hostile_items(void)
 	CHECK_EQ_INT(r.created, 0);
 	CHECK(r.raw && strstr(r.raw, "nul \\u0000 inside")); /* kept escaped in resource.json */
 	cf_resource_clear(&r);
+	/* member names written with escapes are the names they decode to */
+	CHECK_EQ_INT(decode("{\"n\\u0061me\":\"esc-1\",\"st\\u0061tus\":\"READY\","
+			    "\"\\u0069d\":\"42\",\"labels\":{\"k\":\"v\"}}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.name && !strcmp(r.name, "esc-1"));
+	CHECK(r.status && !strcmp(r.status, "READY"));
+	CHECK(r.id && !strcmp(r.id, "42"));
+	CHECK_EQ_INT(r.nlabels, 1);
+	cf_resource_clear(&r);
+	/* an item of more members than the decoder indexes is read all the same */
+	char wide[2048];
+	size_t at = 0;
+	for (int i = 0; i < 80; i++)
+		at += (size_t) snprintf(wide + at, sizeof wide - at, "%s\"x%d\":%d", i ? "," : "{",
+					i, i);
+	snprintf(wide + at, sizeof wide - at, ",\"name\":\"many\",\"status\":\"READY\"}");
+	CHECK_EQ_INT(decode(wide, CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why), 0);
+	CHECK(r.name && !strcmp(r.name, "many") && r.status && !strcmp(r.status, "READY"));
+	cf_resource_clear(&r);
 	char longstatus[128];
 	snprintf(longstatus, sizeof longstatus, "{\"name\":\"ok-s\",\"status\":\"%033d\"}", 0);
 	CHECK_EQ_INT(decode(longstatus, CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why), 0);
