@@ -450,31 +450,37 @@ static bool key_is(const struct cf_json *j, int k, const char *s)
 /* Which member name the redaction looks for key k is: REDACT_METADATA
  * ("metadata"), REDACT_PROPERTIES ("instanceProperties" or
  * "sourceInstanceProperties") or REDACT_NONE. Asked of every member of every
- * item, so from the key's own bytes where it has no escape (one memchr and a
- * memcmp at most; the names are 8 characters or more and an escape only
- * lengthens a key, so a shorter one, most of them, is none of them). */
+ * item, so from the key's own bytes p[0..n) (between its quotes) where it has
+ * no escape (esc): a memcmp at most; the names are 8 characters or more and an
+ * escape only lengthens a key, so a shorter one, most of them, is none of them. */
 enum redact_key { REDACT_NONE, REDACT_METADATA, REDACT_PROPERTIES };
 
-static enum redact_key redact_key(const struct cf_json *j, int k)
+static enum redact_key redact_name(const struct cf_json *j, int k, const char *p, size_t n,
+				   bool esc)
 {
 	static const char meta[] = "metadata", props[] = "instanceProperties",
 			  sprops[] = "sourceInstanceProperties";
-	size_t len;
-	const char *p = cf_json_span(j, k, &len);
-	if (!p || len < 2 + sizeof meta - 1 || cf_json_type(j, k) != CF_J_STRING)
+	if (n < sizeof meta - 1)
 		return REDACT_NONE;
-	if (memchr(p, '\\', len))
+	if (esc)
 		return key_is(j, k, meta)			     ? REDACT_METADATA
 		       : key_is(j, k, props) || key_is(j, k, sprops) ? REDACT_PROPERTIES
 								     : REDACT_NONE;
-	p++;
-	len -= 2;
-	if (len == sizeof meta - 1 && !memcmp(p, meta, len))
+	if (n == sizeof meta - 1 && !memcmp(p, meta, n))
 		return REDACT_METADATA;
-	if ((len == sizeof props - 1 && !memcmp(p, props, len)) ||
-	    (len == sizeof sprops - 1 && !memcmp(p, sprops, len)))
+	if ((n == sizeof props - 1 && !memcmp(p, props, n)) ||
+	    (n == sizeof sprops - 1 && !memcmp(p, sprops, n)))
 		return REDACT_PROPERTIES;
 	return REDACT_NONE;
+}
+
+static enum redact_key redact_key(const struct cf_json *j, int k)
+{
+	size_t len;
+	const char *p = cf_json_span(j, k, &len);
+	if (!p || len < 2 || cf_json_type(j, k) != CF_J_STRING)
+		return REDACT_NONE;
+	return redact_name(j, k, p + 1, len - 2, len >= 10 && memchr(p, '\\', len));
 }
 
 /* Every member of every items[] element but "key", in the value md of a
@@ -499,21 +505,38 @@ static void metadata_values(const struct cf_json *j, int md, const char *base, s
 	}
 }
 
+static void metadata_spans(const struct cf_json *j, const struct dctx *c, int obj, bool props,
+			   const char *base, struct spans *sp);
+
+/* What a member whose value is v holds to hide, rk saying what its name is. */
+static void member_spans(const struct cf_json *j, enum redact_key rk, int v, bool props,
+			 const char *base, struct spans *sp)
+{
+	if (rk == REDACT_METADATA)
+		metadata_values(j, v, base, sp);
+	else if (rk == REDACT_PROPERTIES && props && cf_json_type(j, v) == CF_J_OBJECT)
+		metadata_spans(j, NULL, v, false, base, sp);
+}
+
 /* The values to hide in object obj: those of each member called "metadata"
  * (duplicates too: a reader may take any of them); at the top (props), also
  * those of the metadata of each instanceProperties and
  * sourceInstanceProperties member (a machine image's copies of an
- * instance's). One pass over obj's members. */
-static void metadata_spans(const struct cf_json *j, int obj, bool props, const char *base,
-			   struct spans *sp)
+ * instance's). One pass over obj's members: those decode_item indexed
+ * (index_members, in c) when obj is its item. */
+static void metadata_spans(const struct cf_json *j, const struct dctx *c, int obj, bool props,
+			   const char *base, struct spans *sp)
 {
-	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m)) {
-		enum redact_key rk = redact_key(j, m);
-		if (rk == REDACT_METADATA)
-			metadata_values(j, m + 1, base, sp);
-		else if (rk == REDACT_PROPERTIES && props && cf_json_type(j, m + 1) == CF_J_OBJECT)
-			metadata_spans(j, m + 1, false, base, sp);
+	if (c && obj == c->item && obj >= 0) {
+		for (size_t i = 0; i < c->nkeys; i++) {
+			const struct mkey *m = &c->keys[i];
+			member_spans(j, redact_name(j, m->value - 1, m->p, m->n, m->esc), m->value,
+				     props, base, sp);
+		}
+		return;
 	}
+	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m))
+		member_spans(j, redact_key(j, m), m + 1, props, base, sp);
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -524,11 +547,11 @@ static int span_cmp(const void *a, const void *b)
 
 /* A copy of the document (raw, len: item's span) with the metadata values
  * replaced: 0, -ENOMEM, or -EFBIG when the copy would pass CF_RAW_MAX. */
-static int redacted_copy(const struct cf_json *j, int item, const char *raw, size_t len, char **out,
+static int redacted_copy(const struct dctx *c, int item, const char *raw, size_t len, char **out,
 			 size_t *out_len)
 {
 	struct spans sp = {0};
-	metadata_spans(j, item, true, raw, &sp);
+	metadata_spans(c->j, c, item, true, raw, &sp);
 	if (sp.oom) {
 		free(sp.at);
 		return -ENOMEM;
@@ -918,7 +941,7 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 		cf_warn(
 		    "gce: %s: document of %zu bytes is larger than %d, resource.json left empty",
 		    what, rlen, CF_RAW_MAX);
-	} else if ((rc = redacted_copy(j, item, raw, rlen, &out->raw, &out->raw_len))) {
+	} else if ((rc = redacted_copy(&c, item, raw, rlen, &out->raw, &out->raw_len))) {
 		if (rc == -ENOMEM)
 			goto oom;
 		cf_warn("gce: %s: document with its metadata hidden is larger than %d, "

@@ -1350,6 +1350,20 @@ static void test_metadata_hidden(void)
 	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
 	cf_resource_clear(&r);
 
+	/* an item of more members than the decoder indexes: hidden all the same */
+	char wide[2048];
+	size_t at =
+	    (size_t) snprintf(wide, sizeof wide,
+			      "{\"kind\":\"compute#instance\","
+			      "\"name\":\"wide-1\",\"zone\":\"" LINK "zones/us-central1-a\"");
+	for (int i = 0; i < 80; i++)
+		at += (size_t) snprintf(wide + at, sizeof wide - at, ",\"x%d\":%d", i, i);
+	snprintf(wide + at, sizeof wide - at,
+		 ",\"metadata\":{\"items\":[{\"key\":\"k\",\"value\":\"wide-secret\"}]}}");
+	CHECK_EQ_INT(decode(wide, CF_KIND_INSTANCE, "zones/us-central1-a", &r, why, sizeof why), 0);
+	CHECK(r.raw && !strstr(r.raw, "wide-secret") && strstr(r.raw, "\"key\":\"k\""));
+	cf_resource_clear(&r);
+
 	/* anything else is the document's own bytes */
 	static const char snap[] = "{\"name\":\"s1\",\"metadata\":\"not-an-object\","
 				   "\"items\":[{\"value\":\"kept\"}]}";
