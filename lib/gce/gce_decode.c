@@ -206,12 +206,19 @@ static int copy_rest(const char *rest, char *buf, size_t size)
 	return 0;
 }
 
-int cf_gce_path_from_url(const char *url, char *buf, size_t size)
+/* cf_gce_path_from_url, and the path's kind into *kind (may be NULL): one
+ * parse of the path for both. */
+static int path_from_url(const char *url, char *buf, size_t size, enum cf_kind *kind)
 {
 	const char *rest = url ? project_rest(url) : NULL;
-	if (!rest || cf_path_parse(rest, NULL, NULL, 0, NULL, 0))
+	if (!rest || cf_path_parse(rest, kind, NULL, 0, NULL, 0))
 		return -EINVAL;
 	return copy_rest(rest, buf, size);
+}
+
+int cf_gce_path_from_url(const char *url, char *buf, size_t size)
+{
+	return path_from_url(url, buf, size, NULL);
 }
 
 bool cf_gce_scope_valid(const char *s)
@@ -388,8 +395,7 @@ static char *url_path(struct dctx *c, int v, enum cf_kind k)
 	char path[CF_PATH_MAX];
 	enum cf_kind got;
 	const char *s = vstr(c, v, NULL);
-	if (!s || cf_gce_path_from_url(s, path, sizeof path) ||
-	    cf_path_parse(path, &got, NULL, 0, NULL, 0) || got != k)
+	if (!s || path_from_url(s, path, sizeof path, &got) || got != k)
 		return NULL;
 	char *d = strdup(path);
 	if (!d)
