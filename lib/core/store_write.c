@@ -333,7 +333,6 @@ struct target {
 	const struct cf_resource *r;
 	char path[CF_PATH_MAX];
 	size_t plen, nlen, clen; /* the path, its last name, its collection's path */
-	struct rec nrec;	 /* the new record, decoded (its bytes are in w->rec) */
 	unsigned nlinks;	 /* the links the record kept */
 	bool protect;		 /* it carries the protect label */
 	bool trash;		 /* a trashable kind carrying CF_TRASH_LABEL */
@@ -370,7 +369,6 @@ struct old_rec {
 static int prepare_record(struct cf_wtxn *w, const struct cf_resource *r, struct target *t)
 {
 	int plen = cf_resource_path(r->kind, r->scope, r->name, t->path, sizeof t->path);
-	int rc;
 	if (plen < 0)
 		return plen;
 	t->r = r;
@@ -385,9 +383,7 @@ static int prepare_record(struct cf_wtxn *w, const struct cf_resource *r, struct
 	if (t->plen > maxkey || (ssrc && ssrc + 1 + t->plen > maxkey) ||
 	    (sorg && sorg + 1 + t->plen > maxkey) || (ssrc && ssrc + 11 + t->nlen > maxkey))
 		return -ENAMETOOLONG;
-	if ((rc = store_rec_encode(&w->rec, r, w->s->protect, &t->nlinks, &t->protect)))
-		return rc;
-	return store_rec_decode(w->rec.p, w->rec.len, &t->nrec);
+	return store_rec_encode(&w->rec, r, w->s->protect, &t->nlinks, &t->protect);
 }
 
 /* The resource's collection (with its scope, made when missing) and the
@@ -504,10 +500,10 @@ static void new_dirent(const struct target *t, const struct located *loc, struct
 }
 
 /* Read the resource's stored record, if any, into o and compare it with the
- * new one; a change of status or labels of a resource already listed sets
+ * new one (w->rec); a change of status or labels of a resource already listed sets
  * nd's ctime to now. */
-static int compare_record(struct cf_wtxn *w, const struct target *t, const struct located *loc,
-			  struct old_rec *o, struct cf_dirent *nd)
+static int compare_record(struct cf_wtxn *w, const struct located *loc, struct old_rec *o,
+			  struct cf_dirent *nd)
 {
 	uint64_t base = loc->base;
 	MDB_val k = {8, &base}, v;
@@ -530,23 +526,28 @@ static int compare_record(struct cf_wtxn *w, const struct target *t, const struc
 		      !memcmp(ob, nb, REC_DOC_REF) &&
 		      !memcmp(ob + tail, nb + tail, w->rec.len - tail);
 	o->raw_same = o->rec_same;
-	/* A damaged record (logged) is simply rewritten. */
+	/* A damaged record (logged) is simply rewritten. The new one is decoded
+	 * only here, where a record it differs from is compared field by field
+	 * (not for every resource of a first sync). */
 	if (o->rec_same || store_rec_decode(v.mv_data, v.mv_size, &orec))
 		return 0;
-	o->raw_same = orec.raw_hash == t->nrec.raw_hash && orec.doc_len == t->nrec.doc_len;
+	struct rec nrec;
+	int rc = store_rec_decode(w->rec.p, w->rec.len, &nrec);
+	if (rc)
+		return rc;
+	o->raw_same = orec.raw_hash == nrec.raw_hash && orec.doc_len == nrec.doc_len;
 	if (orec.raw_hash) {
 		o->ref = orec.doc_ref;
 		o->len = orec.doc_len;
 	}
-	if (loc->have_old &&
-	    (!sv_eq(orec.status, t->nrec.status) || orec.nlabels != t->nrec.nlabels ||
-	     !sv_eq(orec.labels, t->nrec.labels)))
+	if (loc->have_old && (!sv_eq(orec.status, nrec.status) || orec.nlabels != nrec.nlabels ||
+			      !sv_eq(orec.labels, nrec.labels)))
 		nd->ctime = w->now;
 	/* An instance's disks/ lists its links by name, each at its index: when they change,
 	 * every old name is reported (the kernel may keep a dentry that would now show the
 	 * link at its index), and disks/ with them. */
-	bool links_same = orec.nlinks == t->nrec.nlinks;
-	const unsigned char *op = orec.links, *np = t->nrec.links;
+	bool links_same = orec.nlinks == nrec.nlinks;
+	const unsigned char *op = orec.links, *np = nrec.links;
 	for (unsigned i = 0; links_same && i < orec.nlinks; i++) {
 		struct sv a = link_next(&op), b = link_next(&np);
 		links_same = sv_eq(a, b);
@@ -556,7 +557,7 @@ static int compare_record(struct cf_wtxn *w, const struct target *t, const struc
 		struct sv l = link_next(&op);
 		size_t nl;
 		const char *ln = last_component(l.p, l.n, &nl);
-		int rc = note_entry(w, CF_INO(base, CF_SUB_DISKS), ln, nl);
+		rc = note_entry(w, CF_INO(base, CF_SUB_DISKS), ln, nl);
 		if (rc)
 			return rc;
 	}
@@ -694,7 +695,7 @@ static int upsert_resource(struct cf_wtxn *w, const struct cf_resource *r)
 		return 0;
 	}
 	new_dirent(&t, &loc, &nd);
-	if ((rc = compare_record(w, &t, &loc, &o, &nd)))
+	if ((rc = compare_record(w, &loc, &o, &nd)))
 		return rc;
 	bool moved = loc.have_old && loc.oino != t.tino;
 	bool dirent_same = loc.have_old && !moved && !memcmp(&loc.od, &nd, sizeof nd);

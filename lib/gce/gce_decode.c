@@ -162,12 +162,16 @@ static const char *project_rest(const char *url)
 	const char *p = url;
 	size_t len = strlen(url);
 
-	/* Nothing a selfLink holds: no query, fragment, escapes or spaces. */
+	/* Nothing a selfLink holds: no query, fragment, escapes or spaces. (Compared
+	 * here, not with strchr: a call per character was most of a first sync's
+	 * cost of reading a snapshot's sourceDisk.) */
 	if (len == 0 || len > GCE_URL_MAX)
 		return NULL;
-	for (size_t i = 0; i < len; i++)
-		if (url[i] <= 0x20 || url[i] >= 0x7f || strchr("?#%\\", url[i]))
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char) url[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '?' || ch == '#' || ch == '%' || ch == '\\')
 			return NULL;
+	}
 
 	if (!strncmp(p, "https://", 8) || !strncmp(p, "http://", 7)) {
 		p = strstr(p, "://") + 3;
@@ -202,12 +206,19 @@ static int copy_rest(const char *rest, char *buf, size_t size)
 	return 0;
 }
 
-int cf_gce_path_from_url(const char *url, char *buf, size_t size)
+/* cf_gce_path_from_url, and the path's kind into *kind (may be NULL): one
+ * parse of the path for both. */
+static int path_from_url(const char *url, char *buf, size_t size, enum cf_kind *kind)
 {
 	const char *rest = url ? project_rest(url) : NULL;
-	if (!rest || cf_path_parse(rest, NULL, NULL, 0, NULL, 0))
+	if (!rest || cf_path_parse(rest, kind, NULL, 0, NULL, 0))
 		return -EINVAL;
 	return copy_rest(rest, buf, size);
+}
+
+int cf_gce_path_from_url(const char *url, char *buf, size_t size)
+{
+	return path_from_url(url, buf, size, NULL);
 }
 
 bool cf_gce_scope_valid(const char *s)
@@ -235,16 +246,60 @@ struct dctx {
 	struct cf_json *j;
 	const char *what;
 	bool oom;
+	/* The item's members, found once (index_members): a dozen are asked for
+	 * by name, and cf_json_get walks the members from the first for each, a
+	 * call per member passed (a twentieth of a first sync's instructions). */
+	int item;	   /* the object indexed; -1: none */
+	struct mkey *keys; /* its members in order, nkeys of them */
+	size_t nkeys;
 };
+
+struct mkey {
+	const char *p; /* the key's text between its quotes */
+	size_t n;
+	int value;
+	bool esc; /* written with escapes: compared decoded (cf_json_str_eq) */
+};
+
+#define MKEYS_MAX 64 /* an item with more members is looked into with cf_json_get */
 
 static bool present(const struct dctx *c, int v)
 {
 	return cf_json_present(c->j, v);
 }
 
+/* Index the members of object obj into keys (room for MKEYS_MAX). */
+static void index_members(struct dctx *c, int obj, struct mkey *keys)
+{
+	size_t n = 0;
+	c->item = -1;
+	for (int k = cf_json_first(c->j, obj); k >= 0; k = cf_json_next(c->j, obj, k)) {
+		size_t len;
+		const char *p = cf_json_span(c->j, k, &len);
+		if (n == MKEYS_MAX || !p || len < 2)
+			return;
+		keys[n] = (struct mkey){p + 1, len - 2, k + 1, memchr(p, '\\', len) != NULL};
+		n++;
+	}
+	c->item = obj;
+	c->keys = keys;
+	c->nkeys = n;
+}
+
+/* The value of obj's member `key`, or -1 (as cf_json_get: the parser refuses
+ * duplicate keys, so the first is the one). */
 static int member(const struct dctx *c, int obj, const char *key)
 {
-	return cf_json_get(c->j, obj, key);
+	if (obj != c->item || obj < 0)
+		return cf_json_get(c->j, obj, key);
+	size_t n = strlen(key);
+	for (size_t i = 0; i < c->nkeys; i++) {
+		const struct mkey *m = &c->keys[i];
+		if (m->esc ? cf_json_str_eq(c->j, m->value - 1, key, n)
+			   : m->n == n && !memcmp(m->p, key, n))
+			return m->value;
+	}
+	return -1;
 }
 
 /* A string value: NULL when absent, not a string, or holding a NUL. */
@@ -340,8 +395,7 @@ static char *url_path(struct dctx *c, int v, enum cf_kind k)
 	char path[CF_PATH_MAX];
 	enum cf_kind got;
 	const char *s = vstr(c, v, NULL);
-	if (!s || cf_gce_path_from_url(s, path, sizeof path) ||
-	    cf_path_parse(path, &got, NULL, 0, NULL, 0) || got != k)
+	if (!s || path_from_url(s, path, sizeof path, &got) || got != k)
 		return NULL;
 	char *d = strdup(path);
 	if (!d)
@@ -399,30 +453,96 @@ static bool key_is(const struct cf_json *j, int k, const char *s)
 	return cf_json_str_eq(j, k, s, strlen(s));
 }
 
-/* Every member of every items[] element but "key", in each member called
- * "metadata" (duplicates too: a reader may take any of them). */
-static void metadata_spans(const struct cf_json *j, int obj, const char *base, struct spans *sp)
+/* Which member name the redaction looks for key k is: REDACT_METADATA
+ * ("metadata"), REDACT_PROPERTIES ("instanceProperties" or
+ * "sourceInstanceProperties") or REDACT_NONE. Asked of every member of every
+ * item, so from the key's own bytes p[0..n) (between its quotes) where it has
+ * no escape (esc): a memcmp at most; the names are 8 characters or more and an
+ * escape only lengthens a key, so a shorter one, most of them, is none of them. */
+enum redact_key { REDACT_NONE, REDACT_METADATA, REDACT_PROPERTIES };
+
+static enum redact_key redact_name(const struct cf_json *j, int k, const char *p, size_t n,
+				   bool esc)
 {
-	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m)) {
-		if (!key_is(j, m, "metadata") || cf_json_type(j, m + 1) != CF_J_OBJECT)
+	static const char meta[] = "metadata", props[] = "instanceProperties",
+			  sprops[] = "sourceInstanceProperties";
+	if (n < sizeof meta - 1)
+		return REDACT_NONE;
+	if (esc)
+		return key_is(j, k, meta)			     ? REDACT_METADATA
+		       : key_is(j, k, props) || key_is(j, k, sprops) ? REDACT_PROPERTIES
+								     : REDACT_NONE;
+	if (n == sizeof meta - 1 && !memcmp(p, meta, n))
+		return REDACT_METADATA;
+	if ((n == sizeof props - 1 && !memcmp(p, props, n)) ||
+	    (n == sizeof sprops - 1 && !memcmp(p, sprops, n)))
+		return REDACT_PROPERTIES;
+	return REDACT_NONE;
+}
+
+static enum redact_key redact_key(const struct cf_json *j, int k)
+{
+	size_t len;
+	const char *p = cf_json_span(j, k, &len);
+	if (!p || len < 2 || cf_json_type(j, k) != CF_J_STRING)
+		return REDACT_NONE;
+	return redact_name(j, k, p + 1, len - 2, len >= 10 && memchr(p, '\\', len));
+}
+
+/* Every member of every items[] element but "key", in the value md of a
+ * member called "metadata". */
+static void metadata_values(const struct cf_json *j, int md, const char *base, struct spans *sp)
+{
+	if (cf_json_type(j, md) != CF_J_OBJECT)
+		return;
+	for (int k = cf_json_first(j, md); k >= 0; k = cf_json_next(j, md, k)) {
+		if (!key_is(j, k, "items") || cf_json_type(j, k + 1) != CF_J_ARRAY)
 			continue;
-		for (int k = cf_json_first(j, m + 1); k >= 0; k = cf_json_next(j, m + 1, k)) {
-			if (!key_is(j, k, "items") || cf_json_type(j, k + 1) != CF_J_ARRAY)
+		for (int e = cf_json_first(j, k + 1); e >= 0; e = cf_json_next(j, k + 1, e)) {
+			if (cf_json_type(j, e) != CF_J_OBJECT)
 				continue;
-			for (int e = cf_json_first(j, k + 1); e >= 0;
-			     e = cf_json_next(j, k + 1, e)) {
-				if (cf_json_type(j, e) != CF_J_OBJECT)
-					continue;
-				for (int f = cf_json_first(j, e); f >= 0;
-				     f = cf_json_next(j, e, f)) {
-					size_t len;
-					const char *p = cf_json_span(j, f + 1, &len);
-					if (p && !key_is(j, f, "key"))
-						span_add(sp, base, p, len);
-				}
+			for (int f = cf_json_first(j, e); f >= 0; f = cf_json_next(j, e, f)) {
+				size_t len;
+				const char *p = cf_json_span(j, f + 1, &len);
+				if (p && !key_is(j, f, "key"))
+					span_add(sp, base, p, len);
 			}
 		}
 	}
+}
+
+static void metadata_spans(const struct cf_json *j, const struct dctx *c, int obj, bool props,
+			   const char *base, struct spans *sp);
+
+/* What a member whose value is v holds to hide, rk saying what its name is. */
+static void member_spans(const struct cf_json *j, enum redact_key rk, int v, bool props,
+			 const char *base, struct spans *sp)
+{
+	if (rk == REDACT_METADATA)
+		metadata_values(j, v, base, sp);
+	else if (rk == REDACT_PROPERTIES && props && cf_json_type(j, v) == CF_J_OBJECT)
+		metadata_spans(j, NULL, v, false, base, sp);
+}
+
+/* The values to hide in object obj: those of each member called "metadata"
+ * (duplicates too: a reader may take any of them); at the top (props), also
+ * those of the metadata of each instanceProperties and
+ * sourceInstanceProperties member (a machine image's copies of an
+ * instance's). One pass over obj's members: those decode_item indexed
+ * (index_members, in c) when obj is its item. */
+static void metadata_spans(const struct cf_json *j, const struct dctx *c, int obj, bool props,
+			   const char *base, struct spans *sp)
+{
+	if (c && obj == c->item && obj >= 0) {
+		for (size_t i = 0; i < c->nkeys; i++) {
+			const struct mkey *m = &c->keys[i];
+			member_spans(j, redact_name(j, m->value - 1, m->p, m->n, m->esc), m->value,
+				     props, base, sp);
+		}
+		return;
+	}
+	for (int m = cf_json_first(j, obj); m >= 0; m = cf_json_next(j, obj, m))
+		member_spans(j, redact_key(j, m), m + 1, props, base, sp);
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -433,16 +553,11 @@ static int span_cmp(const void *a, const void *b)
 
 /* A copy of the document (raw, len: item's span) with the metadata values
  * replaced: 0, -ENOMEM, or -EFBIG when the copy would pass CF_RAW_MAX. */
-static int redacted_copy(const struct cf_json *j, int item, const char *raw, size_t len, char **out,
+static int redacted_copy(const struct dctx *c, int item, const char *raw, size_t len, char **out,
 			 size_t *out_len)
 {
 	struct spans sp = {0};
-	metadata_spans(j, item, raw, &sp);
-	for (int m = cf_json_first(j, item); m >= 0; m = cf_json_next(j, item, m))
-		if ((key_is(j, m, "instanceProperties") ||
-		     key_is(j, m, "sourceInstanceProperties")) &&
-		    cf_json_type(j, m + 1) == CF_J_OBJECT)
-			metadata_spans(j, m + 1, raw, &sp);
+	metadata_spans(c->j, c, item, true, raw, &sp);
 	if (sp.oom) {
 		free(sp.at);
 		return -ENOMEM;
@@ -751,7 +866,8 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 		       struct cf_resource *out, char *why, size_t why_size)
 {
 	char scope[CF_PATH_MAX], what[CF_PATH_MAX + 16], ex[80];
-	struct dctx c = {.j = j, .what = what};
+	struct mkey keys[MKEYS_MAX];
+	struct dctx c = {.j = j, .what = what, .item = -1};
 	const char *name, *api_kind;
 	size_t nlen, klen = 0;
 	int rc;
@@ -763,6 +879,7 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 		snprintf(why, why_size, "not a JSON object");
 		return -EINVAL;
 	}
+	index_members(&c, item, keys);
 	api_kind = jstr(&c, item, "kind", &klen);
 	if (c.oom)
 		goto oom;
@@ -830,7 +947,7 @@ static int decode_item(struct cf_json *j, int item, enum cf_kind kind, const cha
 		cf_warn(
 		    "gce: %s: document of %zu bytes is larger than %d, resource.json left empty",
 		    what, rlen, CF_RAW_MAX);
-	} else if ((rc = redacted_copy(j, item, raw, rlen, &out->raw, &out->raw_len))) {
+	} else if ((rc = redacted_copy(&c, item, raw, rlen, &out->raw, &out->raw_len))) {
 		if (rc == -ENOMEM)
 			goto oom;
 		cf_warn("gce: %s: document with its metadata hidden is larger than %d, "

@@ -88,6 +88,8 @@ static void test_urls(void)
 	path_bad("/projects/p/global/snapshots/s");
 	path_bad("projects/debian-cloud/global/images/family/debian-12");
 	path_bad("projects/p/global/snapshots/s\\x");
+	path_bad(LINK "global/snapshots/s\xc3\xa9"); /* not ASCII */
+	path_bad(LINK "global/snapshots/s\x7f");
 
 	char small[8];
 	CHECK_EQ_INT(cf_gce_path_from_url(LINK "global/snapshots/s1", small, sizeof small),
@@ -485,6 +487,26 @@ static void test_hostile_items(void)
 	CHECK_EQ_INT(r.stored_bytes, 0);
 	CHECK_EQ_INT(r.created, 0);
 	CHECK(r.raw && strstr(r.raw, "nul \\u0000 inside")); /* kept escaped in resource.json */
+	cf_resource_clear(&r);
+	/* member names written with escapes are the names they decode to */
+	CHECK_EQ_INT(decode("{\"n\\u0061me\":\"esc-1\",\"st\\u0061tus\":\"READY\","
+			    "\"\\u0069d\":\"42\",\"labels\":{\"k\":\"v\"}}",
+			    CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why),
+		     0);
+	CHECK(r.name && !strcmp(r.name, "esc-1"));
+	CHECK(r.status && !strcmp(r.status, "READY"));
+	CHECK(r.id && !strcmp(r.id, "42"));
+	CHECK_EQ_INT(r.nlabels, 1);
+	cf_resource_clear(&r);
+	/* an item of more members than the decoder indexes is read all the same */
+	char wide[2048];
+	size_t at = 0;
+	for (int i = 0; i < 80; i++)
+		at += (size_t) snprintf(wide + at, sizeof wide - at, "%s\"x%d\":%d", i ? "," : "{",
+					i, i);
+	snprintf(wide + at, sizeof wide - at, ",\"name\":\"many\",\"status\":\"READY\"}");
+	CHECK_EQ_INT(decode(wide, CF_KIND_SNAPSHOT, NULL, &r, why, sizeof why), 0);
+	CHECK(r.name && !strcmp(r.name, "many") && r.status && !strcmp(r.status, "READY"));
 	cf_resource_clear(&r);
 	char longstatus[128];
 	snprintf(longstatus, sizeof longstatus, "{\"name\":\"ok-s\",\"status\":\"%033d\"}", 0);
@@ -1314,6 +1336,32 @@ static void test_metadata_hidden(void)
 	    0);
 	CHECK(r.raw && !strstr(r.raw, "mi-secret") && !strstr(r.raw, "props-secret"));
 	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
+	cf_resource_clear(&r);
+
+	/* member names written with escapes are the same names: still hidden */
+	CHECK_EQ_INT(
+	    decode("{\"kind\":\"compute#machineImage\",\"name\":\"mi-2\",\"status\":\"READY\","
+		   "\"met\\u0061data\":{\"items\":[{\"key\":\"k\",\"value\":\"esc-top-secret\"}]},"
+		   "\"instanceProp\\u0065rties\":{\"metadat\\u0061\":{\"items\":"
+		   "[{\"key\":\"k2\",\"value\":\"esc-props-secret\"}]}}}",
+		   CF_KIND_MACHINE_IMAGE, NULL, &r, why, sizeof why),
+	    0);
+	CHECK(r.raw && !strstr(r.raw, "esc-top-secret") && !strstr(r.raw, "esc-props-secret"));
+	CHECK(r.raw && strstr(r.raw, "\"key\":\"k\"") && strstr(r.raw, "\"key\":\"k2\""));
+	cf_resource_clear(&r);
+
+	/* an item of more members than the decoder indexes: hidden all the same */
+	char wide[2048];
+	size_t at =
+	    (size_t) snprintf(wide, sizeof wide,
+			      "{\"kind\":\"compute#instance\","
+			      "\"name\":\"wide-1\",\"zone\":\"" LINK "zones/us-central1-a\"");
+	for (int i = 0; i < 80; i++)
+		at += (size_t) snprintf(wide + at, sizeof wide - at, ",\"x%d\":%d", i, i);
+	snprintf(wide + at, sizeof wide - at,
+		 ",\"metadata\":{\"items\":[{\"key\":\"k\",\"value\":\"wide-secret\"}]}}");
+	CHECK_EQ_INT(decode(wide, CF_KIND_INSTANCE, "zones/us-central1-a", &r, why, sizeof why), 0);
+	CHECK(r.raw && !strstr(r.raw, "wide-secret") && strstr(r.raw, "\"key\":\"k\""));
 	cf_resource_clear(&r);
 
 	/* anything else is the document's own bytes */
