@@ -403,7 +403,7 @@ int cf_store_open(const char *dir, struct cf_store **out)
 		free(s);
 		return -EAGAIN;
 	}
-	if ((rc = init_tree(s)) || (rc = set_in_use(s, true))) {
+	if ((rc = init_tree(s)) || (rc = set_in_use(s, true)) || (rc = store_byid_open(s))) {
 		pthread_key_delete(s->key);
 		cf_docs_close(s->docs);
 		mdb_env_close(s->env);
@@ -519,6 +519,10 @@ void cf_store_close(struct cf_store *s)
 {
 	if (!s)
 		return;
+	if (store_byid_close(s))
+		cf_warn("store: the id index's last changes are not written: the next open "
+			"repairs it");
+	store_byid_free(s);
 	/* Readers must be done; their transactions go with the store. */
 	store_readers_close(s);
 	pthread_key_delete(s->key);

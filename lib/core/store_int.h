@@ -15,8 +15,9 @@
  *   store_write.c  the tree's writes: paths and bases, entries, scopes, the
  *                  by-source index, upsert and remove
  *   store_sweep.c  the sweep after a complete listing
- *   store_names.c  the id index (byid) and preferred names (prefs): which
- *                  resource of a collection holds a name several prefer
+ *   store_names.c  preferred names (prefs): which resource of a collection
+ *                  holds a name several prefer
+ *   store_byid.c   the id index (byid), written in key order after a listing
  *
  * The tables and the inode scheme are described in store.h. Choices made
  * across the store's files, and why:
@@ -172,6 +173,20 @@ enum { DOCS_STEP = 1000, DOCS_STEP_BYTES = 1 << 20 };
 enum { RES_ENTRIES = 6, ALIAS_COLL_MAX = 128 };
 #define DOCS_SLACK ((uint64_t) 32 << 20) /* garbage tolerated beyond live bytes */
 
+/* The id index's changes waiting for the end of a listing (store_byid.c):
+ * op[0..n), their ids in ids; slot: index + 1 of each id's newest change,
+ * open addressing; mark, ids_mark: how much of them is committed (an abort
+ * goes back there); owed: the meta key "byid_owed" is committed. */
+struct byid_defer {
+	struct byid_op *op;
+	size_t n, cap, mark;
+	struct buf ids;
+	size_t ids_mark;
+	uint32_t *slot;
+	size_t nslot;
+	bool owed;
+};
+
 struct cf_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
@@ -187,6 +202,7 @@ struct cf_store {
 	pthread_mutex_t wlock;
 	struct bcache_slot *bcache; /* writer only (wlock) */
 	struct recent recent;	    /* writer only (wlock) */
+	struct byid_defer byid;	    /* writer only (wlock) */
 	struct cf_maptrim *trim;    /* of LMDB's map (maptrim.h) */
 	/* The policy's protect label: a resource carrying it gets CF_DIRENT_PROTECTED when
 	 * its record is written (the writer only; cf_store_set_protect_label). */
@@ -545,10 +561,12 @@ struct cf_wtxn {
 	uint64_t next_base;
 	bool next_base_dirty;
 	int64_t now;
-	int64_t fetched; /* a listing page's: when it was read (0: the write path's) */
-	uint64_t writes; /* puts and deletes so far: "did anything change" */
-	struct buf rec;	 /* the record being built */
-	struct buf tmp;	 /* sweep: names to remove */
+	int64_t fetched;  /* a listing page's: when it was read (0: the write path's) */
+	uint64_t writes;  /* puts and deletes so far: "did anything change" */
+	bool byid_settle; /* a listing ends here: the id index catches up (store_byid.c) */
+	bool byid_flush;  /* it does, after this transaction commits */
+	struct buf rec;	  /* the record being built */
+	struct buf tmp;	  /* sweep: names to remove */
 	struct change *ch;
 	size_t nch, capch;
 	struct buf names;	    /* names of entry changes */
@@ -689,26 +707,40 @@ int store_show_alias(struct cf_wtxn *w, const char *source, size_t slen, unsigne
 		     const char *name, size_t nlen, const struct cf_dirent *nd,
 		     const struct cf_dirent *od, bool raw_changed);
 
-/* ---- ids and preferred names (store_names.c)
+/* ---- the id index (store_byid.c) and preferred names (store_names.c)
  *
  * byid: cookie(id) (8 bytes, big-endian) ++ id ++ '\0' ++ u8 kind -> base, for
  * every resource with an id, in the order of its listing cookies, so a listing
  * resumes past any cookie (.clonefs/by-id/ lists it; kinds sharing an id show the first) (a
  * resource's identity in the cloud: .clonefs/by-id/, and how a resource whose entry name follows
- * its preferred name is found again when that name changes). prefs: collection path ++ '\0' ++
+ * its preferred name is found again when that name changes). A listing's changes to it wait in
+ * memory until the listing ends (store_byid.c says why). prefs: collection path ++ '\0' ++
  * preferred name => one claim per resource preferring it: u64 created + 2^63 and u32 ns big-endian,
  * then the id, so that the first duplicate is the oldest claim (creation time, then id) and holds
  * the name. Only the API's data decides: every host shows the same. */
 
-/* The resource of kind k with this id: its base, or -ENOENT. */
-/* A byid key's first 8 bytes: a listing cookie, big-endian (store_names.c). */
+/* A byid key's first 8 bytes: a listing cookie, big-endian. */
 enum { CF_BYID_KEY_MAX = 8 + CF_ID_MAX + 2 };
 void store_byid_prefix(uint64_t cookie, unsigned char out[8]);
+/* The writer's (under wlock: its changes still waiting count): the base of
+ * the resource of kind k with this id, or -ENOENT. */
 int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char *id, size_t n,
 		   uint64_t *base);
 int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base);
 /* Remove the entry of (k, id) when it still names base. */
 int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base);
+/* cf_store_wcommit's, before LMDB's commit: write what waits when it is time. */
+int store_byid_commit(struct cf_wtxn *w);
+/* After LMDB's commit, before wlock is released: the waiting changes are
+ * written in transactions of their own when it is time, and noted in w. */
+void store_byid_committed(struct cf_wtxn *w);
+/* An abort (under wlock): this transaction's changes are forgotten. */
+void store_byid_aborted(struct cf_store *s);
+/* At open: repair the table if the last run ended with changes waiting. */
+int store_byid_open(struct cf_store *s);
+/* At close: write what waits (else the next open repairs). */
+int store_byid_close(struct cf_store *s);
+void store_byid_free(struct cf_store *s);
 /* Before resource r is written: the entry name it gets (its name_pref when
  * it holds it, else its id), into name (CF_NAME_MAX + 1); its claim is
  * recorded (and a claim of its old preferred name dropped), a resource

@@ -1,5 +1,4 @@
-/* store_names.c — who is who in the store: the id index (byid) and the
- * entry names chosen from the API's data (prefs).
+/* store_names.c — the entry names chosen from the API's data (prefs).
  *
  * A provider may give a resource a preferred name besides its id (AWS: the
  * Name tag). Several resources of one collection may prefer the same name;
@@ -14,73 +13,6 @@
 #include "store_int.h"
 
 #include <stdlib.h>
-
-/* ---- byid ---- */
-
-/* The key: the id's listing cookie (cf_dir_name_cookie, big-endian) ++ id ++ "\0" ++ kind.
- * The cookie first puts .clonefs/by-id/ in cookie order, so a listing resumes after any
- * cookie it gave with no state kept (fs/read_ops.c's stateless readdir). */
-static int byid_key(enum cf_kind k, const char *id, size_t n, unsigned char *kb, MDB_val *key)
-{
-	if (!id || !n || n >= CF_ID_MAX || memchr(id, '\0', n))
-		return -ENOENT;
-	store_byid_prefix(cf_dir_name_cookie(id, n), kb);
-	memcpy(kb + 8, id, n);
-	kb[8 + n] = '\0';
-	kb[8 + n + 1] = (unsigned char) k;
-	*key = (MDB_val){8 + n + 2, kb};
-	return 0;
-}
-
-void store_byid_prefix(uint64_t cookie, unsigned char out[8])
-{
-	for (int i = 7; i >= 0; i--, cookie >>= 8)
-		out[i] = (unsigned char) cookie;
-}
-
-int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char *id, size_t n,
-		   uint64_t *base)
-{
-	unsigned char kb[CF_BYID_KEY_MAX];
-	MDB_val key, v;
-	int rc = byid_key(k, id, n, kb, &key);
-	if (rc)
-		return rc;
-	if ((rc = mdb_get(txn, s->dbi[DB_BYID], &key, &v)))
-		return lmdb_err(rc, "read the id index");
-	if (v.mv_size != 8) {
-		cf_err("store: an id index entry of %zu bytes", v.mv_size);
-		return -EIO;
-	}
-	memcpy(base, v.mv_data, 8);
-	return 0;
-}
-
-int store_byid_put(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base)
-{
-	unsigned char kb[CF_BYID_KEY_MAX];
-	MDB_val key, v = {8, &base};
-	if (byid_key(k, id, n, kb, &key))
-		return 0; /* no id, or one too long to be one: not indexed */
-	int rc = store_wput(w, DB_BYID, &key, &v, 0, "write the id index");
-	/* .clonefs/by-id/ID now names another node */
-	return rc ? rc : note_entry(w, CF_INO_BYID, id, n);
-}
-
-int store_byid_del(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n, uint64_t base)
-{
-	unsigned char kb[CF_BYID_KEY_MAX];
-	MDB_val key;
-	uint64_t cur;
-	int rc = store_byid_get(w->s, w->txn, k, id, n, &cur);
-	if (rc == -ENOENT || (!rc && cur != base))
-		return 0; /* another resource's now */
-	if (rc)
-		return rc;
-	byid_key(k, id, n, kb, &key);
-	rc = store_wdel(w, DB_BYID, &key, "update the id index");
-	return rc < 0 ? rc : note_entry(w, CF_INO_BYID, id, n);
-}
 
 /* ---- prefs ---- */
 

@@ -381,6 +381,7 @@ int cf_store_put_sync_state(struct cf_wtxn *w, enum cf_listing l, const struct c
 	copy.last_error[sizeof copy.last_error - 1] = '\0';
 	sync_key(l, kb, sizeof kb, &k);
 	v = (MDB_val){sizeof copy, &copy};
+	w->byid_settle = true; /* the listing ended (or failed): the id index catches up */
 	return store_wput(w, DB_META, &k, &v, 0, "write sync state");
 }
 
@@ -572,6 +573,7 @@ void cf_store_wabort(struct cf_wtxn *w)
 	 * may already have let in, can look (wlock). */
 	if (w->s->bcache)
 		memset(w->s->bcache, 0, BCACHE_SLOTS * sizeof *w->s->bcache);
+	store_byid_aborted(w->s);
 	wfree_unlock(w);
 }
 
@@ -580,6 +582,8 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 	int rc = 0;
 	if (!w)
 		return -EINVAL;
+	/* The id index notes that it lags, and whether it catches up after commit. */
+	rc = store_byid_commit(w);
 	/* Raises first: a container that also lost a member is then recomputed
 	 * from all of its members, the new ones included. */
 	for (size_t i = 0; !rc && i < w->nbumps; i++)
@@ -617,6 +621,7 @@ int cf_store_wcommit(struct cf_wtxn *w, const struct cf_change_sink *sink)
 	/* Committed: its writes are remembered (struct recent), before the next
 	 * writer can look. */
 	recent_apply(w);
+	store_byid_committed(w);
 	/* The next writer may begin: what this one keeps for the sink is its own. */
 	pthread_mutex_unlock(&w->s->wlock);
 	cf_maptrim_check(w->s->trim); /* a write transaction reads pages through the map */
