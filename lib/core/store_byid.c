@@ -364,38 +364,19 @@ static bool names_it(struct cf_store *s, MDB_txn *txn, uint64_t base, const MDB_
 	       kb[8 + id.n] == '\0' && kb[8 + id.n + 1] == c.kind;
 }
 
-/* One transaction: entries whose record no longer says so go, and every
- * record's id is put (LMDB copies each leaf once in a transaction). */
-static int repair(struct cf_store *s)
+/* Put the id of every record from base *from on that the table lacks, up to
+ * CHUNK of them; *from: where to go on, UINT64_MAX at the end. */
+static int put_missing(struct cf_wtxn *w, uint64_t *from, size_t *put)
 {
-	struct cf_wtxn *w;
-	MDB_cursor *c = NULL;
-	MDB_val k, v;
-	size_t dropped = 0, put = 0;
-	int rc = cf_store_wbegin(s, &w), mrc;
+	enum { CHUNK = 4096 };
+	struct cf_store *s = w->s;
+	MDB_cursor *c;
+	MDB_val k = {8, from}, v;
+	size_t n = 0;
+	int rc = open_cursor(w->txn, s->dbi[DB_RES], &c), mrc;
 	if (rc)
 		return rc;
-	if ((rc = open_cursor(w->txn, s->dbi[DB_BYID], &c)))
-		goto out;
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		uint64_t base = 0;
-		if (v.mv_size == 8)
-			memcpy(&base, v.mv_data, 8);
-		if (v.mv_size == 8 && names_it(s, w->txn, base, &k))
-			continue;
-		if ((mrc = mdb_cursor_del(c, 0)))
-			break;
-		dropped++;
-	}
-	if (mrc != MDB_NOTFOUND) {
-		rc = lmdb_err(mrc, "repair the id index");
-		goto out;
-	}
-	mdb_cursor_close(c);
-	if ((rc = open_cursor(w->txn, s->dbi[DB_RES], &c)))
-		goto out;
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0 && n < CHUNK;
 	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct rec r;
 		char num[24];
@@ -412,15 +393,54 @@ static int repair(struct cf_store *s)
 				       id.n, kb),
 			val = {8, &base};
 		if ((rc = store_wput(w, DB_BYID, &key, &val, 0, "repair the id index")))
-			goto out;
-		put++;
+			break;
+		n++;
+		*from = base + 1;
 	}
+	mdb_cursor_close(c);
+	*put += n;
+	if (!rc && mrc == MDB_NOTFOUND)
+		*from = UINT64_MAX;
+	else if (!rc && mrc)
+		rc = lmdb_err(mrc, "repair the id index");
+	return rc;
+}
+
+/* Entries whose record no longer says so go, and every record's id the
+ * table lacks is put, in transactions of a few thousand (flush says why). */
+static int repair(struct cf_store *s)
+{
+	struct cf_wtxn *w;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	size_t dropped = 0, put = 0;
+	uint64_t from = 0;
+	int rc = cf_store_wbegin(s, &w), mrc;
+	if (rc)
+		return rc;
+	if ((rc = open_cursor(w->txn, s->dbi[DB_BYID], &c)))
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t base = 0;
+		if (v.mv_size == 8)
+			memcpy(&base, v.mv_data, 8);
+		if (v.mv_size == 8 && names_it(s, w->txn, base, &k))
+			continue;
+		if ((mrc = mdb_cursor_del(c, 0)))
+			break;
+		dropped++;
+	}
+	mdb_cursor_close(c);
 	if (mrc != MDB_NOTFOUND) {
 		rc = lmdb_err(mrc, "repair the id index");
 		goto out;
 	}
-	mdb_cursor_close(c);
-	c = NULL;
+	while (!(rc = put_missing(w, &from, &put)) && from != UINT64_MAX)
+		if ((rc = cf_store_wcommit(w, NULL)) || (rc = cf_store_wbegin(s, &w)))
+			return rc;
+	if (rc)
+		goto out;
 	k = owed_key();
 	if ((rc = store_wdel(w, DB_META, &k, "settle the id index")) < 0)
 		goto out;
@@ -429,8 +449,6 @@ static int repair(struct cf_store *s)
 		dropped, put);
 	return cf_store_wcommit(w, NULL);
 out:
-	if (c)
-		mdb_cursor_close(c);
 	cf_store_wabort(w);
 	return rc;
 }

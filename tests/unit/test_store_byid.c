@@ -171,6 +171,25 @@ static void test_abort_forgets(void)
 	cf_store_close(s);
 }
 
+/* Snapshots s<i>, id i, for i in [first, first + n): listing pages of 500. */
+static int put_many(struct cf_store *s, int first, int n)
+{
+	enum { PAGE = 500 };
+	static struct cf_resource page[PAGE];
+	static char names[PAGE][16], ids[PAGE][16];
+	int bad = 0;
+	for (int i = first; i < first + n; i += PAGE) {
+		int m = first + n - i < PAGE ? first + n - i : PAGE;
+		for (int j = 0; j < m; j++) {
+			snprintf(names[j], sizeof names[j], "s%d", i + j);
+			snprintf(ids[j], sizeof ids[j], "%d", i + j);
+			page[j] = snap(names[j], ids[j]);
+		}
+		bad += write_txn(s, true, page, (size_t) m, NULL, true) != 0;
+	}
+	return bad;
+}
+
 /* Entries of the store's table `name` (read behind its back, closed), -1 on error. */
 static long table_entries(const char *dir, const char *name)
 {
@@ -207,7 +226,9 @@ static void test_crash_repaired(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct cf_resource page[] = {snap("a", "3002"), snap("b", "3003")};
+		/* more than one repair transaction's worth */
 		if (cf_store_open(dir, &s) || write_txn(s, true, page, 2, NULL, true) ||
+		    put_many(s, 500000, 5000) ||
 		    write_txn(s, false, NULL, 0, "global/snapshots/old", true))
 			_exit(1);
 		if (indexed(s, "3002"))
@@ -220,9 +241,10 @@ static void test_crash_repaired(void)
 	CHECK_EQ_INT(table_entries(dir, "byid"), 1); /* old's, of a removed resource */
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
 	CHECK(indexed(s, "3002") && indexed(s, "3003"));
+	CHECK(indexed(s, "500000") && indexed(s, "504999"));
 	CHECK(!shown(s, "old"));
 	cf_store_close(s);
-	CHECK_EQ_INT(table_entries(dir, "byid"), 2); /* a's and b's; old's dropped */
+	CHECK_EQ_INT(table_entries(dir, "byid"), 5002); /* old's dropped */
 	/* A clean close writes what waits: nothing to repair. */
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
 	struct cf_resource c = snap("c", "3004");
@@ -237,23 +259,11 @@ static void test_crash_repaired(void)
 /* One long listing: the table is written every 131,072 changes, not only at its end. */
 static void test_long_listing(void)
 {
-	enum { N = 140000, PAGE = 500 };
 	char dir[512];
 	struct cf_store *s;
-	static struct cf_resource page[PAGE];
-	static char names[PAGE][16], ids[PAGE][16];
 	fresh_dir(dir, sizeof dir, "long");
 	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
-	int bad = 0;
-	for (int i = 0; i < N; i += PAGE) {
-		for (int j = 0; j < PAGE; j++) {
-			snprintf(names[j], sizeof names[j], "s%d", i + j);
-			snprintf(ids[j], sizeof ids[j], "%d", 100000 + i + j);
-			page[j] = snap(names[j], ids[j]);
-		}
-		bad += write_txn(s, true, page, PAGE, NULL, true) != 0;
-	}
-	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(put_many(s, 100000, 140000), 0);
 	CHECK(indexed(s, "100000") && indexed(s, "231071"));
 	CHECK(!indexed(s, "239999"));
 	struct heard h = {{0}};
