@@ -1,12 +1,17 @@
 /* report.c — the figures of .clonefs/report (report.h), from one pass over the store.
  *
- * The pass keeps one small record per resource, its strings interned once (paths, sources,
- * label values, status words), then everything else is arithmetic over those records:
+ * The pass keeps one small record per resource, its strings interned once (the paths some
+ * resource names as its source or origin, label values), then everything else is arithmetic
+ * over those records:
  * tallies by owner, group and source; the prune dry run per (source, kind), which orders a
  * source's copies newest first to count each one's newer READY siblings and then asks the
  * policy's own cf_policy_may_prune, as an rmdir would (the cache's view: rmdir reads the
- * API again before it acts); the lineage tree from every source / origin link. Nothing here
- * writes to the store or the cloud. */
+ * API again before it acts); the lineage tree from every source / origin link. A resource's
+ * own path is not kept: the store names every linked path first (cf_store_foreach_linked),
+ * so a resource is linked by looking its path up, and the few paths the tree shows that
+ * nothing links are read again by base. At a million snapshots the pass holds ~60 MB (it
+ * held ~140 MB when every path was interned). Nothing here writes to the store or the
+ * cloud. */
 #include "report.h"
 
 #include "hash.h"
@@ -28,7 +33,7 @@ enum { MAX_LEVEL = 12, CHILDREN_SHOWN = 5, TREE_ITEMS_MAX = 400 };
 struct strtab {
 	char *arena;
 	size_t used, cap;
-	size_t *off; /* id -> offset in arena */
+	uint32_t *off; /* id -> offset in arena */
 	uint32_t n, nalloc;
 	uint32_t *slots; /* open addressing: id + 1, 0 empty */
 	size_t nslots;
@@ -59,6 +64,25 @@ static bool st_grow_slots(struct strtab *t)
 	return true;
 }
 
+/* The slot of s: its id + 1, or the empty slot where it would go. */
+static size_t st_slot(const struct strtab *t, const char *s, size_t len)
+{
+	size_t i = cf_hash64(s, len) & (t->nslots - 1);
+	for (; t->slots[i]; i = (i + 1) & (t->nslots - 1))
+		if (!strcmp(t->arena + t->off[t->slots[i] - 1], s))
+			break;
+	return i;
+}
+
+/* The id of s when it is interned, else NONE. */
+static uint32_t st_find(const struct strtab *t, const char *s)
+{
+	if (!s || !t->nslots)
+		return NONE;
+	size_t i = st_slot(t, s, strlen(s));
+	return t->slots[i] ? t->slots[i] - 1 : NONE;
+}
+
 /* The id of s (NULL: NONE), added when new; NONE when out of memory (t->oom set). */
 static uint32_t st_id(struct strtab *t, const char *s)
 {
@@ -67,15 +91,14 @@ static uint32_t st_id(struct strtab *t, const char *s)
 	size_t len = strlen(s);
 	if ((t->n + 1) * 2 > t->nslots && !st_grow_slots(t))
 		goto oom;
-	size_t i = cf_hash64(s, len) & (t->nslots - 1);
-	for (; t->slots[i]; i = (i + 1) & (t->nslots - 1)) {
-		const char *have = t->arena + t->off[t->slots[i] - 1];
-		if (!strcmp(have, s))
-			return t->slots[i] - 1;
-	}
+	size_t i = st_slot(t, s, len);
+	if (t->slots[i])
+		return t->slots[i] - 1;
+	if (t->used + len + 1 > UINT32_MAX)
+		goto oom; /* offsets are 32-bit: 4 GB of distinct strings is not a project */
 	if (t->n == t->nalloc) {
 		uint32_t na = t->nalloc ? t->nalloc * 2 : 1024;
-		size_t *o = realloc(t->off, na * sizeof *o);
+		uint32_t *o = realloc(t->off, na * sizeof *o);
 		if (!o)
 			goto oom;
 		t->off = o;
@@ -92,7 +115,7 @@ static uint32_t st_id(struct strtab *t, const char *s)
 		t->cap = nc;
 	}
 	memcpy(t->arena + t->used, s, len + 1);
-	t->off[t->n] = t->used;
+	t->off[t->n] = (uint32_t) t->used;
 	t->used += len + 1;
 	t->slots[i] = t->n + 1;
 	return t->n++;
@@ -106,24 +129,30 @@ oom:
 enum {
 	N_TRASHED = 1 << 0,
 	N_PROTECTED = 1 << 1,
-	N_READY = 1 << 2, /* READY, or no status at all (the engine's is_ready) */
-	N_STEP = 1 << 3,  /* its lineage parent is its source: one level deeper */
+	N_READY = 1 << 2,    /* READY, or no status at all (the engine's is_ready) */
+	N_STEP = 1 << 3,     /* its lineage parent is its source: one level deeper */
+	N_AT_QUOTA = 1 << 4, /* clones of one kind >= max_per_source (after the pass) */
+	N_LINKED = 1 << 5, /* the node of its sid (after the pass; of two at one path, the last) */
 };
 
+/* One per resource: 56 bytes, a million of them in every pass at that size. */
 struct node {
-	uint32_t path, parent, source, status, owner, group;
-	int32_t label_depth; /* clonefs-depth, -1 when absent */
-	uint8_t kind, flags;
+	uint64_t base; /* its directory's inode base: where the tree shows it, its path */
 	int64_t created;
-	uint32_t created_ns;
 	uint64_t stored;
-	/* filled after the pass */
-	uint32_t up;	       /* the parent's node index, NONE */
+	uint32_t created_ns;
+	uint32_t sid;		 /* its path's string id when something names it, else NONE */
+	uint32_t parent, source; /* string ids */
+	uint32_t up;		 /* after the pass: the parent's node index, NONE */
+	int16_t label_depth;	 /* clonefs-depth, -1 when absent */
+	int16_t depth;		 /* after the pass: -1 not yet known, -2 being computed */
+	uint8_t kind, flags;
+};
+
+/* Of a node something names (by its sid), in the lineage. */
+struct par {
 	uint32_t first, nkids; /* children in kids[first..] */
-	int depth;	       /* -1 not yet known, -2 being computed (a cycle) */
-	uint64_t desc;
-	uint64_t clones;
-	bool at_quota;
+	uint32_t desc, clones;
 };
 
 struct cf_report_priv {
@@ -148,6 +177,7 @@ struct build {
 	struct strtab *st;
 	struct node *nodes;
 	size_t n, cap;
+	struct par *par; /* by sid (lineage) */
 	uint8_t *is_ref; /* string id -> named as a source or origin (grown at the end) */
 	uint32_t *ref_ids;
 	size_t nref, refcap;
@@ -256,7 +286,23 @@ static void add_ref(struct build *b, const char *path)
 
 /* ---- the pass ---- */
 
-static int one(void *ctx, const char *path, const struct cf_resource *r)
+/* A path something names: interned before the resources come (cf_store_foreach_linked). */
+static int linked(void *ctx, const char *path, size_t len)
+{
+	struct build *b = ctx;
+	char buf[CF_PATH_MAX];
+	if (len >= sizeof buf)
+		return 0;
+	memcpy(buf, path, len);
+	buf[len] = '\0';
+	if (st_id(b->st, buf) == NONE) {
+		b->err = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static int one(void *ctx, uint64_t base, const char *path, const struct cf_resource *r)
 {
 	struct build *b = ctx;
 	struct cf_report *rep = b->rep;
@@ -282,20 +328,18 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 	 * rounded up (store_write.c) */
 	uint64_t stored = r->stored_bytes / 512 * 512 + (r->stored_bytes % 512 ? 512 : 0);
 	n->stored = stored;
-	n->path = st_id(b->st, path);
+	n->base = base;
+	n->sid = st_find(b->st, path);
 	n->source = st_id(b->st, r->source);
-	n->status = st_id(b->st, r->status);
-	const char *owner = label_of(r, "owner");
-	const char *group = label_of(r, p->report.group_by);
-	n->owner = st_id(b->st, owner);
-	n->group = st_id(b->st, group);
+	uint32_t owner = st_id(b->st, label_of(r, "owner"));
+	uint32_t group = st_id(b->st, label_of(r, p->report.group_by));
 	n->label_depth = -1;
 	const char *ld = label_of(r, "clonefs-depth");
 	if (ld && *ld) {
 		char *end;
 		unsigned long v = strtoul(ld, &end, 10);
 		if (!*end && v < 1000)
-			n->label_depth = (int32_t) v;
+			n->label_depth = (int16_t) v;
 	}
 	/* The lineage parent, as the engine's depth_of walks it. */
 	const char *up = NULL;
@@ -319,7 +363,7 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 	enum cf_state s = cf_provider_state(b->cfg->provider, r->kind, r->status);
 	if (s == CF_STATE_NONE || s == CF_STATE_READY)
 		n->flags |= N_READY;
-	if (b->st->oom || n->path == NONE) {
+	if (b->st->oom) {
 		b->err = -ENOMEM;
 		return 1;
 	}
@@ -331,8 +375,8 @@ static int one(void *ctx, const char *path, const struct cf_resource *r)
 	rep->total_stored += stored;
 
 	/* Spend: every resource, the trash's too (billed until deleted). */
-	struct cf_report_row *ro = tally_row(&b->owner, n->owner);
-	struct cf_report_row *rg = tally_row(&b->group, n->group);
+	struct cf_report_row *ro = tally_row(&b->owner, owner);
+	struct cf_report_row *rg = tally_row(&b->group, group);
 	struct cf_report_row *rs = clone_kind(r->kind) ? tally_row(&b->source, n->source) : NULL;
 	if (!ro || !rg || (clone_kind(r->kind) && !rs)) {
 		b->err = -ENOMEM;
@@ -534,7 +578,7 @@ static void judge(struct build *b, const struct node *n, size_t newer, size_t si
 			row->keep_last++;
 		return;
 	}
-	if (b->is_ref[n->path]) {
+	if (n->sid != NONE && b->is_ref[n->sid]) {
 		row->busy++;
 		return;
 	}
@@ -604,6 +648,14 @@ static int prune_dry_run(struct build *b)
 
 /* ---- lineage ---- */
 
+static const struct par no_par;
+
+/* The lineage counts of node n (nothing for a node nothing names). */
+static const struct par *par_of(const struct build *b, const struct node *n)
+{
+	return (n->flags & N_LINKED) ? &b->par[n->sid] : &no_par;
+}
+
 /* Depth as the engine's depth_of computes it, memoised; a cycle stops where it closes. */
 static int depth_of(struct build *b, uint32_t i, int hops)
 {
@@ -622,32 +674,34 @@ static int depth_of(struct build *b, uint32_t i, int hops)
 	} else if (n->parent != NONE && step && d == 0) {
 		d = step; /* made from something the cache does not hold: at least one */
 	}
-	n->depth = d;
-	return d;
+	n->depth = (int16_t) (d < INT16_MAX ? d : INT16_MAX);
+	return n->depth;
 }
 
-static uint64_t count_desc(struct build *b, const uint32_t *kids, uint32_t i, int level)
+static uint32_t count_desc(struct build *b, const uint32_t *kids, uint32_t i, int level)
 {
-	struct node *n = &b->nodes[i];
-	if (level > MAX_LEVEL)
+	const struct node *n = &b->nodes[i];
+	if (level > MAX_LEVEL || !(n->flags & N_LINKED))
 		return 0;
+	struct par *p = &b->par[n->sid];
 	uint64_t d = 0;
-	for (uint32_t k = 0; k < n->nkids; k++)
-		d += 1 + count_desc(b, kids, kids[n->first + k], level + 1);
-	n->desc = d;
-	return d;
+	for (uint32_t k = 0; k < p->nkids; k++)
+		d += 1 + count_desc(b, kids, kids[p->first + k], level + 1);
+	p->desc = d < UINT32_MAX ? (uint32_t) d : UINT32_MAX;
+	return p->desc;
 }
 
-static int kid_cmp(const void *a, const void *b, void *ctx)
+static int kid_cmp(const void *a, const void *c, void *ctx)
 {
-	const struct node *nodes = ctx;
-	const struct node *x = &nodes[*(const uint32_t *) a];
-	const struct node *y = &nodes[*(const uint32_t *) b];
-	bool fx = x->at_quota || x->desc, fy = y->at_quota || y->desc;
+	const struct build *b = ctx;
+	const struct node *x = &b->nodes[*(const uint32_t *) a];
+	const struct node *y = &b->nodes[*(const uint32_t *) c];
+	uint32_t dx = par_of(b, x)->desc, dy = par_of(b, y)->desc;
+	bool fx = (x->flags & N_AT_QUOTA) || dx, fy = (y->flags & N_AT_QUOTA) || dy;
 	if (fx != fy)
 		return fx ? -1 : 1;
-	if (x->desc != y->desc)
-		return x->desc < y->desc ? 1 : -1;
+	if (dx != dy)
+		return dx < dy ? 1 : -1;
 	if (x->created != y->created)
 		return x->created > y->created ? -1 : 1;
 	return 0;
@@ -655,19 +709,22 @@ static int kid_cmp(const void *a, const void *b, void *ctx)
 
 static bool flagged(const struct build *b, const struct node *n)
 {
-	return n->at_quota || n->depth > (int) b->rep->max_depth;
+	return (n->flags & N_AT_QUOTA) || n->depth > (int) b->rep->max_depth;
 }
 
-static int root_cmp(const void *a, const void *b, void *ctx)
+/* Roots: at quota first, then the most below them, then in path order. */
+static int root_cmp(const void *a, const void *c, void *ctx)
 {
-	const struct node *nodes = ctx;
-	const struct node *x = &nodes[*(const uint32_t *) a];
-	const struct node *y = &nodes[*(const uint32_t *) b];
-	if (x->at_quota != y->at_quota)
-		return x->at_quota ? -1 : 1;
-	if (x->desc != y->desc)
-		return x->desc < y->desc ? 1 : -1;
-	return x->path < y->path ? -1 : x->path > y->path;
+	const struct build *b = ctx;
+	const struct node *x = &b->nodes[*(const uint32_t *) a];
+	const struct node *y = &b->nodes[*(const uint32_t *) c];
+	bool qx = x->flags & N_AT_QUOTA, qy = y->flags & N_AT_QUOTA;
+	uint32_t dx = par_of(b, x)->desc, dy = par_of(b, y)->desc;
+	if (qx != qy)
+		return qx ? -1 : 1;
+	if (dx != dy)
+		return dx < dy ? 1 : -1;
+	return strcmp(st_str(b->st, x->sid), st_str(b->st, y->sid));
 }
 
 static int tree_push(struct build *b, size_t *cap, const struct cf_report_tree *t)
@@ -685,29 +742,49 @@ static int tree_push(struct build *b, size_t *cap, const struct cf_report_tree *
 	return 0;
 }
 
+/* The path of node n: the linked one's interned, another's read again by its base
+ * (NULL when it went away since the pass; out of memory sets b->err). */
+static const char *path_of(struct build *b, const struct node *n)
+{
+	struct cf_resource r;
+	char path[CF_PATH_MAX];
+	if (n->sid != NONE)
+		return st_str(b->st, n->sid);
+	if (cf_store_resource(b->cfg->store, CF_INO(n->base, 0), &r))
+		return NULL;
+	int len = cf_resource_path(r.kind, r.scope, r.name, path, sizeof path);
+	cf_resource_clear(&r);
+	return len < 0 ? NULL : own(b, path);
+}
+
 static int tree_emit(struct build *b, const uint32_t *kids, uint32_t i, unsigned level, size_t *cap)
 {
 	const struct node *n = &b->nodes[i];
+	const struct par *p = par_of(b, n);
 	struct cf_report_tree t = {
-	    .path = st_str(b->st, n->path),
+	    .path = path_of(b, n),
 	    .kind = (enum cf_kind) n->kind,
 	    .level = level,
 	    .depth = (unsigned) n->depth,
-	    .clones = n->clones,
-	    .descendants = n->desc,
-	    .at_quota = n->at_quota,
+	    .clones = p->clones,
+	    .descendants = p->desc,
+	    .at_quota = (n->flags & N_AT_QUOTA) != 0,
 	    .over_depth = n->depth > (int) b->rep->max_depth,
 	};
+	if (b->err)
+		return b->err;
+	if (!t.path)
+		return 0; /* removed since the pass (a leaf: only linked nodes have children) */
 	int rc = tree_push(b, cap, &t);
 	if (rc || level >= MAX_LEVEL)
 		return rc;
 	uint32_t shown = 0;
-	for (uint32_t k = 0; k < n->nkids; k++) {
+	for (uint32_t k = 0; k < p->nkids; k++) {
 		if (shown == CHILDREN_SHOWN || b->rep->ntree >= TREE_ITEMS_MAX) {
-			struct cf_report_tree more = {.level = level + 1, .more = n->nkids - k};
+			struct cf_report_tree more = {.level = level + 1, .more = p->nkids - k};
 			return tree_push(b, cap, &more);
 		}
-		if ((rc = tree_emit(b, kids, kids[n->first + k], level + 1, cap)))
+		if ((rc = tree_emit(b, kids, kids[p->first + k], level + 1, cap)))
 			return rc;
 		shown++;
 	}
@@ -719,16 +796,21 @@ static int lineage(struct build *b)
 	struct cf_report *rep = b->rep;
 	uint32_t *node_of = malloc((b->st->n ? b->st->n : 1) * sizeof *node_of);
 	uint32_t *kids = malloc((b->n ? b->n : 1) * sizeof *kids);
-	uint32_t *roots = malloc((b->n ? b->n : 1) * sizeof *roots);
+	uint32_t *roots = NULL;
 	int rc = 0;
-	if (!node_of || !kids || !roots) {
+	b->par = calloc(b->st->n ? b->st->n : 1, sizeof *b->par);
+	if (!node_of || !kids || !b->par) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (uint32_t s = 0; s < b->st->n; s++)
 		node_of[s] = NONE;
 	for (size_t i = 0; i < b->n; i++)
-		node_of[b->nodes[i].path] = (uint32_t) i;
+		if (b->nodes[i].sid != NONE)
+			node_of[b->nodes[i].sid] = (uint32_t) i;
+	for (uint32_t s = 0; s < b->st->n; s++)
+		if (node_of[s] != NONE)
+			b->nodes[node_of[s]].flags |= N_LINKED;
 	for (size_t i = 0; i < b->n; i++) {
 		struct node *n = &b->nodes[i];
 		n->up = n->parent == NONE ? NONE : node_of[n->parent];
@@ -736,25 +818,30 @@ static int lineage(struct build *b)
 			n->up = NONE;
 		n->depth = -1;
 		if (n->up != NONE)
-			b->nodes[n->up].nkids++;
+			b->par[b->nodes[n->up].sid].nkids++;
 	}
-	uint32_t at = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		b->nodes[i].first = at;
-		at += b->nodes[i].nkids;
-		b->nodes[i].nkids = 0;
+	/* Each linked node's children, together in kids. */
+	uint32_t at = 0, nroots = 0;
+	for (uint32_t s = 0; s < b->st->n; s++) {
+		b->par[s].first = at;
+		at += b->par[s].nkids;
+		b->par[s].nkids = 0;
 	}
-	/* kids, and per parent the clones of each kind outside the trash (max_per_source) */
 	for (size_t i = 0; i < b->n; i++) {
-		struct node *n = &b->nodes[i];
+		const struct node *n = &b->nodes[i];
 		if (n->up == NONE)
 			continue;
-		struct node *u = &b->nodes[n->up];
+		struct par *u = &b->par[b->nodes[n->up].sid];
 		kids[u->first + u->nkids++] = (uint32_t) i;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		struct node *u = &b->nodes[i];
+	/* per parent the clones of each kind outside the trash (max_per_source) */
+	for (uint32_t s = 0; s < b->st->n; s++) {
+		struct par *u = &b->par[s];
 		uint64_t k[CF_KIND__COUNT] = {0};
+		bool at_quota = false;
+		if (!u->nkids)
+			continue;
+		nroots += b->nodes[node_of[s]].up == NONE;
 		for (uint32_t j = 0; j < u->nkids; j++) {
 			const struct node *c = &b->nodes[kids[u->first + j]];
 			if (clone_kind((enum cf_kind) c->kind) && !(c->flags & N_TRASHED) &&
@@ -765,8 +852,10 @@ static int lineage(struct build *b)
 		}
 		for (int kk = 0; kk < CF_KIND__COUNT; kk++)
 			if (k[kk] && k[kk] >= rep->max_per_source)
-				u->at_quota = true;
-		rep->at_quota += u->at_quota;
+				at_quota = true;
+		if (at_quota)
+			b->nodes[node_of[s]].flags |= N_AT_QUOTA;
+		rep->at_quota += at_quota;
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		int d = depth_of(b, (uint32_t) i, 0);
@@ -777,25 +866,28 @@ static int lineage(struct build *b)
 			rep->over_depth++;
 	}
 	/* Roots: what has copies below it and no parent the cache holds. */
-	size_t nroots = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		struct node *n = &b->nodes[i];
-		if (n->up == NONE && n->nkids) {
-			count_desc(b, kids, (uint32_t) i, 0);
-			roots[nroots++] = (uint32_t) i;
-		}
+	if (!(roots = malloc((nroots ? nroots : 1) * sizeof *roots))) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	for (size_t i = 0; i < b->n; i++)
-		if (b->nodes[i].nkids > 1)
-			qsort_r(kids + b->nodes[i].first, b->nodes[i].nkids, sizeof *kids, kid_cmp,
-				b->nodes);
-	qsort_r(roots, nroots, sizeof *roots, root_cmp, b->nodes);
+	nroots = 0;
+	for (uint32_t s = 0; s < b->st->n; s++) {
+		if (!b->par[s].nkids || b->nodes[node_of[s]].up != NONE)
+			continue;
+		count_desc(b, kids, node_of[s], 0);
+		roots[nroots++] = node_of[s];
+	}
+	for (uint32_t s = 0; s < b->st->n; s++)
+		if (b->par[s].nkids > 1)
+			qsort_r(kids + b->par[s].first, b->par[s].nkids, sizeof *kids, kid_cmp, b);
+	qsort_r(roots, nroots, sizeof *roots, root_cmp, b);
 	/* the flagged ones first, whatever their size: they are what the section is for */
 	size_t nf = 0;
 	for (size_t i = 0; i < nroots; i++) {
+		const struct par *p = par_of(b, &b->nodes[roots[i]]);
 		bool f = flagged(b, &b->nodes[roots[i]]);
-		for (uint32_t j = 0; !f && j < b->nodes[roots[i]].nkids; j++)
-			f = flagged(b, &b->nodes[kids[b->nodes[roots[i]].first + j]]);
+		for (uint32_t j = 0; !f && j < p->nkids; j++)
+			f = flagged(b, &b->nodes[kids[p->first + j]]);
 		if (f) {
 			uint32_t r = roots[i];
 			memmove(roots + nf + 1, roots + nf, (i - nf) * sizeof *roots);
@@ -848,7 +940,7 @@ int cf_report_build(const struct cf_report_config *cfg, struct cf_report **out)
 	rep->required = p->labels.required;
 	rep->n_required = p->labels.n_required;
 
-	rc = cf_store_foreach_resource(cfg->store, one, &b);
+	rc = cf_store_foreach_linked(cfg->store, linked, one, &b);
 	if (rc == -ENOENT)
 		rc = 0;
 	if (!rc)
@@ -889,6 +981,7 @@ fail:
 	rep = NULL;
 done:
 	free(b.nodes);
+	free(b.par);
 	free(b.is_ref);
 	free(b.ref_ids);
 	tally_free(&b.owner);

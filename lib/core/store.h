@@ -229,6 +229,16 @@ int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino);
 typedef int (*cf_res_fn)(void *ctx, const char *path, const struct cf_resource *r);
 int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx);
 
+/* For a pass that links resources to what names them (the report's lineage),
+ * from one read transaction: src gets every path some resource names as its
+ * source or origin (the by-source index's keys, each once, in byte order;
+ * not NUL-terminated), then fn every resource as cf_store_foreach_resource
+ * gives it, with its base (CF_INO(base, 0) is its directory). */
+typedef int (*cf_path_fn)(void *ctx, const char *path, size_t len);
+typedef int (*cf_res_base_fn)(void *ctx, uint64_t base, const char *path,
+			      const struct cf_resource *r);
+int cf_store_foreach_linked(struct cf_store *s, cf_path_fn src, cf_res_base_fn fn, void *ctx);
+
 /* The project-relative path of the node ino shows: a resource directory
  * ("global/snapshots/S"; for an alias node the alias path
  * "zones/Z/disks/D/snapshots/S"), a container ("global/snapshots",
@@ -246,7 +256,6 @@ int cf_store_path_of(struct cf_store *s, uint64_t ino, char *buf, size_t size, u
  * dependent's path (not NUL-terminated), those of a source in path order,
  * then those of an origin; trashed ones included (they still exist in the
  * cloud). */
-typedef int (*cf_path_fn)(void *ctx, const char *path, size_t len);
 int cf_store_dependents(struct cf_store *s, const char *path, cf_path_fn fn, void *ctx);
 
 /* Every resource in the trash (label CF_TRASH_LABEL), with its decoded

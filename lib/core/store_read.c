@@ -1126,34 +1126,29 @@ int cf_store_ino_of_path(struct cf_store *s, const char *path, uint64_t *ino)
 	return rc == -ENOTDIR ? -ENOENT : rc;
 }
 
-int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx)
+/* Every resource in base order under txn: fn gets its base, path and decoded self. */
+static int walk_resources(struct cf_store *s, MDB_txn *txn, cf_res_base_fn fn, void *ctx)
 {
-	struct rtx *t;
 	MDB_cursor *c;
-	if (!s || !fn)
-		return -EINVAL;
-	int rc = rbegin(s, &t);
-	if (rc)
-		return rc;
-	int mrc = mdb_cursor_open(t->txn, s->dbi[DB_RES], &c);
-	if (mrc) {
-		rend(t);
+	int rc = 0, mrc = mdb_cursor_open(txn, s->dbi[DB_RES], &c);
+	if (mrc)
 		return lmdb_err(mrc, "open a cursor");
-	}
 	MDB_val k, v;
 	char path[CF_PATH_MAX];
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
 	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		trim_tick(t->txn);
+		trim_tick(txn);
 		struct rec rc_;
 		struct cf_resource r;
-		if (store_rec_decode(v.mv_data, v.mv_size, &rc_))
+		uint64_t base;
+		if (k.mv_size != 8 || store_rec_decode(v.mv_data, v.mv_size, &rc_))
 			continue; /* logged; one bad record does not hide the rest */
+		memcpy(&base, k.mv_data, 8);
 		if ((rc = store_rec_to_resource(&rc_, &r)))
 			break;
 		int stop = 0;
 		if (cf_resource_path(r.kind, r.scope, r.name, path, sizeof path) >= 0)
-			stop = fn(ctx, path, &r);
+			stop = fn(ctx, base, path, &r);
 		cf_resource_clear(&r);
 		if (stop)
 			break;
@@ -1161,6 +1156,64 @@ int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx)
 	if (!rc && mrc && mrc != MDB_NOTFOUND)
 		rc = lmdb_err(mrc, "list resources");
 	mdb_cursor_close(c);
+	return rc;
+}
+
+struct plain_res {
+	cf_res_fn fn;
+	void *ctx;
+};
+
+static int plain_res_fn(void *ctx, uint64_t base, const char *path, const struct cf_resource *r)
+{
+	const struct plain_res *p = ctx;
+	(void) base;
+	return p->fn(p->ctx, path, r);
+}
+
+int cf_store_foreach_resource(struct cf_store *s, cf_res_fn fn, void *ctx)
+{
+	struct rtx *t;
+	struct plain_res p = {fn, ctx};
+	if (!s || !fn)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	rc = walk_resources(s, t->txn, plain_res_fn, &p);
+	rend(t);
+	return rc;
+}
+
+/* The by-source index's keys, each once. */
+static int walk_sources(struct cf_store *s, MDB_txn *txn, cf_path_fn fn, void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int mrc = mdb_cursor_open(txn, s->dbi[DB_BYSRC], &c);
+	if (mrc)
+		return lmdb_err(mrc, "open a cursor");
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_NODUP)) {
+		trim_tick(txn);
+		if (k.mv_size && k.mv_size < CF_PATH_MAX && !memchr(k.mv_data, '\0', k.mv_size) &&
+		    fn(ctx, k.mv_data, k.mv_size))
+			break;
+	}
+	mdb_cursor_close(c);
+	return mrc && mrc != MDB_NOTFOUND ? lmdb_err(mrc, "list the source index") : 0;
+}
+
+int cf_store_foreach_linked(struct cf_store *s, cf_path_fn src, cf_res_base_fn fn, void *ctx)
+{
+	struct rtx *t;
+	if (!s || !src || !fn)
+		return -EINVAL;
+	int rc = rbegin(s, &t);
+	if (rc)
+		return rc;
+	if (!(rc = walk_sources(s, t->txn, src, ctx)))
+		rc = walk_resources(s, t->txn, fn, ctx);
 	rend(t);
 	return rc;
 }

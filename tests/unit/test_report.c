@@ -220,6 +220,18 @@ int main(void)
 			t0 = rep->tree[i].level == 3 && rep->tree[i].depth == 2 &&
 			     rep->tree[i].over_depth;
 	CHECK(t0);
+	/* The whole tree: linked paths and leaves (read again by base), children with the
+	 * most below them first, then the newest; the sixth child as "1 more". */
+	char tree[1024] = "";
+	for (size_t i = 0; i < rep->ntree; i++) {
+		size_t used = strlen(tree);
+		snprintf(tree + used, sizeof tree - used, "%u:%s%s", rep->tree[i].level,
+			 rep->tree[i].path ? rep->tree[i].path : "+",
+			 i + 1 < rep->ntree ? "," : "");
+	}
+	CHECK_EQ_STR(tree, "0:zones/z/disks/d,1:global/snapshots/s2,2:zones/z/disks/restored,"
+			   "3:global/snapshots/t0,1:global/snapshots/s0,1:global/snapshots/s1,"
+			   "1:global/snapshots/s3,1:global/snapshots/s4,1:+");
 
 	/* Unlabeled, and the trash */
 	CHECK_EQ_INT(rep->unlabeled_total, 1);
