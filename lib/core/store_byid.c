@@ -6,7 +6,8 @@
  * million snapshots the first sync wrote 6.4 GB, three quarters of it for
  * this index. So a listing page's changes to the index wait in memory (the
  * writer's, under wlock) and are written in key order, each leaf once, at
- * the end of the listing or every BYID_DEFER_MAX changes. Until then:
+ * the end of the listing. Every BYID_DEFER_MAX of them go to a sorted run on
+ * disk (store_byid_spill.h), merged with the rest at the end. Until then:
  *  - the writer's own lookups see them (store_byid_get looks here first);
  *  - .clonefs/by-id/ does not list them yet (its readers read the table);
  *  - a meta key, "byid_owed", committed with the first deferred change and
@@ -20,8 +21,7 @@
 
 #include <stdlib.h>
 
-/* About 6 MB of ids and changes at most; at a million resources the table
- * has ~12,000 leaves, each written once per flush. */
+/* About 6 MB of ids and changes in memory at most; then they are spilled. */
 enum { BYID_DEFER_MAX = 131072 };
 
 struct byid_op {
@@ -155,7 +155,7 @@ static int defer_add(struct cf_wtxn *w, enum cf_kind k, const char *id, size_t n
  * writer's while changes wait (one id's changes stay in order). */
 static bool deferring(const struct cf_wtxn *w)
 {
-	return w->fetched || w->s->byid.n;
+	return w->fetched || w->s->byid.n || w->s->byid.runs.n;
 }
 
 /* ---- the index's calls ---- */
@@ -174,8 +174,20 @@ int store_byid_get(struct cf_store *s, MDB_txn *txn, enum cf_kind k, const char 
 		*base = o->base;
 		return 0;
 	}
-	key = make_key(cf_dir_name_cookie(id, n), k, id, n, kb);
-	int rc = mdb_get(txn, s->dbi[DB_BYID], &key, &v);
+	uint64_t cookie = cf_dir_name_cookie(id, n);
+	int rc;
+	if (s->byid.runs.n) {
+		struct byid_rec x;
+		rc = byid_runs_find(&s->byid.runs, k, id, n, cookie, &x);
+		if (rc == 0 && x.del)
+			return -ENOENT;
+		if (rc == 0)
+			*base = x.base;
+		if (rc != -ENOENT)
+			return rc;
+	}
+	key = make_key(cookie, k, id, n, kb);
+	rc = mdb_get(txn, s->dbi[DB_BYID], &key, &v);
 	if (rc)
 		return lmdb_err(rc, "read the id index");
 	if (v.mv_size != 8) {
@@ -222,65 +234,97 @@ static MDB_val owed_key(void)
 	return meta_key("byid_owed");
 }
 
-/* Key order (the table's: cookie, then the id as "id\0", then the kind),
- * then age, for qsort_r. */
+/* Key order, then age, for qsort_r. */
 static int op_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct byid_defer *d = ctx;
 	const struct byid_op *x = &d->op[*(const uint32_t *) a], *y = &d->op[*(const uint32_t *) b];
-	if (x->cookie != y->cookie)
-		return x->cookie < y->cookie ? -1 : 1;
-	size_t m = x->len < y->len ? x->len : y->len;
-	int c = memcmp(op_id(d, x), op_id(d, y), m);
-	if (c)
-		return c;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1; /* "ab\0" before "abc\0" */
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	return x < y ? -1 : x > y;
+	int c = byid_key_cmp(x->cookie, op_id(d, x), x->len, x->kind, y->cookie, op_id(d, y),
+			     y->len, y->kind);
+	return c ? c : x < y ? -1 : x > y;
 }
 
-/* Each id's newest change, into the table in key order, CHUNK changes per
- * transaction: LMDB keeps every page a transaction dirtied in a pool of
- * its own for good (mdb_dpage_free), so one transaction over a million-entry
- * index would leave the daemon ~70 MB larger. A chunk that fails leaves
- * every change waiting (written again later: a put or delete twice is
- * once) and "byid_owed" set, which only the last chunk deletes. Under wlock,
- * after w's commit; the entries are noted in w's changes, reported next. */
+/* The waiting changes' indexes in key order (malloc'd), or NULL. */
+static uint32_t *sorted(const struct byid_defer *d)
+{
+	uint32_t *order = malloc((d->n ? d->n : 1) * sizeof *order);
+	if (!order)
+		return NULL;
+	for (size_t i = 0; i < d->n; i++)
+		order[i] = (uint32_t) i;
+	qsort_r(order, d->n, sizeof *order, op_cmp, (void *) d);
+	return order;
+}
+
+/* From order[i] on, the first change that is its id's newest. */
+static size_t next_newest(const struct byid_defer *d, const uint32_t *order, size_t i)
+{
+	for (; i < d->n; i++) {
+		const struct byid_op *o = &d->op[order[i]];
+		if (pending(d, o->kind, op_id(d, o), o->len) == o)
+			break;
+	}
+	return i;
+}
+
+/* Write one change into the table. */
+static int apply(struct cf_wtxn *w, uint64_t cookie, unsigned kind, const char *id, size_t len,
+		 uint64_t base, bool del)
+{
+	unsigned char kb[CF_BYID_KEY_MAX];
+	MDB_val key = make_key(cookie, (enum cf_kind) kind, id, len, kb), v = {8, &base};
+	int rc = del ? store_wdel(w, DB_BYID, &key, "update the id index")
+		     : store_wput(w, DB_BYID, &key, &v, 0, "write the id index");
+	return rc < 0 ? rc : note_entry(w, CF_INO_BYID, id, len);
+}
+
+/* Each id's newest change, of the spilled runs and of those in memory, into
+ * the table in key order, CHUNK changes per transaction: LMDB keeps every
+ * page a transaction dirtied in a pool of its own for good (mdb_dpage_free),
+ * so one transaction over a million-entry index would leave the daemon
+ * ~70 MB larger. A chunk that fails leaves every change waiting (written
+ * again later: a put or delete twice is once) and "byid_owed" set, which
+ * only the last chunk deletes. Under wlock, after w's commit; the entries
+ * are noted in w's changes, reported next. */
 static int flush(struct cf_wtxn *w)
 {
 	enum { CHUNK = 4096 };
 	struct cf_store *s = w->s;
 	struct byid_defer *d = &s->byid;
-	uint32_t *order = malloc(d->n * sizeof *order);
-	int rc = 0;
+	struct byid_merge *m = NULL;
+	struct byid_rec sp; /* the runs' next change, when have */
+	int have = 0, rc = 0;
+	uint32_t *order = sorted(d);
 	if (!order)
 		return -ENOMEM;
-	for (size_t i = 0; i < d->n; i++)
-		order[i] = (uint32_t) i;
-	qsort_r(order, d->n, sizeof *order, op_cmp, d);
-	for (size_t i = 0; !rc && i < d->n;) {
+	if (d->runs.n && !(rc = byid_merge_open(&d->runs, &m)) &&
+	    (have = byid_merge_next(m, &sp)) < 0)
+		rc = have;
+	size_t i = next_newest(d, order, 0);
+	while (!rc && (have || i < d->n)) {
 		int mrc = mdb_txn_begin(s->env, NULL, 0, &w->txn);
 		if (mrc) {
 			w->txn = NULL;
 			rc = lmdb_err(mrc, "begin a write transaction");
 			break;
 		}
-		for (size_t end = i + CHUNK; !rc && i < d->n && i < end; i++) {
-			const struct byid_op *o = &d->op[order[i]];
-			if (pending(d, o->kind, op_id(d, o), o->len) != o)
-				continue; /* an id changed again later: its newest change only */
-			unsigned char kb[CF_BYID_KEY_MAX];
-			MDB_val key = make_key(o->cookie, o->kind, op_id(d, o), o->len, kb);
-			MDB_val v = {8, (void *) &o->base};
-			rc = o->del ? store_wdel(w, DB_BYID, &key, "update the id index")
-				    : store_wput(w, DB_BYID, &key, &v, 0, "write the id index");
-			if (rc >= 0)
-				rc = note_entry(w, CF_INO_BYID, op_id(d, o), o->len);
+		for (size_t k = 0; !rc && k < CHUNK && (have || i < d->n); k++) {
+			const struct byid_op *o = i < d->n ? &d->op[order[i]] : NULL;
+			/* of one key, the change in memory is the newer */
+			int c = !have ? 1
+				: !o  ? -1
+				      : byid_key_cmp(sp.cookie, sp.id, sp.len, sp.kind, o->cookie,
+						     op_id(d, o), o->len, o->kind);
+			rc = c < 0 ? apply(w, sp.cookie, sp.kind, sp.id, sp.len, sp.base, sp.del)
+				   : apply(w, o->cookie, o->kind, op_id(d, o), o->len, o->base,
+					   o->del);
+			if (!rc && c <= 0 && (have = byid_merge_next(m, &sp)) < 0)
+				rc = have;
+			if (c >= 0)
+				i = next_newest(d, order, i + 1);
 		}
 		MDB_val k = owed_key();
-		if (!rc && i == d->n)
+		if (!rc && !have && i >= d->n)
 			rc = store_wdel(w, DB_META, &k, "settle the id index");
 		if (rc < 0) {
 			mdb_txn_abort(w->txn);
@@ -293,8 +337,43 @@ static int flush(struct cf_wtxn *w)
 		/* each chunk reads its part of the map: at a million, ~70 MB in all */
 		cf_maptrim_check(s->trim);
 	}
+	byid_merge_close(m);
 	free(order);
 	return rc;
+}
+
+/* The changes in memory, as one more sorted run on disk. */
+static int spill(struct cf_wtxn *w)
+{
+	struct byid_defer *d = &w->s->byid;
+	uint32_t *order = sorted(d);
+	if (!order)
+		return -ENOMEM;
+	int rc = byid_run_begin(&d->runs, w->s->dir);
+	for (size_t i = next_newest(d, order, 0); !rc && i < d->n;
+	     i = next_newest(d, order, i + 1)) {
+		const struct byid_op *o = &d->op[order[i]];
+		struct byid_rec x = {.cookie = o->cookie,
+				     .base = o->base,
+				     .kind = o->kind,
+				     .del = o->del,
+				     .len = o->len};
+		memcpy(x.id, op_id(d, o), o->len);
+		rc = byid_run_add(&d->runs, &x);
+	}
+	if (!rc)
+		rc = byid_run_end(&d->runs);
+	if (rc)
+		byid_run_cancel(&d->runs);
+	free(order);
+	return rc;
+}
+
+static void clear_batch(struct byid_defer *d)
+{
+	d->n = d->mark = d->ids.len = d->ids_mark = 0;
+	if (d->slot)
+		memset(d->slot, 0, d->nslot * sizeof *d->slot);
 }
 
 int store_byid_commit(struct cf_wtxn *w)
@@ -302,7 +381,7 @@ int store_byid_commit(struct cf_wtxn *w)
 	struct byid_defer *d = &w->s->byid;
 	static char one[] = "1";
 	MDB_val k = owed_key(), v = {1, one};
-	if (!d->n)
+	if (!d->n && !d->runs.n)
 		return 0;
 	w->byid_flush = w->byid_settle || d->n >= BYID_DEFER_MAX;
 	return d->owed ? 0 : store_wput(w, DB_META, &k, &v, 0, "note the id index's lag");
@@ -311,22 +390,31 @@ int store_byid_commit(struct cf_wtxn *w)
 void store_byid_committed(struct cf_wtxn *w)
 {
 	struct byid_defer *d = &w->s->byid;
-	d->owed = d->n > 0;
+	d->owed = d->n > 0 || d->runs.n > 0;
 	d->mark = d->n;
 	d->ids_mark = d->ids.len;
 	if (!w->byid_flush)
 		return;
-	int rc = flush(w);
-	if (rc) {
+	int rc = 0;
+	if (!w->byid_settle) {
+		if (!(rc = spill(w))) {
+			clear_batch(d); /* on disk now; the table still lags: owed */
+			return;
+		}
+		cf_warn("store: the id index's waiting changes cannot be set aside (%s): "
+			"writing them now",
+			strerror(-rc));
+	}
+	if ((rc = flush(w))) {
 		cf_warn("store: the id index is not written (%s): it is tried again at the "
 			"listing's end, or repaired at the next open",
 			strerror(-rc));
 	} else if (w->byid_settle) {
 		store_byid_free(w->s); /* the listing is over: its memory too */
 	} else {
-		d->n = d->mark = d->ids.len = d->ids_mark = 0;
+		clear_batch(d);
+		byid_runs_free(&d->runs);
 		d->owed = false;
-		memset(d->slot, 0, d->nslot * sizeof *d->slot);
 	}
 }
 
@@ -343,6 +431,7 @@ void store_byid_aborted(struct cf_store *s)
 
 void store_byid_free(struct cf_store *s)
 {
+	byid_runs_free(&s->byid.runs);
 	free(s->byid.op);
 	free(s->byid.ids.p);
 	free(s->byid.slot);
@@ -470,7 +559,7 @@ int store_byid_open(struct cf_store *s)
 int store_byid_close(struct cf_store *s)
 {
 	struct cf_wtxn *w;
-	if (!s->byid.n)
+	if (!s->byid.n && !s->byid.runs.n)
 		return 0;
 	int rc = cf_store_wbegin(s, &w);
 	if (rc)

@@ -18,6 +18,7 @@
  *   store_names.c  preferred names (prefs): which resource of a collection
  *                  holds a name several prefer
  *   store_byid.c   the id index (byid), written in key order after a listing
+ *   store_byid_spill.c  a long listing's waiting id changes, in sorted runs on disk
  *
  * The tables and the inode scheme are described in store.h. Choices made
  * across the store's files, and why:
@@ -83,6 +84,7 @@
 
 #include "store.h"
 #include "store_rec.h"
+#include "store_byid_spill.h"
 #include "docs.h"
 #include "hash.h"
 #include "layout.h"
@@ -176,7 +178,8 @@ enum { RES_ENTRIES = 6, ALIAS_COLL_MAX = 128 };
 /* The id index's changes waiting for the end of a listing (store_byid.c):
  * op[0..n), their ids in ids; slot: index + 1 of each id's newest change,
  * open addressing; mark, ids_mark: how much of them is committed (an abort
- * goes back there); owed: the meta key "byid_owed" is committed. */
+ * goes back there); owed: the meta key "byid_owed" is committed; runs: the
+ * batches before these, sorted on disk (store_byid_spill.h). */
 struct byid_defer {
 	struct byid_op *op;
 	size_t n, cap, mark;
@@ -185,6 +188,7 @@ struct byid_defer {
 	uint32_t *slot;
 	size_t nslot;
 	bool owed;
+	struct byid_runs runs; /* earlier batches of the listing, spilled */
 };
 
 struct cf_store {
