@@ -35,6 +35,7 @@
 #include "options.h"
 #include "store.h"
 #include "sync.h"
+#include "tmpfile.h"
 #include "registry.h"
 #include "engine.h"
 #include "journal.h"
@@ -329,28 +330,11 @@ struct jbuf {
 	int err;	  /* a failed spill (negative errno) */
 };
 
-/* Open an unlinked file in dir: O_TMPFILE, or where that is not supported, a named file
- * unlinked at once. */
-static int spill_open(const char *dir)
-{
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd >= 0 ? fd : -errno;
-	char path[4096];
-	if (snprintf(path, sizeof path, "%s/.control-XXXXXX", dir) >= (int) sizeof path)
-		return -ENAMETOOLONG;
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	return fd;
-}
-
 /* Write the buffer out to the spill file. */
 static bool jb_spill(struct jbuf *b)
 {
 	if (b->fd < 0) {
-		b->fd = spill_open(b->spill_dir);
+		b->fd = cf_unlinked_file(b->spill_dir, "control");
 		if (b->fd < 0) {
 			b->err = b->fd;
 			cf_err("control: cannot create a file in %s for a large text: %s",

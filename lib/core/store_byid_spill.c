@@ -5,10 +5,9 @@
 
 #include "hash.h"
 #include "log.h"
+#include "tmpfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,21 +83,6 @@ static bool bloom_maybe(const uint64_t *bloom, uint64_t h)
 
 /* ---- writing a run ---- */
 
-static int spill_open(const char *dir)
-{
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd >= 0 ? fd : -errno;
-	char path[4096];
-	if (snprintf(path, sizeof path, "%s/.byid-XXXXXX", dir) >= (int) sizeof path)
-		return -ENAMETOOLONG;
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	return fd;
-}
-
 static int write_all(int fd, const unsigned char *p, size_t n, uint64_t off)
 {
 	while (n) {
@@ -122,7 +106,7 @@ static struct byid_run *open_run(struct byid_runs *r)
 int byid_run_begin(struct byid_runs *r, const char *dir)
 {
 	if (!r->have_fd) {
-		int fd = spill_open(dir);
+		int fd = cf_unlinked_file(dir, "byid");
 		if (fd < 0) {
 			cf_err("store: cannot make a file in %s for the id index's waiting "
 			       "changes: %s",

@@ -1,8 +1,8 @@
 /* test_byid_spill.c — sorted runs of id-index changes on disk
  * (lib/core/store_byid_spill.c): a lookup finds the newest run's change of
  * a key, past any number of fences; the merge gives each key once, the
- * newest, in key order; a cancelled run is not there; bad input ends a
- * read with an error, not a crash. */
+ * newest, in key order; a cancelled run is not there; a run with nowhere
+ * to go and bad input end with an error, not a crash. */
 #include "check.h"
 #include "log.h"
 #include "store_byid_spill.h"
@@ -82,6 +82,15 @@ static void test_newest_wins(const char *dir)
 	byid_run_cancel(&r);
 	CHECK_EQ_INT(found(&r, 60, "z"), -2);
 	CHECK_EQ_INT(r.n, 3);
+	byid_runs_free(&r);
+
+	/* nowhere to put a run: an error, and nothing half made */
+	char gone[160];
+	snprintf(gone, sizeof gone, "%s/gone", dir);
+	CHECK_EQ_INT(byid_run_begin(&r, gone), -ENOENT);
+	byid_run_cancel(&r);
+	CHECK_EQ_INT(r.n, 0);
+	CHECK_EQ_INT(found(&r, 10, "a"), -2);
 	byid_runs_free(&r);
 }
 
