@@ -3,7 +3,8 @@
  * write path's changes meanwhile keep their order; an abort forgets its own;
  * a run that dies with changes waiting is repaired at the next open; and
  * past BYID_DEFER_MAX changes of one long listing they wait on disk, where
- * the writer still finds them. */
+ * the writer still finds them, or, with no file to spill to, go to the table
+ * at once. */
 #include "gce.h"
 #include "check.h"
 #include "layout.h"
@@ -14,6 +15,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -286,6 +289,38 @@ static void test_long_listing(void)
 	CHECK_EQ_INT(table_entries(dir, "byid"), 139999);
 }
 
+/* A spill with nowhere to go (no file descriptor left for its file): the
+ * changes waiting are written to the table at once instead, and none is lost. */
+static void test_spill_refused(void)
+{
+	char dir[512];
+	struct cf_store *s;
+	struct rlimit old, low;
+	fresh_dir(dir, sizeof dir, "refused");
+	CHECK_EQ_INT(cf_store_open(dir, &s), 0);
+	int next = dup(0); /* the lowest free descriptor: the limit leaves none */
+	CHECK(next > 0);
+	close(next);
+	CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t) next;
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int fd = open("/dev/null", O_RDONLY);
+	CHECK(fd < 0 && errno == EMFILE); /* the limit holds */
+	CHECK_EQ_INT(put_many(s, 100000, 140000), 0);
+	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* the first BYID_DEFER_MAX (and the page that crossed it) are in the table */
+	CHECK(indexed(s, "100000") && indexed(s, "231499"));
+	CHECK(!indexed(s, "231500") && !indexed(s, "239999")); /* the rest still wait */
+	CHECK_EQ_INT(write_txn(s, false, NULL, 0, "global/snapshots/s100002", true), 0);
+	struct heard h = {{0}};
+	CHECK_EQ_INT(listing_ends(s, &h), 0);
+	CHECK(indexed(s, "100000") && indexed(s, "231500") && indexed(s, "239999"));
+	CHECK(!indexed(s, "100002")); /* removed after it was written: gone */
+	cf_store_close(s);
+	CHECK_EQ_INT(table_entries(dir, "byid"), 139999);
+}
+
 int main(void)
 {
 	cf_layout_use(&cf_gce_layout);
@@ -296,6 +331,7 @@ int main(void)
 	test_abort_forgets();
 	test_crash_repaired();
 	test_long_listing();
+	test_spill_refused();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
